@@ -15,7 +15,7 @@ from eth_utils import keccak
 
 
 class MalformedError(ValueError):
-    """Untrusted input (an RPC object, a frame, calldata) that cannot be parsed; ``reason`` says why."""
+    """Untrusted input (RPC object, frame, calldata) that cannot be parsed; ``reason`` says why."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)

@@ -1,0 +1,92 @@
+"""A running devnet: one anvil process with the world deployed, cached for near-instant restarts.
+
+The first start deploys :data:`anvil.world.SPEC` and saves anvil's state (``anvil_dumpState``)
+with the world description under ``state_dir``, keyed by a hash of the compiled artifacts, the
+spec and the anvil version. The next start with the same key loads that state instead of
+deploying again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from anvil.build import MANIFEST
+from anvil.deployer import Deployer
+from anvil.world import SPEC, World, WorldSpec, deploy_world
+from chain.node import PROJECT_ROOT, AnvilProcess, find_anvil
+
+DEFAULT_STATE_DIR = PROJECT_ROOT / ".devnet-state"
+
+
+def cache_key(spec: WorldSpec) -> str:
+    anvil_version = subprocess.run(
+        [find_anvil(), "--version"], capture_output=True, text=True, check=False
+    ).stdout.splitlines()[:1]
+    digest = hashlib.sha256()
+    for part in (MANIFEST.read_bytes(), repr(spec).encode(), repr(anvil_version).encode()):
+        digest.update(part)
+    return digest.hexdigest()[:16]
+
+
+@dataclass
+class Devnet:
+    """Start with :meth:`start`, stop with :meth:`stop` (or use as a context manager).
+
+    ``block_time`` > 0 mines a block every that many seconds once the world is deployed;
+    0 keeps automine (a block per transaction); ``None`` leaves mining to someone else
+    (manual mode: the devnet block builder mines with ``evm_mine``).
+    """
+
+    block_time: int | None = 2
+    state_dir: Path | None = DEFAULT_STATE_DIR
+    anvil_args: tuple[str, ...] = ()
+    spec: WorldSpec = SPEC
+    node: AnvilProcess = field(init=False)
+    world: World = field(init=False)
+    loaded_from_cache: bool = field(default=False, init=False)
+
+    def start(self) -> World:
+        self.node = AnvilProcess(args=("--chain-id", "31337", *self.anvil_args)).start()
+        try:
+            self.world = self._load_or_deploy()
+            self._set_mining()
+        except BaseException:
+            self.node.stop()
+            raise
+        return self.world
+
+    def _load_or_deploy(self) -> World:
+        deployer = Deployer(self.node.http_url)
+        cache = self.state_dir / cache_key(self.spec) if self.state_dir is not None else None
+        if cache is not None and (cache / "state.hex").exists() and (cache / "world.json").exists():
+            deployer.rpc("anvil_loadState", (cache / "state.hex").read_text().strip())
+            world = World.from_json(json.loads((cache / "world.json").read_text()))
+            world.rpc = {"http": self.node.http_url, "ws": self.node.ws_url}
+            self.loaded_from_cache = True
+            return world
+        world = deploy_world(self.node.http_url, self.node.ws_url, self.spec)
+        if cache is not None:
+            cache.mkdir(parents=True, exist_ok=True)
+            (cache / "state.hex").write_text(deployer.rpc("anvil_dumpState"))
+            (cache / "world.json").write_text(json.dumps(world.to_json(), indent=1))
+        return world
+
+    def _set_mining(self) -> None:
+        deployer = Deployer(self.node.http_url)
+        if self.block_time is None:
+            deployer.rpc("evm_setAutomine", False)
+        elif self.block_time > 0:
+            deployer.rpc("evm_setIntervalMining", self.block_time)
+
+    def stop(self) -> None:
+        self.node.stop()
+
+    def __enter__(self) -> World:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,432 @@
+"""The devnet world: what is deployed, at which prices, and the JSON that describes it.
+
+:data:`SPEC` fixes tokens, prices, pools, lending reserves and borrowers; :func:`deploy_world`
+deploys it on an anvil reachable over HTTP and returns a :class:`World` whose
+:meth:`World.to_json` is what ``mevbot devnet --out FILE`` writes and the bot's config reads.
+Keys are anvil's public development keys or derived from fixed public seeds: they only ever
+hold devnet ether.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from eth_account import Account
+from eth_utils import keccak
+
+from anvil.deployer import Deployer
+from chain.node import ANVIL_DEV_KEYS
+
+MAX_UINT = 2**256 - 1
+FEED_DECIMALS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSpec:
+    symbol: str
+    name: str
+    decimals: int
+    usd_price: float
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSpec:
+    """A pair on one DEX: ``usd_per_side`` of liquidity, ``skew`` multiplies the amount of
+    ``quote`` (so the price of ``base`` in ``quote`` on this DEX is ``skew`` times the feed's)."""
+
+    dex: str
+    base: str
+    quote: str
+    usd_per_side: float
+    skew: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveSpec:
+    symbol: str
+    ltv_bps: int
+    liquidation_threshold_bps: int
+    liquidation_bonus_bps: int
+    pool_liquidity: float = 0.0  # supplied by the deployer so that borrowers can borrow
+
+
+@dataclass(frozen=True, slots=True)
+class BorrowerSpec:
+    """A borrower supplying ``collateral_amount`` of one asset and borrowing ``debt`` up to a
+    target health factor at the start prices."""
+
+    collateral: str
+    collateral_amount: float
+    debt: str
+    health_factor: float
+
+
+@dataclass(frozen=True, slots=True)
+class WorldSpec:
+    tokens: tuple[TokenSpec, ...]
+    dexes: tuple[str, ...]
+    pools: tuple[PoolSpec, ...]
+    reserves: tuple[ReserveSpec, ...]
+    borrowers: tuple[BorrowerSpec, ...]
+    traders: int = 3
+    executor_funding: tuple[tuple[str, float], ...] = ()
+    executor_eth: float = 10.0
+    trader_funding_usd: float = 2_000_000.0
+
+
+SPEC = WorldSpec(
+    tokens=(
+        TokenSpec("WETH", "Wrapped Ether", 18, 3000.0),
+        TokenSpec("USDC", "USD Coin", 6, 1.0),
+        TokenSpec("DAI", "Dai Stablecoin", 18, 1.0),
+        TokenSpec("WBTC", "Wrapped BTC", 8, 60000.0),
+    ),
+    dexes=("uniswap", "sushiswap"),
+    pools=(
+        PoolSpec("uniswap", "WETH", "USDC", 3_000_000),
+        PoolSpec("uniswap", "WETH", "DAI", 3_000_000),
+        PoolSpec("uniswap", "WBTC", "WETH", 3_000_000),
+        PoolSpec("uniswap", "USDC", "DAI", 2_000_000),
+        PoolSpec("uniswap", "WBTC", "USDC", 2_000_000),
+        # The second DEX is shallower and a little off: WETH/USDC far enough apart for an
+        # arbitrage at start, the others within the two-hop fee (no opportunity until traffic).
+        PoolSpec("sushiswap", "WETH", "USDC", 1_500_000, skew=1.012),
+        PoolSpec("sushiswap", "WETH", "DAI", 1_500_000, skew=0.997),
+        PoolSpec("sushiswap", "WBTC", "WETH", 1_500_000, skew=1.002),
+        PoolSpec("sushiswap", "USDC", "DAI", 1_000_000, skew=1.001),
+        PoolSpec("sushiswap", "WBTC", "USDC", 1_000_000, skew=0.998),
+    ),
+    reserves=(
+        ReserveSpec("WETH", 8000, 8250, 10500),
+        ReserveSpec("WBTC", 7000, 7500, 11000),
+        ReserveSpec("USDC", 8000, 8500, 10450, pool_liquidity=5_000_000),
+        ReserveSpec("DAI", 7500, 8000, 10500, pool_liquidity=5_000_000),
+    ),
+    borrowers=(
+        BorrowerSpec("WETH", 10, "USDC", 1.035),  # liquidatable after a 3.5% ETH drop
+        BorrowerSpec("WETH", 20, "DAI", 1.05),  # ... after a 5% drop
+        BorrowerSpec("WETH", 5, "USDC", 1.08),
+        BorrowerSpec("WBTC", 1, "USDC", 1.04),
+        BorrowerSpec("WETH", 8, "DAI", 1.5),
+        BorrowerSpec("WBTC", 2, "DAI", 2.0),
+    ),
+    executor_funding=(("WETH", 100), ("USDC", 300_000), ("DAI", 300_000)),
+)
+
+
+def derived_key(label: str) -> str:
+    """A deterministic devnet key from a public seed (never for real funds)."""
+    return "0x" + keccak(text=f"mevbot-devnet:{label}").hex()
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    address: str
+    private_key: str
+
+
+def role(key: str) -> Role:
+    return Role(Account.from_key(key).address.lower(), key)
+
+
+@dataclass
+class World:
+    """Addresses, keys and endpoints of a deployed devnet (JSON-serialisable)."""
+
+    chain_id: int
+    rpc: dict[str, str]
+    roles: dict[str, Role]
+    traders: list[Role]
+    borrowers: list[dict[str, Any]]
+    tokens: dict[str, dict[str, Any]]
+    dexes: dict[str, dict[str, Any]]
+    feeds: dict[str, dict[str, Any]]
+    lending: dict[str, Any]
+    executor: str
+    deployed_block: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> World:
+        data = dict(data)
+        data["roles"] = {k: Role(**v) for k, v in data["roles"].items()}
+        data["traders"] = [Role(**t) for t in data["traders"]]
+        return cls(**data)
+
+    def pool_addresses(self) -> list[str]:
+        return [p["address"] for d in self.dexes.values() for p in d["pairs"].values()]
+
+
+def _units(amount: float, decimals: int) -> int:
+    # Through str() so 0.1-style floats become their decimal digits, not binary noise.
+    whole, _, frac = f"{amount:.{decimals}f}".partition(".")
+    return int(whole + frac[:decimals].ljust(decimals, "0"))
+
+
+class _Builder:
+    """Deploys :data:`SPEC` step by step; one instance per deployment."""
+
+    def __init__(self, deployer: Deployer, spec: WorldSpec) -> None:
+        self.d = deployer
+        self.spec = spec
+        self.tokens = {t.symbol: t for t in spec.tokens}
+        self.roles = {
+            "deployer": role(ANVIL_DEV_KEYS[0]),
+            "searcher": role(ANVIL_DEV_KEYS[1]),
+            "executor": role(ANVIL_DEV_KEYS[2]),
+            "oracle_updater": role(ANVIL_DEV_KEYS[3]),
+            "keeper": role(ANVIL_DEV_KEYS[4]),
+        }
+        self.traders = [role(ANVIL_DEV_KEYS[5 + i]) for i in range(spec.traders)]
+        self.addresses: dict[str, str] = {}
+
+    @property
+    def owner(self) -> str:
+        return self.roles["deployer"].address
+
+    def amount(self, symbol: str, value: float) -> int:
+        return _units(value, self.tokens[symbol].decimals)
+
+    def usd_amount(self, symbol: str, usd: float) -> int:
+        return self.amount(symbol, usd / self.tokens[symbol].usd_price)
+
+    def give(self, symbol: str, to: str, amount: int) -> None:
+        if symbol == "WETH":
+            self.d.rpc("anvil_setBalance", to, hex(10**30))
+            self.d.transact("WETH9", self.addresses["WETH"], "deposit", sender=to, value=amount)
+        else:
+            self.d.transact(
+                "ERC20Token", self.addresses[symbol], "mint", to, amount, sender=self.owner
+            )
+
+    def approve_all(self, holder: str, spender: str) -> None:
+        for symbol in self.tokens:
+            contract = "WETH9" if symbol == "WETH" else "ERC20Token"
+            self.d.transact(
+                contract, self.addresses[symbol], "approve", spender, MAX_UINT, sender=holder
+            )
+
+    def deploy_tokens(self) -> dict[str, dict[str, Any]]:
+        out = {}
+        for token in self.spec.tokens:
+            if token.symbol == "WETH":
+                address = self.d.deploy("WETH9", sender=self.owner)
+            else:
+                address = self.d.deploy(
+                    "ERC20Token", token.name, token.symbol, token.decimals, sender=self.owner
+                )
+            self.addresses[token.symbol] = address
+            out[token.symbol] = {
+                "address": address,
+                "symbol": token.symbol,
+                "decimals": token.decimals,
+                "usd_price": token.usd_price,
+            }
+        return out
+
+    def deploy_dexes(self) -> dict[str, dict[str, Any]]:
+        dexes: dict[str, dict[str, Any]] = {}
+        for name in self.spec.dexes:
+            factory = self.d.deploy("UniswapV2Factory", self.owner, sender=self.owner)
+            router = self.d.deploy(
+                "UniswapV2Router02", factory, self.addresses["WETH"], sender=self.owner
+            )
+            self.approve_all(self.owner, router)
+            dexes[name] = {"factory": factory, "router": router, "pairs": {}}
+        for pool in self.spec.pools:
+            dex = dexes[pool.dex]
+            base_amount = self.usd_amount(pool.base, pool.usd_per_side)
+            quote_amount = self.usd_amount(pool.quote, pool.usd_per_side * pool.skew)
+            self.give(pool.base, self.owner, base_amount)
+            self.give(pool.quote, self.owner, quote_amount)
+            self.d.transact(
+                "UniswapV2Router02",
+                dex["router"],
+                "addLiquidity",
+                self.addresses[pool.base],
+                self.addresses[pool.quote],
+                base_amount,
+                quote_amount,
+                0,
+                0,
+                self.owner,
+                2**40,
+                sender=self.owner,
+            )
+            (pair,) = self.d.call(
+                "UniswapV2Factory",
+                dex["factory"],
+                "getPair",
+                self.addresses[pool.base],
+                self.addresses[pool.quote],
+            )
+            (token0,) = self.d.call("UniswapV2Pair", pair, "token0")
+            token0 = token0.lower()
+            dex["pairs"][f"{pool.base}/{pool.quote}"] = {
+                "address": pair.lower(),
+                "token0": token0,
+                "token1": (
+                    self.addresses[pool.quote]
+                    if token0 == self.addresses[pool.base]
+                    else self.addresses[pool.base]
+                ),
+            }
+        return dexes
+
+    def deploy_feeds(self) -> dict[str, dict[str, Any]]:
+        feeds = {}
+        for token in self.spec.tokens:
+            answer = _units(token.usd_price, FEED_DECIMALS)
+            address = self.d.deploy(
+                "PriceFeed",
+                FEED_DECIMALS,
+                f"{token.symbol} / USD",
+                answer,
+                self.roles["oracle_updater"].address,
+                sender=self.owner,
+            )
+            feeds[token.symbol] = {
+                "address": address,
+                "decimals": FEED_DECIMALS,
+                "description": f"{token.symbol} / USD",
+                "answer": answer,
+            }
+        return feeds
+
+    def deploy_lending(self, feeds: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        pool = self.d.deploy("LendingPool", sender=self.owner)
+        reserves = {}
+        for reserve in self.spec.reserves:
+            self.d.transact(
+                "LendingPool",
+                pool,
+                "initReserve",
+                self.addresses[reserve.symbol],
+                feeds[reserve.symbol]["address"],
+                reserve.ltv_bps,
+                reserve.liquidation_threshold_bps,
+                reserve.liquidation_bonus_bps,
+                sender=self.owner,
+            )
+            reserves[reserve.symbol] = asdict(reserve) | {"asset": self.addresses[reserve.symbol]}
+        self.approve_all(self.owner, pool)
+        for reserve in self.spec.reserves:
+            if reserve.pool_liquidity:
+                amount = self.usd_amount(reserve.symbol, reserve.pool_liquidity)
+                self.give(reserve.symbol, self.owner, amount)
+                self.d.transact(
+                    "LendingPool",
+                    pool,
+                    "supply",
+                    self.addresses[reserve.symbol],
+                    amount,
+                    self.owner,
+                    0,
+                    sender=self.owner,
+                )
+        return {"pool": pool, "reserves": reserves}
+
+    def open_borrowers(self, pool: str) -> list[dict[str, Any]]:
+        thresholds = {r.symbol: r.liquidation_threshold_bps for r in self.spec.reserves}
+        borrowers = []
+        for index, spec in enumerate(self.spec.borrowers):
+            account = role(derived_key(f"borrower-{index}"))
+            self.d.rpc("anvil_setBalance", account.address, hex(10**21))
+            self.d.rpc("anvil_impersonateAccount", account.address)
+            collateral = self.amount(spec.collateral, spec.collateral_amount)
+            self.give(spec.collateral, account.address, collateral)
+            self.approve_all(account.address, pool)
+            collateral_usd = spec.collateral_amount * self.tokens[spec.collateral].usd_price
+            debt_usd = collateral_usd * thresholds[spec.collateral] / 10_000 / spec.health_factor
+            debt = self.usd_amount(spec.debt, debt_usd)
+            self.d.transact(
+                "LendingPool",
+                pool,
+                "supply",
+                self.addresses[spec.collateral],
+                collateral,
+                account.address,
+                0,
+                sender=account.address,
+            )
+            self.d.transact(
+                "LendingPool",
+                pool,
+                "borrow",
+                self.addresses[spec.debt],
+                debt,
+                2,
+                0,
+                account.address,
+                sender=account.address,
+            )
+            self.d.rpc("anvil_stopImpersonatingAccount", account.address)
+            borrowers.append(
+                {
+                    "address": account.address,
+                    "private_key": account.private_key,
+                    "collateral": spec.collateral,
+                    "collateral_amount": collateral,
+                    "debt": spec.debt,
+                    "debt_amount": debt,
+                    "target_health_factor": spec.health_factor,
+                }
+            )
+        return borrowers
+
+    def fund_traders(self, routers: list[str]) -> None:
+        for trader in self.traders:
+            for symbol in self.tokens:
+                self.give(
+                    symbol, trader.address, self.usd_amount(symbol, self.spec.trader_funding_usd)
+                )
+            for router in routers:
+                self.approve_all(trader.address, router)
+
+    def deploy_executor(self) -> str:
+        owner = self.roles["executor"].address
+        executor = self.d.deploy("Executor", owner, self.addresses["WETH"], sender=owner)
+        for symbol, value in self.spec.executor_funding:
+            self.give(symbol, self.owner, self.amount(symbol, value))
+            contract = "WETH9" if symbol == "WETH" else "ERC20Token"
+            self.d.transact(
+                contract,
+                self.addresses[symbol],
+                "transfer",
+                executor,
+                self.amount(symbol, value),
+                sender=self.owner,
+            )
+        self.d.rpc("anvil_setBalance", executor, hex(_units(self.spec.executor_eth, 18)))
+        return executor
+
+
+def deploy_world(http_url: str, ws_url: str, spec: WorldSpec = SPEC) -> World:
+    """Deploy ``spec`` on the anvil at ``http_url`` (which must be automining) and describe it."""
+    deployer = Deployer(http_url)
+    builder = _Builder(deployer, spec)
+    deployer.rpc("anvil_setBalance", builder.owner, hex(10**30))
+    tokens = builder.deploy_tokens()
+    dexes = builder.deploy_dexes()
+    feeds = builder.deploy_feeds()
+    lending = builder.deploy_lending(feeds)
+    borrowers = builder.open_borrowers(lending["pool"])
+    builder.fund_traders([d["router"] for d in dexes.values()])
+    executor = builder.deploy_executor()
+    return World(
+        chain_id=int(deployer.rpc("eth_chainId"), 16),
+        rpc={"http": http_url, "ws": ws_url},
+        roles=builder.roles,
+        traders=builder.traders,
+        borrowers=borrowers,
+        tokens=tokens,
+        dexes=dexes,
+        feeds=feeds,
+        lending=lending,
+        executor=executor,
+        deployed_block=int(deployer.rpc("eth_blockNumber"), 16),
+    )

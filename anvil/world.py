@@ -304,7 +304,7 @@ class _Builder:
             self.d.transact(
                 "LendingPool",
                 pool,
-                "initReserve",
+                "configureReserve",
                 self.addresses[reserve.symbol],
                 feeds[reserve.symbol]["address"],
                 reserve.ltv_bps,

@@ -78,8 +78,16 @@ class Deployer:
             logs=tuple(raw.get("logs", [])),
         )
         if receipt.status != 1:
-            raise DeployError(f"{what or 'transaction'} reverted (tx {tx_hash})")
+            raise DeployError(f"{what or 'transaction'} reverted: {self._revert_reason(tx)}")
         return receipt
+
+    def _revert_reason(self, tx: dict[str, Any]) -> str:
+        """Replay a reverted transaction as a call (its revert left the state unchanged)."""
+        try:
+            self.rpc("eth_call", tx, "latest")
+        except DeployError as error:
+            return str(error).removeprefix("eth_call: ")
+        return "no reason (the replay as a call succeeded)"
 
     def deploy(self, name: str, *args: Any, sender: str) -> str:
         artifact = load_artifact(name)

@@ -107,7 +107,7 @@ SPEC = WorldSpec(
         BorrowerSpec("WETH", 10, "USDC", 1.035),  # liquidatable after a 3.5% ETH drop
         BorrowerSpec("WETH", 20, "DAI", 1.05),  # ... after a 5% drop
         BorrowerSpec("WETH", 5, "USDC", 1.08),
-        BorrowerSpec("WBTC", 1, "USDC", 1.04),
+        BorrowerSpec("WBTC", 1, "USDC", 1.08),
         BorrowerSpec("WETH", 8, "DAI", 1.5),
         BorrowerSpec("WBTC", 2, "DAI", 2.0),
     ),

@@ -58,7 +58,12 @@ def find_anvil() -> str:
     )
     system = platform.system().lower()
     candidates = [
-        PROJECT_ROOT / "node_modules" / "@foundry-rs" / f"anvil-{system}-{machine}" / "bin" / "anvil",
+        PROJECT_ROOT
+        / "node_modules"
+        / "@foundry-rs"
+        / f"anvil-{system}-{machine}"
+        / "bin"
+        / "anvil",
         PROJECT_ROOT / "node_modules" / ".bin" / "anvil",
     ]
     for candidate in candidates:

@@ -1,0 +1,180 @@
+"""Uniswap V2 constant-product math in exact integers, bit-for-bit with ``UniswapV2Library``.
+
+The fee is given in basis points: the contract's ``997/1000`` is ``fee_bps=30`` (``9970/10000``
+floors to the same integers), and forks with other fees (25 bps, 100 bps…) use the same formulas.
+
+Error policy (chosen for the per-pending-tx hot path):
+
+* **Invalid arguments** — a negative amount or reserve, a fee outside ``0 <= fee_bps < 10000`` —
+  raise :class:`ValueError`: they are bugs in the caller, never market conditions.
+* **No output** — a zero input, or an empty pool (either reserve zero) — makes
+  :func:`get_amount_out` return ``0`` where the contract would revert with
+  ``INSUFFICIENT_INPUT_AMOUNT`` / ``INSUFFICIENT_LIQUIDITY``; a search loop can then treat
+  "nothing comes out" like any other bad price, with no exception handling.
+* **Impossible output** — asking :func:`get_amount_in` / :func:`min_amount_in` for at least the
+  whole out-reserve, or for any output from an empty pool — raises
+  :class:`InsufficientLiquidityError` (a ``ValueError``), because no input amount answers it and
+  ``0`` would read as "free".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+FEE_DENOMINATOR = 10_000
+
+
+class InsufficientLiquidityError(ValueError):
+    """The pool cannot pay out the requested amount (the contract's ``INSUFFICIENT_LIQUIDITY``)."""
+
+
+def _fee_numerator(fee_bps: int) -> int:
+    if not 0 <= fee_bps < FEE_DENOMINATOR:
+        raise ValueError(f"fee_bps must be in [0, {FEE_DENOMINATOR}), got {fee_bps}")
+    return FEE_DENOMINATOR - fee_bps
+
+
+def _check_non_negative(**values: int) -> None:
+    for name, value in values.items():
+        if value < 0:
+            raise ValueError(f"{name} must be >= 0, got {value}")
+
+
+def get_amount_out(amount_in: int, reserve_in: int, reserve_out: int, fee_bps: int = 30) -> int:
+    """Output of swapping ``amount_in`` into a V2 pool (``UniswapV2Library.getAmountOut``).
+
+    Returns 0 for a zero input or an empty pool (see the module's error policy).
+    """
+    if amount_in <= 0 or reserve_in <= 0 or reserve_out <= 0:
+        _check_non_negative(amount_in=amount_in, reserve_in=reserve_in, reserve_out=reserve_out)
+        return 0
+    amount_in_with_fee = amount_in * _fee_numerator(fee_bps)
+    return (amount_in_with_fee * reserve_out) // (reserve_in * FEE_DENOMINATOR + amount_in_with_fee)
+
+
+def _check_output_possible(amount_out: int, reserve_in: int, reserve_out: int) -> None:
+    _check_non_negative(amount_out=amount_out, reserve_in=reserve_in, reserve_out=reserve_out)
+    if amount_out >= reserve_out or reserve_in == 0:
+        raise InsufficientLiquidityError(
+            f"cannot take {amount_out} out of a pool with reserves ({reserve_in}, {reserve_out})"
+        )
+
+
+def get_amount_in(amount_out: int, reserve_in: int, reserve_out: int, fee_bps: int = 30) -> int:
+    """Input the router charges for exactly ``amount_out`` (``UniswapV2Library.getAmountIn``).
+
+    Like the contract this is ``floor(...) + 1``, which is one wei more than needed when the
+    division is exact; :func:`min_amount_in` gives the true minimum. ``amount_out == 0`` costs 0.
+    Raises :class:`InsufficientLiquidityError` when the pool cannot pay ``amount_out``.
+    """
+    if amount_out == 0 and reserve_in >= 0 and reserve_out >= 0:
+        return 0
+    _check_output_possible(amount_out, reserve_in, reserve_out)
+    numerator = reserve_in * amount_out * FEE_DENOMINATOR
+    denominator = (reserve_out - amount_out) * _fee_numerator(fee_bps)
+    return numerator // denominator + 1
+
+
+def min_amount_in(amount_out: int, reserve_in: int, reserve_out: int, fee_bps: int = 30) -> int:
+    """The smallest input for which :func:`get_amount_out` gives at least ``amount_out``.
+
+    Raises :class:`InsufficientLiquidityError` when the pool cannot pay ``amount_out``.
+    """
+    if amount_out == 0 and reserve_in >= 0 and reserve_out >= 0:
+        return 0
+    _check_output_possible(amount_out, reserve_in, reserve_out)
+    numerator = reserve_in * amount_out * FEE_DENOMINATOR
+    denominator = (reserve_out - amount_out) * _fee_numerator(fee_bps)
+    return -(-numerator // denominator)
+
+
+def amounts_out(amount_in: int, hops: Sequence[tuple[int, int]], fee_bps: int = 30) -> list[int]:
+    """Amounts along a swap path (``UniswapV2Library.getAmountsOut``).
+
+    ``hops`` are the ``(reserve_in, reserve_out)`` of each pool in trade direction; the result
+    starts with ``amount_in`` and has one amount per hop after it.
+    """
+    amounts = [amount_in]
+    for reserve_in, reserve_out in hops:
+        amount_in = get_amount_out(amount_in, reserve_in, reserve_out, fee_bps)
+        amounts.append(amount_in)
+    return amounts
+
+
+def spot_price(reserve_in: int, reserve_out: int) -> Fraction:
+    """Marginal price of the input token in output-token units, before the fee (raw units)."""
+    if reserve_in <= 0:
+        raise InsufficientLiquidityError(f"no price in an empty pool (reserve_in={reserve_in})")
+    _check_non_negative(reserve_out=reserve_out)
+    return Fraction(reserve_out, reserve_in)
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    """One V2 pair's state: a value; :meth:`swap` returns the pool as it is after the trade."""
+
+    address: str
+    token0: str
+    token1: str
+    reserve0: int
+    reserve1: int
+    fee_bps: int = 30
+
+    def __post_init__(self) -> None:
+        if self.token0 == self.token1:
+            raise ValueError(f"pool {self.address}: token0 and token1 are both {self.token0}")
+        _check_non_negative(reserve0=self.reserve0, reserve1=self.reserve1)
+        _fee_numerator(self.fee_bps)
+
+    def token_out(self, token_in: str) -> str:
+        """The other token of the pair."""
+        if token_in == self.token0:
+            return self.token1
+        if token_in == self.token1:
+            return self.token0
+        raise ValueError(f"token {token_in} is not in pool {self.address}")
+
+    def reserves_for(self, token_in: str) -> tuple[int, int]:
+        """``(reserve_in, reserve_out)`` for a trade that sells ``token_in``."""
+        if token_in == self.token0:
+            return self.reserve0, self.reserve1
+        if token_in == self.token1:
+            return self.reserve1, self.reserve0
+        raise ValueError(f"token {token_in} is not in pool {self.address}")
+
+    def amount_out(self, token_in: str, amount_in: int) -> int:
+        """What selling ``amount_in`` of ``token_in`` pays out."""
+        reserve_in, reserve_out = self.reserves_for(token_in)
+        return get_amount_out(amount_in, reserve_in, reserve_out, self.fee_bps)
+
+    def swap(self, token_in: str, amount_in: int) -> tuple[int, Pool]:
+        """Sell ``amount_in`` of ``token_in``: ``(amount_out, pool after the swap)``.
+
+        The whole input (fee included) stays in the pool, as in ``UniswapV2Pair.swap``.
+        """
+        amount_out = self.amount_out(token_in, amount_in)
+        if token_in == self.token0:
+            after = (self.reserve0 + amount_in, self.reserve1 - amount_out)
+        else:
+            after = (self.reserve0 - amount_out, self.reserve1 + amount_in)
+        return amount_out, self.with_reserves(*after)
+
+    def with_reserves(self, reserve0: int, reserve1: int) -> Pool:
+        """The same pair with new reserves (e.g. from a ``Sync`` event)."""
+        return Pool(self.address, self.token0, self.token1, reserve0, reserve1, self.fee_bps)
+
+    def spot_price(self, token_in: str) -> Fraction:
+        """Marginal price of ``token_in`` in units of the other token, before the fee."""
+        return spot_price(*self.reserves_for(token_in))
+
+    @property
+    def price0(self) -> Fraction:
+        """Price of token0 in token1 (``reserve1 / reserve0``, raw units)."""
+        return spot_price(self.reserve0, self.reserve1)
+
+    @property
+    def price1(self) -> Fraction:
+        """Price of token1 in token0 (``reserve0 / reserve1``, raw units)."""
+        return spot_price(self.reserve1, self.reserve0)

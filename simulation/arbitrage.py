@@ -1,0 +1,322 @@
+"""Cyclic arbitrage over V2 pools: the best input for a cycle, and the best cycle after a change.
+
+**Where the optimum is.** A path of V2 pools composes into one curve ``out(x) = c·x / (d + e·x)``
+(pool ``i`` is ``c = fee_i·R_out``, ``d = 10000·R_in``, ``e = fee_i``; composing two curves gives
+``c = c1·c2``, ``d = d1·d2``, ``e = d2·e1 + c1·e2``, all integers), so the real profit
+``P(x) = out(x) − x`` peaks at ``x* = (√(c·d) − d) / e`` with value ``(√c − √d)² / e``, and an
+arbitrage exists iff ``c > d``. For two pools with one fee γ this is the textbook
+``x* = (γ·√(Ra_in·Ra_out·Rb_in·Rb_out) − Ra_in·Rb_in) / (γ·Rb_in + γ²·Ra_out)``.
+
+**Exact integers.** The executed trade floors at every hop, so the integer profit ``p(x)`` is at
+most ``P(x)`` and its curve is flat and jagged near ``x*``. After evaluating ``p`` at ``x*``, every
+input that could beat the best value ``m`` found satisfies ``P(x) ≥ m + 1`` — an interval, the
+roots of a quadratic. That interval is searched in whichever amount along the path (input, an
+intermediate, or output) spans the fewest integers there: for an amount ``y`` after hop ``k``, the
+cheapest way to reach it is the minimal input through hops ``< k`` and its value is the output of
+hops ``≥ k``, so scanning every ``y`` covers every ``x``. When that span is at most ``scan_limit``
+integers the result is the exact integer maximum; otherwise (deep pools, where the flat region is
+billions of wei wide) a ``scan_limit`` window around ``x*`` is scanned, which lands within the
+flooring noise — a few wei — of it.
+
+**Cycles.** :func:`find_cycles` lists every simple cycle of 2..``max_hops`` pools that starts and
+ends at a start token. A cycle and its reverse are different trades (buy on A and sell on B, or
+the other way round) and both are listed; so are rotations that start at different start tokens,
+since they borrow and earn a different asset. :class:`CycleIndex` maps each pool to the cycles
+through it, so "a pending swap moved pool P" costs one dict lookup.
+
+:func:`best_opportunity` bounds every cycle by its real maximum ``(√c − √d)² / e`` and refines
+cycles best bound first, stopping when no remaining bound can beat the best exact profit.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from math import isqrt
+
+from simulation.amm import (
+    FEE_DENOMINATOR,
+    InsufficientLiquidityError,
+    Pool,
+    get_amount_out,
+    min_amount_in,
+)
+
+SCAN_LIMIT = 64
+"""Integers scanned around the real optimum; the span of exact search, see the module docstring."""
+
+Hop = tuple[int, int, int]
+"""``(reserve_in, reserve_out, fee_bps)`` of one pool in trade direction."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cycle:
+    """A closed trade path: sell ``tokens[i]`` into ``pools[i]``; the last hop buys ``tokens[0]``.
+
+    ``zero_for_one[i]`` says whether hop ``i`` sells the pool's token0, so the hot path picks
+    reserves without comparing token addresses. Build one with :meth:`through` or
+    :func:`find_cycles`.
+    """
+
+    tokens: tuple[str, ...]
+    pools: tuple[str, ...]
+    zero_for_one: tuple[bool, ...]
+
+    def __post_init__(self) -> None:
+        if not len(self.tokens) == len(self.pools) == len(self.zero_for_one) >= 2:
+            raise ValueError("a cycle needs >= 2 hops and one token and direction per pool")
+
+    @property
+    def start_token(self) -> str:
+        """The token borrowed at the start and earned at the end."""
+        return self.tokens[0]
+
+    @classmethod
+    def through(cls, pools: Sequence[Pool], start_token: str) -> Cycle:
+        """The cycle that sells ``start_token`` into ``pools[0]`` and follows ``pools`` in order."""
+        tokens: list[str] = []
+        token = start_token
+        for pool in pools:
+            tokens.append(token)
+            token = pool.token_out(token)
+        if token != start_token:
+            raise ValueError(f"pools do not lead back to {start_token}")
+        return cls(
+            tokens=tuple(tokens),
+            pools=tuple(pool.address for pool in pools),
+            zero_for_one=tuple(t == p.token0 for t, p in zip(tokens, pools, strict=True)),
+        )
+
+    def hops(self, pools: Mapping[str, Pool]) -> list[Hop]:
+        """``(reserve_in, reserve_out, fee_bps)`` per hop, read from ``pools`` by address."""
+        hops: list[Hop] = []
+        for address, zero_for_one in zip(self.pools, self.zero_for_one, strict=True):
+            pool = pools[address]
+            if zero_for_one:
+                hops.append((pool.reserve0, pool.reserve1, pool.fee_bps))
+            else:
+                hops.append((pool.reserve1, pool.reserve0, pool.fee_bps))
+        return hops
+
+
+@dataclass(frozen=True, slots=True)
+class Opportunity:
+    """The best trade found around one cycle; ``amounts[i]`` enters hop ``i``, the last is out."""
+
+    cycle: Cycle
+    amount_in: int
+    amount_out: int
+    profit: int
+    amounts: tuple[int, ...]
+
+
+def _path_amounts(amount_in: int, hops: Sequence[Hop]) -> list[int]:
+    amounts = [amount_in]
+    for reserve_in, reserve_out, fee_bps in hops:
+        amount_in = get_amount_out(amount_in, reserve_in, reserve_out, fee_bps)
+        amounts.append(amount_in)
+    return amounts
+
+
+def _path_out(amount_in: int, hops: Sequence[Hop]) -> int:
+    for reserve_in, reserve_out, fee_bps in hops:
+        amount_in = get_amount_out(amount_in, reserve_in, reserve_out, fee_bps)
+    return amount_in
+
+
+def _path_min_in(amount_out: int, hops: Sequence[Hop]) -> int | None:
+    """The smallest input reaching at least ``amount_out`` through ``hops``; None if none does."""
+    try:
+        for reserve_in, reserve_out, fee_bps in reversed(hops):
+            amount_out = min_amount_in(amount_out, reserve_in, reserve_out, fee_bps)
+    except InsufficientLiquidityError:
+        return None
+    return amount_out
+
+
+def _curve(hops: Sequence[Hop]) -> tuple[int, int, int]:
+    """``(c, d, e)`` with ``out(x) = c·x / (d + e·x)`` for the real (unfloored) path."""
+    c, d, e = 1, 1, 0
+    for reserve_in, reserve_out, fee_bps in hops:
+        fee_numerator = FEE_DENOMINATOR - fee_bps
+        hop_c, hop_d = fee_numerator * reserve_out, FEE_DENOMINATOR * reserve_in
+        c, d, e = c * hop_c, d * hop_d, hop_d * e + c * fee_numerator
+    return c, d, e
+
+
+def _profit_bound(c: int, d: int, e: int) -> int:
+    """An integer upper bound on the profit of any input: ``(√c − √d)² / e`` rounded up."""
+    return (isqrt(c) + 1 - isqrt(d)) ** 2 // e
+
+
+def _input_interval(c: int, d: int, e: int, target: int) -> tuple[int, int] | None:
+    """Integers ``[lo, hi]`` containing every ``x >= 1`` with real profit ``P(x) >= target``.
+
+    ``P(x) >= T`` ⇔ ``e·x² − (c − d − e·T)·x + T·d <= 0``; the roots are widened by one so
+    that the integer square root's flooring cannot drop a solution.
+    """
+    linear = c - d - e * target
+    discriminant = linear * linear - 4 * e * target * d
+    if linear <= 0 or discriminant < 0:
+        return None
+    root = isqrt(discriminant) + 1
+    return max(1, (linear - root) // (2 * e)), (linear + root) // (2 * e) + 1
+
+
+def _refine(hops: Sequence[Hop], c: int, d: int, e: int, scan_limit: int) -> tuple[int, int]:
+    """``(amount_in, profit)`` maximising the exact integer profit; ``(0, 0)`` if none is > 0."""
+    estimate = (isqrt(c * d) - d) // e
+    best_in, best_profit = 0, 0
+    for amount_in in (estimate, estimate + 1):
+        profit = _path_out(amount_in, hops) - amount_in
+        if profit > best_profit:
+            best_in, best_profit = amount_in, profit
+    interval = _input_interval(c, d, e, best_profit + 1)
+    if interval is None:
+        return best_in, best_profit
+    # The span of the interval in each amount along the path; search the narrowest.
+    lows, highs = _path_amounts(interval[0], hops), _path_amounts(interval[1], hops)
+    spans = [high - low for low, high in zip(lows, highs, strict=True)]
+    position = min(range(len(spans)), key=spans.__getitem__)
+    if spans[position] < scan_limit:
+        first, last = lows[position], highs[position]
+    else:
+        centre = _path_amounts(estimate, hops[:position])[-1]
+        first, last = max(0, centre - scan_limit // 2), centre + scan_limit // 2
+    before, after = hops[:position], hops[position:]
+    for amount in range(first, last + 1):
+        amount_in = _path_min_in(amount, before)
+        if amount_in is None:
+            break
+        profit = _path_out(amount, after) - amount_in
+        if profit > best_profit:
+            best_in, best_profit = amount_in, profit
+    # The cheapest input for the best amount may reach past it; report what it really yields.
+    return best_in, _path_out(best_in, hops) - best_in
+
+
+def best_path_input(hops: Sequence[Hop], scan_limit: int = SCAN_LIMIT) -> tuple[int, int]:
+    """``(amount_in, profit)`` for the most profitable input along a closed path of hops.
+
+    ``(0, 0)`` when no input makes a profit.
+    """
+    c, d, e = _curve(hops)
+    if c <= d:
+        return 0, 0
+    return _refine(hops, c, d, e, scan_limit)
+
+
+def optimal_two_pool(ra_in: int, ra_out: int, rb_in: int, rb_out: int, fee_bps: int = 30) -> int:
+    """Best input for: sell X into pool A ``(ra_in X, ra_out Y)``, sell the Y into pool B
+    ``(rb_in Y, rb_out X)``. 0 when no input makes a profit."""
+    return best_path_input([(ra_in, ra_out, fee_bps), (rb_in, rb_out, fee_bps)])[0]
+
+
+def best_cycle_input(cycle: Cycle, pools: Mapping[str, Pool]) -> tuple[int, int, int]:
+    """``(amount_in, amount_out, profit)`` of the best trade around ``cycle``; zeros if none."""
+    hops = cycle.hops(pools)
+    amount_in, profit = best_path_input(hops)
+    return amount_in, amount_in + profit, profit
+
+
+def best_opportunity(
+    cycles: Iterable[Cycle], pools: Mapping[str, Pool], min_profit: int = 0
+) -> Opportunity | None:
+    """The most profitable trade over ``cycles`` with profit > ``min_profit``, or None.
+
+    ``pools`` maps address to pool state (e.g. the state after a pending swap, layered over the
+    current state with a ``ChainMap``); every pool of every cycle must be in it.
+    Profits are in each cycle's start token: pass cycles of one start token, or convert.
+    """
+    candidates: list[tuple[int, int, Cycle, list[Hop], tuple[int, int, int]]] = []
+    for order, cycle in enumerate(cycles):
+        hops = cycle.hops(pools)
+        curve = _curve(hops)
+        if curve[0] <= curve[1]:
+            continue
+        bound = _profit_bound(*curve)
+        if bound > min_profit:
+            candidates.append((bound, order, cycle, hops, curve))
+    candidates.sort(key=lambda candidate: (-candidate[0], candidate[1]))
+    best: tuple[Cycle, list[Hop], int] | None = None
+    best_profit = min_profit
+    for bound, _, cycle, hops, curve in candidates:
+        if bound <= best_profit:
+            break
+        amount_in, profit = _refine(hops, *curve, SCAN_LIMIT)
+        if profit > best_profit:
+            best, best_profit = (cycle, hops, amount_in), profit
+    if best is None:
+        return None
+    cycle, hops, amount_in = best
+    amounts = tuple(_path_amounts(amount_in, hops))
+    return Opportunity(cycle, amount_in, amounts[-1], amounts[-1] - amount_in, amounts)
+
+
+def find_cycles(
+    pools: Iterable[Pool], start_tokens: Iterable[str], max_hops: int = 3
+) -> list[Cycle]:
+    """Every simple cycle of 2..``max_hops`` distinct pools from a start token back to it.
+
+    Intermediate tokens are distinct and differ from the start token. Order is deterministic:
+    by start token as given, then depth-first in pool order.
+    """
+    if max_hops < 2:
+        raise ValueError(f"max_hops must be >= 2, got {max_hops}")
+    by_token: dict[str, list[Pool]] = defaultdict(list)
+    for pool in pools:
+        by_token[pool.token0].append(pool)
+        by_token[pool.token1].append(pool)
+    cycles: list[Cycle] = []
+    for start in dict.fromkeys(start_tokens):
+        _extend_cycles(start, start, [], {start}, by_token, max_hops, cycles)
+    return cycles
+
+
+def _extend_cycles(
+    start: str,
+    token: str,
+    path: list[Pool],
+    seen: set[str],
+    by_token: Mapping[str, list[Pool]],
+    max_hops: int,
+    found: list[Cycle],
+) -> None:
+    """Depth-first from ``token``, where ``path`` (from ``start``) has arrived: close or go on."""
+    for pool in by_token.get(token, ()):
+        if path and pool.address == path[-1].address:
+            continue
+        next_token = pool.token_out(token)
+        if next_token == start:
+            found.append(Cycle.through([*path, pool], start))
+        elif next_token not in seen and len(path) + 2 <= max_hops:
+            path.append(pool)
+            seen.add(next_token)
+            _extend_cycles(start, next_token, path, seen, by_token, max_hops, found)
+            seen.discard(next_token)
+            path.pop()
+
+
+@dataclass(frozen=True, slots=True)
+class CycleIndex:
+    """Cycles built once from a pool graph, indexed by the pools they trade through."""
+
+    cycles: tuple[Cycle, ...]
+    by_pool: Mapping[str, tuple[Cycle, ...]] = field(repr=False)
+
+    @classmethod
+    def build(
+        cls, pools: Iterable[Pool], start_tokens: Iterable[str], max_hops: int = 3
+    ) -> CycleIndex:
+        """Enumerate the cycles (see :func:`find_cycles`) and index them by pool address."""
+        cycles = find_cycles(pools, start_tokens, max_hops)
+        by_pool: dict[str, list[Cycle]] = defaultdict(list)
+        for cycle in cycles:
+            for address in cycle.pools:
+                by_pool[address].append(cycle)
+        return cls(tuple(cycles), {address: tuple(found) for address, found in by_pool.items()})
+
+    def cycles_touching(self, pool_address: str) -> tuple[Cycle, ...]:
+        """The cycles that trade through ``pool_address`` (empty if none)."""
+        return self.by_pool.get(pool_address, ())

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
+from anvil.devnet import Devnet
 from chain.node import AnvilProcess
 
 
@@ -28,3 +30,25 @@ def anvil_factory() -> Iterator[Callable[..., AnvilProcess]]:
 def anvil(anvil_factory: Callable[..., AnvilProcess]) -> AnvilProcess:
     """A fresh automining anvil for one test."""
     return anvil_factory()
+
+
+@pytest.fixture(scope="session")
+def devnet_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One deployed-state cache per test session: the first devnet deploys, the rest load it."""
+    return tmp_path_factory.mktemp("devnet-state")
+
+
+@pytest.fixture
+def devnet_factory(devnet_cache: Path) -> Iterator[Callable[..., Devnet]]:
+    """Start devnets (anvil + the world); ``block_time=None`` leaves mining to the test."""
+    started: list[Devnet] = []
+
+    def start(block_time: int | None = None, anvil_args: tuple[str, ...] = ()) -> Devnet:
+        devnet = Devnet(block_time=block_time, state_dir=devnet_cache, anvil_args=anvil_args)
+        devnet.start()
+        started.append(devnet)
+        return devnet
+
+    yield start
+    for devnet in started:
+        devnet.stop()

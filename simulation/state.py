@@ -1,0 +1,352 @@
+"""Local chain state kept from logs: V2 pools, price-feed answers and lending positions.
+
+:class:`ChainState` is updated once per block from that block's logs (Sync, PairCreated,
+AnswerUpdated, the lending events) and remembers, for the last ``history`` blocks, the values it
+overwrote, so a reorg rolls back to the common ancestor exactly. :meth:`ChainState.after` gives
+the state a decoded pending swap or oracle update would leave, as an overlay: nothing is copied
+and the chain is not touched, so it is cheap enough to run for every pending transaction.
+Loading (pools from factories, reserves, feeds, positions) is in :mod:`simulation.loader`.
+"""
+
+from __future__ import annotations
+
+from collections import ChainMap, deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_utils import keccak
+
+from chain.types import Log
+from simulation.amm import InsufficientLiquidityError, Pool, get_amount_in
+from simulation.lending import Position, ReserveConfig
+from watcher.intents import Intent, MulticallIntent, SwapIntent
+
+
+def _topic(signature: str) -> bytes:
+    return keccak(text=signature)
+
+
+SYNC = _topic("Sync(uint112,uint112)")
+PAIR_CREATED = _topic("PairCreated(address,address,address,uint256)")
+ANSWER_UPDATED = _topic("AnswerUpdated(int256,uint256,uint256)")
+SUPPLY = _topic("Supply(address,address,address,uint256,uint16)")
+WITHDRAW = _topic("Withdraw(address,address,address,uint256)")
+BORROW = _topic("Borrow(address,address,address,uint256,uint8,uint256,uint16)")
+REPAY = _topic("Repay(address,address,address,uint256,bool)")
+LIQUIDATION_CALL = _topic("LiquidationCall(address,address,address,uint256,uint256,address,bool)")
+LENDING_TOPICS = (SUPPLY, WITHDRAW, BORROW, REPAY, LIQUIDATION_CALL)
+STATE_TOPICS = (SYNC, PAIR_CREATED, ANSWER_UPDATED, *LENDING_TOPICS)
+UPDATE_ANSWER_SELECTOR = keccak(text="updateAnswer(int256)")[:4]
+
+_MISSING: Any = object()
+
+
+def _word(data: bytes, index: int) -> int:
+    return int.from_bytes(data[32 * index : 32 * index + 32], "big")
+
+
+def _address(word: bytes) -> str:
+    return "0x" + word[-20:].hex()
+
+
+def _signed(value: int) -> int:
+    return value - (1 << 256) if value >> 255 else value
+
+
+@dataclass(frozen=True, slots=True)
+class FeedAnswer:
+    """The latest answer of a price feed (``latestRoundData``'s round, answer and update time)."""
+
+    feed: str
+    round_id: int
+    answer: int
+    updated_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class StateChanges:
+    """What one block (or a rollback) changed: pool, feed and lending-user addresses."""
+
+    pools: frozenset[str] = frozenset()
+    feeds: frozenset[str] = frozenset()
+    users: frozenset[str] = frozenset()
+    new_pairs: tuple[tuple[str, str, str, str], ...] = ()  # (factory, token0, token1, pair)
+    malformed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEffect:
+    """The state a pending transaction would leave, as overlays on :class:`ChainState`.
+
+    ``pools`` maps every pool the intent moves to its state after the trade (in trade order);
+    ``feeds`` maps an updated feed to its new answer. Read through :meth:`ChainState.pools_after`
+    / :meth:`ChainState.prices_after` to see the whole state with the overlay applied.
+    """
+
+    pools: Mapping[str, Pool] = field(default_factory=dict)
+    feeds: Mapping[str, FeedAnswer] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not self.pools and not self.feeds
+
+
+@dataclass
+class _BlockUndo:
+    number: int
+    hash: str
+    undo: list[tuple[dict[Any, Any], Any, Any]] = field(default_factory=list)
+
+
+class ChainState:
+    """Pools, feeds and positions as of ``block_number``, with undo history for reorgs.
+
+    ``routers`` maps a V2 router address to its factory, so pending router swaps can be routed
+    through the right pools. ``feed_assets`` maps a feed address to the asset it prices for the
+    lending market (``prices`` then gives asset -> answer, what the lending math takes).
+    """
+
+    def __init__(
+        self,
+        *,
+        routers: Mapping[str, str] | None = None,
+        feed_assets: Mapping[str, str] | None = None,
+        lending_pool: str | None = None,
+        history: int = 64,
+    ) -> None:
+        self.routers = dict(routers or {})
+        self.feed_assets = dict(feed_assets or {})
+        self.lending_pool = lending_pool
+        self.pools: dict[str, Pool] = {}
+        self.pool_factory: dict[str, str] = {}
+        self.pair_index: dict[tuple[str, str, str], str] = {}
+        self.feeds: dict[str, FeedAnswer] = {}
+        self.reserve_configs: dict[str, ReserveConfig] = {}
+        self.positions: dict[str, Position] = {}
+        self.block_number = 0
+        self.block_hash = ""
+        self._history: deque[_BlockUndo] = deque(maxlen=history)
+        self._current: _BlockUndo | None = None
+
+    # ------------------------------------------------------------------ tables
+
+    def _set(self, table: dict[Any, Any], key: Any, value: Any) -> None:
+        if self._current is not None:
+            self._current.undo.append((table, key, table.get(key, _MISSING)))
+        table[key] = value
+
+    def add_pool(self, factory: str, pool: Pool) -> None:
+        self._set(self.pools, pool.address, pool)
+        self._set(self.pool_factory, pool.address, factory)
+        self._set(self.pair_index, (factory, *sorted((pool.token0, pool.token1))), pool.address)
+
+    def pair_for(self, factory: str, token_a: str, token_b: str) -> Pool | None:
+        key = (factory, token_a, token_b) if token_a < token_b else (factory, token_b, token_a)
+        address = self.pair_index.get(key)
+        return None if address is None else self.pools.get(address)
+
+    def set_feed(self, answer: FeedAnswer) -> None:
+        self._set(self.feeds, answer.feed, answer)
+
+    def set_position(self, user: str, position: Position) -> None:
+        self._set(self.positions, user, position)
+
+    @property
+    def prices(self) -> dict[str, int]:
+        """Lending asset -> latest feed answer."""
+        return {
+            asset: self.feeds[feed].answer
+            for feed, asset in self.feed_assets.items()
+            if feed in self.feeds
+        }
+
+    # ------------------------------------------------------------------ blocks
+
+    def apply_block(self, number: int, block_hash: str, logs: Iterable[Log]) -> StateChanges:
+        """Apply one block's logs (in log order); remembers how to undo it."""
+        self._current = _BlockUndo(number, block_hash)
+        pools: set[str] = set()
+        feeds: set[str] = set()
+        users: set[str] = set()
+        new_pairs: list[tuple[str, str, str, str]] = []
+        malformed = 0
+        try:
+            for log in logs:
+                try:
+                    self._apply_log(log, pools, feeds, users, new_pairs)
+                except (IndexError, ValueError):
+                    malformed += 1
+        finally:
+            self._history.append(self._current)
+            self._current = None
+        self.block_number, self.block_hash = number, block_hash
+        return StateChanges(
+            frozenset(pools), frozenset(feeds), frozenset(users), tuple(new_pairs), malformed
+        )
+
+    def _apply_log(
+        self,
+        log: Log,
+        pools: set[str],
+        feeds: set[str],
+        users: set[str],
+        new_pairs: list[tuple[str, str, str, str]],
+    ) -> None:
+        topic0 = log.topic0
+        if topic0 == SYNC:
+            pool = self.pools.get(log.address)
+            if pool is not None:
+                if len(log.data) != 64:
+                    raise ValueError("Sync data is not two words")
+                self._set(
+                    self.pools,
+                    pool.address,
+                    pool.with_reserves(_word(log.data, 0), _word(log.data, 1)),
+                )
+                pools.add(pool.address)
+        elif topic0 == ANSWER_UPDATED:
+            if log.address in self.feeds or log.address in self.feed_assets:
+                answer = FeedAnswer(
+                    log.address,
+                    int.from_bytes(log.topics[2], "big"),
+                    _signed(int.from_bytes(log.topics[1], "big")),
+                    _word(log.data, 0),
+                )
+                self.set_feed(answer)
+                feeds.add(log.address)
+        elif topic0 == PAIR_CREATED:
+            if log.address in self.routers.values():
+                token0, token1 = _address(log.topics[1]), _address(log.topics[2])
+                pair = _address(log.data[:32])
+                self.add_pool(log.address, Pool(pair, token0, token1, 0, 0))
+                new_pairs.append((log.address, token0, token1, pair))
+                pools.add(pair)
+        elif topic0 in LENDING_TOPICS and log.address == self.lending_pool:
+            users.update(self._apply_lending(log))
+
+    def replay_lending(self, logs: Iterable[Log]) -> None:
+        """Apply historical lending events (initial load): no block, no undo entries."""
+        for log in logs:
+            if log.address == self.lending_pool and log.topic0 in LENDING_TOPICS:
+                self._apply_lending(log)
+
+    def _apply_lending(self, log: Log) -> tuple[str, ...]:
+        """Position deltas from one lending event; returns the users it touched."""
+        topic0, topics, data = log.topic0, log.topics, log.data
+        if topic0 == SUPPLY:  # reserve, onBehalfOf, referral indexed; user, amount in data
+            return (self._move(_address(topics[2]), _address(topics[1]), _word(data, 1), 0),)
+        if topic0 == WITHDRAW:  # reserve, user, to indexed; amount in data
+            return (self._move(_address(topics[2]), _address(topics[1]), -_word(data, 0), 0),)
+        if topic0 == BORROW:  # reserve, onBehalfOf, referral indexed; user, amount, ... in data
+            return (self._move(_address(topics[2]), _address(topics[1]), 0, _word(data, 1)),)
+        if topic0 == REPAY:  # reserve, user, repayer indexed; amount, useATokens in data
+            return (self._move(_address(topics[2]), _address(topics[1]), 0, -_word(data, 0)),)
+        # LiquidationCall: collateral, debt, user indexed; debtToCover, seized, liquidator, aToken
+        collateral, debt, user = _address(topics[1]), _address(topics[2]), _address(topics[3])
+        self._move(user, debt, 0, -_word(data, 0))
+        self._move(user, collateral, -_word(data, 1), 0)
+        if _word(data, 3):  # receiveAToken: the seized collateral stays supplied, by the liquidator
+            liquidator = _address(data[64:96])
+            self._move(liquidator, collateral, _word(data, 1), 0)
+            return user, liquidator
+        return (user,)
+
+    def _move(self, user: str, asset: str, collateral_delta: int, debt_delta: int) -> str:
+        position = self.positions.get(user, Position())
+        collateral = dict(position.collateral)
+        debt = dict(position.debt)
+        collateral[asset] = max(0, collateral.get(asset, 0) + collateral_delta)
+        debt[asset] = max(0, debt.get(asset, 0) + debt_delta)
+        self.set_position(user, Position(collateral, debt))
+        return user
+
+    def rollback_to(self, ancestor: int) -> StateChanges:
+        """Undo every block after ``ancestor`` (a reorg); the new branch is then applied anew."""
+        pools: set[str] = set()
+        feeds: set[str] = set()
+        users: set[str] = set()
+        while self._history and self._history[-1].number > ancestor:
+            block = self._history.pop()
+            for table, key, old in reversed(block.undo):
+                if old is _MISSING:
+                    table.pop(key, None)
+                else:
+                    table[key] = old
+                for target, bucket in ((self.pools, pools), (self.feeds, feeds)):
+                    if table is target:
+                        bucket.add(key)
+                if table is self.positions:
+                    users.add(key)
+        if self._history:
+            self.block_number, self.block_hash = self._history[-1].number, self._history[-1].hash
+        else:
+            self.block_number, self.block_hash = ancestor, ""
+        return StateChanges(frozenset(pools), frozenset(feeds), frozenset(users))
+
+    def can_roll_back_to(self, ancestor: int) -> bool:
+        """Whether the history reaches back far enough to undo down to ``ancestor``."""
+        return not self._history or self._history[0].number <= ancestor + 1
+
+    # ------------------------------------------------------------------ pending
+
+    def after(self, to: str | None, intent: Intent | None, calldata: bytes = b"") -> PendingEffect:
+        """The state a pending tx would leave: its router swap(s) or its oracle update.
+
+        Swaps through routers or pools we do not track leave no effect (an empty
+        :class:`PendingEffect`). Fee-on-transfer and exotic tokens make the local estimate
+        approximate; the fork simulation is what decides.
+        """
+        if to is not None and to in self.feeds and calldata[:4] == UPDATE_ANSWER_SELECTOR:
+            if len(calldata) != 36:
+                return PendingEffect()
+            old = self.feeds[to]
+            new = FeedAnswer(to, old.round_id + 1, _signed(_word(calldata[4:], 0)), old.updated_at)
+            return PendingEffect(feeds={to: new})
+        swaps: tuple[SwapIntent, ...] = ()
+        if isinstance(intent, SwapIntent):
+            swaps = (intent,)
+        elif isinstance(intent, MulticallIntent):
+            swaps = intent.swaps
+        overlay: dict[str, Pool] = {}
+        for swap in swaps:
+            if not self._apply_swap(swap, overlay):
+                return PendingEffect()
+        return PendingEffect(pools=overlay)
+
+    def _apply_swap(self, swap: SwapIntent, overlay: dict[str, Pool]) -> bool:
+        factory = self.routers.get(swap.router)
+        if factory is None or swap.protocol != "uniswap-v2" or len(swap.path) < 2:
+            return False
+        hops: list[Pool] = []
+        for token_in, token_out in zip(swap.path, swap.path[1:], strict=False):
+            pool = self.pair_for(factory, token_in, token_out)
+            if pool is None:
+                return False
+            hops.append(overlay.get(pool.address, pool))
+        if swap.kind == "exact_in":
+            amount = swap.amount_in or 0
+        else:
+            # Exact-out: the router takes getAmountsIn backwards from the requested output.
+            amount = swap.amount_out or 0
+            try:
+                for pool, token_in in zip(reversed(hops), reversed(swap.path[:-1]), strict=True):
+                    amount = get_amount_in(amount, *pool.reserves_for(token_in), pool.fee_bps)
+            except InsufficientLiquidityError:
+                return False
+        for pool, token_in in zip(hops, swap.path, strict=False):
+            amount, after = pool.swap(token_in, amount)
+            overlay[pool.address] = after
+        return True
+
+    def pools_after(self, effect: PendingEffect) -> Mapping[str, Pool]:
+        """Every pool, with the pending effect applied (a view; nothing is copied)."""
+        return ChainMap(dict(effect.pools), self.pools) if effect.pools else self.pools
+
+    def prices_after(self, effect: PendingEffect) -> dict[str, int]:
+        prices = self.prices
+        for feed, answer in effect.feeds.items():
+            asset = self.feed_assets.get(feed)
+            if asset is not None:
+                prices[asset] = answer.answer
+        return prices

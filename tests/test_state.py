@@ -1,0 +1,261 @@
+"""Local state kept from logs equals the chain: every block, across a reorg, for pending effects."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from anvil.traffic import Traffic
+from anvil.world import World
+from chain.abi import load_artifact
+from chain.rpc import connect
+from chain.types import Log
+from simulation.amm import Pool
+from simulation.lending import account_data
+from simulation.loader import load_feeds, load_lending, load_pools
+from simulation.state import STATE_TOPICS, ChainState
+from watcher.decode import Decoder, RouterKind
+
+PAIR = load_artifact("UniswapV2Pair").abi
+POOL = load_artifact("LendingPool").abi
+FEED = load_artifact("PriceFeed").abi
+
+
+def _state_for(world: World) -> ChainState:
+    return ChainState(
+        routers={d["router"]: d["factory"] for d in world.dexes.values()},
+        lending_pool=world.lending["pool"],
+    )
+
+
+async def _loaded_state(rpc, world: World) -> ChainState:
+    state = _state_for(world)
+    assert await load_pools(rpc, state, [d["factory"] for d in world.dexes.values()]) == 10
+    await load_lending(rpc, state, from_block=0)
+    await load_feeds(rpc, state, state.feed_assets)
+    head = await rpc.call("eth_getBlockByNumber", ["latest", False])
+    state.block_number, state.block_hash = int(head["number"], 16), head["hash"]
+    return state
+
+
+async def _chain_reserves(rpc, pools: list[str]) -> dict[str, tuple[int, int]]:
+    fn = PAIR.function("getReserves")
+    answers = await rpc.batch(
+        [("eth_call", [{"to": p, "data": "0x" + fn.encode().hex()}, "latest"]) for p in pools]
+    )
+    return {
+        p: fn.decode_output(bytes.fromhex(a[2:]))[:2] for p, a in zip(pools, answers, strict=True)
+    }
+
+
+async def _mine_block(rpc, state: ChainState) -> None:
+    """Mine one block and apply its logs, as the watcher's head source would."""
+    await rpc.call("evm_mine")
+    block = await rpc.call("eth_getBlockByNumber", ["latest", False])
+    raw_logs = await rpc.call(
+        "eth_getLogs",
+        [{"blockHash": block["hash"], "topics": [["0x" + t.hex() for t in STATE_TOPICS]]}],
+    )
+    changes = state.apply_block(
+        int(block["number"], 16), block["hash"], [Log.from_rpc(r) for r in raw_logs]
+    )
+    assert changes.malformed == 0
+
+
+async def _send_swaps(rpc, traffic: Traffic, state: ChainState, count: int) -> None:
+    reserves = {a: (p.reserve0, p.reserve1) for a, p in state.pools.items()}
+    block = await rpc.call("eth_getBlockByNumber", ["latest", False])
+    base_fee = int(block["baseFeePerGas"], 16)
+    for _ in range(count):
+        signed, _ = traffic.swap(reserves, base_fee)
+        await rpc.call("eth_sendRawTransaction", [signed.raw_hex])
+
+
+async def test_reserves_from_logs_equal_get_reserves_after_every_block(devnet_factory):
+    devnet = devnet_factory(block_time=None)
+    world = devnet.world
+    async with connect(world.rpc["ws"]) as rpc:
+        state = await _loaded_state(rpc, world)
+        assert await _chain_reserves(rpc, list(state.pools)) == {
+            a: (p.reserve0, p.reserve1) for a, p in state.pools.items()
+        }
+        traffic = Traffic(world, seed=7)
+        await traffic.sync_nonces(rpc)
+        for _ in range(12):
+            await _send_swaps(rpc, traffic, state, count=6)
+            await _mine_block(rpc, state)
+            tracked = {a: (p.reserve0, p.reserve1) for a, p in state.pools.items()}
+            assert await _chain_reserves(rpc, list(state.pools)) == tracked
+
+
+async def test_reorg_rolls_back_and_the_new_branch_applies(devnet_factory):
+    devnet = devnet_factory(block_time=None)
+    world = devnet.world
+    async with connect(world.rpc["ws"]) as rpc:
+        state = await _loaded_state(rpc, world)
+        before = {a: (p.reserve0, p.reserve1) for a, p in state.pools.items()}
+        fork_point = state.block_number
+        snapshot = await rpc.call("evm_snapshot")
+        traffic = Traffic(world, seed=11)
+        await traffic.sync_nonces(rpc)
+        for _ in range(3):
+            await _send_swaps(rpc, traffic, state, count=5)
+            await _mine_block(rpc, state)
+        assert {a: (p.reserve0, p.reserve1) for a, p in state.pools.items()} != before
+
+        assert await rpc.call("evm_revert", [snapshot])
+        changes = state.rollback_to(fork_point)
+        assert state.block_number == fork_point
+        assert {a: (p.reserve0, p.reserve1) for a, p in state.pools.items()} == before
+        assert changes.pools, "the rollback reports which pools it restored"
+
+        other = Traffic(world, seed=99)
+        await other.sync_nonces(rpc)
+        for _ in range(2):
+            await _send_swaps(rpc, other, state, count=4)
+            await _mine_block(rpc, state)
+        tracked = {a: (p.reserve0, p.reserve1) for a, p in state.pools.items()}
+        assert await _chain_reserves(rpc, list(state.pools)) == tracked
+
+
+async def _chain_account_data(rpc, pool: str, user: str) -> tuple[int, ...]:
+    fn = POOL.function("getUserAccountData")
+    raw = await rpc.call("eth_call", [{"to": pool, "data": "0x" + fn.encode(user).hex()}, "latest"])
+    return fn.decode_output(bytes.fromhex(raw[2:]))
+
+
+async def test_lending_positions_and_health_follow_feed_updates(devnet_factory):
+    devnet = devnet_factory(block_time=None)
+    world = devnet.world
+    pool = world.lending["pool"]
+    async with connect(world.rpc["ws"]) as rpc:
+        state = await _loaded_state(rpc, world)
+        position_fn = POOL.function("getUserPosition")
+        for borrower in world.borrowers:
+            user = borrower["address"]
+            raw = await rpc.call(
+                "eth_call", [{"to": pool, "data": "0x" + position_fn.encode(user).hex()}, "latest"]
+            )
+            assets, collateral, debt = position_fn.decode_output(bytes.fromhex(raw[2:]))
+            position = state.positions[user]
+            for asset, c, d in zip(assets, collateral, debt, strict=True):
+                assert position.collateral.get(asset.lower(), 0) == c
+                assert position.debt.get(asset.lower(), 0) == d
+            local = account_data(position, state.reserve_configs, state.prices)
+            assert (
+                local.total_collateral_base,
+                local.total_debt_base,
+                local.available_borrows_base,
+                local.current_liquidation_threshold,
+                local.ltv,
+                local.health_factor,
+            ) == await _chain_account_data(rpc, pool, user)
+
+        # The oracle updater pushes ETH down 5%: positions' health follows from the AnswerUpdated log.
+        feed = world.feeds["WETH"]["address"]
+        new_answer = world.feeds["WETH"]["answer"] * 95 // 100
+        await rpc.call("anvil_impersonateAccount", [world.roles["oracle_updater"].address])
+        await rpc.call(
+            "eth_sendTransaction",
+            [
+                {
+                    "from": world.roles["oracle_updater"].address,
+                    "to": feed,
+                    "data": "0x" + FEED.function("updateAnswer").encode(new_answer).hex(),
+                }
+            ],
+        )
+        await _mine_block(rpc, state)
+        assert state.feeds[feed].answer == new_answer
+        under_water = 0
+        for borrower in world.borrowers:
+            user = borrower["address"]
+            local = account_data(state.positions[user], state.reserve_configs, state.prices)
+            chain = await _chain_account_data(rpc, pool, user)
+            assert local.health_factor == chain[5]
+            under_water += local.health_factor < 10**18
+        assert under_water >= 1
+
+
+async def test_pending_swap_effect_equals_what_the_chain_then_does(devnet_factory):
+    devnet = devnet_factory(block_time=None)
+    world = devnet.world
+    decoder = Decoder({d["router"]: RouterKind.UNISWAP_V2_ROUTER for d in world.dexes.values()})
+    async with connect(world.rpc["ws"]) as rpc:
+        state = await _loaded_state(rpc, world)
+        traffic = Traffic(world, seed=5)
+        await traffic.sync_nonces(rpc)
+        reserves = {a: (p.reserve0, p.reserve1) for a, p in state.pools.items()}
+        block = await rpc.call("eth_getBlockByNumber", ["latest", False])
+        for _ in range(5):
+            signed, plan = traffic.swap(reserves, int(block["baseFeePerGas"], 16))
+            tx = await _pending(rpc, signed.raw_hex)
+            intent = decoder.decode(tx["to"], bytes.fromhex(tx["input"][2:]), int(tx["value"], 16))
+            effect = state.after(tx["to"].lower(), intent, bytes.fromhex(tx["input"][2:]))
+            assert list(effect.pools) == [plan.pair]
+            predicted: Pool = state.pools_after(effect)[plan.pair]
+            assert state.pools[plan.pair] != predicted, "the overlay leaves the state untouched"
+            await _mine_block(rpc, state)
+            assert state.pools[plan.pair] == predicted
+            reserves = {a: (p.reserve0, p.reserve1) for a, p in state.pools.items()}
+
+
+async def _pending(rpc, raw_hex: str) -> dict:
+    tx_hash = await rpc.call("eth_sendRawTransaction", [raw_hex])
+    return await rpc.call("eth_getTransactionByHash", [tx_hash])
+
+
+def test_pending_oracle_update_moves_prices_only_in_the_overlay():
+    feed, asset = "0x" + "fe" * 20, "0x" + "aa" * 20
+    state = ChainState(feed_assets={feed: asset})
+    from simulation.state import FeedAnswer
+
+    state.set_feed(FeedAnswer(feed, 3, 3000_0000_0000, 1))
+    calldata = FEED.function("updateAnswer").encode(2850_0000_0000)
+    effect = state.after(feed, None, calldata)
+    assert state.prices_after(effect) == {asset: 2850_0000_0000}
+    assert state.prices == {asset: 3000_0000_0000}
+    assert state.after(feed, None, calldata[:-1]).empty, "truncated calldata has no effect"
+    assert state.after("0x" + "01" * 20, None, calldata).empty, "an untracked feed has none"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_rollback_restores_exactly_what_blocks_changed(seed):
+    """Random Sync sequences over a few pools, rolled back to a random block, equal a replay."""
+    rng = random.Random(seed)
+    addresses = ["0x" + f"{i:040x}" for i in range(1, 6)]
+    sync = load_artifact("UniswapV2Pair").abi.event("Sync").topic0
+
+    def fresh() -> ChainState:
+        state = ChainState()
+        for a in addresses:
+            state.add_pool("0xfac", Pool(a, "0x" + "01" * 20, "0x" + "02" * 20, 1000, 1000))
+        return state
+
+    blocks = []
+    for number in range(1, 11):
+        logs = [
+            Log(
+                rng.choice(addresses),
+                (sync,),
+                rng.randrange(1, 10**20).to_bytes(32, "big")
+                + rng.randrange(1, 10**20).to_bytes(32, "big"),
+                number,
+                "0x" + f"{number:064x}",
+                "0x" + "00" * 32,
+                0,
+                i,
+            )
+            for i in range(rng.randrange(0, 4))
+        ]
+        blocks.append((number, "0x" + f"{number:064x}", logs))
+    state = fresh()
+    for block in blocks:
+        state.apply_block(*block)
+    ancestor = rng.randrange(0, 10)
+    state.rollback_to(ancestor)
+    replay = fresh()
+    for block in blocks[:ancestor]:
+        replay.apply_block(*block)
+    assert state.pools == replay.pools and state.block_number == ancestor

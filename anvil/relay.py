@@ -442,7 +442,8 @@ class LocalRelay:
         }
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> LocalRelay:
-        self._runner = web.AppRunner(self.app, access_log=None)
+        # In-flight requests (a slow simulation) get a moment to finish, then stop() returns.
+        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()

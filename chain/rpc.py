@@ -23,8 +23,8 @@ from chain.types import BlockHeader, Log, MalformedError, hex_to_bytes, hex_to_i
 
 __all__ = [
     "ChainError",
-    "ConnectionLost",
     "Connecting",
+    "ConnectionLost",
     "HttpRpc",
     "IpcRpc",
     "MalformedResponse",
@@ -52,11 +52,18 @@ class Rpc(Protocol):
     default_timeout: float
 
     async def call(
-        self, method: str, params: Params = (), *, timeout: float | None = None
+        self,
+        method: str,
+        params: Params = (),
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109
     ) -> Any: ...
 
     async def batch(
-        self, calls: Sequence[BatchCall], *, timeout: float | None = None
+        self,
+        calls: Sequence[BatchCall],
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109
     ) -> list[Any]: ...
 
     async def close(self) -> None: ...
@@ -112,8 +119,8 @@ def connect(
     )
 
 
-async def _open_http(url: str, timeout: float, headers: dict[str, str] | None) -> HttpRpc:
-    return HttpRpc(url, timeout=timeout, headers=headers)
+async def _open_http(url: str, call_timeout: float, headers: dict[str, str] | None) -> HttpRpc:
+    return HttpRpc(url, timeout=call_timeout, headers=headers)
 
 
 def block_tag(block: int | str) -> str:

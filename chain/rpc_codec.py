@@ -7,6 +7,7 @@ needed to hand back a result, a :class:`~chain.errors.RpcError`, or a
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,24 +35,24 @@ def encode_batch(first_id: int, calls: Sequence[BatchCall]) -> bytes:
 
 def _error_of(error: Any, method: str) -> RpcError:
     if not isinstance(error, dict):
-        raise MalformedResponse(f"{method}: error is not an object", orjson.dumps(error))
+        raise MalformedResponse(f"{method}: error is not an object", reprlib.repr(error))
     code = error.get("code")
     message = error.get("message")
     if type(code) is not int or not isinstance(message, str):
-        raise MalformedResponse(f"{method}: error without code/message", orjson.dumps(error))
+        raise MalformedResponse(f"{method}: error without code/message", reprlib.repr(error))
     return RpcError(code, message, error.get("data"))
 
 
 def outcome_of(response: Any, method: str) -> Any:
     """The ``result`` of one response object, or the :class:`RpcError` it carries (returned)."""
     if type(response) is not dict:
-        raise MalformedResponse(f"{method}: response is not an object", orjson.dumps(response))
+        raise MalformedResponse(f"{method}: response is not an object", reprlib.repr(response))
     if "result" in response:
         return response["result"]
     if "error" in response:
         return _error_of(response["error"], method)
     raise MalformedResponse(
-        f"{method}: response has neither result nor error", orjson.dumps(response)
+        f"{method}: response has neither result nor error", reprlib.repr(response)
     )
 
 
@@ -68,9 +69,9 @@ def batch_outcomes(response: Any, first_id: int, calls: Sequence[BatchCall]) -> 
     if type(response) is dict:
         # Some nodes refuse a whole batch (too large, rate limited) with a single error object.
         result_of(response, "batch")
-        raise MalformedResponse("batch: answered with a single object", orjson.dumps(response))
+        raise MalformedResponse("batch: answered with a single object", reprlib.repr(response))
     if type(response) is not list:
-        raise MalformedResponse("batch: answer is not an array", orjson.dumps(response))
+        raise MalformedResponse("batch: answer is not an array", reprlib.repr(response))
     missing = object()
     outcomes: list[Any] = [missing] * len(calls)
     for item in response:
@@ -78,7 +79,7 @@ def batch_outcomes(response: Any, first_id: int, calls: Sequence[BatchCall]) -> 
             item.get("id") - first_id if type(item) is dict and type(item.get("id")) is int else -1
         )
         if not 0 <= index < len(calls):
-            raise MalformedResponse("batch: item with an unknown id", orjson.dumps(item))
+            raise MalformedResponse("batch: item with an unknown id", reprlib.repr(item))
         outcomes[index] = outcome_of(item, calls[index][0])
     if any(outcome is missing for outcome in outcomes):
         absent = [calls[i][0] for i, outcome in enumerate(outcomes) if outcome is missing]

@@ -39,8 +39,14 @@ class HttpRpc:
         )
         self._next_id = 1
 
-    async def call(self, method: str, params: Params = (), *, timeout: float | None = None) -> Any:
-        """The node's result, or :class:`RpcError` / :class:`RpcTimeout` / :class:`ConnectionLost`."""
+    async def call(
+        self,
+        method: str,
+        params: Params = (),
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> Any:
+        """The result; else :class:`RpcError`, :class:`RpcTimeout` or :class:`ConnectionLost`."""
         request_id = self._next_id
         self._next_id = request_id + 1
         response = await self._post(encode_call(request_id, method, params), method, timeout)
@@ -48,7 +54,12 @@ class HttpRpc:
             raise MalformedResponse(f"{method}: answer for another id", orjson.dumps(response))
         return result_of(response, method)
 
-    async def batch(self, calls: Sequence[BatchCall], *, timeout: float | None = None) -> list[Any]:
+    async def batch(
+        self,
+        calls: Sequence[BatchCall],
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> list[Any]:
         """One JSON array request; results in request order, per-item :class:`RpcError` in place."""
         if not calls:
             return []
@@ -57,8 +68,8 @@ class HttpRpc:
         response = await self._post(encode_batch(first_id, calls), "batch", timeout)
         return batch_outcomes(response, first_id, calls)
 
-    async def _post(self, body: bytes, method: str, timeout: float | None) -> Any:
-        seconds = self.default_timeout if timeout is None else timeout
+    async def _post(self, body: bytes, method: str, limit: float | None) -> Any:
+        seconds = self.default_timeout if limit is None else limit
         try:
             async with (
                 asyncio.timeout(seconds),

@@ -7,6 +7,7 @@ IPC has no TCP delayed-ACK stalls and the shortest round trip of the three trans
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from chain.errors import ConnectionLost
 from chain.rpc_stream import DEFAULT_QUEUE_CAPACITY, DEFAULT_TIMEOUT, StreamRpc
@@ -38,7 +39,7 @@ class IpcRpc(StreamRpc):
         cls,
         path: str,
         *,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109
         connect_timeout: float = DEFAULT_TIMEOUT,
         queue_capacity: int = DEFAULT_QUEUE_CAPACITY,
     ) -> IpcRpc:
@@ -69,7 +70,5 @@ class IpcRpc(StreamRpc):
 
     async def _close_transport(self) -> None:
         self._writer.close()
-        try:
+        with contextlib.suppress(OSError):
             await self._writer.wait_closed()
-        except OSError:
-            pass

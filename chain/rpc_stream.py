@@ -91,8 +91,8 @@ class Subscription:
                 self._waiter = None
         return self._queue.popleft()
 
-    async def unsubscribe(self, *, timeout: float | None = None) -> None:
-        """Stop the stream here and at the node (if still connected); queued payloads stay readable."""
+    async def unsubscribe(self, *, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        """End the stream here and at the node (if connected); queued payloads stay readable."""
         self._end(None)
         if self._client._subscriptions.pop(self.id, None) is not None and self._client.connected:
             await self._client.call("eth_unsubscribe", (self.id,), timeout=timeout)
@@ -140,8 +140,14 @@ class StreamRpc(ABC):
     def in_flight(self) -> int:
         return len(self._pending)
 
-    async def call(self, method: str, params: Params = (), *, timeout: float | None = None) -> Any:
-        """The node's result, or :class:`RpcError` / :class:`RpcTimeout` / :class:`ConnectionLost`."""
+    async def call(
+        self,
+        method: str,
+        params: Params = (),
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> Any:
+        """The result; else :class:`RpcError`, :class:`RpcTimeout` or :class:`ConnectionLost`."""
         request_id = self._next_id
         self._next_id = request_id + 1
         response = await self._request(
@@ -149,7 +155,12 @@ class StreamRpc(ABC):
         )
         return result_of(response, method)
 
-    async def batch(self, calls: Sequence[BatchCall], *, timeout: float | None = None) -> list[Any]:
+    async def batch(
+        self,
+        calls: Sequence[BatchCall],
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> list[Any]:
         """One JSON array request; results in request order, per-item :class:`RpcError` in place."""
         if not calls:
             return []
@@ -160,9 +171,13 @@ class StreamRpc(ABC):
         return batch_outcomes(response, first_id, calls)
 
     async def subscribe(
-        self, kind: str, *args: Any, capacity: int | None = None, timeout: float | None = None
+        self,
+        kind: str,
+        *args: Any,
+        capacity: int | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109
     ) -> Subscription:
-        """``eth_subscribe(kind, *args)``; e.g. ``("newPendingTransactions", True)``, ``("logs", f)``."""
+        """``eth_subscribe(kind, *args)``: ``("newPendingTransactions", True)``, ``("logs", f)``."""
         subscription_id = await self.call("eth_subscribe", (kind, *args), timeout=timeout)
         if not isinstance(subscription_id, str):
             raise MalformedResponse("eth_subscribe: id is not a string", repr(subscription_id))
@@ -192,11 +207,11 @@ class StreamRpc(ABC):
 
     # -- internals ---------------------------------------------------------------------------
     async def _request(
-        self, ids: Sequence[int], data: bytes, method: str, timeout: float | None
+        self, ids: Sequence[int], data: bytes, method: str, limit: float | None
     ) -> Any:
         if self.close_reason is not None:
             raise ConnectionLost(f"{method}: {self.close_reason}")
-        seconds = self.default_timeout if timeout is None else timeout
+        seconds = self.default_timeout if limit is None else limit
         future: asyncio.Future[Any] = self._loop.create_future()
         pending = self._pending
         for request_id in ids:
@@ -218,6 +233,8 @@ class StreamRpc(ABC):
                 self._dispatch(data)
         except ConnectionLost as lost:
             reason = str(lost)
+        except Exception as exc:  # the reader must end the client, not die silently
+            reason = f"reader failed: {exc!r}"
         finally:
             self._shut(ConnectionLost(reason), subscriptions_fail=True)
         await self._close_transport()
@@ -236,13 +253,14 @@ class StreamRpc(ABC):
                 self._notify(message.get("params"))
             else:
                 self.malformed_frames += 1
-        elif type(message) is list and message:
-            first = message[0]
-            request_id = first.get("id") if type(first) is dict else None
-            if type(request_id) is int:
-                self._resolve(request_id, message)
-            else:
-                self.malformed_frames += 1
+        elif type(message) is list:
+            # A batch answer: any item's id names the batch (items may lack ids on parse errors).
+            for item in message:
+                request_id = item.get("id") if type(item) is dict else None
+                if type(request_id) is int:
+                    self._resolve(request_id, message)
+                    return
+            self.malformed_frames += 1
         else:
             self.malformed_frames += 1
 

@@ -442,7 +442,8 @@ class SlidingWindowLimiter:
     async def acquire(self, deadline: float) -> bool:
         """Take a slot, waiting for one if needed; True if it had to wait. ``TimeoutError`` when
         no slot frees up before ``deadline`` (``time.monotonic()`` seconds)."""
-        waited = False
+        # The lock is only ever held across a sleep, so finding it held means queueing.
+        waited = self._lock.locked()
         async with self._lock:
             while True:
                 now = time.monotonic()

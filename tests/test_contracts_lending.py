@@ -14,11 +14,13 @@ from typing import Any
 
 import pytest
 from eth_utils import keccak
-from hypothesis import HealthCheck, given, settings
+from hypothesis import event as hypothesis_event
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError
+from web3.logs import DISCARD
 
 from chain.abi import ARTIFACTS_DIR
 from chain.node import AnvilProcess
@@ -187,7 +189,10 @@ def deploy_market(
 
 
 def event_args(contract: Contract, receipt: Any, event: str) -> list[dict[str, Any]]:
-    return [dict(e["args"]) for e in getattr(contract.events, event)().process_receipt(receipt)]
+    return [
+        dict(e["args"])
+        for e in getattr(contract.events, event)().process_receipt(receipt, errors=DISCARD)
+    ]
 
 
 # ---------------------------------------------------------------- fixtures
@@ -343,7 +348,7 @@ def test_withdraw_keeps_health_and_repay_clears_debt(market: Market) -> None:
         text="Withdraw(address,address,address,uint256)"
     )
     assert pool.functions.getUserCollateral(borrower, weth).call() == 8 * 10**18
-    market.fund("USDC", borrower, 0)
+    devnet.send(market.tokens["USDC"].functions.approve(pool.address, MAX_UINT256), borrower)
     receipt = devnet.send(pool.functions.repay(usdc, 5_000 * 10**6, 2, borrower), borrower)
     assert receipt["logs"][-1]["topics"][0] == keccak(
         text="Repay(address,address,address,uint256,bool)"
@@ -449,16 +454,15 @@ def test_collateral_cap_recomputes_the_debt(market: Market) -> None:
 
 
 @settings(
-    max_examples=6,
+    max_examples=10,
     deadline=None,
     derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     weth_supplied=st.integers(10**15, 50 * 10**18),
     wbtc_supplied=st.integers(0, 3 * 10**8),
-    borrow_fraction_bps=st.integers(1000, 9900),
-    weth_crash_bps=st.integers(3000, 10000),
+    borrow_fraction_bps=st.integers(5000, 9900),
+    weth_crash_bps=st.integers(3000, 9000),
     debt_to_cover_bps=st.integers(1, 12000),
     receive_atoken=st.booleans(),
 )
@@ -521,8 +525,12 @@ def _check_one_market_state(
     try:
         expected = liquidation_amounts(position, weth, usdc, debt_to_cover, market.configs, prices)
     except LendingRevert as error:
+        hypothesis_event(f"liquidation reverts {error.code}")
         assert devnet.revert_reason(call, liquidator) == error.code
         return
+    hypothesis_event(
+        "liquidated" + (" everything" if expected.collateral_seized == weth_supplied else "")
+    )
     market.fund("USDC", liquidator, expected.debt_repaid)
     receipt = devnet.send(call, liquidator)
     [event] = event_args(pool, receipt, "LiquidationCall")
@@ -606,10 +614,16 @@ def test_liquidation_respects_close_factor_and_collateral(
     try:
         result = liquidation_amounts(position, "a", "b", cover, configs, prices)
     except LendingRevert as error:
+        hypothesis_event(f"reverts {error.code}")
         assert error.code in {"45", "46", "47"}
         assert error.code != "45" or health_factor(position, configs, prices) >= WAD
         return
     health = health_factor(position, configs, prices)
+    hypothesis_event(
+        "capped by collateral"
+        if result.collateral_seized == position.collateral["a"]
+        else "liquidated"
+    )
     debt = position.debt["b"]
     assert health < WAD
     limit = max_liquidatable_debt(position, "b", configs, prices)

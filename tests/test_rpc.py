@@ -16,7 +16,7 @@ import orjson
 import pytest
 from aiohttp import web
 from eth_account import Account
-from eth_utils import keccak
+from eth_utils import keccak, to_checksum_address
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -67,7 +67,7 @@ def signed(nonce: int, *, to: str | None = RECIPIENT, value: int = 0, data: byte
         "type": 2,
     }
     if to is not None:
-        tx["to"] = to
+        tx["to"] = to_checksum_address(to)
     return Account.sign_transaction(tx, ANVIL_DEV_KEYS[0])
 
 
@@ -75,10 +75,19 @@ def tx_hash(signed_tx: Any) -> str:
     return "0x" + bytes(signed_tx.hash).hex()
 
 
+async def send_and_wait(rpc: Rpc, tx: Any) -> dict[str, Any]:
+    """Send a signed tx and wait for its receipt (anvil mines just after it answers)."""
+    assert await eth_send_raw_transaction(rpc, bytes(tx.raw_transaction)) == tx_hash(tx)
+    for _ in range(1000):
+        receipt = await rpc.call("eth_getTransactionReceipt", (tx_hash(tx),))
+        if receipt is not None:
+            return receipt
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"no receipt for {tx_hash(tx)}")
+
+
 async def deploy_answer(rpc: Rpc, nonce: int) -> str:
-    tx = signed(nonce, to=None, data=ANSWER_INITCODE)
-    await eth_send_raw_transaction(rpc, bytes(tx.raw_transaction))
-    receipt = await rpc.call("eth_getTransactionReceipt", (tx_hash(tx),))
+    receipt = await send_and_wait(rpc, signed(nonce, to=None, data=ANSWER_INITCODE))
     return str(receipt["contractAddress"]).lower()
 
 
@@ -148,10 +157,7 @@ async def test_helpers_read_and_write_the_chain(client: Rpc) -> None:
     genesis = await eth_get_block(client, 0)
     assert isinstance(genesis, BlockHeader) and genesis.number == 0
 
-    transfer = signed(0, value=123_456_789)
-    assert await eth_send_raw_transaction(client, bytes(transfer.raw_transaction)) == tx_hash(
-        transfer
-    )
+    await send_and_wait(client, signed(0, value=123_456_789))
     assert await eth_block_number(client) == 1
     block = await eth_get_block(client, "latest")
     assert block is not None and block.number == 1 and block.parent_hash == genesis.hash
@@ -165,7 +171,7 @@ async def test_helpers_read_and_write_the_chain(client: Rpc) -> None:
     assert await eth_call(client, contract, b"", block=1) == b""  # not deployed yet at block 1
 
     emit = signed(2, to=contract, data=b"\x00")
-    await eth_send_raw_transaction(client, bytes(emit.raw_transaction))
+    await send_and_wait(client, emit)
     logs = await eth_get_logs(client, {"address": contract, "fromBlock": 0, "toBlock": "latest"})
     assert logs == [
         Log(
@@ -191,18 +197,29 @@ async def test_node_error_arrives_verbatim(
     client: Rpc, ipc_anvil: tuple[AnvilProcess, str]
 ) -> None:
     node, _ = ipc_anvil
-    tx = signed(0)
-    await client.call("eth_sendRawTransaction", ("0x" + bytes(tx.raw_transaction).hex(),))
-    replay = ("0x" + bytes(tx.raw_transaction).hex(),)
+    underpriced = Account.sign_transaction(
+        {
+            "chainId": 31337,
+            "nonce": 0,
+            "to": to_checksum_address(RECIPIENT),
+            "value": 1,
+            "gas": 21_000,
+            "maxFeePerGas": 1,
+            "maxPriorityFeePerGas": 1,
+            "type": 2,
+        },
+        ANVIL_DEV_KEYS[0],
+    )
+    params = ("0x" + bytes(underpriced.raw_transaction).hex(),)
     raw = await raw_answer(
         node.http_url,
-        {"jsonrpc": "2.0", "id": 7, "method": "eth_sendRawTransaction", "params": replay},
+        {"jsonrpc": "2.0", "id": 7, "method": "eth_sendRawTransaction", "params": params},
     )
     with pytest.raises(RpcError) as caught:
-        await client.call("eth_sendRawTransaction", replay)
+        await client.call("eth_sendRawTransaction", params)
     assert caught.value.code == raw["error"]["code"]
     assert caught.value.message == raw["error"]["message"]
-    assert "nonce" in caught.value.message.lower()
+    assert "fee" in caught.value.message.lower()
     assert isinstance(caught.value, ChainError)
 
 
@@ -233,7 +250,7 @@ async def test_subscriptions_deliver_pending_txs_and_heads(stream_client: Stream
     heads = await stream_client.subscribe("newHeads")
     sent = [signed(nonce, value=1000 + nonce) for nonce in range(3)]
     for tx in sent:
-        await eth_send_raw_transaction(stream_client, bytes(tx.raw_transaction))
+        await send_and_wait(stream_client, tx)
 
     async with asyncio.timeout(5):
         seen_full = [PendingTx.from_rpc(await anext(full)) for _ in sent]
@@ -353,6 +370,8 @@ def scripted_answer(request: dict[str, Any]) -> dict[str, Any] | None:
     if method == "test_fail":
         error = {"code": 3, "message": "execution reverted: nope", "data": "0x08c379a0"}
         return {"jsonrpc": "2.0", "id": request["id"], "error": error}
+    if method == "test_shapeless":
+        return {"jsonrpc": "2.0", "id": request["id"]}
     result = {"eth_blockNumber": "0x2a", "eth_unsubscribe": True}.get(method, method)
     return {"jsonrpc": "2.0", "id": request["id"], "result": result}
 
@@ -376,11 +395,12 @@ async def scripted_ws(request: web.Request) -> web.WebSocketResponse:
         if message["method"] == "eth_subscribe":
             # params: [kind, notifications before the answer, notifications after it]
             _, before, after = message["params"]
-            for index in range(before + after):
+            answer = {"jsonrpc": "2.0", "id": message["id"], "result": "0xab"}
+            for index in range(before + after + 1):
                 if index == before:
-                    answer = {"jsonrpc": "2.0", "id": message["id"], "result": "0xab"}
                     await ws.send_bytes(orjson.dumps(answer))
-                note = {"subscription": "0xab", "result": index}
+                    continue
+                note = {"subscription": "0xab", "result": index - (index > before)}
                 await ws.send_str(
                     orjson.dumps(
                         {"jsonrpc": "2.0", "method": "eth_subscription", "params": note}
@@ -397,6 +417,8 @@ async def scripted_http(request: web.Request) -> web.Response:
     message = orjson.loads(await request.read())
     if isinstance(message, list):
         return web.Response(body=orjson.dumps(scripted_batch(message)))
+    if message["method"] == "test_proxy_error":
+        return web.Response(status=502, text="<html>502 Bad Gateway</html>")
     answer = scripted_answer(message)
     if answer is None:
         await asyncio.sleep(3600)
@@ -451,6 +473,15 @@ async def test_batch_answered_out_of_order_comes_back_in_request_order(
     with pytest.raises(RpcError, match="execution reverted: nope") as caught:
         await scripted_client.call("test_fail")
     assert caught.value.data == "0x08c379a0"
+
+
+async def test_wrong_shaped_answers_raise_malformed_response(scripted_client: Rpc) -> None:
+    with pytest.raises(MalformedResponse, match="test_shapeless: response has neither"):
+        await scripted_client.call("test_shapeless")
+    if isinstance(scripted_client, HttpRpc):
+        with pytest.raises(MalformedResponse, match=r"HTTP 502.*502 Bad Gateway"):
+            await scripted_client.call("test_proxy_error")
+    assert await eth_block_number(scripted_client) == 42
 
 
 async def test_garbage_frames_are_counted_and_skipped(scripted_node: str) -> None:

@@ -56,6 +56,8 @@ class _Unknown(Exception):
 # ---------------------------------------------------------------------------------------------
 # ABI reading by word slicing. A reader takes (calldata, base, pos): ``pos`` is where the value's
 # head starts and ``base`` is the start of the enclosing tuple, which dynamic offsets count from.
+# Bounds are checked per region, not per word: a sequence checks that its whole head is present
+# and an array its whole element area, so elementary readers slice without checking.
 
 _Reader = Callable[[bytes, int, int], Any]
 _ZERO12 = bytes(12)
@@ -68,22 +70,15 @@ class _AbiType:
     read: _Reader
 
 
-def _word(data: bytes, pos: int) -> int:
-    chunk = data[pos : pos + 32]
-    if len(chunk) != 32:
-        raise MalformedError(f"truncated: no 32-byte word at byte {pos} of {len(data)}")
-    return int.from_bytes(chunk, "big")
-
-
 def _read_uint256(data: bytes, base: int, pos: int) -> int:
-    return _word(data, pos)
+    return int.from_bytes(data[pos : pos + 32], "big")
 
 
 def _uint_reader(bits: int) -> _Reader:
     limit = 1 << bits
 
     def read(data: bytes, base: int, pos: int) -> int:
-        value = _word(data, pos)
+        value = int.from_bytes(data[pos : pos + 32], "big")
         if value >= limit:
             raise MalformedError(f"uint{bits} out of range at byte {pos}")
         return value
@@ -92,30 +87,25 @@ def _uint_reader(bits: int) -> _Reader:
 
 
 def _read_address(data: bytes, base: int, pos: int) -> str:
-    chunk = data[pos : pos + 32]
-    if len(chunk) != 32:
-        raise MalformedError(f"truncated: no address word at byte {pos} of {len(data)}")
-    if chunk[:12] != _ZERO12:
+    if data[pos : pos + 12] != _ZERO12:
         raise MalformedError(f"address with dirty high bytes at byte {pos}")
-    return "0x" + chunk[12:].hex()
+    return "0x" + data[pos + 12 : pos + 32].hex()
 
 
 def _read_bool(data: bytes, base: int, pos: int) -> bool:
-    value = _word(data, pos)
+    value = int.from_bytes(data[pos : pos + 32], "big")
     if value > 1:
         raise MalformedError(f"bool not 0 or 1 at byte {pos}")
     return value == 1
 
 
 def _read_bytes32(data: bytes, base: int, pos: int) -> bytes:
-    chunk = data[pos : pos + 32]
-    if len(chunk) != 32:
-        raise MalformedError(f"truncated: no bytes32 at byte {pos} of {len(data)}")
-    return chunk
+    return data[pos : pos + 32]
 
 
 def _tail_start(data: bytes, base: int, pos: int) -> int:
-    start = base + _word(data, pos)
+    """Where the dynamic value whose offset sits at ``pos`` starts; its first word is present."""
+    start = base + int.from_bytes(data[pos : pos + 32], "big")
     if start + 32 > len(data):
         raise MalformedError(f"offset at byte {pos} points past the end of calldata")
     return start
@@ -123,7 +113,7 @@ def _tail_start(data: bytes, base: int, pos: int) -> int:
 
 def _read_bytes(data: bytes, base: int, pos: int) -> bytes:
     start = _tail_start(data, base, pos) + 32
-    end = start + _word(data, start - 32)
+    end = start + int.from_bytes(data[start - 32 : start], "big")
     padded_end = start + (end - start + 31) // 32 * 32
     if padded_end > len(data):
         raise MalformedError(f"bytes at byte {start} run past the end of calldata")
@@ -138,7 +128,7 @@ def _array_reader(element: _AbiType) -> _Reader:
 
     def read(data: bytes, base: int, pos: int) -> tuple[Any, ...]:
         start = _tail_start(data, base, pos) + 32
-        count = _word(data, start - 32)
+        count = int.from_bytes(data[start - 32 : start], "big")
         if start + count * stride > len(data):
             raise MalformedError(f"array of {count} at byte {start} runs past the end of calldata")
         return tuple([read_element(data, start, start + stride * i) for i in range(count)])
@@ -149,13 +139,17 @@ def _array_reader(element: _AbiType) -> _Reader:
 def _sequence_reader(components: list[_AbiType]) -> _Reader:
     """Reads consecutive heads (a tuple's or the argument list's) into a tuple."""
     offsets: list[int] = []
-    at = 0
+    size = 0
     for component in components:
-        offsets.append(at)
-        at += 32 * component.head_words
+        offsets.append(size)
+        size += 32 * component.head_words
     plan = tuple(zip(offsets, (c.read for c in components), strict=True))
 
     def read(data: bytes, base: int, pos: int) -> tuple[Any, ...]:
+        if pos + size > len(data):
+            raise MalformedError(
+                f"truncated: {size}-byte head at byte {pos} of {len(data)}-byte calldata"
+            )
         return tuple([read_one(data, base, pos + offset) for offset, read_one in plan])
 
     return read

@@ -1,0 +1,107 @@
+"""Bounded intake between the watcher and the consumers: sheds the least valuable work first.
+
+At most ``capacity`` pending txs wait. Each tx is decoded once (the intent travels with it) and
+judged by ``relevant(tx, intent)`` (does it touch a tracked pool, feed or market?). When full:
+an incoming or queued *irrelevant* tx goes first (the oldest irrelevant one is evicted so the
+queue holds the freshest); only when every queued tx is relevant does the oldest relevant one go.
+Sheds are counted by reason (``irrelevant``, ``relevant``). Heads, reorgs and hints are control
+events: they are never displaced by txs and are delivered first, in their own bounded queue
+(overflow drops the oldest, counted as ``control``). Consumers receive :class:`Admitted` items:
+control events first, then relevant txs, then irrelevant ones, FIFO within each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chain.types import PendingTx
+from watcher.decode import Decoder
+from watcher.events import Event
+from watcher.intents import AuxiliaryIntent, Intent
+
+Relevance = Callable[[PendingTx, Intent | None], bool]
+
+
+def decoded_trade(tx: PendingTx, intent: Intent | None) -> bool:
+    """Default relevance: the decoder recognised a call that can move a pool."""
+    return intent is not None and not isinstance(intent, AuxiliaryIntent)
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """An event let through; ``intent`` is the decoded call for pending txs (None otherwise)."""
+
+    event: Event
+    intent: Intent | None
+    relevant: bool
+
+
+class Intake:
+    """``offer`` never blocks (it sheds); ``get`` waits for the next admitted event."""
+
+    def __init__(
+        self,
+        capacity: int,
+        decoder: Decoder,
+        relevant: Relevance = decoded_trade,
+        control_capacity: int = 1024,
+    ) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.capacity = capacity
+        self.decoder = decoder
+        self.relevant = relevant
+        self.offered = 0
+        self.shed: Counter[str] = Counter()
+        self._relevant: deque[Admitted] = deque()
+        self._irrelevant: deque[Admitted] = deque()
+        self._control: deque[Admitted] = deque(maxlen=control_capacity)
+        self._ready = asyncio.Event()
+
+    def __len__(self) -> int:
+        return len(self._relevant) + len(self._irrelevant) + len(self._control)
+
+    def offer(self, event: Event) -> bool:
+        """Queue ``event`` unless it is the least valuable thing here; False when shed."""
+        self.offered += 1
+        if not isinstance(event, PendingTx):
+            if len(self._control) == self._control.maxlen:
+                self.shed["control"] += 1
+            self._control.append(Admitted(event, None, True))
+            self._ready.set()
+            return True
+        intent = self.decoder.decode_tx(event)
+        is_relevant = self.relevant(event, intent)
+        if len(self._relevant) + len(self._irrelevant) >= self.capacity:
+            if self._irrelevant:
+                self._irrelevant.popleft()
+                self.shed["irrelevant"] += 1
+            elif not is_relevant:
+                self.shed["irrelevant"] += 1
+                return False
+            else:
+                self._relevant.popleft()
+                self.shed["relevant"] += 1
+        admitted = Admitted(event, intent, is_relevant)
+        (self._relevant if is_relevant else self._irrelevant).append(admitted)
+        self._ready.set()
+        return True
+
+    async def put(self, event: Event) -> None:
+        """:meth:`offer` as an :data:`~watcher.source.Emit` sink."""
+        self.offer(event)
+
+    def get_nowait(self) -> Admitted | None:
+        for queue in (self._control, self._relevant, self._irrelevant):
+            if queue:
+                return queue.popleft()
+        self._ready.clear()
+        return None
+
+    async def get(self) -> Admitted:
+        while (item := self.get_nowait()) is None:
+            await self._ready.wait()
+        return item

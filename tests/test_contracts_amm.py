@@ -7,12 +7,14 @@ bot uses to price trades; if the contracts and the bot's math disagreed by one w
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import eth_abi
 import pytest
+from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,7 +24,7 @@ from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from chain.node import AnvilProcess
+from chain.node import ANVIL_DEV_KEYS, AnvilProcess
 from simulation.amm import get_amount_in, get_amount_out
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "chain" / "artifacts"
@@ -427,6 +429,103 @@ def test_direct_pair_swap_sync_event_and_k_check(world: World) -> None:
     assert reserves(pair, token_b) == (new_b + donation, new_a)
     reserve0, reserve1, _ = pair.functions.getReserves().call()
     assert events(pair, "Sync", receipt) == [{"reserve0": reserve0, "reserve1": reserve1}]
+
+
+def test_remove_liquidity_with_permit_pays_the_protocol_fee(world: World) -> None:
+    node, router, (token_a, token_b, _) = world.node, world.dex.router, world.tokens
+    node.send(world.dex.factory.functions.setFeeTo(node.owner), node.owner)
+    pair = add_liquidity(node, world.dex, token_a, token_b, (10**21, 4 * 10**21))
+    k_last = pair.functions.kLast().call()
+    assert k_last == 4 * 10**42
+    path = [token_a.address, token_b.address]
+    node.send(
+        router.functions.swapExactTokensForTokens(10**20, 0, path, node.alice, DEADLINE), node.alice
+    )
+
+    liquidity = pair.functions.balanceOf(node.alice).call() // 3
+    reserve_a, reserve_b = reserves(pair, token_a)
+    supply = pair.functions.totalSupply().call()
+    root_k, root_k_last = math.isqrt(reserve_a * reserve_b), math.isqrt(k_last)
+    protocol_fee = supply * (root_k - root_k_last) // (root_k * 5 + root_k_last)
+    assert protocol_fee > 0
+
+    alice_key = ANVIL_DEV_KEYS[node.w3.eth.accounts.index(node.alice)]
+    permit = Account.sign_typed_data(
+        alice_key,
+        full_message={
+            "types": {
+                "EIP712Domain": [
+                    {"name": "name", "type": "string"},
+                    {"name": "version", "type": "string"},
+                    {"name": "chainId", "type": "uint256"},
+                    {"name": "verifyingContract", "type": "address"},
+                ],
+                "Permit": [
+                    {"name": "owner", "type": "address"},
+                    {"name": "spender", "type": "address"},
+                    {"name": "value", "type": "uint256"},
+                    {"name": "nonce", "type": "uint256"},
+                    {"name": "deadline", "type": "uint256"},
+                ],
+            },
+            "primaryType": "Permit",
+            "domain": {
+                "name": "Uniswap V2",
+                "version": "1",
+                "chainId": node.w3.eth.chain_id,
+                "verifyingContract": pair.address,
+            },
+            "message": {
+                "owner": node.alice,
+                "spender": router.address,
+                "value": liquidity,
+                "nonce": 0,
+                "deadline": DEADLINE,
+            },
+        },
+    )
+    receipt = node.send(
+        router.functions.removeLiquidityWithPermit(
+            token_a.address,
+            token_b.address,
+            liquidity,
+            0,
+            0,
+            node.bob,
+            DEADLINE,
+            False,
+            permit.v,
+            permit.r.to_bytes(32, "big"),
+            permit.s.to_bytes(32, "big"),
+        ),
+        node.alice,
+    )
+    assert pair.functions.balanceOf(node.owner).call() == protocol_fee
+    assert pair.functions.nonces(node.alice).call() == 1
+    expected = (
+        liquidity * reserve_a // (supply + protocol_fee),
+        liquidity * reserve_b // (supply + protocol_fee),
+    )
+    assert (
+        token_a.functions.balanceOf(node.bob).call(),
+        token_b.functions.balanceOf(node.bob).call(),
+    ) == expected
+    [burn] = events(pair, "Burn", receipt)
+    a_is_token0 = pair.functions.token0().call() == token_a.address
+    assert (burn["amount0"], burn["amount1"]) == (expected if a_is_token0 else expected[::-1])
+    assert (burn["sender"], burn["to"]) == (router.address, node.bob)
+    with pytest.raises(
+        ContractLogicError, match="UniswapV2: INVALID_SIGNATURE"
+    ):  # the nonce is spent
+        pair.functions.permit(
+            node.alice,
+            router.address,
+            liquidity,
+            DEADLINE,
+            permit.v,
+            permit.r.to_bytes(32, "big"),
+            permit.s.to_bytes(32, "big"),
+        ).transact({"from": node.alice})
 
 
 def test_flash_swap_callback_must_repay_the_fee(world: World) -> None:

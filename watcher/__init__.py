@@ -1,1 +1,1 @@
-"""watcher"""
+"""Event sources (pending txs, heads, logs) and calldata decoding into typed intents."""

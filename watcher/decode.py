@@ -28,6 +28,8 @@ from watcher.intents import AuxiliaryIntent, Intent, MulticallIntent, SwapIntent
 
 
 class RouterKind(enum.Enum):
+    """Which ABI a router address speaks (forks of a router share its kind)."""
+
     UNISWAP_V2_ROUTER = "uniswap-v2-router"
     UNISWAP_V3_SWAP_ROUTER = "uniswap-v3-swap-router"
     UNISWAP_V3_SWAP_ROUTER02 = "uniswap-v3-swap-router02"
@@ -221,13 +223,16 @@ class _Target:
     self_recipients: frozenset[str]
 
 
+# (target, method name, tx value, decoded arguments, multicall depth) -> intent
+_TargetBuild = Callable[[_Target, str, int, tuple[Any, ...], int], Intent]
+
+
 @dataclass(frozen=True, slots=True)
 class _Method:
     name: str
     signature: str
     read: Callable[[bytes], tuple[Any, ...]]
-    # (target, method name, tx value, arguments, multicall depth) -> intent
-    build: Callable[[_Target, str, int, tuple[Any, ...], int], Intent]
+    build: _TargetBuild
 
 
 def _lookup(target: _Target, data: bytes) -> _Method:
@@ -247,7 +252,7 @@ def _decode_inner(target: _Target, index: int, data: bytes, value: int, depth: i
         raise MalformedError(f"multicall call {index}: {error.reason}") from None
 
 
-def _multicall(head: str | None) -> Callable[[_Target, str, int, tuple[Any, ...], int], Intent]:
+def _multicall(head: str | None) -> _TargetBuild:
     """``multicall([deadline | previousBlockhash,] bytes[] data)``: inner calls are decoded against
     the same router and share the tx value. A swap that leaves its output in the router, in a
     multicall that unwraps WETH, pays out ETH."""
@@ -281,7 +286,8 @@ def _multicall(head: str | None) -> Callable[[_Target, str, int, tuple[Any, ...]
     return build
 
 
-def _plain(build: Build) -> Callable[[_Target, str, int, tuple[Any, ...], int], Intent]:
+def _plain(build: Build) -> _TargetBuild:
+    """Adapts a row builder, which needs only the router's address."""
     return lambda target, method, value, args, depth: build(target.address, method, value, args)
 
 
@@ -371,6 +377,9 @@ class Decoder:
         self.stats = DecodeStats()
 
     def decode(self, to: str | None, input: bytes, value: int = 0) -> Intent | None:
+        """The intent of a call to ``to`` with calldata ``input`` and ``value`` wei; None (and
+        counted in :attr:`stats`) when the target or selector is unknown or the calldata is
+        malformed. Never raises."""
         stats = self.stats
         try:
             if to is None:

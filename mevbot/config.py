@@ -1,0 +1,295 @@
+"""Configuration: a TOML file, a network preset under it, ``MEVBOT_...`` environment overrides.
+
+Precedence, lowest first: the preset named by ``network`` (chain id, relays, routers, factories,
+stream URL), the TOML file, then environment variables (``MEVBOT_NODE__WS=ws://...``: double
+underscores separate nested fields). The result is validated by pydantic; any problem is one
+:class:`ConfigError` naming the field and the fix.
+
+Keys never come from the config file: a value that looks like a private key is refused.
+Signing keys are read from environment variables (names configurable) or an eth-account
+encrypted keystore whose password is in an environment variable.
+For ``network = "devnet"`` the addresses (and the devnet's public development keys) come from
+the JSON that ``mevbot devnet --out`` writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENV_PREFIX = "MEVBOT_"
+_KEY_LIKE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+class ConfigError(ValueError):
+    """A configuration problem: which field, what is wrong, how to fix it."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _address(value: str) -> str:
+    if not _ADDRESS.match(value):
+        raise ValueError(f"not an address: {value!r} (expected 0x + 40 hex digits)")
+    return value.lower()
+
+
+class NodeConfig(_Model):
+    """The upstream node: WebSocket for subscriptions, HTTP for the fork simulator."""
+
+    ws: str | None = None
+    http: str | None = None
+    ipc: str | None = None
+    timeout_s: float = Field(10.0, gt=0)
+
+
+class RelayConfig(_Model):
+    name: str
+    url: str
+    rate_limit_per_min: int | None = Field(None, gt=0)
+    timeout_s: float = Field(2.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"relay url must be http(s)://, got {value!r}")
+        return value
+
+
+class BackrunConfig(_Model):
+    enabled: bool = True
+    min_profit_wei: int = Field(10**14, ge=0)
+    coinbase_share_bps: int = Field(5000, ge=0, le=10_000)
+
+
+class LiquidationConfig(_Model):
+    enabled: bool = True
+    min_profit_wei: int = Field(10**14, ge=0)
+    coinbase_share_bps: int = Field(5000, ge=0, le=10_000)
+
+
+class StrategiesConfig(_Model):
+    backrun: BackrunConfig = BackrunConfig()
+    liquidation: LiquidationConfig = LiquidationConfig()
+    target_blocks: int = Field(3, ge=1, le=25, description="bundle sent for the next N blocks")
+
+
+class ReferenceSource(_Model):
+    """Where the oracle keeper reads the reference price: an HTTP JSON endpoint, a DEX
+    mid-price, or the devnet's reference price series."""
+
+    kind: Literal["http", "dex", "devnet"]
+    url: str | None = None
+    json_path: str | None = None
+    pair: str | None = None
+
+
+class OracleFeedConfig(_Model):
+    feed: str
+    deviation_bps: int = Field(50, gt=0, le=10_000)
+    heartbeat_s: int = Field(3600, gt=0)
+    source: ReferenceSource
+
+    @field_validator("feed")
+    @classmethod
+    def _feed_address(cls, value: str) -> str:
+        return _address(value)
+
+
+class KeepersConfig(_Model):
+    oracle: tuple[OracleFeedConfig, ...] = ()
+    liquidation: bool = True
+    liquidation_mode: Literal["bundle", "public"] = "bundle"
+    replace_after_blocks: int = Field(3, ge=1)
+    fee_cap_gwei: float = Field(500.0, gt=0)
+
+
+class SimulationConfig(_Model):
+    backend: Literal["anvil", "revm"] = "anvil"
+    fork_url: str | None = None
+
+
+class StoreConfig(_Model):
+    kind: Literal["embedded", "redis"] = "embedded"
+    redis_url: str | None = None
+    ledger_path: Path = Path("mevbot-ledger.sqlite")
+
+
+class KeysConfig(_Model):
+    """Names of the environment variables (or keystore files) that hold the keys."""
+
+    executor_env: str = "MEVBOT_EXECUTOR_KEY"
+    searcher_env: str = "MEVBOT_SEARCHER_KEY"
+    keeper_env: str = "MEVBOT_KEEPER_KEY"
+    executor_keystore: Path | None = None
+    keystore_password_env: str = "MEVBOT_KEYSTORE_PASSWORD"
+
+
+class MetricsConfig(_Model):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(9464, ge=0, le=65535)
+
+
+class Config(_Model):
+    network: Literal["devnet", "sepolia", "hoodi", "mainnet"]
+    chain_id: int = Field(gt=0)
+    node: NodeConfig = NodeConfig()
+    relays: tuple[RelayConfig, ...] = ()
+    mevshare_url: str | None = None
+    devnet_json: Path | None = None
+    executor: str | None = None
+    routers: dict[str, Literal["uniswap-v2", "uniswap-v3", "uniswap-v3-02"]] = {}
+    factories: dict[str, str] = {}
+    lending_pool: str | None = None
+    strategies: StrategiesConfig = StrategiesConfig()
+    keepers: KeepersConfig = KeepersConfig()
+    simulation: SimulationConfig = SimulationConfig()
+    store: StoreConfig = StoreConfig()
+    keys: KeysConfig = KeysConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    dry_run: bool = False
+
+    @field_validator("executor", "lending_pool")
+    @classmethod
+    def _optional_address(cls, value: str | None) -> str | None:
+        return None if value is None else _address(value)
+
+    @field_validator("routers", "factories")
+    @classmethod
+    def _address_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return {_address(k): v for k, v in value.items()}
+
+
+PRESETS: Mapping[str, Mapping[str, Any]] = {
+    "mainnet": {
+        "chain_id": 1,
+        "relays": [{"name": "flashbots", "url": "https://relay.flashbots.net"}],
+        "mevshare_url": "https://mev-share.flashbots.net",
+        "routers": {
+            "0x7a250d5630b4cf539739df2c5dacb4c659f2488d": "uniswap-v2",
+            "0xd9e1ce17f2641f24ae83637ab66a2cca9c378b9f": "uniswap-v2",
+            "0xe592427a0aece92de3edee1f18e0157c05861564": "uniswap-v3",
+            "0x68b3465833fb72a70ecdf485e0e4c7bd8665fc45": "uniswap-v3-02",
+        },
+        "factories": {
+            "0x5c69bee701ef814a2b6a3edd4b1652cb9cc5aa6f": "uniswap-v2",
+            "0xc0aee478e3658e2610c5f7a4a2e1777ce9e4f2ac": "sushiswap",
+        },
+    },
+    "sepolia": {
+        "chain_id": 11155111,
+        "relays": [{"name": "flashbots-sepolia", "url": "https://relay-sepolia.flashbots.net"}],
+        "mevshare_url": "https://mev-share-sepolia.flashbots.net",
+    },
+    "hoodi": {
+        "chain_id": 560048,
+        "relays": [{"name": "titan-hoodi", "url": "https://rpc-hoodi.titanbuilder.xyz/"}],
+    },
+    "devnet": {"chain_id": 31337, "devnet_json": "devnet.json"},
+}
+
+
+def _reject_keys(data: Any, path: str = "") -> None:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            _reject_keys(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            _reject_keys(value, f"{path}[{index}]")
+    elif isinstance(data, str) and _KEY_LIKE.match(data):
+        raise ConfigError(
+            f"{path}: this looks like a private key; keys never go in the config file. "
+            f"Put it in an environment variable (default names: MEVBOT_EXECUTOR_KEY, "
+            f"MEVBOT_SEARCHER_KEY, MEVBOT_KEEPER_KEY) or an encrypted keystore "
+            f"(keys.executor_keystore)"
+        )
+
+
+def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """``MEVBOT_A__B=v`` -> {"a": {"b": v}}; values parsed as JSON when they parse."""
+    secret_names = {KeysConfig().executor_env, KeysConfig().searcher_env, KeysConfig().keeper_env}
+    overrides: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name in secret_names or name.endswith("PASSWORD"):
+            continue
+        parts = name[len(ENV_PREFIX) :].lower().split("__")
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        target = overrides
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+        target[parts[-1]] = value
+    return overrides
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        field = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown field (check the spelling; see `mevbot run --help`)"
+        elif item["type"] == "missing":
+            message = "required field is missing"
+        lines.append(f"{field}: {message}")
+    return "; ".join(lines)
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    network: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Read, merge and validate; raise :class:`ConfigError` with a clear message."""
+    environ = os.environ if environ is None else environ
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{path}: not valid TOML: {error}") from None
+        _reject_keys(data)
+    env = _env_overrides(environ)
+    _reject_keys(env)
+    chosen = network or env.get("network") or data.get("network")
+    if chosen is None:
+        raise ConfigError(
+            'network: required field is missing; set network = "devnet" | "sepolia" | '
+            '"hoodi" | "mainnet" in the config file or MEVBOT_NETWORK'
+        )
+    if chosen not in PRESETS:
+        raise ConfigError(
+            f"network: unknown network {chosen!r}; choose one of {', '.join(sorted(PRESETS))}"
+        )
+    merged = _deep_merge(_deep_merge(dict(PRESETS[chosen]), data), env)
+    merged["network"] = chosen
+    try:
+        return Config.model_validate(merged)
+    except ValidationError as error:
+        raise ConfigError(_describe(error)) from None

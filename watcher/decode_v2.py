@@ -62,7 +62,7 @@ def _swap(
     eth_in: bool = False,
     eth_out: bool = False,
     fee_on_transfer: bool = False,
-    deadline: bool = True,
+    has_deadline: bool = True,
 ) -> Build:
     """``(amount, [limit,] path, to[, deadline])``. ETH-in variants have no limit argument: the
     tx value is the exact input or the maximum input. SwapRouter02 (no deadline) pays with ETH
@@ -78,8 +78,8 @@ def _swap(
             raise MalformedError(f"{method}: path has {len(path)} token(s)")
         return swap_intent(
             "uniswap-v2", router, method, kind, path, (), amount, limit, recipient,
-            args[-1] if deadline else None, value,
-            eth_in=eth_in or (not deadline and value > 0),
+            args[-1] if has_deadline else None, value,
+            eth_in=eth_in or (not has_deadline and value > 0),
             eth_out=eth_out,
             fee_on_transfer=fee_on_transfer,
         )  # fmt: skip
@@ -172,9 +172,9 @@ ROUTER02_ROWS: tuple[Row, ...] = (
 # variants (value is wrapped when the input token is WETH).
 SWAP_ROUTER02_V2_ROWS: tuple[Row, ...] = (
     ("472b43f3", "swapExactTokensForTokens(uint256,uint256,address[],address)",
-     _swap("exact_in", deadline=False)),
+     _swap("exact_in", has_deadline=False)),
     ("42712a67", "swapTokensForExactTokens(uint256,uint256,address[],address)",
-     _swap("exact_out", deadline=False)),
+     _swap("exact_out", has_deadline=False)),
 )  # fmt: skip
 
 PAIR_ROWS: tuple[Row, ...] = (("022c0d9f", "swap(uint256,uint256,address,bytes)", _pair_swap),)

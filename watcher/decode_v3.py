@@ -28,32 +28,32 @@ def packed_path(packed: bytes, *, exact_out: bool) -> tuple[tuple[str, ...], tup
     return (tokens[::-1], fees[::-1]) if exact_out else (tokens, fees)
 
 
-def _single(kind: SwapKind, *, deadline: bool) -> Build:
+def _single(kind: SwapKind, *, has_deadline: bool) -> Build:
     """``exact*Single((tokenIn, tokenOut, fee, recipient[, deadline], amount, limit, sqrtLimit))``;
     the price limit is not part of the intent."""
-    at = 5 if deadline else 4
+    at = 5 if has_deadline else 4
 
     def build(router: str, method: str, value: int, args: tuple[Any, ...]) -> SwapIntent:
         params = args[0]
         return swap_intent(
             "uniswap-v3", router, method, kind, (params[0], params[1]), (params[2],),
-            params[at], params[at + 1], params[3], params[4] if deadline else None, value,
+            params[at], params[at + 1], params[3], params[4] if has_deadline else None, value,
             eth_in=value > 0,
         )  # fmt: skip
 
     return build
 
 
-def _path(kind: SwapKind, *, deadline: bool) -> Build:
+def _path(kind: SwapKind, *, has_deadline: bool) -> Build:
     """``exactInput/exactOutput((path, recipient[, deadline], amount, limit))``."""
-    at = 3 if deadline else 2
+    at = 3 if has_deadline else 2
 
     def build(router: str, method: str, value: int, args: tuple[Any, ...]) -> SwapIntent:
         params = args[0]
         path, fees = packed_path(params[0], exact_out=kind == "exact_out")
         return swap_intent(
             "uniswap-v3", router, method, kind, path, fees,
-            params[at], params[at + 1], params[1], params[2] if deadline else None, value,
+            params[at], params[at + 1], params[1], params[2] if has_deadline else None, value,
             eth_in=value > 0,
         )  # fmt: skip
 
@@ -97,26 +97,26 @@ _PAYMENT_ROWS: tuple[Row, ...] = (
 
 SWAP_ROUTER_ROWS: tuple[Row, ...] = (
     ("414bf389", "exactInputSingle((address,address,uint24,address,uint256,uint256,uint256,"
-     "uint160))", _single("exact_in", deadline=True)),
+     "uint160))", _single("exact_in", has_deadline=True)),
     ("c04b8d59", "exactInput((bytes,address,uint256,uint256,uint256))",
-     _path("exact_in", deadline=True)),
+     _path("exact_in", has_deadline=True)),
     ("db3e2198", "exactOutputSingle((address,address,uint24,address,uint256,uint256,uint256,"
-     "uint160))", _single("exact_out", deadline=True)),
+     "uint160))", _single("exact_out", has_deadline=True)),
     ("f28c0498", "exactOutput((bytes,address,uint256,uint256,uint256))",
-     _path("exact_out", deadline=True)),
+     _path("exact_out", has_deadline=True)),
     *_PAYMENT_ROWS,
 )  # fmt: skip
 
 # IV3SwapRouter (swap-router-contracts): the deadline moved to multicall(uint256,bytes[]).
 SWAP_ROUTER02_ROWS: tuple[Row, ...] = (
     ("04e45aaf", "exactInputSingle((address,address,uint24,address,uint256,uint256,uint160))",
-     _single("exact_in", deadline=False)),
+     _single("exact_in", has_deadline=False)),
     ("b858183f", "exactInput((bytes,address,uint256,uint256))",
-     _path("exact_in", deadline=False)),
+     _path("exact_in", has_deadline=False)),
     ("5023b4df", "exactOutputSingle((address,address,uint24,address,uint256,uint256,uint160))",
-     _single("exact_out", deadline=False)),
+     _single("exact_out", has_deadline=False)),
     ("09b81346", "exactOutput((bytes,address,uint256,uint256))",
-     _path("exact_out", deadline=False)),
+     _path("exact_out", has_deadline=False)),
     *SWAP_ROUTER02_V2_ROWS,
     *_PAYMENT_ROWS,
     ("49616997", "unwrapWETH9(uint256)", _auxiliary(amount=0)),

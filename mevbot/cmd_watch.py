@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import sys
 from collections.abc import Mapping
 from dataclasses import fields, is_dataclass
@@ -192,7 +193,8 @@ def decode_stream(lines: IO[str], out: IO[str], err: IO[str], decoder: Decoder) 
         if not line.strip():
             continue
         try:
-            record = orjson.loads(line)
+            # json, not orjson: a value given as a JSON number may exceed 64 bits.
+            record = json.loads(line)
             if not isinstance(record, dict):
                 raise MalformedError("not a JSON object")
             to = record.get("to")
@@ -200,14 +202,14 @@ def decode_stream(lines: IO[str], out: IO[str], err: IO[str], decoder: Decoder) 
                 raise MalformedError("to: not a string")
             calldata = hex_to_bytes(record.get("input"), "input")
             value = _quantity(record.get("value", 0), "value")
-        except (orjson.JSONDecodeError, MalformedError) as error:
+        except (json.JSONDecodeError, MalformedError) as error:
             bad += 1
             print(f"line {number}: {error}", file=err)
             continue
         intent = decoder.decode(to, calldata, value)
         decoded += intent is not None
         record["decoded"] = None if intent is None else to_json(intent)
-        out.write(orjson.dumps(record).decode() + "\n")
+        out.write(json.dumps(record, separators=(",", ":")) + "\n")
     return decoded, bad
 
 

@@ -40,6 +40,7 @@ class PreparedTx:
     chain_id: int | None = None
     access_list: AccessList = ()
     hash: str | None = None
+    raw: bytes | None = None
 
     def effective_gas_price(self, base_fee: int) -> int:
         return min(self.max_fee, base_fee + self.priority_fee)
@@ -152,6 +153,7 @@ def decode_signed(raw: bytes) -> PreparedTx:
         chain_id=chain_id,
         access_list=access_list,
         hash="0x" + keccak(raw).hex(),
+        raw=raw,
     )
 
 

@@ -6,6 +6,7 @@ bot uses to price trades; if the contracts and the bot's math disagreed by one w
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass
@@ -36,6 +37,11 @@ SYNC_TOPIC = keccak(text="Sync(uint112,uint112)")
 SWAP_TOPIC = keccak(text="Swap(address,uint256,uint256,uint256,uint256,address)")
 
 
+@functools.cache
+def artifact(name: str) -> dict[str, Any]:
+    return json.loads((ARTIFACTS / f"{name}.json").read_text())
+
+
 class Node:
     """web3 over one anvil: deploy artifacts, send transactions that must succeed, snapshots."""
 
@@ -44,14 +50,13 @@ class Node:
         self.owner, self.alice, self.bob = self.w3.eth.accounts[:3]
 
     def deploy(self, name: str, *args: Any) -> Contract:
-        artifact = json.loads((ARTIFACTS / f"{name}.json").read_text())
-        factory = self.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+        compiled = artifact(name)
+        factory = self.w3.eth.contract(abi=compiled["abi"], bytecode=compiled["bytecode"])
         receipt = self.send(factory.constructor(*args), self.owner)
         return self.at(name, receipt["contractAddress"])
 
     def at(self, name: str, address: str) -> Contract:
-        artifact = json.loads((ARTIFACTS / f"{name}.json").read_text())
-        return self.w3.eth.contract(address=to_checksum_address(address), abi=artifact["abi"])
+        return self.w3.eth.contract(address=to_checksum_address(address), abi=artifact(name)["abi"])
 
     def send(self, call: Any, sender: str, value: int = 0) -> TxReceipt:
         tx_hash = call.transact({"from": sender, "value": value})
@@ -136,12 +141,16 @@ def reserves(pair: Contract, token_in: Contract) -> tuple[int, int]:
 def world(anvil: AnvilProcess) -> World:
     node = Node(anvil)
     weth = node.deploy("WETH9")
-    tokens = tuple(node.deploy("ERC20Token", f"Token {s}", s, 18) for s in ("TKA", "TKB", "TKC"))
+    tokens = (
+        node.deploy("ERC20Token", "Token TKA", "TKA", 18),
+        node.deploy("ERC20Token", "Token TKB", "TKB", 18),
+        node.deploy("ERC20Token", "Token TKC", "TKC", 18),
+    )
     dex = deploy_dex(node, weth)
     for token in tokens:
         fund(node, token, (dex.router.address,))
     node.send(weth.functions.approve(dex.router.address, MAX_UINT), node.alice)
-    return World(node, weth, tokens, dex)  # type: ignore[arg-type]
+    return World(node, weth, tokens, dex)
 
 
 def test_erc20_balances_allowances_and_owner_only_mint(world: World) -> None:

@@ -19,7 +19,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from aiohttp import web
 from eth_account import Account
@@ -30,21 +29,17 @@ from tcp_proxy import TcpProxy
 
 from chain.node import ANVIL_DEV_KEYS, AnvilProcess
 from chain.rpc import connect
-from chain.types import BlockHeader, Log, PendingTx
+from chain.types import PendingTx
 from watcher.decode import Decoder
 from watcher.events import (
     ANSWER_UPDATED,
-    SYNC,
     Event,
-    HintLog,
-    HintTx,
-    MevShareHint,
     NewHead,
     Reorg,
 )
 from watcher.heads import HeadSource
 from watcher.intake import Intake
-from watcher.journal import JournalError, JournalWriter, read_journal
+from watcher.journal import read_journal
 from watcher.merge import Merger
 from watcher.pending import PendingSource
 from watcher.resilience import Backoff
@@ -62,6 +57,11 @@ def _router_calls() -> list[dict[str, Any]]:
     return [json.loads(line) for line in FIXTURE.read_text().splitlines() if line.strip()]
 
 
+def _v2_calls() -> list[dict[str, Any]]:
+    """The fixture's Uniswap V2 Router02 calls (decoded as trades when sent to V2_ROUTER)."""
+    return [call for call in _router_calls() if call["to"] == V2_ROUTER]
+
+
 @pytest.fixture(scope="module")
 def signed() -> list[tuple[str, str]]:
     """5,000 (hash, raw hex) EIP-1559 txs: 10 dev senders x 500 nonces, sent in this order.
@@ -69,7 +69,7 @@ def signed() -> list[tuple[str, str]]:
     Signed once: every fresh anvil has the same chain id and funded dev accounts. Every 10th tx
     calls the mainnet V2 router (no code on anvil; the tx is still valid) with real calldata.
     """
-    calls = _router_calls()
+    calls = _v2_calls()
     accounts = [Account.from_key(key) for key in ANVIL_DEV_KEYS]
     out = []
     for nonce in range(TXS_PER_SENDER):
@@ -334,11 +334,15 @@ async def test_heads_carry_tracked_logs_and_a_reorg_has_the_right_depth(
             10,
             "new tip",
         )
+    # The deployment block (caught up at start) and the update block carry AnswerUpdated.
     with_logs = [e for e in events if isinstance(e, NewHead) and e.logs]
-    assert len(with_logs) == 1
-    (log,) = with_logs[0].logs
-    assert log.address == feed and log.topic0 == ANSWER_UPDATED
-    assert int.from_bytes(log.topics[1], "big") == 2100 * 10**8
+    assert [e.number for e in with_logs] == [1, 2]
+    answers = []
+    for head in with_logs:
+        (log,) = head.logs
+        assert log.address == feed and log.topic0 == ANSWER_UPDATED and log.block_hash == head.hash
+        answers.append(int.from_bytes(log.topics[1], "big"))
+    assert answers == [2000 * 10**8, 2100 * 10**8]
     reorgs = [e for e in events if isinstance(e, Reorg)]
     assert len(reorgs) == 1
     (reorg,) = reorgs
@@ -370,7 +374,7 @@ def _pending(index: int, relevant: bool) -> PendingTx:
     )
 
 
-_CALLS = _router_calls()
+_CALLS = _v2_calls()
 
 
 def test_intake_sheds_irrelevant_txs_first_with_exact_counts() -> None:
@@ -420,85 +424,6 @@ def test_intake_never_exceeds_capacity_and_accounts_for_every_tx(
     assert len(intake) + sum(intake.shed.values()) == len(flags)
     kept_relevant = min(capacity, sum(flags))
     assert intake.shed["relevant"] == sum(flags) - kept_relevant
-
-
-# -- journal ------------------------------------------------------------------------------------
-
-
-def _sample_events() -> list[Event]:
-    block_hash = "0x" + "ab" * 32
-    header = BlockHeader(
-        7,
-        block_hash,
-        "0x" + "cd" * 32,
-        1_700_000_000,
-        10**9,
-        30_000_000,
-        21_000,
-        "0x" + "33" * 20,
-        received_at=5,
-    )
-    log = Log("0x" + "44" * 20, (SYNC,), bytes(64), 7, block_hash, "0x" + "55" * 32, 0, 3)
-    return [
-        _pending(1, relevant=True),
-        PendingTx(
-            "0x" + "66" * 32,
-            "0x" + "11" * 20,
-            None,
-            0,
-            b"\x60\x80",
-            4,
-            90_000,
-            type=0,
-            gas_price=7,
-            raw=b"\x01\x02",
-            received_at=9,
-            source="ws-full",
-        ),
-        NewHead(header, (log,), 5, "heads"),
-        Reorg(2, 5, ("0x" + "01" * 32, "0x" + "02" * 32), ("0x" + "03" * 32,), 11, "heads"),
-        MevShareHint(
-            "0x" + "77" * 32,
-            None,
-            (HintTx(None, "0x" + "88" * 20, b"\x12\x34\x56\x78", None),),
-            None,
-            None,
-            12,
-            "mevshare",
-        ),
-        MevShareHint(
-            "0x" + "99" * 32,
-            (HintLog("0x" + "44" * 20, (SYNC,), b"\x00"),),
-            (),
-            3,
-            21000,
-            13,
-            "mevshare",
-        ),
-    ]
-
-
-def test_journal_round_trip(tmp_path: Path) -> None:
-    path = tmp_path / "journal.jsonl"
-    events = _sample_events()
-    with JournalWriter(path) as journal:
-        for event in events:
-            journal.write(event)
-    assert list(read_journal(path)) == events
-    lines = path.read_bytes().splitlines()
-    assert [orjson.loads(line)["kind"] for line in lines] == [
-        "tx",
-        "tx",
-        "head",
-        "reorg",
-        "hint",
-        "hint",
-    ]
-    path.write_bytes(
-        b"\n".join([*lines[:2], b'{"t": 1, "src": "x", "kind": "tx", "data": {"hash": 1}}'])
-    )
-    with pytest.raises(JournalError, match="line 3"):
-        list(read_journal(path))
 
 
 # -- CLI ------------------------------------------------------------------------------------------

@@ -1,0 +1,257 @@
+"""Liquidation opportunities in local state: who can be liquidated, for how much, and what it pays.
+
+Trigger-free and pure: given positions, reserve configs, prices and pools, :func:`find_liquidations`
+sizes every liquidatable position the way the Executor contract would run it — repay the close
+factor's share of one debt asset (capped by the executor's inventory), receive the collateral
+plus bonus, swap it back to the debt asset through the best tracked V2 pool — with exact integer
+math (:mod:`simulation.lending`, :mod:`simulation.amm`), so the profit predicted equals the
+Executor's measured gain. The oracle-update backrun strategy calls it with the prices a pending
+update would leave; the liquidation keeper calls it on every block with the current ones.
+
+:class:`PositionIndex` maps each lending asset to the users who supply or borrow it, so a price
+move of one asset re-checks only the positions it can change.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from simulation.amm import Pool
+from simulation.lending import (
+    HEALTH_FACTOR_LIQUIDATION_THRESHOLD,
+    LendingRevert,
+    Position,
+    ReserveConfig,
+    health_factor,
+    liquidation_amounts,
+    max_liquidatable_debt,
+)
+from simulation.state import ChainState
+
+ETH_WEI = 10**18
+
+
+@dataclass(frozen=True, slots=True)
+class LiquidationOpportunity:
+    """One sized liquidation: call ``liquidate(..., debt_to_cover, [swap_pool], ...)``.
+
+    ``debt_repaid`` and ``collateral_seized`` are what ``liquidationCall`` moves;
+    ``swap_out`` is the debt asset the seized collateral buys in ``swap_pool``; ``profit`` is
+    the executor's debt-asset gain (``swap_out - debt_repaid``) and ``profit_wei`` the same in
+    ETH wei at ``prices`` (floored).
+    """
+
+    user: str
+    collateral_asset: str
+    debt_asset: str
+    health_factor: int
+    debt_to_cover: int
+    debt_repaid: int
+    collateral_seized: int
+    swap_pool: str
+    swap_out: int
+    profit: int
+    profit_wei: int
+
+
+class PositionIndex:
+    """Lending users by asset, kept in step with a :class:`ChainState` block by block.
+
+    :meth:`follow_block` applies one block's ``changes.users`` when the index was in step with
+    that block's parent, and rebuilds from every position otherwise (a missed block, a reorg);
+    :meth:`ensure_current` rebuilds when the state moved without the index.
+    """
+
+    def __init__(self) -> None:
+        self._by_asset: dict[str, set[str]] = defaultdict(set)
+        self._assets_of: dict[str, frozenset[str]] = {}
+        self.synced_at: tuple[int, str] | None = None
+        self.rebuilds = 0
+
+    def __len__(self) -> int:
+        return len(self._assets_of)
+
+    def rebuild(self, state: ChainState) -> None:
+        self._by_asset.clear()
+        self._assets_of.clear()
+        self.update(state.positions.items())
+        self.synced_at = (state.block_number, state.block_hash)
+        self.rebuilds += 1
+
+    def update(self, positions: Iterable[tuple[str, Position]]) -> None:
+        """Re-index the given users from their (new) positions."""
+        for user, position in positions:
+            for asset in self._assets_of.pop(user, ()):
+                self._by_asset[asset].discard(user)
+            if position.debt:
+                assets = frozenset(position.collateral) | frozenset(position.debt)
+                self._assets_of[user] = assets
+                for asset in assets:
+                    self._by_asset[asset].add(user)
+
+    def follow_block(self, state: ChainState, parent_hash: str, users: Iterable[str]) -> None:
+        """Apply the block ``state`` now stands at, whose parent is ``parent_hash``."""
+        if self.synced_at is None or self.synced_at[1] != parent_hash:
+            self.rebuild(state)
+            return
+        positions = state.positions
+        self.update((user, positions.get(user, Position())) for user in users)
+        self.synced_at = (state.block_number, state.block_hash)
+
+    def ensure_current(self, state: ChainState) -> None:
+        if self.synced_at != (state.block_number, state.block_hash):
+            self.rebuild(state)
+
+    def users_of(self, assets: Iterable[str]) -> set[str]:
+        """Users with debt who supply or borrow any of ``assets``."""
+        users: set[str] = set()
+        for asset in assets:
+            users |= self._by_asset.get(asset, set())
+        return users
+
+
+def pools_between(
+    state: ChainState,
+    pools: Mapping[str, Pool],
+    factories: Iterable[str],
+    token_a: str,
+    token_b: str,
+) -> list[Pool]:
+    """The pools of ``factories`` trading ``token_a`` against ``token_b``, read from ``pools``
+    (which may be a pending-state overlay of ``state.pools``)."""
+    key = (token_a, token_b) if token_a < token_b else (token_b, token_a)
+    found = []
+    for factory in factories:
+        address = state.pair_index.get((factory, *key))
+        if address is not None and address in pools:
+            found.append(pools[address])
+    return found
+
+
+def best_swap(venues: Iterable[Pool], token_in: str, amount_in: int) -> tuple[Pool, int] | None:
+    """The pool paying the most for ``amount_in`` of ``token_in``, and what it pays; None if
+    none pays anything."""
+    best: tuple[Pool, int] | None = None
+    for pool in venues:
+        out = pool.amount_out(token_in, amount_in)
+        if out > 0 and (best is None or out > best[1]):
+            best = (pool, out)
+    return best
+
+
+def value_in_wei(
+    amount: int,
+    asset: str,
+    weth: str,
+    prices: Mapping[str, int],
+    configs: Mapping[str, ReserveConfig],
+) -> int:
+    """``amount`` of ``asset`` in ETH wei at the feed prices (floored); 0 when unpriced."""
+    if asset == weth:
+        return amount
+    eth_price, price, config = prices.get(weth, 0), prices.get(asset, 0), configs.get(asset)
+    if eth_price <= 0 or price <= 0 or config is None:
+        return 0
+    return amount * price * ETH_WEI // (eth_price * config.unit)
+
+
+def liquidation_for(
+    state: ChainState,
+    user: str,
+    position: Position,
+    prices: Mapping[str, int],
+    pools: Mapping[str, Pool],
+    factories: Iterable[str],
+    weth: str,
+    max_cover: Mapping[str, int] | None = None,
+) -> LiquidationOpportunity | None:
+    """The most profitable (collateral, debt) liquidation of ``position`` under ``prices``, or
+    None when it is healthy or no pair of assets pays after the swap back."""
+    configs = state.reserve_configs
+    try:
+        health = health_factor(position, configs, prices)
+    except LendingRevert:
+        return None
+    if health >= HEALTH_FACTOR_LIQUIDATION_THRESHOLD:
+        return None
+    factories = tuple(factories)
+    best: LiquidationOpportunity | None = None
+    for debt_asset in position.debt:
+        cover = max_liquidatable_debt(position, debt_asset, configs, prices)
+        if max_cover is not None:
+            cover = min(cover, max_cover.get(debt_asset, 0))
+        if cover <= 0:
+            continue
+        for collateral_asset in position.collateral:
+            if collateral_asset == debt_asset:
+                continue  # the Executor cannot tell repaid debt from seized collateral
+            try:
+                amounts = liquidation_amounts(
+                    position, collateral_asset, debt_asset, cover, configs, prices
+                )
+            except LendingRevert:
+                continue
+            venues = pools_between(state, pools, factories, collateral_asset, debt_asset)
+            swap = best_swap(venues, collateral_asset, amounts.collateral_seized)
+            if swap is None:
+                continue
+            pool, swap_out = swap
+            profit = swap_out - amounts.debt_repaid
+            if profit <= 0:
+                continue
+            profit_wei = value_in_wei(profit, debt_asset, weth, prices, configs)
+            if best is None or profit_wei > best.profit_wei:
+                best = LiquidationOpportunity(
+                    user=user,
+                    collateral_asset=collateral_asset,
+                    debt_asset=debt_asset,
+                    health_factor=health,
+                    debt_to_cover=cover,
+                    debt_repaid=amounts.debt_repaid,
+                    collateral_seized=amounts.collateral_seized,
+                    swap_pool=pool.address,
+                    swap_out=swap_out,
+                    profit=profit,
+                    profit_wei=profit_wei,
+                )
+    return best
+
+
+def find_liquidations(
+    state: ChainState,
+    *,
+    weth: str,
+    users: Iterable[str] | None = None,
+    prices: Mapping[str, int] | None = None,
+    pools: Mapping[str, Pool] | None = None,
+    factories: Iterable[str] | None = None,
+    max_cover: Mapping[str, int] | None = None,
+    min_profit_wei: int = 0,
+) -> list[LiquidationOpportunity]:
+    """Every liquidatable position among ``users`` (default: all), best pair each, most
+    profitable first, keeping those with ``profit_wei >= min_profit_wei`` (and profit > 0).
+
+    ``prices`` default to the state's feed answers and ``pools`` to its pools (pass
+    ``state.prices_after`` / ``state.pools_after`` of a pending effect to look ahead);
+    swap-back venues are the pools of ``factories`` (default: those of the state's routers).
+    ``max_cover`` caps the debt covered per debt asset (the executor's inventory); an asset
+    missing from it cannot be covered at all.
+    """
+    prices = state.prices if prices is None else prices
+    pools = state.pools if pools is None else pools
+    factories = tuple(dict.fromkeys(state.routers.values()) if factories is None else factories)
+    positions = state.positions
+    found = []
+    for user in positions if users is None else users:
+        position = positions.get(user)
+        if position is None or not position.debt:
+            continue
+        opportunity = liquidation_for(
+            state, user, position, prices, pools, factories, weth, max_cover
+        )
+        if opportunity is not None and opportunity.profit_wei >= min_profit_wei:
+            found.append(opportunity)
+    found.sort(key=lambda o: (-o.profit_wei, o.user))
+    return found

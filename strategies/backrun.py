@@ -1,0 +1,195 @@
+"""Backrun arbitrage: after a pending swap (or a block) moves pools, close the price gap it left.
+
+On a pending transaction the strategy looks only at the cycles through the pools that swap
+moves, evaluated on the state the swap leaves (:meth:`ChainState.pools_after`), and proposes the
+best one as a bundle ``[their swap, our Executor.arbitrage]``: ours lands after theirs, never
+before. On a new block it looks for gaps the block itself left (no trigger, nothing to backrun)
+among the cycles through the pools the block changed — all cycles on the first block it sees —
+and proposes up to ``max_block_candidates`` trades on disjoint pools. Cycles start and end in
+``start_token`` (WETH: the Executor's inventory), so profits are already in ETH wei.
+Amounts and profits are exact under the V2 integer math the pools run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from execution.candidates import ArbitrageAction, Candidate
+from simulation.amm import Pool, get_amount_out
+from simulation.arbitrage import Cycle, CycleIndex, Opportunity, best_opportunity
+from simulation.state import ChainState
+from strategies.base import BlockContext, PendingContext
+
+
+@dataclass(slots=True)
+class BackrunStats:
+    """Counters for metrics: pending txs that moved a tracked pool, those skipped because the
+    victim's signed envelope was unknown, candidates proposed, cycle-index rebuilds."""
+
+    triggers: int = 0
+    skipped_no_raw: int = 0
+    candidates: int = 0
+    block_candidates: int = 0
+    cycle_rebuilds: int = 0
+
+
+def cycle_id(cycle: Cycle) -> str:
+    """A short stable name for a cycle (its idempotency key part)."""
+    text = ",".join((cycle.start_token, *cycle.pools))
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def _capped(opportunity: Opportunity, pools: Mapping[str, Pool], max_amount_in: int) -> int:
+    """The exact profit of ``opportunity``'s cycle when only ``max_amount_in`` can be traded."""
+    amount = max_amount_in
+    for reserve_in, reserve_out, fee_bps in opportunity.cycle.hops(pools):
+        amount = get_amount_out(amount, reserve_in, reserve_out, fee_bps)
+    return amount - max_amount_in
+
+
+class BackrunArbitrage:
+    """Cyclic arbitrage behind pending swaps and after blocks, on cycles from ``start_token``.
+
+    ``cycles`` should cover the state's pools (see :meth:`for_state`); it is rebuilt from all
+    of them when a block brings new pairs. ``min_expected_profit_wei`` is the least expected
+    profit (before gas and bid) worth a candidate. ``max_amount_in`` caps the input to the
+    executor's inventory: a larger optimum is traded at the cap, its profit recomputed exactly.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        cycles: CycleIndex,
+        *,
+        start_token: str,
+        min_expected_profit_wei: int = 1,
+        max_amount_in: int | None = None,
+        max_hops: int = 3,
+        max_block_candidates: int = 4,
+    ) -> None:
+        self.name = name
+        self.cycles = cycles
+        self.start_token = start_token
+        self.min_expected_profit_wei = max(1, min_expected_profit_wei)
+        self.max_amount_in = max_amount_in
+        self.max_hops = max_hops
+        self.max_block_candidates = max_block_candidates
+        self.stats = BackrunStats()
+        self._indexed_pool_count: int | None = None
+        self._seen_block = False
+
+    @classmethod
+    def for_state(
+        cls, name: str, state: ChainState, *, start_token: str, max_hops: int = 3, **options: Any
+    ) -> BackrunArbitrage:
+        """A strategy whose cycles are every cycle from ``start_token`` over ``state``'s pools."""
+        strategy = cls(
+            name,
+            CycleIndex.build(state.pools.values(), [start_token], max_hops),
+            start_token=start_token,
+            max_hops=max_hops,
+            **options,
+        )
+        strategy._indexed_pool_count = len(state.pools)
+        return strategy
+
+    # ------------------------------------------------------------------ pending
+
+    def on_pending(self, context: PendingContext, state: ChainState) -> list[Candidate]:
+        moved = context.effect.pools
+        if not moved:
+            return []
+        self.stats.triggers += 1
+        tx = context.tx
+        if tx.raw is None:
+            self.stats.skipped_no_raw += 1
+            return []
+        touching = self.cycles.cycles_touching
+        if len(moved) == 1:
+            cycles: Iterable[Cycle] = touching(next(iter(moved)))
+        else:
+            cycles = dict.fromkeys(cycle for pool in moved for cycle in touching(pool))
+        pools = state.pools_after(context.effect)
+        found = self._best(cycles, pools)
+        if found is None:
+            return []
+        opportunity, amount_in, profit = found
+        self.stats.candidates += 1
+        return [
+            Candidate(
+                strategy=self.name,
+                key=f"backrun:{context.target_block}:{tx.hash}",
+                action=ArbitrageAction(opportunity.cycle.pools, self.start_token, amount_in),
+                backrun=(tx,),
+                target_block=context.target_block,
+                profit_token=self.start_token,
+                expected_profit=profit,
+                expected_profit_wei=profit,
+                detected_at=tx.received_at,
+            )
+        ]
+
+    def _best(
+        self, cycles: Iterable[Cycle], pools: Mapping[str, Pool]
+    ) -> tuple[Opportunity, int, int] | None:
+        """The best opportunity with its (possibly capped) input and exact profit, if it pays
+        at least the minimum."""
+        opportunity = best_opportunity(cycles, pools, self.min_expected_profit_wei - 1)
+        if opportunity is None:
+            return None
+        if self.max_amount_in is None or opportunity.amount_in <= self.max_amount_in:
+            return opportunity, opportunity.amount_in, opportunity.profit
+        profit = _capped(opportunity, pools, self.max_amount_in)
+        if profit < self.min_expected_profit_wei:
+            return None
+        return opportunity, self.max_amount_in, profit
+
+    # ------------------------------------------------------------------ blocks
+
+    def on_block(self, context: BlockContext, state: ChainState) -> list[Candidate]:
+        changes = context.changes
+        first_block, self._seen_block = not self._seen_block, True
+        if self._indexed_pool_count is None:
+            self._indexed_pool_count = len(state.pools)
+        if changes.new_pairs or self._indexed_pool_count != len(state.pools):
+            self.cycles = CycleIndex.build(state.pools.values(), [self.start_token], self.max_hops)
+            self._indexed_pool_count = len(state.pools)
+            self.stats.cycle_rebuilds += 1
+        if first_block:
+            cycles: Sequence[Cycle] = self.cycles.cycles
+        else:
+            touching = self.cycles.cycles_touching
+            cycles = list(dict.fromkeys(c for pool in changes.pools for c in touching(pool)))
+        return self._disjoint_candidates(cycles, state.pools, context)
+
+    def _disjoint_candidates(
+        self, cycles: Sequence[Cycle], pools: Mapping[str, Pool], context: BlockContext
+    ) -> list[Candidate]:
+        """Best trades one after another, each on pools none of the earlier ones use, so that
+        all of them can land in the same block."""
+        candidates: list[Candidate] = []
+        while cycles and len(candidates) < self.max_block_candidates:
+            found = self._best(cycles, pools)
+            if found is None:
+                break
+            opportunity, amount_in, profit = found
+            candidates.append(
+                Candidate(
+                    strategy=self.name,
+                    key=f"arb:{context.target_block}:{cycle_id(opportunity.cycle)}",
+                    action=ArbitrageAction(opportunity.cycle.pools, self.start_token, amount_in),
+                    backrun=(),
+                    target_block=context.target_block,
+                    profit_token=self.start_token,
+                    expected_profit=profit,
+                    expected_profit_wei=profit,
+                    detected_at=context.header.received_at,
+                )
+            )
+            used = set(opportunity.cycle.pools)
+            cycles = [cycle for cycle in cycles if used.isdisjoint(cycle.pools)]
+        self.stats.block_candidates += len(candidates)
+        return candidates

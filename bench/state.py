@@ -15,9 +15,10 @@ import time
 import tracemalloc
 
 from bench.stats import timing
+from chain.topics import SYNC
 from chain.types import Log
 from simulation.amm import Pool
-from simulation.state import SYNC, ChainState
+from simulation.state import ChainState
 
 
 def _pools(count: int) -> ChainState:

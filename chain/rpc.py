@@ -56,14 +56,14 @@ class Rpc(Protocol):
         method: str,
         params: Params = (),
         *,
-        timeout: float | None = None,  # noqa: ASYNC109
+        timeout: float | None = None,
     ) -> Any: ...
 
     async def batch(
         self,
         calls: Sequence[BatchCall],
         *,
-        timeout: float | None = None,  # noqa: ASYNC109
+        timeout: float | None = None,
     ) -> list[Any]: ...
 
     async def close(self) -> None: ...

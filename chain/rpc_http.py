@@ -44,7 +44,7 @@ class HttpRpc:
         method: str,
         params: Params = (),
         *,
-        timeout: float | None = None,  # noqa: ASYNC109
+        timeout: float | None = None,
     ) -> Any:
         """The result; else :class:`RpcError`, :class:`RpcTimeout` or :class:`ConnectionLost`."""
         request_id = self._next_id
@@ -58,7 +58,7 @@ class HttpRpc:
         self,
         calls: Sequence[BatchCall],
         *,
-        timeout: float | None = None,  # noqa: ASYNC109
+        timeout: float | None = None,
     ) -> list[Any]:
         """One JSON array request; results in request order, per-item :class:`RpcError` in place."""
         if not calls:

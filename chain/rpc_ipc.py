@@ -39,7 +39,7 @@ class IpcRpc(StreamRpc):
         cls,
         path: str,
         *,
-        timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109
+        timeout: float = DEFAULT_TIMEOUT,
         connect_timeout: float = DEFAULT_TIMEOUT,
         queue_capacity: int = DEFAULT_QUEUE_CAPACITY,
     ) -> IpcRpc:

@@ -91,7 +91,7 @@ class Subscription:
                 self._waiter = None
         return self._queue.popleft()
 
-    async def unsubscribe(self, *, timeout: float | None = None) -> None:  # noqa: ASYNC109
+    async def unsubscribe(self, *, timeout: float | None = None) -> None:
         """End the stream here and at the node (if connected); queued payloads stay readable."""
         self._end(None)
         if self._client._subscriptions.pop(self.id, None) is not None and self._client.connected:
@@ -145,7 +145,7 @@ class StreamRpc(ABC):
         method: str,
         params: Params = (),
         *,
-        timeout: float | None = None,  # noqa: ASYNC109
+        timeout: float | None = None,
     ) -> Any:
         """The result; else :class:`RpcError`, :class:`RpcTimeout` or :class:`ConnectionLost`."""
         request_id = self._next_id
@@ -159,7 +159,7 @@ class StreamRpc(ABC):
         self,
         calls: Sequence[BatchCall],
         *,
-        timeout: float | None = None,  # noqa: ASYNC109
+        timeout: float | None = None,
     ) -> list[Any]:
         """One JSON array request; results in request order, per-item :class:`RpcError` in place."""
         if not calls:
@@ -175,7 +175,7 @@ class StreamRpc(ABC):
         kind: str,
         *args: Any,
         capacity: int | None = None,
-        timeout: float | None = None,  # noqa: ASYNC109
+        timeout: float | None = None,
     ) -> Subscription:
         """``eth_subscribe(kind, *args)``: ``("newPendingTransactions", True)``, ``("logs", f)``."""
         subscription_id = await self.call("eth_subscribe", (kind, *args), timeout=timeout)

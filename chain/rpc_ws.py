@@ -53,7 +53,7 @@ class WsRpc(StreamRpc):
         cls,
         url: str,
         *,
-        timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109
+        timeout: float = DEFAULT_TIMEOUT,
         connect_timeout: float = DEFAULT_TIMEOUT,
         queue_capacity: int = DEFAULT_QUEUE_CAPACITY,
         headers: dict[str, str] | None = None,

@@ -11,7 +11,8 @@ minus gas used × effective gas price.
 Some providers announce a block number before they serve its transactions (web3-flashbots
 PR#63), so a block that looks empty while it used gas, or is not found, is fetched once more
 after a short delay; if it is still not visible its bundles stay pending for the next call,
-rather than being declared missed and resent although they landed.
+rather than being declared missed and resent although they landed (after
+``max_defer_blocks`` blocks a block never served counts as one without our txs).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from execution.ledger import Ledger, OutcomeStatus, PendingBundle, PublicTxStatu
 
 RPC_TIMEOUT_S = 2.0
 DEFAULT_RETRY_DELAY_S = 0.25
+DEFAULT_MAX_DEFER_BLOCKS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,11 +115,13 @@ class InclusionTracker:
         weth: str,
         *,
         retry_delay: float = DEFAULT_RETRY_DELAY_S,
+        max_defer_blocks: int = DEFAULT_MAX_DEFER_BLOCKS,
     ) -> None:
         self.ledger = ledger
         self.executor = executor.lower()
         self.weth = weth.lower()
         self.retry_delay = retry_delay
+        self.max_defer_blocks = max_defer_blocks
         self._arbitrage, self._liquidation = _executor_events()
 
     # --- pure part: given a block and receipts ----------------------------------------------------
@@ -150,16 +154,16 @@ class InclusionTracker:
 
     def judge(
         self, block: BlockTxs, pending: PendingBundle, receipt: TxReceipt | None
-    ) -> Settlement:
-        """The verdict for ``pending`` at ``block`` (``receipt``: of our tx, if in the block)."""
+    ) -> Settlement | None:
+        """The verdict for ``pending`` at ``block`` (``receipt``: of our tx, if in the block);
+        None when our tx is in the block but its receipt is not available yet."""
         if pending.our_tx_hash not in block.tx_hashes:
             return Settlement(OutcomeStatus.MISSED, detail=f"not in block {block.number}")
         if receipt is None:
-            raise MalformedError(f"our tx {pending.our_tx_hash} is in the block but has no receipt")
+            return None
         profit = self.realized_profit(receipt, pending)
         if receipt.status != 1:
-            status = OutcomeStatus.FAILED
-            detail = "reverted"
+            status, detail = OutcomeStatus.FAILED, "reverted"
         elif in_bundle_order(block.tx_hashes, pending.tx_hashes):
             status, detail = OutcomeStatus.LANDED, None
         else:
@@ -178,6 +182,8 @@ class InclusionTracker:
             if bundle.target_block != block.number:
                 continue
             verdict = self.judge(block, bundle, receipts.get(bundle.our_tx_hash))
+            if verdict is None:
+                continue
             if self.ledger.settle(bundle.bundle_hash, bundle.target_block, verdict):
                 settled.append(Settled(bundle.bundle_hash, bundle.target_block, verdict))
             if verdict.included_block is not None:
@@ -200,23 +206,29 @@ class InclusionTracker:
         """Settle every pending bundle targeting block ``number`` or earlier, and the pending
         public txs found in block ``number``."""
         pending = self.ledger.pending_bundles(number)
-        public = {tx.hash: tx for tx in self.ledger.pending_public_txs()}
-        targets = sorted({bundle.target_block for bundle in pending} | ({number} if public else set()))
+        public = {tx.hash for tx in self.ledger.pending_public_txs()}
+        targets = {bundle.target_block for bundle in pending}
+        if public:
+            targets.add(number)
         settled: list[Settled] = []
         deferred: list[int] = []
         public_settled: list[tuple[str, PublicTxStatus]] = []
-        for target in targets:
+        for target in sorted(targets):
             block = await self.fetch_block(rpc, target)
             if block is None:
-                deferred.append(target)
-                continue
-            ours = [b.our_tx_hash for b in pending if b.target_block == target]
-            ours += [h for h in public if target == number]
-            wanted = [h for h in dict.fromkeys(ours) if h in block.tx_hashes]
-            receipts = await self.fetch_receipts(rpc, wanted)
+                if number - target < self.max_defer_blocks:
+                    deferred.append(target)
+                    continue
+                # Long past and still not served: stop waiting for it.
+                block = BlockTxs(target, ())
+            ours = {b.our_tx_hash for b in pending if b.target_block == target}
+            if target == number:
+                ours |= public
+            receipts = await self.fetch_receipts(rpc, [h for h in ours if h in block.tx_hashes])
             settled += self.settle_block(block, pending, receipts)
-            for tx_hash in public.keys() & receipts.keys():
-                status = PublicTxStatus.MINED if receipts[tx_hash].status == 1 else PublicTxStatus.FAILED
+            for tx_hash in public & receipts.keys():
+                mined = receipts[tx_hash].status == 1
+                status = PublicTxStatus.MINED if mined else PublicTxStatus.FAILED
                 self.ledger.update_public_tx(tx_hash, status, block.number)
                 public_settled.append((tx_hash, status))
         return TrackReport(tuple(settled), tuple(deferred), tuple(public_settled))
@@ -259,7 +271,9 @@ class InclusionTracker:
         receipts = {}
         for tx_hash, answer in zip(tx_hashes, answers, strict=True):
             if isinstance(answer, Exception) or answer is None:
+                continue  # not served yet: the bundle stays pending
+            try:
+                receipts[tx_hash] = TxReceipt.from_rpc(answer)
+            except MalformedError:
                 continue
-            receipt = TxReceipt.from_rpc(answer)
-            receipts[tx_hash] = receipt
         return receipts

@@ -400,8 +400,7 @@ class Ledger:
     ) -> None:
         with self._write() as db:
             db.execute(
-                "UPDATE public_txs SET status = ?, block_number = ?, updated_at = ?"
-                " WHERE hash = ?",
+                "UPDATE public_txs SET status = ?, block_number = ?, updated_at = ? WHERE hash = ?",
                 (status.value, block_number, time.time(), tx_hash),
             )
 
@@ -507,7 +506,8 @@ class Ledger:
     def pending_public_txs(self) -> list[PublicTx]:
         rows = self._read(
             "SELECT hash, key, sender, nonce, max_fee_per_gas, max_priority_fee_per_gas, status,"
-            " replaced_by, block_number FROM public_txs WHERE status = ? ORDER BY nonce, created_at",
+            " replaced_by, block_number FROM public_txs WHERE status = ?"
+            " ORDER BY nonce, created_at",
             (PublicTxStatus.PENDING.value,),
         )
         return [

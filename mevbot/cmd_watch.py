@@ -19,10 +19,10 @@ from typing import IO, Any
 
 import orjson
 
+from chain.intents import Intent
 from chain.types import MalformedError, PendingTx, hex_to_bytes, hex_to_int
 from watcher.decode import MAINNET_ROUTERS, Decoder, RouterKind
 from watcher.events import MevShareHint
-from watcher.intents import Intent
 from watcher.journal import JournalWriter
 from watcher.merge import Merger
 from watcher.mevshare import FLASHBOTS_MAINNET_STREAM, MevShareSource

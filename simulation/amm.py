@@ -30,10 +30,9 @@ class InsufficientLiquidityError(ValueError):
     """The pool cannot pay out the requested amount (the contract's ``INSUFFICIENT_LIQUIDITY``)."""
 
 
-def _fee_numerator(fee_bps: int) -> int:
+def _check_fee(fee_bps: int) -> None:
     if not 0 <= fee_bps < FEE_DENOMINATOR:
         raise ValueError(f"fee_bps must be in [0, {FEE_DENOMINATOR}), got {fee_bps}")
-    return FEE_DENOMINATOR - fee_bps
 
 
 def _check_non_negative(**values: int) -> None:
@@ -47,34 +46,45 @@ def get_amount_out(amount_in: int, reserve_in: int, reserve_out: int, fee_bps: i
 
     Returns 0 for a zero input or an empty pool (see the module's error policy).
     """
-    if amount_in <= 0 or reserve_in <= 0 or reserve_out <= 0:
-        _check_non_negative(amount_in=amount_in, reserve_in=reserve_in, reserve_out=reserve_out)
-        return 0
-    amount_in_with_fee = amount_in * _fee_numerator(fee_bps)
-    return (amount_in_with_fee * reserve_out) // (reserve_in * FEE_DENOMINATOR + amount_in_with_fee)
-
-
-def _check_output_possible(amount_out: int, reserve_in: int, reserve_out: int) -> None:
-    _check_non_negative(amount_out=amount_out, reserve_in=reserve_in, reserve_out=reserve_out)
-    if amount_out >= reserve_out or reserve_in == 0:
-        raise InsufficientLiquidityError(
-            f"cannot take {amount_out} out of a pool with reserves ({reserve_in}, {reserve_out})"
+    # One combined test keeps the common case to a single branch; the rare cases sort it out.
+    if amount_in > 0 and reserve_in > 0 and reserve_out > 0 and 0 <= fee_bps < FEE_DENOMINATOR:
+        amount_in_with_fee = amount_in * (FEE_DENOMINATOR - fee_bps)
+        return (amount_in_with_fee * reserve_out) // (
+            reserve_in * FEE_DENOMINATOR + amount_in_with_fee
         )
+    _check_non_negative(amount_in=amount_in, reserve_in=reserve_in, reserve_out=reserve_out)
+    _check_fee(fee_bps)
+    return 0
+
+
+def _input_ratio(
+    amount_out: int, reserve_in: int, reserve_out: int, fee_bps: int
+) -> tuple[int, int]:
+    """``(numerator, denominator)`` of the exact real input for ``amount_out``, after the checks."""
+    if not (0 < amount_out < reserve_out and reserve_in > 0 and 0 <= fee_bps < FEE_DENOMINATOR):
+        _check_non_negative(amount_out=amount_out, reserve_in=reserve_in, reserve_out=reserve_out)
+        _check_fee(fee_bps)
+        if amount_out > 0:
+            raise InsufficientLiquidityError(
+                f"cannot take {amount_out} out of reserves ({reserve_in}, {reserve_out})"
+            )
+        return 0, 1
+    return (
+        reserve_in * amount_out * FEE_DENOMINATOR,
+        (reserve_out - amount_out) * (FEE_DENOMINATOR - fee_bps),
+    )
 
 
 def get_amount_in(amount_out: int, reserve_in: int, reserve_out: int, fee_bps: int = 30) -> int:
     """Input the router charges for exactly ``amount_out`` (``UniswapV2Library.getAmountIn``).
 
     Like the contract this is ``floor(...) + 1``, which is one wei more than needed when the
-    division is exact; :func:`min_amount_in` gives the true minimum. ``amount_out == 0`` costs 0.
-    Raises :class:`InsufficientLiquidityError` when the pool cannot pay ``amount_out``.
+    division is exact; :func:`min_amount_in` gives the true minimum. ``amount_out == 0`` costs 0
+    (the contract reverts with ``INSUFFICIENT_OUTPUT_AMOUNT``). Raises
+    :class:`InsufficientLiquidityError` when the pool cannot pay ``amount_out``.
     """
-    if amount_out == 0 and reserve_in >= 0 and reserve_out >= 0:
-        return 0
-    _check_output_possible(amount_out, reserve_in, reserve_out)
-    numerator = reserve_in * amount_out * FEE_DENOMINATOR
-    denominator = (reserve_out - amount_out) * _fee_numerator(fee_bps)
-    return numerator // denominator + 1
+    numerator, denominator = _input_ratio(amount_out, reserve_in, reserve_out, fee_bps)
+    return numerator // denominator + 1 if numerator else 0
 
 
 def min_amount_in(amount_out: int, reserve_in: int, reserve_out: int, fee_bps: int = 30) -> int:
@@ -82,11 +92,7 @@ def min_amount_in(amount_out: int, reserve_in: int, reserve_out: int, fee_bps: i
 
     Raises :class:`InsufficientLiquidityError` when the pool cannot pay ``amount_out``.
     """
-    if amount_out == 0 and reserve_in >= 0 and reserve_out >= 0:
-        return 0
-    _check_output_possible(amount_out, reserve_in, reserve_out)
-    numerator = reserve_in * amount_out * FEE_DENOMINATOR
-    denominator = (reserve_out - amount_out) * _fee_numerator(fee_bps)
+    numerator, denominator = _input_ratio(amount_out, reserve_in, reserve_out, fee_bps)
     return -(-numerator // denominator)
 
 
@@ -126,7 +132,7 @@ class Pool:
         if self.token0 == self.token1:
             raise ValueError(f"pool {self.address}: token0 and token1 are both {self.token0}")
         _check_non_negative(reserve0=self.reserve0, reserve1=self.reserve1)
-        _fee_numerator(self.fee_bps)
+        _check_fee(self.fee_bps)
 
     def token_out(self, token_in: str) -> str:
         """The other token of the pair."""

@@ -164,8 +164,24 @@ def _input_interval(c: int, d: int, e: int, target: int) -> tuple[int, int] | No
     return max(1, (linear - root) // (2 * e)), (linear + root) // (2 * e) + 1
 
 
+def _search_span(
+    hops: Sequence[Hop], position: int, c: int, d: int, e: int, target: int
+) -> tuple[int, int] | None:
+    """The amounts after hop ``position`` that an input with real profit >= ``target`` reaches."""
+    interval = _input_interval(c, d, e, target)
+    if interval is None:
+        return None
+    before = hops[:position]
+    return _path_out(interval[0], before), _path_out(interval[1], before)
+
+
 def _refine(hops: Sequence[Hop], c: int, d: int, e: int, scan_limit: int) -> tuple[int, int]:
-    """``(amount_in, profit)`` maximising the exact integer profit; ``(0, 0)`` if none is > 0."""
+    """``(amount_in, profit)`` maximising the exact integer profit; ``(0, 0)`` if none is > 0.
+
+    Scans outward from the real optimum in the narrowest amount along the path; each better
+    profit shrinks the span that could still hold a better one, and the search is exact once that
+    span is exhausted (or empty) within ``scan_limit`` evaluations.
+    """
     estimate = (isqrt(c * d) - d) // e
     best_in, best_profit = 0, 0
     for amount_in in (estimate, estimate + 1):
@@ -175,23 +191,30 @@ def _refine(hops: Sequence[Hop], c: int, d: int, e: int, scan_limit: int) -> tup
     interval = _input_interval(c, d, e, best_profit + 1)
     if interval is None:
         return best_in, best_profit
-    # The span of the interval in each amount along the path; search the narrowest.
     lows, highs = _path_amounts(interval[0], hops), _path_amounts(interval[1], hops)
-    spans = [high - low for low, high in zip(lows, highs, strict=True)]
-    position = min(range(len(spans)), key=spans.__getitem__)
-    if spans[position] < scan_limit:
-        first, last = lows[position], highs[position]
-    else:
-        centre = _path_amounts(estimate, hops[:position])[-1]
-        first, last = max(0, centre - scan_limit // 2), centre + scan_limit // 2
+    position = min(range(len(lows)), key=lambda index: highs[index] - lows[index])
+    first, last = lows[position], highs[position]
     before, after = hops[:position], hops[position:]
-    for amount in range(first, last + 1):
+    centre = min(max(_path_out(estimate, before), first), last)
+    down, up = centre, centre + 1
+    for _ in range(scan_limit):
+        # Alternate sides, nearest to the real optimum first, within the span still possible.
+        if down >= first and (up > last or centre - down <= up - centre):
+            amount, down = down, down - 1
+        elif up <= last:
+            amount, up = up, up + 1
+        else:
+            break
         amount_in = _path_min_in(amount, before)
         if amount_in is None:
-            break
+            continue
         profit = _path_out(amount, after) - amount_in
         if profit > best_profit:
             best_in, best_profit = amount_in, profit
+            span = _search_span(hops, position, c, d, e, best_profit + 1)
+            if span is None:
+                break
+            first, last = span
     # The cheapest input for the best amount may reach past it; report what it really yields.
     return best_in, _path_out(best_in, hops) - best_in
 

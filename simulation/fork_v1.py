@@ -16,7 +16,7 @@ from chain.errors import RpcError
 from chain.rpc import Rpc
 from chain.types import MalformedError, hex_to_bytes, hex_to_int, norm_address
 from simulation.balances import READER_ADDRESS, READER_CODE, READER_SENDER, BalanceQuery
-from simulation.prepared import PreparedTx
+from simulation.prepared import PreparedTx, check_nonces, senders_with_nonces
 from simulation.simulator import BlockEnv, SimLog, SimulationError, TxOutcome, failure_reason
 
 _READER_BALANCE = hex(10**30)
@@ -122,10 +122,23 @@ async def simulate_v1(
 ) -> tuple[list[TxOutcome], bytes, bytes]:
     """``(outcomes, reader answer before, reader answer after)``; node refusals and answers that
     do not parse become :class:`SimulationError`."""
+    # anvil's validation does not check nonces: read them in the same round trip and check here.
+    senders = senders_with_nonces(txs)
+    answers = await rpc.batch(
+        [
+            ("eth_simulateV1", request(txs, env, query)),
+            *(("eth_getTransactionCount", [sender, "latest"]) for sender in senders),
+        ],
+        timeout=timeout,
+    )
+    blocks, nonces = answers[0], answers[1:]
+    for answer in answers:
+        if isinstance(answer, RpcError):
+            raise SimulationError(f"eth_simulateV1 refused the bundle: {answer}")
     try:
-        blocks = await rpc.call("eth_simulateV1", request(txs, env, query), timeout=timeout)
-    except RpcError as error:
-        raise SimulationError(f"eth_simulateV1 refused the bundle: {error}") from None
+        check_nonces(txs, {s: hex_to_int(n, "nonce") for s, n in zip(senders, nonces, strict=True)})
+    except MalformedError as error:
+        raise SimulationError(f"eth_getTransactionCount: {error.reason}") from None
     try:
         if not isinstance(blocks, list) or len(blocks) != 1 or not isinstance(blocks[0], dict):
             raise MalformedError("expected one simulated block")

@@ -8,12 +8,13 @@ math (:mod:`simulation.lending`, :mod:`simulation.amm`), so the profit predicted
 Executor's measured gain. The oracle-update backrun strategy calls it with the prices a pending
 update would leave; the liquidation keeper calls it on every block with the current ones.
 
-:class:`PositionIndex` maps each lending asset to the users who supply or borrow it, so a price
-move of one asset re-checks only the positions it can change.
+:class:`PositionIndex` maps each lending asset to the users who supply or borrow it, sorted by
+health factor, so a price move of one asset re-checks only the positions it can push under 1.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from simulation.lending import (
     liquidation_amounts,
     max_liquidatable_debt,
 )
-from simulation.state import ChainState
+from simulation.state import ChainState, StateChanges
 
 ETH_WEI = 10**18
 
@@ -57,16 +58,26 @@ class LiquidationOpportunity:
 
 
 class PositionIndex:
-    """Lending users by asset, kept in step with a :class:`ChainState` block by block.
+    """Borrowers by asset with their health factor at the current prices, block by block.
 
-    :meth:`follow_block` applies one block's ``changes.users`` when the index was in step with
-    that block's parent, and rebuilds from every position otherwise (a missed block, a reorg);
-    :meth:`ensure_current` rebuilds when the state moved without the index.
+    :meth:`at_risk` answers "whom can this price move push under 1?" without touching the
+    others: a move of one asset's price by the factor ``r`` changes any health factor by at most
+    ``min(r, 1/r)`` (the asset's share of the collateral or of the debt scales by ``r``, the rest
+    stays), so only users with ``1 <= HF < 1/min(r, 1/r)`` (plus a 0.1% margin for the
+    contract's rounding) can cross, found by bisection in a per-asset list sorted by health.
+
+    :meth:`follow_block` re-indexes one block's changed users — and every user of an asset whose
+    feed the block updated — when the index was in step with that block's parent, and rebuilds
+    from every position otherwise (a missed block, a reorg); :meth:`ensure_current` rebuilds
+    when the state moved without the index. Positions whose health cannot be computed (an
+    unlisted or unpriced asset) are left out.
     """
 
     def __init__(self) -> None:
         self._by_asset: dict[str, set[str]] = defaultdict(set)
         self._assets_of: dict[str, frozenset[str]] = {}
+        self._health: dict[str, int] = {}
+        self._by_health: dict[str, list[tuple[int, str]]] = {}
         self.synced_at: tuple[int, str] | None = None
         self.rebuilds = 0
 
@@ -76,28 +87,38 @@ class PositionIndex:
     def rebuild(self, state: ChainState) -> None:
         self._by_asset.clear()
         self._assets_of.clear()
-        self.update(state.positions.items())
+        self._health.clear()
+        self._update(state, state.positions)
         self.synced_at = (state.block_number, state.block_hash)
         self.rebuilds += 1
 
-    def update(self, positions: Iterable[tuple[str, Position]]) -> None:
-        """Re-index the given users from their (new) positions."""
-        for user, position in positions:
+    def _update(self, state: ChainState, users: Iterable[str]) -> None:
+        """Re-index ``users`` from their positions and health at the state's prices."""
+        positions, configs, prices = state.positions, state.reserve_configs, state.prices
+        self._by_health.clear()
+        for user in users:
             for asset in self._assets_of.pop(user, ()):
                 self._by_asset[asset].discard(user)
-            if position.debt:
-                assets = frozenset(position.collateral) | frozenset(position.debt)
-                self._assets_of[user] = assets
-                for asset in assets:
-                    self._by_asset[asset].add(user)
+            self._health.pop(user, None)
+            position = positions.get(user)
+            if position is None or not position.debt:
+                continue
+            try:
+                self._health[user] = health_factor(position, configs, prices)
+            except LendingRevert:
+                continue
+            assets = frozenset(position.collateral) | frozenset(position.debt)
+            self._assets_of[user] = assets
+            for asset in assets:
+                self._by_asset[asset].add(user)
 
-    def follow_block(self, state: ChainState, parent_hash: str, users: Iterable[str]) -> None:
+    def follow_block(self, state: ChainState, parent_hash: str, changes: StateChanges) -> None:
         """Apply the block ``state`` now stands at, whose parent is ``parent_hash``."""
         if self.synced_at is None or self.synced_at[1] != parent_hash:
             self.rebuild(state)
             return
-        positions = state.positions
-        self.update((user, positions.get(user, Position())) for user in users)
+        repriced = [state.feed_assets[f] for f in changes.feeds if f in state.feed_assets]
+        self._update(state, changes.users | self.users_of(repriced))
         self.synced_at = (state.block_number, state.block_hash)
 
     def ensure_current(self, state: ChainState) -> None:
@@ -110,6 +131,31 @@ class PositionIndex:
         for asset in assets:
             users |= self._by_asset.get(asset, set())
         return users
+
+    def _sorted_by_health(self, asset: str) -> list[tuple[int, str]]:
+        entries = self._by_health.get(asset)
+        if entries is None:
+            health = self._health
+            entries = sorted((health[user], user) for user in self._by_asset.get(asset, ()))
+            self._by_health[asset] = entries
+        return entries
+
+    def at_risk(self, moves: Mapping[str, tuple[int, int]]) -> list[str]:
+        """Users healthy now whom the price moves ``{asset: (old price, new price)}`` may make
+        liquidatable, sorted; a superset of those who become liquidatable."""
+        factor_num = factor_den = 1
+        for old, new in moves.values():
+            if old <= 0 or new <= 0:
+                return []
+            factor_num, factor_den = factor_num * max(old, new), factor_den * min(old, new)
+        upper = HEALTH_FACTOR_LIQUIDATION_THRESHOLD * factor_num * 1001 // (factor_den * 1000) + 1
+        users: set[str] = set()
+        for asset in moves:
+            entries = self._sorted_by_health(asset)
+            low = bisect_left(entries, (HEALTH_FACTOR_LIQUIDATION_THRESHOLD, ""))
+            high = bisect_left(entries, (upper, ""))
+            users.update(user for _, user in entries[low:high])
+        return sorted(users)
 
 
 def pools_between(

@@ -13,10 +13,11 @@ from typing import Any
 
 from chain.abi import Abi
 from chain.errors import RpcError
+from chain.topics import LENDING_TOPICS
 from chain.types import Log, MalformedError, hex_to_bytes
 from simulation.amm import Pool
 from simulation.lending import ReserveConfig
-from simulation.state import LENDING_TOPICS, ChainState, FeedAnswer
+from simulation.state import ChainState, FeedAnswer
 
 FACTORY = Abi.from_signatures(
     "function allPairsLength() returns (uint256)",

@@ -186,3 +186,21 @@ def prepare(txs: Sequence[bytes | SimCall], env: BlockEnv) -> tuple[PreparedTx, 
                 )
             )
     return tuple(prepared)
+
+
+def check_nonces(txs: Sequence[PreparedTx], account_nonces: dict[str, int]) -> None:
+    """Each explicit nonce must be the sender's next one, counting the bundle's earlier txs
+    (``account_nonces`` holds the state nonce of every sender that has an explicit nonce)."""
+    expected = dict(account_nonces)
+    for index, tx in enumerate(txs):
+        if tx.sender not in expected:
+            continue
+        if tx.nonce is not None and tx.nonce != expected[tx.sender]:
+            raise SimulationError(
+                f"tx {index}: nonce {tx.nonce}, the sender's next is {expected[tx.sender]}"
+            )
+        expected[tx.sender] += 1
+
+
+def senders_with_nonces(txs: Sequence[PreparedTx]) -> list[str]:
+    return sorted({tx.sender for tx in txs if tx.nonce is not None})

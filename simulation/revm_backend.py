@@ -1,29 +1,31 @@
 """The in-process backend: revm (pyrevm) forked from the upstream RPC, same interface and results.
 
 pyrevm 0.3.7 runs a call (``message_call``) inside one open journal and leaves out the
-transaction-level work: no nonce or fee handling, and accounts and slots stay warm from one call
-to the next. To give each tx of a bundle the block semantics anvil gives it, every tx runs
-inside a journal checkpoint; its state changes are read back (the touched accounts with
-``basic()``, the changed slots from the journal), the checkpoint is reverted — which makes every
-account and slot cold again — and the changes are written into the fork cache as the state the
-next tx starts from. Gas is charged, the nonce bumped and the tip paid in Python, after the
-node's own validity checks (nonce, fee cap, funds). When the bundle is done every write to the
-cache is undone, so the warm cache serves the next bundle without refetching.
+transaction-level work, so this module does it: the node's validity checks (nonce, fee cap,
+funds, gas limit), then gas charged to the sender at the effective price, the nonce bumped, the
+tip credited to the coinbase. A bundle runs inside one journal checkpoint, reverted at the end;
+the fork cache stays warm for the next bundle.
 
-Limits: the ``BASEFEE`` and ``GASLIMIT`` opcodes read 0 and 2**64-1 inside calls (pyrevm sets
-them so); contract creation and access-list txs are refused (pyrevm keeps access-list accounts
-warm across calls, which would make gas inexact). pyrevm fetches fork state synchronously and
-cannot be interrupted, so the upstream is probed with a timeout before each fork is created.
+Known difference from a node: pyrevm never ends a transaction inside the journal, so accounts
+and slots that an earlier tx of the same bundle touched are warm (and SSTORE sees the bundle's
+original values) for the later txs — a later tx that touches the same pool uses less gas than on
+chain (2,000–2,500 per re-touched slot/account). The first tx of a bundle, and txs touching
+disjoint state, are exact. pyrevm offers no cold write into its cache (``insert_account_storage``
+goes through the journal), so this cannot be fixed from Python. The EIP-7623 calldata floor (Prague) is applied in Python:
+pyrevm's revm predates it. Also: ``BASEFEE``/``GASLIMIT``
+read 0 and 2**64-1 inside calls (pyrevm sets them so), contract creation and access-list txs are
+refused (pyrevm keeps access-list accounts warm for good), and pyrevm fetches fork state
+synchronously and uninterruptibly, so the upstream is probed with a timeout before each fork.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from eth_utils import keccak
-from pyrevm import EVM, AccountInfo, BlockEnv as RevmBlockEnv, CfgEnv, Env, TxEnv
+from pyrevm import EVM, AccountInfo, CfgEnv, Env, TxEnv
+from pyrevm import BlockEnv as RevmBlockEnv
 
 from chain.errors import ChainError
 from chain.rpc import connect, eth_chain_id, eth_get_block
@@ -50,22 +52,15 @@ from simulation.simulator import (
     resolve_block,
 )
 
-_ACCOUNT = re.compile(
-    r"(0x[0-9a-f]{40}): Account \{ info: .*? \}, storage: \{(.*?)\}, status: AccountStatus\(([^)]*)\)"
-)
-_SLOT = re.compile(
-    r"(\d+): StorageSlot \{ previous_or_original_value: (\d+), present_value: (\d+) \}"
-)
 _REVERT = re.compile(r"^Revert \{ gas_used: (\d+), output: 0x([0-9a-fA-F]*) \}")
 _HALT = re.compile(r"^Halt \{ reason: (.*), gas_used: (\d+) \}")
 
 
-@dataclass(slots=True)
-class _Undo:
-    """First-seen values of everything a bundle wrote into the fork cache."""
-
-    accounts: dict[str, AccountInfo] = field(default_factory=dict)
-    slots: dict[tuple[str, int], int] = field(default_factory=dict)
+def calldata_floor(data: bytes) -> int:
+    """EIP-7623 (Prague): a tx pays at least 21,000 + 10 per calldata token (zero byte 1 token,
+    other bytes 4). The revm inside pyrevm 0.3.7 predates Prague, so the floor is applied here."""
+    zeros = data.count(0)
+    return 21_000 + 10 * (zeros + 4 * (len(data) - zeros))
 
 
 class RevmSimulator:
@@ -130,18 +125,20 @@ class RevmSimulator:
                 prevrandao=bytes(32),
             )
         )
-        undo = _Undo()
+        checkpoint = evm.snapshot()
         try:
             before = self._read(evm, query)
-            outcomes = [
-                self._execute(evm, index, tx, env, undo) for index, tx in enumerate(prepared)
-            ]
+            outcomes, tips = [], 0
+            for index, tx in enumerate(prepared):
+                outcome, tip = self._execute(evm, index, tx, env)
+                outcomes.append(outcome)
+                tips += tip
             after = self._read(evm, query)
         except RuntimeError as error:  # pyrevm reports fork fetch failures this way
             raise SimulationError(f"revm failed: {error}") from None
         finally:
-            self._undo(evm, undo)
-        return assemble(outcomes, query, before, after, env)
+            evm.revert(checkpoint)
+        return assemble(outcomes, query, before, after, env, coinbase_tips=tips)
 
     # -- fork -----------------------------------------------------------------------------
     async def _fork(self, block: int | str) -> None:
@@ -175,62 +172,50 @@ class RevmSimulator:
         finally:
             evm.revert(checkpoint)
 
-    @staticmethod
-    def _info(evm: EVM, address: str) -> AccountInfo:
-        checkpoint = evm.snapshot()
-        try:
-            return evm.basic(address)
-        finally:
-            evm.revert(checkpoint)
-
     def _execute(
-        self, evm: EVM, index: int, tx: PreparedTx, env: BlockEnv, undo: _Undo
-    ) -> TxOutcome:
+        self, evm: EVM, index: int, tx: PreparedTx, env: BlockEnv
+    ) -> tuple[TxOutcome, int]:
+        """Run one tx inside the bundle's checkpoint; ``(outcome, tip owed to the coinbase)``.
+
+        The tip is returned, not credited: the coinbase account lives outside the checkpoint in
+        pyrevm's journal, so crediting it there would survive the revert.
+        """
         if tx.to is None or tx.access_list:
             raise SimulationError(
                 f"tx {index}: contract creation and access lists need the anvil backend"
             )
-        sender = self._info(evm, tx.sender)
+        sender = evm.basic(tx.sender)
         self._validate(index, tx, env, sender)
         price = tx.effective_gas_price(env.base_fee)
         evm.reset_transient_storage()
         evm.set_tx_env(TxEnv())
-        checkpoint = evm.snapshot()
-        try:
-            return_data, success, halt = self._call(evm, index, tx, price)
-            result = evm.result
-            gas_used = result.gas_used
-            logs = tuple(
-                SimLog(
-                    log.address.lower(),
-                    tuple(bytes.fromhex(t[2:]) for t in log.topics),
-                    log.data[1],
-                )
-                for log in (result.logs if success else ())
+        return_data, success, halt = self._call(evm, index, tx, price)
+        result = evm.result
+        gas_used = max(result.gas_used, calldata_floor(tx.data))
+        logs = tuple(
+            SimLog(
+                log.address.lower(), tuple(bytes.fromhex(t[2:]) for t in log.topics), log.data[1]
             )
-            accounts, slots = self._changes(evm)
-        finally:
-            evm.revert(checkpoint)
-        for address, info in accounts.items():
-            self._write(evm, address, info.balance, info.nonce, info, undo)
-        for (address, key), (original, present) in slots.items():
-            undo.slots.setdefault((address, key), original)
-            evm.insert_account_storage(address, key, present)
-        sender = self._info(evm, tx.sender)
-        self._write(
-            evm, tx.sender, sender.balance - gas_used * price, sender.nonce + 1, sender, undo
+            for log in (result.logs if success else ())
         )
-        tip = gas_used * (price - env.base_fee)
-        if tip:
-            coinbase = self._info(evm, env.coinbase)
-            self._write(evm, env.coinbase, coinbase.balance + tip, coinbase.nonce, coinbase, undo)
-        return TxOutcome(
+        sender = evm.basic(tx.sender)
+        evm.insert_account_info(
+            tx.sender,
+            AccountInfo(
+                balance=sender.balance - gas_used * price,
+                nonce=sender.nonce + 1,
+                code_hash=sender.code_hash,
+                code=sender.code,
+            ),
+        )
+        outcome = TxOutcome(
             success=success,
             revert_reason="" if success else failure_reason(return_data, halt),
             gas_used=gas_used,
             logs=logs,
             return_data=return_data,
         )
+        return outcome, gas_used * (price - env.base_fee)
 
     @staticmethod
     def _validate(index: int, tx: PreparedTx, env: BlockEnv, sender: AccountInfo) -> None:
@@ -262,38 +247,3 @@ class RevmSimulator:
         if halt := _HALT.match(message):
             return b"", False, halt.group(1)
         raise SimulationError(f"tx {index}: invalid: {message}")
-
-    @staticmethod
-    def _changes(
-        evm: EVM,
-    ) -> tuple[dict[str, AccountInfo], dict[tuple[str, int], tuple[int, int]]]:
-        """Accounts the open checkpoint touched (their present info) and the slots it changed
-        (``(original, present)``), read from pyrevm's journal."""
-        accounts: dict[str, AccountInfo] = {}
-        slots: dict[tuple[str, int], tuple[int, int]] = {}
-        for match in _ACCOUNT.finditer(evm.journal_str):
-            address, storage, status = match.groups()
-            if "Touched" not in status:
-                continue
-            accounts[address] = evm.basic(address)
-            for key, original, present in _SLOT.findall(storage):
-                if original != present:
-                    slots[(address, int(key))] = (int(original), int(present))
-        return accounts, slots
-
-    def _write(
-        self, evm: EVM, address: str, balance: int, nonce: int, base: AccountInfo, undo: _Undo
-    ) -> None:
-        if address not in undo.accounts:
-            undo.accounts[address] = self._info(evm, address)
-        evm.insert_account_info(
-            address,
-            AccountInfo(balance=balance, nonce=nonce, code_hash=base.code_hash, code=base.code),
-        )
-
-    @staticmethod
-    def _undo(evm: EVM, undo: _Undo) -> None:
-        for (address, key), value in undo.slots.items():
-            evm.insert_account_storage(address, key, value)
-        for address, info in undo.accounts.items():
-            evm.insert_account_info(address, info)

@@ -17,26 +17,21 @@ from typing import Any
 
 from eth_utils import keccak
 
+from chain.intents import Intent, MulticallIntent, SwapIntent
+from chain.topics import (
+    ANSWER_UPDATED,
+    BORROW,
+    LENDING_TOPICS,
+    PAIR_CREATED,
+    REPAY,
+    SUPPLY,
+    SYNC,
+    WITHDRAW,
+)
 from chain.types import Log
 from simulation.amm import InsufficientLiquidityError, Pool, get_amount_in
 from simulation.lending import Position, ReserveConfig
-from watcher.intents import Intent, MulticallIntent, SwapIntent
 
-
-def _topic(signature: str) -> bytes:
-    return keccak(text=signature)
-
-
-SYNC = _topic("Sync(uint112,uint112)")
-PAIR_CREATED = _topic("PairCreated(address,address,address,uint256)")
-ANSWER_UPDATED = _topic("AnswerUpdated(int256,uint256,uint256)")
-SUPPLY = _topic("Supply(address,address,address,uint256,uint16)")
-WITHDRAW = _topic("Withdraw(address,address,address,uint256)")
-BORROW = _topic("Borrow(address,address,address,uint256,uint8,uint256,uint16)")
-REPAY = _topic("Repay(address,address,address,uint256,bool)")
-LIQUIDATION_CALL = _topic("LiquidationCall(address,address,address,uint256,uint256,address,bool)")
-LENDING_TOPICS = (SUPPLY, WITHDRAW, BORROW, REPAY, LIQUIDATION_CALL)
-STATE_TOPICS = (SYNC, PAIR_CREATED, ANSWER_UPDATED, *LENDING_TOPICS)
 UPDATE_ANSWER_SELECTOR = keccak(text="updateAnswer(int256)")[:4]
 
 _MISSING: Any = object()

@@ -4,8 +4,9 @@ On a pending transaction the strategy looks only at the cycles through the pools
 moves, evaluated on the state the swap leaves (:meth:`ChainState.pools_after`), and proposes the
 best one as a bundle ``[their swap, our Executor.arbitrage]``: ours lands after theirs, never
 before. On a new block it looks for gaps the block itself left (no trigger, nothing to backrun)
-among the cycles through the pools the block changed — all cycles on the first block it sees —
-and proposes up to ``max_block_candidates`` trades on disjoint pools. Cycles start and end in
+among the cycles through the pools the block changed or that it proposed a block earlier (a gap
+stays open until someone closes it) — all cycles on the first block it sees — and proposes up
+to ``max_block_candidates`` trades on disjoint pools. Cycles start and end in
 ``start_token`` (WETH: the Executor's inventory), so profits are already in ETH wei.
 Amounts and profits are exact under the V2 integer math the pools run.
 """
@@ -80,6 +81,7 @@ class BackrunArbitrage:
         self.stats = BackrunStats()
         self._indexed_pool_count: int | None = None
         self._seen_block = False
+        self._open_pools: frozenset[str] = frozenset()
 
     @classmethod
     def for_state(
@@ -161,9 +163,13 @@ class BackrunArbitrage:
         if first_block:
             cycles: Sequence[Cycle] = self.cycles.cycles
         else:
+            # Gaps proposed last block that did not close are still open: look at them again.
+            pools = changes.pools | self._open_pools
             touching = self.cycles.cycles_touching
-            cycles = list(dict.fromkeys(c for pool in changes.pools for c in touching(pool)))
-        return self._disjoint_candidates(cycles, state.pools, context)
+            cycles = list(dict.fromkeys(c for pool in pools for c in touching(pool)))
+        candidates = self._disjoint_candidates(cycles, state.pools, context)
+        self._open_pools = frozenset(p for c in candidates for p in c.action.pairs)
+        return candidates
 
     def _disjoint_candidates(
         self, cycles: Sequence[Cycle], pools: Mapping[str, Pool], context: BlockContext

@@ -1,12 +1,13 @@
 """Liquidation backrun: a pending price-feed update that pushes positions under health factor 1.
 
 When a pending transaction would post a new answer to a feed the lending market reads, the
-strategy re-checks only the users who supply or borrow that feed's asset (a
-:class:`~simulation.liquidation.PositionIndex` kept in step block by block), keeps those healthy
-now, and sizes with :func:`~simulation.liquidation.find_liquidations` under the prices the update
-would leave: close-factor debt, collateral plus bonus, swap back to the debt asset through the
-best tracked pool. Each candidate is ``[the feed update, our Executor.liquidate]`` — ours after
-theirs. Positions that are already unhealthy with no trigger are the liquidation keeper's.
+strategy re-checks only the users, healthy now, whom that price move can push under health
+factor 1 (a :class:`~simulation.liquidation.PositionIndex` of borrowers by asset and health,
+kept in step block by block), and sizes them with
+:func:`~simulation.liquidation.find_liquidations` under the prices the update would leave:
+close-factor debt, collateral plus bonus, swap back to the debt asset through the best tracked
+pool. Each candidate is ``[the feed update, our Executor.liquidate]`` — ours after theirs.
+Positions that are already unhealthy with no trigger are the liquidation keeper's.
 """
 
 from __future__ import annotations
@@ -15,12 +16,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from execution.candidates import Candidate, LiquidationAction
-from simulation.lending import (
-    HEALTH_FACTOR_LIQUIDATION_THRESHOLD,
-    LendingRevert,
-    Position,
-    health_factor,
-)
 from simulation.liquidation import PositionIndex, find_liquidations
 from simulation.state import ChainState
 from strategies.base import BlockContext, PendingContext
@@ -76,14 +71,14 @@ class LiquidationBackrun:
             self.stats.skipped_no_raw += 1
             return []
         self.index.ensure_current(state)
-        affected = sorted(self.index.users_of(assets))
-        self.stats.positions_checked += len(affected)
-        users = self._healthy_now(state, affected)
+        before, after = state.prices, state.prices_after(effect)
+        users = self.index.at_risk({a: (before.get(a, 0), after.get(a, 0)) for a in assets})
+        self.stats.positions_checked += len(users)
         opportunities = find_liquidations(
             state,
             weth=self.weth,
             users=users,
-            prices=state.prices_after(effect),
+            prices=after,
             pools=state.pools_after(effect),
             factories=self.factories,
             max_cover=self.max_cover,
@@ -112,22 +107,8 @@ class LiquidationBackrun:
             for o in opportunities
         ]
 
-    @staticmethod
-    def _healthy_now(state: ChainState, users: Iterable[str]) -> list[str]:
-        """The users whose health factor is at least 1 at the current prices."""
-        prices, configs, positions = state.prices, state.reserve_configs, state.positions
-        healthy = []
-        for user in users:
-            try:
-                health = health_factor(positions.get(user, Position()), configs, prices)
-            except LendingRevert:
-                continue
-            if health >= HEALTH_FACTOR_LIQUIDATION_THRESHOLD:
-                healthy.append(user)
-        return healthy
-
     def on_block(self, context: BlockContext, state: ChainState) -> list[Candidate]:
         """Keeps the position index in step; an unhealthy position with no trigger is the
         liquidation keeper's, so this proposes nothing."""
-        self.index.follow_block(state, context.header.parent_hash, context.changes.users)
+        self.index.follow_block(state, context.header.parent_hash, context.changes)
         return []

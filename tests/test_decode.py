@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from chain.types import PendingTx
 from watcher.decode import MAINNET_ROUTERS, METHOD_TABLES, PAIR_METHODS, Decoder, RouterKind
-from watcher.intents import (
+from chain.intents import (
     AuxiliaryIntent,
     LiquidityIntent,
     MulticallIntent,

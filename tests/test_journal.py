@@ -8,8 +8,9 @@ from pathlib import Path
 import orjson
 import pytest
 
+from chain.topics import SYNC
 from chain.types import BlockHeader, Log, PendingTx
-from watcher.events import SYNC, Event, HintLog, HintTx, MevShareHint, NewHead, Reorg
+from watcher.events import Event, HintLog, HintTx, MevShareHint, NewHead, Reorg
 from watcher.journal import JournalError, JournalWriter, read_journal
 
 

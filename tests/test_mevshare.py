@@ -53,6 +53,7 @@ SECOND = {"hash": "0x" + "22" * 32, "txs": [{"hash": "0x" + "33" * 32}]}
 @contextlib.asynccontextmanager
 async def sse_server() -> AsyncIterator[tuple[str, list[str | None]]]:
     last_event_ids: list[str | None] = []
+    done = asyncio.Event()
 
     async def stream(request: web.Request) -> web.StreamResponse:
         last_event_ids.append(request.headers.get("Last-Event-ID"))
@@ -70,7 +71,7 @@ async def sse_server() -> AsyncIterator[tuple[str, list[str | None]]]:
             await response.write(f"data: {body[middle:]}\r\n\r\n".encode())
             return response  # closes the stream
         await response.write(b"data: " + json.dumps(SECOND).encode() + b"\n\n")
-        await asyncio.sleep(30)
+        await done.wait()  # keep the stream open until the test ends
         return response
 
     app = web.Application()
@@ -83,6 +84,7 @@ async def sse_server() -> AsyncIterator[tuple[str, list[str | None]]]:
     try:
         yield f"http://127.0.0.1:{port}/", last_event_ids
     finally:
+        done.set()
         await runner.cleanup()
 
 

@@ -10,11 +10,12 @@ from anvil.traffic import Traffic
 from anvil.world import World
 from chain.abi import load_artifact
 from chain.rpc import connect
+from chain.topics import STATE_TOPICS
 from chain.types import Log
 from simulation.amm import Pool
 from simulation.lending import account_data
 from simulation.loader import load_feeds, load_lending, load_pools
-from simulation.state import STATE_TOPICS, ChainState
+from simulation.state import ChainState, FeedAnswer
 from watcher.decode import Decoder, RouterKind
 
 PAIR = load_artifact("UniswapV2Pair").abi
@@ -209,8 +210,6 @@ async def _pending(rpc, raw_hex: str) -> dict:
 def test_pending_oracle_update_moves_prices_only_in_the_overlay():
     feed, asset = "0x" + "fe" * 20, "0x" + "aa" * 20
     state = ChainState(feed_assets={feed: asset})
-    from simulation.state import FeedAnswer
-
     state.set_feed(FeedAnswer(feed, 3, 3000_0000_0000, 1))
     calldata = FEED.function("updateAnswer").encode(2850_0000_0000)
     effect = state.after(feed, None, calldata)

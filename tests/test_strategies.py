@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from eth_account import Account
-from eth_utils import to_checksum_address
+from eth_utils import keccak, to_checksum_address
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,7 +21,6 @@ from chain.rpc import connect
 from chain.types import BlockHeader, Log, PendingTx
 from execution.candidates import ArbitrageAction, Candidate, LiquidationAction
 from simulation.amm import Pool, get_amount_out
-from simulation.arbitrage import Cycle
 from simulation.lending import (
     Position,
     ReserveConfig,
@@ -29,9 +28,9 @@ from simulation.lending import (
     liquidation_amounts,
     percent_mul,
 )
-from simulation.liquidation import find_liquidations
+from simulation.liquidation import PositionIndex, find_liquidations
 from simulation.loader import load_feeds, load_lending, load_pools
-from simulation.state import PAIR_CREATED, STATE_TOPICS, SYNC, ChainState, FeedAnswer
+from simulation.state import PAIR_CREATED, SYNC, ChainState, FeedAnswer, StateChanges
 from strategies.backrun import BackrunArbitrage
 from strategies.base import BlockContext, PendingContext
 from strategies.liquidation import LiquidationBackrun
@@ -44,7 +43,7 @@ EXECUTOR = load_artifact("Executor").abi
 ERC20_BALANCE = load_artifact("ERC20Token").abi.function("balanceOf")
 
 WETH, TKN, DAI, USDC, WBTC = ("0x" + c * 20 for c in ("ee", "11", "da", "cc", "bb"))
-FACTORY_A, FACTORY_B = "0x" + "fa" * 20, "0x" + "fb" * 20
+FACTORY_A, FACTORY_B, FACTORY_C = "0x" + "fa" * 20, "0x" + "fb" * 20, "0x" + "fc" * 20
 ROUTER_A, ROUTER_B = "0x" + "0a" * 20, "0x" + "0b" * 20
 UNTRACKED_ROUTER = "0x" + "0c" * 20
 TRADER = "0x" + "77" * 20
@@ -59,7 +58,7 @@ def _address(n: int) -> str:
 
 
 def _pending(to: str, calldata: bytes, nonce: int = 0, raw: bool = True) -> PendingTx:
-    digest = (hash((to, calldata, nonce)) & (2**256 - 1)).to_bytes(32, "big")
+    digest = keccak(to.encode() + calldata + nonce.to_bytes(8, "big"))
     return PendingTx(
         hash="0x" + digest.hex(),
         sender=TRADER,
@@ -212,12 +211,12 @@ def test_backrun_profit_equals_brute_force_for_any_swap(weth_reserve, price, swa
 
 
 def _block_context(state: ChainState, pools: frozenset[str], new_pairs=()) -> BlockContext:
-    from simulation.state import StateChanges
-
     header = BlockHeader(
         state.block_number, "0x" + "00" * 32, "0x" + "00" * 32, 0, 0, 0, 0, "0x" + "00" * 20, 9
     )
-    return BlockContext(header, StateChanges(pools=pools, new_pairs=new_pairs), state.block_number + 1)
+    return BlockContext(
+        header, StateChanges(pools=pools, new_pairs=new_pairs), state.block_number + 1
+    )
 
 
 def _log(address: str, topics: tuple[bytes, ...], data: bytes, number: int) -> Log:
@@ -241,12 +240,14 @@ def test_block_state_arbitrage_finds_disjoint_trades_and_new_pairs():
     assert set(first.action.pairs) == {_address(0xA1), _address(0xB1)}
     assert first.expected_profit == _cycle_profit(first.action, dict(state.pools)) > 0
 
-    # A new WETH/DAI pair on the second DEX, priced 5% above the first: a second, disjoint trade.
+    # A new WETH/DAI pair on the second DEX, priced 8% above the first: a second, disjoint trade.
     new_pair = _address(0xB2)
     token0, token1 = sorted((WETH, DAI))
-    reserves = {WETH: 10**21, DAI: int(3.15 * 10**21)}
+    reserves = {WETH: 10**21, DAI: int(3.24 * 10**21)}
     logs = [
-        _log(FACTORY_B, (PAIR_CREATED, _word(token0), _word(token1)), _word(new_pair) + _word(1), 7),
+        _log(
+            FACTORY_B, (PAIR_CREATED, _word(token0), _word(token1)), _word(new_pair) + _word(1), 7
+        ),
         _log(new_pair, (SYNC,), _word(reserves[token0]) + _word(reserves[token1]), 7),
     ]
     changes = state.apply_block(7, "0x" + f"{7:064x}", logs)
@@ -273,22 +274,28 @@ CONFIGS = {
 
 
 def _lending_state() -> tuple[ChainState, dict[str, str]]:
-    """Borrowers at ETH=3000: one at HF ~1.035 (WETH/USDC), one at ~1.5, one on WBTC only; and
-    WETH/USDC pools on two DEXes, the second dearer for WETH."""
+    """Borrowers at ETH=3000: one at HF ~1.035 (WETH/USDC), one at ~1.5, one on WBTC already
+    under water (HF ~0.98); WETH/USDC pools on two DEXes, the second dearer for WETH."""
     state = ChainState(
         routers={ROUTER_A: FACTORY_A, ROUTER_B: FACTORY_B},
         feed_assets={FEED_WETH: WETH, FEED_USDC: USDC, FEED_WBTC: WBTC},
         lending_pool=LENDING_POOL,
     )
     state.reserve_configs.update(CONFIGS)
-    for feed, answer in ((FEED_WETH, 3000 * 10**8), (FEED_USDC, 10**8), (FEED_WBTC, 60_000 * 10**8)):
+    for feed, answer in (
+        (FEED_WETH, 3000 * 10**8),
+        (FEED_USDC, 10**8),
+        (FEED_WBTC, 60_000 * 10**8),
+    ):
         state.set_feed(FeedAnswer(feed, 1, answer, 1))
     users = {"edge": _address(0xE1), "safe": _address(0xE2), "btc": _address(0xE3)}
     state.set_position(users["edge"], Position({WETH: 10 * WAD}, {USDC: 23_913_043_478}))
     state.set_position(users["safe"], Position({WETH: 10 * WAD}, {USDC: 16_500_000_000}))
-    state.set_position(users["btc"], Position({WBTC: 10**8}, {USDC: 41_000_000_000}))
+    state.set_position(users["btc"], Position({WBTC: 10**8}, {USDC: 46_000_000_000}))
     state.add_pool(FACTORY_A, Pool(_address(0xA1), WETH, USDC, 1000 * WAD, 3_000_000 * 10**6))
     state.add_pool(FACTORY_B, Pool(_address(0xB1), WETH, USDC, 500 * WAD, 1_520_000 * 10**6))
+    # A WBTC/USDC pool on a factory with no tracked router: a venue only when asked for.
+    state.add_pool(FACTORY_C, Pool(_address(0xC1), WBTC, USDC, 100 * 10**8, 6_000_000 * 10**6))
     return state, users
 
 
@@ -303,7 +310,11 @@ def _expected_liquidation(
     position = state.positions[user]
     cover = percent_mul(position.debt[USDC], 10_000 if full_close else 5_000)
     amounts = liquidation_amounts(position, WETH, USDC, cover, CONFIGS, new_prices)
-    outs = {a: p.amount_out(WETH, amounts.collateral_seized) for a, p in state.pools.items()}
+    outs = {
+        a: p.amount_out(WETH, amounts.collateral_seized)
+        for a, p in state.pools.items()
+        if {p.token0, p.token1} == {WETH, USDC}
+    }
     pool = max(outs, key=outs.__getitem__)
     return cover, outs[pool] - amounts.debt_repaid, pool
 
@@ -329,14 +340,15 @@ def test_a_pending_feed_update_that_breaks_a_position_gives_a_close_factor_liqui
     assert candidate.profit_token == USDC
     assert candidate.backrun == (tx,) and candidate.trigger_hash == tx.hash
     assert candidate.key == f"liq:{context.target_block}:{users['edge']}:{tx.hash}"
-    # Only the users exposed to WETH were re-checked: the WBTC borrower was not.
-    assert strategy.stats.positions_checked == 2
+    # Only the user a 4% move can push under 1 was re-checked: not the HF 1.5 one (a 4% move
+    # leaves it above 1.44), nor the WBTC borrower (no WETH at all).
+    assert strategy.stats.positions_checked == 1
 
 
 def test_a_deep_drop_covers_the_whole_debt_of_every_broken_position():
     state, users = _lending_state()
     strategy = LiquidationBackrun("liq", weth=WETH)
-    new_answer = 2000 * 10**8  # both WETH borrowers fall under HF 0.95
+    new_answer = 1800 * 10**8  # both WETH borrowers fall under HF 0.95
     candidates = strategy.on_pending(_context(state, _feed_update(FEED_WETH, new_answer)), state)
 
     new_prices = {**state.prices, WETH: new_answer}
@@ -358,16 +370,90 @@ def test_feed_updates_that_break_nobody_new_give_nothing():
     assert strategy.on_pending(_context(state, _feed_update(FEED_WETH, 3100 * 10**8)), state) == []
     # The WBTC borrower is already under water (the keeper's job); a further drop is no trigger.
     assert health_factor(state.positions[users["btc"]], CONFIGS, state.prices) < WAD
-    assert strategy.on_pending(_context(state, _feed_update(FEED_WBTC, 50_000 * 10**8)), state) == []
+    assert (
+        strategy.on_pending(_context(state, _feed_update(FEED_WBTC, 50_000 * 10**8)), state) == []
+    )
     no_raw = _context(state, _feed_update(FEED_WETH, 2880 * 10**8, raw=False))
     assert strategy.on_pending(no_raw, state) == [] and strategy.stats.skipped_no_raw == 1
 
 
+def test_a_borrower_from_a_later_block_is_watched():
+    state, _ = _lending_state()
+    strategy = LiquidationBackrun("liq", weth=WETH)
+    trigger = _context(state, _feed_update(FEED_WETH, 2880 * 10**8))
+    assert len(strategy.on_pending(trigger, state)) == 1
+    # Block 1 opens a second position as close to the edge as the first one.
+    newcomer = _address(0xE4)
+    parent = state.block_hash
+    state.set_position(newcomer, Position({WETH: 20 * WAD}, {USDC: 47_826_086_956}))
+    state.apply_block(1, "0x" + "01" * 32, [])
+    header = BlockHeader(1, "0x" + "01" * 32, parent, 0, 0, 0, 0, "0x" + "00" * 20, 9)
+    changes = StateChanges(users=frozenset({newcomer}))
+    assert strategy.on_block(BlockContext(header, changes, 2), state) == []
+
+    trigger = _context(state, _feed_update(FEED_WETH, 2880 * 10**8))
+    users = [c.action.user for c in strategy.on_pending(trigger, state)]
+    assert users == [newcomer, _address(0xE1)], "the larger position pays more"
+    assert strategy.index.rebuilds == 1, "the block was applied to the index, not rebuilt"
+
+
+_ASSETS = (WETH, USDC, WBTC)
+_amounts = st.integers(0, 10**6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    positions=st.lists(
+        st.tuples(st.tuples(_amounts, _amounts, _amounts), st.tuples(_amounts, _amounts, _amounts)),
+        min_size=1,
+        max_size=8,
+    ),
+    moved=st.sampled_from(_ASSETS),
+    move_bps=st.integers(5_000, 20_000),
+)
+def test_the_health_index_never_misses_a_position_a_move_breaks(positions, moved, move_bps):
+    """Every position healthy before and liquidatable after a price move is among ``at_risk``."""
+    state, _ = _lending_state()
+    state.positions.clear()
+    units = {WETH: 10**15, USDC: 10**3, WBTC: 10**3}
+    for index, (collateral, debt) in enumerate(positions):
+        state.set_position(
+            _address(0x100 + index),
+            Position(
+                {a: n * units[a] for a, n in zip(_ASSETS, collateral, strict=True)},
+                {a: n * units[a] for a, n in zip(_ASSETS, debt, strict=True)},
+            ),
+        )
+    before = state.prices
+    after = {**before, moved: before[moved] * move_bps // 10_000}
+    index = PositionIndex()
+    index.rebuild(state)
+    at_risk = set(index.at_risk({moved: (before[moved], after[moved])}))
+    for user, position in state.positions.items():
+        if not position.debt:
+            continue
+        if (
+            health_factor(position, CONFIGS, before)
+            >= WAD
+            > health_factor(position, CONFIGS, after)
+        ):
+            assert user in at_risk
+
+
 def test_the_shared_search_sizes_already_unhealthy_positions_and_respects_inventory():
     state, users = _lending_state()
-    (found,) = find_liquidations(state, weth=WETH, factories=[FACTORY_A, FACTORY_B])
-    assert found.user == users["btc"] and found.collateral_asset == WBTC
-    assert find_liquidations(state, weth=WETH) == [], "no WBTC/USDC pool to swap back through"
+    (found,) = find_liquidations(state, weth=WETH, factories=[FACTORY_C])
+    assert (found.user, found.collateral_asset, found.swap_pool) == (
+        users["btc"],
+        WBTC,
+        _address(0xC1),
+    )
+    position = state.positions[users["btc"]]
+    assert found.debt_to_cover == percent_mul(position.debt[USDC], 5_000)
+    amounts = liquidation_amounts(position, WBTC, USDC, found.debt_to_cover, CONFIGS, state.prices)
+    swap_out = state.pools[_address(0xC1)].amount_out(WBTC, amounts.collateral_seized)
+    assert found.profit == swap_out - amounts.debt_repaid > 0
+    assert find_liquidations(state, weth=WETH) == [], "the routers' DEXes have no WBTC/USDC pool"
     # The executor holds less USDC than the close factor allows: it covers what it holds.
     new_prices = {**state.prices, WETH: 2880 * 10**8}
     (capped,) = find_liquidations(
@@ -482,7 +568,9 @@ async def test_devnet_backrun_of_a_pending_swap_earns_exactly_the_expected_profi
             SWAP.encode(amount_in, 0, [weth, dai], trader, 2**40),
             int(head["baseFeePerGas"], 16),
         )
-        tx = await _as_pending(rpc, _Sent(await rpc.call("eth_sendRawTransaction", [signed.raw_hex]), signed.raw))
+        tx = await _as_pending(
+            rpc, _Sent(await rpc.call("eth_sendRawTransaction", [signed.raw_hex]), signed.raw)
+        )
         intent = decoder.decode_tx(tx)
         context = PendingContext(tx, state.after(tx.to, intent, tx.input), state.block_number + 1)
 
@@ -505,7 +593,9 @@ async def test_devnet_liquidation_behind_a_pending_feed_update_earns_exactly_the
         state = await _loaded_state(rpc, world)
         inventory = {
             usdc: await _balance(rpc, usdc, world.executor),
-            world.tokens["DAI"]["address"]: await _balance(rpc, world.tokens["DAI"]["address"], world.executor),
+            world.tokens["DAI"]["address"]: await _balance(
+                rpc, world.tokens["DAI"]["address"], world.executor
+            ),
         }
         strategy = LiquidationBackrun("liq", weth=weth, max_cover=inventory)
         new_answer = world.feeds["WETH"]["answer"] * 96 // 100  # -4%: only the HF 1.035 borrower
@@ -525,13 +615,3 @@ async def test_devnet_liquidation_behind_a_pending_feed_update_earns_exactly_the
         await _send_ours_and_mine(rpc, world, tx.hash, candidate)
         gained = await _balance(rpc, usdc, world.executor) - inventory[usdc]
         assert gained == candidate.expected_profit > 0
-
-
-def test_cycles_are_indexed_in_both_directions():
-    """The strategy's cycle index lists both trades through a pair of pools."""
-    state, pool_a, pool_b = _two_dex_state(100_000, 200_000)
-    strategy = BackrunArbitrage.for_state("backrun", state, start_token=WETH)
-    assert set(strategy.cycles.cycles_touching(pool_a.address)) == {
-        Cycle.through([pool_a, pool_b], WETH),
-        Cycle.through([pool_b, pool_a], WETH),
-    }

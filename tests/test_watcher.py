@@ -29,10 +29,10 @@ from tcp_proxy import TcpProxy
 
 from chain.node import ANVIL_DEV_KEYS, AnvilProcess
 from chain.rpc import connect
+from chain.topics import ANSWER_UPDATED
 from chain.types import PendingTx
 from watcher.decode import Decoder
 from watcher.events import (
-    ANSWER_UPDATED,
     Event,
     NewHead,
     Reorg,

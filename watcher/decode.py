@@ -1,4 +1,4 @@
-"""Decode pending router and pair calls into typed intents (:mod:`watcher.intents`), fast, safely.
+"""Decode pending router and pair calls into typed intents (:mod:`chain.intents`), fast, safely.
 
 :class:`Decoder` knows routers by address (:class:`RouterKind`) and V2 pairs by a set or a
 predicate. ``decode`` never raises: unknown targets and selectors return None and count as
@@ -21,10 +21,10 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
+from chain.intents import AuxiliaryIntent, Intent, MulticallIntent, SwapIntent
 from chain.types import MalformedError, PendingTx
 from watcher import decode_v2, decode_v3
 from watcher.decode_v2 import Build, Row
-from watcher.intents import AuxiliaryIntent, Intent, MulticallIntent, SwapIntent
 
 
 class RouterKind(enum.Enum):
@@ -353,7 +353,7 @@ class DecodeStats:
 
 
 class Decoder:
-    """Turns (to, calldata, value) into an :data:`~watcher.intents.Intent`, or None.
+    """Turns (to, calldata, value) into an :data:`~chain.intents.Intent`, or None.
 
     ``routers`` maps router addresses to their kind (default: the mainnet Uniswap/Sushi routers);
     ``pairs`` is a set of V2 pair addresses or a predicate, consulted for non-router targets.

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from chain.intents import Intent, LiquidityIntent, PairSwapIntent, Protocol, SwapIntent, SwapKind
 from chain.types import MalformedError
-from watcher.intents import Intent, LiquidityIntent, PairSwapIntent, Protocol, SwapIntent, SwapKind
 
 Build = Callable[[str, str, int, tuple[Any, ...]], Intent]
 Row = tuple[str, str, Build]

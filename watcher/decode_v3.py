@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from chain.intents import AuxiliaryIntent, SwapIntent, SwapKind
 from chain.types import MalformedError
 from watcher.decode_v2 import SWAP_ROUTER02_V2_ROWS, Build, Row, swap_intent
-from watcher.intents import AuxiliaryIntent, SwapIntent, SwapKind
 
 
 def packed_path(packed: bytes, *, exact_out: bool) -> tuple[tuple[str, ...], tuple[int, ...]]:
     """Tokens and fee tiers of a packed path ``token(20) (fee(3) token(20))+``, input first.
 
     exactOutput paths are encoded output first; they are reversed here so that every
-    :class:`~watcher.intents.SwapIntent` path reads input -> output.
+    :class:`~chain.intents.SwapIntent` path reads input -> output.
     """
     size = len(packed)
     if size < 43 or (size - 20) % 23:

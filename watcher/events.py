@@ -11,38 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eth_utils import keccak
-
 from chain.types import BlockHeader, Log, PendingTx
-
-
-def event_topic(signature: str) -> bytes:
-    """topic0 of an event, e.g. ``event_topic("Sync(uint112,uint112)")``."""
-    return keccak(signature.encode())
-
-
-SYNC = event_topic("Sync(uint112,uint112)")
-PAIR_CREATED = event_topic("PairCreated(address,address,address,uint256)")
-ANSWER_UPDATED = event_topic("AnswerUpdated(int256,uint256,uint256)")
-SUPPLY = event_topic("Supply(address,address,address,uint256,uint16)")
-WITHDRAW = event_topic("Withdraw(address,address,address,uint256)")
-BORROW = event_topic("Borrow(address,address,address,uint256,uint8,uint256,uint16)")
-REPAY = event_topic("Repay(address,address,address,uint256,bool)")
-LIQUIDATION_CALL = event_topic(
-    "LiquidationCall(address,address,address,uint256,uint256,address,bool)"
-)
-
-# What simulation's state is kept from: V2 reserves, new pairs, oracle answers, lending positions.
-STATE_TOPICS: tuple[bytes, ...] = (
-    SYNC,
-    PAIR_CREATED,
-    ANSWER_UPDATED,
-    SUPPLY,
-    WITHDRAW,
-    BORROW,
-    REPAY,
-    LIQUIDATION_CALL,
-)
 
 
 @dataclass(frozen=True, slots=True)

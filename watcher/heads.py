@@ -19,8 +19,9 @@ from typing import Any
 
 from chain.errors import MalformedResponse
 from chain.rpc import Rpc, StreamRpc
+from chain.topics import STATE_TOPICS
 from chain.types import BlockHeader, Log, MalformedError
-from watcher.events import STATE_TOPICS, NewHead, Reorg
+from watcher.events import NewHead, Reorg
 from watcher.resilience import Backoff
 from watcher.source import Emit, Source
 from watcher.staleness import next_notification

@@ -17,10 +17,10 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from chain.intents import AuxiliaryIntent, Intent
 from chain.types import PendingTx
 from watcher.decode import Decoder
 from watcher.events import Event
-from watcher.intents import AuxiliaryIntent, Intent
 
 Relevance = Callable[[PendingTx, Intent | None], bool]
 

@@ -1,0 +1,761 @@
+"""The devnet's block builder: each block holds the best non-conflicting bundles, then public txs.
+
+The devnet anvil runs with ``--order fifo`` and no automine, so a block holds the pool's txs in
+the order they were sent. Per block the builder
+
+1. simulates the bundles the relay holds for the next block (``eth_simulateV1`` on the head, the
+   block's coinbase, number, timestamp and base fee; a balance reader between txs gives each
+   tx's exact coinbase payment), best standalone payment first, each on top of the ones already
+   chosen; a bundle is rejected when one of its txs reverts (unless listed in
+   ``revertingTxHashes``), shares a tx hash or a sender+nonce with a chosen bundle, pays the
+   coinbase nothing, is refused by the node (nonce, fee, balance), misses its timestamp window
+   or does not fit in the block;
+2. reads the public pool (anvil's pending block gives the fifo order; ``txpool_content`` adds
+   ready txs that did not fit), drops those txs and re-sends, in one JSON-RPC batch, the chosen
+   bundles' txs in order followed by the public txs not already in a bundle, then checks that no
+   tx sent meanwhile got ahead of a bundle (and redoes the drop/re-send if one did);
+3. mines with ``evm_mine`` at a chosen timestamp and checks the block: every chosen bundle whole,
+   contiguous, in order, and not reverting where it may not. Anything else is an anomaly, counted.
+
+Results per block go to a bounded history; counters cover blocks, bundles received, included and
+rejected by reason, and anomalies. The builder also answers the relay's ``eth_callBundle`` with
+the documented fields, simulated with its own coinbase so ``coinbaseDiff`` is what the block
+would pay. Bundle simulation reuses :mod:`simulation.prepared` (decoding signed envelopes) and
+the call/reader helpers of :mod:`simulation.fork_v1` and :mod:`simulation.balances`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter, deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from eth_utils import keccak
+
+from anvil.relay import (
+    CUSTOM_ERROR,
+    METHOD_NOT_FOUND,
+    BookEntry,
+    BundleBook,
+    CallBundleRequest,
+    ReceivedBundle,
+    ReceivedMevBundle,
+    SimMevBundleRequest,
+)
+from anvil.relay import RpcError as RelayRpcError
+from chain.errors import ChainError, RpcError
+from chain.rpc import Rpc, eth_get_block
+from chain.types import (
+    BlockHeader,
+    MalformedError,
+    hex_to_bytes,
+    hex_to_int,
+    norm_address,
+    norm_hash,
+)
+from simulation.balances import BalanceQuery, balance_query
+from simulation.fork_v1 import call_object, parse_call, reader_call, reader_overrides
+from simulation.prepared import PreparedTx, decode_signed
+from simulation.simulator import BlockEnv, SimulationError, TxOutcome, next_base_fee
+
+log = logging.getLogger(__name__)
+
+# The devnet blocks' fee recipient: an address nobody else uses, so its balance change in a
+# block is exactly what the block paid (priority fees plus direct transfers).
+DEVNET_COINBASE = "0x00000000000000000000000000000000b1d0b1d0"
+
+# Rejection reasons (the keys of ``BuilderStats.bundles_rejected``).
+REVERTED = "reverted"
+CONFLICT = "conflict"
+NO_PAYMENT = "no_payment"
+INVALID = "invalid"
+TIMESTAMP = "timestamp"
+TARGET_MISSING = "backrun_target_missing"
+BLOCK_FULL = "block_full"
+
+# Anomaly kinds (the keys of ``BuilderStats.anomalies``).
+NOT_CONTIGUOUS = "not_contiguous"
+MISSING = "missing"
+REVERTED_IN_BLOCK = "reverted_in_block"
+REFUSED_BY_POOL = "refused_by_pool"
+
+_ALREADY_KNOWN = ("already imported", "already known", "known transaction")
+_REORDER_ATTEMPTS = 3
+
+
+# --- values -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TxRun:
+    """One simulated tx: the decoded tx, what happened, and what it paid the coinbase."""
+
+    tx: PreparedTx
+    outcome: TxOutcome
+    coinbase_diff: int
+    gas_fees: int
+
+    @property
+    def tx_hash(self) -> str:
+        return self.tx.hash or ""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A bundle left out of a block: ``reason`` is one of the reason constants, ``detail`` says
+    which tx and why."""
+
+    bundle_hash: str
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class BlockReport:
+    """What one build produced. ``included`` are bundle hashes in block order; ``coinbase_payment``
+    is the coinbase's balance gain over the block (wei)."""
+
+    number: int
+    block_hash: str
+    timestamp: int
+    included: tuple[str, ...]
+    rejected: tuple[Rejection, ...]
+    public_txs: int
+    tx_count: int
+    coinbase_payment: int
+    anomalies: tuple[str, ...]
+    build_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class BuilderStats:
+    """A point-in-time copy of the builder's counters."""
+
+    blocks_built: int
+    build_errors: int
+    bundles_received: int
+    bundles_included: int
+    bundles_rejected: Mapping[str, int]
+    anomalies: Mapping[str, int]
+    public_txs_mined: int
+    last_block: int | None
+
+    @property
+    def interleaving_anomalies(self) -> int:
+        """Bundles that did not land whole, contiguous and in order."""
+        return self.anomalies.get(NOT_CONTIGUOUS, 0) + self.anomalies.get(MISSING, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class _PoolTx:
+    hash: str
+    sender: str
+    nonce: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    """A bundle as the builder sees it: its raw txs in order and the rules they must keep."""
+
+    bundle_hash: str
+    raws: tuple[bytes, ...]
+    hashes: tuple[str, ...]
+    keys: tuple[tuple[str, int], ...]
+    may_revert: frozenset[str]
+    min_timestamp: int | None
+    max_timestamp: int | None
+
+
+@dataclass(slots=True)
+class _Choice:
+    candidate: _Candidate
+    payment: int
+    gas_used: int
+
+
+@dataclass(slots=True)
+class _Counters:
+    blocks_built: int = 0
+    build_errors: int = 0
+    bundles_received: int = 0
+    bundles_included: int = 0
+    public_txs_mined: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    anomalies: Counter[str] = field(default_factory=Counter)
+
+
+# --- bundle simulation over eth_simulateV1 --------------------------------------------------------
+
+
+def _tip(tx: PreparedTx, base_fee: int) -> int:
+    return max(tx.effective_gas_price(base_fee) - base_fee, 0)
+
+
+def _simulate_request(
+    txs: Sequence[PreparedTx], env: BlockEnv, query: BalanceQuery, state_block: int | str
+) -> list[Any]:
+    """One block: the coinbase reader before the first tx and after every tx."""
+    reader = reader_call(query, env)
+    calls: list[dict[str, Any]] = [reader]
+    for tx in txs:
+        calls += [call_object(tx), reader]
+    block = {
+        "blockOverrides": {
+            "number": hex(env.number),
+            "time": hex(env.timestamp),
+            "baseFeePerGas": hex(env.base_fee),
+            "feeRecipient": env.coinbase,
+            "gasLimit": hex(env.gas_limit),
+        },
+        "stateOverrides": reader_overrides(),
+        "calls": calls,
+    }
+    state = hex(state_block) if isinstance(state_block, int) else state_block
+    return [{"blockStateCalls": [block], "validation": True}, state]
+
+
+async def simulate_raw_txs(
+    rpc: Rpc,
+    raws: Sequence[bytes],
+    env: BlockEnv,
+    *,
+    state_block: int | str = "latest",
+    timeout: float | None = None,
+) -> list[TxRun]:
+    """Run signed txs in order as block ``env`` on ``state_block``; each one's outcome, gas and
+    exact coinbase payment. A tx that cannot be decoded or that the node refuses (nonce, fee,
+    balance) raises :class:`SimulationError`."""
+    try:
+        txs = [decode_signed(bytes(raw)) for raw in raws]
+    except MalformedError as error:
+        raise SimulationError(error.reason) from None
+    query = balance_query((), (), env.coinbase)
+    params = _simulate_request(txs, env, query, state_block)
+    try:
+        blocks = await rpc.call("eth_simulateV1", params, timeout=timeout)
+    except RpcError as error:
+        raise SimulationError(error.message) from None
+    try:
+        if not isinstance(blocks, list) or len(blocks) != 1 or not isinstance(blocks[0], dict):
+            raise MalformedError("expected one simulated block")
+        calls = blocks[0].get("calls")
+        if not isinstance(calls, list) or len(calls) != 2 * len(txs) + 1:
+            raise MalformedError(f"expected {2 * len(txs) + 1} call results")
+        outcomes = [parse_call(call) for call in calls]
+    except MalformedError as error:
+        raise SimulationError(f"eth_simulateV1: malformed answer: {error.reason}") from None
+    readings = outcomes[0::2]
+    if not all(reading.success for reading in readings):
+        raise SimulationError("coinbase balance reader failed")
+    balances = [query.decode(reading.return_data)[-1] for reading in readings]
+    return [
+        TxRun(
+            tx=tx,
+            outcome=outcome,
+            coinbase_diff=balances[index + 1] - balances[index],
+            gas_fees=outcome.gas_used * _tip(tx, env.base_fee),
+        )
+        for index, (tx, outcome) in enumerate(zip(txs, outcomes[1::2], strict=True))
+    ]
+
+
+def call_bundle_result(runs: Sequence[TxRun], bundle_hash: str, state_block: int) -> dict[str, Any]:
+    """The documented eth_callBundle result: wei amounts as decimal strings, gas and block
+    numbers as JSON numbers."""
+    results = []
+    for run in runs:
+        gas_used = run.outcome.gas_used
+        entry: dict[str, Any] = {
+            "txHash": run.tx_hash,
+            "gasUsed": gas_used,
+            "gasPrice": str(run.coinbase_diff // gas_used if gas_used else 0),
+            "gasFees": str(run.gas_fees),
+            "coinbaseDiff": str(run.coinbase_diff),
+            "ethSentToCoinbase": str(run.coinbase_diff - run.gas_fees),
+            "fromAddress": run.tx.sender,
+            "toAddress": run.tx.to or "0x",
+        }
+        if run.outcome.success:
+            entry["value"] = "0x" + run.outcome.return_data.hex()
+        else:
+            entry["error"] = "execution reverted"
+            entry["revert"] = run.outcome.revert_reason
+        results.append(entry)
+    total_gas = sum(run.outcome.gas_used for run in runs)
+    coinbase_diff = sum(run.coinbase_diff for run in runs)
+    gas_fees = sum(run.gas_fees for run in runs)
+    return {
+        "bundleGasPrice": str(coinbase_diff // total_gas if total_gas else 0),
+        "bundleHash": bundle_hash,
+        "coinbaseDiff": str(coinbase_diff),
+        "ethSentToCoinbase": str(coinbase_diff - gas_fees),
+        "gasFees": str(gas_fees),
+        "results": results,
+        "stateBlockNumber": state_block,
+        "totalGasUsed": total_gas,
+    }
+
+
+# --- book entries -> candidates -----------------------------------------------------------------
+
+
+def _tx_hash(raw: bytes) -> str:
+    return "0x" + keccak(raw).hex()
+
+
+def _mev_can_revert(params: Mapping[str, Any]) -> set[str]:
+    """Hashes of the txs a (validated) mev_sendBundle body marks ``canRevert``."""
+    hashes: set[str] = set()
+    for element in params.get("body", ()):
+        if "tx" in element and element.get("canRevert"):
+            hashes.add(_tx_hash(hex_to_bytes(element["tx"], "tx")))
+        elif "bundle" in element:
+            hashes |= _mev_can_revert(element["bundle"])
+    return hashes
+
+
+def _candidate(entry: BookEntry, backrun_raw: bytes | None) -> _Candidate:
+    if isinstance(entry, ReceivedBundle):
+        txs = entry.bundle.txs
+        return _Candidate(
+            bundle_hash=entry.bundle_hash,
+            raws=tuple(tx.raw for tx in txs),
+            hashes=tuple(tx.hash for tx in txs),
+            keys=tuple((tx.sender, tx.nonce) for tx in txs),
+            may_revert=frozenset(entry.bundle.reverting_tx_hashes),
+            min_timestamp=entry.bundle.min_timestamp or None,
+            max_timestamp=entry.bundle.max_timestamp or None,
+        )
+    raws = tuple(tx.raw for tx in entry.txs)
+    hashes = tuple(tx.hash for tx in entry.txs)
+    keys = tuple((tx.sender, tx.nonce) for tx in entry.txs)
+    if backrun_raw is not None:
+        victim = decode_signed(backrun_raw)
+        raws = (backrun_raw, *raws)
+        hashes = (_tx_hash(backrun_raw), *hashes)
+        keys = ((victim.sender, int(victim.nonce or 0)), *keys)
+    return _Candidate(
+        bundle_hash=entry.bundle_hash,
+        raws=raws,
+        hashes=hashes,
+        keys=keys,
+        may_revert=frozenset(_mev_can_revert(entry.params)),
+        min_timestamp=None,
+        max_timestamp=None,
+    )
+
+
+# --- the builder --------------------------------------------------------------------------------
+
+
+class Builder:
+    """Builds the devnet's blocks from ``book`` (the relay's bundles) and the node's public pool.
+
+    ``rpc`` talks to the devnet anvil (``--order fifo``, automine off). Call :meth:`start` once
+    (it sets the coinbase), then either :meth:`build_block` per block or :meth:`run` /
+    :meth:`start_loop` to build one every ``block_time`` seconds; :meth:`stop` ends the loop after
+    the block in progress.
+    """
+
+    def __init__(
+        self,
+        rpc: Rpc,
+        book: BundleBook,
+        *,
+        coinbase: str = DEVNET_COINBASE,
+        block_time: float = 1.0,
+        history: int = 256,
+        sim_timeout: float = 5.0,
+    ) -> None:
+        self.rpc = rpc
+        self.book = book
+        self.coinbase = norm_address(coinbase, "coinbase")
+        self.block_time = block_time
+        self.sim_timeout = sim_timeout
+        self.history: deque[BlockReport] = deque(maxlen=history)
+        self._counters = _Counters()
+        self._lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.rpc.call("anvil_setCoinbase", [self.coinbase])
+
+    def stats(self) -> BuilderStats:
+        counters = self._counters
+        return BuilderStats(
+            blocks_built=counters.blocks_built,
+            build_errors=counters.build_errors,
+            bundles_received=counters.bundles_received,
+            bundles_included=counters.bundles_included,
+            bundles_rejected=MappingProxyType(dict(counters.rejected)),
+            anomalies=MappingProxyType(dict(counters.anomalies)),
+            public_txs_mined=counters.public_txs_mined,
+            last_block=self.history[-1].number if self.history else None,
+        )
+
+    # -- relay hooks --
+
+    async def on_bundle(self, entry: BookEntry) -> None:
+        """The relay's ``on_bundle`` hook: the bundle is in the book; count it."""
+        self._counters.bundles_received += 1
+
+    async def call_bundle(self, request: CallBundleRequest | SimMevBundleRequest) -> Any:
+        """The relay's ``simulator``: eth_callBundle with this builder's coinbase."""
+        if isinstance(request, SimMevBundleRequest):
+            raise RelayRpcError(METHOD_NOT_FOUND, "mev_simBundle is not offered by the devnet")
+        header = await eth_get_block(self.rpc, request.state_block)
+        if header is None:
+            raise RelayRpcError(CUSTOM_ERROR, f"unknown state block {request.state_block}")
+        env = BlockEnv(
+            number=request.block_number,
+            timestamp=(
+                request.timestamp
+                if request.timestamp is not None
+                else header.timestamp + max(1, round(self.block_time))
+            ),
+            base_fee=next_base_fee(header),
+            coinbase=self.coinbase,
+            gas_limit=header.gas_limit,
+        )
+        try:
+            runs = await simulate_raw_txs(
+                self.rpc,
+                [tx.raw for tx in request.txs],
+                env,
+                state_block=header.number,
+                timeout=self.sim_timeout,
+            )
+        except SimulationError as error:
+            raise RelayRpcError(CUSTOM_ERROR, f"err: {error.reason}") from None
+        return call_bundle_result(runs, request.bundle_hash, header.number)
+
+    # -- the loop --
+
+    def start_loop(self) -> asyncio.Task[None]:
+        """Run :meth:`run` in a task (stopped by :meth:`stop`)."""
+        if self._task is None or self._task.done():
+            self._stopping.clear()
+            self._task = asyncio.create_task(self.run(), name="devnet-builder")
+        return self._task
+
+    async def run(self) -> None:
+        """Build a block every ``block_time`` seconds until :meth:`stop`; a failed block is
+        logged and counted and the next one is built as usual."""
+        next_at = time.monotonic()
+        while not self._stopping.is_set():
+            try:
+                await self.build_block()
+            except (ChainError, SimulationError, MalformedError, OSError) as error:
+                self._counters.build_errors += 1
+                log.warning("devnet builder: block failed: %s", error)
+            except Exception:
+                self._counters.build_errors += 1
+                log.exception("devnet builder: block failed")
+            next_at = max(next_at + self.block_time, time.monotonic())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), next_at - time.monotonic())
+
+    async def stop(self) -> None:
+        """Let the block in progress finish (never leave the pool half re-sent), then end."""
+        self._stopping.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    # -- one block --
+
+    async def build_block(self) -> BlockReport:
+        async with self._lock:
+            return await self._build()
+
+    async def _build(self) -> BlockReport:
+        started = time.monotonic()
+        head_raw, coinbase_before = await self.rpc.batch(
+            [
+                ("eth_getBlockByNumber", ["latest", False]),
+                ("eth_getBalance", [self.coinbase, "latest"]),
+            ]
+        )
+        head = BlockHeader.from_rpc(_ok(head_raw))
+        env = BlockEnv(
+            number=head.number + 1,
+            timestamp=max(head.timestamp + 1, int(time.time())),
+            base_fee=next_base_fee(head),
+            coinbase=self.coinbase,
+            gas_limit=head.gas_limit,
+        )
+        chosen, rejected = await self._choose(env)
+        bundle_order = [c.candidate for c in chosen]
+        anomalies = await self._reorder_pool(bundle_order)
+        await self.rpc.call("evm_mine", [env.timestamp])
+        report = await self._check_block(
+            env, bundle_order, rejected, anomalies, hex_to_int(_ok(coinbase_before)), started
+        )
+        self.book.prune_below(env.number + 1)
+        self._record(report)
+        return report
+
+    async def _choose(self, env: BlockEnv) -> tuple[list[_Choice], list[Rejection]]:
+        """Greedy: best standalone payment first, each re-simulated on top of those chosen."""
+        rejected: list[Rejection] = []
+        standalone: list[tuple[_Choice, int]] = []
+        for order, entry in enumerate(self.book.for_block(env.number)):
+            candidate_or_rejection = await self._candidate_of(entry)
+            if isinstance(candidate_or_rejection, Rejection):
+                rejected.append(candidate_or_rejection)
+                continue
+            verdict = await self._try(candidate_or_rejection, [], env)
+            if isinstance(verdict, Rejection):
+                rejected.append(verdict)
+            else:
+                standalone.append((verdict, order))
+        standalone.sort(key=lambda item: (-item[0].payment, item[1]))
+        chosen: list[_Choice] = []
+        for first_try, _ in standalone:
+            candidate = first_try.candidate
+            conflict = _conflict(candidate, chosen)
+            if conflict:
+                rejected.append(Rejection(candidate.bundle_hash, CONFLICT, conflict))
+                continue
+            verdict = await self._try(candidate, chosen, env) if chosen else first_try
+            if isinstance(verdict, Rejection):
+                rejected.append(verdict)
+            else:
+                chosen.append(verdict)
+        return chosen, rejected
+
+    async def _candidate_of(self, entry: BookEntry) -> _Candidate | Rejection:
+        backrun_raw = None
+        if isinstance(entry, ReceivedMevBundle) and entry.backrun_of is not None:
+            found = await self.rpc.call("eth_getRawTransactionByHash", [entry.backrun_of])
+            if not isinstance(found, str):
+                return Rejection(
+                    entry.bundle_hash, TARGET_MISSING, f"{entry.backrun_of} is not pending"
+                )
+            backrun_raw = hex_to_bytes(found, "raw tx")
+        try:
+            return _candidate(entry, backrun_raw)
+        except MalformedError as error:
+            return Rejection(entry.bundle_hash, INVALID, error.reason)
+
+    async def _try(
+        self, candidate: _Candidate, chosen: Sequence[_Choice], env: BlockEnv
+    ) -> _Choice | Rejection:
+        """Simulate ``candidate`` after the chosen bundles; its payment or why it is out."""
+        bundle_hash = candidate.bundle_hash
+        if (candidate.min_timestamp and env.timestamp < candidate.min_timestamp) or (
+            candidate.max_timestamp and env.timestamp > candidate.max_timestamp
+        ):
+            return Rejection(bundle_hash, TIMESTAMP, f"block timestamp {env.timestamp}")
+        prefix = [raw for choice in chosen for raw in choice.candidate.raws]
+        try:
+            runs = await simulate_raw_txs(
+                self.rpc, [*prefix, *candidate.raws], env, timeout=self.sim_timeout
+            )
+        except SimulationError as error:
+            return Rejection(bundle_hash, INVALID, error.reason)
+        own = runs[len(prefix) :]
+        for run in own:
+            if not run.outcome.success and run.tx_hash not in candidate.may_revert:
+                detail = f"{run.tx_hash}: {run.outcome.revert_reason}"
+                return Rejection(bundle_hash, REVERTED, detail)
+        payment = sum(run.coinbase_diff for run in own)
+        if payment <= 0:
+            return Rejection(bundle_hash, NO_PAYMENT, f"pays the coinbase {payment} wei")
+        gas_used = sum(run.outcome.gas_used for run in own)
+        if sum(choice.gas_used for choice in chosen) + gas_used > env.gas_limit:
+            return Rejection(bundle_hash, BLOCK_FULL, f"needs {gas_used} gas")
+        return _Choice(candidate, payment, gas_used)
+
+    async def _read_pool(self) -> list[_PoolTx]:
+        """Ready pool txs: the pending block's (fifo) order, then ready txs that did not fit."""
+        pending, content = await self.rpc.batch(
+            [("eth_getBlockByNumber", ["pending", True]), ("txpool_content", [])]
+        )
+        pending, content = _ok(pending), _ok(content)
+        txs = [_pool_tx(obj) for obj in (pending or {}).get("transactions", [])]
+        seen = {tx.hash for tx in txs}
+        for by_nonce in ((content or {}).get("pending") or {}).values():
+            for obj in sorted(by_nonce.values(), key=lambda o: hex_to_int(o.get("nonce"))):
+                tx = _pool_tx(obj)
+                if tx.hash not in seen:
+                    txs.append(tx)
+                    seen.add(tx.hash)
+        return txs
+
+    async def _reorder_pool(self, bundles: Sequence[_Candidate]) -> list[str]:
+        """Drop the pool's ready txs and re-send bundles then public txs in one batch; redo if a
+        tx sent meanwhile got ahead of a bundle tx. Returns the pool's refusals (anomalies).
+        Without bundles the fifo pool already holds the public txs in arrival order."""
+        if not bundles:
+            return []
+        bundle_hashes = {h for c in bundles for h in c.hashes}
+        bundle_keys = {k for c in bundles for k in c.keys}
+        anomalies: list[str] = []
+        for _ in range(_REORDER_ATTEMPTS):
+            pool = await self._read_pool()
+            public = [
+                tx
+                for tx in pool
+                if tx.hash not in bundle_hashes and (tx.sender, tx.nonce) not in bundle_keys
+            ]
+            raws = await self._raw_txs([tx.hash for tx in public])
+            public = [tx for tx in public if tx.hash in raws]
+            if pool:
+                await self.rpc.batch([("anvil_dropTransaction", [tx.hash]) for tx in pool])
+            order = [(h, raw) for c in bundles for h, raw in zip(c.hashes, c.raws, strict=True)]
+            order += [(tx.hash, raws[tx.hash]) for tx in public]
+            outcomes = await self.rpc.batch(
+                [("eth_sendRawTransaction", ["0x" + raw.hex()]) for _, raw in order]
+            )
+            anomalies = [
+                f"{REFUSED_BY_POOL}: {tx_hash}: {outcome.message}"
+                for (tx_hash, _), outcome in zip(order, outcomes, strict=True)
+                if isinstance(outcome, RpcError)
+                and not any(known in outcome.message.lower() for known in _ALREADY_KNOWN)
+            ]
+            if await self._bundles_first(bundle_hashes):
+                break
+        return anomalies
+
+    async def _raw_txs(self, hashes: Sequence[str]) -> dict[str, bytes]:
+        """Envelopes of pool txs by hash (a tx mined or dropped meanwhile is left out)."""
+        answers = await self.rpc.batch([("eth_getRawTransactionByHash", [h]) for h in hashes])
+        return {
+            tx_hash: hex_to_bytes(answer, "raw tx")
+            for tx_hash, answer in zip(hashes, answers, strict=True)
+            if isinstance(answer, str)
+        }
+
+    async def _bundles_first(self, bundle_hashes: set[str]) -> bool:
+        """Whether the pool's order puts no foreign tx before the last bundle tx."""
+        pending = _ok(await self.rpc.call("eth_getBlockByNumber", ["pending", False]))
+        order = [str(h).lower() for h in (pending or {}).get("transactions", [])]
+        remaining = set(bundle_hashes)
+        for tx_hash in order:
+            if not remaining:
+                return True
+            if tx_hash not in bundle_hashes:
+                return False
+            remaining.discard(tx_hash)
+        return True
+
+    async def _check_block(
+        self,
+        env: BlockEnv,
+        bundles: Sequence[_Candidate],
+        rejected: Sequence[Rejection],
+        anomalies: list[str],
+        coinbase_before: int,
+        started: float,
+    ) -> BlockReport:
+        """Read the mined block and check every chosen bundle landed whole and in order."""
+        block_raw, coinbase_after = await self.rpc.batch(
+            [
+                ("eth_getBlockByNumber", [hex(env.number), False]),
+                ("eth_getBalance", [self.coinbase, hex(env.number)]),
+            ]
+        )
+        block = _ok(block_raw)
+        if not isinstance(block, dict) or hex_to_int(block.get("number")) != env.number:
+            raise MalformedError(f"block {env.number} was not mined")
+        tx_hashes = [str(h).lower() for h in block.get("transactions", [])]
+        position = {tx_hash: index for index, tx_hash in enumerate(tx_hashes)}
+        included: list[str] = []
+        for candidate in bundles:
+            places = [position.get(h) for h in candidate.hashes]
+            if any(place is None for place in places):
+                anomalies.append(f"{MISSING}: bundle {candidate.bundle_hash}")
+                continue
+            first = places[0] or 0
+            if places != list(range(first, first + len(places))):
+                anomalies.append(f"{NOT_CONTIGUOUS}: bundle {candidate.bundle_hash} at {places}")
+            included.append(candidate.bundle_hash)
+        anomalies += await self._reverted_in_block(bundles, position)
+        bundle_hashes = {h for c in bundles for h in c.hashes}
+        return BlockReport(
+            number=env.number,
+            block_hash=str(block.get("hash", "")),
+            timestamp=hex_to_int(block.get("timestamp"), "timestamp"),
+            included=tuple(included),
+            rejected=tuple(rejected),
+            public_txs=sum(1 for tx_hash in tx_hashes if tx_hash not in bundle_hashes),
+            tx_count=len(tx_hashes),
+            coinbase_payment=hex_to_int(_ok(coinbase_after)) - coinbase_before,
+            anomalies=tuple(anomalies),
+            build_seconds=time.monotonic() - started,
+        )
+
+    async def _reverted_in_block(
+        self, bundles: Sequence[_Candidate], position: Mapping[str, int]
+    ) -> list[str]:
+        checked = [(c, h) for c in bundles for h in c.hashes if h in position]
+        if not checked:
+            return []
+        receipts = await self.rpc.batch(
+            [("eth_getTransactionReceipt", [tx_hash]) for _, tx_hash in checked]
+        )
+        return [
+            f"{REVERTED_IN_BLOCK}: {tx_hash} of bundle {candidate.bundle_hash}"
+            for (candidate, tx_hash), receipt in zip(checked, receipts, strict=True)
+            if isinstance(receipt, dict)
+            and hex_to_int(receipt.get("status", "0x1")) == 0
+            and tx_hash not in candidate.may_revert
+        ]
+
+    def _record(self, report: BlockReport) -> None:
+        counters = self._counters
+        counters.blocks_built += 1
+        counters.bundles_included += len(report.included)
+        counters.public_txs_mined += report.public_txs
+        counters.rejected.update(rejection.reason for rejection in report.rejected)
+        counters.anomalies.update(anomaly.split(":", 1)[0] for anomaly in report.anomalies)
+        self.history.append(report)
+        for anomaly in report.anomalies:
+            log.warning("devnet builder: block %d: %s", report.number, anomaly)
+        log.debug(
+            "devnet builder: block %d: %d bundles, %d rejected, %d public txs, %d wei",
+            report.number,
+            len(report.included),
+            len(report.rejected),
+            report.public_txs,
+            report.coinbase_payment,
+        )
+
+
+def _ok(answer: Any) -> Any:
+    """A batch item's result, or its error raised."""
+    if isinstance(answer, RpcError):
+        raise answer
+    return answer
+
+
+def _pool_tx(obj: Any) -> _PoolTx:
+    if not isinstance(obj, dict):
+        raise MalformedError("pool tx: expected an object")
+    return _PoolTx(
+        hash=norm_hash(obj.get("hash"), "hash"),
+        sender=norm_address(obj.get("from"), "from"),
+        nonce=hex_to_int(obj.get("nonce"), "nonce"),
+    )
+
+
+def _conflict(candidate: _Candidate, chosen: Iterable[_Choice]) -> str:
+    """Why ``candidate`` cannot join the chosen bundles ('' if it can)."""
+    for choice in chosen:
+        other = choice.candidate
+        shared = set(candidate.hashes) & set(other.hashes)
+        if shared:
+            return f"tx {min(shared)} already in bundle {other.bundle_hash}"
+        reused = set(candidate.keys) & set(other.keys)
+        if reused:
+            sender, nonce = min(reused)
+            return f"{sender} nonce {nonce} already used by bundle {other.bundle_hash}"
+    return ""

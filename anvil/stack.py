@@ -1,0 +1,120 @@
+"""The whole devnet in one object: anvil with the world, the local relay and the block builder.
+
+``async with DevnetStack(block_time=1.0) as stack:`` starts anvil (``--order fifo``, automine
+off) with the deployed world, points the builder at it, serves the relay on a loopback port with
+the builder as its ``eth_callBundle`` simulator and bundle counter, and builds a block every
+``block_time`` seconds. ``block_time=None`` builds nothing on its own: the caller calls
+``await stack.builder.build_block()``. Leaving the block stops the builder after the block in
+progress, then the relay, then anvil.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Self
+
+from anvil.builder import DEVNET_COINBASE, Builder, BuilderStats
+from anvil.devnet import DEFAULT_STATE_DIR, Devnet
+from anvil.relay import BundleBook, LocalRelay, start_relay
+from anvil.world import World
+from chain.rpc import Rpc, connect
+
+DEVNET_ANVIL_ARGS = ("--order", "fifo")
+
+
+class DevnetStack:
+    """Devnet + relay + builder; use as an async context manager."""
+
+    def __init__(
+        self,
+        *,
+        block_time: float | None = 1.0,
+        state_dir: Path | None = DEFAULT_STATE_DIR,
+        coinbase: str = DEVNET_COINBASE,
+        relay_host: str = "127.0.0.1",
+        relay_port: int = 0,
+        rpc_timeout: float = 5.0,
+    ) -> None:
+        self.block_time = block_time
+        self.coinbase = coinbase
+        self.relay_host = relay_host
+        self.relay_port = relay_port
+        self.rpc_timeout = rpc_timeout
+        self.devnet = Devnet(block_time=None, state_dir=state_dir, anvil_args=DEVNET_ANVIL_ARGS)
+        self._rpc: Rpc | None = None
+        self._builder: Builder | None = None
+        self._relay: LocalRelay | None = None
+
+    @property
+    def world(self) -> World:
+        return self.devnet.world
+
+    @property
+    def rpc(self) -> Rpc:
+        if self._rpc is None:
+            raise RuntimeError("the devnet stack is not running")
+        return self._rpc
+
+    @property
+    def builder(self) -> Builder:
+        if self._builder is None:
+            raise RuntimeError("the devnet stack is not running")
+        return self._builder
+
+    @property
+    def relay(self) -> LocalRelay:
+        if self._relay is None:
+            raise RuntimeError("the devnet stack is not running")
+        return self._relay
+
+    @property
+    def relay_url(self) -> str:
+        return self.relay.url
+
+    @property
+    def rpc_url(self) -> str:
+        return self.devnet.node.http_url
+
+    def stats(self) -> BuilderStats:
+        return self.builder.stats()
+
+    async def start(self) -> Self:
+        # Deploying or loading the world is blocking web3 work: keep the event loop free.
+        await asyncio.to_thread(self.devnet.start)
+        try:
+            self._rpc = await connect(self.devnet.node.http_url, timeout=self.rpc_timeout)
+            book = BundleBook()
+            self._builder = Builder(
+                self._rpc, book, coinbase=self.coinbase, block_time=self.block_time or 1.0
+            )
+            await self._builder.start()
+            self._relay = await start_relay(
+                self.relay_host,
+                self.relay_port,
+                simulator=self._builder.call_bundle,
+                on_bundle=self._builder.on_bundle,
+                book=book,
+            )
+            if self.block_time is not None:
+                self._builder.start_loop()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def stop(self) -> None:
+        if self._builder is not None:
+            await self._builder.stop()
+        if self._relay is not None:
+            await self._relay.stop()
+        if self._rpc is not None:
+            await self._rpc.close()
+        self._builder = self._relay = self._rpc = None
+        await asyncio.to_thread(self.devnet.stop)
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()

@@ -1,0 +1,26 @@
+"""topic0 of the events the bot keeps state from (mainnet signatures; the devnet emits the same)."""
+
+from __future__ import annotations
+
+from eth_utils import keccak
+
+
+def event_topic(signature: str) -> bytes:
+    """topic0 of an event, e.g. ``event_topic("Sync(uint112,uint112)")``."""
+    return keccak(signature.encode())
+
+
+SYNC = event_topic("Sync(uint112,uint112)")
+PAIR_CREATED = event_topic("PairCreated(address,address,address,uint256)")
+ANSWER_UPDATED = event_topic("AnswerUpdated(int256,uint256,uint256)")
+SUPPLY = event_topic("Supply(address,address,address,uint256,uint16)")
+WITHDRAW = event_topic("Withdraw(address,address,address,uint256)")
+BORROW = event_topic("Borrow(address,address,address,uint256,uint8,uint256,uint16)")
+REPAY = event_topic("Repay(address,address,address,uint256,bool)")
+LIQUIDATION_CALL = event_topic(
+    "LiquidationCall(address,address,address,uint256,uint256,address,bool)"
+)
+
+LENDING_TOPICS: tuple[bytes, ...] = (SUPPLY, WITHDRAW, BORROW, REPAY, LIQUIDATION_CALL)
+# What simulation's state is kept from: V2 reserves, new pairs, oracle answers, lending positions.
+STATE_TOPICS: tuple[bytes, ...] = (SYNC, PAIR_CREATED, ANSWER_UPDATED, *LENDING_TOPICS)

@@ -1,0 +1,38 @@
+"""Pick the fork simulator backend from the config: ``"anvil"`` (the default) or ``"revm"``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from simulation.fork import AnvilForkSimulator
+from simulation.revm_backend import RevmSimulator
+from simulation.simulator import DEFAULT_COINBASE, Simulator
+
+Backend = Literal["anvil", "revm"]
+
+
+def open_simulator(
+    backend: Backend,
+    upstream_url: str,
+    *,
+    block_interval: int = 12,
+    coinbase: str = DEFAULT_COINBASE,
+    call_timeout: float = 5.0,
+) -> Simulator:
+    """An unstarted simulator; ``await sim.start()`` before use. The revm backend needs an
+    HTTP(S) upstream (pyrevm's fork client)."""
+    if backend == "anvil":
+        return AnvilForkSimulator(
+            upstream_url,
+            block_interval=block_interval,
+            coinbase=coinbase,
+            call_timeout=call_timeout,
+        )
+    if backend == "revm":
+        return RevmSimulator(
+            upstream_url,
+            block_interval=block_interval,
+            coinbase=coinbase,
+            call_timeout=call_timeout,
+        )
+    raise ValueError(f"unknown simulator backend {backend!r}: use 'anvil' or 'revm'")

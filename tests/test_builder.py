@@ -1,0 +1,357 @@
+"""The devnet block builder on a real anvil (--order fifo, manual mining), fed by the real relay.
+
+Bundles go through execution.relay.RelayClient (signed HTTP) to the local relay; the builder
+mines blocks with evm_mine and the tests read what landed from the chain: tx order, receipts,
+nonces and the coinbase balance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from eth_account import Account
+from eth_utils import to_checksum_address
+from tcp_proxy import TcpProxy
+
+from anvil.builder import CONFLICT, REVERTED, TARGET_MISSING, BlockReport, Builder
+from anvil.stack import DevnetStack
+from anvil.traffic import Traffic
+from chain.rpc import Rpc, connect
+from chain.types import Bundle, SignedTx
+from execution.relay import RelayClient, mev_bundle
+
+pytestmark = pytest.mark.timeout(60)
+
+# Tiny contracts placed with anvil_setCode: one forwards msg.value to block.coinbase
+# (PUSH0 x4, CALLVALUE, COINBASE, GAS, CALL, STOP), one always reverts (PUSH0 PUSH0 REVERT).
+TIPPER = "0x00000000000000000000000000000000000071b0"
+TIPPER_CODE = "0x5f5f5f5f34415af100"
+REVERTER = "0x000000000000000000000000000000000000dead"
+REVERTER_CODE = "0x5f5ffd"
+TIP_GAS = 60_000
+PRIORITY_FEE = 10**9
+GET_RESERVES = "0x0902f1ac"
+ETHER = 10**18
+POLL_S = 0.05
+
+
+@dataclass
+class Net:
+    stack: DevnetStack
+    rpc: Rpc
+    relay: RelayClient
+    traffic: Traffic
+
+    @property
+    def builder(self) -> Builder:
+        return self.stack.builder
+
+
+@pytest.fixture
+async def net(devnet_cache: Path) -> AsyncIterator[Net]:
+    async with (
+        DevnetStack(block_time=None, state_dir=devnet_cache) as stack,
+        aiohttp.ClientSession() as session,
+    ):
+        rpc = stack.rpc
+        await rpc.batch(
+            [("anvil_setCode", [TIPPER, TIPPER_CODE]), ("anvil_setCode", [REVERTER, REVERTER_CODE])]
+        )
+        searcher = Account.from_key(stack.world.roles["searcher"].private_key)
+        relay = RelayClient(stack.relay_url, searcher, session=session, timeout=10.0)
+        traffic = Traffic(stack.world, seed=7)
+        await traffic.sync_nonces(rpc)
+        yield Net(stack, rpc, relay, traffic)
+
+
+async def base_fee(rpc: Rpc) -> int:
+    block = await rpc.call("eth_getBlockByNumber", ["latest", False])
+    return int(block["baseFeePerGas"], 16)
+
+
+async def head_number(rpc: Rpc) -> int:
+    return int(await rpc.call("eth_blockNumber"), 16)
+
+
+async def public_swap(net: Net) -> SignedTx:
+    """A random trader swap, sent to the node's public pool."""
+    pairs = net.stack.world.pool_addresses()
+    answers = await net.rpc.batch(
+        [("eth_call", [{"to": pair, "data": GET_RESERVES}, "latest"]) for pair in pairs]
+    )
+    reserves = {
+        pair: (int(answer[2:66], 16), int(answer[66:130], 16))
+        for pair, answer in zip(pairs, answers, strict=True)
+    }
+    signed, _ = net.traffic.swap(reserves, await base_fee(net.rpc))
+    await net.rpc.call("eth_sendRawTransaction", [signed.raw_hex])
+    return signed
+
+
+async def signed_call(
+    net: Net, role: str, to: str, value: int = 0, nonce_offset: int = 0
+) -> SignedTx:
+    """A tx from one of the world's roles (not sent anywhere)."""
+    account = Account.from_key(net.stack.world.roles[role].private_key)
+    nonce = int(await net.rpc.call("eth_getTransactionCount", [account.address, "latest"]), 16)
+    fee = await base_fee(net.rpc)
+    signed = account.sign_transaction(
+        {
+            "type": 2,
+            "chainId": 31337,
+            "nonce": nonce + nonce_offset,
+            "to": to_checksum_address(to),
+            "value": value,
+            "data": b"",
+            "gas": TIP_GAS,
+            "maxFeePerGas": 3 * fee + PRIORITY_FEE,
+            "maxPriorityFeePerGas": PRIORITY_FEE,
+        }
+    )
+    return SignedTx(
+        bytes(signed.raw_transaction),
+        "0x" + signed.hash.hex(),
+        account.address.lower(),
+        nonce + nonce_offset,
+    )
+
+
+async def block_txs(rpc: Rpc, number: int) -> list[str]:
+    block = await rpc.call("eth_getBlockByNumber", [hex(number), False])
+    return [h.lower() for h in block["transactions"]]
+
+
+async def receipts(rpc: Rpc, hashes: list[str]) -> list[dict[str, Any]]:
+    return await rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
+
+
+async def paid_to_coinbase(rpc: Rpc, report: BlockReport) -> int:
+    """Priority fees of every tx in the block, from its receipts (transfers come on top)."""
+    block = await rpc.call("eth_getBlockByNumber", [hex(report.number), False])
+    fee = int(block["baseFeePerGas"], 16)
+    return sum(
+        int(r["gasUsed"], 16) * (int(r["effectiveGasPrice"], 16) - fee)
+        for r in await receipts(rpc, [h.lower() for h in block["transactions"]])
+    )
+
+
+async def coinbase_gain(net: Net, number: int) -> int:
+    coinbase = net.builder.coinbase
+    after, before = await net.rpc.batch(
+        [
+            ("eth_getBalance", [coinbase, hex(number)]),
+            ("eth_getBalance", [coinbase, hex(number - 1)]),
+        ]
+    )
+    return int(after, 16) - int(before, 16)
+
+
+async def test_public_traffic_is_mined_in_arrival_order_each_build(net: Net) -> None:
+    sent = [await public_swap(net) for _ in range(4)]
+    report = await net.builder.build_block()
+    assert await block_txs(net.rpc, report.number) == [tx.hash for tx in sent]
+    assert all(r["status"] == "0x1" for r in await receipts(net.rpc, [tx.hash for tx in sent]))
+    assert report.public_txs == 4 and report.included == () and report.anomalies == ()
+    assert report.coinbase_payment == await paid_to_coinbase(net.rpc, report) > 0
+    assert report.coinbase_payment == await coinbase_gain(net, report.number)
+
+    later = [await public_swap(net) for _ in range(2)]
+    second = await net.builder.build_block()
+    assert second.number == report.number + 1
+    assert await block_txs(net.rpc, second.number) == [tx.hash for tx in later]
+    empty = await net.builder.build_block()
+    assert await block_txs(net.rpc, empty.number) == [] and empty.coinbase_payment == 0
+    stats = net.builder.stats()
+    assert (stats.blocks_built, stats.public_txs_mined, stats.last_block) == (3, 6, empty.number)
+
+
+async def test_bundle_lands_contiguous_before_other_public_txs(net: Net) -> None:
+    before = await public_swap(net)
+    victim = await public_swap(net)
+    after = await public_swap(net)
+    tip = await signed_call(net, "executor", TIPPER, value=ETHER // 100)
+    target = await head_number(net.rpc) + 1
+    receipt = await net.relay.send_bundle(Bundle(txs=(victim, tip), block_number=target))
+
+    report = await net.builder.build_block()
+
+    assert report.number == target and report.included == (receipt.bundle_hash,)
+    assert await block_txs(net.rpc, target) == [victim.hash, tip.hash, before.hash, after.hash]
+    assert report.public_txs == 2 and report.anomalies == ()
+    statuses = [r["status"] for r in await receipts(net.rpc, [victim.hash, tip.hash])]
+    assert statuses == ["0x1", "0x1"]
+    expected = await paid_to_coinbase(net.rpc, report) + ETHER // 100
+    assert report.coinbase_payment == expected == await coinbase_gain(net, target)
+    stats = net.builder.stats()
+    assert (stats.bundles_received, stats.bundles_included, stats.interleaving_anomalies) == (
+        1,
+        1,
+        0,
+    )
+    assert net.stack.relay.book.blocks() == ()
+
+
+async def test_of_two_bundles_backrunning_one_victim_only_the_better_payer_lands(net: Net) -> None:
+    victim = await public_swap(net)
+    low = await signed_call(net, "executor", TIPPER, value=ETHER // 100)
+    high = await signed_call(net, "keeper", TIPPER, value=2 * ETHER // 100)
+    target = await head_number(net.rpc) + 1
+    low_hash = (await net.relay.send_bundle(Bundle((victim, low), target))).bundle_hash
+    high_hash = (await net.relay.send_bundle(Bundle((victim, high), target))).bundle_hash
+
+    report = await net.builder.build_block()
+
+    assert report.included == (high_hash,)
+    assert [(r.bundle_hash, r.reason) for r in report.rejected] == [(low_hash, CONFLICT)]
+    assert victim.hash in report.rejected[0].detail
+    assert await block_txs(net.rpc, target) == [victim.hash, high.hash]
+    executor_nonce = await net.rpc.call("eth_getTransactionCount", [low.sender, "latest"])
+    assert int(executor_nonce, 16) == low.nonce  # the losing searcher tx never landed
+    assert net.builder.stats().bundles_rejected == {CONFLICT: 1}
+
+
+async def test_a_reverting_bundle_lands_nothing_unless_the_revert_is_allowed(net: Net) -> None:
+    public = await public_swap(net)
+    tip = await signed_call(net, "executor", TIPPER, value=ETHER // 100)
+    failing = await signed_call(net, "keeper", REVERTER)
+    target = await head_number(net.rpc) + 1
+    bundle = Bundle((tip, failing), target)
+    await net.relay.send_bundle(bundle)
+
+    report = await net.builder.build_block()
+
+    assert report.included == ()
+    assert [(r.bundle_hash, r.reason) for r in report.rejected] == [(bundle.bundle_hash, REVERTED)]
+    assert failing.hash in report.rejected[0].detail
+    assert await block_txs(net.rpc, target) == [public.hash]
+    assert report.coinbase_payment == await paid_to_coinbase(net.rpc, report)
+    nonces = await net.rpc.batch(
+        [("eth_getTransactionCount", [tx.sender, "latest"]) for tx in (tip, failing)]
+    )
+    assert [int(n, 16) for n in nonces] == [tip.nonce, failing.nonce]
+
+    allowed = Bundle((tip, failing), target + 1, reverting_tx_hashes=(failing.hash,))
+    await net.relay.send_bundle(allowed)
+    second = await net.builder.build_block()
+    assert second.included == (allowed.bundle_hash,) and second.anomalies == ()
+    assert await block_txs(net.rpc, target + 1) == [tip.hash, failing.hash]
+    statuses = [r["status"] for r in await receipts(net.rpc, [tip.hash, failing.hash])]
+    assert statuses == ["0x1", "0x0"]
+
+
+async def test_a_bundle_for_a_later_block_waits_for_it(net: Net) -> None:
+    tip = await signed_call(net, "executor", TIPPER, value=ETHER // 100)
+    target = await head_number(net.rpc) + 2
+    bundle = Bundle((tip,), target)
+    await net.relay.send_bundle(bundle)
+
+    first = await net.builder.build_block()
+    assert first.number == target - 1 and first.included == () and first.rejected == ()
+    assert await block_txs(net.rpc, first.number) == []
+    assert net.stack.relay.book.blocks() == (target,)
+
+    second = await net.builder.build_block()
+    assert second.number == target and second.included == (bundle.bundle_hash,)
+    assert await block_txs(net.rpc, target) == [tip.hash]
+    assert net.stack.relay.book.blocks() == ()
+
+
+async def test_mev_share_bundle_backruns_the_pending_tx_it_names(net: Net) -> None:
+    victim = await public_swap(net)
+    unsent = await signed_call(net, "oracle_updater", TIPPER, value=1)
+    tip = await signed_call(net, "executor", TIPPER, value=ETHER // 100)
+    target = await head_number(net.rpc) + 1
+    missing = await net.relay.send_mev_bundle(mev_bundle(target, [unsent.hash, tip]))
+    found = await net.relay.send_mev_bundle(mev_bundle(target, [victim.hash, tip]))
+
+    report = await net.builder.build_block()
+
+    assert report.included == (found.bundle_hash,)
+    assert [(r.bundle_hash, r.reason) for r in report.rejected] == [
+        (missing.bundle_hash, TARGET_MISSING)
+    ]
+    assert await block_txs(net.rpc, target) == [victim.hash, tip.hash]
+
+
+async def test_call_bundle_returns_the_documented_fields_and_what_the_block_then_pays(
+    net: Net,
+) -> None:
+    victim = await public_swap(net)
+    tip = await signed_call(net, "executor", TIPPER, value=ETHER // 100)
+    head = await head_number(net.rpc)
+    params = {"txs": [victim.raw_hex, tip.raw_hex], "blockNumber": hex(head + 1)}
+    raw = await net.relay.request("eth_callBundle", [params | {"stateBlockNumber": "latest"}])
+    for key in ("bundleGasPrice", "coinbaseDiff", "ethSentToCoinbase", "gasFees"):
+        assert isinstance(raw[key], str) and raw[key].isdecimal()
+    assert isinstance(raw["stateBlockNumber"], int) and isinstance(raw["totalGasUsed"], int)
+    assert all(isinstance(r["gasUsed"], int) for r in raw["results"])
+    swap_returned, tip_returned = (r["value"] for r in raw["results"])
+    # The router returns uint[] amounts: offset, length, amountIn, amountOut.
+    assert len(swap_returned) == 2 + 2 * 32 * 4 and tip_returned == "0x"
+
+    sim = await net.relay.call_bundle([victim, tip], head + 1)
+    assert sim.state_block_number == head
+    assert [r.tx_hash for r in sim.results] == [victim.hash, tip.hash]
+    assert [r.from_address for r in sim.results] == [victim.sender, tip.sender]
+    assert sim.results[1].to_address == TIPPER
+    assert sim.results[1].eth_sent_to_coinbase == ETHER // 100 == sim.eth_sent_to_coinbase
+    assert sim.results[0].eth_sent_to_coinbase == 0 and sim.first_failure is None
+
+    await net.relay.send_bundle(Bundle((victim, tip), head + 1))
+    report = await net.builder.build_block()
+    assert report.included and await block_txs(net.rpc, head + 1) == [victim.hash, tip.hash]
+    mined = await receipts(net.rpc, [victim.hash, tip.hash])
+    assert [r.gas_used for r in sim.results] == [int(r["gasUsed"], 16) for r in mined]
+    assert sim.total_gas_used == sum(r.gas_used for r in sim.results)
+    assert sim.coinbase_diff == report.coinbase_payment == await coinbase_gain(net, head + 1)
+    assert sim.gas_fees == sum(r.gas_fees for r in sim.results) == sim.coinbase_diff - ETHER // 100
+    assert sim.bundle_gas_price == sim.coinbase_diff // sim.total_gas_used
+
+    reverting = await net.relay.call_bundle([await signed_call(net, "keeper", REVERTER)], head + 2)
+    failure = reverting.first_failure
+    assert failure is not None and failure.error == "execution reverted"
+    assert reverting.coinbase_diff == reverting.gas_fees == failure.gas_used * PRIORITY_FEE
+
+
+async def test_the_loop_keeps_building_through_a_node_outage_and_stops_cleanly(
+    net: Net,
+) -> None:
+    node_port = int(net.stack.rpc_url.rsplit(":", 1)[1])
+    async with (
+        TcpProxy(node_port) as proxy,
+        connect(f"http://127.0.0.1:{proxy.port}", timeout=1.0) as rpc,
+    ):
+        builder = Builder(rpc, net.stack.relay.book, block_time=0.2)
+        await builder.start()
+        builder.start_loop()
+        try:
+            sent = await public_swap(net)
+            await wait_for(lambda: builder.stats().public_txs_mined >= 1)
+            await proxy.cut(refuse=True)
+            await wait_for(lambda: builder.stats().build_errors >= 1)
+            proxy.restore()
+            built = builder.stats().blocks_built
+            later = await public_swap(net)
+            await wait_for(lambda: builder.stats().blocks_built >= built + 2)
+        finally:
+            await builder.stop()
+        stopped_at = await head_number(net.rpc)
+        await asyncio.sleep(0.5)
+        assert await head_number(net.rpc) == stopped_at  # nothing mines after stop()
+        mined = await receipts(net.rpc, [sent.hash, later.hash])
+        assert all(r is not None and r["status"] == "0x1" for r in mined)
+
+
+async def wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Poll ``condition`` (a counter of the builder's) until it holds, for at most ``seconds``."""
+    for _ in range(int(seconds / POLL_S)):
+        if condition():
+            return
+        await asyncio.sleep(POLL_S)
+    raise AssertionError(f"condition not met within {seconds} s")

@@ -1,0 +1,233 @@
+"""The SQLite ledger: idempotent candidates, bundles and outcomes, history across restarts and
+across a SIGKILL in the middle of writing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from chain.types import PendingTx
+from execution.bids import Bid
+from execution.bundler import BundlePlan, build_bundles
+from execution.candidates import ArbitrageAction, Candidate
+from execution.executor_calls import ExecutorCall
+from execution.ledger import (
+    SCHEMA_VERSION,
+    Ledger,
+    LedgerError,
+    OutcomeStatus,
+    PublicTxStatus,
+    Settlement,
+)
+from execution.signer import LocalSigner
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+OURS = LocalSigner("0x" + "42" * 32)
+THEIRS = LocalSigner("0x" + "43" * 32)
+WETH = "0x" + "ee" * 20
+BID = Bid(
+    coinbase_wei=9 * 10**18,  # beyond SQLite's 64-bit integers once summed
+    max_fee_per_gas=30 * 10**9,
+    max_priority_fee_per_gas=0,
+    gas_cost_wei=8 * 10**15,
+    net_profit_wei=10**18,
+    min_profit_arg=8 * 10**15,
+)
+
+
+def candidate(key: str, target_block: int = 100) -> Candidate:
+    victim = THEIRS.sign_eip1559(
+        chain_id=1,
+        nonce=target_block,
+        to="0x" + "77" * 20,
+        data=b"swap",
+        value=0,
+        gas=150_000,
+        max_fee_per_gas=40 * 10**9,
+        max_priority_fee_per_gas=10**9,
+    )
+    trigger = PendingTx(
+        hash=victim.hash,
+        sender=THEIRS.address,
+        to="0x" + "77" * 20,
+        value=0,
+        input=b"swap",
+        nonce=target_block,
+        gas=150_000,
+        raw=victim.raw,
+    )
+    return Candidate(
+        strategy="backrun_arbitrage",
+        key=key,
+        action=ArbitrageAction(("0x" + "01" * 20, "0x" + "02" * 20), WETH, 10**18),
+        backrun=(trigger,),
+        target_block=target_block,
+        profit_token=WETH,
+        expected_profit=10 * 10**18,
+        expected_profit_wei=10 * 10**18,
+    )
+
+
+def plan_for(item: Candidate, nonce: int = 0, blocks: int = 1) -> BundlePlan:
+    call = ExecutorCall(
+        to="0x" + "5a" * 20, data=b"call", gas_limit=330_000, min_profit=1, coinbase_wei=1
+    )
+    return build_bundles(
+        item, call, BID, OURS, nonce, 1, last_block=item.target_block + blocks - 1
+    )
+
+
+def test_candidates_are_idempotent_across_restarts(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    with Ledger.open(path) as ledger:
+        assert ledger.record_candidate(candidate("arb:100:0xaa"))
+        assert not ledger.record_candidate(candidate("arb:100:0xaa"))
+        ledger.mark_candidate("arb:100:0xaa", "rejected", "below_minimum")
+    with Ledger.open(path) as ledger:
+        assert not ledger.record_candidate(candidate("arb:100:0xaa"))
+        assert ledger.candidate_known("arb:100:0xaa")
+        assert not ledger.candidate_known("arb:100:0xbb")
+        assert ledger.candidate_counts() == {"rejected": 1}
+        mode = ledger._read("PRAGMA journal_mode")[0][0]
+        assert mode == "wal"
+
+
+def test_bundles_outcomes_and_queries_survive_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    first, second = candidate("a", 100), candidate("b", 101)
+    plan_a, plan_b = plan_for(first, 0, blocks=3), plan_for(second, 1)
+    with Ledger.open(path) as ledger:
+        for item, plan in ((first, plan_a), (second, plan_b)):
+            ledger.record_candidate(item)
+            ledger.record_bundles(plan)
+        ledger.record_relay_answer(plan_a.bundle_hash, 100, "flashbots", ok=True)
+        ledger.record_relay_answer(
+            plan_a.bundle_hash, 100, "titan", ok=False, error_kind="error", message="nonce too low"
+        )
+        assert [p.target_block for p in ledger.pending_bundles(101)] == [100, 101, 101]
+        landed = Settlement(OutcomeStatus.LANDED, 101, 260_891, 10**19)
+        assert ledger.settle(plan_a.bundle_hash, 100, Settlement(OutcomeStatus.MISSED))
+        assert ledger.settle(plan_a.bundle_hash, 101, landed)
+        assert not ledger.settle(plan_a.bundle_hash, 101, Settlement(OutcomeStatus.MISSED))
+        failed = Settlement(OutcomeStatus.FAILED, 101, 50_000, -(10**15))
+        assert ledger.settle(plan_b.bundle_hash, 101, failed)
+        ledger.record_public_tx(
+            tx_hash="0x" + "01" * 32,
+            key="oracle:WETH:7",
+            sender=OURS.address,
+            nonce=4,
+            max_fee_per_gas=10,
+            max_priority_fee_per_gas=1,
+        )
+        ledger.record_public_tx(
+            tx_hash="0x" + "02" * 32,
+            key="oracle:WETH:7",
+            sender=OURS.address,
+            nonce=4,
+            max_fee_per_gas=12,
+            max_priority_fee_per_gas=2,
+            replaces="0x" + "01" * 32,
+        )
+    with Ledger.open(path) as ledger:
+        assert ledger.counts_by_status() == {
+            "pending": 1,
+            "landed": 1,
+            "missed": 1,
+            "failed": 1,
+            "unbundled": 0,
+            "superseded": 0,
+        }
+        assert ledger.realized_profit_total() == 10**19 - 10**15
+        assert ledger.outcome(plan_a.bundle_hash, 101) == landed
+        assert ledger.pending_for_tx(plan_a.our_tx.hash) == [(plan_a.bundle_hash, 102)]
+        answers = ledger.relay_answers(plan_a.bundle_hash, 100)
+        assert [(a.relay, a.ok, a.message) for a in answers] == [
+            ("flashbots", True, None),
+            ("titan", False, "nonce too low"),
+        ]
+        recent = ledger.recent_bundles(10)
+        assert len(recent) == 4
+        assert {(r.candidate_key, r.target_block, r.status) for r in recent} == {
+            ("a", 100, OutcomeStatus.MISSED),
+            ("a", 101, OutcomeStatus.LANDED),
+            ("a", 102, OutcomeStatus.PENDING),
+            ("b", 101, OutcomeStatus.FAILED),
+        }
+        assert all(r.coinbase_wei == 9 * 10**18 for r in recent)
+        (pending_tx,) = ledger.pending_public_txs()
+        assert (pending_tx.hash, pending_tx.max_fee_per_gas) == ("0x" + "02" * 32, 12)
+        ledger.update_public_tx(pending_tx.hash, PublicTxStatus.MINED, 105)
+        assert ledger.pending_public_txs() == []
+        (pending,) = ledger.pending_bundles(200)
+        assert pending.tx_hashes == (plan_a.bundles[0].txs[0].hash, plan_a.our_tx.hash)
+        assert pending.expected_profit_wei == 10 * 10**18
+
+
+def test_a_newer_schema_is_refused_and_an_empty_file_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    sqlite3.connect(path).close()
+    with Ledger.open(path) as ledger:
+        assert ledger._read("SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+    db = sqlite3.connect(path)
+    db.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
+    db.commit()
+    db.close()
+    with pytest.raises(LedgerError, match="newer"):
+        Ledger.open(path)
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from tests.test_ledger import candidate, plan_for
+    from execution.ledger import Ledger
+
+    ledger = Ledger.open(sys.argv[1])
+    index = 0
+    while True:
+        item = candidate(f"key-{index}", 1000 + index)
+        ledger.record_candidate(item)
+        ledger.record_bundles(plan_for(item, index))
+        print(index, flush=True)
+        index += 1
+    """
+)
+
+
+def test_sigkill_mid_write_keeps_every_committed_row(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path)],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout is not None
+        committed = -1
+        while committed < 300:
+            line = writer.stdout.readline()
+            assert line, "the writer died on its own"
+            committed = int(line)
+    finally:
+        os.kill(writer.pid, signal.SIGKILL)
+        writer.wait(timeout=10)
+    assert writer.returncode == -signal.SIGKILL
+    with Ledger.open(path) as ledger:
+        assert ledger._read("PRAGMA integrity_check") == [("ok",)]
+        for index in range(committed + 1):
+            assert ledger.candidate_known(f"key-{index}")
+        pending = ledger.pending_bundles(10**9)
+        assert len(pending) >= committed + 1
+        # A candidate and its bundle are written in separate transactions; at most one
+        # candidate (the one being written when killed) may lack its bundle.
+        candidates = ledger._read("SELECT COUNT(*) FROM candidates")[0][0]
+        assert candidates - len(pending) in (0, 1)
+        assert ledger.record_candidate(candidate("after-restart", 5))

@@ -197,8 +197,26 @@ def _tip(tx: PreparedTx, base_fee: int) -> int:
     return max(tx.effective_gas_price(base_fee) - base_fee, 0)
 
 
+def _check_admissible(txs: Sequence[PreparedTx], next_nonce: dict[str, int], base_fee: int) -> None:
+    """What a block would refuse before running a tx: a nonce out of sequence, a low fee cap."""
+    for tx in txs:
+        expected = next_nonce[tx.sender]
+        if tx.nonce is not None and tx.nonce != expected:
+            problem = "too high" if tx.nonce > expected else "too low"
+            raise SimulationError(
+                f"nonce {problem}: address {tx.sender}, tx: {tx.nonce} state: {expected}; "
+                f"txhash {tx.hash}"
+            )
+        next_nonce[tx.sender] = expected + 1
+        if tx.max_fee < base_fee:
+            raise SimulationError(
+                f"max fee per gas less than block base fee: address {tx.sender}, "
+                f"maxFeePerGas: {tx.max_fee} baseFee: {base_fee}; txhash {tx.hash}"
+            )
+
+
 def _simulate_request(
-    txs: Sequence[PreparedTx], env: BlockEnv, query: BalanceQuery, state_block: int | str
+    txs: Sequence[PreparedTx], env: BlockEnv, query: BalanceQuery, state: str
 ) -> list[Any]:
     """One block: the coinbase reader before the first tx and after every tx."""
     reader = reader_call(query, env)
@@ -216,7 +234,6 @@ def _simulate_request(
         "stateOverrides": reader_overrides(),
         "calls": calls,
     }
-    state = hex(state_block) if isinstance(state_block, int) else state_block
     return [{"blockStateCalls": [block], "validation": True}, state]
 
 
@@ -229,18 +246,34 @@ async def simulate_raw_txs(
     timeout: float | None = None,
 ) -> list[TxRun]:
     """Run signed txs in order as block ``env`` on ``state_block``; each one's outcome, gas and
-    exact coinbase payment. A tx that cannot be decoded or that the node refuses (nonce, fee,
-    balance) raises :class:`SimulationError`."""
+    exact coinbase payment. A tx that cannot be decoded, whose nonce is not its sender's next one
+    at that point, or whose fee cap is below the base fee raises :class:`SimulationError` (anvil's
+    ``eth_simulateV1`` checks none of these, even with ``validation: true``)."""
     try:
         txs = [decode_signed(bytes(raw)) for raw in raws]
     except MalformedError as error:
         raise SimulationError(error.reason) from None
     query = balance_query((), (), env.coinbase)
-    params = _simulate_request(txs, env, query, state_block)
+    state = hex(state_block) if isinstance(state_block, int) else state_block
+    senders = list(dict.fromkeys(tx.sender for tx in txs))
+    *nonces, blocks = await rpc.batch(
+        [
+            *(("eth_getTransactionCount", [sender, state]) for sender in senders),
+            ("eth_simulateV1", _simulate_request(txs, env, query, state)),
+        ],
+        timeout=timeout,
+    )
+    for answer in (*nonces, blocks):
+        if isinstance(answer, RpcError):
+            raise SimulationError(answer.message)
     try:
-        blocks = await rpc.call("eth_simulateV1", params, timeout=timeout)
-    except RpcError as error:
-        raise SimulationError(error.message) from None
+        next_nonce = {
+            sender: hex_to_int(answer, "nonce")
+            for sender, answer in zip(senders, nonces, strict=True)
+        }
+    except MalformedError as error:
+        raise SimulationError(error.reason) from None
+    _check_admissible(txs, next_nonce, env.base_fee)
     try:
         if not isinstance(blocks, list) or len(blocks) != 1 or not isinstance(blocks[0], dict):
             raise MalformedError("expected one simulated block")
@@ -621,7 +654,7 @@ class Builder:
                 if isinstance(outcome, RpcError)
                 and not any(known in outcome.message.lower() for known in _ALREADY_KNOWN)
             ]
-            if await self._bundles_first(bundle_hashes):
+            if await self._bundles_first([h for c in bundles for h in c.hashes]):
                 break
         return anomalies
 
@@ -634,18 +667,11 @@ class Builder:
             if isinstance(answer, str)
         }
 
-    async def _bundles_first(self, bundle_hashes: set[str]) -> bool:
-        """Whether the pool's order puts no foreign tx before the last bundle tx."""
+    async def _bundles_first(self, expected: Sequence[str]) -> bool:
+        """Whether the pool's next block starts with exactly the bundles' txs, in order."""
         pending = _ok(await self.rpc.call("eth_getBlockByNumber", ["pending", False]))
         order = [str(h).lower() for h in (pending or {}).get("transactions", [])]
-        remaining = set(bundle_hashes)
-        for tx_hash in order:
-            if not remaining:
-                return True
-            if tx_hash not in bundle_hashes:
-                return False
-            remaining.discard(tx_hash)
-        return True
+        return order[: len(expected)] == list(expected)
 
     async def _check_block(
         self,

@@ -97,6 +97,12 @@ class PendingTx:
     raw: bytes | None = None
     received_at: int = 0
     source: str = ""
+    # Signature and access list as the node reported them: enough to rebuild the signed
+    # envelope (chain.envelope) for the few txs we backrun, without another round trip.
+    v: int | None = None
+    r: int | None = None
+    s: int | None = None
+    access_list: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def selector(self) -> bytes:
@@ -128,9 +134,30 @@ class PendingTx:
                 raw=raw,
                 received_at=received_at,
                 source=source,
+                v=_opt_int(obj, "yParity") if "yParity" in obj else _opt_int(obj, "v"),
+                r=_opt_int(obj, "r"),
+                s=_opt_int(obj, "s"),
+                access_list=_access_list(obj.get("accessList")),
             )
         except KeyError as missing:
             raise MalformedError(f"transaction: missing field {missing.args[0]!r}") from None
+
+
+def _access_list(value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    if not value:
+        return ()
+    if not isinstance(value, list):
+        raise MalformedError("accessList: expected a list")
+    try:
+        return tuple(
+            (
+                norm_address(entry["address"], "accessList.address"),
+                tuple(norm_hash(key, "accessList.storageKeys") for key in entry["storageKeys"]),
+            )
+            for entry in value
+        )
+    except (KeyError, TypeError):
+        raise MalformedError("accessList: entries need address and storageKeys") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,7 +123,9 @@ class SqliteKeeperStore:
     async def acquire_lease(self, name: str, owner: str, ttl_s: float) -> Lease | None:
         now = self._clock()
         with self._write() as db:
-            row = db.execute("SELECT owner, expires_at FROM leases WHERE name = ?", (name,)).fetchone()
+            row = db.execute(
+                "SELECT owner, expires_at FROM leases WHERE name = ?", (name,)
+            ).fetchone()
             if row is not None and row[0] != owner and row[1] > now:
                 return None
             db.execute(
@@ -169,8 +171,7 @@ class SqliteKeeperStore:
     async def claim_owner(self, key: str) -> str | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT owner FROM claims WHERE key = ?"
-                " AND (expires_at IS NULL OR expires_at > ?)",
+                "SELECT owner FROM claims WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)",
                 (key, self._clock()),
             ).fetchone()
         return None if row is None else row[0]

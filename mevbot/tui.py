@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TypeVar
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.live import Live
@@ -32,6 +33,8 @@ from rich.text import Text
 from mevbot.latency import STAGES
 from mevbot.logfmt import printable
 from mevbot.status import BotStatus, BundleRow, OpportunityRow, RelayHealth, Timing
+
+Row = TypeVar("Row")
 
 MISSING = "—"
 WIDE_FROM = 100  # columns from which panels go side by side
@@ -54,7 +57,7 @@ def format_eth(wei: int | None) -> str:
     if wei is None:
         return MISSING
     amount = Decimal(wei)
-    if abs(amount) >= _WEI_PER_ETH / 1_000_000:
+    if not amount or abs(amount) >= _WEI_PER_ETH / 1_000_000:
         text = f"{amount / _WEI_PER_ETH:,.6f}".rstrip("0").rstrip(".")
         return f"{text} ETH"
     if abs(amount) >= _WEI_PER_GWEI:
@@ -121,21 +124,50 @@ def _num(value: int) -> Text:
 
 
 # --- panels -----------------------------------------------------------------------------------
+# Every cell is one terminal row (no wrapping, ellipsis), so a panel's height is known without
+# rendering it: borders + header + rows (+ any summary line). Fixed column widths keep columns
+# readable and spare rich from measuring every cell; one flexible column takes the rest.
+
+Column = tuple[str, int | None, bool]  # header, width (None: flexible), right-aligned
+
+_BORDERS = 2
 
 
-def _table(*columns: str, right: Iterable[str] = ()) -> Table:
-    table = Table(box=None, expand=True, pad_edge=False, header_style="bold", padding=(0, 1))
-    right_aligned = set(right)
-    for name in columns:
-        justify = "right" if name in right_aligned else "left"
-        table.add_column(name, justify=justify, no_wrap=True, overflow="ellipsis")
+def _table(columns: Sequence[Column]) -> Table:
+    table = Table(box=None, expand=True, pad_edge=False, header_style="bold", padding=(0, 1, 0, 0))
+    for name, width, right in columns:
+        table.add_column(
+            name,
+            width=width,
+            ratio=None if width else 1,
+            justify="right" if right else "left",
+            no_wrap=True,
+            overflow="ellipsis",
+        )
     return table
 
 
-def _placeholder(table: Table, what: str) -> Table:
+def _panel(body: RenderableType, title: str, height: int | None = None) -> Panel:
+    return Panel(body, title=title, title_align="left", height=height)
+
+
+def _table_height(rows: int) -> int:
+    return _BORDERS + 1 + max(1, rows)  # an empty table shows a placeholder row
+
+
+def _fill(table: Table, rows: Iterable[Sequence[Text]], what: str) -> Table:
+    for row in rows:
+        table.add_row(*row)
     if not table.row_count:
         table.add_row(Text(f"no {what} yet", style="dim"))
     return table
+
+
+def _line(*parts: Text | str) -> Text:
+    line = Text(no_wrap=True, overflow="ellipsis")
+    for part in parts:
+        line.append(part) if isinstance(part, str) else line.append_text(part)
+    return line
 
 
 def _relay_summary(relay: RelayHealth) -> Text:
@@ -145,106 +177,167 @@ def _relay_summary(relay: RelayHealth) -> Text:
         style = "yellow"
     else:
         style = "green"
-    text = Text("● ", style=style)
-    text.append_text(safe(relay.name, limit=40))
+    text = _line(Text("● ", style=style), safe(relay.name, limit=40))
     text.append(f" {relay.ok:,}/{relay.sent:,} ok")
     if relay.errors:
         text.append(f", {relay.errors:,} err", style=style)
     if relay.latency is not None:
         text.append(f", p50 {format_ms(relay.latency.p50)} ms")
-    if relay.last_error:
-        text.append(" last: ")
-        text.append_text(safe(relay.last_error, style="dim", limit=80))
     return text
 
 
+def _failing_relay(status: BotStatus) -> RelayHealth | None:
+    return next((r for r in status.relays if r.errors and r.last_error), None)
+
+
+def header_height(status: BotStatus) -> int:
+    return _BORDERS + 2 + (1 if _failing_relay(status) else 0)
+
+
 def header_panel(status: BotStatus) -> Panel:
-    line = Text()
-    line.append_text(safe(status.network, style="bold", limit=30))
-    line.append(f" · chain {status.chain_id} · head ")
-    line.append(f"#{status.head_block:,}", style="bold")
     head_style = "red" if (status.head_age_s or 0) > HEAD_STALE_AFTER_S else ""
-    line.append(f" ({format_age(status.head_age_s)})", style=head_style)
+    chain = _line(
+        safe(status.network, style="bold", limit=30),
+        f" · chain {status.chain_id} · head ",
+        Text(f"#{status.head_block:,}", style="bold"),
+        Text(f" ({format_age(status.head_age_s)})", style=head_style),
+    )
     if status.dry_run:
-        line.append(" · ")
-        line.append(" DRY RUN ", style="bold black on yellow")
-    relays = Text("relays: ")
+        chain.append(" · ")
+        chain.append(" DRY RUN ", style="bold black on yellow")
+    relays = _line("relays: ")
     if status.relays:
-        relays.append_text(Text("  ").join(_relay_summary(relay) for relay in status.relays))
+        relays.append_text(Text("   ").join(_relay_summary(relay) for relay in status.relays))
     else:
         relays.append(MISSING, style="dim")
-    return Panel(Group(line, relays), title="mevbot", title_align="left", border_style="blue")
-
-
-def intake_panel(status: BotStatus, rows: int | None = None) -> Panel:
-    intake = status.intake
-    table = _table(
-        "source", "state", "tx/s", "seen", "first", "dup", "lag p50", "reconn", "bad",
-        right=("tx/s", "seen", "first", "dup", "lag p50", "reconn", "bad"),
-    )  # fmt: skip
-    firsts = sum(source.first_seen for source in intake.sources)
-    for source in intake.sources[:rows]:
-        lag = MISSING if source.lag_p50_ms is None else f"{format_ms(source.lag_p50_ms)} ms"
-        table.add_row(
-            safe(source.name, limit=40),
-            safe(source.state, limit=20),
-            Text(f"{source.tx_per_s:,.1f}"),
-            _num(source.seen),
-            Text(format_share(source.first_seen, firsts)),
-            _num(source.duplicates),
-            Text(lag),
-            _num(source.reconnects),
-            Text(f"{source.malformed:,}", style="red" if source.malformed else ""),
+    lines = [chain, relays]
+    failing = _failing_relay(status)
+    if failing is not None:
+        lines.append(
+            _line(
+                Text("last relay error ", style="yellow"),
+                safe(failing.name, limit=40),
+                ": ",
+                safe(failing.last_error, limit=300),
+            )
         )
-    _placeholder(table, "sources")
-    summary = Text(f"pending {intake.pending_seen:,} · decoded ")
-    summary.append(format_share(intake.decoded, intake.decoded + intake.undecoded))
-    summary.append(f" ({intake.decoded:,}/{intake.decoded + intake.undecoded:,}) · shed ")
-    summary.append(f"{intake.shed:,}", style="yellow" if intake.shed else "")
-    queue_style = "red" if intake.queue_depth >= intake.queue_capacity > 0 else ""
-    summary.append(" · queue ")
-    summary.append(f"{intake.queue_depth:,}/{intake.queue_capacity:,}", style=queue_style)
-    return Panel(Group(table, summary), title="Intake", title_align="left")
+    return Panel(Group(*lines), title="mevbot", title_align="left", border_style="blue")
+
+
+_INTAKE_COLUMNS: tuple[Column, ...] = (
+    ("source", 11, False), ("state", 8, False), ("tx/s", 6, True), ("seen", 8, True),
+    ("first", 6, True), ("dup", 7, True), ("lag ms", 7, True), ("reconn", 6, True),
+    ("bad", 4, True),
+)  # fmt: skip
+
+
+def intake_height(status: BotStatus, rows: int | None) -> int:
+    return _table_height(len(status.intake.sources[:rows])) + 1
+
+
+def intake_panel(status: BotStatus, rows: int | None = None, height: int | None = None) -> Panel:
+    intake = status.intake
+    firsts = sum(source.first_seen for source in intake.sources)
+    table = _fill(
+        _table(_INTAKE_COLUMNS),
+        (
+            (
+                safe(source.name, limit=40),
+                safe(source.state, style="" if source.state == "up" else "yellow", limit=20),
+                Text(f"{source.tx_per_s:,.1f}"),
+                _num(source.seen),
+                Text(format_share(source.first_seen, firsts)),
+                _num(source.duplicates),
+                Text(format_ms(source.lag_p50_ms)),
+                _num(source.reconnects),
+                Text(f"{source.malformed:,}", style="red" if source.malformed else ""),
+            )
+            for source in intake.sources[:rows]
+        ),
+        "sources",
+    )
+    classified = intake.decoded + intake.undecoded
+    queue_full = intake.queue_depth >= intake.queue_capacity > 0
+    summary = _line(
+        f"pending {intake.pending_seen:,} · decoded {format_share(intake.decoded, classified)}",
+        f" ({intake.decoded:,}/{classified:,}) · shed ",
+        Text(f"{intake.shed:,}", style="yellow" if intake.shed else ""),
+        " · queue ",
+        Text(
+            f"{intake.queue_depth:,}/{intake.queue_capacity:,}", style="red" if queue_full else ""
+        ),
+    )
+    return _panel(Group(table, summary), "Intake", height)
+
+
+_LATENCY_COLUMNS: tuple[Column, ...] = (
+    ("stage", 13, False), ("p50 ms", 8, True), ("p99 ms", 8, True), ("n", None, True),
+)  # fmt: skip
+LATENCY_WIDTH = 44  # the latency panel's width beside the intake panel
 
 
 def _stages(latency: dict[str, Timing]) -> list[str]:
     return [*STAGES, *sorted(set(latency) - set(STAGES))]
 
 
-def latency_panel(status: BotStatus, rows: int | None = None) -> Panel:
-    table = _table("stage", "p50 ms", "p99 ms", "n", right=("p50 ms", "p99 ms", "n"))
-    for stage in _stages(status.latency)[:rows]:
+def latency_height(status: BotStatus) -> int:
+    return _table_height(len(_stages(status.latency)))
+
+
+def latency_panel(status: BotStatus, height: int | None = None) -> Panel:
+    def row(stage: str) -> tuple[Text, ...]:
         timing = status.latency.get(stage)
         style = "bold" if stage == "wire_to_relay" else ""
-        table.add_row(
+        return (
             safe(stage, style=style, limit=30),
             Text(format_ms(timing.p50 if timing else None), style=style),
             Text(format_ms(timing.p99 if timing else None), style=style),
             Text(MISSING if timing is None else f"{timing.n:,}"),
         )
-    return Panel(table, title="Stage latency (wire → relay)", title_align="left")
+
+    table = _fill(_table(_LATENCY_COLUMNS), map(row, _stages(status.latency)), "stages")
+    return _panel(table, "Stage latency (wire → relay)", height)
 
 
-def _opportunity_row(row: OpportunityRow, now: float) -> list[Text]:
-    return [
+def _newest(items: Sequence[Row], rows: int | None, key: Callable[[Row], float]) -> list[Row]:
+    return sorted(items, key=key, reverse=True)[:rows]
+
+
+def _opportunity_row(row: OpportunityRow, now: float, compact: bool) -> list[Text]:
+    cells = [
         Text(format_relative(row.at, now)),
         safe(row.strategy, limit=30),
-        safe(short_hash(row.trigger) if row.trigger else None),
         Text(f"{row.target_block:,}"),
         Text(format_eth(row.expected_profit_wei)),
         safe(row.verdict, style=_VERDICT_STYLES.get(row.verdict, "yellow"), limit=30),
-        safe(row.detail, style="dim", limit=120),
+        safe(row.detail or None, limit=160),
     ]
+    if not compact:
+        cells.insert(2, safe(short_hash(row.trigger) if row.trigger else None))
+    return cells
 
 
-def opportunities_panel(status: BotStatus, now: float, rows: int | None = None) -> Panel:
-    table = _table(
-        "when", "strategy", "trigger", "block", "expected", "verdict", "detail",
-        right=("block", "expected"),
-    )  # fmt: skip
-    for row in _newest(status.opportunities, rows, key=lambda o: o.at):
-        table.add_row(*_opportunity_row(row, now))
-    return Panel(_placeholder(table, "opportunities"), title="Opportunities", title_align="left")
+def opportunities_panel(
+    status: BotStatus, now: float, rows: int | None = None, compact: bool = False
+) -> Panel:
+    """Newest first; ``compact`` (narrow terminals) leaves out the trigger tx column."""
+    columns: list[Column] = [
+        ("when", 9, False), ("strategy", 12, False), ("block", 10, True),
+        ("expected", 13, True), ("verdict", 12, False), ("detail", None, False),
+    ]  # fmt: skip
+    if not compact:
+        columns.insert(2, ("trigger", 13, False))
+    newest = _newest(status.opportunities, rows, key=lambda o: o.at)
+    table = _fill(
+        _table(columns), (_opportunity_row(r, now, compact) for r in newest), "opportunities"
+    )
+    return _panel(table, "Opportunities")
+
+
+_BUNDLE_COLUMNS: tuple[Column, ...] = (
+    ("block", 10, True), ("strategy", 12, False), ("bid", 13, True), ("status", 8, False),
+    ("realized", 13, True), ("bundle", None, False),
+)  # fmt: skip
 
 
 def _bundle_row(row: BundleRow) -> list[Text]:
@@ -256,56 +349,77 @@ def _bundle_row(row: BundleRow) -> list[Text]:
         Text(format_eth(row.bid_wei)),
         safe(row.status, style=_BUNDLE_STYLES.get(row.status, "yellow"), limit=20),
         Text(format_eth(realized), style=realized_style),
-        safe(short_hash(row.bundle_hash)),
+        safe(row.bundle_hash, limit=80),
     ]
 
 
 def bundles_panel(status: BotStatus, rows: int | None = None) -> Panel:
-    table = _table(
-        "block", "strategy", "bid", "status", "realized", "bundle",
-        right=("block", "bid", "realized"),
-    )  # fmt: skip
-    for row in _newest(status.bundles, rows, key=lambda b: b.target_block):
-        table.add_row(*_bundle_row(row))
-    return Panel(_placeholder(table, "bundles"), title="Bundles", title_align="left")
+    """Newest target block first."""
+    newest = _newest(status.bundles, rows, key=lambda b: b.target_block)
+    table = _fill(_table(_BUNDLE_COLUMNS), map(_bundle_row, newest), "bundles")
+    return _panel(table, "Bundles")
 
 
-def keepers_panel(status: BotStatus, now: float, rows: int | None = None) -> Panel:
-    table = _table("job", "state", "last run", "next run", "last action", "fail", right=("fail",))
-    for keeper in status.keepers[:rows]:
-        table.add_row(
-            safe(keeper.job, limit=40),
-            safe(keeper.state, style="" if keeper.state == "ok" else "yellow", limit=20),
-            Text(format_relative(keeper.last_run, now)),
-            Text(format_relative(keeper.next_run, now)),
-            safe(keeper.last_action, limit=120),
-            Text(f"{keeper.failures:,}", style="red" if keeper.failures else ""),
-        )
-    return Panel(_placeholder(table, "keepers"), title="Keepers", title_align="left")
+_KEEPER_COLUMNS: tuple[Column, ...] = (
+    ("job", 14, False), ("state", 7, False), ("last run", 9, False), ("next run", 8, False),
+    ("fail", 4, True), ("last action", None, False),
+)  # fmt: skip
 
 
-def tasks_panel(status: BotStatus, rows: int | None = None) -> Panel:
-    table = _table("task", "state", "restarts", "last error", right=("restarts",))
-    for task in status.tasks[:rows]:
-        table.add_row(
-            safe(task.name, limit=40),
-            safe(task.state, style=_TASK_STYLES.get(task.state, "yellow"), limit=20),
-            Text(f"{task.restarts:,}", style="yellow" if task.restarts else ""),
-            safe(task.last_error, style="dim", limit=160),
-        )
-    return Panel(_placeholder(table, "tasks"), title="Tasks", title_align="left")
+def keepers_panel(
+    status: BotStatus, now: float, rows: int | None = None, height: int | None = None
+) -> Panel:
+    table = _fill(
+        _table(_KEEPER_COLUMNS),
+        (
+            (
+                safe(keeper.job, limit=40),
+                safe(keeper.state, style="" if keeper.state == "ok" else "yellow", limit=20),
+                Text(format_relative(keeper.last_run, now)),
+                Text(format_relative(keeper.next_run, now)),
+                Text(f"{keeper.failures:,}", style="red" if keeper.failures else ""),
+                safe(keeper.last_action, limit=160),
+            )
+            for keeper in status.keepers[:rows]
+        ),
+        "keepers",
+    )
+    return _panel(table, "Keepers", height)
+
+
+_TASK_COLUMNS: tuple[Column, ...] = (
+    ("task", 16, False), ("state", 8, False), ("restarts", 8, True), ("last error", None, False),
+)  # fmt: skip
+
+
+def tasks_panel(status: BotStatus, rows: int | None = None, height: int | None = None) -> Panel:
+    table = _fill(
+        _table(_TASK_COLUMNS),
+        (
+            (
+                safe(task.name, limit=40),
+                safe(task.state, style=_TASK_STYLES.get(task.state, "yellow"), limit=20),
+                Text(f"{task.restarts:,}", style="yellow" if task.restarts else ""),
+                safe(task.last_error, style="dim", limit=200),
+            )
+            for task in status.tasks[:rows]
+        ),
+        "tasks",
+    )
+    return _panel(table, "Tasks", height)
+
+
+def _tail(status: BotStatus, rows: int | None) -> tuple[str, ...]:
+    lines = status.log_tail
+    return lines if rows is None else lines[max(0, len(lines) - rows) :]
 
 
 def log_panel(status: BotStatus, rows: int | None = None) -> Panel:
-    lines = status.log_tail[-rows:] if rows else status.log_tail if rows is None else ()
-    body = Group(*(safe(line, limit=400) for line in lines)) if lines else safe(None)
-    for line in body.renderables if isinstance(body, Group) else ():
-        line.no_wrap, line.overflow = True, "ellipsis"
-    return Panel(body, title="Log", title_align="left")
-
-
-def _newest[Row](items: Sequence[Row], rows: int | None, key: Callable[[Row], float]) -> list[Row]:
-    return sorted(items, key=key, reverse=True)[:rows]
+    """The newest ``rows`` log lines (all when None), one terminal row each."""
+    lines = _tail(status, rows)
+    if not lines:
+        return _panel(Text("no log lines yet", style="dim"), "Log")
+    return _panel(Group(*(_line(safe(line, limit=400)) for line in lines)), "Log")
 
 
 # --- fitting the panels into the space ---------------------------------------------------------
@@ -313,42 +427,181 @@ def _newest[Row](items: Sequence[Row], rows: int | None, key: Callable[[Row], fl
 
 @dataclass(frozen=True, slots=True)
 class _Section:
-    """One band of the dashboard: one panel, or two side by side, sharing a row budget."""
+    """One band of the dashboard (a panel, or two side by side) and its list-row budget."""
 
     name: str
     priority: int  # lower stays on screen longer
     build: Callable[[int | None], RenderableType]  # row limit (None: all) -> renderable
+    height: Callable[[int | None], int]  # row limit -> lines
     want: int  # list rows it would show
     least: int  # fewest list rows worth showing
 
 
-def _pair(
-    left: Callable[[int | None], Panel],
-    right: Callable[[int | None], Panel],
-    ratio: tuple[int, int],
-    console: Console,
-    options: ConsoleOptions,
-) -> Callable[[int | None], RenderableType]:
-    """Two panels side by side, given the same height so their borders line up."""
+def _side_by_side(left: Panel, right: Panel, right_width: int | None = None) -> Table:
+    """Two panels in one band; the right one ``right_width`` wide, or the band split 5:4."""
+    grid = Table.grid(expand=True)
+    grid.add_column(ratio=5 if right_width is None else 1)
+    grid.add_column(ratio=4 if right_width is None else None, width=right_width)
+    grid.add_row(left, right)
+    return grid
 
-    def build(rows: int | None) -> RenderableType:
-        panels = [left(rows), right(rows)]
-        total = options.max_width
-        widths = [total * ratio[0] // sum(ratio)]
-        widths.append(total - widths[0])
-        height = max(
-            len(console.render_lines(panel, options.update(width=width, height=None)))
-            for panel, width in zip(panels, widths, strict=True)
-        )
-        grid = Table.grid(expand=True)
-        for share in ratio:
-            grid.add_column(ratio=share)
-        for panel in panels:
-            panel.height = height
-        grid.add_row(*panels)
-        return grid
 
-    return build
+def _sections(status: BotStatus, now: float, wide: bool) -> list[_Section]:
+    n_sources, n_keepers, n_tasks = (
+        len(status.intake.sources),
+        len(status.keepers),
+        len(status.tasks),
+    )
+    n_opportunities, n_bundles = len(status.opportunities), len(status.bundles)
+
+    def shown(count: int, rows: int | None) -> int:
+        return count if rows is None else min(count, rows)
+
+    def table_height(count: int) -> Callable[[int | None], int]:
+        return lambda rows: _table_height(shown(count, rows))
+
+    sections = [
+        _Section(
+            "header", 0, lambda rows: header_panel(status), lambda rows: header_height(status), 0, 0
+        ),
+        _Section(
+            "opportunities",
+            2,
+            lambda rows: opportunities_panel(status, now, rows, compact=not wide),
+            table_height(n_opportunities),
+            n_opportunities,
+            min(n_opportunities, 3),
+        ),
+        _Section(
+            "bundles",
+            3,
+            lambda rows: bundles_panel(status, rows),
+            table_height(n_bundles),
+            n_bundles,
+            min(n_bundles, 2),
+        ),
+        _Section(
+            "log",
+            7,
+            lambda rows: log_panel(status, rows),
+            lambda rows: _BORDERS + max(1, len(_tail(status, rows))),
+            len(status.log_tail),
+            min(len(status.log_tail), 2),
+        ),
+    ]
+    if wide:
+
+        def intake_and_latency_height(rows: int | None) -> int:
+            return max(intake_height(status, rows), latency_height(status))
+
+        def intake_and_latency(rows: int | None) -> RenderableType:
+            height = intake_and_latency_height(rows)
+            return _side_by_side(
+                intake_panel(status, rows, height), latency_panel(status, height), LATENCY_WIDTH
+            )
+
+        def keepers_and_tasks_height(rows: int | None) -> int:
+            return _table_height(max(shown(n_keepers, rows), shown(n_tasks, rows)))
+
+        def keepers_and_tasks(rows: int | None) -> RenderableType:
+            height = keepers_and_tasks_height(rows)
+            return _side_by_side(
+                keepers_panel(status, now, rows, height), tasks_panel(status, rows, height)
+            )
+
+        sections += [
+            _Section(
+                "intake",
+                1,
+                intake_and_latency,
+                intake_and_latency_height,
+                n_sources,
+                min(n_sources, 4),
+            ),
+            _Section(
+                "keepers+tasks",
+                4,
+                keepers_and_tasks,
+                keepers_and_tasks_height,
+                max(n_keepers, n_tasks),
+                min(max(n_keepers, n_tasks), 3),
+            ),
+        ]
+    else:
+        sections += [
+            _Section(
+                "intake",
+                1,
+                lambda rows: intake_panel(status, rows),
+                lambda rows: intake_height(status, rows),
+                n_sources,
+                min(n_sources, 4),
+            ),
+            _Section(
+                "latency",
+                4,
+                lambda rows: latency_panel(status),
+                lambda rows: latency_height(status),
+                0,
+                0,
+            ),
+            _Section(
+                "tasks",
+                5,
+                lambda rows: tasks_panel(status, rows),
+                table_height(n_tasks),
+                n_tasks,
+                min(n_tasks, 3),
+            ),
+            _Section(
+                "keepers",
+                6,
+                lambda rows: keepers_panel(status, now, rows),
+                table_height(n_keepers),
+                n_keepers,
+                min(n_keepers, 3),
+            ),
+        ]
+    return sections
+
+
+_ORDER = ("header", "intake", "latency", "opportunities", "bundles", "keepers+tasks", "tasks")
+_ORDER_TAIL = ("keepers", "log")
+
+
+def _fit(sections: list[_Section], height: int) -> tuple[list[tuple[_Section, int]], list[str]]:
+    """Row limits per section so the whole takes at most ``height`` lines, and what was left out.
+
+    The least important sections are dropped until the rest fit at their smallest; the spare
+    lines then go first as a fair share to every list (a long list must not starve the log),
+    then in order of importance.
+    """
+    kept = sorted(sections, key=lambda s: s.priority)
+    hidden: list[str] = []
+
+    def smallest() -> int:
+        return sum(s.height(s.least) for s in kept) + (1 if hidden else 0)
+
+    while len(kept) > 1 and smallest() > height:
+        hidden.insert(0, kept.pop().name)
+    spare = height - smallest()
+    rows = {s.name: s.least for s in kept}
+    for cap in (6, None):
+        for section in kept:
+            while spare > 0 and rows[section.name] < section.want:
+                if cap is not None and rows[section.name] >= cap:
+                    break
+                grown = section.height(rows[section.name] + 1) - section.height(rows[section.name])
+                if grown > spare:
+                    break
+                rows[section.name] += 1
+                spare -= grown
+    return [(s, rows[s.name]) for s in kept], hidden
+
+
+def _display_order(section: _Section) -> int:
+    order = (*_ORDER, *_ORDER_TAIL)
+    return order.index(section.name)
 
 
 class DashboardView:
@@ -366,118 +619,16 @@ class DashboardView:
         self.notices = tuple(notices)
         self.max_height = max_height
 
-    def _sections(self, console: Console, options: ConsoleOptions) -> list[_Section]:
-        status, now = self.status, self.now
-        longest_list = max(len(status.opportunities), len(status.bundles))
-        n_stages = len(_stages(status.latency))
-        sources, keepers, tasks = (
-            len(status.intake.sources),
-            len(status.keepers),
-            len(status.tasks),
-        )
-
-        def intake(rows: int | None) -> Panel:
-            return intake_panel(status, rows)
-
-        def latency(rows: int | None) -> Panel:
-            return latency_panel(status)
-
-        def opportunities(rows: int | None) -> Panel:
-            return opportunities_panel(status, now, rows)
-
-        def bundles(rows: int | None) -> Panel:
-            return bundles_panel(status, rows)
-
-        def keeper_jobs(rows: int | None) -> Panel:
-            return keepers_panel(status, now, rows)
-
-        def supervised(rows: int | None) -> Panel:
-            return tasks_panel(status, rows)
-
-        def log(rows: int | None) -> Panel:
-            return log_panel(status, rows)
-
-        def header(rows: int | None) -> Panel:
-            return header_panel(status)
-
-        sections = [_Section("header", 0, header, 0, 0)]
-        if options.max_width >= WIDE_FROM:
-            pair = _pair
-            sections += [
-                _Section(
-                    "intake+latency",
-                    1,
-                    pair(intake, latency, (3, 2), console, options),
-                    max(sources, n_stages - 1),
-                    max(min(sources, 4), n_stages - 1),
-                ),
-                _Section(
-                    "opportunities+bundles",
-                    2,
-                    pair(opportunities, bundles, (11, 9), console, options),
-                    longest_list,
-                    min(longest_list, 3),
-                ),
-                _Section(
-                    "keepers+tasks",
-                    3,
-                    pair(keeper_jobs, supervised, (1, 1), console, options),
-                    max(keepers, tasks),
-                    min(max(keepers, tasks), 3),
-                ),
-            ]
-        else:
-            sections += [
-                _Section("intake", 1, intake, sources, min(sources, 4)),
-                _Section("opportunities", 2, opportunities, longest_list, min(longest_list, 3)),
-                _Section("bundles", 3, bundles, len(status.bundles), min(len(status.bundles), 3)),
-                _Section("latency", 4, latency, 0, 0),
-                _Section("tasks", 5, supervised, tasks, min(tasks, 3)),
-                _Section("keepers", 6, keeper_jobs, keepers, min(keepers, 3)),
-            ]
-        log_lines = len(status.log_tail)
-        sections.append(_Section("log", 7, log, log_lines, min(log_lines, 2)))
-        return sections
-
-    def _fit(
-        self, sections: list[_Section], console: Console, options: ConsoleOptions, height: int
-    ) -> tuple[list[tuple[_Section, int]], list[str]]:
-        """Row limits per section for ``height`` lines, and the names of sections left out."""
-        measure = options.update(height=None)
-
-        def lines(section: _Section, rows: int) -> int:
-            return len(console.render_lines(section.build(rows), measure))
-
-        base = {s.name: lines(s, s.least) for s in sections}
-        budget = height - len(self.notices)
-        kept = sorted(sections, key=lambda s: s.priority)
-        hidden: list[str] = []
-        while len(kept) > 1 and sum(base[s.name] for s in kept) + (1 if hidden else 0) > budget:
-            hidden.insert(0, kept.pop().name)
-        spare = budget - sum(base[s.name] for s in kept) - (1 if hidden else 0)
-        rows = {s.name: s.least for s in kept}
-        # First a fair share each (a long list must not starve the log), then the rest in order.
-        for cap in (6, None):
-            for section in kept:
-                grow = min(spare, section.want - rows[section.name])
-                if cap is not None:
-                    grow = min(grow, cap - rows[section.name])
-                if grow > 0:
-                    rows[section.name] += grow
-                    spare -= grow
-        ordered = [s for s in sections if s in kept]
-        return [(s, rows[s.name]) for s in ordered], hidden
-
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         yield from self.notices
-        sections = self._sections(console, options)
+        sections = _sections(self.status, self.now, wide=options.max_width >= WIDE_FROM)
         height = options.height or self.max_height
         if height is None:
-            for section in sections:
+            for section in sorted(sections, key=_display_order):
                 yield section.build(UNBOUNDED_ROWS)
             return
-        placed, hidden = self._fit(sections, console, options, height)
-        for section, rows in placed:
+        placed, hidden = _fit(sections, height - len(self.notices))
+        for section, rows in sorted(placed, key=lambda placed: _display_order(placed[0])):
             yield section.build(rows)
         if hidden:
             yield Text(f"hidden (terminal too small): {', '.join(hidden)}", style="dim")

@@ -62,10 +62,13 @@ class Cycle:
     tokens: tuple[str, ...]
     pools: tuple[str, ...]
     zero_for_one: tuple[bool, ...]
+    legs: tuple[tuple[str, bool], ...] = field(init=False, repr=False, compare=False)
+    """``(pool address, zero_for_one)`` per hop: the key a search caches a pool's terms under."""
 
     def __post_init__(self) -> None:
         if not len(self.tokens) == len(self.pools) == len(self.zero_for_one) >= 2:
             raise ValueError("a cycle needs >= 2 hops and one token and direction per pool")
+        object.__setattr__(self, "legs", tuple(zip(self.pools, self.zero_for_one, strict=True)))
 
     @property
     def start_token(self) -> str:
@@ -90,14 +93,13 @@ class Cycle:
 
     def hops(self, pools: Mapping[str, Pool]) -> list[Hop]:
         """``(reserve_in, reserve_out, fee_bps)`` per hop, read from ``pools`` by address."""
-        hops: list[Hop] = []
-        for address, zero_for_one in zip(self.pools, self.zero_for_one, strict=True):
-            pool = pools[address]
-            if zero_for_one:
-                hops.append((pool.reserve0, pool.reserve1, pool.fee_bps))
-            else:
-                hops.append((pool.reserve1, pool.reserve0, pool.fee_bps))
-        return hops
+        return [_hop(pools[address], zero_for_one) for address, zero_for_one in self.legs]
+
+
+def _hop(pool: Pool, zero_for_one: bool) -> Hop:
+    if zero_for_one:
+        return pool.reserve0, pool.reserve1, pool.fee_bps
+    return pool.reserve1, pool.reserve0, pool.fee_bps
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,13 +137,21 @@ def _path_min_in(amount_out: int, hops: Sequence[Hop]) -> int | None:
     return amount_out
 
 
-def _curve(hops: Sequence[Hop]) -> tuple[int, int, int]:
-    """``(c, d, e)`` with ``out(x) = c·x / (d + e·x)`` for the real (unfloored) path."""
+_Term = tuple[int, int, int]
+"""One hop's real curve ``c·x / (d + e·x)``: ``(fee·reserve_out, 10000·reserve_in, fee)``."""
+
+
+def _term(hop: Hop) -> _Term:
+    reserve_in, reserve_out, fee_bps = hop
+    fee_numerator = FEE_DENOMINATOR - fee_bps
+    return fee_numerator * reserve_out, FEE_DENOMINATOR * reserve_in, fee_numerator
+
+
+def _fold(terms: Iterable[_Term]) -> _Term:
+    """The curve ``(c, d, e)`` of the hops one after another."""
     c, d, e = 1, 1, 0
-    for reserve_in, reserve_out, fee_bps in hops:
-        fee_numerator = FEE_DENOMINATOR - fee_bps
-        hop_c, hop_d = fee_numerator * reserve_out, FEE_DENOMINATOR * reserve_in
-        c, d, e = c * hop_c, d * hop_d, hop_d * e + c * fee_numerator
+    for hop_c, hop_d, hop_e in terms:
+        c, d, e = c * hop_c, d * hop_d, hop_d * e + c * hop_e
     return c, d, e
 
 
@@ -224,7 +234,7 @@ def best_path_input(hops: Sequence[Hop], scan_limit: int = SCAN_LIMIT) -> tuple[
 
     ``(0, 0)`` when no input makes a profit.
     """
-    c, d, e = _curve(hops)
+    c, d, e = _fold(map(_term, hops))
     if c <= d:
         return 0, 0
     return _refine(hops, c, d, e, scan_limit)
@@ -243,6 +253,10 @@ def best_cycle_input(cycle: Cycle, pools: Mapping[str, Pool]) -> tuple[int, int,
     return amount_in, amount_in + profit, profit
 
 
+def _best_bound_first(candidate: tuple[int, int, Cycle, list[Hop], _Term]) -> tuple[int, int]:
+    return -candidate[0], candidate[1]
+
+
 def best_opportunity(
     cycles: Iterable[Cycle], pools: Mapping[str, Pool], min_profit: int = 0
 ) -> Opportunity | None:
@@ -252,16 +266,28 @@ def best_opportunity(
     current state with a ``ChainMap``); every pool of every cycle must be in it.
     Profits are in each cycle's start token: pass cycles of one start token, or convert.
     """
-    candidates: list[tuple[int, int, Cycle, list[Hop], tuple[int, int, int]]] = []
+    candidates: list[tuple[int, int, Cycle, list[Hop], _Term]] = []
     for order, cycle in enumerate(cycles):
-        hops = cycle.hops(pools)
-        curve = _curve(hops)
-        if curve[0] <= curve[1]:
+        # The hot loop: most cycles fail "product of rates after fees > 1" (c > d), so that
+        # test is done inline before the full curve is folded.
+        hops: list[Hop] = []
+        rates_out = rates_in = 1
+        for address, zero_for_one in cycle.legs:
+            pool = pools[address]
+            if zero_for_one:
+                reserve_in, reserve_out = pool.reserve0, pool.reserve1
+            else:
+                reserve_in, reserve_out = pool.reserve1, pool.reserve0
+            hops.append((reserve_in, reserve_out, pool.fee_bps))
+            rates_out *= (FEE_DENOMINATOR - pool.fee_bps) * reserve_out
+            rates_in *= FEE_DENOMINATOR * reserve_in
+        if rates_out <= rates_in:
             continue
+        curve = _fold(map(_term, hops))
         bound = _profit_bound(*curve)
         if bound > min_profit:
             candidates.append((bound, order, cycle, hops, curve))
-    candidates.sort(key=lambda candidate: (-candidate[0], candidate[1]))
+    candidates.sort(key=_best_bound_first)
     best: tuple[Cycle, list[Hop], int] | None = None
     best_profit = min_profit
     for bound, _, cycle, hops, curve in candidates:

@@ -69,6 +69,7 @@ class AnvilForkSimulator:
         self._head: BlockHeader | None = None
         self._fork_block = 0
         self._lock = asyncio.Lock()
+        self._nonces: dict[str, int] = {}  # state nonces at the fork head, filled on demand
 
     @property
     def head(self) -> BlockHeader:
@@ -106,6 +107,7 @@ class AnvilForkSimulator:
             if head is None:
                 raise SimulationError("fork has no latest block after anvil_reset")
             self._head, self._fork_block = head, block_number
+            self._nonces.clear()
 
     async def simulate(
         self,
@@ -144,7 +146,7 @@ class AnvilForkSimulator:
                 raise SimulationError("snapshot simulation can only mine the next block")
             run = self.snapshot_runner.run(rpc, prepared, env, query, self.call_timeout)
         else:
-            run = simulate_v1(rpc, prepared, env, query, self.call_timeout)
+            run = simulate_v1(rpc, prepared, env, query, self.call_timeout, self._nonces)
         outcomes, before, after = await run
         return assemble(outcomes, query, before, after, env)
 
@@ -214,3 +216,4 @@ class AnvilForkSimulator:
         if head is None:
             raise SimulationError("fork has no latest block")
         self._head, self._fork_block = head, block_number
+        self._nonces.clear()

@@ -1,9 +1,10 @@
 """Run a bundle on a node with one ``eth_simulateV1`` request (the fast path, no state change).
 
 The request holds one block: the balance reader, the bundle's txs, the reader again. With
-``validation: true`` the node checks nonces, fees and balances and charges gas as a real block
-would, so a victim tx lands exactly as it would (an invalid one fails the whole request, which
-becomes a :class:`SimulationError`). ``traceTransfers`` stays off: the reader already gives exact
+``validation: true`` the node checks fee caps and balances and charges gas as a real block would;
+anvil does not check nonces there, so explicit nonces are checked against the head's state
+nonces (fetched in the same batch, cached per head). An invalid tx becomes a
+:class:`SimulationError`. ``traceTransfers`` stays off: the reader already gives exact
 ETH diffs, gas included, which transfer logs would not.
 """
 
@@ -119,26 +120,30 @@ async def simulate_v1(
     env: BlockEnv,
     query: BalanceQuery,
     timeout: float,
+    nonces: dict[str, int],
 ) -> tuple[list[TxOutcome], bytes, bytes]:
     """``(outcomes, reader answer before, reader answer after)``; node refusals and answers that
     do not parse become :class:`SimulationError`."""
-    # anvil's validation does not check nonces: read them in the same round trip and check here.
-    senders = senders_with_nonces(txs)
+    # anvil's validation does not check nonces: they are checked here, against the state nonces
+    # of this head (``nonces``, a per-head cache; missing ones ride along in the same batch).
+    missing = [sender for sender in senders_with_nonces(txs) if sender not in nonces]
     answers = await rpc.batch(
         [
             ("eth_simulateV1", request(txs, env, query)),
-            *(("eth_getTransactionCount", [sender, "latest"]) for sender in senders),
+            *(("eth_getTransactionCount", [sender, "latest"]) for sender in missing),
         ],
         timeout=timeout,
     )
-    blocks, nonces = answers[0], answers[1:]
     for answer in answers:
         if isinstance(answer, RpcError):
             raise SimulationError(f"eth_simulateV1 refused the bundle: {answer}")
+    blocks = answers[0]
     try:
-        check_nonces(txs, {s: hex_to_int(n, "nonce") for s, n in zip(senders, nonces, strict=True)})
+        for sender, nonce in zip(missing, answers[1:], strict=True):
+            nonces[sender] = hex_to_int(nonce, "nonce")
     except MalformedError as error:
         raise SimulationError(f"eth_getTransactionCount: {error.reason}") from None
+    check_nonces(txs, nonces)
     try:
         if not isinstance(blocks, list) or len(blocks) != 1 or not isinstance(blocks[0], dict):
             raise MalformedError("expected one simulated block")

@@ -190,11 +190,12 @@ def prepare(txs: Sequence[bytes | SimCall], env: BlockEnv) -> tuple[PreparedTx, 
 
 def check_nonces(txs: Sequence[PreparedTx], account_nonces: dict[str, int]) -> None:
     """Each explicit nonce must be the sender's next one, counting the bundle's earlier txs
-    (``account_nonces`` holds the state nonce of every sender that has an explicit nonce)."""
-    expected = dict(account_nonces)
+    (``account_nonces`` holds the state nonce of at least every sender with an explicit nonce)."""
+    expected: dict[str, int] = {}
     for index, tx in enumerate(txs):
-        if tx.sender not in expected:
+        if tx.sender not in account_nonces:
             continue
+        expected.setdefault(tx.sender, account_nonces[tx.sender])
         if tx.nonce is not None and tx.nonce != expected[tx.sender]:
             raise SimulationError(
                 f"tx {index}: nonce {tx.nonce}, the sender's next is {expected[tx.sender]}"

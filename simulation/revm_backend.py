@@ -3,7 +3,7 @@
 pyrevm 0.3.7 runs a call (``message_call``) inside one open journal and leaves out the
 transaction-level work, so this module does it: the node's validity checks (nonce, fee cap,
 funds, gas limit), then gas charged to the sender at the effective price, the nonce bumped, the
-tip credited to the coinbase. A bundle runs inside one journal checkpoint, reverted at the end;
+tip owed to the coinbase. A bundle runs inside one journal checkpoint, reverted at the end;
 the fork cache stays warm for the next bundle.
 
 Known difference from a node: pyrevm never ends a transaction inside the journal, so accounts
@@ -11,9 +11,9 @@ and slots that an earlier tx of the same bundle touched are warm (and SSTORE see
 original values) for the later txs — a later tx that touches the same pool uses less gas than on
 chain (2,000–2,500 per re-touched slot/account). The first tx of a bundle, and txs touching
 disjoint state, are exact. pyrevm offers no cold write into its cache (``insert_account_storage``
-goes through the journal), so this cannot be fixed from Python. The EIP-7623 calldata floor (Prague) is applied in Python:
-pyrevm's revm predates it. Also: ``BASEFEE``/``GASLIMIT``
-read 0 and 2**64-1 inside calls (pyrevm sets them so), contract creation and access-list txs are
+goes through the journal), so this cannot be fixed from Python. The EIP-7623 calldata floor
+(Prague) is applied here: pyrevm's revm predates it. Also: ``BASEFEE``/``GASLIMIT`` read 0
+and 2**64-1 inside calls (pyrevm sets them so), contract creation and access-list txs are
 refused (pyrevm keeps access-list accounts warm for good), and pyrevm fetches fork state
 synchronously and uninterruptibly, so the upstream is probed with a timeout before each fork.
 """

@@ -329,10 +329,17 @@ class ChainState:
                     amount = get_amount_in(amount, *pool.reserves_for(token_in), pool.fee_bps)
             except InsufficientLiquidityError:
                 return False
+        if (
+            swap.kind == "exact_out"
+            and swap.amount_in_max is not None
+            and amount > swap.amount_in_max
+        ):
+            return False  # the router would revert: EXCESSIVE_INPUT_AMOUNT
         for pool, token_in in zip(hops, swap.path, strict=False):
             amount, after = pool.swap(token_in, amount)
             overlay[pool.address] = after
-        return True
+        # An exact-in swap whose output falls short of its minimum reverts: it moves nothing.
+        return swap.kind != "exact_in" or amount >= (swap.amount_out_min or 0)
 
     def pools_after(self, effect: PendingEffect) -> Mapping[str, Pool]:
         """Every pool, with the pending effect applied (a view; nothing is copied)."""

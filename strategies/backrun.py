@@ -109,6 +109,7 @@ class BackrunArbitrage:
         if tx.raw is None:
             self.stats.skipped_no_raw += 1
             return []
+        self._refresh_cycles(state, new_pairs=False)
         touching = self.cycles.cycles_touching
         if len(moved) == 1:
             cycles: Iterable[Cycle] = touching(next(iter(moved)))
@@ -134,6 +135,16 @@ class BackrunArbitrage:
             )
         ]
 
+    def _refresh_cycles(self, state: ChainState, new_pairs: bool) -> None:
+        """Rebuild the cycles from every pool when pools appeared (or a reorg removed some), so
+        that no cycle names a pool the state no longer has."""
+        if self._indexed_pool_count is None:
+            self._indexed_pool_count = len(state.pools)
+        if new_pairs or self._indexed_pool_count != len(state.pools):
+            self.cycles = CycleIndex.build(state.pools.values(), [self.start_token], self.max_hops)
+            self._indexed_pool_count = len(state.pools)
+            self.stats.cycle_rebuilds += 1
+
     def _best(
         self, cycles: Iterable[Cycle], pools: Mapping[str, Pool]
     ) -> tuple[Opportunity, int, int] | None:
@@ -154,12 +165,7 @@ class BackrunArbitrage:
     def on_block(self, context: BlockContext, state: ChainState) -> list[Candidate]:
         changes = context.changes
         first_block, self._seen_block = not self._seen_block, True
-        if self._indexed_pool_count is None:
-            self._indexed_pool_count = len(state.pools)
-        if changes.new_pairs or self._indexed_pool_count != len(state.pools):
-            self.cycles = CycleIndex.build(state.pools.values(), [self.start_token], self.max_hops)
-            self._indexed_pool_count = len(state.pools)
-            self.stats.cycle_rebuilds += 1
+        self._refresh_cycles(state, new_pairs=bool(changes.new_pairs))
         if first_block:
             cycles: Sequence[Cycle] = self.cycles.cycles
         else:

@@ -19,7 +19,7 @@ from eth_account import Account
 from eth_utils import to_checksum_address
 from tcp_proxy import TcpProxy
 
-from anvil.builder import CONFLICT, REVERTED, TARGET_MISSING, BlockReport, Builder
+from anvil.builder import CONFLICT, INVALID, REVERTED, TARGET_MISSING, BlockReport, Builder
 from anvil.stack import DevnetStack
 from anvil.traffic import Traffic
 from chain.rpc import Rpc, connect
@@ -243,6 +243,23 @@ async def test_a_reverting_bundle_lands_nothing_unless_the_revert_is_allowed(net
     assert await block_txs(net.rpc, target + 1) == [tip.hash, failing.hash]
     statuses = [r["status"] for r in await receipts(net.rpc, [tip.hash, failing.hash])]
     assert statuses == ["0x1", "0x0"]
+
+
+async def test_a_bundle_with_a_nonce_gap_is_invalid_and_lands_nothing(net: Net) -> None:
+    # anvil's eth_simulateV1 runs such a tx happily: the builder must check nonces itself.
+    tip = await signed_call(net, "executor", TIPPER, value=ETHER // 100)
+    gap = await signed_call(net, "executor", TIPPER, value=ETHER // 100, nonce_offset=2)
+    target = await head_number(net.rpc) + 1
+    bundle = Bundle((tip, gap), target)
+    await net.relay.send_bundle(bundle)
+
+    report = await net.builder.build_block()
+
+    assert [(r.bundle_hash, r.reason) for r in report.rejected] == [(bundle.bundle_hash, INVALID)]
+    assert f"tx: {tip.nonce + 2} state: {tip.nonce + 1}" in report.rejected[0].detail
+    assert await block_txs(net.rpc, target) == []
+    nonce = await net.rpc.call("eth_getTransactionCount", [tip.sender, "latest"])
+    assert int(nonce, 16) == tip.nonce
 
 
 async def test_a_bundle_for_a_later_block_waits_for_it(net: Net) -> None:

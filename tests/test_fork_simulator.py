@@ -215,12 +215,17 @@ async def test_predicted_swap_equals_what_the_chain_does(world: World, upstream:
         return balance_of.decode_output(bytes.fromhex(result[2:]))[0]
 
     before = await usdc_balance()
+    # The pair's price accumulators are written only when time has passed since the last swap:
+    # the chain's block must have the simulated block's timestamp for the gas to match.
+    await upstream.call("evm_setNextBlockTimestamp", [predicted.block_timestamp])
     receipt = await wait_receipt(upstream, await eth_send_raw_transaction(upstream, raw))
     after = await usdc_balance()
     assert predicted.txs[0].success and int(receipt["status"], 16) == 1
     assert predicted.balance_diffs[trader][usdc] == after - before > 0
     assert predicted.balance_diffs[trader][world.tokens["WETH"]["address"]] == -2 * 10**18
     assert predicted.txs[0].gas_used == int(receipt["gasUsed"], 16)
+    block = await upstream.call("eth_getBlockByNumber", [receipt["blockNumber"], False])
+    assert int(block["number"], 16) == predicted.block_number
 
 
 async def wait_receipt(rpc: Rpc, tx_hash: str) -> dict[str, str]:

@@ -12,12 +12,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from execution_values import OURS, candidate, plan_for
 
-from chain.types import PendingTx
-from execution.bids import Bid
-from execution.bundler import BundlePlan, build_bundles
-from execution.candidates import ArbitrageAction, Candidate
-from execution.executor_calls import ExecutorCall
 from execution.ledger import (
     SCHEMA_VERSION,
     Ledger,
@@ -26,62 +22,8 @@ from execution.ledger import (
     PublicTxStatus,
     Settlement,
 )
-from execution.signer import LocalSigner
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-OURS = LocalSigner("0x" + "42" * 32)
-THEIRS = LocalSigner("0x" + "43" * 32)
-WETH = "0x" + "ee" * 20
-BID = Bid(
-    coinbase_wei=9 * 10**18,  # beyond SQLite's 64-bit integers once summed
-    max_fee_per_gas=30 * 10**9,
-    max_priority_fee_per_gas=0,
-    gas_cost_wei=8 * 10**15,
-    net_profit_wei=10**18,
-    min_profit_arg=8 * 10**15,
-)
-
-
-def candidate(key: str, target_block: int = 100) -> Candidate:
-    victim = THEIRS.sign_eip1559(
-        chain_id=1,
-        nonce=target_block,
-        to="0x" + "77" * 20,
-        data=b"swap",
-        value=0,
-        gas=150_000,
-        max_fee_per_gas=40 * 10**9,
-        max_priority_fee_per_gas=10**9,
-    )
-    trigger = PendingTx(
-        hash=victim.hash,
-        sender=THEIRS.address,
-        to="0x" + "77" * 20,
-        value=0,
-        input=b"swap",
-        nonce=target_block,
-        gas=150_000,
-        raw=victim.raw,
-    )
-    return Candidate(
-        strategy="backrun_arbitrage",
-        key=key,
-        action=ArbitrageAction(("0x" + "01" * 20, "0x" + "02" * 20), WETH, 10**18),
-        backrun=(trigger,),
-        target_block=target_block,
-        profit_token=WETH,
-        expected_profit=10 * 10**18,
-        expected_profit_wei=10 * 10**18,
-    )
-
-
-def plan_for(item: Candidate, nonce: int = 0, blocks: int = 1) -> BundlePlan:
-    call = ExecutorCall(
-        to="0x" + "5a" * 20, data=b"call", gas_limit=330_000, min_profit=1, coinbase_wei=1
-    )
-    return build_bundles(
-        item, call, BID, OURS, nonce, 1, last_block=item.target_block + blocks - 1
-    )
 
 
 def test_candidates_are_idempotent_across_restarts(tmp_path: Path) -> None:
@@ -186,7 +128,8 @@ def test_a_newer_schema_is_refused_and_an_empty_file_is_migrated(tmp_path: Path)
 WRITER = textwrap.dedent(
     """
     import sys
-    from tests.test_ledger import candidate, plan_for
+    sys.path.insert(0, sys.argv[2])
+    from execution_values import candidate, plan_for
     from execution.ledger import Ledger
 
     ledger = Ledger.open(sys.argv[1])
@@ -204,7 +147,7 @@ WRITER = textwrap.dedent(
 def test_sigkill_mid_write_keeps_every_committed_row(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite"
     writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(path)],
+        [sys.executable, "-c", WRITER, str(path), str(PROJECT_ROOT / "tests")],
         cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
         text=True,

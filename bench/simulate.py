@@ -1,0 +1,181 @@
+"""Benchmark the fork simulator: ``python -m bench.simulate [--n N]`` prints JSON.
+
+On a fresh devnet: a 1-tx bundle (a trader's signed router swap) and a 2-tx bundle (the swap,
+then the executor's arbitrage call from its owner). Measured in the same run, interleaved
+iteration by iteration so that load from other processes hits all alike:
+
+- ``simulate()`` on the anvil backend (``eth_simulateV1`` over WebSocket) and on the revm backend;
+- a bare ``eth_simulateV1`` round trip of the same txs (prebuilt params, one ``call`` on a
+  WebSocket to the same fork): what a caller without our layer would pay;
+- the bare round trip of exactly the request our layer sends (the txs between the two balance
+  reads), to tell the cost of exact balance diffs from the cost of the Python around it.
+
+``overhead_ratio`` = simulate() p50 / bare p50 of the same txs (goal <= 1.25);
+``layer_ratio`` = simulate() p50 / bare p50 of our own request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from eth_account import Account
+from eth_utils import to_checksum_address
+
+from anvil.devnet import Devnet
+from anvil.world import World
+from chain.abi import load_artifact
+from chain.rpc import Rpc, WsRpc, connect, eth_get_transaction_count
+from simulation.balances import balance_query
+from simulation.fork import AnvilForkSimulator
+from simulation.fork_v1 import call_object, request
+from simulation.prepared import prepare
+from simulation.revm_backend import RevmSimulator
+from simulation.simulator import SimCall, resolve_block
+
+Timed = Callable[[], Awaitable[Any]]
+
+
+def _stats(samples: Sequence[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "p50_ms": round(statistics.median(ordered), 4),
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 4),
+        "n": len(ordered),
+    }
+
+
+async def _measure(runs: dict[str, Timed], n: int, warmup: int = 30) -> dict[str, dict[str, float]]:
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    for iteration in range(warmup + n):
+        for name, run in runs.items():
+            started = time.perf_counter()
+            await run()
+            if iteration >= warmup:
+                samples[name].append((time.perf_counter() - started) * 1000)
+    return {name: _stats(values) for name, values in samples.items()}
+
+
+async def _bundles(world: World, upstream: Rpc) -> dict[str, list[bytes | SimCall]]:
+    trader = world.traders[0]
+    weth, usdc = world.tokens["WETH"]["address"], world.tokens["USDC"]["address"]
+    swap = load_artifact("UniswapV2Router02").abi.function("swapExactTokensForTokens")
+    tx = {
+        "type": 2,
+        "chainId": world.chain_id,
+        "nonce": await eth_get_transaction_count(upstream, trader.address),
+        "to": to_checksum_address(world.dexes["uniswap"]["router"]),
+        "data": swap.encode(10**18, 0, [weth, usdc], trader.address, 2**40),
+        "gas": 300_000,
+        "maxFeePerGas": 100 * 10**9,
+        "maxPriorityFeePerGas": 2 * 10**9,
+        "value": 0,
+    }
+    victim = bytes(Account.sign_transaction(tx, trader.private_key).raw_transaction)
+    pairs = [world.dexes[d]["pairs"]["WETH/USDC"]["address"] for d in ("sushiswap", "uniswap")]
+    arbitrage = SimCall(
+        sender=world.roles["executor"].address,
+        to=world.executor,
+        data=load_artifact("Executor")
+        .abi.function("arbitrage")
+        .encode(pairs, weth, 10**18, 0, 10**14),
+        gas=400_000,
+        max_fee_per_gas=100 * 10**9,
+        max_priority_fee_per_gas=10**9,
+    )
+    return {"1tx": [victim], "2tx": [victim, arbitrage]}
+
+
+async def run(n: int) -> dict[str, Any]:
+    with Devnet(block_time=0, state_dir=None) as world:
+        async with connect(world.rpc["ws"]) as upstream:
+            bundles = await _bundles(world, upstream)
+        watch = [world.traders[0].address, world.executor]
+        tokens = [world.tokens["WETH"]["address"], world.tokens["USDC"]["address"]]
+        anvil = AnvilForkSimulator(world.rpc["http"], method="simulate_v1")
+        revm = RevmSimulator(world.rpc["http"])
+        await anvil.start()
+        await revm.start()
+        assert anvil.node is not None
+        bare = await WsRpc.connect(anvil.node.ws_url)
+        try:
+            report: dict[str, Any] = {"n": n}
+            for name, bundle in bundles.items():
+                result = await anvil.simulate(bundle, watch=watch, tokens=tokens)
+                assert result.success, result.txs
+                env = resolve_block(anvil.head, None, block_interval=12, coinbase=anvil.coinbase)
+                prepared = prepare(bundle, env)
+                query = balance_query(watch, tokens, env.coinbase)
+                ours = request(prepared, env, query)
+                same_txs = [
+                    {**ours[0], "blockStateCalls": [dict(ours[0]["blockStateCalls"][0])]},
+                    "latest",
+                ]
+                same_txs[0]["blockStateCalls"][0]["calls"] = [call_object(tx) for tx in prepared]
+
+                def simulate_on(sim: AnvilForkSimulator | RevmSimulator, txs=bundle) -> Timed:
+                    return lambda: sim.simulate(txs, watch=watch, tokens=tokens)
+
+                timings = await _measure(
+                    {
+                        "simulate_anvil": simulate_on(anvil),
+                        "simulate_revm": simulate_on(revm),
+                        "bare_simulateV1_same_txs": lambda p=same_txs: bare.call(
+                            "eth_simulateV1", p
+                        ),
+                        "bare_simulateV1_our_request": lambda p=ours: bare.call(
+                            "eth_simulateV1", p
+                        ),
+                    },
+                    n,
+                )
+                p50 = {key: value["p50_ms"] for key, value in timings.items()}
+                report[name] = {
+                    **timings,
+                    "overhead_ratio": round(
+                        p50["simulate_anvil"] / p50["bare_simulateV1_same_txs"], 3
+                    ),
+                    "layer_ratio": round(
+                        p50["simulate_anvil"] / p50["bare_simulateV1_our_request"], 3
+                    ),
+                    "revm_vs_bare_ratio": round(
+                        p50["simulate_revm"] / p50["bare_simulateV1_same_txs"], 3
+                    ),
+                    "gas_used": [tx.gas_used for tx in result.txs],
+                }
+            # Following the chain: a new upstream block, then on_new_head (anvil_reset) and the
+            # first simulate() after it (the fork refetches what it needs from the upstream).
+            resets, first_after = [], []
+            async with connect(world.rpc["ws"]) as upstream:
+                for _ in range(10):
+                    await upstream.call("evm_mine")
+                    head = int(await upstream.call("eth_blockNumber"), 16)
+                    started = time.perf_counter()
+                    await anvil.on_new_head(head)
+                    resets.append((time.perf_counter() - started) * 1000)
+                    started = time.perf_counter()
+                    await anvil.simulate(bundles["1tx"], watch=watch, tokens=tokens)
+                    first_after.append((time.perf_counter() - started) * 1000)
+            report["on_new_head_anvil_reset"] = _stats(resets)
+            report["first_simulate_after_reset_1tx"] = _stats(first_after)
+            return report
+        finally:
+            await bare.close()
+            await anvil.close()
+            await revm.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=500, help="timed iterations per measurement")
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(run(args.n)), indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,285 @@
+"""The pipeline: pending tx or new head -> state -> strategies -> fork verify -> bid -> relays.
+
+:class:`Engine` is wiring only: every collaborator (state, decoder, strategies, simulator, bid
+policies, signer, relays, ledger, inclusion tracker, RPC client) is passed in. For each
+candidate it checks the idempotency key in the ledger, prices a bid, signs the executor call,
+simulates the *exact signed bundle* on the fork, drops it (counted, with the reason) when it
+reverts or its simulated net profit is below the minimum, and otherwise sends it to every relay
+for the next ``target_blocks`` blocks. Bundles use the executor key's chain nonce at the last
+head: competing candidates for a block share it, so at most one of them can land. Every stage
+is timed from the moment the triggering event came off the wire.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from chain.envelope import signed_envelope
+from chain.intents import Intent
+from chain.types import BlockHeader, PendingTx
+from execution.bids import BidPolicy, Rejected
+from execution.bundler import BundleBuildError, BundlePlan, build_bundles
+from execution.candidates import Candidate
+from execution.executor_calls import executor_call
+from execution.inclusion import InclusionTracker
+from execution.ledger import Ledger
+from execution.relay import MultiRelay
+from execution.signer import LocalSigner
+from mevbot.latency import LatencyBook
+from mevbot.status import OpportunityRow
+from simulation.simulator import ETH, SimResult, SimulationError, Simulator, next_base_fee
+from simulation.state import ChainState, StateChanges
+from strategies.base import BlockContext, PendingContext, Strategy
+from watcher.decode import Decoder
+from watcher.events import NewHead, Reorg
+
+log = logging.getLogger("mevbot.engine")
+
+# Gas before the first simulation of a kind of action tells better (measured on the devnet).
+DEFAULT_GAS = {"arbitrage": 270_000, "liquidation": 200_000}
+
+
+def _ms_since(start_ns: int) -> float:
+    return (time.monotonic_ns() - start_ns) / 1e6
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What became of a candidate: ``sent`` (to at least one relay) or why it was dropped."""
+
+    outcome: str  # sent | simulated (dry run) | duplicate | dropped
+    reason: str = ""
+    plan: BundlePlan | None = None
+    simulation: SimResult | None = None
+
+
+class Engine:
+    """Runs strategies on events and turns their candidates into bundles at the relays."""
+
+    def __init__(
+        self,
+        *,
+        state: ChainState,
+        decoder: Decoder,
+        strategies: Sequence[Strategy],
+        policies: Mapping[str, BidPolicy],
+        simulator: Simulator,
+        signer: LocalSigner,
+        relays: MultiRelay | None,
+        ledger: Ledger,
+        tracker: InclusionTracker,
+        rpc: Any,
+        executor: str,
+        weth: str,
+        chain_id: int,
+        target_blocks: int = 3,
+        dry_run: bool = False,
+        latency: LatencyBook | None = None,
+        on_block_hooks: Sequence[Callable[[NewHead, StateChanges], Any]] = (),
+        history: int = 200,
+    ) -> None:
+        self.state = state
+        self.decoder = decoder
+        self.strategies = list(strategies)
+        self.policies = dict(policies)
+        self.simulator = simulator
+        self.signer = signer
+        self.relays = relays
+        self.ledger = ledger
+        self.tracker = tracker
+        self.rpc = rpc
+        self.executor = executor.lower()
+        self.weth = weth.lower()
+        self.chain_id = chain_id
+        self.target_blocks = target_blocks
+        self.dry_run = dry_run or relays is None
+        self.latency = latency or LatencyBook()
+        self.on_block_hooks = list(on_block_hooks)
+        self.counters: Counter[str] = Counter()
+        self.opportunities: deque[OpportunityRow] = deque(maxlen=history)
+        self.head: BlockHeader | None = None
+        self.bundle_nonce: int | None = None
+        self._gas: dict[str, int] = dict(DEFAULT_GAS)
+
+    # ------------------------------------------------------------------ events
+
+    async def on_pending(self, tx: PendingTx, intent: Intent | None = None) -> list[Verdict]:
+        """A pending tx (decoded already, or decoded here): state after it -> strategies."""
+        self.counters["pending"] += 1
+        start = time.monotonic_ns()
+        if intent is None:
+            intent = self.decoder.decode(tx.to, tx.input, tx.value)
+            self.latency.record_ns("decode", start, time.monotonic_ns())
+        state_start = time.monotonic_ns()
+        effect = self.state.after(tx.to, intent, tx.input)
+        self.latency.record_ns("state", state_start, time.monotonic_ns())
+        if effect.empty:
+            return []
+        self.counters["pending_relevant"] += 1
+        if tx.raw is None:
+            raw = signed_envelope(tx)
+            if raw is None:
+                self.counters["no_envelope"] += 1
+            else:
+                tx = replace(tx, raw=raw)
+        context = PendingContext(tx, effect, self.state.block_number + 1)
+        strategy_start = time.monotonic_ns()
+        candidates = [c for s in self.strategies for c in s.on_pending(context, self.state)]
+        self.latency.record_ns("strategy", strategy_start, time.monotonic_ns())
+        return [await self.execute(c) for c in candidates]
+
+    async def on_head(self, head: NewHead) -> list[Verdict]:
+        """A new block: apply its logs, move the fork, settle bundles, block strategies."""
+        changes = self.state.apply_block(head.number, head.hash, head.logs)
+        self.counters["blocks"] += 1
+        self.counters["malformed_logs"] += changes.malformed
+        self.head = head.header
+        await self.simulator.on_new_head(head.number)
+        self.bundle_nonce = int(
+            await self.rpc.call("eth_getTransactionCount", [self.signer.address, "latest"]), 16
+        )
+        report = await self.tracker.on_block(self.rpc, head.number)
+        for settled in report.settled:
+            self.counters[f"bundles_{settled.settlement.status.value}"] += 1
+        for hook in self.on_block_hooks:
+            hook(head, changes)
+        context = BlockContext(head.header, changes, head.number + 1)
+        candidates = [c for s in self.strategies for c in s.on_block(context, self.state)]
+        return [await self.execute(c) for c in candidates]
+
+    def on_reorg(self, reorg: Reorg) -> None:
+        """Roll the state back to the common ancestor; the new branch's heads follow."""
+        self.counters["reorgs"] += 1
+        if reorg.common_ancestor is None or not self.state.can_roll_back_to(reorg.common_ancestor):
+            raise RuntimeError(
+                f"reorg of depth {reorg.depth} is deeper than the state's history: reload needed"
+            )
+        self.state.rollback_to(reorg.common_ancestor)
+
+    # ------------------------------------------------------------------ candidates
+
+    def _kind(self, candidate: Candidate) -> str:
+        return "arbitrage" if candidate.strategy.startswith("backrun") else "liquidation"
+
+    def _note(self, candidate: Candidate, verdict: Verdict) -> Verdict:
+        self.counters[f"candidates_{verdict.outcome}"] += 1
+        if verdict.outcome == "dropped":
+            self.counters[f"dropped_{verdict.reason.split(':')[0]}"] += 1
+        self.opportunities.append(
+            OpportunityRow(
+                at=time.time(),
+                strategy=candidate.strategy,
+                trigger=candidate.trigger_hash,
+                target_block=candidate.target_block,
+                expected_profit_wei=candidate.expected_profit_wei,
+                verdict=verdict.outcome,
+                detail=verdict.reason,
+            )
+        )
+        if verdict.outcome == "dropped":
+            self.ledger.mark_candidate(candidate.key, "dropped", verdict.reason)
+        return verdict
+
+    def _policy(self, candidate: Candidate) -> BidPolicy:
+        return self.policies.get(candidate.strategy) or self.policies["default"]
+
+    async def execute(self, candidate: Candidate) -> Verdict:
+        """Verify on the fork, bid, sign and send one candidate (at most once per key)."""
+        if self.head is None or self.bundle_nonce is None:
+            return Verdict("dropped", "no_head: no block seen yet")
+        if not self.ledger.record_candidate(candidate):
+            self.counters["candidates_duplicate"] += 1
+            return Verdict("duplicate")
+        kind = self._kind(candidate)
+        base_fee = next_base_fee(self.head)
+        bid = self._policy(candidate).price(
+            candidate.expected_profit_wei, self._gas[kind], base_fee, self.target_blocks
+        )
+        if isinstance(bid, Rejected):
+            return self._note(candidate, Verdict("dropped", f"{bid.reason.value}: expected"))
+        sign_start = time.monotonic_ns()
+        try:
+            call = executor_call(self.executor, candidate, bid, self._gas[kind], self.weth)
+            plan = build_bundles(
+                candidate,
+                call,
+                bid,
+                self.signer,
+                self.bundle_nonce,
+                self.chain_id,
+                last_block=candidate.target_block + self.target_blocks - 1,
+            )
+        except (BundleBuildError, ValueError) as error:
+            return self._note(candidate, Verdict("dropped", f"unbundleable: {error}"))
+        self.latency.record_ns("sign", sign_start, time.monotonic_ns())
+        verdict = await self._verify(candidate, plan, base_fee)
+        if verdict is not None:
+            return self._note(candidate, verdict)
+        self.ledger.record_bundles(plan)
+        if self.dry_run:
+            self.ledger.mark_candidate(candidate.key, "simulated")
+            return self._note(candidate, Verdict("simulated", "dry run", plan))
+        submit_start = time.monotonic_ns()
+        assert self.relays is not None
+        delivered = 0
+        for bundle in plan.bundles:
+            for outcome in await self.relays.send_bundle(bundle):
+                error = outcome.error
+                self.ledger.record_relay_answer(
+                    plan.bundle_hash,
+                    bundle.block_number,
+                    outcome.relay,
+                    ok=error is None,
+                    error_kind=None if error is None else error.kind,
+                    message=None if error is None else str(error),
+                )
+                delivered += error is None
+            if bundle is plan.bundles[0]:
+                now = time.monotonic_ns()
+                self.latency.record_ns("submit", submit_start, now)
+                if candidate.detected_at:
+                    self.latency.record_ns("wire_to_relay", candidate.detected_at, now)
+        if not delivered:
+            return self._note(candidate, Verdict("dropped", "relays: no relay accepted it", plan))
+        self.ledger.mark_candidate(candidate.key, "sent")
+        return self._note(candidate, Verdict("sent", "", plan))
+
+    async def _verify(
+        self, candidate: Candidate, plan: BundlePlan, base_fee: int
+    ) -> Verdict | None:
+        """Simulate the exact signed bundle; None when it may be sent."""
+        tokens = sorted({self.weth, candidate.profit_token.lower()})
+        start = time.monotonic_ns()
+        try:
+            result = await self.simulator.simulate(
+                [tx.raw for tx in plan.bundles[0].txs], watch=[self.executor], tokens=tokens
+            )
+        except SimulationError as error:
+            return Verdict("dropped", f"simulation_failed: {error.reason}", plan)
+        finally:
+            self.latency.record_ns("simulate", start, time.monotonic_ns())
+        ours = result.txs[-1]
+        if not result.success:
+            failed = next(i for i, tx in enumerate(result.txs) if not tx.success)
+            who = "ours" if failed == len(result.txs) - 1 else f"backrun tx {failed}"
+            reason = result.txs[failed].revert_reason
+            return Verdict("dropped", f"reverts: {who}: {reason}", plan, result)
+        self._gas[self._kind(candidate)] = ours.gas_used
+        diffs = result.balance_diffs.get(self.executor, {})
+        token = candidate.profit_token.lower()
+        gain = diffs.get(token, 0) + (diffs.get(ETH, 0) if token == self.weth else 0)
+        if token != self.weth:
+            # Value the token gain at the candidate's own rate; the coinbase tip is paid in ETH.
+            gain = gain * candidate.expected_profit_wei // max(candidate.expected_profit, 1)
+            gain += diffs.get(ETH, 0)
+        net = gain - ours.gas_used * base_fee
+        if net < self._policy(candidate).min_net_profit_wei:
+            return Verdict("dropped", f"below_minimum: simulated net {net} wei", plan, result)
+        if gain + plan.bid.coinbase_wei != candidate.expected_profit_wei:
+            self.counters["profit_mismatch"] += 1
+        return None

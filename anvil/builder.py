@@ -10,10 +10,11 @@ the order they were sent. Per block the builder
    ``revertingTxHashes``), shares a tx hash or a sender+nonce with a chosen bundle, pays the
    coinbase nothing, is refused by the node (nonce, fee, balance), misses its timestamp window
    or does not fit in the block;
-2. reads the public pool (anvil's pending block gives the fifo order; ``txpool_content`` adds
-   ready txs that did not fit), drops those txs and re-sends, in one JSON-RPC batch, the chosen
-   bundles' txs in order followed by the public txs not already in a bundle, then checks that no
-   tx sent meanwhile got ahead of a bundle (and redoes the drop/re-send if one did);
+2. when a bundle was chosen, reads and empties the pool in one JSON-RPC batch (the pending
+   block gives the fifo order, ``txpool_content`` the rest; envelopes are rebuilt from the tx
+   objects and checked against their hashes) and re-sends, in one batch, the chosen bundles' txs
+   in order followed by the public txs not already in a bundle, then checks that the pool's next
+   block starts with the bundles (a tx sent meanwhile would be ahead: then it does it again);
 3. mines with ``evm_mine`` at a chosen timestamp and checks the block: every chosen bundle whole,
    contiguous, in order, and not reverting where it may not. Anything else is an anomaly, counted.
 
@@ -36,6 +37,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+import rlp
 from eth_utils import keccak
 
 from anvil.relay import (
@@ -84,6 +86,7 @@ NOT_CONTIGUOUS = "not_contiguous"
 MISSING = "missing"
 REVERTED_IN_BLOCK = "reverted_in_block"
 REFUSED_BY_POOL = "refused_by_pool"
+LOST_FROM_POOL = "lost_from_pool"
 
 _ALREADY_KNOWN = ("already imported", "already known", "known transaction")
 _REORDER_ATTEMPTS = 3
@@ -157,6 +160,7 @@ class _PoolTx:
     hash: str
     sender: str
     nonce: int
+    raw: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -607,44 +611,51 @@ class Builder:
             return Rejection(bundle_hash, BLOCK_FULL, f"needs {gas_used} gas")
         return _Choice(candidate, payment, gas_used)
 
-    async def _read_pool(self) -> list[_PoolTx]:
-        """Ready pool txs: the pending block's (fifo) order, then ready txs that did not fit."""
-        pending, content = await self.rpc.batch(
-            [("eth_getBlockByNumber", ["pending", True]), ("txpool_content", [])]
+    async def _take_pool(self) -> list[_PoolTx]:
+        """Read and empty the pool in one batch (anvil runs a batch's calls in order, so nothing
+        sent meanwhile is dropped unread): ready txs in the pending block's fifo order, then
+        ready txs that did not fit, then queued ones (nonce gaps), each sender's by nonce."""
+        pending, content, _ = await self.rpc.batch(
+            [
+                ("eth_getBlockByNumber", ["pending", True]),
+                ("txpool_content", []),
+                ("anvil_dropAllTransactions", []),
+            ]
         )
-        pending, content = _ok(pending), _ok(content)
-        txs = [_pool_tx(obj) for obj in (pending or {}).get("transactions", [])]
-        seen = {tx.hash for tx in txs}
-        for by_nonce in ((content or {}).get("pending") or {}).values():
-            for obj in sorted(by_nonce.values(), key=lambda o: hex_to_int(o.get("nonce"))):
+        pending, content = _ok(pending), _ok(content) or {}
+        objects = list((pending or {}).get("transactions", []))
+        for section in ("pending", "queued"):
+            for by_nonce in (content.get(section) or {}).values():
+                objects += sorted(by_nonce.values(), key=lambda o: hex_to_int(o.get("nonce")))
+        txs: dict[str, _PoolTx] = {}
+        for obj in objects:
+            try:
                 tx = _pool_tx(obj)
-                if tx.hash not in seen:
-                    txs.append(tx)
-                    seen.add(tx.hash)
-        return txs
+            except MalformedError as error:
+                self._counters.anomalies[LOST_FROM_POOL] += 1
+                log.warning("devnet builder: cannot re-send a pool tx: %s", error.reason)
+                continue
+            txs.setdefault(tx.hash, tx)
+        return list(txs.values())
 
     async def _reorder_pool(self, bundles: Sequence[_Candidate]) -> list[str]:
-        """Drop the pool's ready txs and re-send bundles then public txs in one batch; redo if a
-        tx sent meanwhile got ahead of a bundle tx. Returns the pool's refusals (anomalies).
+        """Empty the pool and re-send bundles, then the public txs not in a bundle, in one batch;
+        redo if a tx sent meanwhile got ahead of a bundle tx. Returns the pool's refusals.
         Without bundles the fifo pool already holds the public txs in arrival order."""
         if not bundles:
             return []
-        bundle_hashes = {h for c in bundles for h in c.hashes}
+        expected = [h for c in bundles for h in c.hashes]
+        bundle_hashes = set(expected)
         bundle_keys = {k for c in bundles for k in c.keys}
         anomalies: list[str] = []
         for _ in range(_REORDER_ATTEMPTS):
-            pool = await self._read_pool()
-            public = [
-                tx
+            pool = await self._take_pool()
+            order = [(h, raw) for c in bundles for h, raw in zip(c.hashes, c.raws, strict=True)]
+            order += [
+                (tx.hash, tx.raw)
                 for tx in pool
                 if tx.hash not in bundle_hashes and (tx.sender, tx.nonce) not in bundle_keys
             ]
-            raws = await self._raw_txs([tx.hash for tx in public])
-            public = [tx for tx in public if tx.hash in raws]
-            if pool:
-                await self.rpc.batch([("anvil_dropTransaction", [tx.hash]) for tx in pool])
-            order = [(h, raw) for c in bundles for h, raw in zip(c.hashes, c.raws, strict=True)]
-            order += [(tx.hash, raws[tx.hash]) for tx in public]
             outcomes = await self.rpc.batch(
                 [("eth_sendRawTransaction", ["0x" + raw.hex()]) for _, raw in order]
             )
@@ -654,18 +665,9 @@ class Builder:
                 if isinstance(outcome, RpcError)
                 and not any(known in outcome.message.lower() for known in _ALREADY_KNOWN)
             ]
-            if await self._bundles_first([h for c in bundles for h in c.hashes]):
+            if await self._bundles_first(expected):
                 break
         return anomalies
-
-    async def _raw_txs(self, hashes: Sequence[str]) -> dict[str, bytes]:
-        """Envelopes of pool txs by hash (a tx mined or dropped meanwhile is left out)."""
-        answers = await self.rpc.batch([("eth_getRawTransactionByHash", [h]) for h in hashes])
-        return {
-            tx_hash: hex_to_bytes(answer, "raw tx")
-            for tx_hash, answer in zip(hashes, answers, strict=True)
-            if isinstance(answer, str)
-        }
 
     async def _bundles_first(self, expected: Sequence[str]) -> bool:
         """Whether the pool's next block starts with exactly the bundles' txs, in order."""
@@ -764,13 +766,63 @@ def _ok(answer: Any) -> Any:
 
 
 def _pool_tx(obj: Any) -> _PoolTx:
+    """A pool tx and its signed envelope, rebuilt from the node's JSON (types 0, 1 and 2) and
+    checked against its hash."""
     if not isinstance(obj, dict):
         raise MalformedError("pool tx: expected an object")
+    tx_hash = norm_hash(obj.get("hash"), "hash")
+    raw = _envelope(obj)
+    if _tx_hash(raw) != tx_hash:
+        raise MalformedError(f"pool tx {tx_hash}: rebuilt envelope does not match its hash")
     return _PoolTx(
-        hash=norm_hash(obj.get("hash"), "hash"),
+        hash=tx_hash,
         sender=norm_address(obj.get("from"), "from"),
         nonce=hex_to_int(obj.get("nonce"), "nonce"),
+        raw=raw,
     )
+
+
+def _malformed(reason: str) -> bool:
+    raise MalformedError(reason)
+
+
+def _envelope(obj: Mapping[str, Any]) -> bytes:
+    def q(key: str) -> int:
+        return hex_to_int(obj.get(key), key)
+
+    to = obj.get("to")
+    to_bytes = b"" if to is None else bytes.fromhex(norm_address(to, "to")[2:])
+    data = hex_to_bytes(obj.get("input", "0x"), "input")
+    tx_type = q("type") if obj.get("type") is not None else 0
+    if tx_type == 0:
+        fields = [q("nonce"), q("gasPrice"), q("gas"), to_bytes, q("value"), data, q("v")]
+        return rlp.encode([*fields, q("r"), q("s")])
+    access_list = [
+        [
+            bytes.fromhex(norm_address(entry["address"], "accessList address")[2:]),
+            [hex_to_bytes(key, "storage key") for key in entry["storageKeys"]],
+        ]
+        for entry in obj.get("accessList") or []
+        if isinstance(entry, dict) or _malformed("accessList entry is not an object")
+    ]
+    y_parity = q("yParity") if obj.get("yParity") is not None else q("v")
+    signature = [y_parity, q("r"), q("s")]
+    if tx_type == 1:
+        body = [q("chainId"), q("nonce"), q("gasPrice"), q("gas"), to_bytes, q("value"), data]
+        return b"\x01" + rlp.encode([*body, access_list, *signature])
+    if tx_type == 2:
+        body = [
+            q("chainId"),
+            q("nonce"),
+            q("maxPriorityFeePerGas"),
+            q("maxFeePerGas"),
+            q("gas"),
+            to_bytes,
+            q("value"),
+            data,
+        ]
+        return b"\x02" + rlp.encode([*body, access_list, *signature])
+    raise MalformedError(f"pool tx of type {tx_type} cannot be re-sent by the devnet builder")
 
 
 def _conflict(candidate: _Candidate, chosen: Iterable[_Choice]) -> str:

@@ -51,7 +51,7 @@ class NonceState:
 
     version: int = 0
     chain_nonce: int | None = None
-    last_block: int | None = None
+    synced_block: int | None = None
     reserved: tuple[Reservation, ...] = ()  # sorted by nonce, contiguous from chain_nonce
     confirmed: tuple[Reservation, ...] = ()  # recent, kept to undo on a reorg
 
@@ -210,7 +210,7 @@ class NonceManager:
         new_state = replace(
             state,
             chain_nonce=chain_nonce,
-            last_block=number,
+            synced_block=number,
             reserved=reserved,
             confirmed=(*recent, *confirmed),
         )

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import coincurve
+from eth_account import Account
 from eth_utils import keccak
 
 from chain.types import SignedTx, norm_address
@@ -108,8 +109,6 @@ class LocalSigner:
     ) -> LocalSigner:
         """Decrypt an eth-account (Web3 Secret Storage) keystore file; the password is read from
         the environment variable ``password_variable``, never taken as a literal argument."""
-        from eth_account import Account
-
         env = os.environ if environ is None else environ
         password = env.get(password_variable)
         if password is None:

@@ -125,9 +125,7 @@ class Scheduler:
         """Run every per-block job on ``header``, concurrently; returns when all are done."""
         self._last_header = header
         tick = Tick(header, self.clock())
-        await asyncio.gather(
-            *(self._run(e, tick) for e in self._entries.values() if e.every_block)
-        )
+        await asyncio.gather(*(self._run(e, tick) for e in self._entries.values() if e.every_block))
 
     async def run_interval(self, name: str) -> None:
         """Run one interval job on the latest head seen."""

@@ -27,6 +27,7 @@ from typing import TypeVar
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.live import Live
 from rich.panel import Panel
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
@@ -648,6 +649,25 @@ def render(
 # --- the live display -------------------------------------------------------------------------
 
 
+class _Guarded:
+    """Renders ``inner``, or one line saying why it could not: the refresh thread must not die."""
+
+    def __init__(self, inner: RenderableType) -> None:
+        self.inner = inner
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        try:
+            lines = console.render_lines(self.inner, options, pad=False)
+        except Exception as error:
+            line = Text("⚠ the dashboard could not be drawn: ", style="red")
+            line.append_text(safe(f"{type(error).__name__}: {error}"))
+            yield line
+            return
+        for line in lines:
+            yield from line
+            yield Segment.line()
+
+
 class Dashboard:
     """A rich Live showing ``snapshot()`` about ``refresh_per_second`` times a second.
 
@@ -704,7 +724,8 @@ class Dashboard:
         notices = self.notices(now)
         if self._last is None:
             return Group(*notices, Text("waiting for the first status snapshot…", style="dim"))
-        return render(self._last, now, notices=notices, max_height=self.console.size.height)
+        view = render(self._last, now, notices=notices, max_height=self.console.size.height)
+        return _Guarded(view)
 
     async def run(self) -> None:
         """Show the dashboard until cancelled; the terminal is restored on the way out."""

@@ -156,8 +156,13 @@ def _fold(terms: Iterable[_Term]) -> _Term:
 
 
 def _profit_bound(c: int, d: int, e: int) -> int:
-    """An integer upper bound on the profit of any input: ``(√c − √d)² / e`` rounded up."""
-    return (isqrt(c) + 1 - isqrt(d)) ** 2 // e
+    """An upper bound on the integer profit of any input, for ``c > d``.
+
+    The real maximum ``(√c − √d)² / e = (c − d)² / (e·(√c + √d)²)`` is at most
+    ``(c − d)² / (4·d·e)`` (as ``√c > √d``): no square roots, and tight for the small price
+    gaps a single pending swap opens.
+    """
+    return (c - d) ** 2 // (4 * d * e)
 
 
 def _input_interval(c: int, d: int, e: int, target: int) -> tuple[int, int] | None:
@@ -268,25 +273,25 @@ def best_opportunity(
     """
     candidates: list[tuple[int, int, Cycle, list[Hop], _Term]] = []
     for order, cycle in enumerate(cycles):
-        # The hot loop: most cycles fail "product of rates after fees > 1" (c > d), so that
-        # test is done inline before the full curve is folded.
+        # The hot loop, so _fold is inlined; most cycles then fail c > d and are dropped.
         hops: list[Hop] = []
-        rates_out = rates_in = 1
+        c, d, e = 1, 1, 0
         for address, zero_for_one in cycle.legs:
             pool = pools[address]
             if zero_for_one:
                 reserve_in, reserve_out = pool.reserve0, pool.reserve1
             else:
                 reserve_in, reserve_out = pool.reserve1, pool.reserve0
-            hops.append((reserve_in, reserve_out, pool.fee_bps))
-            rates_out *= (FEE_DENOMINATOR - pool.fee_bps) * reserve_out
-            rates_in *= FEE_DENOMINATOR * reserve_in
-        if rates_out <= rates_in:
+            fee_bps = pool.fee_bps
+            hops.append((reserve_in, reserve_out, fee_bps))
+            fee_numerator = FEE_DENOMINATOR - fee_bps
+            hop_d = FEE_DENOMINATOR * reserve_in
+            c, d, e = c * fee_numerator * reserve_out, d * hop_d, hop_d * e + c * fee_numerator
+        if c <= d:
             continue
-        curve = _fold(map(_term, hops))
-        bound = _profit_bound(*curve)
+        bound = _profit_bound(c, d, e)
         if bound > min_profit:
-            candidates.append((bound, order, cycle, hops, curve))
+            candidates.append((bound, order, cycle, hops, (c, d, e)))
     candidates.sort(key=_best_bound_first)
     best: tuple[Cycle, list[Hop], int] | None = None
     best_profit = min_profit
@@ -349,9 +354,15 @@ def _extend_cycles(
 
 @dataclass(frozen=True, slots=True)
 class CycleIndex:
-    """Cycles built once from a pool graph, indexed by the pools they trade through."""
+    """Cycles built once from a pool graph, indexed by the pools they trade through.
+
+    A pending swap that sells token X into pool P makes X cheaper in P: only cycles that sell
+    the *other* token into P gained from it, so ``cycles_touching(P, token_in=other)`` is the
+    half worth searching (the rest were no better before the swap and are worse after it).
+    """
 
     cycles: tuple[Cycle, ...]
+    by_leg: Mapping[tuple[str, str], tuple[Cycle, ...]] = field(repr=False)
     by_pool: Mapping[str, tuple[Cycle, ...]] = field(repr=False)
 
     @classmethod
@@ -360,12 +371,21 @@ class CycleIndex:
     ) -> CycleIndex:
         """Enumerate the cycles (see :func:`find_cycles`) and index them by pool address."""
         cycles = find_cycles(pools, start_tokens, max_hops)
+        by_leg: dict[tuple[str, str], list[Cycle]] = defaultdict(list)
         by_pool: dict[str, list[Cycle]] = defaultdict(list)
         for cycle in cycles:
-            for address in cycle.pools:
+            for address, token_in in zip(cycle.pools, cycle.tokens, strict=True):
+                by_leg[address, token_in].append(cycle)
                 by_pool[address].append(cycle)
-        return cls(tuple(cycles), {address: tuple(found) for address, found in by_pool.items()})
+        return cls(
+            tuple(cycles),
+            {leg: tuple(found) for leg, found in by_leg.items()},
+            {address: tuple(found) for address, found in by_pool.items()},
+        )
 
-    def cycles_touching(self, pool_address: str) -> tuple[Cycle, ...]:
-        """The cycles that trade through ``pool_address`` (empty if none)."""
-        return self.by_pool.get(pool_address, ())
+    def cycles_touching(self, pool_address: str, token_in: str | None = None) -> tuple[Cycle, ...]:
+        """The cycles through ``pool_address`` (only those selling ``token_in`` into it, if
+        given), in :attr:`cycles` order; empty if none."""
+        if token_in is None:
+            return self.by_pool.get(pool_address, ())
+        return self.by_leg.get((pool_address, token_in), ())

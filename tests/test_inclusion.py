@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from anvil.devnet import Devnet
-from chain.abi import load_artifact
+from chain.abi import Abi, load_artifact
 from chain.rpc import Rpc, connect
 from chain.types import PendingTx, hex_to_bytes, hex_to_int
 from execution.bids import Bid, BidPolicy
@@ -43,9 +43,9 @@ class Chain:
     def world(self) -> Any:
         return self.devnet.world
 
-    async def int_call(self, to: str, abi_name: str, *args: Any) -> tuple[Any, ...]:
-        function = (ERC20 if abi_name == "erc20" else PAIR).function(args[0])
-        data = function.encode(*args[1:])
+    async def call(self, abi: Abi, to: str, name: str, *args: Any) -> tuple[Any, ...]:
+        function = abi.function(name)
+        data = function.encode(*args)
         result = await self.rpc.call("eth_call", ({"to": to, "data": "0x" + data.hex()}, "latest"))
         return function.decode_output(hex_to_bytes(result))
 
@@ -53,7 +53,7 @@ class Chain:
         """Executor contract WETH + ETH, plus its owner's ETH (which pays the gas)."""
         executor = self.world.executor
         owner = self.world.roles["executor"].address
-        (weth_balance,) = await self.int_call(weth, "erc20", "balanceOf", executor)
+        (weth_balance,) = await self.call(ERC20, weth, "balanceOf", executor)
         eth = 0
         for account in (executor, owner):
             eth += hex_to_int(await self.rpc.call("eth_getBalance", (account, "latest")))
@@ -75,7 +75,7 @@ async def arbitrage_candidate(chain: Chain, key: str, target_block: int) -> Cand
     uni = world.dexes["uniswap"]["pairs"]["WETH/USDC"]
 
     async def reserves(pair: dict[str, Any]) -> tuple[int, int]:
-        r0, r1, _ = await chain.int_call(pair["address"], "pair", "getReserves")
+        r0, r1, _ = await chain.call(PAIR, pair["address"], "getReserves")
         return (r0, r1) if pair["token0"] == weth else (r1, r0)
 
     sushi_weth, sushi_usdc = await reserves(sushi)

@@ -150,7 +150,7 @@ async def test_compare_and_set_retries_after_a_concurrent_write() -> None:
         store.state = NonceState(
             version=held.version + 1,
             chain_nonce=held.chain_nonce,
-            last_block=held.last_block,
+            synced_block=held.synced_block,
             reserved=(*held.reserved, Reservation(4, "other", 101, 101)),
         )
 

@@ -1,0 +1,217 @@
+"""Prometheus metrics: counters for every count the status carries, a latency histogram per stage.
+
+A :class:`Metrics` owns its own ``CollectorRegistry`` (several bots or tests in one process
+never collide). Counts reach it in two ways:
+
+- :meth:`Metrics.observe_stage` is a :class:`~mevbot.latency.LatencyBook` observer: every
+  latency sample lands in the ``mevbot_stage_latency_seconds{stage}`` histogram.
+- :meth:`Metrics.update_from` reads a :class:`~mevbot.status.BotStatus`: gauges are set, and
+  each counter catches up to the cumulative total the status reports (a total that goes down
+  means its component restarted from zero, so the new total is counted afresh, as Prometheus
+  treats counter resets). Calling it often, or at every scrape, never double counts.
+
+Counts the status rows do not carry cumulatively travel in ``BotStatus.counters`` under keys
+made by :func:`counter_key`: ``opportunities:<strategy>:<verdict>``, ``bundles:<status>``,
+``keeper_actions:<job>``, ``errors:<kind>``. Any other key is exported as
+``mevbot_events_total{name=<key>}`` so that nothing the runtime counts is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from mevbot.http import StatusServer
+from mevbot.latency import STAGES
+from mevbot.status import BotStatus
+
+__all__ = ["CONTENT_TYPE_LATEST", "LATENCY_BUCKETS_S", "Metrics", "counter_key"]
+
+# 0.05 ms .. 1 s, roughly 1-2.5-5 per decade: decode sits at the bottom, relay round trips high.
+LATENCY_BUCKETS_S = (
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+)  # fmt: skip
+
+# BotStatus.counters families: key prefix -> label names after it.
+COUNTER_FAMILIES: Mapping[str, tuple[str, ...]] = {
+    "opportunities": ("strategy", "verdict"),
+    "bundles": ("status",),
+    "keeper_actions": ("job",),
+    "errors": ("kind",),
+}
+
+
+def counter_key(family: str, *labels: str) -> str:
+    """The ``BotStatus.counters`` key of one labelled count, e.g. ``bundles:landed``."""
+    expected = COUNTER_FAMILIES.get(family)
+    if expected is None or len(labels) != len(expected):
+        raise ValueError(f"counter family {family!r} takes labels {expected}, got {labels}")
+    return ":".join((family, *labels))
+
+
+def _parse_counter_key(key: str) -> tuple[str, tuple[str, ...]] | None:
+    family, _, rest = key.partition(":")
+    names = COUNTER_FAMILIES.get(family)
+    if names is None or not rest:
+        return None
+    # The last label may itself contain ':' (a verdict such as "dropped: stale").
+    labels = tuple(rest.split(":", len(names) - 1))
+    return (family, labels) if len(labels) == len(names) else None
+
+
+class Metrics:
+    """The bot's metrics in a private registry; see the module docstring."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        registry = self.registry
+
+        def counter(name: str, doc: str, labels: Iterable[str] = ()) -> Counter:
+            return Counter(name, doc, tuple(labels), registry=registry)
+
+        def gauge(name: str, doc: str, labels: Iterable[str] = ()) -> Gauge:
+            return Gauge(name, doc, tuple(labels), registry=registry)
+
+        source = ("source",)
+        self.pending_seen = counter("mevbot_pending_seen", "Pending txs seen, per source", source)
+        self.first_seen = counter(
+            "mevbot_pending_first_seen", "Pending txs this source saw before any other", source
+        )
+        self.duplicates = counter(
+            "mevbot_pending_duplicates", "Pending txs another source had already seen", source
+        )
+        self.reconnects = counter("mevbot_source_reconnects", "Source reconnections", source)
+        self.malformed = counter("mevbot_source_malformed", "Malformed items skipped", source)
+        self.pending_unique = counter("mevbot_pending_unique", "Distinct pending txs taken in")
+        self.decoded = counter("mevbot_decoded", "Pending txs decoded into an intent")
+        self.undecoded = counter("mevbot_undecoded", "Pending txs with no known intent")
+        self.shed = counter("mevbot_shed", "Events shed under overload")
+        self.opportunities = counter(
+            "mevbot_opportunities", "Candidates by strategy and verdict", ("strategy", "verdict")
+        )
+        self.bundles = counter("mevbot_bundles", "Bundles by status reached", ("status",))
+        self.relay_requests = counter(
+            "mevbot_relay_requests", "Relay requests by outcome (ok, error)", ("relay", "outcome")
+        )
+        self.relay_sent = counter("mevbot_relay_sent", "Relay requests sent", ("relay",))
+        self.keeper_actions = counter("mevbot_keeper_actions", "Keeper actions taken", ("job",))
+        self.keeper_failures = counter("mevbot_keeper_failures", "Keeper job failures", ("job",))
+        self.task_restarts = counter("mevbot_task_restarts", "Supervised task restarts", ("task",))
+        self.errors = counter("mevbot_errors", "Errors by kind", ("kind",))
+        self.events = counter("mevbot_events", "Other counts the runtime reports", ("name",))
+        self.stage_latency = Histogram(
+            "mevbot_stage_latency_seconds",
+            "Latency of each pipeline stage, wire_to_relay end to end",
+            ("stage",),
+            buckets=LATENCY_BUCKETS_S,
+            registry=registry,
+        )
+        self.head_block = gauge("mevbot_head_block", "Latest block number seen")
+        self.head_age = gauge("mevbot_head_age_seconds", "Age of the latest block")
+        self.queue_depth = gauge("mevbot_queue_depth", "Events waiting in the bus")
+        self.queue_capacity = gauge("mevbot_queue_capacity", "Capacity of the bus")
+        self.decoded_share = gauge("mevbot_decoded_share", "Share of pending txs decoded (0..1)")
+        self.tx_rate = gauge("mevbot_source_tx_per_second", "Pending txs per second", source)
+        self.task_running = gauge("mevbot_task_running", "1 while the task runs", ("task",))
+        self.dry_run = gauge("mevbot_dry_run", "1 when nothing is sent")
+        self.info = gauge("mevbot_info", "The network the bot watches", ("network", "chain_id"))
+        # Children are cached: observe_stage runs per event on the hot path.
+        self._stage_children = {stage: self.stage_latency.labels(stage) for stage in STAGES}
+        self._totals: dict[tuple[int, tuple[str, ...]], int] = {}
+        self._gauge_labels: dict[int, set[tuple[str, ...]]] = {}
+
+    # --- feeding ---------------------------------------------------------------------------
+
+    def observe_stage(self, stage: str, milliseconds: float) -> None:
+        """One latency sample (a :class:`~mevbot.latency.LatencyBook` observer)."""
+        child = self._stage_children.get(stage)
+        if child is None:
+            child = self._stage_children[stage] = self.stage_latency.labels(stage)
+        child.observe(milliseconds / 1000.0)
+
+    def _catch_up(self, metric: Counter, labels: tuple[str, ...], total: int) -> None:
+        key = (id(metric), labels)
+        previous = self._totals.get(key, 0)
+        delta = total - previous if total >= previous else total
+        self._totals[key] = total
+        if delta > 0:
+            (metric.labels(*labels) if labels else metric).inc(delta)
+
+    def _set_gauges(self, metric: Gauge, values: Mapping[tuple[str, ...], float]) -> None:
+        """Sets labelled gauges and removes the label sets that disappeared from the status."""
+        for labels, value in values.items():
+            metric.labels(*labels).set(value)
+        previous = self._gauge_labels.get(id(metric), set())
+        for gone in previous - set(values):
+            metric.remove(*gone)
+        self._gauge_labels[id(metric)] = set(values)
+
+    def update_from(self, status: BotStatus) -> None:
+        """Brings every counter and gauge up to ``status`` (idempotent for the same status)."""
+        intake = status.intake
+        for row in intake.sources:
+            labels = (row.name,)
+            self._catch_up(self.pending_seen, labels, row.seen)
+            self._catch_up(self.first_seen, labels, row.first_seen)
+            self._catch_up(self.duplicates, labels, row.duplicates)
+            self._catch_up(self.reconnects, labels, row.reconnects)
+            self._catch_up(self.malformed, labels, row.malformed)
+        self._catch_up(self.pending_unique, (), intake.pending_seen)
+        self._catch_up(self.decoded, (), intake.decoded)
+        self._catch_up(self.undecoded, (), intake.undecoded)
+        self._catch_up(self.shed, (), intake.shed)
+        for relay in status.relays:
+            self._catch_up(self.relay_sent, (relay.name,), relay.sent)
+            self._catch_up(self.relay_requests, (relay.name, "ok"), relay.ok)
+            self._catch_up(self.relay_requests, (relay.name, "error"), relay.errors)
+        for keeper in status.keepers:
+            self._catch_up(self.keeper_failures, (keeper.job,), keeper.failures)
+        for task in status.tasks:
+            self._catch_up(self.task_restarts, (task.name,), task.restarts)
+        families: dict[str, Counter] = {
+            "opportunities": self.opportunities,
+            "bundles": self.bundles,
+            "keeper_actions": self.keeper_actions,
+            "errors": self.errors,
+        }
+        for key, total in status.counters.items():
+            parsed = _parse_counter_key(key)
+            if parsed is None:
+                self._catch_up(self.events, (key,), total)
+            else:
+                self._catch_up(families[parsed[0]], parsed[1], total)
+
+        self.head_block.set(status.head_block)
+        self.head_age.set(float("nan") if status.head_age_s is None else status.head_age_s)
+        self.queue_depth.set(intake.queue_depth)
+        self.queue_capacity.set(intake.queue_capacity)
+        self.decoded_share.set(intake.decoded_share)
+        self.dry_run.set(1 if status.dry_run else 0)
+        self._set_gauges(self.tx_rate, {(row.name,): row.tx_per_s for row in intake.sources})
+        self._set_gauges(
+            self.task_running,
+            {(task.name,): 1.0 if task.state == "running" else 0.0 for task in status.tasks},
+        )
+        self._set_gauges(self.info, {(status.network, str(status.chain_id)): 1.0})
+
+    # --- exposing --------------------------------------------------------------------------
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format of everything in this registry."""
+        return generate_latest(self.registry)
+
+    async def start_server(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        snapshot: Callable[[], BotStatus] | None = None,
+    ) -> StatusServer:
+        """Serves ``/metrics`` (and ``/status`` when ``snapshot`` is given); port 0 picks one.
+
+        The bound port is ``server.port``; ``await server.stop()`` closes it.
+        """
+        server = StatusServer(self, snapshot)
+        await server.start(host, port)
+        return server

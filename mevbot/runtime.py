@@ -1,0 +1,380 @@
+"""The running bot: every component built from the config and run under one supervisor.
+
+:class:`Deployment` is what the bot works with (node endpoints, relays, the executor, WETH,
+routers, factories, the lending pool), resolved from the config file or from the devnet's JSON.
+:class:`Bot` loads the local state, starts the fork simulator, the watcher (pending txs through
+the bounded intake, heads and logs in order), the engine and the keepers, each as a supervised
+task, and assembles the :class:`~mevbot.status.BotStatus` snapshot the UI renders. ``stop()``
+cancels the tasks, lets in-flight work unwind, closes the ledger and stops the fork process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from chain.rpc import connect, eth_get_block
+from chain.topics import STATE_TOPICS
+from chain.types import PendingTx
+from execution.bids import BidPolicy
+from execution.inclusion import InclusionTracker
+from execution.ledger import Ledger
+from execution.relay import MultiRelay, RelayClient
+from execution.signer import LocalSigner
+from mevbot.config import Config
+from mevbot.engine import Engine
+from mevbot.latency import LatencyBook
+from mevbot.status import (
+    BotStatus,
+    BundleRow,
+    KeeperRow,
+    RelayHealth,
+    SourceRow,
+    TaskRow,
+)
+from mevbot.status import (
+    Intake as IntakeStatus,
+)
+from mevbot.supervisor import Supervisor
+from simulation.backends import open_simulator
+from simulation.loader import load_feeds, load_lending, load_pools
+from simulation.state import ChainState
+from strategies.backrun import BackrunArbitrage
+from strategies.base import Strategy
+from strategies.liquidation import LiquidationBackrun
+from watcher.decode import Decoder, RouterKind
+from watcher.events import NewHead, Reorg
+from watcher.heads import HeadSource
+from watcher.intake import Intake
+from watcher.journal import JournalWriter
+from watcher.merge import Merger
+from watcher.pending import PendingSource
+
+log = logging.getLogger("mevbot.runtime")
+
+ROUTER_KINDS = {
+    "uniswap-v2": RouterKind.UNISWAP_V2_ROUTER,
+    "uniswap-v3": RouterKind.UNISWAP_V3_SWAP_ROUTER,
+    "uniswap-v3-02": RouterKind.UNISWAP_V3_SWAP_ROUTER02,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """The chain-side facts the bot needs, wherever they came from."""
+
+    network: str
+    chain_id: int
+    node_ws: str
+    node_http: str
+    relays: tuple[tuple[str, str], ...]
+    executor: str
+    weth: str
+    routers: dict[str, RouterKind]
+    router_factories: dict[str, str]
+    lending_pool: str | None
+    lending_from_block: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """The bot's keys: the executor owner signs bundles, the searcher key signs relay requests."""
+
+    executor: LocalSigner
+    searcher: LocalAccount
+
+    def __repr__(self) -> str:
+        return f"Keys(executor={self.executor.address}, searcher={self.searcher.address.lower()})"
+
+
+class LogTail(logging.Handler):
+    """The last lines of the bot's log, for the dashboard."""
+
+    def __init__(self, lines: int = 50) -> None:
+        super().__init__(logging.INFO)
+        self.lines: deque[str] = deque(maxlen=lines)
+        self.errors = 0
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.ERROR:
+            self.errors += 1
+        self.lines.append(self.format(record))
+
+
+@dataclass
+class Bot:
+    """Build with a config, a deployment and keys; ``await start()``, ``await stop()``."""
+
+    config: Config
+    deployment: Deployment
+    keys: Keys
+    journal_path: str | None = None
+    extra_tasks: Sequence[tuple[str, Callable[[], Any]]] = ()
+    log_tail: LogTail = field(default_factory=LogTail)
+
+    def __post_init__(self) -> None:
+        self.supervisor = Supervisor()
+        self.latency = LatencyBook()
+        self.started_at = time.time()
+        self.keeper_rows: Callable[[], Sequence[KeeperRow]] = tuple
+        self._closers: list[Callable[[], Any]] = []
+
+    # ------------------------------------------------------------------ start / stop
+
+    async def start(self) -> None:
+        d = self.deployment
+        logging.getLogger("mevbot").addHandler(self.log_tail)
+        self.rpc = await connect(d.node_ws, timeout=self.config.node.timeout_s)
+        self._closers.append(self.rpc.close)
+        self.state = ChainState(
+            routers=d.router_factories, lending_pool=d.lending_pool, history=128
+        )
+        await load_pools(self.rpc, self.state, sorted(set(d.router_factories.values())))
+        if d.lending_pool is not None:
+            await load_lending(self.rpc, self.state, from_block=d.lending_from_block)
+        await load_feeds(self.rpc, self.state, self.state.feed_assets)
+        head = await eth_get_block(self.rpc, "latest")
+        assert head is not None
+        self.state.block_number, self.state.block_hash = head.number, head.hash
+
+        self.simulator = open_simulator(self.config.simulation.backend, d.node_http)
+        await self.simulator.start()
+        self._closers.append(self.simulator.close)
+        self.ledger = Ledger.open(self.config.store.ledger_path)
+        self._closers.append(self.ledger.close)
+        self.session = aiohttp.ClientSession()
+        self._closers.append(self.session.close)
+        relays = None
+        if not self.config.dry_run and d.relays:
+            relays = MultiRelay(
+                [
+                    RelayClient(url, self.keys.searcher, name=name, session=self.session)
+                    for name, url in d.relays
+                ]
+            )
+        self.relays = relays
+        self.decoder = Decoder(d.routers, pairs=self.state.pools.__contains__)
+        self.strategies = self._strategies()
+        self.engine = Engine(
+            state=self.state,
+            decoder=self.decoder,
+            strategies=self.strategies,
+            policies=self._policies(),
+            simulator=self.simulator,
+            signer=self.keys.executor,
+            relays=relays,
+            ledger=self.ledger,
+            tracker=InclusionTracker(self.ledger, d.executor, d.weth),
+            rpc=self.rpc,
+            executor=d.executor,
+            weth=d.weth,
+            chain_id=d.chain_id,
+            target_blocks=self.config.strategies.target_blocks,
+            dry_run=self.config.dry_run,
+            latency=self.latency,
+        )
+        self.pending_sources = [PendingSource(d.node_ws, mode="hashes")]
+        self.merger = Merger(self.pending_sources)
+        self.intake = Intake(10_000, self.decoder, relevant=self._relevant)
+        self.heads = HeadSource(d.node_ws, topics=STATE_TOPICS)
+        self.journal = JournalWriter(self.journal_path) if self.journal_path else None
+        if self.journal is not None:
+            self._closers.append(self.journal.close)
+        self.supervisor.spawn("pending", self._pump_pending)
+        self.supervisor.spawn("heads", self._follow_heads)
+        self.supervisor.spawn("engine", self._work)
+        for name, factory in self.extra_tasks:
+            self.supervisor.spawn(name, factory)
+        log.info(
+            "started on %s (chain %d): %d pools, %d positions, head %d%s",
+            d.network,
+            d.chain_id,
+            len(self.state.pools),
+            len(self.state.positions),
+            head.number,
+            " (dry run)" if self.engine.dry_run else "",
+        )
+
+    async def stop(self) -> None:
+        await self.supervisor.stop()
+        for close in reversed(self._closers):
+            try:
+                result = close()
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception as error:  # keep closing the rest
+                log.warning("while stopping: %s", error)
+        self._closers.clear()
+        logging.getLogger("mevbot").removeHandler(self.log_tail)
+
+    # ------------------------------------------------------------------ wiring
+
+    def _strategies(self) -> list[Strategy]:
+        cfg = self.config.strategies
+        found: list[Strategy] = []
+        if cfg.backrun.enabled:
+            found.append(
+                BackrunArbitrage.for_state(
+                    "backrun",
+                    self.state,
+                    start_token=self.deployment.weth,
+                    min_expected_profit_wei=max(1, cfg.backrun.min_profit_wei),
+                )
+            )
+        if cfg.liquidation.enabled and self.deployment.lending_pool is not None:
+            found.append(
+                LiquidationBackrun(
+                    "liquidation",
+                    weth=self.deployment.weth,
+                    min_expected_profit_wei=max(1, cfg.liquidation.min_profit_wei),
+                )
+            )
+        return found
+
+    def _policies(self) -> dict[str, BidPolicy]:
+        cfg = self.config.strategies
+        backrun = BidPolicy(cfg.backrun.coinbase_share_bps, cfg.backrun.min_profit_wei)
+        return {
+            "default": backrun,
+            "backrun": backrun,
+            "liquidation": BidPolicy(
+                cfg.liquidation.coinbase_share_bps, cfg.liquidation.min_profit_wei
+            ),
+        }
+
+    def _relevant(self, tx: PendingTx, intent: Any) -> bool:
+        """Worth queueing: a tx to a tracked router, pool or feed."""
+        to = tx.to
+        return to is not None and (
+            to in self.deployment.routers or to in self.state.pools or to in self.state.feeds
+        )
+
+    async def _pump_pending(self) -> None:
+        async for event in self.merger:
+            if self.journal is not None:
+                self.journal.write(event)
+            self.intake.offer(event)
+
+    async def _follow_heads(self) -> None:
+        async for event in self.heads:
+            if self.journal is not None:
+                self.journal.write(event)
+            if isinstance(event, Reorg):
+                self.engine.on_reorg(event)
+            elif isinstance(event, NewHead):
+                await self.engine.on_head(event)
+
+    async def _work(self) -> None:
+        while True:
+            admitted = await self.intake.get()
+            if isinstance(admitted.event, PendingTx):
+                await self.engine.on_pending(admitted.event, admitted.intent)
+
+    # ------------------------------------------------------------------ status
+
+    def snapshot(self) -> BotStatus:
+        """The dashboard's view, assembled from counters (no network I/O)."""
+        engine = self.engine
+        coverage = self.merger.coverage()
+        elapsed = max(time.time() - self.started_at, 1e-9)
+        sources = tuple(
+            SourceRow(
+                name=s.name,
+                state="connected" if s.health.connected else "down",
+                tx_per_s=s.seen / elapsed,
+                seen=s.seen,
+                first_seen=s.first_seen,
+                duplicates=s.duplicates,
+                lag_p50_ms=s.lag_p50_ms,
+                reconnects=s.health.reconnects,
+                malformed=sum(s.health.malformed.values()),
+            )
+            for s in coverage.sources
+        )
+        stats = self.decoder.stats
+        intake = IntakeStatus(
+            sources=sources,
+            pending_seen=coverage.unique,
+            decoded=stats.decoded,
+            undecoded=stats.undecoded + stats.malformed,
+            shed=sum(self.intake.shed.values()),
+            queue_depth=len(self.intake),
+            queue_capacity=self.intake.capacity,
+        )
+        relays = tuple(
+            RelayHealth(
+                name=r.relay,
+                sent=r.sent,
+                ok=r.ok,
+                errors=sum(r.errors.values()),
+                last_error=None,
+            )
+            for r in (self.relays.stats() if self.relays else ())
+        )
+        bundles = tuple(
+            BundleRow(
+                target_block=b.target_block,
+                bundle_hash=b.bundle_hash,
+                strategy=b.strategy,
+                bid_wei=b.coinbase_wei,
+                status=b.status.value,
+                realized_profit_wei=b.realized_profit_wei,
+            )
+            for b in self.ledger.recent_bundles(12)
+        )
+        head = engine.head
+        counters = dict(engine.counters)
+        counters["errors"] = self.log_tail.errors
+        counters["restarts"] = self.supervisor.total_restarts
+        return BotStatus(
+            network=self.deployment.network,
+            chain_id=self.deployment.chain_id,
+            head_block=self.state.block_number,
+            head_age_s=None if head is None else max(0.0, time.time() - head.timestamp),
+            dry_run=engine.dry_run,
+            relays=relays,
+            intake=intake,
+            opportunities=tuple(list(engine.opportunities)[-12:]),
+            bundles=bundles,
+            keepers=tuple(self.keeper_rows()),
+            latency=self.latency.summary(),
+            tasks=tuple(
+                TaskRow(t.name, t.state, t.restarts, t.last_error) for t in self.supervisor.status()
+            ),
+            log_tail=tuple(self.log_tail.lines)[-12:],
+            counters=counters,
+        )
+
+
+def deployment_from_world(world: Any, relay_url: str | None) -> Deployment:
+    """The devnet's deployment, from its JSON description (``mevbot devnet --out``)."""
+    return Deployment(
+        network="devnet",
+        chain_id=world.chain_id,
+        node_ws=world.rpc["ws"],
+        node_http=world.rpc["http"],
+        relays=(("devnet", relay_url),) if relay_url else (),
+        executor=world.executor,
+        weth=world.tokens["WETH"]["address"],
+        routers={d["router"]: RouterKind.UNISWAP_V2_ROUTER for d in world.dexes.values()},
+        router_factories={d["router"]: d["factory"] for d in world.dexes.values()},
+        lending_pool=world.lending["pool"],
+    )
+
+
+def devnet_keys(world: Any) -> Keys:
+    """The devnet's public development keys for the executor owner and the searcher."""
+    return Keys(
+        executor=LocalSigner(world.roles["executor"].private_key),
+        searcher=Account.from_key(world.roles["searcher"].private_key),
+    )

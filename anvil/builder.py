@@ -90,6 +90,7 @@ LOST_FROM_POOL = "lost_from_pool"
 
 _ALREADY_KNOWN = ("already imported", "already known", "known transaction")
 _REORDER_ATTEMPTS = 3
+_EXPECTED_FAILURES = (ChainError, SimulationError, MalformedError, OSError)
 
 
 # --- values -------------------------------------------------------------------------------------
@@ -420,6 +421,9 @@ class Builder:
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # Envelopes taken out of the pool whose re-send did not go through (node unreachable):
+        # sent again first thing next block, so an outage mid-block loses no tx.
+        self._taken: list[bytes] = []
 
     async def start(self) -> None:
         await self.rpc.call("anvil_setCoinbase", [self.coinbase])
@@ -489,12 +493,10 @@ class Builder:
         while not self._stopping.is_set():
             try:
                 await self.build_block()
-            except (ChainError, SimulationError, MalformedError, OSError) as error:
+            except Exception as error:
                 self._counters.build_errors += 1
-                log.warning("devnet builder: block failed: %s", error)
-            except Exception:
-                self._counters.build_errors += 1
-                log.exception("devnet builder: block failed")
+                unexpected = not isinstance(error, _EXPECTED_FAILURES)
+                log.warning("devnet builder: block failed: %s", error, exc_info=unexpected)
             next_at = max(next_at + self.block_time, time.monotonic())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), next_at - time.monotonic())
@@ -514,6 +516,11 @@ class Builder:
 
     async def _build(self) -> BlockReport:
         started = time.monotonic()
+        if self._taken:
+            await self.rpc.batch(
+                [("eth_sendRawTransaction", ["0x" + r.hex()]) for r in self._taken]
+            )
+            self._taken = []
         head_raw, coinbase_before = await self.rpc.batch(
             [
                 ("eth_getBlockByNumber", ["latest", False]),
@@ -656,9 +663,11 @@ class Builder:
                 for tx in pool
                 if tx.hash not in bundle_hashes and (tx.sender, tx.nonce) not in bundle_keys
             ]
+            self._taken = [tx.raw for tx in pool]
             outcomes = await self.rpc.batch(
                 [("eth_sendRawTransaction", ["0x" + raw.hex()]) for _, raw in order]
             )
+            self._taken = []
             anomalies = [
                 f"{REFUSED_BY_POOL}: {tx_hash}: {outcome.message}"
                 for (tx_hash, _), outcome in zip(order, outcomes, strict=True)
@@ -771,7 +780,7 @@ def _pool_tx(obj: Any) -> _PoolTx:
     if not isinstance(obj, dict):
         raise MalformedError("pool tx: expected an object")
     tx_hash = norm_hash(obj.get("hash"), "hash")
-    raw = _envelope(obj)
+    raw = envelope_from_rpc(obj)
     if _tx_hash(raw) != tx_hash:
         raise MalformedError(f"pool tx {tx_hash}: rebuilt envelope does not match its hash")
     return _PoolTx(
@@ -782,11 +791,20 @@ def _pool_tx(obj: Any) -> _PoolTx:
     )
 
 
-def _malformed(reason: str) -> bool:
-    raise MalformedError(reason)
+def _access_entry(entry: Any) -> list[Any]:
+    if not isinstance(entry, dict) or not isinstance(entry.get("storageKeys"), list):
+        raise MalformedError("accessList entry: expected {address, storageKeys}")
+    address = norm_address(entry.get("address"), "accessList address")
+    return [
+        bytes.fromhex(address[2:]),
+        [hex_to_bytes(key, "storage key") for key in entry["storageKeys"]],
+    ]
 
 
-def _envelope(obj: Mapping[str, Any]) -> bytes:
+def envelope_from_rpc(obj: Mapping[str, Any]) -> bytes:
+    """The signed EIP-2718 envelope of a JSON-RPC tx object (types 0, 1, 2), or
+    :class:`MalformedError`."""
+
     def q(key: str) -> int:
         return hex_to_int(obj.get(key), key)
 
@@ -797,14 +815,7 @@ def _envelope(obj: Mapping[str, Any]) -> bytes:
     if tx_type == 0:
         fields = [q("nonce"), q("gasPrice"), q("gas"), to_bytes, q("value"), data, q("v")]
         return rlp.encode([*fields, q("r"), q("s")])
-    access_list = [
-        [
-            bytes.fromhex(norm_address(entry["address"], "accessList address")[2:]),
-            [hex_to_bytes(key, "storage key") for key in entry["storageKeys"]],
-        ]
-        for entry in obj.get("accessList") or []
-        if isinstance(entry, dict) or _malformed("accessList entry is not an object")
-    ]
+    access_list = [_access_entry(entry) for entry in obj.get("accessList") or []]
     y_parity = q("yParity") if obj.get("yParity") is not None else q("v")
     signature = [y_parity, q("r"), q("s")]
     if tx_type == 1:

@@ -24,7 +24,7 @@ from chain.intents import Intent
 from chain.types import BlockHeader, PendingTx
 from execution.bids import BidPolicy, Rejected
 from execution.bundler import BundleBuildError, BundlePlan, build_bundles
-from execution.candidates import Candidate
+from execution.candidates import ArbitrageAction, Candidate
 from execution.executor_calls import executor_call
 from execution.inclusion import InclusionTracker
 from execution.ledger import Ledger
@@ -40,8 +40,21 @@ from watcher.events import NewHead, Reorg
 
 log = logging.getLogger("mevbot.engine")
 
-# Gas before the first simulation of a kind of action tells better (measured on the devnet).
-DEFAULT_GAS = {"arbitrage": 270_000, "liquidation": 200_000}
+# Gas before the first simulation of an action's shape tells better: a base plus a swap's cost
+# per hop (measured on the devnet: 2-hop arbitrage ~191k, liquidation + one swap ~183k).
+GAS_BASE = {"arbitrage": 60_000, "liquidation": 120_000}
+GAS_PER_SWAP = 75_000
+# Until a shape's gas is measured, sign with room to spare: a limit costs nothing unless used,
+# and running out of gas on the fork would lose the opportunity for nothing.
+UNMEASURED_GAS_LIMIT_BASIS = 800_000
+
+
+def action_shape(candidate: Candidate) -> tuple[str, int]:
+    """(kind, swaps): candidates of one shape use about the same gas."""
+    action = candidate.action
+    if isinstance(action, ArbitrageAction):
+        return "arbitrage", len(action.pairs)
+    return "liquidation", len(action.swap_pairs)
 
 
 def _ms_since(start_ns: int) -> float:
@@ -102,9 +115,11 @@ class Engine:
         self.on_block_hooks = list(on_block_hooks)
         self.counters: Counter[str] = Counter()
         self.opportunities: deque[OpportunityRow] = deque(maxlen=history)
+        self.verdicts: deque[tuple[Candidate, Verdict]] = deque(maxlen=history)
         self.head: BlockHeader | None = None
         self.bundle_nonce: int | None = None
-        self._gas: dict[str, int] = dict(DEFAULT_GAS)
+        self.processed_block = 0  # the last head whose processing finished
+        self._gas: dict[tuple[str, int], int] = {}
 
     # ------------------------------------------------------------------ events
 
@@ -150,7 +165,9 @@ class Engine:
             hook(head, changes)
         context = BlockContext(head.header, changes, head.number + 1)
         candidates = [c for s in self.strategies for c in s.on_block(context, self.state)]
-        return [await self.execute(c) for c in candidates]
+        verdicts = [await self.execute(c) for c in candidates]
+        self.processed_block = head.number
+        return verdicts
 
     def on_reorg(self, reorg: Reorg) -> None:
         """Roll the state back to the common ancestor; the new branch's heads follow."""
@@ -163,8 +180,13 @@ class Engine:
 
     # ------------------------------------------------------------------ candidates
 
-    def _kind(self, candidate: Candidate) -> str:
-        return "arbitrage" if candidate.strategy.startswith("backrun") else "liquidation"
+    def _gas_estimate(self, candidate: Candidate) -> tuple[int, int]:
+        """(gas to price the bid with, gas to derive the signed limit from)."""
+        shape = action_shape(candidate)
+        measured = self._gas.get(shape)
+        if measured is not None:
+            return measured, measured
+        return GAS_BASE[shape[0]] + GAS_PER_SWAP * shape[1], UNMEASURED_GAS_LIMIT_BASIS
 
     def _note(self, candidate: Candidate, verdict: Verdict) -> Verdict:
         self.counters[f"candidates_{verdict.outcome}"] += 1
@@ -183,6 +205,7 @@ class Engine:
         )
         if verdict.outcome == "dropped":
             self.ledger.mark_candidate(candidate.key, "dropped", verdict.reason)
+        self.verdicts.append((candidate, verdict))
         return verdict
 
     def _policy(self, candidate: Candidate) -> BidPolicy:
@@ -195,16 +218,16 @@ class Engine:
         if not self.ledger.record_candidate(candidate):
             self.counters["candidates_duplicate"] += 1
             return Verdict("duplicate")
-        kind = self._kind(candidate)
+        gas, limit_basis = self._gas_estimate(candidate)
         base_fee = next_base_fee(self.head)
         bid = self._policy(candidate).price(
-            candidate.expected_profit_wei, self._gas[kind], base_fee, self.target_blocks
+            candidate.expected_profit_wei, gas, base_fee, self.target_blocks
         )
         if isinstance(bid, Rejected):
             return self._note(candidate, Verdict("dropped", f"{bid.reason.value}: expected"))
         sign_start = time.monotonic_ns()
         try:
-            call = executor_call(self.executor, candidate, bid, self._gas[kind], self.weth)
+            call = executor_call(self.executor, candidate, bid, limit_basis, self.weth)
             plan = build_bundles(
                 candidate,
                 call,
@@ -217,13 +240,13 @@ class Engine:
         except (BundleBuildError, ValueError) as error:
             return self._note(candidate, Verdict("dropped", f"unbundleable: {error}"))
         self.latency.record_ns("sign", sign_start, time.monotonic_ns())
-        verdict = await self._verify(candidate, plan, base_fee)
-        if verdict is not None:
-            return self._note(candidate, verdict)
+        problem, simulation = await self._verify(candidate, plan, base_fee)
+        if problem is not None:
+            return self._note(candidate, Verdict("dropped", problem, plan, simulation))
         self.ledger.record_bundles(plan)
         if self.dry_run:
             self.ledger.mark_candidate(candidate.key, "simulated")
-            return self._note(candidate, Verdict("simulated", "dry run", plan))
+            return self._note(candidate, Verdict("simulated", "dry run", plan, simulation))
         submit_start = time.monotonic_ns()
         assert self.relays is not None
         delivered = 0
@@ -245,14 +268,15 @@ class Engine:
                 if candidate.detected_at:
                     self.latency.record_ns("wire_to_relay", candidate.detected_at, now)
         if not delivered:
-            return self._note(candidate, Verdict("dropped", "relays: no relay accepted it", plan))
+            verdict = Verdict("dropped", "relays: no relay accepted it", plan, simulation)
+            return self._note(candidate, verdict)
         self.ledger.mark_candidate(candidate.key, "sent")
-        return self._note(candidate, Verdict("sent", "", plan))
+        return self._note(candidate, Verdict("sent", "", plan, simulation))
 
     async def _verify(
         self, candidate: Candidate, plan: BundlePlan, base_fee: int
-    ) -> Verdict | None:
-        """Simulate the exact signed bundle; None when it may be sent."""
+    ) -> tuple[str | None, SimResult | None]:
+        """Simulate the exact signed bundle: (why it must not be sent, or None; the result)."""
         tokens = sorted({self.weth, candidate.profit_token.lower()})
         start = time.monotonic_ns()
         try:
@@ -260,16 +284,15 @@ class Engine:
                 [tx.raw for tx in plan.bundles[0].txs], watch=[self.executor], tokens=tokens
             )
         except SimulationError as error:
-            return Verdict("dropped", f"simulation_failed: {error.reason}", plan)
+            return f"simulation_failed: {error.reason}", None
         finally:
             self.latency.record_ns("simulate", start, time.monotonic_ns())
         ours = result.txs[-1]
         if not result.success:
             failed = next(i for i, tx in enumerate(result.txs) if not tx.success)
             who = "ours" if failed == len(result.txs) - 1 else f"backrun tx {failed}"
-            reason = result.txs[failed].revert_reason
-            return Verdict("dropped", f"reverts: {who}: {reason}", plan, result)
-        self._gas[self._kind(candidate)] = ours.gas_used
+            return f"reverts: {who}: {result.txs[failed].revert_reason}", result
+        self._gas[action_shape(candidate)] = ours.gas_used
         diffs = result.balance_diffs.get(self.executor, {})
         token = candidate.profit_token.lower()
         gain = diffs.get(token, 0) + (diffs.get(ETH, 0) if token == self.weth else 0)
@@ -279,7 +302,7 @@ class Engine:
             gain += diffs.get(ETH, 0)
         net = gain - ours.gas_used * base_fee
         if net < self._policy(candidate).min_net_profit_wei:
-            return Verdict("dropped", f"below_minimum: simulated net {net} wei", plan, result)
+            return f"below_minimum: simulated net {net} wei", result
         if gain + plan.bid.coinbase_wei != candidate.expected_profit_wei:
             self.counters["profit_mismatch"] += 1
-        return None
+        return None, result

@@ -21,13 +21,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from mevbot.http import StatusServer
 from mevbot.latency import STAGES
 from mevbot.status import BotStatus
-
-__all__ = ["CONTENT_TYPE_LATEST", "LATENCY_BUCKETS_S", "Metrics", "counter_key"]
 
 # 0.05 ms .. 1 s, roughly 1-2.5-5 per decade: decode sits at the bottom, relay round trips high.
 LATENCY_BUCKETS_S = (

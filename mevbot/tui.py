@@ -39,7 +39,6 @@ Row = TypeVar("Row")
 
 MISSING = "—"
 WIDE_FROM = 100  # columns from which panels go side by side
-STALE_AFTER_S = 2.0  # a snapshot older than this is flagged on screen
 HEAD_STALE_AFTER_S = 30.0
 UNBOUNDED_ROWS = 20  # list rows shown when the height is not bounded (one-shot print)
 
@@ -156,12 +155,12 @@ def _table_height(rows: int) -> int:
     return _BORDERS + 1 + max(1, rows)  # an empty table shows a placeholder row
 
 
-def _fill(table: Table, rows: Iterable[Sequence[Text]], what: str) -> Table:
+def _fill(table: Table, rows: Iterable[Sequence[Text]], what: str) -> RenderableType:
     for row in rows:
         table.add_row(*row)
-    if not table.row_count:
-        table.add_row(Text(f"no {what} yet", style="dim"))
-    return table
+    if table.row_count:
+        return table
+    return Group(table, Text(f"no {what} yet", style="dim", no_wrap=True, overflow="ellipsis"))
 
 
 def _line(*parts: Text | str) -> Text:
@@ -439,10 +438,10 @@ class _Section:
 
 
 def _side_by_side(left: Panel, right: Panel, right_width: int | None = None) -> Table:
-    """Two panels in one band; the right one ``right_width`` wide, or the band split 5:4."""
+    """Two panels in one band; the right one ``right_width`` wide, or the band split 3:2."""
     grid = Table.grid(expand=True)
-    grid.add_column(ratio=5 if right_width is None else 1)
-    grid.add_column(ratio=4 if right_width is None else None, width=right_width)
+    grid.add_column(ratio=3 if right_width is None else 1)
+    grid.add_column(ratio=2 if right_width is None else None, width=right_width)
     grid.add_row(left, right)
     return grid
 
@@ -566,8 +565,10 @@ def _sections(status: BotStatus, now: float, wide: bool) -> list[_Section]:
     return sections
 
 
-_ORDER = ("header", "intake", "latency", "opportunities", "bundles", "keepers+tasks", "tasks")
-_ORDER_TAIL = ("keepers", "log")
+_DISPLAY_ORDER = (
+    "header", "intake", "latency", "opportunities", "bundles", "keepers+tasks", "tasks", "keepers",
+    "log",
+)  # fmt: skip
 
 
 def _fit(sections: list[_Section], height: int) -> tuple[list[tuple[_Section, int]], list[str]]:
@@ -601,8 +602,7 @@ def _fit(sections: list[_Section], height: int) -> tuple[list[tuple[_Section, in
 
 
 def _display_order(section: _Section) -> int:
-    order = (*_ORDER, *_ORDER_TAIL)
-    return order.index(section.name)
+    return _DISPLAY_ORDER.index(section.name)
 
 
 class DashboardView:
@@ -683,10 +683,12 @@ class Dashboard:
         console: Console | None = None,
         refresh_per_second: float = 4.0,
         clock: Callable[[], float] = time.time,
+        stale_after: float = 2.0,
     ) -> None:
         self.snapshot = snapshot
         self.console = console or Console()
         self.refresh_per_second = refresh_per_second
+        self.stale_after = stale_after
         self.clock = clock
         self._last: BotStatus | None = None
         self._last_at: float | None = None
@@ -713,7 +715,7 @@ class Dashboard:
             if self._last_at is not None:
                 line.append(f"; showing the last good one from {format_age(now - self._last_at)}")
             out.append(line)
-        elif self._last_at is not None and now - self._last_at > STALE_AFTER_S:
+        elif self._last_at is not None and now - self._last_at > self.stale_after:
             age = format_duration(now - self._last_at)
             out.append(Text(f"⚠ status not refreshed for {age}", style="yellow"))
         return out

@@ -41,6 +41,12 @@ def _check_non_negative(**values: int) -> None:
             raise ValueError(f"{name} must be >= 0, got {value}")
 
 
+def check_pool_arguments(reserve_in: int, reserve_out: int, fee_bps: int) -> None:
+    """Raise :class:`ValueError` for a negative reserve or a fee outside ``[0, 10000)``."""
+    _check_non_negative(reserve_in=reserve_in, reserve_out=reserve_out)
+    _check_fee(fee_bps)
+
+
 def get_amount_out(amount_in: int, reserve_in: int, reserve_out: int, fee_bps: int = 30) -> int:
     """Output of swapping ``amount_in`` into a V2 pool (``UniswapV2Library.getAmountOut``).
 

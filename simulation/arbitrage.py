@@ -39,6 +39,7 @@ from simulation.amm import (
     FEE_DENOMINATOR,
     InsufficientLiquidityError,
     Pool,
+    check_pool_arguments,
     get_amount_out,
     min_amount_in,
 )
@@ -156,7 +157,7 @@ def _fold(terms: Iterable[_Term]) -> _Term:
 
 
 def _profit_bound(c: int, d: int, e: int) -> int:
-    """An upper bound on the integer profit of any input, for ``c > d``.
+    """An upper bound on the integer profit of any input, for ``c > d > 0``.
 
     The real maximum ``(√c − √d)² / e = (c − d)² / (e·(√c + √d)²)`` is at most
     ``(c − d)² / (4·d·e)`` (as ``√c > √d``): no square roots, and tight for the small price
@@ -237,10 +238,13 @@ def _refine(hops: Sequence[Hop], c: int, d: int, e: int, scan_limit: int) -> tup
 def best_path_input(hops: Sequence[Hop], scan_limit: int = SCAN_LIMIT) -> tuple[int, int]:
     """``(amount_in, profit)`` for the most profitable input along a closed path of hops.
 
-    ``(0, 0)`` when no input makes a profit.
+    ``(0, 0)`` when no input makes a profit; :class:`ValueError` for a negative reserve or a fee
+    outside ``[0, 10000)``.
     """
+    for hop in hops:
+        check_pool_arguments(*hop)
     c, d, e = _fold(map(_term, hops))
-    if c <= d:
+    if c <= d or d == 0:  # d == 0: an empty pool on the path pays nothing out
         return 0, 0
     return _refine(hops, c, d, e, scan_limit)
 
@@ -287,7 +291,7 @@ def best_opportunity(
             fee_numerator = FEE_DENOMINATOR - fee_bps
             hop_d = FEE_DENOMINATOR * reserve_in
             c, d, e = c * fee_numerator * reserve_out, d * hop_d, hop_d * e + c * fee_numerator
-        if c <= d:
+        if c <= d or d == 0:  # d == 0: an empty pool on the path pays nothing out
             continue
         bound = _profit_bound(c, d, e)
         if bound > min_profit:

@@ -17,11 +17,22 @@ import aiohttp
 import pytest
 from eth_account import Account
 from eth_utils import to_checksum_address
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tcp_proxy import TcpProxy
 
-from anvil.builder import CONFLICT, INVALID, REVERTED, TARGET_MISSING, BlockReport, Builder
+from anvil.builder import (
+    CONFLICT,
+    INVALID,
+    REVERTED,
+    TARGET_MISSING,
+    BlockReport,
+    Builder,
+    envelope_from_rpc,
+)
 from anvil.stack import DevnetStack
 from anvil.traffic import Traffic
+from chain.node import ANVIL_DEV_KEYS
 from chain.rpc import Rpc, connect
 from chain.types import Bundle, SignedTx
 from execution.relay import RelayClient, mev_bundle
@@ -363,6 +374,100 @@ async def test_the_loop_keeps_building_through_a_node_outage_and_stops_cleanly(
         assert await head_number(net.rpc) == stopped_at  # nothing mines after stop()
         mined = await receipts(net.rpc, [sent.hash, later.hash])
         assert all(r is not None and r["status"] == "0x1" for r in mined)
+
+
+async def test_the_running_loop_keeps_bundles_whole_under_concurrent_traffic(net: Net) -> None:
+    net.builder.block_time = 0.25
+    net.builder.start_loop()
+    sent: list[str] = []
+    bundles: list[tuple[SignedTx, SignedTx]] = []
+    try:
+        for index in range(60):
+            sent.append((await public_swap(net)).hash)
+            if index % 12 == 5:
+                victim = await signed_call(net, "oracle_updater", TIPPER, value=1)
+                await net.rpc.call("eth_sendRawTransaction", [victim.raw_hex])
+                tip = await signed_call(net, "executor", TIPPER, value=ETHER // 1000)
+                target = await head_number(net.rpc) + 1
+                await net.relay.send_bundle(Bundle((victim, tip), target))
+                await net.relay.send_bundle(Bundle((victim, tip), target + 1))
+                bundles.append((victim, tip))
+            await asyncio.sleep(0.02)
+        await wait_for(lambda: net.builder.stats().public_txs_mined >= len(sent))
+    finally:
+        await net.builder.stop()
+    mined = await receipts(net.rpc, sent)
+    assert all(receipt is not None for receipt in mined)  # nothing lost while re-ordering
+    for victim, tip in bundles:
+        victim_receipt, tip_receipt = await receipts(net.rpc, [victim.hash, tip.hash])
+        assert tip_receipt is not None and tip_receipt["status"] == "0x1"
+        assert tip_receipt["blockNumber"] == victim_receipt["blockNumber"]
+        victim_index = int(victim_receipt["transactionIndex"], 16)
+        assert int(tip_receipt["transactionIndex"], 16) == victim_index + 1 == 1
+    stats = net.builder.stats()
+    assert stats.anomalies == {} and stats.build_errors == 0
+    assert stats.bundles_included == len(bundles)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    tx_type=st.sampled_from([0, 1, 2]),
+    nonce=st.integers(0, 2**64 - 1),
+    fee=st.integers(0, 10**12),
+    tip=st.integers(0, 10**12),
+    gas=st.integers(21_000, 30_000_000),
+    to=st.one_of(st.none(), st.binary(min_size=20, max_size=20)),
+    value=st.integers(0, 2**128),
+    data=st.binary(max_size=64),
+    keys=st.lists(st.integers(0, 2**256 - 1), max_size=3),
+)
+def test_pool_envelopes_are_rebuilt_exactly_from_tx_objects(
+    tx_type: int,
+    nonce: int,
+    fee: int,
+    tip: int,
+    gas: int,
+    to: bytes | None,
+    value: int,
+    data: bytes,
+    keys: list[int],
+) -> None:
+    account = Account.from_key(ANVIL_DEV_KEYS[9])
+    tx: dict[str, Any] = {"nonce": nonce, "gas": gas, "value": value, "data": data}
+    if to is not None:
+        tx["to"] = to_checksum_address(to)
+    if tx_type == 2:
+        tx |= {"type": 2, "maxFeePerGas": fee + tip, "maxPriorityFeePerGas": tip}
+    else:
+        tx["gasPrice"] = fee
+    if tx_type:
+        tx |= {"chainId": 31337, "accessList": [{"address": TIPPER, "storageKeys": keys}]}
+        tx["type"] = tx_type
+    signed = account.sign_transaction(tx)
+    obj = {
+        key: hex(tx[key])
+        for key in ("nonce", "gas", "value", "gasPrice", "maxFeePerGas", "maxPriorityFeePerGas")
+        if key in tx
+    }
+    obj |= {
+        "hash": "0x" + signed.hash.hex(),
+        "from": account.address,
+        "to": tx.get("to"),
+        "input": "0x" + data.hex(),
+        "r": hex(signed.r),
+        "s": hex(signed.s),
+        "v": hex(signed.v),
+        "type": hex(tx_type),
+    }
+    if tx_type:
+        obj |= {
+            "chainId": hex(31337),
+            "yParity": hex(signed.v),
+            "accessList": [{"address": TIPPER, "storageKeys": [f"0x{key:064x}" for key in keys]}],
+        }
+    assert envelope_from_rpc(obj) == bytes(signed.raw_transaction)
+    obj["nonce"] = hex(nonce + 1)
+    assert envelope_from_rpc(obj) != bytes(signed.raw_transaction)
 
 
 async def wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:

@@ -1,0 +1,248 @@
+"""Prometheus metrics from status snapshots and latency samples; the HTTP endpoint serving
+/metrics and /status; ``mevbot status`` reading it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from dataclasses import replace
+
+import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from test_tui import HOSTILE, HOSTILE_SHOWN, sample_status
+
+from chain.node import free_port
+from mevbot import cmd_status
+from mevbot.http import StatusFetchError, status_from_json
+from mevbot.latency import LatencyBook
+from mevbot.metrics import Metrics, counter_key
+from mevbot.status import Intake, SourceRow
+
+
+def samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = metrics.exposition().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(metrics: Metrics, metric: str, **labels: str) -> float:
+    return samples(metrics)[(metric, tuple(sorted(labels.items())))]
+
+
+def test_stage_latencies_land_in_per_stage_histograms():
+    metrics = Metrics()
+    book = LatencyBook(observer=metrics.observe_stage)
+    for ms in (0.03, 0.2, 7.0):
+        book.record("decode", ms)
+    book.record("wire_to_relay", 450.0)
+    book.record("custom_stage", 2000.0)  # beyond the last bucket: only +Inf
+    assert value(metrics, "mevbot_stage_latency_seconds_bucket", stage="decode", le="5e-05") == 1
+    assert value(metrics, "mevbot_stage_latency_seconds_bucket", stage="decode", le="0.00025") == 2
+    assert value(metrics, "mevbot_stage_latency_seconds_bucket", stage="decode", le="0.005") == 2
+    assert value(metrics, "mevbot_stage_latency_seconds_bucket", stage="decode", le="0.01") == 3
+    assert value(metrics, "mevbot_stage_latency_seconds_count", stage="decode") == 3
+    assert value(metrics, "mevbot_stage_latency_seconds_sum", stage="decode") == pytest.approx(
+        0.00723
+    )
+    assert (
+        value(metrics, "mevbot_stage_latency_seconds_bucket", stage="wire_to_relay", le="0.25") == 0
+    )
+    assert (
+        value(metrics, "mevbot_stage_latency_seconds_bucket", stage="wire_to_relay", le="0.5") == 1
+    )
+    assert (
+        value(metrics, "mevbot_stage_latency_seconds_bucket", stage="custom_stage", le="1.0") == 0
+    )
+    assert value(metrics, "mevbot_stage_latency_seconds_count", stage="custom_stage") == 1
+    # Every pipeline stage has its histogram from the start (zero until observed).
+    assert value(metrics, "mevbot_stage_latency_seconds_count", stage="simulate") == 0
+
+
+def test_update_from_catches_counters_up_without_double_counting():
+    metrics = Metrics()
+    status = sample_status(
+        counters={
+            counter_key("opportunities", "backrun", "sent"): 5,
+            counter_key("opportunities", "liquidation", "dropped: stale"): 2,
+            counter_key("bundles", "landed"): 3,
+            counter_key("keeper_actions", "oracle-eth-usd"): 7,
+            counter_key("errors", "malformed_tx"): 11,
+            "journal_bytes": 4096,
+        }
+    )
+    metrics.update_from(status)
+    metrics.update_from(status)  # the same totals again: nothing new
+    assert value(metrics, "mevbot_pending_seen_total", source="ws-hashes") == 10_000
+    assert value(metrics, "mevbot_pending_first_seen_total", source="txpool") == 500
+    assert value(metrics, "mevbot_pending_duplicates_total", source="ws-hashes") == 3_000
+    assert value(metrics, "mevbot_source_reconnects_total", source="mevshare") == 4
+    assert value(metrics, "mevbot_source_malformed_total", source="txpool") == 2
+    assert value(metrics, "mevbot_pending_unique_total") == 10_000
+    assert value(metrics, "mevbot_decoded_total") == 8_721
+    assert value(metrics, "mevbot_undecoded_total") == 1_279
+    assert value(metrics, "mevbot_shed_total") == 37
+    assert value(metrics, "mevbot_opportunities_total", strategy="backrun", verdict="sent") == 5
+    assert (
+        value(
+            metrics, "mevbot_opportunities_total", strategy="liquidation", verdict="dropped: stale"
+        )
+        == 2
+    )
+    assert value(metrics, "mevbot_bundles_total", status="landed") == 3
+    assert value(metrics, "mevbot_relay_sent_total", relay="flashbots") == 120
+    assert value(metrics, "mevbot_relay_requests_total", relay="flashbots", outcome="ok") == 118
+    assert value(metrics, "mevbot_relay_requests_total", relay="flashbots", outcome="error") == 2
+    assert value(metrics, "mevbot_keeper_actions_total", job="oracle-eth-usd") == 7
+    assert value(metrics, "mevbot_keeper_failures_total", job="liquidations") == 3
+    assert value(metrics, "mevbot_task_restarts_total", task="source:mevshare") == 4
+    assert value(metrics, "mevbot_errors_total", kind="malformed_tx") == 11
+    assert value(metrics, "mevbot_events_total", name="journal_bytes") == 4096
+    assert value(metrics, "mevbot_head_block") == 7_654_321
+    assert value(metrics, "mevbot_head_age_seconds") == pytest.approx(3.2)
+    assert value(metrics, "mevbot_queue_depth") == 12
+    assert value(metrics, "mevbot_queue_capacity") == 4096
+    assert value(metrics, "mevbot_decoded_share") == pytest.approx(0.8721)
+    assert value(metrics, "mevbot_source_tx_per_second", source="ws-hashes") == 42.5
+    assert value(metrics, "mevbot_task_running", task="source:mevshare") == 0
+    assert value(metrics, "mevbot_task_running", task="relay:flashbots") == 1
+    assert value(metrics, "mevbot_dry_run") == 1
+    assert value(metrics, "mevbot_info", network="sepolia", chain_id="11155111") == 1
+
+    # Later: totals grew; one source restarted its counts from zero and another went away.
+    later = replace(
+        status,
+        intake=Intake(
+            sources=(SourceRow("ws-hashes", "up", 50.0, 10_250, 7_100, 3_150, 0.4, 1, 0),),
+            pending_seen=10_300,
+            decoded=8_800,
+            undecoded=1_500,
+            shed=40,
+            queue_depth=0,
+            queue_capacity=4096,
+        ),
+        counters={**status.counters, counter_key("bundles", "landed"): 1},
+    )
+    metrics.update_from(later)
+    assert value(metrics, "mevbot_pending_seen_total", source="ws-hashes") == 10_250
+    assert value(metrics, "mevbot_decoded_total") == 8_800
+    assert value(metrics, "mevbot_shed_total") == 40
+    assert value(metrics, "mevbot_bundles_total", status="landed") == 3 + 1  # reset: counted afresh
+    assert value(metrics, "mevbot_pending_seen_total", source="txpool") == 2_500  # counters stay
+    gauges = samples(metrics)
+    assert (("mevbot_source_tx_per_second", (("source", "txpool"),))) not in gauges
+    assert gauges[("mevbot_source_tx_per_second", (("source", "ws-hashes"),))] == 50.0
+
+
+def test_counter_keys_are_checked_and_registries_are_private():
+    assert counter_key("bundles", "missed") == "bundles:missed"
+    with pytest.raises(ValueError, match="takes labels"):
+        counter_key("bundles", "a", "b")
+    with pytest.raises(ValueError, match="takes labels"):
+        counter_key("no_such_family", "x")
+    one, two = Metrics(), Metrics()  # two bots in one process: no "duplicated timeseries"
+    one.observe_stage("sign", 0.5)
+    assert value(one, "mevbot_stage_latency_seconds_count", stage="sign") == 1
+    assert value(two, "mevbot_stage_latency_seconds_count", stage="sign") == 0
+
+
+async def test_the_endpoint_serves_metrics_and_status_and_stops():
+    metrics = Metrics()
+    metrics.observe_stage("wire_to_relay", 44.0)
+    state = {"status": sample_status(symbol=HOSTILE), "fail": False}
+
+    def snapshot():
+        if state["fail"]:
+            raise RuntimeError("store locked")
+        return state["status"]
+
+    server = await metrics.start_server("127.0.0.1", 0, snapshot=snapshot)
+    assert server.port and server.url == f"http://127.0.0.1:{server.port}"
+    timeout = aiohttp.ClientTimeout(total=5)
+    try:
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            async with session.get(server.url + "/metrics") as response:
+                assert response.status == 200
+                assert response.headers["Content-Type"].startswith("text/plain; version=")
+                text = await response.text()
+            # The scrape brought the counters up to the snapshot first.
+            assert 'mevbot_pending_seen_total{source="ws-hashes"} 10000.0' in text
+            assert 'mevbot_stage_latency_seconds_count{stage="wire_to_relay"} 1.0' in text
+            async with session.get(server.url + "/status") as response:
+                assert response.status == 200
+                body = await response.json()
+            assert body == json.loads(json.dumps(state["status"].to_json()))
+            assert body["keepers"][0]["last_action"] == f"updated {HOSTILE}/USD"  # raw in JSON
+            state["fail"] = True
+            async with session.get(server.url + "/status") as response:
+                assert response.status == 503
+                assert (await response.json())["error"] == (
+                    "status snapshot failed: RuntimeError: store locked"
+                )
+            async with session.get(server.url + "/metrics") as response:
+                assert response.status == 200  # still serves what it has
+            async with session.get(server.url + "/nope") as response:
+                assert response.status == 404
+    finally:
+        port = server.port
+        await server.stop()
+    with pytest.raises(aiohttp.ClientConnectionError):
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            await session.get(f"http://127.0.0.1:{port}/metrics")
+
+
+def run_status_command(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="mevbot")
+    cmd_status.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["status", *argv])
+    return args.handler(args)
+
+
+async def test_mevbot_status_prints_the_served_state(capsys):
+    status = sample_status(symbol=HOSTILE)
+    server = await Metrics().start_server("127.0.0.1", 0, snapshot=lambda: status)
+    try:
+        # The command runs its own event loop, as from a shell: give it a thread.
+        code = await asyncio.to_thread(run_status_command, "--json", "--url", server.url)
+        out = capsys.readouterr().out
+        assert code == 0
+        assert json.loads(out) == json.loads(json.dumps(status.to_json()))
+        assert "\x1b" not in out  # JSON escapes the token's control character
+
+        code = await asyncio.to_thread(run_status_command, "--url", server.url + "/status")
+        out = capsys.readouterr().out
+        assert code == 0
+        for title in ("mevbot", "Intake", "Opportunities", "Bundles", "Keepers", "Log"):
+            assert title in out
+        assert "#7,654,321" in out and HOSTILE_SHOWN in out and "\x1b" not in out
+    finally:
+        await server.stop()
+
+
+async def test_mevbot_status_fails_clearly_without_a_bot(capsys):
+    url = f"http://127.0.0.1:{free_port()}"
+    code = await asyncio.to_thread(run_status_command, "--json", "--url", url, "--timeout", "2")
+    captured = capsys.readouterr()
+    assert code == 1 and captured.out == ""
+    assert captured.err.startswith(f"mevbot status: cannot reach {url}/status")
+
+    # A server that answers, but not with a status (another service on the port).
+    server = await Metrics().start_server("127.0.0.1", 0)  # no snapshot: /status is 404
+    try:
+        code = await asyncio.to_thread(run_status_command, "--url", server.url)
+        assert code == 1
+        assert "answered HTTP 404" in capsys.readouterr().err
+    finally:
+        await server.stop()
+
+
+def test_a_status_answer_is_validated_before_it_is_shown():
+    data = json.loads(json.dumps(sample_status().to_json()))
+    assert status_from_json(data) == sample_status()
+    data["intake"]["sources"][0]["seen"] = "lots"
+    with pytest.raises(StatusFetchError, match=r"intake\.sources\.0\.seen"):
+        status_from_json(data)

@@ -430,3 +430,19 @@ def deploy_world(http_url: str, ws_url: str, spec: WorldSpec = SPEC) -> World:
         executor=executor,
         deployed_block=int(deployer.rpc("eth_blockNumber"), 16),
     )
+
+
+# The devnet's reference prices (USD) for the oracle keeper, by blocks after a run starts: ETH
+# dips 4% (the HF 1.035 borrower becomes liquidatable), then 8% (the HF 1.05 one too), then
+# recovers part of the way. Real feeds publish on deviation or heartbeat; so does the keeper.
+REFERENCE_PATHS: dict[str, tuple[tuple[int, float], ...]] = {
+    "WETH": ((0, 3000.0), (6, 2880.0), (16, 2760.0), (26, 2850.0)),
+}
+
+
+def reference_points(symbol: str, start_block: int) -> list[tuple[int, int]]:
+    """The reference path of ``symbol`` as (absolute block, answer in feed units)."""
+    return [
+        (start_block + offset, _units(price, FEED_DECIMALS))
+        for offset, price in REFERENCE_PATHS[symbol]
+    ]

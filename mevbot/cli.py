@@ -14,7 +14,12 @@ liquidations, oracle upkeep; never front-running or sandwiching a user).
 
 
 # Each command lives in its own module with ``register(commands)``; this list is the menu.
-COMMAND_MODULES = ("mevbot.cmd_devnet", "mevbot.cmd_watch")
+COMMAND_MODULES = (
+    "mevbot.cmd_devnet",
+    "mevbot.cmd_demo",
+    "mevbot.cmd_watch",
+    "mevbot.cmd_status",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,7 +1,7 @@
 """``mevbot status``: the running bot's state, once: the dashboard as text, or ``--json``.
 
 It reads ``GET /status`` from the bot's HTTP endpoint (the one that also serves ``/metrics``;
-see :mod:`mevbot.http`). Exit codes: 0 shown, 1 the bot could not be reached or answered
+see :mod:`mevbot.endpoint`). Exit codes: 0 shown, 1 the bot could not be reached or answered
 something that is not a status.
 """
 
@@ -23,7 +23,7 @@ DEFAULT_URL = f"http://{_DEFAULTS.host}:{_DEFAULTS.port}"
 def cmd_status(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from mevbot.http import StatusFetchError, fetch_status, status_from_json
+    from mevbot.endpoint import StatusFetchError, fetch_status, status_from_json
     from mevbot.tui import render
 
     try:

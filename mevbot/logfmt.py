@@ -112,8 +112,11 @@ class TailHandler(logging.Handler):
     def __init__(self, capacity: int = 200, level: int = logging.INFO) -> None:
         super().__init__(level)
         self._lines: deque[str] = deque(maxlen=capacity)
+        self.errors = 0  # records at ERROR or above, for the bot's error count
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.ERROR:
+            self.errors += 1
         try:
             clock = time.strftime("%H:%M:%S", time.localtime(record.created))
             line = f"{clock} {record.levelname} {record.name}: {record.getMessage()}"

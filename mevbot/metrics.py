@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from mevbot.http import StatusServer
+from mevbot.endpoint import StatusServer
 from mevbot.latency import STAGES
 from mevbot.status import BotStatus
 

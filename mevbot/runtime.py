@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -24,15 +26,24 @@ from eth_account.signers.local import LocalAccount
 
 from chain.rpc import connect, eth_get_block
 from chain.topics import STATE_TOPICS
-from chain.types import PendingTx
+from chain.types import BlockHeader, PendingTx
 from execution.bids import BidPolicy
 from execution.inclusion import InclusionTracker
 from execution.ledger import Ledger
+from execution.nonces import NonceManager
 from execution.relay import MultiRelay, RelayClient
+from execution.sender import FeePolicy, TxSender
 from execution.signer import LocalSigner
+from keepers.liquidation import LiquidationKeeper
+from keepers.oracle import OracleFeed, OracleKeeper
+from keepers.scheduler import Scheduler
+from keepers.store import SqliteKeeperStore
 from mevbot.config import Config
+from mevbot.endpoint import StatusServer
 from mevbot.engine import Engine
 from mevbot.latency import LatencyBook
+from mevbot.logfmt import TailHandler
+from mevbot.metrics import Metrics
 from mevbot.status import (
     BotStatus,
     BundleRow,
@@ -91,24 +102,14 @@ class Keys:
 
     executor: LocalSigner
     searcher: LocalAccount
+    keeper: LocalSigner | None = None  # signs the oracle keeper's public updates
 
     def __repr__(self) -> str:
-        return f"Keys(executor={self.executor.address}, searcher={self.searcher.address.lower()})"
-
-
-class LogTail(logging.Handler):
-    """The last lines of the bot's log, for the dashboard."""
-
-    def __init__(self, lines: int = 50) -> None:
-        super().__init__(logging.INFO)
-        self.lines: deque[str] = deque(maxlen=lines)
-        self.errors = 0
-        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.levelno >= logging.ERROR:
-            self.errors += 1
-        self.lines.append(self.format(record))
+        keeper = self.keeper.address if self.keeper else None
+        return (
+            f"Keys(executor={self.executor.address}, "
+            f"searcher={self.searcher.address.lower()}, keeper={keeper})"
+        )
 
 
 @dataclass
@@ -120,12 +121,16 @@ class Bot:
     keys: Keys
     journal_path: str | None = None
     extra_tasks: Sequence[tuple[str, Callable[[], Any]]] = ()
-    log_tail: LogTail = field(default_factory=LogTail)
+    oracle_feeds: Sequence[OracleFeed] = ()
+    log_tail: TailHandler = field(default_factory=TailHandler)
 
     def __post_init__(self) -> None:
         self.supervisor = Supervisor()
-        self.latency = LatencyBook()
+        self.metrics = Metrics()
+        self.latency = LatencyBook(observer=self.metrics.observe_stage)
+        self.status_server: StatusServer | None = None
         self.started_at = time.time()
+        self.instance = f"{socket.gethostname()}:{os.getpid()}"
         self.keeper_rows: Callable[[], Sequence[KeeperRow]] = tuple
         self._closers: list[Callable[[], Any]] = []
 
@@ -183,6 +188,7 @@ class Bot:
             dry_run=self.config.dry_run,
             latency=self.latency,
         )
+        await self._start_keepers()
         self.pending_sources = [PendingSource(d.node_ws, mode="hashes")]
         self.merger = Merger(self.pending_sources)
         self.intake = Intake(10_000, self.decoder, relevant=self._relevant)
@@ -193,8 +199,15 @@ class Bot:
         self.supervisor.spawn("pending", self._pump_pending)
         self.supervisor.spawn("heads", self._follow_heads)
         self.supervisor.spawn("engine", self._work)
+        self.supervisor.spawn("keepers", self._run_keepers)
         for name, factory in self.extra_tasks:
             self.supervisor.spawn(name, factory)
+        if self.config.metrics.enabled:
+            self.status_server = await self.metrics.start_server(
+                self.config.metrics.host, self.config.metrics.port, snapshot=self.snapshot
+            )
+            self._closers.append(self.status_server.stop)
+            log.info("metrics and status at %s", self.status_server.url)
         log.info(
             "started on %s (chain %d): %d pools, %d positions, head %d%s",
             d.network,
@@ -258,6 +271,68 @@ class Bot:
         return to is not None and (
             to in self.deployment.routers or to in self.state.pools or to in self.state.feeds
         )
+
+    async def _start_keepers(self) -> None:
+        """Keeper jobs on their own task: they see the latest head, never delay the pipeline."""
+        d, cfg = self.deployment, self.config.keepers
+        store_path = Path(self.config.store.ledger_path).with_suffix(".keepers.sqlite")
+        self.keeper_store = SqliteKeeperStore.open(store_path)
+        self._closers.append(self.keeper_store.close)
+        self.scheduler = Scheduler(self.keeper_store, self.instance)
+        self._latest_head: asyncio.Queue[BlockHeader] = asyncio.Queue(maxsize=1)
+        if cfg.liquidation and d.lending_pool is not None:
+            self.scheduler.add(
+                LiquidationKeeper(
+                    "liquidation-keeper",
+                    state=self.state,
+                    rpc=self.rpc,
+                    simulator=self.simulator,
+                    store=self.keeper_store,
+                    owner=self.instance,
+                    executor=d.executor,
+                    executor_owner=self.keys.executor.address,
+                    weth=d.weth,
+                    mode="bundle",
+                    submit=self.engine.execute,
+                    factories=sorted(set(d.router_factories.values())),
+                )
+            )
+        if self.oracle_feeds and self.keys.keeper is not None:
+            sender = TxSender(
+                self.rpc,
+                self.keys.keeper,
+                NonceManager(self.keys.keeper.address),
+                self.ledger,
+                chain_id=d.chain_id,
+                policy=FeePolicy(
+                    priority_fee_wei=10**9, max_fee_cap_wei=int(cfg.fee_cap_gwei * 10**9)
+                ),
+            )
+            self.scheduler.add(
+                OracleKeeper(
+                    "oracle-keeper",
+                    rpc=self.rpc,
+                    sender=sender,
+                    store=self.keeper_store,
+                    owner=self.instance,
+                    feeds=self.oracle_feeds,
+                )
+            )
+        self.engine.on_block_hooks.append(self._offer_head)
+        self.keeper_rows = lambda: [KeeperRow(*astuple(s)) for s in self.scheduler.status()]
+
+    def _offer_head(self, head: NewHead, changes: object) -> None:
+        """Conflate: the keepers' slot holds only the newest head."""
+        if self._latest_head.full():
+            self._latest_head.get_nowait()
+        self._latest_head.put_nowait(head.header)
+
+    async def _run_keepers(self) -> None:
+        try:
+            while True:
+                await self.scheduler.on_block(await self._latest_head.get())
+        finally:
+            await self.scheduler.release()
 
     async def _pump_pending(self) -> None:
         async for event in self.merger:
@@ -351,7 +426,7 @@ class Bot:
             tasks=tuple(
                 TaskRow(t.name, t.state, t.restarts, t.last_error) for t in self.supervisor.status()
             ),
-            log_tail=tuple(self.log_tail.lines)[-12:],
+            log_tail=self.log_tail.lines(12),
             counters=counters,
         )
 
@@ -373,8 +448,9 @@ def deployment_from_world(world: Any, relay_url: str | None) -> Deployment:
 
 
 def devnet_keys(world: Any) -> Keys:
-    """The devnet's public development keys for the executor owner and the searcher."""
+    """The devnet's public development keys: executor owner, searcher, oracle updater."""
     return Keys(
         executor=LocalSigner(world.roles["executor"].private_key),
         searcher=Account.from_key(world.roles["searcher"].private_key),
+        keeper=LocalSigner(world.roles["oracle_updater"].private_key),
     )

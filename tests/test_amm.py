@@ -1,7 +1,11 @@
 """V2 math and the arbitrage search, checked against the contract formulas and brute force.
 
 Brute force means evaluating the exact integer profit ``out(x) − x`` of a path: every input when
-reserves are small (the exact maximum), a ternary search on integers when they are realistic.
+reserves are small (there the search must hit the exact maximum), a ternary search on integers
+when they are realistic. There the flat, floored profit curve can hide a better input a few
+wei away that neither search is sure to find, so the search must match or beat the ternary
+search to within what flooring can cost: one unit of each intermediate token (see
+:func:`flooring_tolerance`) — a wei when every token on the path has 18 decimals.
 """
 
 from __future__ import annotations
@@ -54,6 +58,17 @@ def profit(amount_in: int, hops: Sequence[tuple[int, int, int]]) -> int:
 def exhaustive_max(hops: Sequence[tuple[int, int, int]]) -> int:
     """The exact maximum profit: beyond the last pool's out-reserve every input loses."""
     return max(profit(amount_in, hops) for amount_in in range(hops[-1][1] + 1))
+
+
+def flooring_tolerance(amount_in: int, hops: Sequence[tuple[int, int, int]]) -> int:
+    """1 wei of output plus two units of every intermediate amount, at what the rest of the
+    path pays for a unit there (flooring loses less than one unit at each hop)."""
+    tolerance, amount = 1, amount_in
+    for position in range(1, len(hops)):
+        amount = get_amount_out(amount, *hops[position - 1])
+        rest = hops[position:]
+        tolerance += 2 * (path_out(amount + 1, rest) - path_out(amount, rest))
+    return tolerance
 
 
 def ternary_max(hops: Sequence[tuple[int, int, int]]) -> int:
@@ -226,7 +241,8 @@ def test_two_pool_optimum_beats_ternary_search_and_every_other_input(
     ra: tuple[int, int], rb: tuple[int, int], fee_bps: int, others: list[int]
 ) -> None:
     hops = [(*ra, fee_bps), (*rb, fee_bps)]
-    best = profit(optimal_two_pool(*ra, *rb, fee_bps), hops)
+    amount_in = optimal_two_pool(*ra, *rb, fee_bps)
+    best = profit(amount_in, hops) + flooring_tolerance(amount_in, hops)
     assert best >= ternary_max(hops)
     assert all(best >= profit(other, hops) for other in others)
 
@@ -277,8 +293,9 @@ def test_n_hop_best_input_beats_ternary_search_and_every_other_input(
     hops: list[tuple[int, int, int]], others: list[int]
 ) -> None:
     amount_in, gain = best_path_input(hops)
-    assert gain == profit(amount_in, hops) >= max(0, ternary_max(hops))
-    assert all(gain >= profit(other, hops) for other in others)
+    assert gain == profit(amount_in, hops) >= 0
+    assert gain + flooring_tolerance(amount_in, hops) >= ternary_max(hops)
+    assert all(gain + flooring_tolerance(amount_in, hops) >= profit(o, hops) for o in others)
 
 
 # --- cycles ----------------------------------------------------------------------------------
@@ -422,3 +439,24 @@ def test_best_opportunity_finds_nothing_in_a_market_at_one_price() -> None:
         for p in two_dex_pools()
     }
     assert best_opportunity(find_cycles(pools.values(), TOKENS), pools) is None
+
+
+def test_best_opportunity_looks_past_a_small_pool_with_a_wild_price() -> None:
+    # Cycle A: a 10,000x mispricing between two tiny pools — a large upper bound, little profit.
+    # Cycle B: a 5 % gap between deep pools — a tight bound below A's, but more profit.
+    weth, tiny, deep = "0x1", "0x2", "0x3"
+    pools = {
+        pool.address: pool
+        for pool in (
+            Pool("0xa1", weth, tiny, 10**13, 10**13),
+            Pool("0xa2", weth, tiny, 10**17, 10**13),
+            Pool("0xb1", weth, deep, 10**21, 10**21),
+            Pool("0xb2", weth, deep, 105 * 10**19, 10**21),
+        )
+    }
+    cycles = find_cycles(pools.values(), [weth], max_hops=2)
+    by_pools = {cycle.pools: best_cycle_input(cycle, pools) for cycle in cycles}
+    assert 0 < by_pools["0xa1", "0xa2"][2] < by_pools["0xb1", "0xb2"][2]
+    opportunity = best_opportunity(cycles, pools)
+    assert opportunity is not None and opportunity.cycle.pools == ("0xb1", "0xb2")
+    assert opportunity.profit == by_pools["0xb1", "0xb2"][2]

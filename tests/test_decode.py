@@ -15,8 +15,6 @@ from eth_utils import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chain.types import PendingTx
-from watcher.decode import MAINNET_ROUTERS, METHOD_TABLES, PAIR_METHODS, Decoder, RouterKind
 from chain.intents import (
     AuxiliaryIntent,
     LiquidityIntent,
@@ -24,6 +22,8 @@ from chain.intents import (
     PairSwapIntent,
     SwapIntent,
 )
+from chain.types import PendingTx
+from watcher.decode import MAINNET_ROUTERS, METHOD_TABLES, PAIR_METHODS, Decoder, RouterKind
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared/fixtures/mainnet/router_calls.jsonl"
 V2 = RouterKind.UNISWAP_V2_ROUTER

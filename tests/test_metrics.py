@@ -15,7 +15,7 @@ from test_tui import HOSTILE, HOSTILE_SHOWN, sample_status
 
 from chain.node import free_port
 from mevbot import cmd_status
-from mevbot.http import StatusFetchError, status_from_json
+from mevbot.endpoint import StatusFetchError, status_from_json
 from mevbot.latency import LatencyBook
 from mevbot.metrics import Metrics, counter_key
 from mevbot.status import Intake, SourceRow

@@ -25,7 +25,7 @@ from mevbot.status import BotStatus
 if TYPE_CHECKING:
     from mevbot.metrics import Metrics
 
-log = logging.getLogger("mevbot.http")
+log = logging.getLogger("mevbot.endpoint")
 
 STATUS_PATH = "/status"
 METRICS_PATH = "/metrics"

@@ -1,0 +1,219 @@
+"""The demo: the devnet, traffic that creates opportunities, the bot with its keepers, a summary.
+
+Everything runs in this process on loopback ports: the devnet stack (anvil with the world, the
+local relay and block builder), a traffic task sending traders' swaps every block, an oracle
+reference price path that makes borrowers liquidatable, and the bot. After ``blocks`` blocks
+(or Ctrl-C) it measures the outcome on chain and returns a :class:`DemoSummary`.
+
+``realized_profit_wei`` is measured on chain: the change in value of the executor contract's
+holdings (ETH and tokens, all valued at the feed prices at the end, so price moves of the demo
+itself do not count) plus the change of the executor owner's ETH (the gas it paid).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from anvil.stack import DevnetStack
+from anvil.traffic import Traffic
+from anvil.world import World, reference_points
+from chain.abi import load_artifact
+from chain.topics import ANSWER_UPDATED, LIQUIDATION_CALL
+from keepers.oracle import OracleFeed, SeriesPrice
+from mevbot.config import load_config
+from mevbot.runtime import Bot, deployment_from_world, devnet_keys
+
+log = logging.getLogger("mevbot.demo")
+ERC20 = load_artifact("ERC20Token").abi
+SWAPS_PER_BLOCK = (1, 4)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoSummary:
+    blocks: int
+    pending_seen: int
+    decoded: int
+    opportunities: int
+    bundles_submitted: int
+    bundles_landed: int
+    realized_profit_wei: int
+    liquidations: int
+    oracle_updates: int
+    shed: int
+    errors: int
+    latency_ms: dict[str, dict[str, float]]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+async def _holdings(rpc: Any, world: World, holder: str) -> dict[str, int]:
+    """ETH and every world token held by ``holder``, in one batch."""
+    fn = ERC20.function("balanceOf")
+    calls: list[tuple[str, list[Any]]] = [("eth_getBalance", [holder, "latest"])]
+    symbols = sorted(world.tokens)
+    calls += [
+        (
+            "eth_call",
+            [{"to": world.tokens[s]["address"], "data": "0x" + fn.encode(holder).hex()}, "latest"],
+        )
+        for s in symbols
+    ]
+    answers = await rpc.batch(calls)
+    out = {"ETH": int(answers[0], 16)}
+    for symbol, answer in zip(symbols, answers[1:], strict=True):
+        out[symbol] = fn.decode_output(bytes.fromhex(answer[2:]))[0]
+    return out
+
+
+def _value_wei(world: World, deltas: dict[str, int], usd_prices: dict[str, int]) -> int:
+    """ETH value of balance changes at the given feed answers (USD, feed decimals)."""
+    eth_usd = usd_prices["WETH"]
+    total = deltas.get("ETH", 0)
+    for symbol, delta in deltas.items():
+        if symbol == "ETH" or not delta:
+            continue
+        decimals = world.tokens[symbol]["decimals"]
+        total += delta * usd_prices[symbol] * 10**18 // (eth_usd * 10**decimals)
+    return total
+
+
+async def _count_logs(
+    rpc: Any, address: str | list[str], topic: bytes, first: int, last: int
+) -> list:
+    return await rpc.call(
+        "eth_getLogs",
+        [
+            {
+                "address": address,
+                "topics": ["0x" + topic.hex()],
+                "fromBlock": hex(first),
+                "toBlock": hex(last),
+            }
+        ],
+    )
+
+
+async def _traffic(stack: DevnetStack, bot: Bot, seed: int) -> None:
+    """A few traders' swaps per block, sized from the bot's view of the reserves."""
+    traffic = Traffic(stack.world, seed=seed)
+    rng = random.Random(seed)
+    await traffic.sync_nonces(stack.rpc)
+    seen = bot.state.block_number
+    while True:
+        await asyncio.sleep(0.05)
+        if bot.state.block_number == seen or bot.engine.head is None:
+            continue
+        seen = bot.state.block_number
+        reserves = {a: (p.reserve0, p.reserve1) for a, p in bot.state.pools.items()}
+        for _ in range(rng.randint(*SWAPS_PER_BLOCK)):
+            signed, _ = traffic.swap(reserves, bot.engine.head.base_fee)
+            await stack.rpc.call("eth_sendRawTransaction", [signed.raw_hex])
+
+
+async def run_demo(
+    *,
+    blocks: int,
+    block_time: float,
+    workdir: Path,
+    state_dir: Path | None,
+    metrics_port: int = 0,
+    on_started: Callable[[Bot, DevnetStack], Any] | None = None,
+    stop: asyncio.Event | None = None,
+    seed: int = 1,
+) -> DemoSummary:
+    stop = stop or asyncio.Event()
+    async with DevnetStack(block_time=block_time, state_dir=state_dir) as stack:
+        world = stack.world
+        start = int(await stack.rpc.call("eth_blockNumber"), 16)
+        feed = world.feeds["WETH"]
+        reference = SeriesPrice.table("devnet ETH/USD", reference_points("WETH", start))
+        config = load_config(
+            network="devnet",
+            environ={
+                "MEVBOT_STORE__LEDGER_PATH": str(workdir / "demo-ledger.sqlite"),
+                "MEVBOT_METRICS__PORT": str(metrics_port),
+                "MEVBOT_STRATEGIES__TARGET_BLOCKS": "2",
+            },
+        )
+        bot = Bot(
+            config,
+            deployment_from_world(world, stack.relay_url),
+            devnet_keys(world),
+            oracle_feeds=[OracleFeed(feed["address"], reference, 100, 3600)],
+        )
+        await bot.start()
+        owner = world.roles["executor"].address
+        executor_before = await _holdings(stack.rpc, world, world.executor)
+        owner_before = await _holdings(stack.rpc, world, owner)
+        traffic = asyncio.create_task(_traffic(stack, bot, seed), name="demo traffic")
+        try:
+            if on_started is not None:
+                on_started(bot, stack)
+            while not stop.is_set() and bot.engine.processed_block < start + blocks:
+                await asyncio.sleep(0.05)
+                if traffic.done():
+                    traffic.result()  # surface a traffic crash
+        finally:
+            traffic.cancel()
+            await asyncio.gather(traffic, return_exceptions=True)
+        end = bot.engine.processed_block
+        summary = await _summarize(stack, bot, world, start, end, executor_before, owner_before)
+        await bot.stop()
+        return summary
+
+
+async def _summarize(
+    stack: DevnetStack,
+    bot: Bot,
+    world: World,
+    start: int,
+    end: int,
+    executor_before: dict[str, int],
+    owner_before: dict[str, int],
+) -> DemoSummary:
+    rpc = stack.rpc
+    prices = {}
+    round_data = load_artifact("PriceFeed").abi.function("latestRoundData")
+    for symbol, feed in world.feeds.items():
+        raw = await rpc.call(
+            "eth_call",
+            [{"to": feed["address"], "data": "0x" + round_data.encode().hex()}, "latest"],
+        )
+        prices[symbol] = round_data.decode_output(bytes.fromhex(raw[2:]))[1]
+    executor_after = await _holdings(rpc, world, world.executor)
+    owner_after = await _holdings(rpc, world, world.roles["executor"].address)
+    deltas = {k: executor_after[k] - executor_before[k] for k in executor_after}
+    deltas["ETH"] += owner_after["ETH"] - owner_before["ETH"]
+    liquidations = [
+        log
+        for log in await _count_logs(rpc, world.lending["pool"], LIQUIDATION_CALL, start + 1, end)
+        if log["data"][2 + 64 * 2 : 2 + 64 * 3].endswith(world.executor[2:])
+    ]
+    updates = await _count_logs(
+        rpc, [f["address"] for f in world.feeds.values()], ANSWER_UPDATED, start + 1, end
+    )
+    status = bot.snapshot()
+    counters = bot.engine.counters
+    return DemoSummary(
+        blocks=end - start,
+        pending_seen=status.intake.pending_seen,
+        decoded=status.intake.decoded,
+        opportunities=sum(counters[f"candidates_{v}"] for v in ("sent", "dropped", "simulated")),
+        bundles_submitted=counters["candidates_sent"],
+        bundles_landed=bot.ledger.counts_by_status().get("landed", 0),
+        realized_profit_wei=_value_wei(world, deltas, prices),
+        liquidations=len(liquidations),
+        oracle_updates=len(updates),
+        shed=status.intake.shed,
+        errors=status.counters.get("errors", 0)
+        + bot.supervisor.total_restarts
+        + stack.stats().build_errors,
+        latency_ms={k: {"p50": t.p50, "p99": t.p99, "n": t.n} for k, t in status.latency.items()},
+    )

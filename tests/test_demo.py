@@ -13,8 +13,19 @@ import pytest
 def test_demo_lands_bundles_liquidates_and_updates_the_oracle(tmp_path):
     summary = tmp_path / "s.json"
     done = subprocess.run(
-        [sys.executable, "-m", "mevbot.cli", "demo", "--blocks", "30", "--block-time", "0.5"]
-        + ["--no-tui", "--summary", str(summary)],
+        [
+            sys.executable,
+            "-m",
+            "mevbot.cli",
+            "demo",
+            "--blocks",
+            "30",
+            "--block-time",
+            "0.5",
+            "--no-tui",
+            "--summary",
+            str(summary),
+        ],
         capture_output=True,
         text=True,
         timeout=240,

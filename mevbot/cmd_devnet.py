@@ -3,64 +3,69 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
 
-def _wait_for_shutdown() -> None:
-    """Block until SIGINT or SIGTERM."""
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    while not stop.wait(0.5):
-        pass
-
-
 def cmd_devnet(args: argparse.Namespace) -> int:
-    from anvil.devnet import DEFAULT_STATE_DIR, Devnet
+    from anvil.devnet import DEFAULT_STATE_DIR
+    from anvil.stack import DevnetStack
     from chain.node import AnvilNotFound, NodeStartError
 
-    devnet = Devnet(
-        block_time=None if args.manual_mining else args.block_time,
-        state_dir=None if args.no_cache else (args.state_dir or DEFAULT_STATE_DIR),
-    )
-    try:
-        world = devnet.start()
-    except (AnvilNotFound, NodeStartError) as error:
-        print(f"mevbot devnet: {error}", file=sys.stderr)
-        return 1
-    try:
-        out = Path(args.out).resolve()
-        out.write_text(json.dumps(world.to_json(), indent=1) + "\n")
-        how = "loaded from cache" if devnet.loaded_from_cache else "deployed"
-        print(
-            f"devnet up ({how}): {world.rpc['http']}  {world.rpc['ws']}  chain id {world.chain_id}"
+    state_dir = None if args.no_cache else (args.state_dir or DEFAULT_STATE_DIR)
+    out = Path(args.out).resolve()
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        stack = DevnetStack(
+            block_time=None if args.manual_mining else args.block_time,
+            state_dir=state_dir,
+            relay_port=args.relay_port,
         )
-        print(f"world description written to {out}")
-        print("Ctrl-C to stop")
-        sys.stdout.flush()
-        _wait_for_shutdown()
-    finally:
-        devnet.stop()
-    print("devnet stopped")
-    return 0
+        try:
+            await stack.start()
+        except (AnvilNotFound, NodeStartError) as error:
+            print(f"mevbot devnet: {error}", file=sys.stderr)
+            return 1
+        try:
+            world = stack.world
+            world.extra["relay"] = stack.relay_url
+            await asyncio.to_thread(out.write_text, json.dumps(world.to_json(), indent=1) + "\n")
+            how = "loaded from cache" if stack.devnet.loaded_from_cache else "deployed"
+            mining = "manual (evm_mine)" if args.manual_mining else f"every {args.block_time} s"
+            endpoints = f"{world.rpc['http']}  {world.rpc['ws']}"
+            print(f"devnet up ({how}): {endpoints}  chain id {world.chain_id}")
+            print(f"relay {stack.relay_url}; blocks {mining}")
+            print(f"world description written to {out}")
+            print("Ctrl-C to stop", flush=True)
+            await stop.wait()
+        finally:
+            await stack.stop()
+        print("devnet stopped")
+        return 0
+
+    return asyncio.run(main())
 
 
 def register(commands: Any) -> None:
     devnet = commands.add_parser(
         "devnet",
-        help="start a local devnet (anvil + deployed world) and write its JSON description",
+        help="start the local devnet (anvil, world, relay, block builder); write its JSON",
         description=(
             "Start anvil on a free loopback port and deploy the devnet world: WETH and three "
             "tokens, two Uniswap-V2-style DEXes holding the same pairs at slightly different "
             "prices, Chainlink-style price feeds, an Aave-V3-shaped lending market with borrowers "
-            "near liquidation, and the bot's funded executor. Writes the addresses, RPC URLs and "
-            "keys by role (anvil's public development keys) to --out, then runs until Ctrl-C or "
-            "SIGTERM and stops anvil on exit."
+            "near liquidation, and the bot's funded executor; serve a local Flashbots-compatible "
+            "relay and build blocks from public txs and the best bundles. Writes the addresses, "
+            "RPC and relay URLs and keys by role (anvil's public development keys) to --out, "
+            "then runs until Ctrl-C or SIGTERM and stops everything on exit."
         ),
     )
     devnet.add_argument(
@@ -68,15 +73,18 @@ def register(commands: Any) -> None:
     )
     devnet.add_argument(
         "--block-time",
-        type=int,
-        default=2,
+        type=float,
+        default=2.0,
         metavar="SECONDS",
-        help="mine a block every SECONDS once deployed; 0 = a block per transaction (default: 2)",
+        help="the builder makes a block every SECONDS (default: 2)",
     )
     devnet.add_argument(
         "--manual-mining",
         action="store_true",
-        help="do not mine by itself (a block builder mines with evm_mine)",
+        help="build no blocks by itself (mine with evm_mine over RPC)",
+    )
+    devnet.add_argument(
+        "--relay-port", type=int, default=0, help="port of the local relay (default: a free one)"
     )
     devnet.add_argument(
         "--state-dir",

@@ -21,7 +21,7 @@ def _start_devnet(out: Path, state_dir: Path) -> tuple[subprocess.Popen[str], li
     process = subprocess.Popen(
         [
             *(sys.executable, "-m", "mevbot.cli", "devnet", "--out", str(out)),
-            *("--block-time", "0", "--state-dir", str(state_dir)),
+            *("--manual-mining", "--state-dir", str(state_dir)),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -58,6 +58,7 @@ def test_devnet_comes_up_with_a_complete_world_and_restarts_from_cache(tmp_path)
     process, lines = _start_devnet(out, state_dir)
     try:
         assert any("deployed" in line for line in lines)
+        assert any(line.startswith("relay http://127.0.0.1:") for line in lines)
         assert any(str(out) in line for line in lines), "prints where the JSON went"
         world = World.from_json(json.loads(out.read_text()))
         d = Deployer(world.rpc["http"])
@@ -119,6 +120,7 @@ def test_devnet_comes_up_with_a_complete_world_and_restarts_from_cache(tmp_path)
         assert weth_held == 100 * 10**18
         assert {"deployer", "searcher", "executor", "oracle_updater", "keeper"} <= set(world.roles)
         assert len({r.address for r in world.roles.values()}) == len(world.roles)
+        assert world.extra["relay"].startswith("http://127.0.0.1:")
         port = int(world.rpc["http"].rsplit(":", 1)[1])
     finally:
         rest = _stop(process)
@@ -150,5 +152,5 @@ def test_devnet_help_explains_itself():
         text=True,
         check=True,
     ).stdout
-    for option in ("--out", "--block-time", "--state-dir", "--no-cache", "Ctrl-C"):
+    for option in ("--out", "--block-time", "--state-dir", "--no-cache", "--relay-port", "Ctrl-C"):
         assert option in sub

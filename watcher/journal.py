@@ -7,11 +7,14 @@ One JSON object per line, in the order received::
 ``t`` is ``received_at`` (``time.monotonic_ns()`` of the recording process), ``src`` the source
 name, ``kind`` one of ``tx`` / ``head`` / ``reorg`` / ``hint``. ``data`` is what the node sent,
 in JSON-RPC shape: for ``tx`` the transaction object (``eth_getTransactionByHash`` shape, quantities
-as hex, plus ``"raw"``: the signed envelope as 0x hex when known); for ``head``
+as hex, plus ``"raw"``: the signed envelope as 0x hex, as received or rebuilt from the tx's
+signature fields by :func:`chain.envelope.signed_envelope`, so that a replay can backrun it;
+absent when neither is possible); for ``head``
 ``{"header": block object, "logs": [log objects]}``; for ``reorg`` ``{"depth", "commonAncestor",
 "old", "new"}`` (hash lists, lowest block first); for ``hint`` the MEV-Share event object. The
 reader parses lines with the same parsers as the live sources, so a replayed event equals the
-recorded one.
+recorded one, except that a tx whose envelope was rebuilt comes back with ``raw`` in place of
+its signature fields.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import IO, Any, Self
 
 import orjson
 
+from chain.envelope import signed_envelope
 from chain.types import BlockHeader, Log, MalformedError, PendingTx, hex_to_bytes
 from watcher.events import Event, HintLog, HintTx, MevShareHint, NewHead, Reorg
 from watcher.mevshare import parse_hint
@@ -61,8 +65,9 @@ def _tx_object(tx: PendingTx) -> dict[str, Any]:
         "maxPriorityFeePerGas": tx.max_priority_fee_per_gas,
     }
     obj.update({key: hex(value) for key, value in optional.items() if value is not None})
-    if tx.raw is not None:
-        obj["raw"] = _hex(tx.raw)
+    raw = signed_envelope(tx)
+    if raw is not None:
+        obj["raw"] = _hex(raw)
     return obj
 
 

@@ -17,6 +17,7 @@ liquidations, oracle upkeep; never front-running or sandwiching a user).
 COMMAND_MODULES = (
     "mevbot.cmd_devnet",
     "mevbot.cmd_demo",
+    "mevbot.cmd_run",
     "mevbot.cmd_watch",
     "mevbot.cmd_status",
 )

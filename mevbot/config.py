@@ -149,9 +149,13 @@ class Config(_Model):
     mevshare_url: str | None = None
     devnet_json: Path | None = None
     executor: str | None = None
+    weth: str | None = None
     routers: dict[str, Literal["uniswap-v2", "uniswap-v3", "uniswap-v3-02"]] = {}
-    factories: dict[str, str] = {}
+    v2_factories: dict[str, str] = Field(
+        default_factory=dict, description="V2 router address -> its factory (pools to track)"
+    )
     lending_pool: str | None = None
+    lending_from_block: int = Field(0, ge=0)
     strategies: StrategiesConfig = StrategiesConfig()
     keepers: KeepersConfig = KeepersConfig()
     simulation: SimulationConfig = SimulationConfig()
@@ -160,15 +164,20 @@ class Config(_Model):
     metrics: MetricsConfig = MetricsConfig()
     dry_run: bool = False
 
-    @field_validator("executor", "lending_pool")
+    @field_validator("executor", "lending_pool", "weth")
     @classmethod
     def _optional_address(cls, value: str | None) -> str | None:
         return None if value is None else _address(value)
 
-    @field_validator("routers", "factories")
+    @field_validator("routers")
     @classmethod
     def _address_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
         return {_address(k): v for k, v in value.items()}
+
+    @field_validator("v2_factories")
+    @classmethod
+    def _address_pairs(cls, value: dict[str, str]) -> dict[str, str]:
+        return {_address(k): _address(v) for k, v in value.items()}
 
 
 PRESETS: Mapping[str, Mapping[str, Any]] = {
@@ -182,13 +191,19 @@ PRESETS: Mapping[str, Mapping[str, Any]] = {
             "0xe592427a0aece92de3edee1f18e0157c05861564": "uniswap-v3",
             "0x68b3465833fb72a70ecdf485e0e4c7bd8665fc45": "uniswap-v3-02",
         },
-        "factories": {
-            "0x5c69bee701ef814a2b6a3edd4b1652cb9cc5aa6f": "uniswap-v2",
-            "0xc0aee478e3658e2610c5f7a4a2e1777ce9e4f2ac": "sushiswap",
+        "v2_factories": {  # router -> factory: Uniswap V2, SushiSwap
+            "0x7a250d5630b4cf539739df2c5dacb4c659f2488d": (
+                "0x5c69bee701ef814a2b6a3edd4b1652cb9cc5aa6f"
+            ),
+            "0xd9e1ce17f2641f24ae83637ab66a2cca9c378b9f": (
+                "0xc0aee478e3658e2610c5f7a4a2e1777ce9e4f2ac"
+            ),
         },
+        "weth": "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2",
     },
     "sepolia": {
         "chain_id": 11155111,
+        "weth": "0xfff9976782d46cc05630d1f6ebab18b2324d6b14",
         "relays": [{"name": "flashbots-sepolia", "url": "https://relay-sepolia.flashbots.net"}],
         "mevshare_url": "https://mev-share-sepolia.flashbots.net",
     },

@@ -351,9 +351,7 @@ async def read_shared_ledger(
         fields = {k.decode(): v.decode() for k, v in raw.items()}
         counts = {k: int(v) for k, v in fields.items() if k not in _NON_COUNT_FIELDS}
         profit = int(fields.get("profit_gwei", 0)) * GWEI + int(fields.get("profit_wei_rem", 0))
-        instances.append(
-            InstanceLedger(name, counts, profit, float(fields.get("updated_at", 0.0)))
-        )
+        instances.append(InstanceLedger(name, counts, profit, float(fields.get("updated_at", 0.0))))
         for status, count in counts.items():
             totals[status] = totals.get(status, 0) + count
     return SharedLedgerSummary(

@@ -1,0 +1,302 @@
+"""The baseline: the same backrun bot written the obvious way with web3.py's high-level API.
+
+What a user would write in an afternoon, with the two easy courtesies (one ``asyncio.gather``
+per group of independent calls, a reused HTTP session) so that the comparison flatters it
+rather than us. An ``AsyncWeb3`` over ``WebSocketProvider`` subscribes to pending tx hashes
+(``w3.eth.subscribe`` + ``w3.socket.process_subscriptions``); for each hash it:
+
+1. ``get_transaction`` and ``get_raw_transaction`` (the victim's envelope for the bundle);
+2. ``router.decode_function_input`` (only ``swapExactTokensForTokens`` on a known router);
+3. ``pair.functions.getReserves().call()`` on the victim's pool and its twin on the other DEX,
+   with ``get_block("latest")`` (target block, base fee) and ``get_transaction_count`` (nonce);
+4. the textbook two-pool optimum (integer square root, 0.3% fee) on the reserves the swap leaves;
+5. ``executor.functions.arbitrage(...).call(block_identifier="pending")`` — anvil's pending
+   block holds the victim, so a revert here means the backrun would revert;
+6. ``.build_transaction`` and ``w3.eth.account.sign_transaction``;
+7. ``eth_sendBundle`` ``[victim, ours]`` for the next block, POSTed to the relay with the
+   ``X-Flashbots-Signature`` header (the project's signer, so both bots hit the same relay).
+
+Every stage is timed; :class:`BaselineOutcome` carries the monotonic time at which the
+relay's answer was read, so the caller measures from the same wire event as for mevbot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+from eth_account import Account
+from web3 import AsyncWeb3, WebSocketProvider
+from web3.exceptions import ContractLogicError, Web3Exception
+
+from execution.signature import HEADER, FlashbotsSigner
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "chain" / "artifacts"
+FEE_NUMERATOR, FEE_DENOMINATOR = 997, 1000
+GAS_ESTIMATE = 200_000  # what the afternoon bot assumes an arbitrage costs
+GAS_LIMIT = 300_000
+COINBASE_SHARE = 2  # half of what is left after gas goes to the builder, as mevbot's default
+RPC_TIMEOUT_S = 5.0
+
+
+def _abi(name: str) -> list[dict[str, Any]]:
+    abi: list[dict[str, Any]] = json.loads((ARTIFACTS / f"{name}.json").read_text())["abi"]
+    return abi
+
+
+def amount_out(amount_in: int, reserve_in: int, reserve_out: int) -> int:
+    """``UniswapV2Library.getAmountOut`` with the 0.3% fee."""
+    with_fee = amount_in * FEE_NUMERATOR
+    return with_fee * reserve_out // (reserve_in * FEE_DENOMINATOR + with_fee)
+
+
+@dataclass(frozen=True, slots=True)
+class Backrun:
+    """Buy on ``pairs[0]``, sell on ``pairs[1]``: ``amount_in`` of WETH for ``profit`` WETH."""
+
+    pairs: tuple[str, str]
+    amount_in: int
+    profit: int
+
+
+def two_pool_backrun(
+    weth: str, pools: dict[str, tuple[str, int, int]], first: str, second: str
+) -> Backrun | None:
+    """The better direction of WETH -> X -> WETH through ``first`` and ``second``.
+
+    ``pools`` maps a pair address to (token0, reserve0, reserve1); the optimum is the
+    textbook closed form for two constant-product pools with a 0.3% fee.
+    """
+    best: Backrun | None = None
+    for buy, sell in ((first, second), (second, first)):
+        token0, buy0, buy1 = pools[buy]
+        a_in, a_out = (buy0, buy1) if token0 == weth else (buy1, buy0)
+        token0, sell0, sell1 = pools[sell]
+        b_out, b_in = (sell0, sell1) if token0 == weth else (sell1, sell0)
+        n, d = FEE_NUMERATOR, FEE_DENOMINATOR
+        root = math.isqrt(a_in * a_out * b_in * b_out)
+        numerator = n * d * root - d * d * a_in * b_in
+        if numerator <= 0:
+            continue
+        amount = numerator // (n * d * b_in + n * n * a_out)
+        profit = amount_out(amount_out(amount, a_in, a_out), b_in, b_out) - amount
+        if profit > 0 and (best is None or profit > best.profit):
+            best = Backrun((buy, sell), amount, profit)
+    return best
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineOutcome:
+    """What the baseline did with one pending hash, and how long each stage took (ms)."""
+
+    tx_hash: str
+    outcome: str  # sent | skipped | no_opportunity | reverts | relay_error
+    seen_ns: int
+    stages: dict[str, float] = field(default_factory=dict)
+    relay_answered_ns: int | None = None
+    backrun: Backrun | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineSetup:
+    """The chain facts the afternoon bot is configured with (from the devnet's world)."""
+
+    ws_url: str
+    relay_url: str
+    chain_id: int
+    weth: str
+    executor: str
+    executor_key: str
+    searcher_key: str
+    routers: dict[str, str]  # router -> dex name
+    pairs: dict[tuple[str, frozenset[str]], str]  # (dex, {token, token}) -> pair address
+
+    @classmethod
+    def from_world(cls, world: Any, relay_url: str) -> BaselineSetup:
+        return cls(
+            ws_url=world.rpc["ws"],
+            relay_url=relay_url,
+            chain_id=world.chain_id,
+            weth=world.tokens["WETH"]["address"],
+            executor=world.executor,
+            executor_key=world.roles["executor"].private_key,
+            searcher_key=world.roles["searcher"].private_key,
+            routers={d["router"]: name for name, d in world.dexes.items()},
+            pairs={
+                (name, frozenset((p["token0"], p["token1"]))): p["address"]
+                for name, d in world.dexes.items()
+                for p in d["pairs"].values()
+            },
+        )
+
+
+class _Clock:
+    """Stage timings of one pending tx."""
+
+    def __init__(self) -> None:
+        self.stages: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter_ns()
+        try:
+            yield
+        finally:
+            self.stages[name] = (time.perf_counter_ns() - started) / 1e6
+
+
+class Web3Backrunner:
+    """``await start()``; ``await run(on_outcome)`` handles pending hashes until cancelled."""
+
+    def __init__(self, setup: BaselineSetup) -> None:
+        self.setup = setup
+        self.account = Account.from_key(setup.executor_key)
+        self.flashbots = FlashbotsSigner(Account.from_key(setup.searcher_key))
+        self._request_id = 0
+
+    async def start(self) -> None:
+        self.w3 = await AsyncWeb3(WebSocketProvider(self.setup.ws_url))
+        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=RPC_TIMEOUT_S))
+        router_abi, pair_abi = _abi("UniswapV2Router02"), _abi("UniswapV2Pair")
+        w3, checksum = self.w3, AsyncWeb3.to_checksum_address
+        self.routers = {a: w3.eth.contract(checksum(a), abi=router_abi) for a in self.setup.routers}
+        self.pair_contracts = {
+            a: w3.eth.contract(checksum(a), abi=pair_abi) for a in self.setup.pairs.values()
+        }
+        self.executor = w3.eth.contract(checksum(self.setup.executor), abi=_abi("Executor"))
+        self.pair_token0 = {
+            address: (await contract.functions.token0().call()).lower()
+            for address, contract in self.pair_contracts.items()
+        }
+
+    async def close(self) -> None:
+        await self.session.close()
+        await self.w3.provider.disconnect()
+
+    async def run(self, on_outcome: Callable[[BaselineOutcome], None]) -> None:
+        """Subscribe to pending hashes and handle them one by one, until cancelled."""
+        subscription = await self.w3.eth.subscribe("newPendingTransactions")
+        try:
+            async for message in self.w3.socket.process_subscriptions():
+                seen_ns = time.monotonic_ns()
+                tx_hash = AsyncWeb3.to_hex(message["result"])
+                on_outcome(await self.handle(tx_hash, seen_ns))
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.w3.eth.unsubscribe(subscription), RPC_TIMEOUT_S)
+
+    async def handle(self, tx_hash: str, seen_ns: int) -> BaselineOutcome:
+        clock = _Clock()
+        try:
+            return await self._handle(tx_hash, seen_ns, clock)
+        except (Web3Exception, aiohttp.ClientError, TimeoutError, ValueError) as error:
+            return BaselineOutcome(tx_hash, "error", seen_ns, clock.stages, detail=repr(error))
+
+    async def _handle(self, tx_hash: str, seen_ns: int, clock: _Clock) -> BaselineOutcome:
+        w3, setup = self.w3, self.setup
+        with clock.stage("get_transaction"):
+            tx, raw = await asyncio.gather(
+                w3.eth.get_transaction(tx_hash), w3.eth.get_raw_transaction(tx_hash)
+            )
+        to = (tx.get("to") or "").lower()
+        router = self.routers.get(to)
+        if router is None:
+            return BaselineOutcome(tx_hash, "skipped", seen_ns, clock.stages, detail="not a router")
+        with clock.stage("decode"):
+            function, params = router.decode_function_input(tx["input"])
+        if function.fn_name != "swapExactTokensForTokens" or len(params["path"]) != 2:
+            return BaselineOutcome(tx_hash, "skipped", seen_ns, clock.stages, detail="not a swap")
+        token_in, token_out = (address.lower() for address in params["path"])
+        tokens = frozenset((token_in, token_out))
+        if setup.weth not in tokens:
+            return BaselineOutcome(tx_hash, "skipped", seen_ns, clock.stages, detail="no WETH")
+        dex = setup.routers[to]
+        victim_pair = setup.pairs[(dex, tokens)]
+        twin = next(a for (d, t), a in setup.pairs.items() if t == tokens and d != dex)
+        with clock.stage("reserves_block_nonce"):
+            victim_reserves, twin_reserves, block, nonce = await asyncio.gather(
+                self.pair_contracts[victim_pair].functions.getReserves().call(),
+                self.pair_contracts[twin].functions.getReserves().call(),
+                w3.eth.get_block("latest"),
+                w3.eth.get_transaction_count(self.account.address),
+            )
+        with clock.stage("compute"):
+            token0 = self.pair_token0[victim_pair]
+            reserve0, reserve1 = victim_reserves[0], victim_reserves[1]
+            if token_in == token0:
+                out = amount_out(params["amountIn"], reserve0, reserve1)
+                after = (token0, reserve0 + params["amountIn"], reserve1 - out)
+            else:
+                out = amount_out(params["amountIn"], reserve1, reserve0)
+                after = (token0, reserve0 - out, reserve1 + params["amountIn"])
+            pools = {
+                victim_pair: after,
+                twin: (self.pair_token0[twin], twin_reserves[0], twin_reserves[1]),
+            }
+            backrun = two_pool_backrun(setup.weth, pools, victim_pair, twin)
+            max_fee = 2 * block["baseFeePerGas"]
+            gas_cost = GAS_ESTIMATE * max_fee
+        if backrun is None or backrun.profit <= gas_cost:
+            return BaselineOutcome(tx_hash, "no_opportunity", seen_ns, clock.stages)
+        coinbase = (backrun.profit - gas_cost) // COINBASE_SHARE
+        call = self.executor.functions.arbitrage(
+            [AsyncWeb3.to_checksum_address(p) for p in backrun.pairs],
+            AsyncWeb3.to_checksum_address(setup.weth),
+            backrun.amount_in,
+            gas_cost,
+            coinbase,
+        )
+        with clock.stage("eth_call_pending"):
+            try:
+                await call.call({"from": self.account.address}, block_identifier="pending")
+            except ContractLogicError as error:
+                return BaselineOutcome(
+                    tx_hash, "reverts", seen_ns, clock.stages, backrun=backrun, detail=str(error)
+                )
+        with clock.stage("build_transaction"):
+            unsigned = await call.build_transaction(
+                {
+                    "from": self.account.address,
+                    "nonce": nonce,
+                    "gas": GAS_LIMIT,
+                    "maxFeePerGas": max_fee,
+                    "maxPriorityFeePerGas": 0,
+                    "chainId": setup.chain_id,
+                }
+            )
+        with clock.stage("sign"):
+            signed = w3.eth.account.sign_transaction(unsigned, self.account.key)
+        with clock.stage("relay_post"):
+            self._request_id += 1
+            body = orjson.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "id": self._request_id,
+                    "method": "eth_sendBundle",
+                    "params": [
+                        {
+                            "txs": [AsyncWeb3.to_hex(raw), AsyncWeb3.to_hex(signed.raw_transaction)],
+                            "blockNumber": hex(block["number"] + 1),
+                        }
+                    ],
+                }
+            )
+            headers = {"Content-Type": "application/json", HEADER: self.flashbots.sign(body)}
+            async with self.session.post(setup.relay_url, data=body, headers=headers) as response:
+                answer = await response.json(content_type=None)
+            answered_ns = time.monotonic_ns()
+        if not isinstance(answer, dict) or "result" not in answer:
+            return BaselineOutcome(
+                tx_hash, "relay_error", seen_ns, clock.stages, answered_ns, backrun, str(answer)
+            )
+        return BaselineOutcome(tx_hash, "sent", seen_ns, clock.stages, answered_ns, backrun)

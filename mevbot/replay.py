@@ -1,0 +1,416 @@
+"""Replay a recorded journal through the bot's strategies on a fork, and list the candidates.
+
+The journal (:mod:`watcher.journal`) is the source of truth for what the watcher received. The
+*start block* is the parent of the journal's first head. The replay loads the local state from
+the upstream node as of that block, starts the fork simulator there, and feeds the events in
+recorded order through the same :class:`~mevbot.engine.Engine` the live bot runs, in dry run:
+
+- a head applies the journal's own logs to the state (logs are never fetched again), moves the
+  fork to that block number on the upstream (``anvil_reset``), and runs the block strategies;
+- a pending tx goes through the engine's pending path (decode, state after it, strategies, the
+  exact signed bundle simulated on the fork), never sent anywhere;
+- a reorg rolls the state back as live; MEV-Share hints are counted and skipped (the strategies
+  take none).
+
+Reads the engine makes at "the latest block" (the executor's nonce, the inclusion tracker) go
+to the upstream *as of the head being replayed* (:class:`BlockView`), and the ledger is a fresh
+in-memory one, so the same journal gives the same candidates on every run: nothing depends on
+the wall clock (block timestamps and base fees come from the recorded headers, signatures are
+RFC 6979 deterministic). The upstream must still serve the journal's blocks and their state (an
+archive node, or the devnet that was recorded). Heads that a reorg later replaced are no longer
+on the upstream's chain: the fork then holds the canonical block of that number, and the
+summary counts them as ``off_chain_heads``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chain.errors import ChainError
+from chain.rpc import Rpc, connect, eth_get_block
+from chain.rpc_codec import BatchCall, Params
+from chain.types import PendingTx
+from execution.bids import BidPolicy
+from execution.candidates import Action, ArbitrageAction, Candidate
+from execution.inclusion import InclusionTracker
+from execution.ledger import Ledger
+from execution.signer import LocalSigner
+from mevbot.config import Config
+from mevbot.engine import Engine, Verdict
+from mevbot.runtime import Deployment
+from simulation.fork import AnvilForkSimulator
+from simulation.loader import LoadError, load_feeds, load_lending, load_pools
+from simulation.simulator import SimulationError
+from simulation.state import ChainState
+from strategies.backrun import BackrunArbitrage
+from strategies.base import BlockContext, PendingContext, Strategy
+from strategies.liquidation import LiquidationBackrun
+from watcher.decode import Decoder
+from watcher.events import Event, NewHead, Reorg
+from watcher.journal import decode_line
+
+_LATEST_TAGS = frozenset({"latest", "pending"})
+
+
+class ReplayError(RuntimeError):
+    """The replay cannot go on: which journal line (0 for the setup) and why."""
+
+    def __init__(self, line_number: int, reason: str) -> None:
+        where = f"line {line_number}: " if line_number else ""
+        super().__init__(f"{where}{reason}")
+        self.line_number = line_number
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayCandidate:
+    """One candidate a strategy proposed during the replay, and what the dry run made of it.
+
+    ``line`` is the journal line of the event that produced it (a pending tx or a head);
+    ``verdict`` is ``simulated`` (would have been sent), ``dropped`` (``reason`` says why) or
+    ``duplicate`` (its key already acted earlier in the journal); ``gas_used`` is our tx's gas
+    on the fork when it was simulated.
+    """
+
+    line: int
+    strategy: str
+    key: str
+    trigger: str | None
+    target_block: int
+    action: Action
+    profit_token: str
+    expected_profit: int
+    expected_profit_wei: int
+    verdict: str
+    reason: str
+    gas_used: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready: integers that may exceed 2**53 are decimal strings."""
+        return {
+            "line": self.line,
+            "strategy": self.strategy,
+            "key": self.key,
+            "trigger": self.trigger,
+            "target_block": self.target_block,
+            "action": action_json(self.action),
+            "profit_token": self.profit_token,
+            "expected_profit": str(self.expected_profit),
+            "expected_profit_wei": str(self.expected_profit_wei),
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "gas_used": self.gas_used,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayReport:
+    """The candidates in the order they were proposed, and what was replayed."""
+
+    journal: str
+    start_block: int
+    last_block: int
+    events: Mapping[str, int]  # kind -> count (tx, head, reorg, hint)
+    candidates: tuple[ReplayCandidate, ...]
+    off_chain_heads: int
+
+    def by_strategy_and_verdict(self) -> dict[tuple[str, str], int]:
+        counts = Counter((c.strategy, c.verdict) for c in self.candidates)
+        return dict(sorted(counts.items()))
+
+
+def action_json(action: Action) -> dict[str, Any]:
+    if isinstance(action, ArbitrageAction):
+        return {
+            "kind": "arbitrage",
+            "pairs": list(action.pairs),
+            "token_in": action.token_in,
+            "amount_in": str(action.amount_in),
+        }
+    return {
+        "kind": "liquidation",
+        "pool": action.pool,
+        "user": action.user,
+        "collateral_asset": action.collateral_asset,
+        "debt_asset": action.debt_asset,
+        "debt_to_cover": str(action.debt_to_cover),
+        "swap_pairs": list(action.swap_pairs),
+    }
+
+
+def describe_action(action: Action) -> str:
+    """One short line for the table."""
+    if isinstance(action, ArbitrageAction):
+        hops = " > ".join(pair[:10] for pair in action.pairs)
+        return f"arbitrage {action.amount_in} of {action.token_in[:10]} via {hops}"
+    swaps = f", swap via {len(action.swap_pairs)}" if action.swap_pairs else ""
+    debt = f"repay {action.debt_to_cover} of {action.debt_asset[:10]}"
+    return f"liquidate {action.user[:10]}: {debt}{swaps}"
+
+
+# ---------------------------------------------------------------------- journal
+
+
+def journal_events(path: str | Path) -> Iterator[tuple[int, Event]]:
+    """(line number, event) of every non-blank line; :class:`JournalError` names a bad line."""
+    with open(path, "rb") as journal:
+        for line_number, line in enumerate(journal, start=1):
+            if line.strip():
+                yield line_number, decode_line(line, line_number)
+
+
+@dataclass(frozen=True, slots=True)
+class JournalScan:
+    """What a full read of the journal found: counts by kind and the first head."""
+
+    events: Mapping[str, int]
+    first_head: NewHead
+
+
+def _kind(event: Event) -> str:
+    if isinstance(event, PendingTx):
+        return "tx"
+    if isinstance(event, NewHead):
+        return "head"
+    if isinstance(event, Reorg):
+        return "reorg"
+    return "hint"
+
+
+def scan_journal(path: str | Path) -> JournalScan:
+    """Read every line once before anything starts, so a bad line fails fast with its number."""
+    counts: Counter[str] = Counter()
+    first_head: NewHead | None = None
+    try:
+        for _, event in journal_events(path):
+            counts[_kind(event)] += 1
+            if first_head is None and isinstance(event, NewHead):
+                first_head = event
+    except OSError as error:
+        raise ReplayError(0, f"cannot read the journal {path}: {error.strerror}") from None
+    if first_head is None:
+        raise ReplayError(0, f"{path} holds no head: a replay starts at the first head's parent")
+    if first_head.number == 0:
+        raise ReplayError(0, "the first head is the genesis block: it has no parent to start at")
+    return JournalScan(dict(counts), first_head)
+
+
+# ---------------------------------------------------------------------- wiring
+
+
+class BlockView:
+    """The upstream node as of one block: ``latest``/``pending`` block tags read at ``block``.
+
+    The engine reads the executor's nonce "at the latest block" on every head; replayed, that
+    must be the head being replayed, not whatever the upstream's tip is today.
+    """
+
+    def __init__(self, rpc: Rpc, block: int) -> None:
+        self.rpc = rpc
+        self.block = block
+
+    @property
+    def default_timeout(self) -> float:
+        return self.rpc.default_timeout
+
+    def _pin(self, params: Params) -> list[Any]:
+        tag = hex(self.block)
+        return [tag if isinstance(p, str) and p in _LATEST_TAGS else p for p in params]
+
+    async def call(self, method: str, params: Params = (), *, timeout: float | None = None) -> Any:
+        return await self.rpc.call(method, self._pin(params), timeout=timeout)
+
+    async def batch(self, calls: Sequence[BatchCall], *, timeout: float | None = None) -> list[Any]:
+        pinned = [(method, self._pin(params)) for method, params in calls]
+        return await self.rpc.batch(pinned, timeout=timeout)
+
+
+def build_strategies(config: Config, deployment: Deployment, state: ChainState) -> list[Strategy]:
+    """The strategies the config enables, as the live bot builds them."""
+    cfg = config.strategies
+    found: list[Strategy] = []
+    if cfg.backrun.enabled:
+        found.append(
+            BackrunArbitrage.for_state(
+                "backrun",
+                state,
+                start_token=deployment.weth,
+                min_expected_profit_wei=max(1, cfg.backrun.min_profit_wei),
+            )
+        )
+    if cfg.liquidation.enabled and deployment.lending_pool is not None:
+        found.append(
+            LiquidationBackrun(
+                "liquidation",
+                weth=deployment.weth,
+                min_expected_profit_wei=max(1, cfg.liquidation.min_profit_wei),
+            )
+        )
+    return found
+
+
+def bid_policies(config: Config) -> dict[str, BidPolicy]:
+    """Bid policy per strategy name (``default`` for any other), as the live bot prices bids."""
+    cfg = config.strategies
+    backrun = BidPolicy(cfg.backrun.coinbase_share_bps, cfg.backrun.min_profit_wei)
+    liquidation = BidPolicy(cfg.liquidation.coinbase_share_bps, cfg.liquidation.min_profit_wei)
+    return {"default": backrun, "backrun": backrun, "liquidation": liquidation}
+
+
+class _Noting:
+    """A strategy whose candidates are also appended to ``sink``, in the order it proposed them:
+    the engine returns one verdict per candidate in that order, which pairs them up."""
+
+    def __init__(self, strategy: Strategy, sink: list[Candidate]) -> None:
+        self.strategy = strategy
+        self.name = strategy.name
+        self.sink = sink
+
+    def on_pending(self, context: PendingContext, state: ChainState) -> list[Candidate]:
+        found = self.strategy.on_pending(context, state)
+        self.sink.extend(found)
+        return found
+
+    def on_block(self, context: BlockContext, state: ChainState) -> list[Candidate]:
+        found = self.strategy.on_block(context, state)
+        self.sink.extend(found)
+        return found
+
+
+def _replayed(line: int, candidate: Candidate, verdict: Verdict) -> ReplayCandidate:
+    simulation = verdict.simulation
+    return ReplayCandidate(
+        line=line,
+        strategy=candidate.strategy,
+        key=candidate.key,
+        trigger=candidate.trigger_hash,
+        target_block=candidate.target_block,
+        action=candidate.action,
+        profit_token=candidate.profit_token,
+        expected_profit=candidate.expected_profit,
+        expected_profit_wei=candidate.expected_profit_wei,
+        verdict=verdict.outcome,
+        reason=verdict.reason,
+        gas_used=None if simulation is None or not simulation.txs else simulation.txs[-1].gas_used,
+    )
+
+
+async def _load_state(view: BlockView, deployment: Deployment, start: int) -> ChainState:
+    state = ChainState(
+        routers=deployment.router_factories, lending_pool=deployment.lending_pool, history=128
+    )
+    await load_pools(view, state, sorted(set(deployment.router_factories.values())))
+    if deployment.lending_pool is not None:
+        await load_lending(view, state, from_block=deployment.lending_from_block, to_block=start)
+    await load_feeds(view, state, state.feed_assets)
+    return state
+
+
+async def _check_start(view: BlockView, deployment: Deployment, scan: JournalScan) -> str:
+    """The start block's hash, after checking the upstream is the journal's chain."""
+    start = scan.first_head.number - 1
+    chain_id = int(await view.call("eth_chainId"), 16)
+    if chain_id != deployment.chain_id:
+        raise ReplayError(
+            0, f"the upstream is chain {chain_id}, the deployment {deployment.chain_id}"
+        )
+    block = await eth_get_block(view, hex(start))
+    if block is None:
+        raise ReplayError(0, f"the upstream does not have block {start} (the start block)")
+    if block.hash != scan.first_head.header.parent_hash:
+        raise ReplayError(
+            0,
+            f"the upstream's block {start} is {block.hash}, but the journal's first head has "
+            f"parent {scan.first_head.header.parent_hash}: not the chain that was recorded",
+        )
+    return block.hash
+
+
+async def replay_journal(
+    path: str | Path,
+    *,
+    upstream_url: str,
+    deployment: Deployment,
+    config: Config,
+    signer: LocalSigner,
+    call_timeout: float = 10.0,
+) -> ReplayReport:
+    """Replay ``path`` against ``upstream_url`` (which must still serve its blocks).
+
+    ``signer`` is the executor owner's key (the Executor obeys only it, so the simulated bundles
+    must be signed by it); nothing is sent. Raises :class:`~watcher.journal.JournalError` for an
+    unreadable line (before anything starts) and :class:`ReplayError` when the upstream or the
+    fork cannot serve the replay.
+    """
+    scan = scan_journal(path)
+    start = scan.first_head.number - 1
+    try:
+        upstream = await connect(upstream_url, timeout=call_timeout)
+    except ChainError as error:
+        raise ReplayError(0, f"upstream {upstream_url} unreachable: {error}") from None
+    simulator = AnvilForkSimulator(upstream_url, call_timeout=call_timeout)
+    ledger = Ledger.open(":memory:")
+    try:
+        view = BlockView(upstream, start)
+        try:
+            start_hash = await _check_start(view, deployment, scan)
+            state = await _load_state(view, deployment, start)
+            await simulator.on_new_head(start)  # launches the fork at the start block
+        except (ChainError, LoadError, SimulationError) as error:
+            raise ReplayError(0, f"setting up at block {start}: {error}") from None
+        state.block_number, state.block_hash = start, start_hash
+        proposed: list[Candidate] = []
+        strategies = [_Noting(s, proposed) for s in build_strategies(config, deployment, state)]
+        engine = Engine(
+            state=state,
+            decoder=Decoder(deployment.routers, pairs=state.pools.__contains__),
+            strategies=strategies,
+            policies=bid_policies(config),
+            simulator=simulator,
+            signer=signer,
+            relays=None,
+            ledger=ledger,
+            tracker=InclusionTracker(ledger, deployment.executor, deployment.weth),
+            rpc=view,
+            executor=deployment.executor,
+            weth=deployment.weth,
+            chain_id=deployment.chain_id,
+            target_blocks=config.strategies.target_blocks,
+            dry_run=True,
+        )
+        results: list[ReplayCandidate] = []
+        off_chain = 0
+        for line, event in journal_events(path):
+            proposed.clear()
+            try:
+                if isinstance(event, NewHead):
+                    view.block = event.number
+                    verdicts = await engine.on_head(event)
+                    off_chain += simulator.head.hash != event.hash
+                elif isinstance(event, PendingTx):
+                    verdicts = await engine.on_pending(event)
+                else:
+                    if isinstance(event, Reorg):
+                        engine.on_reorg(event)
+                    continue  # hints: no strategy takes them
+            except (ChainError, SimulationError) as error:
+                raise ReplayError(line, f"{type(error).__name__}: {error}") from None
+            except RuntimeError as error:  # a reorg deeper than the state's history
+                raise ReplayError(line, str(error)) from None
+            results.extend(_replayed(line, c, v) for c, v in zip(proposed, verdicts, strict=True))
+        return ReplayReport(
+            journal=str(path),
+            start_block=start,
+            last_block=state.block_number,
+            events=scan.events,
+            candidates=tuple(results),
+            off_chain_heads=off_chain,
+        )
+    finally:
+        ledger.close()
+        await simulator.close()
+        await upstream.close()

@@ -1,0 +1,99 @@
+"""From a validated config to what the bot runs with: the deployment and the keys.
+
+For ``network = "devnet"`` everything comes from the JSON ``mevbot devnet --out`` wrote (its
+relay URL included), and the keys default to the devnet's public development keys. For the
+other networks the config names the node, relays and contracts, and the keys come from the
+environment variables (or keystore) the config names. Errors say which field or variable is
+missing and never show a key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+
+from eth_account import Account
+
+from anvil.world import World
+from execution.signer import LocalSigner, SignerKeyError
+from mevbot.config import Config, ConfigError
+from mevbot.runtime import ROUTER_KINDS, Deployment, Keys, deployment_from_world, devnet_keys
+
+
+def load_world(config: Config) -> World:
+    path = config.devnet_json
+    if path is None:
+        raise ConfigError("devnet_json: required for network devnet (the JSON of `mevbot devnet`)")
+    try:
+        return World.from_json(json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"devnet_json: {path} does not exist; start the devnet first: "
+            f"`mevbot devnet --out {path}`"
+        ) from None
+    except (ValueError, KeyError, TypeError) as error:
+        raise ConfigError(f"devnet_json: {path} is not a devnet description ({error})") from None
+
+
+def resolve_deployment(config: Config, world: World | None = None) -> Deployment:
+    if config.network == "devnet":
+        world = world or load_world(config)
+        return deployment_from_world(world, world.extra.get("relay"))
+    missing = [
+        name
+        for name, value in (
+            ("node.ws", config.node.ws),
+            ("node.http", config.node.http),
+            ("executor", config.executor),
+            ("weth", config.weth),
+        )
+        if not value
+    ]
+    if missing:
+        raise ConfigError(f"{', '.join(missing)}: required for network {config.network}")
+    if not config.relays and not config.dry_run:
+        raise ConfigError("relays: at least one relay is needed unless dry_run = true")
+    assert config.node.ws and config.node.http and config.executor and config.weth
+    return Deployment(
+        network=config.network,
+        chain_id=config.chain_id,
+        node_ws=config.node.ws,
+        node_http=config.node.http,
+        relays=tuple((r.name, r.url) for r in config.relays),
+        executor=config.executor,
+        weth=config.weth,
+        routers={address: ROUTER_KINDS[kind] for address, kind in config.routers.items()},
+        router_factories=dict(config.v2_factories),
+        lending_pool=config.lending_pool,
+        lending_from_block=config.lending_from_block,
+    )
+
+
+def resolve_keys(
+    config: Config, world: World | None = None, environ: Mapping[str, str] | None = None
+) -> Keys:
+    environ = os.environ if environ is None else environ
+    names = config.keys
+    if config.network == "devnet" and names.executor_env not in environ:
+        return devnet_keys(world or load_world(config))
+    try:
+        if names.executor_keystore is not None:
+            executor = LocalSigner.from_keystore(
+                names.executor_keystore, names.keystore_password_env, environ=dict(environ)
+            )
+        else:
+            executor = LocalSigner.from_env(names.executor_env, environ=dict(environ))
+        LocalSigner.from_env(names.searcher_env, environ=dict(environ))  # validates, clear errors
+        keeper = (
+            LocalSigner.from_env(names.keeper_env, environ=dict(environ))
+            if names.keeper_env in environ
+            else None
+        )
+    except SignerKeyError as error:
+        raise ConfigError(f"keys: {error}") from None
+    return Keys(
+        executor=executor,
+        searcher=Account.from_key(environ[names.searcher_env].strip()),
+        keeper=keeper,
+    )

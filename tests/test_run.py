@@ -1,0 +1,159 @@
+"""`mevbot run` as a user runs it: against `mevbot devnet`, queried by `mevbot status`, stopped
+by SIGTERM; bad configs are one clear message; no key material in any output."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from anvil.world import World
+from chain.node import free_port
+
+CLI = [sys.executable, "-m", "mevbot.cli"]
+ENV = os.environ | {"PYTHONUNBUFFERED": "1"}
+
+
+def _wait_for(process: subprocess.Popen[str], marker: str, timeout: float = 60) -> list[str]:
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    stream = process.stdout
+    assert stream is not None
+    while time.monotonic() < deadline:
+        line = stream.readline()
+        if not line:
+            break
+        lines.append(line)
+        if marker in line:
+            return lines
+    process.kill()
+    raise AssertionError(f"never saw {marker!r}: {''.join(lines)[-2000:]}")
+
+
+def test_run_against_the_devnet_status_and_clean_shutdown(tmp_path, devnet_cache):
+    world_json = tmp_path / "devnet.json"
+    devnet = subprocess.Popen(
+        [
+            *CLI,
+            "devnet",
+            "--out",
+            str(world_json),
+            "--block-time",
+            "0.5",
+            "--state-dir",
+            str(devnet_cache),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=ENV,
+    )
+    outputs: list[str] = []
+    try:
+        outputs += _wait_for(devnet, "Ctrl-C")
+        port = free_port()
+        config = tmp_path / "mevbot.toml"
+        config.write_text(
+            f'network = "devnet"\ndevnet_json = "{world_json}"\n'
+            f'[store]\nledger_path = "{tmp_path / "ledger.sqlite"}"\n'
+            f"[metrics]\nport = {port}\n"
+        )
+        bot = subprocess.Popen(
+            [*CLI, "run", "--config", str(config), "--no-tui"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=ENV,
+        )
+        try:
+            outputs += _wait_for(bot, "metrics and status at")
+            time.sleep(2.0)  # a few blocks go by
+            status = subprocess.run(
+                [*CLI, "status", "--json", "--url", f"http://127.0.0.1:{port}"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=True,
+            )
+            outputs.append(status.stdout + status.stderr)
+            data = json.loads(status.stdout)
+            assert data["network"] == "devnet" and data["chain_id"] == 31337
+            assert data["head_block"] > 0
+            assert {t["name"]: t["state"] for t in data["tasks"]} == {
+                "pending": "running",
+                "heads": "running",
+                "engine": "running",
+                "keepers": "running",
+            }
+            text = subprocess.run(
+                [*CLI, "status", "--url", f"http://127.0.0.1:{port}"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=True,
+            ).stdout
+            outputs.append(text)
+            assert "devnet" in text
+            bot.send_signal(signal.SIGTERM)
+            rest, _ = bot.communicate(timeout=30)
+            outputs.append(rest)
+            assert bot.returncode == 0, rest[-2000:]
+            assert "mevbot stopped" in rest
+        finally:
+            if bot.poll() is None:
+                bot.kill()
+    finally:
+        devnet.send_signal(signal.SIGTERM)
+        rest, _ = devnet.communicate(timeout=30)
+        outputs.append(rest)
+    world = World.from_json(json.loads(world_json.read_text()))
+    keys = [r.private_key for r in world.roles.values()] + [t.private_key for t in world.traders]
+    keys += [b["private_key"] for b in world.borrowers]
+    everything = "".join(outputs).lower()
+    for key in keys:
+        assert key[2:].lower() not in everything, "a private key appeared in the output"
+
+
+def test_a_bad_config_is_one_clear_message_and_exit_code_2(tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text('network = "mainnet"\n[strategies.backrun]\ncoinbase_share_bps = 20000\n')
+    done = subprocess.run(
+        [*CLI, "run", "--config", str(config)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert "strategies.backrun.coinbase_share_bps" in done.stderr
+    assert "Traceback" not in done.stderr
+    missing = tmp_path / "mainnet.toml"
+    missing.write_text('network = "mainnet"\n')
+    done = subprocess.run(
+        [*CLI, "run", "--config", str(missing)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2 and "node.ws, node.http, executor: required" in done.stderr
+
+
+def test_keys_come_from_the_environment_and_never_show(tmp_path):
+    key = "0x" + "4f" * 32
+    config = tmp_path / "sepolia.toml"
+    config.write_text(
+        'network = "sepolia"\nexecutor = "0x'
+        + "11" * 20
+        + '"\n[node]\nws = "ws://127.0.0.1:9"\nhttp = "http://127.0.0.1:9"\n'
+    )
+    env = ENV | {"MEVBOT_EXECUTOR_KEY": "0x1234"}
+    done = subprocess.run(
+        [*CLI, "run", "--config", str(config)], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert (
+        done.returncode == 2 and "MEVBOT_EXECUTOR_KEY" in done.stderr and "1234" not in done.stderr
+    )
+    env = ENV | {"MEVBOT_EXECUTOR_KEY": key}
+    done = subprocess.run(
+        [*CLI, "run", "--config", str(config)], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert done.returncode == 2 and "MEVBOT_SEARCHER_KEY" in done.stderr
+    assert key[2:] not in done.stderr + done.stdout
+    assert Path(config).read_text().count("4f" * 32) == 0

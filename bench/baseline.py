@@ -99,7 +99,7 @@ class BaselineOutcome:
     """What the baseline did with one pending hash, and how long each stage took (ms)."""
 
     tx_hash: str
-    outcome: str  # sent | skipped | no_opportunity | reverts | relay_error
+    outcome: str  # sent | skipped | no_opportunity | reverts | relay_error | error
     seen_ns: int
     stages: dict[str, float] = field(default_factory=dict)
     relay_answered_ns: int | None = None
@@ -162,6 +162,7 @@ class Web3Backrunner:
         self.setup = setup
         self.account = Account.from_key(setup.executor_key)
         self.flashbots = FlashbotsSigner(Account.from_key(setup.searcher_key))
+        self.subscribed = asyncio.Event()
         self._request_id = 0
 
     async def start(self) -> None:
@@ -186,12 +187,14 @@ class Web3Backrunner:
     async def run(self, on_outcome: Callable[[BaselineOutcome], None]) -> None:
         """Subscribe to pending hashes and handle them one by one, until cancelled."""
         subscription = await self.w3.eth.subscribe("newPendingTransactions")
+        self.subscribed.set()
         try:
             async for message in self.w3.socket.process_subscriptions():
                 seen_ns = time.monotonic_ns()
                 tx_hash = AsyncWeb3.to_hex(message["result"])
                 on_outcome(await self.handle(tx_hash, seen_ns))
         finally:
+            self.subscribed.clear()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.w3.eth.unsubscribe(subscription), RPC_TIMEOUT_S)
 

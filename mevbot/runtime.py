@@ -138,7 +138,10 @@ class Bot:
 
     async def start(self) -> None:
         d = self.deployment
-        logging.getLogger("mevbot").addHandler(self.log_tail)
+        root = logging.getLogger("mevbot")
+        if root.level == logging.NOTSET:
+            root.setLevel(logging.INFO)  # the dashboard's log tail shows INFO and up
+        root.addHandler(self.log_tail)
         self.rpc = await connect(d.node_ws, timeout=self.config.node.timeout_s)
         self._closers.append(self.rpc.close)
         self.state = ChainState(

@@ -203,3 +203,23 @@ async def test_losing_and_reverting_candidates_are_never_sent(stack_and_bot):
     assert again.outcome == "duplicate", "an idempotency key acts once"
     assert stack.stats().bundles_received == received_before
     assert bot.engine.counters["candidates_sent"] == sent_before
+
+
+async def test_the_dashboard_renders_the_running_bot(stack_and_bot):
+    from rich.console import Console
+
+    from mevbot.tui import render
+
+    stack, bot = stack_and_bot
+    await _mine(stack, bot)
+    await _mine(stack, bot)
+    status = bot.snapshot()
+    assert status.head_block == bot.state.block_number and status.tasks
+    console = Console(record=True, width=140, force_terminal=False)
+    console.print(render(status))
+    text = console.export_text()
+    for title in ("Intake", "Opportunities", "Bundles", "Keepers", "Latency", "Tasks", "Log"):
+        assert title.lower() in text.lower(), title
+    assert "devnet" in text and str(status.head_block) in text
+    assert "liquidation-k" in text, "the keeper's row"
+    assert "started on devnet" in text, "the log tail"

@@ -286,13 +286,16 @@ class Ledger:
             )
 
     def record_bundles(self, plan: BundlePlan) -> None:
-        """Every bundle of ``plan`` (one per target block), each with a pending outcome."""
+        """Every bundle of ``plan`` (one per target block), each with a pending outcome.
+
+        Recording the same bundle for the same block again changes nothing (idempotent)."""
         now = time.time()
         bid = plan.bid
         with self._write() as db:
             for bundle in plan.bundles:
                 db.execute(
-                    "INSERT INTO bundles (bundle_hash, target_block, candidate_key, tx_hashes,"
+                    "INSERT OR IGNORE INTO bundles (bundle_hash, target_block, candidate_key,"
+                    " tx_hashes,"
                     " raw_txs, our_tx_hash, our_nonce, coinbase_wei, max_fee_per_gas,"
                     " max_priority_fee_per_gas, gas_cost_wei, expected_net_wei, created_at)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -313,7 +316,8 @@ class Ledger:
                     ),
                 )
                 db.execute(
-                    "INSERT INTO outcomes (bundle_hash, target_block, status) VALUES (?, ?, ?)",
+                    "INSERT OR IGNORE INTO outcomes (bundle_hash, target_block, status)"
+                    " VALUES (?, ?, ?)",
                     (bundle.bundle_hash, bundle.block_number, OutcomeStatus.PENDING.value),
                 )
 

@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-import rlp
 from eth_utils import keccak
 
 from anvil.relay import (
@@ -51,15 +50,16 @@ from anvil.relay import (
     SimMevBundleRequest,
 )
 from anvil.relay import RpcError as RelayRpcError
+from chain.envelope import signed_envelope
 from chain.errors import ChainError, RpcError
 from chain.rpc import Rpc, eth_get_block
 from chain.types import (
     BlockHeader,
     MalformedError,
+    PendingTx,
     hex_to_bytes,
     hex_to_int,
     norm_address,
-    norm_hash,
 )
 from simulation.balances import BalanceQuery, balance_query
 from simulation.fork_v1 import call_object, parse_call, reader_call, reader_overrides
@@ -777,63 +777,11 @@ def _ok(answer: Any) -> Any:
 def _pool_tx(obj: Any) -> _PoolTx:
     """A pool tx and its signed envelope, rebuilt from the node's JSON (types 0, 1 and 2) and
     checked against its hash."""
-    if not isinstance(obj, dict):
-        raise MalformedError("pool tx: expected an object")
-    tx_hash = norm_hash(obj.get("hash"), "hash")
-    raw = envelope_from_rpc(obj)
-    if _tx_hash(raw) != tx_hash:
-        raise MalformedError(f"pool tx {tx_hash}: rebuilt envelope does not match its hash")
-    return _PoolTx(
-        hash=tx_hash,
-        sender=norm_address(obj.get("from"), "from"),
-        nonce=hex_to_int(obj.get("nonce"), "nonce"),
-        raw=raw,
-    )
-
-
-def _access_entry(entry: Any) -> list[Any]:
-    if not isinstance(entry, dict) or not isinstance(entry.get("storageKeys"), list):
-        raise MalformedError("accessList entry: expected {address, storageKeys}")
-    address = norm_address(entry.get("address"), "accessList address")
-    return [
-        bytes.fromhex(address[2:]),
-        [hex_to_bytes(key, "storage key") for key in entry["storageKeys"]],
-    ]
-
-
-def envelope_from_rpc(obj: Mapping[str, Any]) -> bytes:
-    """The signed EIP-2718 envelope of a JSON-RPC tx object (types 0, 1, 2), or
-    :class:`MalformedError`."""
-
-    def q(key: str) -> int:
-        return hex_to_int(obj.get(key), key)
-
-    to = obj.get("to")
-    to_bytes = b"" if to is None else bytes.fromhex(norm_address(to, "to")[2:])
-    data = hex_to_bytes(obj.get("input", "0x"), "input")
-    tx_type = q("type") if obj.get("type") is not None else 0
-    if tx_type == 0:
-        fields = [q("nonce"), q("gasPrice"), q("gas"), to_bytes, q("value"), data, q("v")]
-        return rlp.encode([*fields, q("r"), q("s")])
-    access_list = [_access_entry(entry) for entry in obj.get("accessList") or []]
-    y_parity = q("yParity") if obj.get("yParity") is not None else q("v")
-    signature = [y_parity, q("r"), q("s")]
-    if tx_type == 1:
-        body = [q("chainId"), q("nonce"), q("gasPrice"), q("gas"), to_bytes, q("value"), data]
-        return b"\x01" + rlp.encode([*body, access_list, *signature])
-    if tx_type == 2:
-        body = [
-            q("chainId"),
-            q("nonce"),
-            q("maxPriorityFeePerGas"),
-            q("maxFeePerGas"),
-            q("gas"),
-            to_bytes,
-            q("value"),
-            data,
-        ]
-        return b"\x02" + rlp.encode([*body, access_list, *signature])
-    raise MalformedError(f"pool tx of type {tx_type} cannot be re-sent by the devnet builder")
+    tx = PendingTx.from_rpc(obj)
+    raw = signed_envelope(tx)
+    if raw is None:
+        raise MalformedError(f"pool tx {tx.hash} (type {tx.type}): its envelope cannot be rebuilt")
+    return _PoolTx(hash=tx.hash, sender=tx.sender, nonce=tx.nonce, raw=raw)
 
 
 def _conflict(candidate: _Candidate, chosen: Iterable[_Choice]) -> str:

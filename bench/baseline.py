@@ -7,9 +7,11 @@ rather than us. An ``AsyncWeb3`` over ``WebSocketProvider`` subscribes to pendin
 
 1. ``get_transaction`` and ``get_raw_transaction`` (the victim's envelope for the bundle);
 2. ``router.decode_function_input`` (only ``swapExactTokensForTokens`` on a known router);
-3. ``pair.functions.getReserves().call()`` on the victim's pool and its twin on the other DEX,
-   with ``get_block("latest")`` (target block, base fee) and ``get_transaction_count`` (nonce);
-4. the textbook two-pool optimum (integer square root, 0.3% fee) on the reserves the swap leaves;
+3. ``pair.functions.getReserves().call()`` on every pool of the WETH cycles (2 and 3 hops, as
+   mevbot's) through the victim's pool, with ``get_block("latest")`` (target block, base fee)
+   and ``get_transaction_count`` (nonce);
+4. the best cycle on the reserves the swap leaves: the textbook closed form on the hops folded
+   into one virtual pool (floats), the profit checked with the pools' integer math;
 5. ``executor.functions.arbitrage(...).call(block_identifier="pending")`` — anvil's pending
    block holds the victim, so a revert here means the backrun would revert;
 6. ``.build_transaction`` and ``w3.eth.account.sign_transaction``;
@@ -27,7 +29,7 @@ import contextlib
 import json
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,38 +62,93 @@ def amount_out(amount_in: int, reserve_in: int, reserve_out: int) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class Backrun:
-    """Buy on ``pairs[0]``, sell on ``pairs[1]``: ``amount_in`` of WETH for ``profit`` WETH."""
+class PairInfo:
+    address: str
+    dex: str
+    token0: str
+    token1: str
 
-    pairs: tuple[str, str]
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """Sell ``token_in`` into ``pair``."""
+
+    pair: str
+    token_in: str
+    zero_for_one: bool
+
+
+Cycle = tuple[Hop, ...]
+
+
+def weth_cycles(pairs: Sequence[PairInfo], weth: str, max_hops: int = 3) -> list[Cycle]:
+    """Every path of 2..max_hops pairs from WETH back to WETH, no pair used twice."""
+    found: list[Cycle] = []
+
+    def extend(path: list[Hop], token: str) -> None:
+        for pair in pairs:
+            if token not in (pair.token0, pair.token1) or any(h.pair == pair.address for h in path):
+                continue
+            hop = Hop(pair.address, token, token == pair.token0)
+            token_out = pair.token1 if hop.zero_for_one else pair.token0
+            if token_out == weth:
+                if path:
+                    found.append((*path, hop))
+            elif len(path) + 1 < max_hops:
+                extend([*path, hop], token_out)
+
+    extend([], weth)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Backrun:
+    """Trade ``amount_in`` WETH through ``pairs`` in order for ``profit`` WETH."""
+
+    pairs: tuple[str, ...]
     amount_in: int
     profit: int
 
 
-def two_pool_backrun(
-    weth: str, pools: dict[str, tuple[str, int, int]], first: str, second: str
+def best_backrun(
+    cycles: Sequence[Cycle], reserves: Mapping[str, tuple[int, int]]
 ) -> Backrun | None:
-    """The better direction of WETH -> X -> WETH through ``first`` and ``second``.
-
-    ``pools`` maps a pair address to (token0, reserve0, reserve1); the optimum is the
-    textbook closed form for two constant-product pools with a 0.3% fee.
-    """
+    """The most profitable cycle, its input from the textbook closed form: fold the hops into
+    one virtual constant-product pool (float math), then check the profit in exact integers."""
+    fee = FEE_NUMERATOR / FEE_DENOMINATOR
     best: Backrun | None = None
-    for buy, sell in ((first, second), (second, first)):
-        token0, buy0, buy1 = pools[buy]
-        a_in, a_out = (buy0, buy1) if token0 == weth else (buy1, buy0)
-        token0, sell0, sell1 = pools[sell]
-        b_out, b_in = (sell0, sell1) if token0 == weth else (sell1, sell0)
-        n, d = FEE_NUMERATOR, FEE_DENOMINATOR
-        root = math.isqrt(a_in * a_out * b_in * b_out)
-        numerator = n * d * root - d * d * a_in * b_in
-        if numerator <= 0:
+    for cycle in cycles:
+        legs = []
+        for hop in cycle:
+            reserve0, reserve1 = reserves[hop.pair]
+            legs.append((reserve0, reserve1) if hop.zero_for_one else (reserve1, reserve0))
+        virtual_in, virtual_out = float(legs[0][0]), float(legs[0][1])
+        for reserve_in, reserve_out in legs[1:]:
+            denominator = reserve_in + fee * virtual_out
+            virtual_in, virtual_out = (
+                virtual_in * reserve_in / denominator,
+                fee * virtual_out * reserve_out / denominator,
+            )
+        if fee * virtual_out <= virtual_in:
             continue
-        amount = numerator // (n * d * b_in + n * n * a_out)
-        profit = amount_out(amount_out(amount, a_in, a_out), b_in, b_out) - amount
+        amount = int((math.sqrt(virtual_in * virtual_out * fee) - virtual_in) / fee)
+        out = amount
+        for reserve_in, reserve_out in legs:
+            out = amount_out(out, reserve_in, reserve_out)
+        profit = out - amount
         if profit > 0 and (best is None or profit > best.profit):
-            best = Backrun((buy, sell), amount, profit)
+            best = Backrun(tuple(hop.pair for hop in cycle), amount, profit)
     return best
+
+
+def reserves_after_swap(
+    pair: PairInfo, reserves: tuple[int, int], token_in: str, amount_in: int
+) -> tuple[int, int]:
+    """A pair's reserves after a swap of ``amount_in`` of ``token_in`` into it."""
+    reserve0, reserve1 = reserves
+    if token_in == pair.token0:
+        return reserve0 + amount_in, reserve1 - amount_out(amount_in, reserve0, reserve1)
+    return reserve0 - amount_out(amount_in, reserve1, reserve0), reserve1 + amount_in
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +176,7 @@ class BaselineSetup:
     executor_key: str
     searcher_key: str
     routers: dict[str, str]  # router -> dex name
-    pairs: dict[tuple[str, frozenset[str]], str]  # (dex, {token, token}) -> pair address
+    pairs: tuple[PairInfo, ...]
 
     @classmethod
     def from_world(cls, world: Any, relay_url: str) -> BaselineSetup:
@@ -132,12 +189,16 @@ class BaselineSetup:
             executor_key=world.roles["executor"].private_key,
             searcher_key=world.roles["searcher"].private_key,
             routers={d["router"]: name for name, d in world.dexes.items()},
-            pairs={
-                (name, frozenset((p["token0"], p["token1"]))): p["address"]
+            pairs=tuple(
+                PairInfo(p["address"], name, p["token0"], p["token1"])
                 for name, d in world.dexes.items()
                 for p in d["pairs"].values()
-            },
+            ),
         )
+
+    def pair_of(self, dex: str, token_a: str, token_b: str) -> PairInfo:
+        tokens = {token_a, token_b}
+        return next(p for p in self.pairs if p.dex == dex and {p.token0, p.token1} == tokens)
 
 
 class _Clock:
@@ -172,13 +233,10 @@ class Web3Backrunner:
         w3, checksum = self.w3, AsyncWeb3.to_checksum_address
         self.routers = {a: w3.eth.contract(checksum(a), abi=router_abi) for a in self.setup.routers}
         self.pair_contracts = {
-            a: w3.eth.contract(checksum(a), abi=pair_abi) for a in self.setup.pairs.values()
+            p.address: w3.eth.contract(checksum(p.address), abi=pair_abi) for p in self.setup.pairs
         }
         self.executor = w3.eth.contract(checksum(self.setup.executor), abi=_abi("Executor"))
-        self.pair_token0 = {
-            address: (await contract.functions.token0().call()).lower()
-            for address, contract in self.pair_contracts.items()
-        }
+        self.cycles = weth_cycles(self.setup.pairs, self.setup.weth)
 
     async def close(self) -> None:
         await self.session.close()
@@ -195,7 +253,7 @@ class Web3Backrunner:
                 on_outcome(await self.handle(tx_hash, seen_ns))
         finally:
             self.subscribed.clear()
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Web3Exception, TimeoutError, OSError):
                 await asyncio.wait_for(self.w3.eth.unsubscribe(subscription), RPC_TIMEOUT_S)
 
     async def handle(self, tx_hash: str, seen_ns: int) -> BaselineOutcome:
@@ -220,33 +278,21 @@ class Web3Backrunner:
         if function.fn_name != "swapExactTokensForTokens" or len(params["path"]) != 2:
             return BaselineOutcome(tx_hash, "skipped", seen_ns, clock.stages, detail="not a swap")
         token_in, token_out = (address.lower() for address in params["path"])
-        tokens = frozenset((token_in, token_out))
-        if setup.weth not in tokens:
-            return BaselineOutcome(tx_hash, "skipped", seen_ns, clock.stages, detail="no WETH")
-        dex = setup.routers[to]
-        victim_pair = setup.pairs[(dex, tokens)]
-        twin = next(a for (d, t), a in setup.pairs.items() if t == tokens and d != dex)
+        victim = setup.pair_of(setup.routers[to], token_in, token_out)
+        cycles = [c for c in self.cycles if any(hop.pair == victim.address for hop in c)]
+        involved = sorted({hop.pair for cycle in cycles for hop in cycle})
         with clock.stage("reserves_block_nonce"):
-            victim_reserves, twin_reserves, block, nonce = await asyncio.gather(
-                self.pair_contracts[victim_pair].functions.getReserves().call(),
-                self.pair_contracts[twin].functions.getReserves().call(),
+            *answers, block, nonce = await asyncio.gather(
+                *(self.pair_contracts[a].functions.getReserves().call() for a in involved),
                 w3.eth.get_block("latest"),
                 w3.eth.get_transaction_count(self.account.address),
             )
         with clock.stage("compute"):
-            token0 = self.pair_token0[victim_pair]
-            reserve0, reserve1 = victim_reserves[0], victim_reserves[1]
-            if token_in == token0:
-                out = amount_out(params["amountIn"], reserve0, reserve1)
-                after = (token0, reserve0 + params["amountIn"], reserve1 - out)
-            else:
-                out = amount_out(params["amountIn"], reserve1, reserve0)
-                after = (token0, reserve0 - out, reserve1 + params["amountIn"])
-            pools = {
-                victim_pair: after,
-                twin: (self.pair_token0[twin], twin_reserves[0], twin_reserves[1]),
-            }
-            backrun = two_pool_backrun(setup.weth, pools, victim_pair, twin)
+            reserves = {a: (r[0], r[1]) for a, r in zip(involved, answers, strict=True)}
+            reserves[victim.address] = reserves_after_swap(
+                victim, reserves[victim.address], token_in, params["amountIn"]
+            )
+            backrun = best_backrun(cycles, reserves)
             max_fee = 2 * block["baseFeePerGas"]
             gas_cost = GAS_ESTIMATE * max_fee
         if backrun is None or backrun.profit <= gas_cost:
@@ -288,7 +334,10 @@ class Web3Backrunner:
                     "method": "eth_sendBundle",
                     "params": [
                         {
-                            "txs": [AsyncWeb3.to_hex(raw), AsyncWeb3.to_hex(signed.raw_transaction)],
+                            "txs": [
+                                AsyncWeb3.to_hex(raw),
+                                AsyncWeb3.to_hex(signed.raw_transaction),
+                            ],
                             "blockNumber": hex(block["number"] + 1),
                         }
                     ],

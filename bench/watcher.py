@@ -104,16 +104,19 @@ async def stream_rate(raws: list[str]) -> tuple[float, int]:
         node.stop()
 
 
+def run(stream_txs: int = STREAM_TXS, decode_seconds: float = 1.0) -> dict[str, object]:
+    """The stream figures, and the decode rate unless ``decode_seconds`` is 0."""
+    result: dict[str, object] = {}
+    if decode_seconds:
+        result["decode_tx_per_s"] = round(decode_rate(seconds=decode_seconds))
+    stream, loss = asyncio.run(stream_rate(sign_burst(stream_txs)))
+    result["stream_tx_per_s"] = round(stream)
+    result["stream_loss"] = loss
+    return result
+
+
 def main() -> int:
-    decode = decode_rate()
-    raws = sign_burst(STREAM_TXS)
-    stream, loss = asyncio.run(stream_rate(raws))
-    result = {
-        "decode_tx_per_s": round(decode),
-        "stream_tx_per_s": round(stream),
-        "stream_loss": loss,
-    }
-    print(json.dumps(result))
+    print(json.dumps(run()))
     return 0
 
 

@@ -52,11 +52,11 @@ def print_table(report: ReplayReport, out: IO[str]) -> None:
         )
         for c in report.candidates
     ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    # The key (last column) is as long as it needs: only the columns before it are padded.
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
     for row, candidate in zip([header, *rows], [None, *report.candidates], strict=True):
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)), file=out
-        )
+        padded = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*padded, row[-1]]), file=out)
         if candidate is not None:
             detail = describe_action(candidate.action)
             if candidate.reason:

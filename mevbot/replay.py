@@ -19,7 +19,8 @@ the wall clock (block timestamps and base fees come from the recorded headers, s
 RFC 6979 deterministic). The upstream must still serve the journal's blocks and their state (an
 archive node, or the devnet that was recorded). Heads that a reorg later replaced are no longer
 on the upstream's chain: the fork then holds the canonical block of that number, and the
-summary counts them as ``off_chain_heads``.
+summary counts them as ``off_chain_heads``. Simulation always runs on the anvil fork (whatever
+``simulation.backend`` says): the fork at the start block is what makes the replay exact.
 """
 
 from __future__ import annotations

@@ -28,13 +28,13 @@ from anvil.builder import (
     TARGET_MISSING,
     BlockReport,
     Builder,
-    envelope_from_rpc,
 )
 from anvil.stack import DevnetStack
 from anvil.traffic import Traffic
+from chain.envelope import signed_envelope
 from chain.node import ANVIL_DEV_KEYS
 from chain.rpc import Rpc, connect
-from chain.types import Bundle, SignedTx
+from chain.types import Bundle, PendingTx, SignedTx
 from execution.relay import RelayClient, mev_bundle
 
 pytestmark = pytest.mark.timeout(60)
@@ -465,9 +465,9 @@ def test_pool_envelopes_are_rebuilt_exactly_from_tx_objects(
             "yParity": hex(signed.v),
             "accessList": [{"address": TIPPER, "storageKeys": [f"0x{key:064x}" for key in keys]}],
         }
-    assert envelope_from_rpc(obj) == bytes(signed.raw_transaction)
+    assert signed_envelope(PendingTx.from_rpc(obj)) == bytes(signed.raw_transaction)
     obj["nonce"] = hex(nonce + 1)
-    assert envelope_from_rpc(obj) != bytes(signed.raw_transaction)
+    assert signed_envelope(PendingTx.from_rpc(obj)) is None, "a wrong field is not another tx"
 
 
 async def wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "mevbot.cmd_run",
     "mevbot.cmd_watch",
     "mevbot.cmd_status",
+    "mevbot.cmd_replay",
 )
 
 

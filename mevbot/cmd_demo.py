@@ -6,8 +6,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import logging
-import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -17,32 +15,21 @@ from typing import Any
 def cmd_demo(args: argparse.Namespace) -> int:
     from anvil.devnet import DEFAULT_STATE_DIR
     from chain.node import AnvilNotFound, NodeStartError
+    from mevbot.console import dashboard, log_output, stop_event
     from mevbot.demo import run_demo
-    from mevbot.logfmt import EventFormatter
-    from mevbot.tui import Dashboard
 
-    root = logging.getLogger("mevbot")
-    root.setLevel(logging.INFO)
-    if args.no_tui:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(EventFormatter())
-        root.addHandler(handler)
+    log_output(args.no_tui)
 
     async def main() -> Any:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        dashboard: list[asyncio.Task[None]] = []
+        stop = stop_event()
+        async with contextlib.AsyncExitStack() as ui:
 
-        def started(bot: Any, stack: Any) -> None:
-            url = bot.status_server.url if bot.status_server else None
-            print(f"devnet {stack.world.rpc['http']}  relay {stack.relay_url}  status {url}")
-            if not args.no_tui:
-                dashboard.append(asyncio.create_task(Dashboard(bot.snapshot).run()))
+            async def started(bot: Any, stack: Any) -> None:
+                url = bot.status_server.url if bot.status_server else None
+                print(f"devnet {stack.world.rpc['http']}  relay {stack.relay_url}  status {url}")
+                await ui.enter_async_context(dashboard(None if args.no_tui else bot.snapshot))
 
-        with tempfile.TemporaryDirectory(prefix="mevbot-demo-") as workdir:
-            try:
+            with tempfile.TemporaryDirectory(prefix="mevbot-demo-") as workdir:
                 return await run_demo(
                     blocks=args.blocks,
                     block_time=args.block_time,
@@ -52,11 +39,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     on_started=started,
                     stop=stop,
                 )
-            finally:
-                for task in dashboard:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
 
     try:
         summary = asyncio.run(main())

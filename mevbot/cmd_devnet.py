@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,15 +14,13 @@ def cmd_devnet(args: argparse.Namespace) -> int:
     from anvil.devnet import DEFAULT_STATE_DIR
     from anvil.stack import DevnetStack
     from chain.node import AnvilNotFound, NodeStartError
+    from mevbot.console import stop_event
 
     state_dir = None if args.no_cache else (args.state_dir or DEFAULT_STATE_DIR)
     out = Path(args.out).resolve()
 
     async def main() -> int:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
+        stop = stop_event()
         stack = DevnetStack(
             block_time=None if args.manual_mining else args.block_time,
             state_dir=state_dir,

@@ -132,7 +132,9 @@ def register(commands: Any) -> None:
         help="upstream node to fork from, with the journal's blocks (default: the config's "
         "node.http; for the devnet, the devnet's HTTP URL)",
     )
-    replay.add_argument("--config", type=Path, help="config file (TOML), as for the bot")
+    replay.add_argument(
+        "--config", type=Path, metavar="FILE", help="config file (TOML), as for the bot"
+    )
     replay.add_argument(
         "--network",
         choices=("devnet", "sepolia", "hoodi", "mainnet"),

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import logging
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,10 +28,10 @@ def _oracle_feeds(config: Any) -> list[Any]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from mevbot.config import ConfigError, load_config
-    from mevbot.logfmt import EventFormatter, printable
+    from mevbot.console import dashboard, log_output, stop_event
+    from mevbot.logfmt import printable
     from mevbot.resolve import resolve_deployment, resolve_keys
     from mevbot.runtime import Bot
-    from mevbot.tui import Dashboard
 
     try:
         config = load_config(Path(args.config))
@@ -46,28 +43,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as error:
         print(f"mevbot run: {printable(str(error), 1000)}", file=sys.stderr)
         return 2
-    root = logging.getLogger("mevbot")
-    root.setLevel(logging.INFO)
-    if args.no_tui:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(EventFormatter())
-        root.addHandler(handler)
+    log_output(args.no_tui)
 
     async def main() -> int:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
+        stop = stop_event()
         bot = Bot(config, deployment, keys, journal_path=args.journal, oracle_feeds=feeds)
         await bot.start()
-        dashboard = None if args.no_tui else asyncio.create_task(Dashboard(bot.snapshot).run())
         try:
-            await stop.wait()
+            async with dashboard(None if args.no_tui else bot.snapshot):
+                await stop.wait()
         finally:
-            if dashboard is not None:
-                dashboard.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await dashboard
             await bot.stop()
         print("mevbot stopped: tasks ended, ledger closed, fork stopped", file=sys.stderr)
         return 0

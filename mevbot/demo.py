@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -124,7 +124,7 @@ async def run_demo(
     workdir: Path,
     state_dir: Path | None,
     metrics_port: int = 0,
-    on_started: Callable[[Bot, DevnetStack], Any] | None = None,
+    on_started: Callable[[Bot, DevnetStack], Awaitable[None]] | None = None,
     stop: asyncio.Event | None = None,
     seed: int = 1,
 ) -> DemoSummary:
@@ -155,7 +155,7 @@ async def run_demo(
         traffic = asyncio.create_task(_traffic(stack, bot, seed), name="demo traffic")
         try:
             if on_started is not None:
-                on_started(bot, stack)
+                await on_started(bot, stack)
             while not stop.is_set() and bot.engine.processed_block < start + blocks:
                 await asyncio.sleep(0.05)
                 if traffic.done():

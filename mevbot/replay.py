@@ -35,21 +35,18 @@ from chain.errors import ChainError
 from chain.rpc import Rpc, connect, eth_get_block
 from chain.rpc_codec import BatchCall, Params
 from chain.types import PendingTx
-from execution.bids import BidPolicy
 from execution.candidates import Action, ArbitrageAction, Candidate
 from execution.inclusion import InclusionTracker
 from execution.ledger import Ledger
 from execution.signer import LocalSigner
 from mevbot.config import Config
 from mevbot.engine import Engine, Verdict
-from mevbot.runtime import Deployment
+from mevbot.runtime import Deployment, bid_policies, build_strategies
 from simulation.fork import AnvilForkSimulator
 from simulation.loader import LoadError, load_feeds, load_lending, load_pools
 from simulation.simulator import SimulationError
 from simulation.state import ChainState
-from strategies.backrun import BackrunArbitrage
 from strategies.base import BlockContext, PendingContext, Strategy
-from strategies.liquidation import LiquidationBackrun
 from watcher.decode import Decoder
 from watcher.events import Event, NewHead, Reorg
 from watcher.journal import decode_line
@@ -228,38 +225,6 @@ class BlockView:
     async def batch(self, calls: Sequence[BatchCall], *, timeout: float | None = None) -> list[Any]:
         pinned = [(method, self._pin(params)) for method, params in calls]
         return await self.rpc.batch(pinned, timeout=timeout)
-
-
-def build_strategies(config: Config, deployment: Deployment, state: ChainState) -> list[Strategy]:
-    """The strategies the config enables, as the live bot builds them."""
-    cfg = config.strategies
-    found: list[Strategy] = []
-    if cfg.backrun.enabled:
-        found.append(
-            BackrunArbitrage.for_state(
-                "backrun",
-                state,
-                start_token=deployment.weth,
-                min_expected_profit_wei=max(1, cfg.backrun.min_profit_wei),
-            )
-        )
-    if cfg.liquidation.enabled and deployment.lending_pool is not None:
-        found.append(
-            LiquidationBackrun(
-                "liquidation",
-                weth=deployment.weth,
-                min_expected_profit_wei=max(1, cfg.liquidation.min_profit_wei),
-            )
-        )
-    return found
-
-
-def bid_policies(config: Config) -> dict[str, BidPolicy]:
-    """Bid policy per strategy name (``default`` for any other), as the live bot prices bids."""
-    cfg = config.strategies
-    backrun = BidPolicy(cfg.backrun.coinbase_share_bps, cfg.backrun.min_profit_wei)
-    liquidation = BidPolicy(cfg.liquidation.coinbase_share_bps, cfg.liquidation.min_profit_wei)
-    return {"default": backrun, "backrun": backrun, "liquidation": liquidation}
 
 
 class _Noting:

@@ -172,12 +172,12 @@ class Bot:
             )
         self.relays = relays
         self.decoder = Decoder(d.routers, pairs=self.state.pools.__contains__)
-        self.strategies = self._strategies()
+        self.strategies = build_strategies(self.config, d, self.state)
         self.engine = Engine(
             state=self.state,
             decoder=self.decoder,
             strategies=self.strategies,
-            policies=self._policies(),
+            policies=bid_policies(self.config),
             simulator=self.simulator,
             signer=self.keys.executor,
             relays=relays,
@@ -234,39 +234,6 @@ class Bot:
         logging.getLogger("mevbot").removeHandler(self.log_tail)
 
     # ------------------------------------------------------------------ wiring
-
-    def _strategies(self) -> list[Strategy]:
-        cfg = self.config.strategies
-        found: list[Strategy] = []
-        if cfg.backrun.enabled:
-            found.append(
-                BackrunArbitrage.for_state(
-                    "backrun",
-                    self.state,
-                    start_token=self.deployment.weth,
-                    min_expected_profit_wei=max(1, cfg.backrun.min_profit_wei),
-                )
-            )
-        if cfg.liquidation.enabled and self.deployment.lending_pool is not None:
-            found.append(
-                LiquidationBackrun(
-                    "liquidation",
-                    weth=self.deployment.weth,
-                    min_expected_profit_wei=max(1, cfg.liquidation.min_profit_wei),
-                )
-            )
-        return found
-
-    def _policies(self) -> dict[str, BidPolicy]:
-        cfg = self.config.strategies
-        backrun = BidPolicy(cfg.backrun.coinbase_share_bps, cfg.backrun.min_profit_wei)
-        return {
-            "default": backrun,
-            "backrun": backrun,
-            "liquidation": BidPolicy(
-                cfg.liquidation.coinbase_share_bps, cfg.liquidation.min_profit_wei
-            ),
-        }
 
     def _relevant(self, tx: PendingTx, intent: Any) -> bool:
         """Worth queueing: a tx to a tracked router, pool or feed."""
@@ -432,6 +399,38 @@ class Bot:
             log_tail=self.log_tail.lines(12),
             counters=counters,
         )
+
+
+def build_strategies(config: Config, deployment: Deployment, state: ChainState) -> list[Strategy]:
+    """The strategies the config enables, as the live bot builds them."""
+    cfg = config.strategies
+    found: list[Strategy] = []
+    if cfg.backrun.enabled:
+        found.append(
+            BackrunArbitrage.for_state(
+                "backrun",
+                state,
+                start_token=deployment.weth,
+                min_expected_profit_wei=max(1, cfg.backrun.min_profit_wei),
+            )
+        )
+    if cfg.liquidation.enabled and deployment.lending_pool is not None:
+        found.append(
+            LiquidationBackrun(
+                "liquidation",
+                weth=deployment.weth,
+                min_expected_profit_wei=max(1, cfg.liquidation.min_profit_wei),
+            )
+        )
+    return found
+
+
+def bid_policies(config: Config) -> dict[str, BidPolicy]:
+    """Bid policy per strategy name (``default`` for any other), as the live bot prices bids."""
+    cfg = config.strategies
+    backrun = BidPolicy(cfg.backrun.coinbase_share_bps, cfg.backrun.min_profit_wei)
+    liquidation = BidPolicy(cfg.liquidation.coinbase_share_bps, cfg.liquidation.min_profit_wei)
+    return {"default": backrun, "backrun": backrun, "liquidation": liquidation}
 
 
 def deployment_from_world(world: Any, relay_url: str | None) -> Deployment:

@@ -1,0 +1,172 @@
+"""Shared pieces of the fault, load and bad-input scenarios: a bot on a devnet stack, waiting for
+a condition, signing swaps and transfers, reading balances and reserves, process memory and the
+processes a killed parent left behind.
+
+Import into a test module (``from fault_support import bot_on, until``); the devnet state cache
+comes from the ``devnet_cache`` fixture of tests/conftest.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_utils import to_checksum_address
+
+from anvil.builder import BlockReport
+from anvil.stack import DevnetStack
+from chain.abi import load_artifact
+from chain.types import SignedTx
+from mevbot.config import load_config
+from mevbot.runtime import Bot, Deployment, deployment_from_world, devnet_keys
+
+ERC20 = load_artifact("ERC20Token").abi
+PAIR = load_artifact("UniswapV2Pair").abi
+ROUTER = load_artifact("UniswapV2Router02").abi
+
+
+async def until(predicate: Callable[[], object], timeout: float = 15.0, what: str = "") -> None:
+    """Poll ``predicate`` every 20 ms until it is truthy; AssertionError after ``timeout`` s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def bot_config(ledger: Path, **overrides: str) -> Any:
+    """The devnet config with the ledger at ``ledger``; ``overrides`` are MEVBOT_* variables."""
+    environ = {
+        "MEVBOT_STORE__LEDGER_PATH": str(ledger),
+        "MEVBOT_STRATEGIES__TARGET_BLOCKS": "1",
+        **overrides,
+    }
+    return load_config(network="devnet", environ=environ)
+
+
+@contextlib.asynccontextmanager
+async def bot_on(
+    stack: DevnetStack,
+    workdir: Path,
+    *,
+    deployment: Deployment | None = None,
+    journal_path: Path | None = None,
+    **overrides: str,
+) -> AsyncIterator[Bot]:
+    """A started bot wired to ``stack`` (or to ``deployment``); stopped on exit."""
+    bot = Bot(
+        bot_config(workdir / "ledger.sqlite", **overrides),
+        deployment or deployment_from_world(stack.world, stack.relay_url),
+        devnet_keys(stack.world),
+        journal_path=str(journal_path) if journal_path else None,
+    )
+    await bot.start()
+    try:
+        yield bot
+    finally:
+        await bot.stop()
+
+
+def with_relays(stack: DevnetStack, relays: Mapping[str, str]) -> Deployment:
+    """The devnet deployment with the devnet relay first and ``relays`` (name -> url) after it."""
+    base = deployment_from_world(stack.world, stack.relay_url)
+    return replace(base, relays=(*base.relays, *relays.items()))
+
+
+async def mine(stack: DevnetStack, bot: Bot, timeout: float = 15.0) -> BlockReport:
+    """Build one block with the stack's builder and wait until the bot has processed it."""
+    report = await stack.builder.build_block()
+    await until(
+        lambda: bot.engine.processed_block >= report.number,
+        timeout,
+        f"the bot to process block {report.number}",
+    )
+    return report
+
+
+async def call(rpc: Any, to: str, data: bytes) -> bytes:
+    answer = await rpc.call("eth_call", [{"to": to, "data": "0x" + data.hex()}, "latest"])
+    return bytes.fromhex(answer[2:])
+
+
+async def token_balance(rpc: Any, token: str, holder: str) -> int:
+    fn = ERC20.function("balanceOf")
+    return fn.decode_output(await call(rpc, token, fn.encode(holder)))[0]
+
+
+async def eth_balance(rpc: Any, holder: str) -> int:
+    return int(await rpc.call("eth_getBalance", [holder, "latest"]), 16)
+
+
+async def chain_reserves(rpc: Any, pair: str) -> tuple[int, int]:
+    fn = PAIR.function("getReserves")
+    reserve0, reserve1, _ = fn.decode_output(await call(rpc, pair, fn.encode()))
+    return reserve0, reserve1
+
+
+async def send_raw(rpc: Any, tx: SignedTx) -> str:
+    return await rpc.call("eth_sendRawTransaction", [tx.raw_hex])
+
+
+def sign_transfer(key: str, nonce: int, to: str, base_fee: int, chain_id: int = 31337) -> SignedTx:
+    """A plain ETH transfer of 1 wei: a pending tx that touches no pool (irrelevant work)."""
+    account = Account.from_key(key)
+    signed = account.sign_transaction(
+        {
+            "type": 2,
+            "chainId": chain_id,
+            "nonce": nonce,
+            "to": to_checksum_address(to),
+            "value": 1,
+            "gas": 21_000,
+            "maxFeePerGas": 2 * base_fee + 10**9,
+            "maxPriorityFeePerGas": 10**9,
+        }
+    )
+    return SignedTx(
+        bytes(signed.raw_transaction), "0x" + signed.hash.hex(), account.address.lower(), nonce
+    )
+
+
+def proc_status_kb(field: str, pid: int | str = "self") -> int:
+    """A ``/proc/<pid>/status`` memory line in kB (``VmHWM`` = peak RSS, ``VmRSS`` = now)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (children, grandchildren…), from /proc."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # The command name may hold spaces or parentheses: the ppid follows the last ')'.
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(entry.name))
+    found: list[int] = []
+    frontier = [pid]
+    while frontier:
+        children = parents.get(frontier.pop(), [])
+        found.extend(children)
+        frontier.extend(children)
+    return found
+
+
+def kill_pids(pids: list[int]) -> None:
+    """SIGKILL the given processes (those we started and orphaned); gone ones are skipped."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)

@@ -17,8 +17,10 @@ $(STAMP_PY): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev,revm]'
 	@touch $@
 
+# `npm install` (not `npm ci`): it installs what the lock pins, and tolerates the platform
+# packages of @foundry-rs/anvil for other systems that a registry mirror may not carry.
 $(STAMP_NPM): package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm install --no-audit --no-fund --loglevel=error
 	@touch $@
 
 # redis-server comes from Debian's package; tests start their own instances on free ports.

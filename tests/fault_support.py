@@ -170,3 +170,35 @@ def kill_pids(pids: list[int]) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+async def push_victim(
+    stack: DevnetStack,
+    bot: Bot,
+    traffic: Any,
+    *,
+    dex: str = "uniswap",
+    pair: str = "WETH/USDC",
+    percent: int = 3,
+) -> SignedTx:
+    """Send a pending swap selling ``percent``% of the pool's WETH: prices move apart, so the
+    bot has a backrun to make (the trade of tests/test_e2e.py). ``traffic`` is a synced
+    :class:`anvil.traffic.Traffic`."""
+    world = stack.world
+    weth = world.tokens["WETH"]["address"]
+    entry = world.dexes[dex]["pairs"][pair]
+    other = entry["token1"] if entry["token0"] == weth else entry["token0"]
+    amount = bot.state.pools[entry["address"]].reserves_for(weth)[0] * percent // 100
+    trader = world.traders[0].address
+    data = ROUTER.function("swapExactTokensForTokens").encode(
+        amount, 0, [weth, other], trader, 2**40
+    )
+    assert bot.engine.head is not None
+    victim = traffic.sign(trader, world.dexes[dex]["router"], data, bot.engine.head.base_fee)
+    await send_raw(stack.rpc, victim)
+    return victim
+
+
+def sent_for(bot: Bot, trigger: str) -> list[Any]:
+    """The engine's ``sent`` verdicts for candidates triggered by the tx ``trigger``."""
+    return [v for c, v in bot.engine.verdicts if c.trigger_hash == trigger and v.outcome == "sent"]

@@ -342,7 +342,6 @@ def _landing(before: Counter[str], after: Counter[str]) -> dict[str, Any]:
             for k, v in delta.items()
             if k.startswith("bundles_") and v
         },
-        "unsettled": submitted - _settled(delta),
         "engine_counters": {
             k: v for k, v in delta.items() if v and k.startswith(("candidates_", "dropped_"))
         },
@@ -357,8 +356,10 @@ async def run(
     blocks: int = 100,
     victims_per_block: int = 1,
     baseline: bool = False,
+    backend: str = "anvil",
 ) -> dict[str, Any]:
-    """Run ``blocks`` measured blocks (alternating with the baseline when ``baseline``)."""
+    """Run ``blocks`` measured blocks (alternating with the baseline when ``baseline``) with
+    the bot's fork simulator on ``backend`` ("anvil", the default, or "revm")."""
     if not 1 <= victims_per_block <= len(WETH_PAIRS):
         raise ValueError(f"victims per block must be within 1..{len(WETH_PAIRS)}")
     started = time.perf_counter()
@@ -369,6 +370,7 @@ async def run(
                 environ={
                     "MEVBOT_STORE__LEDGER_PATH": str(Path(scratch) / "ledger.sqlite"),
                     "MEVBOT_STRATEGIES__TARGET_BLOCKS": "1",
+                    "MEVBOT_SIMULATION__BACKEND": backend,
                 },
             )
             bot = Bot(
@@ -463,8 +465,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--blocks", type=int, default=100, help="measured blocks")
     parser.add_argument("--victims-per-block", type=int, default=1)
     parser.add_argument("--baseline", action="store_true", help="alternate with the web3.py bot")
+    parser.add_argument("--backend", choices=("anvil", "revm"), default="anvil")
     args = parser.parse_args(argv)
-    result = asyncio.run(run(args.blocks, args.victims_per_block, args.baseline))
+    result = asyncio.run(run(args.blocks, args.victims_per_block, args.baseline, args.backend))
     json.dump(result, sys.stdout, indent=1)
     print()
     return 0

@@ -421,6 +421,7 @@ async def _measure(
         "blocks": blocks,
         "victims_per_block": victims_per_block,
         "ours_blocks": ours_blocks,
+        "simulation_backend": bench.bot.config.simulation.backend,
         "e2e_ms": {
             **bench.ours.timing("frame_to_relay"),
             "from": "hash notification frame -> relay answer to the first bundle POST",

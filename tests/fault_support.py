@@ -47,6 +47,7 @@ def bot_config(ledger: Path, **overrides: str) -> Any:
     environ = {
         "MEVBOT_STORE__LEDGER_PATH": str(ledger),
         "MEVBOT_STRATEGIES__TARGET_BLOCKS": "1",
+        "MEVBOT_METRICS__ENABLED": "false",  # no fixed port shared with other test runs
         **overrides,
     }
     return load_config(network="devnet", environ=environ)
@@ -172,29 +173,34 @@ def kill_pids(pids: list[int]) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+async def latest_base_fee(rpc: Any) -> int:
+    head = await rpc.call("eth_getBlockByNumber", ["latest", False])
+    return int(head["baseFeePerGas"], 16)
+
+
 async def push_victim(
     stack: DevnetStack,
-    bot: Bot,
     traffic: Any,
     *,
     dex: str = "uniswap",
     pair: str = "WETH/USDC",
     percent: int = 3,
 ) -> SignedTx:
-    """Send a pending swap selling ``percent``% of the pool's WETH: prices move apart, so the
-    bot has a backrun to make (the trade of tests/test_e2e.py). ``traffic`` is a synced
-    :class:`anvil.traffic.Traffic`."""
+    """Send a pending swap selling ``percent``% of the pool's WETH (reserves read on chain):
+    prices move apart, so a bot has a backrun to make (the trade of tests/test_e2e.py).
+    ``traffic`` is a synced :class:`anvil.traffic.Traffic`."""
     world = stack.world
     weth = world.tokens["WETH"]["address"]
     entry = world.dexes[dex]["pairs"][pair]
     other = entry["token1"] if entry["token0"] == weth else entry["token0"]
-    amount = bot.state.pools[entry["address"]].reserves_for(weth)[0] * percent // 100
+    reserves = await chain_reserves(stack.rpc, entry["address"])
+    amount = reserves[0 if entry["token0"] == weth else 1] * percent // 100
     trader = world.traders[0].address
     data = ROUTER.function("swapExactTokensForTokens").encode(
         amount, 0, [weth, other], trader, 2**40
     )
-    assert bot.engine.head is not None
-    victim = traffic.sign(trader, world.dexes[dex]["router"], data, bot.engine.head.base_fee)
+    base_fee = await latest_base_fee(stack.rpc)
+    victim = traffic.sign(trader, world.dexes[dex]["router"], data, base_fee)
     await send_raw(stack.rpc, victim)
     return victim
 

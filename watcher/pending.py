@@ -132,12 +132,16 @@ class PendingSource(Source):
                 if tx is not None:
                     await emitter(tx, "subscription")
             else:
+                # The frame's arrival, not the lookup's answer, is when the tx reached us.
+                heard_at = time.monotonic_ns()
                 batch = self._wanted(payload, in_lookup)
                 while subscription.queued and len(batch) < self.batch_size:
                     batch.extend(self._wanted(await anext(subscription), in_lookup))
                 if batch:
                     await slots.acquire()
-                    task = asyncio.create_task(self._lookup(rpc, batch, emitter, gap, in_lookup))
+                    task = asyncio.create_task(
+                        self._lookup(rpc, batch, emitter, gap, in_lookup, heard_at)
+                    )
                     tasks.add(task)
                     task.add_done_callback(lambda done: (tasks.discard(done), slots.release()))
             payload = await next_notification(
@@ -162,6 +166,7 @@ class PendingSource(Source):
         emitter: TxEmitter,
         gap: asyncio.Event,
         in_lookup: set[str],
+        heard_at: int,
     ) -> None:
         stats = self.stats
         try:
@@ -175,7 +180,7 @@ class PendingSource(Source):
             in_lookup.difference_update(hashes)
             gap.set()
             return
-        received_at = time.monotonic_ns()
+        received_at = heard_at
         for tx_hash, result in zip(hashes, results, strict=True):
             in_lookup.discard(tx_hash)
             if result is None:

@@ -58,8 +58,9 @@ contracts: $(STAMP_PY) $(STAMP_NPM)
 bench: setup
 	$(BIN)/python -m bench
 
+# Fault injection, load and bad input; prints a table of what was injected and what survived.
 reliability: setup
-	$(BIN)/pytest -m faults -p no:randomly -v
+	PYTHONPATH=tests $(BIN)/pytest -m faults -p no:randomly -v -p reliability_report
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache

@@ -80,6 +80,7 @@ INVALID = "invalid"
 TIMESTAMP = "timestamp"
 TARGET_MISSING = "backrun_target_missing"
 BLOCK_FULL = "block_full"
+REORDER_FAILED = "reorder_failed"
 
 # Anomaly kinds (the keys of ``BuilderStats.anomalies``).
 NOT_CONTIGUOUS = "not_contiguous"
@@ -87,6 +88,7 @@ MISSING = "missing"
 REVERTED_IN_BLOCK = "reverted_in_block"
 REFUSED_BY_POOL = "refused_by_pool"
 LOST_FROM_POOL = "lost_from_pool"
+ORPHAN_DROPPED = "orphan_dropped"
 
 _ALREADY_KNOWN = ("already imported", "already known", "known transaction")
 _REORDER_ATTEMPTS = 3
@@ -537,8 +539,15 @@ class Builder:
         )
         chosen, rejected = await self._choose(env)
         bundle_order = [c.candidate for c in chosen]
-        anomalies = await self._reorder_pool(bundle_order)
+        anomalies, ordered, bundle_only = await self._reorder_pool(bundle_order)
+        if not ordered:
+            rejected += [
+                Rejection(c.bundle_hash, REORDER_FAILED, "could not put the bundle first in time")
+                for c in bundle_order
+            ]
+            bundle_order = []
         await self.rpc.call("evm_mine", [env.timestamp])
+        anomalies += await self._drop_orphans(bundle_only)
         report = await self._check_block(
             env, bundle_order, rejected, anomalies, hex_to_int(_ok(coinbase_before)), started
         )
@@ -645,25 +654,35 @@ class Builder:
             txs.setdefault(tx.hash, tx)
         return list(txs.values())
 
-    async def _reorder_pool(self, bundles: Sequence[_Candidate]) -> list[str]:
+    async def _reorder_pool(
+        self, bundles: Sequence[_Candidate]
+    ) -> tuple[list[str], bool, set[str]]:
         """Empty the pool and re-send bundles, then the public txs not in a bundle, in one batch;
-        redo if a tx sent meanwhile got ahead of a bundle tx. Returns the pool's refusals.
+        redo if a tx sent meanwhile got ahead of a bundle tx. Returns the pool's refusals and
+        whether the bundles stand first. When they never do, the bundles' own txs (those not
+        public) are taken out again: a bundle lands whole or not at all.
         Without bundles the fifo pool already holds the public txs in arrival order."""
         if not bundles:
-            return []
+            return [], True, set()
         expected = [h for c in bundles for h in c.hashes]
         bundle_hashes = set(expected)
         bundle_keys = {k for c in bundles for k in c.keys}
+        public: set[str] = set()  # pool txs seen before we sent anything
         anomalies: list[str] = []
-        for _ in range(_REORDER_ATTEMPTS):
+        for attempt in range(_REORDER_ATTEMPTS):
             pool = await self._take_pool()
+            if attempt == 0:
+                public = {tx.hash for tx in pool}
             order = [(h, raw) for c in bundles for h, raw in zip(c.hashes, c.raws, strict=True)]
             order += [
                 (tx.hash, tx.raw)
                 for tx in pool
                 if tx.hash not in bundle_hashes and (tx.sender, tx.nonce) not in bundle_keys
             ]
-            self._taken = [tx.raw for tx in pool]
+            # If this batch is lost, the next block re-sends what was public, never bundle txs.
+            self._taken = [
+                tx.raw for tx in pool if tx.hash not in bundle_hashes or tx.hash in public
+            ]
             outcomes = await self.rpc.batch(
                 [("eth_sendRawTransaction", ["0x" + raw.hex()]) for _, raw in order]
             )
@@ -675,8 +694,24 @@ class Builder:
                 and not any(known in outcome.message.lower() for known in _ALREADY_KNOWN)
             ]
             if await self._bundles_first(expected):
-                break
-        return anomalies
+                return anomalies, True, bundle_hashes - public
+        pool = await self._take_pool()
+        keep = [tx.raw for tx in pool if tx.hash not in bundle_hashes or tx.hash in public]
+        if keep:
+            await self.rpc.batch([("eth_sendRawTransaction", ["0x" + raw.hex()]) for raw in keep])
+        return anomalies, False, bundle_hashes - public
+
+    async def _drop_orphans(self, bundle_only: set[str]) -> list[str]:
+        """A bundle's own tx still pending after the block would land later, alone: drop it."""
+        if not bundle_only:
+            return []
+        pending = await self.rpc.batch(
+            [("eth_getTransactionReceipt", [tx_hash]) for tx_hash in sorted(bundle_only)]
+        )
+        orphans = [h for h, r in zip(sorted(bundle_only), pending, strict=True) if r is None]
+        if orphans:
+            await self.rpc.batch([("anvil_dropTransaction", [tx_hash]) for tx_hash in orphans])
+        return [f"{ORPHAN_DROPPED}: {tx_hash}" for tx_hash in orphans]
 
     async def _bundles_first(self, expected: Sequence[str]) -> bool:
         """Whether the pool's next block starts with exactly the bundles' txs, in order."""

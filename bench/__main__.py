@@ -98,23 +98,29 @@ NOTES = {
     "each backend vs a bare eth_simulateV1 of the same txs over its own WebSocket to the same "
     "fork; overhead ratio = simulate() anvil p50 / bare p50 (goal <= 1.25). anvil_reset and the "
     "first simulate after it are what every new head costs the anvil backend",
-    "e2e_ms": "bench.e2e: DevnetStack + the full Bot (dry_run false, the devnet relay); from the "
-    "pending hash's WebSocket notification frame (this process's own subscription) to the "
-    "relay's answer to the first bundle POST. wire_to_relay is the bot's own metric from "
-    "PendingTx.received_at (after its eth_getTransactionByHash lookup). decode is re-timed on "
-    "the same tx (the intake decodes before the engine, which does not record it). "
-    "first_after_head = the first victim after a mined block: the fork simulator's anvil_reset "
-    "drops the fork's cached upstream state, so that simulation fetches it again",
-    "baseline_e2e_ms": "bench.baseline: the web3.py bot, same victims' shape, same relay, blocks "
-    "alternating with mevbot's in the same run; own_frame_to_relay starts when web3 delivered "
-    "the hash notification instead of at the shared frame",
-    "speedup_vs_baseline_p50": "baseline_e2e_ms.p50 / e2e_ms.p50, both from the same frame",
+    "e2e_ms": "bench.e2e: DevnetStack + the full Bot (dry_run false, the devnet relay, the "
+    "default anvil fork simulator); p50/p99/n = the bot's own wire_to_relay: from "
+    "PendingTx.received_at (the hash notification frame reaching its stream task) to the relay's "
+    "answer to the first bundle POST. shared_frame_to_relay starts at this benchmark's own "
+    "subscription to the same notifications; send_to_relay at its eth_sendRawTransaction. "
+    "stages: frame_to_engine = eth_getTransactionByHash round trip + watcher/intake hand-offs up "
+    "to the engine; decode is re-timed on the same tx (the intake decodes before the engine, "
+    "which does not record it); unattributed = wire_to_relay minus the timed stages (ledger "
+    "writes, bid, task switches). first_after_head = the first victim after a mined block",
+    "baseline_e2e_ms": "bench.baseline: the web3.py bot on the same devnet, same relay, blocks "
+    "alternating with mevbot's in the same run (mevbot's strategies off during the baseline's "
+    "blocks); p50/p99/n from when web3.py handed it the hash notification to the relay's answer",
+    "speedup_vs_baseline_p50": "baseline_e2e_ms.p50 / e2e_ms.p50 (each from its own client's "
+    "delivery of the hash notification); speedup_vs_baseline_p50_shared_frame below compares "
+    "from the shared frame instead, which adds web3.py's late delivery of the notification",
     "landing": "e2e_ms.landing: mevbot's bundles settled by its inclusion tracker in the "
     "interleaved run (victims share a block and the executor nonce, so at most one lands per "
     "block); e2e_ms.landing_100_blocks: a mevbot-only run of 100 blocks, one victim per block",
     "state_update_ms_10k_pools": "bench.state: one block of 400 Sync logs over 10,000 tracked "
     "pools; memory by tracemalloc while building the pools",
-    "peak_rss_mb": "ru_maxrss of this process + the largest waited-for child (anvil processes)",
+    "peak_rss_mb": "ru_maxrss of this process + the largest waited-for child. Caveat: a child "
+    "forked from this process counts the parent's pages it touched before exec, so "
+    "largest_child can equal self and the sum overstates; anvil's own RSS is not isolated here",
 }
 
 
@@ -175,6 +181,9 @@ def run(skip_slow: bool = False) -> dict[str, Any]:
         }
         result["baseline_e2e_ms"] = interleaved["baseline_e2e_ms"]
         result["speedup_vs_baseline_p50"] = interleaved["speedup_vs_baseline_p50"]
+        notes["speedup_vs_baseline_p50_shared_frame"] = interleaved[
+            "speedup_vs_baseline_p50_shared_frame"
+        ]
         notes["first_after_head"] = _first_after_head_note(simulate_ms, result["e2e_ms"])
     else:
         notes["skipped"] = "--skip-slow: no stream, no devnet end-to-end runs"

@@ -11,14 +11,15 @@ processes the head (its fork moves with ``anvil_reset``) before the next victim.
 
 Reference times, all ``time.monotonic_ns()`` in this process:
 
-* *hash frame*: a WebSocket subscription of this benchmark to ``newPendingTransactions`` records
-  when each hash notification arrived; every pipeline is measured from it, so mevbot and the
-  baseline start from the same wire event. This is the headline figure.
-* ``wire_to_relay`` (the bot's own metric) starts at ``PendingTx.received_at``: with the hash
-  subscription that is when the ``eth_getTransactionByHash`` answer arrived, one lookup round
-  trip after the hash frame.
-* the relay's answer is when the engine records ``wire_to_relay`` (right after the first bundle
-  POST returned), taken from the bot's :class:`~mevbot.latency.LatencyBook` through its observer.
+* the headline ``wire_to_relay`` is the bot's own metric: from ``PendingTx.received_at``, which
+  the watcher stamps when the hash notification's WebSocket frame reached its stream task, to
+  the relay's answer to the first bundle POST (taken from the bot's
+  :class:`~mevbot.latency.LatencyBook` through its observer, with the time it was recorded).
+  The baseline is measured the same way: from when web3.py handed it the hash notification.
+* ``shared_frame_to_relay``: from when this benchmark's own ``newPendingTransactions``
+  subscription (a third connection, TCP quick-ACK on) saw the hash: one reference for both
+  pipelines, which shows how late each client's own connection delivered the same frame.
+* ``send_to_relay``: from this benchmark's ``eth_sendRawTransaction`` of the victim.
 
 With ``--baseline``, blocks alternate between mevbot and the web3.py bot of
 :mod:`bench.baseline` (mevbot's strategies are switched off during the baseline's blocks, the
@@ -212,19 +213,22 @@ class EndToEnd:
             return
         answered_ns = relay[0]
         kind = "first_after_head" if first_after_head else "later_in_block"
-        frame_to_relay = _ms(frame_ns, answered_ns)
-        self.ours.add("frame_to_relay", frame_to_relay)
-        self.ours.add(f"frame_to_relay_{kind}", frame_to_relay)
+        wire_to_relay = _ms(candidate.detected_at, answered_ns)
+        self.ours.add("wire_to_relay", wire_to_relay)
+        self.ours.add(f"wire_to_relay_{kind}", wire_to_relay)
+        self.ours.add("shared_frame_to_relay", _ms(frame_ns, answered_ns))
         self.ours.add("send_to_relay", _ms(sent_ns, answered_ns))
-        self.ours.add("wire_to_relay", _ms(candidate.detected_at, answered_ns))
-        self.ours.add("hash_frame_to_tx_lookup", _ms(frame_ns, candidate.detected_at))
         state_start = next(at - int(ms * 1e6) for stage, ms, at in records if stage == "state")
-        self.ours.add("intake_and_queue", _ms(candidate.detected_at, state_start))
+        frame_to_engine = _ms(candidate.detected_at, state_start)
+        self.ours.add("frame_to_engine", frame_to_engine)
+        timed = frame_to_engine
         for stage, ms, _ in records:
             if stage in ENGINE_STAGES:
                 self.ours.add(stage, ms)
+                timed += ms
                 if stage == "simulate":
                     self.ours.add(f"simulate_{kind}", ms)
+        self.ours.add("unattributed", wire_to_relay - timed)
         tx = candidate.backrun[0]
         started = time.perf_counter_ns()
         self.bot.decoder.decode_tx(tx)
@@ -267,15 +271,16 @@ class EndToEnd:
     async def baseline_victim(self, victim: Victim) -> None:
         future = asyncio.get_running_loop().create_future()
         self._baseline_waiters[victim.tx_hash] = future
-        await self._send(victim)
+        sent_ns = await self._send(victim)
         async with asyncio.timeout(VERDICT_TIMEOUT_S):
             outcome = await future
         frame_ns = await self.frames.frame_of(victim.tx_hash)
         self.theirs.outcomes[outcome.outcome] += 1
         if outcome.outcome != "sent" or outcome.relay_answered_ns is None:
             return
-        self.theirs.add("frame_to_relay", _ms(frame_ns, outcome.relay_answered_ns))
-        self.theirs.add("own_frame_to_relay", _ms(outcome.seen_ns, outcome.relay_answered_ns))
+        self.theirs.add("wire_to_relay", _ms(outcome.seen_ns, outcome.relay_answered_ns))
+        self.theirs.add("shared_frame_to_relay", _ms(frame_ns, outcome.relay_answered_ns))
+        self.theirs.add("send_to_relay", _ms(sent_ns, outcome.relay_answered_ns))
         for stage, ms in outcome.stages.items():
             self.theirs.add(stage, ms)
 
@@ -346,6 +351,10 @@ def _landing(before: Counter[str], after: Counter[str]) -> dict[str, Any]:
             k: v for k, v in delta.items() if v and k.startswith(("candidates_", "dropped_"))
         },
     }
+
+
+def _ratio(theirs: dict[str, Any], ours: dict[str, Any]) -> float | None:
+    return round(theirs["p50"] / ours["p50"], 2) if ours.get("n") else None
 
 
 def _summary(samples: Samples, names: Iterable[str]) -> dict[str, Any]:
@@ -423,19 +432,19 @@ async def _measure(
         "ours_blocks": ours_blocks,
         "simulation_backend": bench.bot.config.simulation.backend,
         "e2e_ms": {
-            **bench.ours.timing("frame_to_relay"),
-            "from": "hash notification frame -> relay answer to the first bundle POST",
-            "wire_to_relay": bench.ours.timing("wire_to_relay"),
+            **bench.ours.timing("wire_to_relay"),
+            "from": "the hash notification frame (PendingTx.received_at) -> the relay's answer",
+            "shared_frame_to_relay": bench.ours.timing("shared_frame_to_relay"),
             "send_to_relay": bench.ours.timing("send_to_relay"),
-            "first_after_head": bench.ours.timing("frame_to_relay_first_after_head"),
-            "later_in_block": bench.ours.timing("frame_to_relay_later_in_block"),
+            "first_after_head": bench.ours.timing("wire_to_relay_first_after_head"),
+            "later_in_block": bench.ours.timing("wire_to_relay_later_in_block"),
             "stages": _summary(
                 bench.ours,
                 (
-                    "hash_frame_to_tx_lookup",
+                    "frame_to_engine",
                     "decode",
-                    "intake_and_queue",
                     *ENGINE_STAGES,
+                    "unattributed",
                     "simulate_first_after_head",
                     "simulate_later_in_block",
                 ),
@@ -449,15 +458,18 @@ async def _measure(
     if bench.baseline is not None:
         theirs = bench.theirs
         result["baseline_e2e_ms"] = {
-            **theirs.timing("frame_to_relay"),
-            "from": "hash notification frame -> relay answer to the bundle POST",
-            "own_frame_to_relay": theirs.timing("own_frame_to_relay"),
+            **theirs.timing("wire_to_relay"),
+            "from": "web3.py handing over the hash notification -> the relay's answer",
+            "shared_frame_to_relay": theirs.timing("shared_frame_to_relay"),
+            "send_to_relay": theirs.timing("send_to_relay"),
             "stages": _summary(theirs, [k for k in theirs.values if not k.endswith("_to_relay")]),
             "outcomes": dict(theirs.outcomes),
         }
-        ours_p50 = result["e2e_ms"]["p50"]
-        theirs_p50 = result["baseline_e2e_ms"]["p50"]
-        result["speedup_vs_baseline_p50"] = round(theirs_p50 / ours_p50, 2) if ours_p50 else None
+        result["speedup_vs_baseline_p50"] = _ratio(result["baseline_e2e_ms"], result["e2e_ms"])
+        result["speedup_vs_baseline_p50_shared_frame"] = _ratio(
+            result["baseline_e2e_ms"]["shared_frame_to_relay"],
+            result["e2e_ms"]["shared_frame_to_relay"],
+        )
     return result
 
 

@@ -289,6 +289,10 @@ def load_config(
             raise ConfigError(f"config file {path} does not exist") from None
         except tomllib.TOMLDecodeError as error:
             raise ConfigError(f"{path}: not valid TOML: {error}") from None
+        except UnicodeDecodeError as error:
+            raise ConfigError(
+                f"{path}: not UTF-8 text (byte {error.start}): not a TOML file"
+            ) from None
         _reject_keys(data)
     env = _env_overrides(environ)
     _reject_keys(env)

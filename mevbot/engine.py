@@ -214,6 +214,7 @@ class Engine:
     async def execute(self, candidate: Candidate) -> Verdict:
         """Verify on the fork, bid, sign and send one candidate (at most once per key)."""
         if self.head is None or self.bundle_nonce is None:
+            self.counters["dropped_no_head"] += 1
             return Verdict("dropped", "no_head: no block seen yet")
         if not self.ledger.record_candidate(candidate):
             self.counters["candidates_duplicate"] += 1

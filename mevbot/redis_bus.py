@@ -73,10 +73,10 @@ class StreamNames:
 
 @dataclass(frozen=True, slots=True)
 class GroupBacklog:
-    """A consumer group's work not yet done: ``lag`` entries never delivered, ``pending``
-    delivered but not acknowledged."""
+    """A consumer group's work not yet done: ``lag`` entries never delivered (None when Redis
+    cannot tell, after entries were trimmed), ``pending`` delivered but not acknowledged."""
 
-    lag: int
+    lag: int | None
     pending: int
     consumers: int
 
@@ -89,6 +89,19 @@ def _id_key(entry_id: bytes | str) -> tuple[int, int]:
 
 def _is_nogroup(error: ResponseError) -> bool:
     return str(error).startswith("NOGROUP")
+
+
+def _decode_entry(fields: dict[bytes, bytes], malformed: ReasonCounter) -> Event | None:
+    """The event of a stream entry, or None (counted in ``malformed`` with the reason)."""
+    line = fields.get(FIELD)
+    if line is None:
+        malformed.add("no event field")
+        return None
+    try:
+        return decode_line(line)
+    except JournalError as error:
+        malformed.add(error.reason)
+        return None
 
 
 def _with_envelope(event: Event) -> Event:
@@ -163,7 +176,7 @@ class RedisBus:
     async def backlog(self, group: str) -> GroupBacklog:
         for info in await self.redis.xinfo_groups(self.streams.pending):
             if info["name"].decode() == group:
-                return GroupBacklog(int(info["lag"] or 0), int(info["pending"]), info["consumers"])
+                return GroupBacklog(info["lag"], info["pending"], info["consumers"])
         return GroupBacklog(0, 0, 0)
 
     async def length(self, stream: str) -> int:
@@ -296,25 +309,25 @@ class GroupConsumer:
 
     async def _handle(self, entries: Sequence[Entry]) -> None:
         for entry_id, fields in entries:
-            line = fields.get(FIELD) if fields else None
-            if line is None:
+            if not fields:
                 self.counts["lost"] += 1  # trimmed away while pending
-            else:
-                try:
-                    event = decode_line(line)
-                except JournalError as error:
-                    self.malformed.add(error.reason)
-                else:
-                    try:
-                        await self.handler(event)
-                    except asyncio.CancelledError:
-                        raise
-                    except Exception as error:  # left pending: retried after claim_idle_s
-                        self.counts["failed"] += 1
-                        self.handler_errors.add(f"{type(error).__name__}: {error}")
-                        continue
-                    self.counts["handled"] += 1
+            elif (event := _decode_entry(fields, self.malformed)) is not None and not (
+                await self._run_handler(event)
+            ):
+                continue  # left pending: handled again after claim_idle_s
             await self.redis.xack(self.stream, self.group, entry_id)
+
+    async def _run_handler(self, event: Event) -> bool:
+        try:
+            await self.handler(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # a failed handler never ends the worker
+            self.counts["failed"] += 1
+            self.handler_errors.add(f"{type(error).__name__}: {error}")
+            return False
+        self.counts["handled"] += 1
+        return True
 
 
 class HeadReader:
@@ -361,10 +374,8 @@ class HeadReader:
                 continue
             for entry_id, fields in reply[0][1] if reply else ():
                 self.last_id = entry_id.decode()
-                try:
-                    event = decode_line(fields[FIELD])
-                except (JournalError, KeyError) as error:
-                    self.malformed.add(getattr(error, "reason", "no event field"))
+                event = _decode_entry(fields, self.malformed)
+                if event is None:
                     continue
                 if isinstance(event, NewHead | Reorg):
                     self.counts["read"] += 1

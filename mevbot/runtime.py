@@ -24,7 +24,8 @@ import aiohttp
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from chain.rpc import connect, eth_get_block
+from chain.rpc import eth_get_block
+from chain.rpc_reconnecting import ReconnectingRpc
 from chain.topics import STATE_TOPICS
 from chain.types import BlockHeader, PendingTx
 from execution.bids import BidPolicy
@@ -142,7 +143,8 @@ class Bot:
         if root.level == logging.NOTSET:
             root.setLevel(logging.INFO)  # the dashboard's log tail shows INFO and up
         root.addHandler(self.log_tail)
-        self.rpc = await connect(d.node_ws, timeout=self.config.node.timeout_s)
+        self.rpc = ReconnectingRpc(d.node_ws, timeout=self.config.node.timeout_s)
+        await self.rpc.__aenter__()
         self._closers.append(self.rpc.close)
         self.state = ChainState(
             routers=d.router_factories, lending_pool=d.lending_pool, history=128

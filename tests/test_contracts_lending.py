@@ -598,9 +598,10 @@ def test_health_factor_is_monotonic(
     assert health_factor(more_collateral, configs, prices) >= base
     dearer_debt = {**prices, "b": prices["b"] + debt_bump}
     dearer_collateral = {**prices, "a": prices["a"] + collateral_bump}
+    # "b" is never collateral here, so a dearer "b" can only weigh on health; a dearer "a" helps
+    # only while "a" is not also borrowed.
+    assert health_factor(position, configs, dearer_debt) <= base
     if "a" not in position.debt:
-        assert health_factor(position, configs, dearer_debt) <= base
-    if "b" not in position.debt:
         assert health_factor(position, configs, dearer_collateral) >= base
 
 

@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_account import Account
+from eth_account.typed_transactions import TypedTransaction
 from redis_fixture import RedisServer, redis_server  # noqa: F401 (a fixture)
 
+from chain.node import ANVIL_DEV_KEYS
 from chain.rpc import connect, eth_get_block
 from chain.topics import ANSWER_UPDATED
 from chain.types import BlockHeader, PendingTx
@@ -399,6 +402,55 @@ async def test_the_bus_carries_journal_lines(client):
     assert decode_line(head_fields[b"e"]) == head
 
 
+async def test_a_worker_gets_the_signed_bytes_of_a_tx_the_node_sent_without_them(client):
+    account = Account.from_key(ANVIL_DEV_KEYS[1])
+    fields = {
+        "type": 2,
+        "chainId": 31337,
+        "nonce": 4,
+        "to": Account.from_key(ANVIL_DEV_KEYS[2]).address,
+        "value": 10**18,
+        "gas": 21_000,
+        "maxFeePerGas": 30 * 10**9,
+        "maxPriorityFeePerGas": 10**9,
+        "data": b"",
+    }
+    signed = account.sign_transaction(fields)
+    decoded = TypedTransaction.from_bytes(signed.raw_transaction).as_dict()
+    rpc_object = {  # what a node's eth_getTransactionByHash gives: signature, no raw bytes
+        "hash": "0x" + signed.hash.hex().removeprefix("0x"),
+        "from": account.address.lower(),
+        "to": fields["to"].lower(),
+        "value": hex(fields["value"]),
+        "input": "0x",
+        "nonce": hex(4),
+        "gas": hex(21_000),
+        "type": "0x2",
+        "chainId": hex(31337),
+        "maxFeePerGas": hex(fields["maxFeePerGas"]),
+        "maxPriorityFeePerGas": hex(fields["maxPriorityFeePerGas"]),
+        "accessList": [],
+        "yParity": hex(decoded["v"]),
+        "v": hex(decoded["v"]),
+        "r": hex(decoded["r"]),
+        "s": hex(decoded["s"]),
+    }
+    tx = PendingTx.from_rpc(rpc_object, source="ws-full", received_at=1)
+    assert tx.raw is None
+    bus = RedisBus(client)
+    await bus.publish(tx)
+    got: list[PendingTx] = []
+
+    async def keep(event: Any) -> None:
+        got.append(event)
+
+    task = asyncio.create_task(bus.worker(GROUP, "w", keep, block_s=0.05).run())
+    await wait_until(lambda: got, 5, "the tx")
+    await stop(task)
+    assert got[0].raw == bytes(signed.raw_transaction)
+    assert got[0].hash == tx.hash and got[0].sender == tx.sender
+
+
 _DOOMED_WORKER = """
 import asyncio, sys
 from mevbot.redis_bus import RedisBus
@@ -516,7 +568,9 @@ async def test_redis_restarted_mid_run_the_bus_reconnects_and_goes_on(redis_serv
     publishing = asyncio.create_task(publish())
     await wait_until(lambda: len(returned_at) >= 400, 20, "400 published")
     restarted_at = time.monotonic()
-    await asyncio.to_thread(redis_server.restart)
+    await asyncio.to_thread(redis_server.stop)
+    await asyncio.sleep(1.0)  # down long enough that the client's quick retries give up
+    await asyncio.to_thread(redis_server.start)
     await publishing
     after = {h for h, at in returned_at.items() if at > restarted_at}
     await wait_until(lambda: after <= handled, 20, "events after the restart")
@@ -573,6 +627,32 @@ async def test_maxlen_bounds_the_stream_under_a_burst_and_counts_what_it_trimmed
     await wait_until(lambda: rescuer.counts["lost"] == 40, 5, "40 lost")
     await stop(task)
     assert (await bus.backlog(GROUP)).pending <= rescuer.batch
+
+
+async def test_garbage_is_skipped_and_a_poison_entry_is_given_up_after_max_deliveries(client):
+    bus = RedisBus(client)
+    await bus.ensure_group(GROUP)
+    await client.xadd(bus.streams.pending, {b"e": b'{"t": 1, "src": "x", "kind": "tx"}'})
+    await client.xadd(bus.streams.pending, {b"e": b"\xff not json"})
+    await client.xadd(bus.streams.pending, {b"other": b"field"})
+    poison, fine = pending_tx(1), pending_tx(2)
+    await bus.publish_many([poison, fine])
+    calls: dict[str, int] = {poison.hash: 0, fine.hash: 0}
+
+    async def handle(event: Any) -> None:
+        calls[event.hash] += 1
+        if event.hash == poison.hash:
+            raise ValueError("cannot simulate")
+
+    worker = bus.worker(GROUP, "w", handle, block_s=0.05, claim_idle_s=0.1, max_deliveries=3)
+    task = asyncio.create_task(worker.run())
+    await wait_until(lambda: worker.counts["dead"] == 1, 10, "the poison entry to be dropped")
+    await stop(task)
+    assert calls == {poison.hash: 3, fine.hash: 1}
+    assert worker.counts["handled"] == 1 and worker.counts["failed"] == 3
+    assert worker.malformed.total == 3 and "no event field" in worker.malformed.counts
+    backlog = await bus.backlog(GROUP)
+    assert (backlog.lag, backlog.pending) == (0, 0)
 
 
 # ---------------------------------------------------------------- keepers on the devnet

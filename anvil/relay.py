@@ -24,13 +24,12 @@ from types import MappingProxyType
 from typing import Any
 
 import orjson
-import rlp
 from aiohttp import web
-from eth_account import Account
 from eth_utils import keccak
 
 from chain.types import Bundle, MalformedError, SignedTx, hex_to_bytes, hex_to_int, norm_hash
 from execution.signature import HEADER, SignatureError, verify_flashbots_signature
+from simulation.prepared import decode_signed
 
 log = logging.getLogger(__name__)
 
@@ -238,15 +237,11 @@ def decode_raw_tx(raw_hex: Any) -> SignedTx:
     """A signed EIP-2718 envelope (legacy or typed) from 0x hex, or the relay's decode error."""
     try:
         raw = hex_to_bytes(raw_hex, "tx")
-        fields = rlp.decode(raw[1:] if raw and raw[0] < 0x80 else raw)
-        nonce_index = 0 if raw[0] >= 0xC0 else 1
-        nonce = int.from_bytes(fields[nonce_index], "big")
-        sender = Account.recover_transaction(raw).lower()
-    # Whatever eth-account/rlp raise on hostile bytes (decoding, lengths, bad curve points)
-    # means the same thing to a searcher: the tx does not decode.
-    except Exception:
+        tx = decode_signed(raw)  # sender recovered with coincurve, cached per envelope
+    except MalformedError:
         raise _undecodable() from None
-    return SignedTx(raw=raw, hash="0x" + keccak(raw).hex(), sender=sender, nonce=nonce)
+    assert tx.hash is not None and tx.nonce is not None
+    return SignedTx(raw=raw, hash=tx.hash, sender=tx.sender, nonce=tx.nonce)
 
 
 def _param_object(params: Any, method: str, *, max_params: int = 1) -> Mapping[str, Any]:

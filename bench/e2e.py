@@ -478,7 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--blocks", type=int, default=100, help="measured blocks")
     parser.add_argument("--victims-per-block", type=int, default=1)
     parser.add_argument("--baseline", action="store_true", help="alternate with the web3.py bot")
-    parser.add_argument("--backend", choices=("anvil", "revm"), default="anvil")
+    parser.add_argument("--backend", choices=("anvil", "revm", "node"), default="anvil")
     args = parser.parse_args(argv)
     result = asyncio.run(run(args.blocks, args.victims_per_block, args.baseline, args.backend))
     json.dump(result, sys.stdout, indent=1)

@@ -115,7 +115,7 @@ class KeepersConfig(_Model):
 
 
 class SimulationConfig(_Model):
-    backend: Literal["anvil", "revm"] = "anvil"
+    backend: Literal["anvil", "revm", "node"] = "anvil"
     fork_url: str | None = None
 
 

@@ -12,6 +12,7 @@ is timed from the moment the triggering event came off the wire.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter, deque
@@ -248,26 +249,30 @@ class Engine:
         if self.dry_run:
             self.ledger.mark_candidate(candidate.key, "simulated")
             return self._note(candidate, Verdict("simulated", "dry run", plan, simulation))
-        submit_start = time.monotonic_ns()
         assert self.relays is not None
+        submit_start = time.monotonic_ns()
+        first, *later = plan.bundles
+        answers = {first.block_number: await self.relays.send_bundle(first)}
+        now = time.monotonic_ns()
+        self.latency.record_ns("submit", submit_start, now)
+        if candidate.detected_at:
+            self.latency.record_ns("wire_to_relay", candidate.detected_at, now)
+        if later:  # the next blocks are less urgent: all at once, after the first is answered
+            outcomes = await asyncio.gather(*(self.relays.send_bundle(b) for b in later))
+            answers |= {b.block_number: o for b, o in zip(later, outcomes, strict=True)}
         delivered = 0
-        for bundle in plan.bundles:
-            for outcome in await self.relays.send_bundle(bundle):
+        for block_number, outcomes_for_block in answers.items():
+            for outcome in outcomes_for_block:
                 error = outcome.error
                 self.ledger.record_relay_answer(
                     plan.bundle_hash,
-                    bundle.block_number,
+                    block_number,
                     outcome.relay,
                     ok=error is None,
                     error_kind=None if error is None else error.kind,
                     message=None if error is None else str(error),
                 )
                 delivered += error is None
-            if bundle is plan.bundles[0]:
-                now = time.monotonic_ns()
-                self.latency.record_ns("submit", submit_start, now)
-                if candidate.detected_at:
-                    self.latency.record_ns("wire_to_relay", candidate.detected_at, now)
         if not delivered:
             verdict = Verdict("dropped", "relays: no relay accepted it", plan, simulation)
             return self._note(candidate, verdict)

@@ -194,7 +194,12 @@ class Bot:
             latency=self.latency,
         )
         await self._start_keepers()
-        self.pending_sources = [PendingSource(d.node_ws, mode="hashes")]
+        # Full tx objects arrive without a lookup; the hash stream (with batched lookups and
+        # txpool reconciliation) covers what the full stream drops under bursts.
+        self.pending_sources = [
+            PendingSource(d.node_ws, mode="full"),
+            PendingSource(d.node_ws, mode="hashes"),
+        ]
         self.merger = Merger(self.pending_sources)
         self.intake = Intake(10_000, self.decoder, relevant=self._relevant)
         self.heads = HeadSource(d.node_ws, topics=STATE_TOPICS)

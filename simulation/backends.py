@@ -1,14 +1,16 @@
-"""Pick the fork simulator backend from the config: ``"anvil"`` (the default) or ``"revm"``."""
+"""Pick the simulator backend from the config: ``"anvil"`` (the default: a fork process),
+``"revm"`` (in-process) or ``"node"`` (``eth_simulateV1`` on the upstream node itself)."""
 
 from __future__ import annotations
 
 from typing import Literal
 
 from simulation.fork import AnvilForkSimulator
+from simulation.node_sim import NodeSimulator
 from simulation.revm_backend import RevmSimulator
 from simulation.simulator import DEFAULT_COINBASE, Simulator
 
-Backend = Literal["anvil", "revm"]
+Backend = Literal["anvil", "revm", "node"]
 
 
 def open_simulator(
@@ -35,4 +37,11 @@ def open_simulator(
             coinbase=coinbase,
             call_timeout=call_timeout,
         )
-    raise ValueError(f"unknown simulator backend {backend!r}: use 'anvil' or 'revm'")
+    if backend == "node":
+        return NodeSimulator(
+            upstream_url,
+            block_interval=block_interval,
+            coinbase=coinbase,
+            call_timeout=call_timeout,
+        )
+    raise ValueError(f"unknown simulator backend {backend!r}: use 'anvil', 'revm' or 'node'")

@@ -68,8 +68,10 @@ def reader_overrides() -> dict[str, Any]:
     }
 
 
-def request(txs: Sequence[PreparedTx], env: BlockEnv, query: BalanceQuery) -> list[Any]:
-    """The ``eth_simulateV1`` params: one block on top of the latest, reader around the txs."""
+def request(
+    txs: Sequence[PreparedTx], env: BlockEnv, query: BalanceQuery, state: str = "latest"
+) -> list[Any]:
+    """The ``eth_simulateV1`` params: one block on top of ``state``, reader around the txs."""
     reader = reader_call(query, env)
     block = {
         "blockOverrides": {
@@ -82,10 +84,21 @@ def request(txs: Sequence[PreparedTx], env: BlockEnv, query: BalanceQuery) -> li
         "stateOverrides": reader_overrides(),
         "calls": [reader, *(call_object(tx) for tx in txs), reader],
     }
-    return [{"blockStateCalls": [block], "validation": True}, "latest"]
+    return [{"blockStateCalls": [block], "validation": True}, state]
 
 
 def parse_log(obj: Any) -> SimLog:
+    # Every simulated log passes here (a swap emits several): the well-formed case takes the
+    # straight path; anything else gets the careful parsers and their clear errors.
+    try:
+        address, topics, data = obj["address"], obj["topics"], obj["data"]
+        if len(address) == 42 and address[:2] == "0x" and data[:2] == "0x":
+            bytes.fromhex(address[2:])  # hex, or ValueError to the careful path
+            parsed = tuple(bytes.fromhex(t[2:]) for t in topics if t[:2] == "0x")
+            if len(parsed) == len(topics):
+                return SimLog(address.lower(), parsed, bytes.fromhex(data[2:]))
+    except (KeyError, TypeError, ValueError):
+        pass
     if not isinstance(obj, dict) or not isinstance(obj.get("topics"), list):
         raise MalformedError("log: not an object with topics")
     return SimLog(
@@ -121,6 +134,7 @@ async def simulate_v1(
     query: BalanceQuery,
     timeout: float,
     nonces: dict[str, int],
+    state: str = "latest",
 ) -> tuple[list[TxOutcome], bytes, bytes]:
     """``(outcomes, reader answer before, reader answer after)``; node refusals and answers that
     do not parse become :class:`SimulationError`."""
@@ -129,8 +143,8 @@ async def simulate_v1(
     missing = [sender for sender in senders_with_nonces(txs) if sender not in nonces]
     answers = await rpc.batch(
         [
-            ("eth_simulateV1", request(txs, env, query)),
-            *(("eth_getTransactionCount", [sender, "latest"]) for sender in missing),
+            ("eth_simulateV1", request(txs, env, query, state)),
+            *(("eth_getTransactionCount", [sender, state]) for sender in missing),
         ],
         timeout=timeout,
     )

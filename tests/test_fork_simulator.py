@@ -21,6 +21,7 @@ from chain.rpc import Rpc, connect, eth_get_transaction_count, eth_send_raw_tran
 from chain.types import BlockHeader, MalformedError
 from simulation.backends import open_simulator
 from simulation.fork import AnvilForkSimulator
+from simulation.node_sim import NodeSimulator
 from simulation.prepared import decode_signed
 from simulation.revm_backend import RevmSimulator
 from simulation.simulator import (
@@ -250,8 +251,10 @@ def _same_outcomes(anvil: SimResult, revm: SimResult) -> None:
 async def test_backends_agree_on_devnet_bundles(world: World, upstream: Rpc) -> None:
     anvil = open_simulator("anvil", world.rpc["http"])
     revm = open_simulator("revm", world.rpc["http"])
+    node = open_simulator("node", world.rpc["ws"])
     await anvil.start()
     await revm.start()
+    await node.start()
     try:
         victim = await signed_swap(world, upstream, 1, 10**18)
         transfer = SimCall(
@@ -272,12 +275,15 @@ async def test_backends_agree_on_devnet_bundles(world: World, upstream: Rpc) -> 
         for name, bundle in single.items():
             a = await anvil.simulate(bundle, watch=watched(world), tokens=tokens(world))
             r = await revm.simulate(bundle, watch=watched(world), tokens=tokens(world))
+            n = await node.simulate(bundle, watch=watched(world), tokens=tokens(world))
             _same_outcomes(a, r)
-            assert a.block_number == r.block_number, name
+            _same_outcomes(a, n)
+            assert a.block_number == r.block_number == n.block_number, name
         assert (await anvil.simulate([not_owner])).txs[0].revert_reason == "executor: not owner"
         backrun = [victim, arbitrage_call(world, 10**18, 10**14)]
         a = await anvil.simulate(backrun, watch=watched(world), tokens=tokens(world))
         r = await revm.simulate(backrun, watch=watched(world), tokens=tokens(world))
+        _same_outcomes(a, await node.simulate(backrun, watch=watched(world), tokens=tokens(world)))
         assert [t.success for t in a.txs] == [t.success for t in r.txs] == [True, True]
         assert a.txs[0].gas_used == r.txs[0].gas_used
         # pyrevm keeps the pools warm after the victim (see revm_backend): the backrun costs less
@@ -290,6 +296,7 @@ async def test_backends_agree_on_devnet_bundles(world: World, upstream: Rpc) -> 
     finally:
         await anvil.close()
         await revm.close()
+        await node.close()
 
 
 async def test_snapshot_fallback_gives_the_simulate_v1_result(world: World, upstream: Rpc) -> None:
@@ -335,15 +342,17 @@ async def test_killed_fork_process_is_restarted_transparently(world: World, upst
 async def test_forks_follow_new_heads(world: World, upstream: Rpc) -> None:
     anvil = AnvilForkSimulator(world.rpc["http"])
     revm = RevmSimulator(world.rpc["http"])
+    node = NodeSimulator(world.rpc["ws"])
     await anvil.start()
     await revm.start()
+    await node.start()
     try:
         raw = await signed_swap(world, upstream, 2, 10**17)
-        for sim in (anvil, revm):
+        for sim in (anvil, revm, node):
             assert (await sim.simulate([raw])).success
         await wait_receipt(upstream, await eth_send_raw_transaction(upstream, raw))
         head = int(await upstream.call("eth_blockNumber"), 16)
-        for sim in (anvil, revm):
+        for sim in (anvil, revm, node):
             started = time.perf_counter()
             await sim.on_new_head(head)
             assert time.perf_counter() - started < 5
@@ -353,16 +362,19 @@ async def test_forks_follow_new_heads(world: World, upstream: Rpc) -> None:
     finally:
         await anvil.close()
         await revm.close()
+        await node.close()
 
 
 async def test_invalid_victims_raise_simulation_errors(world: World, upstream: Rpc) -> None:
     anvil = AnvilForkSimulator(world.rpc["http"])
     revm = RevmSimulator(world.rpc["http"])
+    node = NodeSimulator(world.rpc["ws"])
     await anvil.start()
     await revm.start()
+    await node.start()
     try:
         future_nonce = await signed_swap(world, upstream, 0, 10**17, nonce_offset=5)
-        for sim in (anvil, revm):
+        for sim in (anvil, revm, node):
             with pytest.raises(SimulationError, match="nonce"):
                 await sim.simulate([future_nonce])
             with pytest.raises(SimulationError, match="tx 0"):
@@ -370,11 +382,17 @@ async def test_invalid_victims_raise_simulation_errors(world: World, upstream: R
     finally:
         await anvil.close()
         await revm.close()
+        await node.close()
 
 
 async def test_unreachable_upstream_fails_fast_with_a_reason() -> None:
     dead = f"http://127.0.0.1:{free_port()}"
-    for sim in (AnvilForkSimulator(dead, call_timeout=1.0), RevmSimulator(dead, call_timeout=1.0)):
+    sims = (
+        AnvilForkSimulator(dead, call_timeout=1.0),
+        RevmSimulator(dead, call_timeout=1.0),
+        NodeSimulator(dead, call_timeout=1.0),
+    )
+    for sim in sims:
         started = time.perf_counter()
         with pytest.raises(SimulationError, match="unreachable"):
             await sim.start()

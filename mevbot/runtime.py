@@ -24,6 +24,7 @@ import aiohttp
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from chain.abi import Abi
 from chain.rpc import eth_get_block
 from chain.rpc_reconnecting import ReconnectingRpc
 from chain.topics import STATE_TOPICS
@@ -58,6 +59,7 @@ from mevbot.status import (
 )
 from mevbot.supervisor import Supervisor
 from simulation.backends import open_simulator
+from simulation.fork import AnvilForkSimulator
 from simulation.loader import load_feeds, load_lending, load_pools
 from simulation.state import ChainState
 from strategies.backrun import BackrunArbitrage
@@ -72,6 +74,10 @@ from watcher.merge import Merger
 from watcher.pending import PendingSource
 
 log = logging.getLogger("mevbot.runtime")
+PAIR_READS = Abi.from_signatures(
+    "function getReserves() returns (uint112, uint112, uint32)",
+    "function balanceOf(address) returns (uint256)",
+)
 
 ROUTER_KINDS = {
     "uniswap-v2": RouterKind.UNISWAP_V2_ROUTER,
@@ -158,6 +164,8 @@ class Bot:
         self.state.block_number, self.state.block_hash = head.number, head.hash
 
         self.simulator = open_simulator(self.config.simulation.backend, d.node_http)
+        if isinstance(self.simulator, AnvilForkSimulator):
+            self.simulator.warmup = warmup_calls(self.state, d.executor)
         await self.simulator.start()
         self._closers.append(self.simulator.close)
         self.ledger = Ledger.open(self.config.store.ledger_path)
@@ -438,6 +446,20 @@ def bid_policies(config: Config) -> dict[str, BidPolicy]:
     backrun = BidPolicy(cfg.backrun.coinbase_share_bps, cfg.backrun.min_profit_wei)
     liquidation = BidPolicy(cfg.liquidation.coinbase_share_bps, cfg.liquidation.min_profit_wei)
     return {"default": backrun, "backrun": backrun, "liquidation": liquidation}
+
+
+def warmup_calls(state: ChainState, executor: str) -> list[tuple[str, bytes]]:
+    """Reads that pull what bundles touch into a fresh fork: pool reserves, the pools' and the
+    executor's token balances."""
+    reserves = PAIR_READS.function("getReserves").encode()
+    balance = PAIR_READS.function("balanceOf")
+    calls = [(pool.address, reserves) for pool in state.pools.values()]
+    tokens = sorted({t for pool in state.pools.values() for t in (pool.token0, pool.token1)})
+    calls += [
+        (t, balance.encode(p.address)) for p in state.pools.values() for t in (p.token0, p.token1)
+    ]
+    calls += [(t, balance.encode(executor)) for t in tokens]
+    return calls
 
 
 def deployment_from_world(world: Any, relay_url: str | None) -> Deployment:

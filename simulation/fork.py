@@ -12,6 +12,7 @@ failures surface as :class:`~simulation.simulator.SimulationError`, never as a h
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from typing import Literal
 
@@ -34,6 +35,7 @@ from simulation.simulator import (
 )
 
 Method = Literal["auto", "simulate_v1", "snapshot"]
+MAX_WARMUP_CALLS = 2_000
 
 
 class AnvilForkSimulator:
@@ -70,6 +72,8 @@ class AnvilForkSimulator:
         self._fork_block = 0
         self._lock = asyncio.Lock()
         self._nonces: dict[str, int] = {}  # state nonces at the fork head, filled on demand
+        # (to, calldata) reads replayed after every reset to pull hot state into the fork.
+        self.warmup: list[tuple[str, bytes]] = []
 
     @property
     def head(self) -> BlockHeader:
@@ -108,6 +112,19 @@ class AnvilForkSimulator:
                 raise SimulationError("fork has no latest block after anvil_reset")
             self._head, self._fork_block = head, block_number
             self._nonces.clear()
+            await self._warm()
+
+    async def _warm(self) -> None:
+        """Fetch, in one batch, the state the next bundles will read (``warmup`` calls): a reset
+        fork holds nothing, and each first read would otherwise reach the upstream mid-bundle."""
+        if not self.warmup or self._rpc is None:
+            return
+        calls = [
+            ("eth_call", [{"to": to, "data": "0x" + data.hex()}, "latest"])
+            for to, data in self.warmup[:MAX_WARMUP_CALLS]
+        ]
+        with contextlib.suppress(ChainError):  # only a warm-up: simulations fetch what they need
+            await self._rpc.batch(calls, timeout=self.reset_timeout)
 
     async def simulate(
         self,

@@ -124,15 +124,27 @@ def _read_bytes(data: bytes, base: int, pos: int) -> bytes:
     return data[start:end]
 
 
+def _check_pointers(data: bytes, base: int, head: int, head_end: int, positions: Any) -> None:
+    """A pointer into the head it belongs to is invalid (as eth-abi's strict decoder says)."""
+    for at in positions:
+        if base + int.from_bytes(data[head + at : head + at + 32], "big") < head_end:
+            raise MalformedError(f"offset at byte {head + at} points into its own head")
+
+
 def _array_reader(element: _AbiType) -> _Reader:
     stride = 32 * element.head_words
     read_element = element.read
+    dynamic = element.dynamic
 
     def read(data: bytes, base: int, pos: int) -> tuple[Any, ...]:
         start = _tail_start(data, base, pos) + 32
         count = int.from_bytes(data[start - 32 : start], "big")
         if start + count * stride > len(data):
             raise MalformedError(f"array of {count} at byte {start} runs past the end of calldata")
+        if dynamic:
+            _check_pointers(
+                data, start, start, start + count * stride, range(0, count * stride, 32)
+            )
         return tuple([read_element(data, start, start + stride * i) for i in range(count)])
 
     return read
@@ -146,12 +158,15 @@ def _sequence_reader(components: list[_AbiType]) -> _Reader:
         offsets.append(size)
         size += 32 * component.head_words
     plan = tuple(zip(offsets, (c.read for c in components), strict=True))
+    pointers = tuple(o for o, c in zip(offsets, components, strict=True) if c.dynamic)
 
     def read(data: bytes, base: int, pos: int) -> tuple[Any, ...]:
         if pos + size > len(data):
             raise MalformedError(
                 f"truncated: {size}-byte head at byte {pos} of {len(data)}-byte calldata"
             )
+        if pointers:
+            _check_pointers(data, base, pos, pos + size, pointers)
         return tuple([read_one(data, base, pos + offset) for offset, read_one in plan])
 
     return read

@@ -113,6 +113,8 @@ NOTES = {
     "speedup_vs_baseline_p50": "baseline_e2e_ms.p50 / e2e_ms.p50 (each from its own client's "
     "delivery of the hash notification); speedup_vs_baseline_p50_shared_frame below compares "
     "from the shared frame instead, which adds web3.py's late delivery of the notification",
+    "node_backend": 'e2e_ms.node_backend: the same bot with simulation.backend = "node" '
+    "(eth_simulateV1 on the devnet node itself, no fork process), 40 blocks, one victim each",
     "landing": "e2e_ms.landing: mevbot's bundles settled by its inclusion tracker in the "
     "interleaved run (victims share a block and the executor nonce, so at most one lands per "
     "block); e2e_ms.landing_100_blocks: a mevbot-only run of 100 blocks, one victim per block",
@@ -172,8 +174,13 @@ def run(skip_slow: bool = False) -> dict[str, Any]:
         result["stream_loss"] = stream["stream_loss"]
         interleaved = asyncio.run(e2e.run(blocks=80, victims_per_block=3, baseline=True))
         landing = asyncio.run(e2e.run(blocks=100, victims_per_block=1, baseline=False))
+        on_node = asyncio.run(e2e.run(blocks=40, victims_per_block=1, backend="node"))
         result["e2e_ms"] = {
             **interleaved["e2e_ms"],
+            "node_backend": {
+                **{k: on_node["e2e_ms"][k] for k in ("p50", "p99", "n")},
+                "stages": on_node["e2e_ms"]["stages"],
+            },
             "landing_100_blocks": {
                 **landing["e2e_ms"]["landing"],
                 "e2e_ms": {k: landing["e2e_ms"][k] for k in ("p50", "p99", "n")},

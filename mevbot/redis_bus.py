@@ -25,6 +25,8 @@ Delivery is at-least-once with idempotent effects (the handler claims its effect
   consumers back off and reconnect for as long as it takes. A restarted Redis without
   persistence comes back empty: the group is created again (from the stream's start, so nothing
   published after the restart is missed) and head readers start from the new stream's start.
+
+Needs Redis 7 or later (``XAUTOCLAIM`` reporting deleted entries, ``XINFO GROUPS`` lag).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from chain.envelope import signed_envelope
 from chain.types import PendingTx
+from mevbot.redis_store import raise_if_cancelled
 from watcher.events import Event, NewHead, Reorg
 from watcher.journal import JournalError, decode_line, encode_event
 from watcher.resilience import Backoff, ReasonCounter
@@ -154,6 +157,7 @@ class RedisBus:
                     for stream in streams:
                         pipe.xtrim(stream, maxlen=self.max_len[stream], approximate=True)
                     results = await pipe.execute()
+                raise_if_cancelled()
                 break
             except REDIS_DOWN as error:
                 if time.monotonic() >= deadline:
@@ -227,6 +231,7 @@ class GroupConsumer:
         backoff = Backoff(base=0.05, cap=1.0)
         resume = True
         while True:
+            raise_if_cancelled()
             try:
                 if resume:
                     await self.bus.ensure_group(self.group)
@@ -263,6 +268,7 @@ class GroupConsumer:
         previous life of this worker)."""
         start = "0"
         while entries := await self._read(start):
+            raise_if_cancelled()
             start = entries[-1][0].decode()
             await self._handle(entries)
 
@@ -273,6 +279,7 @@ class GroupConsumer:
             cursor_id, entries, deleted = await self.redis.xautoclaim(
                 self.stream, self.group, self.consumer, self.claim_idle_ms, cursor, self.batch
             )
+            raise_if_cancelled()
             self.counts["lost"] += len(deleted)
             if entries:
                 self.counts["reclaimed"] += len(entries)
@@ -309,6 +316,7 @@ class GroupConsumer:
 
     async def _handle(self, entries: Sequence[Entry]) -> None:
         for entry_id, fields in entries:
+            raise_if_cancelled()
             if not fields:
                 self.counts["lost"] += 1  # trimmed away while pending
             elif (event := _decode_entry(fields, self.malformed)) is not None and not (
@@ -359,6 +367,7 @@ class HeadReader:
         backoff = Backoff(base=0.05, cap=1.0)
         resume = True
         while True:
+            raise_if_cancelled()
             try:
                 if resume:
                     self.last_id = await self._resume_point()

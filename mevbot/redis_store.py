@@ -26,8 +26,10 @@ Redis. :func:`connect_redis` makes a client with a timeout on every command.
 
 from __future__ import annotations
 
+import asyncio
+import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +59,15 @@ def connect_redis(url: str, *, command_timeout_s: float = COMMAND_TIMEOUT_S) -> 
         retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=2),
         health_check_interval=10,
     )
+
+
+def raise_if_cancelled() -> None:
+    """Stop the current task if it was cancelled: redis-py (8.1 at least) can swallow a
+    cancellation that arrives as a reply completes (the redis-py #2028 family), so every loop and
+    store call here checks after its Redis calls, and a cancelled task stops instead of going on."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 class RedisStoreError(RuntimeError):
@@ -140,8 +151,15 @@ class _Client:
         self.namespace = namespace
         self._owns_client = owns_client
 
-    def _script(self, body: str) -> Any:
-        return self.redis.register_script(_PRELUDE + body)
+    def _script(self, body: str) -> Callable[..., Awaitable[Any]]:
+        script = self.redis.register_script(_PRELUDE + body)
+
+        async def run(keys: list[str], args: list[Any]) -> Any:
+            result = await script(keys=keys, args=args)
+            raise_if_cancelled()
+            return result
+
+        return run
 
     async def close(self) -> None:
         if self._owns_client:
@@ -250,7 +268,13 @@ def decode_nonce_state(version: int, blob: bytes) -> NonceState:
 
 class RedisNonceStore(_Client):
     """:class:`execution.nonces.NonceStore` in Redis: one account's nonce state, shared by every
-    process that sends from it (``account`` names the cell, usually the sending address)."""
+    process that sends from it (``account`` names the cell, usually the sending address).
+
+    A compare-and-set that loses waits a random pause before it answers False, up to
+    ``conflict_pause_s`` doubled for each loss in a row (capped at 32 times): the
+    :class:`~execution.nonces.NonceManager` retries at once, and processes that retry in
+    lockstep would keep colliding until it gives up.
+    """
 
     def __init__(
         self,
@@ -258,14 +282,19 @@ class RedisNonceStore(_Client):
         account: str,
         *,
         namespace: str = "mevbot",
+        conflict_pause_s: float = 0.001,
         owns_client: bool = False,
     ) -> None:
         super().__init__(client, namespace, owns_client)
         self.key = f"{namespace}:nonces:{account.lower()}"
+        self.conflict_pause_s = conflict_pause_s
+        self.conflicts = 0
+        self._losses_in_a_row = 0
         self._cas = self._script(_NONCE_CAS)
 
     async def load(self) -> NonceState:
         version, blob = await self.redis.hmget(self.key, ["version", "state"])
+        raise_if_cancelled()
         if version is None or blob is None:
             return NonceState()
         return decode_nonce_state(int(version), blob)
@@ -275,7 +304,14 @@ class RedisNonceStore(_Client):
             keys=[self.key],
             args=[expected_version, state.version, encode_nonce_state(state)],
         )
-        return written == 1
+        if written == 1:
+            self._losses_in_a_row = 0
+            return True
+        self.conflicts += 1
+        ceiling = self.conflict_pause_s * 2 ** min(self._losses_in_a_row, 5)
+        self._losses_in_a_row += 1
+        await asyncio.sleep(random.uniform(0.0, ceiling))
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +366,7 @@ class SharedLedger(_Client):
                 pipe.hincrby(self.key, name, amount)
             pipe.hset(self.key, "updated_at", repr(time.time()))
             await pipe.execute()
+        raise_if_cancelled()
 
 
 def ledger_key(namespace: str, instance: str) -> str:

@@ -21,6 +21,7 @@ in memory.
 from __future__ import annotations
 
 import asyncio
+import random
 from dataclasses import dataclass, field, replace
 from typing import Protocol, TypeVar
 
@@ -75,6 +76,10 @@ class BlockSync:
     released: tuple[Reservation, ...] = ()
     renumbered: tuple[Renumbered, ...] = ()
     reinstated: tuple[Reservation, ...] = ()
+
+
+CAS_PAUSE_S = 0.001
+CAS_PAUSE_MAX_S = 0.032
 
 
 class NonceUnknown(RuntimeError):
@@ -224,6 +229,7 @@ class NonceManager:
         )
 
     async def _update(self, plan: _Plan[T]) -> T:
+        pause = CAS_PAUSE_S
         for _ in range(self.max_cas_attempts):
             state = await self.store.load()
             new_state, result = plan(state)
@@ -233,7 +239,10 @@ class NonceManager:
                 state.version, replace(new_state, version=state.version + 1)
             ):
                 return result
-            await asyncio.sleep(0)
+            # Another process won the race: wait a jittered, doubling pause so that contenders
+            # spread out instead of colliding again on the next attempt.
+            await asyncio.sleep(pause * random.uniform(0.5, 1.5))
+            pause = min(pause * 2, CAS_PAUSE_MAX_S)
         raise RuntimeError(f"nonce store for {self.address}: too much contention")
 
 

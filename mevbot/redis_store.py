@@ -27,7 +27,6 @@ Redis. :func:`connect_redis` makes a client with a timeout on every command.
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -270,10 +269,8 @@ class RedisNonceStore(_Client):
     """:class:`execution.nonces.NonceStore` in Redis: one account's nonce state, shared by every
     process that sends from it (``account`` names the cell, usually the sending address).
 
-    A compare-and-set that loses waits a random pause before it answers False, up to
-    ``conflict_pause_s`` doubled for each loss in a row (capped at 32 times): the
-    :class:`~execution.nonces.NonceManager` retries at once, and processes that retry in
-    lockstep would keep colliding until it gives up.
+    A compare-and-set that loses answers False at once; the
+    :class:`~execution.nonces.NonceManager` backs off (jittered, doubling) before it retries.
     """
 
     def __init__(
@@ -282,14 +279,11 @@ class RedisNonceStore(_Client):
         account: str,
         *,
         namespace: str = "mevbot",
-        conflict_pause_s: float = 0.001,
         owns_client: bool = False,
     ) -> None:
         super().__init__(client, namespace, owns_client)
         self.key = f"{namespace}:nonces:{account.lower()}"
-        self.conflict_pause_s = conflict_pause_s
         self.conflicts = 0
-        self._losses_in_a_row = 0
         self._cas = self._script(_NONCE_CAS)
 
     async def load(self) -> NonceState:
@@ -305,12 +299,8 @@ class RedisNonceStore(_Client):
             args=[expected_version, state.version, encode_nonce_state(state)],
         )
         if written == 1:
-            self._losses_in_a_row = 0
             return True
         self.conflicts += 1
-        ceiling = self.conflict_pause_s * 2 ** min(self._losses_in_a_row, 5)
-        self._losses_in_a_row += 1
-        await asyncio.sleep(random.uniform(0.0, ceiling))
         return False
 
 

@@ -40,6 +40,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         deployment = resolve_deployment(config)
         keys = resolve_keys(config)
         feeds = _oracle_feeds(config)
+        if args.role != "all" and not args.redis:
+            raise ValueError(f"--role {args.role} shares its work through Redis: give --redis URL")
     except (ConfigError, ValueError) as error:
         print(f"mevbot run: {printable(str(error), 1000)}", file=sys.stderr)
         return 2
@@ -47,7 +49,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     async def main() -> int:
         stop = stop_event()
-        bot = Bot(config, deployment, keys, journal_path=args.journal, oracle_feeds=feeds)
+        bot = Bot(
+            config,
+            deployment,
+            keys,
+            journal_path=args.journal,
+            oracle_feeds=feeds,
+            role=args.role,
+            redis_url=args.redis,
+            name=args.name,
+        )
         await bot.start()
         try:
             async with dashboard(None if args.no_tui else bot.snapshot):
@@ -79,4 +90,22 @@ def register(commands: Any) -> None:
         "--no-tui", action="store_true", help="structured log lines instead of the dashboard"
     )
     run.add_argument("--journal", metavar="FILE", help="record every event received (JSON lines)")
+    run.add_argument(
+        "--role",
+        choices=("all", "watcher", "worker", "keeper"),
+        default="all",
+        help=(
+            "all (default): everything in this process; watcher: watch the node and publish "
+            "pending txs and heads to Redis; worker: verify and send bundles for txs from "
+            "Redis (several workers share the stream); keeper: run the keeper jobs "
+            "(leases in Redis: one keeper acts)"
+        ),
+    )
+    run.add_argument(
+        "--redis", metavar="URL", help="redis://host:port/db shared by the instances (roles)"
+    )
+    run.add_argument(
+        "--name",
+        help="this instance's stable name (a restarted worker takes back its own pending work)",
+    )
     run.set_defaults(handler=cmd_run)

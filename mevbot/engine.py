@@ -16,7 +16,7 @@ import asyncio
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -95,6 +95,7 @@ class Engine:
         dry_run: bool = False,
         latency: LatencyBook | None = None,
         on_block_hooks: Sequence[Callable[[NewHead, StateChanges], Any]] = (),
+        claim: Callable[[str], Awaitable[bool]] | None = None,
         history: int = 200,
     ) -> None:
         self.state = state
@@ -114,6 +115,8 @@ class Engine:
         self.dry_run = dry_run or relays is None
         self.latency = latency or LatencyBook()
         self.on_block_hooks = list(on_block_hooks)
+        # With several instances, an effect's key is claimed in a shared store before sending.
+        self.claim = claim
         self.counters: Counter[str] = Counter()
         self.opportunities: deque[OpportunityRow] = deque(maxlen=history)
         self.verdicts: deque[tuple[Candidate, Verdict]] = deque(maxlen=history)
@@ -217,7 +220,9 @@ class Engine:
         if self.head is None or self.bundle_nonce is None:
             self.counters["dropped_no_head"] += 1
             return Verdict("dropped", "no_head: no block seen yet")
-        if not self.ledger.record_candidate(candidate):
+        if not self.ledger.record_candidate(candidate) or (
+            self.claim is not None and not await self.claim(candidate.key)
+        ):
             self.counters["candidates_duplicate"] += 1
             return Verdict("duplicate")
         gas, limit_basis = self._gas_estimate(candidate)

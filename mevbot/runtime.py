@@ -39,13 +39,15 @@ from execution.signer import LocalSigner
 from keepers.liquidation import LiquidationKeeper
 from keepers.oracle import OracleFeed, OracleKeeper
 from keepers.scheduler import Scheduler
-from keepers.store import SqliteKeeperStore
+from keepers.store import KeeperStore, SqliteKeeperStore
 from mevbot.config import Config
 from mevbot.endpoint import StatusServer
 from mevbot.engine import Engine
 from mevbot.latency import LatencyBook
 from mevbot.logfmt import TailHandler
 from mevbot.metrics import Metrics
+from mevbot.redis_bus import RedisBus
+from mevbot.redis_store import RedisKeeperStore, connect_redis
 from mevbot.status import (
     BotStatus,
     BundleRow,
@@ -74,6 +76,8 @@ from watcher.merge import Merger
 from watcher.pending import PendingSource
 
 log = logging.getLogger("mevbot.runtime")
+ROLES = ("all", "watcher", "worker", "keeper")
+CLAIM_TTL_S = 86_400.0  # an effect's key stays claimed for a day: far longer than it can matter
 PAIR_READS = Abi.from_signatures(
     "function getReserves() returns (uint112, uint112, uint32)",
     "function balanceOf(address) returns (uint256)",
@@ -129,6 +133,9 @@ class Bot:
     journal_path: str | None = None
     extra_tasks: Sequence[tuple[str, Callable[[], Any]]] = ()
     oracle_feeds: Sequence[OracleFeed] = ()
+    role: str = "all"
+    redis_url: str | None = None
+    name: str | None = None
     log_tail: TailHandler = field(default_factory=TailHandler)
 
     def __post_init__(self) -> None:
@@ -137,7 +144,8 @@ class Bot:
         self.latency = LatencyBook(observer=self.metrics.observe_stage)
         self.status_server: StatusServer | None = None
         self.started_at = time.time()
-        self.instance = f"{socket.gethostname()}:{os.getpid()}"
+        # A stable name lets a restarted worker take back its own pending stream entries.
+        self.instance = self.name or f"{socket.gethostname()}:{os.getpid()}"
         self.keeper_rows: Callable[[], Sequence[KeeperRow]] = tuple
         self._closers: list[Callable[[], Any]] = []
 
@@ -145,6 +153,10 @@ class Bot:
 
     async def start(self) -> None:
         d = self.deployment
+        if self.role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, not {self.role!r}")
+        if self.role != "all" and not self.redis_url:
+            raise ValueError(f"role {self.role!r} shares its work through Redis: give --redis URL")
         root = logging.getLogger("mevbot")
         if root.level == logging.NOTSET:
             root.setLevel(logging.INFO)  # the dashboard's log tail shows INFO and up
@@ -162,7 +174,55 @@ class Bot:
         head = await eth_get_block(self.rpc, "latest")
         assert head is not None
         self.state.block_number, self.state.block_hash = head.number, head.hash
+        self.decoder = Decoder(d.routers, pairs=self.state.pools.__contains__)
+        if self.redis_url:
+            client = connect_redis(self.redis_url)
+            self._closers.append(client.aclose)
+            self.bus: RedisBus | None = RedisBus(client)
+            self.shared_store: RedisKeeperStore | None = RedisKeeperStore(client)
+        else:
+            self.bus = self.shared_store = None
+        if self.role != "watcher":
+            await self._start_engine(with_strategies=self.role in ("all", "worker"))
+        if self.role in ("all", "keeper"):
+            await self._start_keepers()
+        if self.role in ("all", "watcher"):
+            self._start_watcher()
+        if self.role == "all":
+            self.supervisor.spawn("engine", self._work)
+        elif self.role == "watcher":
+            self.supervisor.spawn("publish", self._publish)
+        else:
+            assert self.bus is not None
+            self.supervisor.spawn("bus-heads", self._bus_heads)
+        if self.role == "worker":
+            assert self.bus is not None
+            consumer = self.bus.worker("workers", self.instance, self._handle_bus_event)
+            self.supervisor.spawn("bus-pending", consumer.run)
+        if self.role in ("all", "keeper"):
+            self.supervisor.spawn("keepers", self._run_keepers)
+        for name, factory in self.extra_tasks:
+            self.supervisor.spawn(name, factory)
+        if self.config.metrics.enabled:
+            self.status_server = await self.metrics.start_server(
+                self.config.metrics.host, self.config.metrics.port, snapshot=self.snapshot
+            )
+            self._closers.append(self.status_server.stop)
+            log.info("metrics and status at %s", self.status_server.url)
+        log.info(
+            "started on %s (chain %d) as %s: %d pools, %d positions, head %d%s",
+            d.network,
+            d.chain_id,
+            self.role,
+            len(self.state.pools),
+            len(self.state.positions),
+            head.number,
+            " (dry run)" if self.config.dry_run else "",
+        )
 
+    async def _start_engine(self, *, with_strategies: bool) -> None:
+        """Simulator, ledger, relays and the engine (strategies unless only keepers use it)."""
+        d = self.deployment
         self.simulator = open_simulator(self.config.simulation.backend, d.node_http)
         if isinstance(self.simulator, AnvilForkSimulator):
             self.simulator.warmup = warmup_calls(self.state, d.executor)
@@ -181,8 +241,7 @@ class Bot:
                 ]
             )
         self.relays = relays
-        self.decoder = Decoder(d.routers, pairs=self.state.pools.__contains__)
-        self.strategies = build_strategies(self.config, d, self.state)
+        self.strategies = build_strategies(self.config, d, self.state) if with_strategies else []
         self.engine = Engine(
             state=self.state,
             decoder=self.decoder,
@@ -200,8 +259,11 @@ class Bot:
             target_blocks=self.config.strategies.target_blocks,
             dry_run=self.config.dry_run,
             latency=self.latency,
+            claim=self._claim if self.shared_store is not None else None,
         )
-        await self._start_keepers()
+
+    def _start_watcher(self) -> None:
+        d = self.deployment
         # Full tx objects arrive without a lookup; the hash stream (with batched lookups and
         # txpool reconciliation) covers what the full stream drops under bursts.
         self.pending_sources = [
@@ -216,25 +278,6 @@ class Bot:
             self._closers.append(self.journal.close)
         self.supervisor.spawn("pending", self._pump_pending)
         self.supervisor.spawn("heads", self._follow_heads)
-        self.supervisor.spawn("engine", self._work)
-        self.supervisor.spawn("keepers", self._run_keepers)
-        for name, factory in self.extra_tasks:
-            self.supervisor.spawn(name, factory)
-        if self.config.metrics.enabled:
-            self.status_server = await self.metrics.start_server(
-                self.config.metrics.host, self.config.metrics.port, snapshot=self.snapshot
-            )
-            self._closers.append(self.status_server.stop)
-            log.info("metrics and status at %s", self.status_server.url)
-        log.info(
-            "started on %s (chain %d): %d pools, %d positions, head %d%s",
-            d.network,
-            d.chain_id,
-            len(self.state.pools),
-            len(self.state.positions),
-            head.number,
-            " (dry run)" if self.engine.dry_run else "",
-        )
 
     async def stop(self) -> None:
         await self.supervisor.stop()
@@ -260,9 +303,12 @@ class Bot:
     async def _start_keepers(self) -> None:
         """Keeper jobs on their own task: they see the latest head, never delay the pipeline."""
         d, cfg = self.deployment, self.config.keepers
-        store_path = Path(self.config.store.ledger_path).with_suffix(".keepers.sqlite")
-        self.keeper_store = SqliteKeeperStore.open(store_path)
-        self._closers.append(self.keeper_store.close)
+        if self.shared_store is not None:
+            self.keeper_store: KeeperStore = self.shared_store
+        else:
+            store_path = Path(self.config.store.ledger_path).with_suffix(".keepers.sqlite")
+            self.keeper_store = SqliteKeeperStore.open(store_path)
+            self._closers.append(self.keeper_store.close)
         self.scheduler = Scheduler(self.keeper_store, self.instance)
         self._latest_head: asyncio.Queue[BlockHeader] = asyncio.Queue(maxsize=1)
         if cfg.liquidation and d.lending_pool is not None:
@@ -329,10 +375,39 @@ class Bot:
         async for event in self.heads:
             if self.journal is not None:
                 self.journal.write(event)
-            if isinstance(event, Reorg):
-                self.engine.on_reorg(event)
-            elif isinstance(event, NewHead):
-                await self.engine.on_head(event)
+            if self.role == "watcher":
+                assert self.bus is not None
+                await self.bus.publish(event)
+            else:
+                await self._apply_head(event)
+
+    async def _apply_head(self, event: Any) -> None:
+        if isinstance(event, Reorg):
+            self.engine.on_reorg(event)
+        elif isinstance(event, NewHead):
+            await self.engine.on_head(event)
+
+    async def _bus_heads(self) -> None:
+        """Workers and keepers: every head, in order, from the heads stream."""
+        assert self.bus is not None
+        async for event in self.bus.heads():
+            await self._apply_head(event)
+
+    async def _handle_bus_event(self, event: Any) -> None:
+        if isinstance(event, PendingTx):
+            await self.engine.on_pending(event)
+
+    async def _publish(self) -> None:
+        """The watcher role: what the intake admits goes to the shared pending stream."""
+        assert self.bus is not None
+        while True:
+            admitted = await self.intake.get()
+            await self.bus.publish(admitted.event)
+
+    async def _claim(self, key: str) -> bool:
+        """Claim an effect's key in the shared store: across instances, one acts."""
+        assert self.shared_store is not None
+        return await self.shared_store.claim(key, self.instance, ttl_s=CLAIM_TTL_S)
 
     async def _work(self) -> None:
         while True:
@@ -342,10 +417,12 @@ class Bot:
 
     # ------------------------------------------------------------------ status
 
-    def snapshot(self) -> BotStatus:
-        """The dashboard's view, assembled from counters (no network I/O)."""
-        engine = self.engine
-        coverage = self.merger.coverage()
+    def _intake_status(self) -> IntakeStatus:
+        stats = self.decoder.stats
+        merger, intake = getattr(self, "merger", None), getattr(self, "intake", None)
+        if merger is None or intake is None:  # workers and keepers watch nothing themselves
+            return IntakeStatus((), 0, stats.decoded, stats.undecoded + stats.malformed, 0, 0, 0)
+        coverage = merger.coverage()
         elapsed = max(time.time() - self.started_at, 1e-9)
         sources = tuple(
             SourceRow(
@@ -361,25 +438,25 @@ class Bot:
             )
             for s in coverage.sources
         )
-        stats = self.decoder.stats
-        intake = IntakeStatus(
+        return IntakeStatus(
             sources=sources,
             pending_seen=coverage.unique,
             decoded=stats.decoded,
             undecoded=stats.undecoded + stats.malformed,
-            shed=sum(self.intake.shed.values()),
-            queue_depth=len(self.intake),
-            queue_capacity=self.intake.capacity,
+            shed=sum(intake.shed.values()),
+            queue_depth=len(intake),
+            queue_capacity=intake.capacity,
         )
-        relays = tuple(
+
+    def snapshot(self) -> BotStatus:
+        """The dashboard's view, assembled from counters (no network I/O)."""
+        engine: Engine | None = getattr(self, "engine", None)
+        relays = getattr(self, "relays", None)
+        relay_rows = tuple(
             RelayHealth(
-                name=r.relay,
-                sent=r.sent,
-                ok=r.ok,
-                errors=sum(r.errors.values()),
-                last_error=None,
+                name=r.relay, sent=r.sent, ok=r.ok, errors=sum(r.errors.values()), last_error=None
             )
-            for r in (self.relays.stats() if self.relays else ())
+            for r in (relays.stats() if relays else ())
         )
         bundles = tuple(
             BundleRow(
@@ -390,10 +467,10 @@ class Bot:
                 status=b.status.value,
                 realized_profit_wei=b.realized_profit_wei,
             )
-            for b in self.ledger.recent_bundles(12)
+            for b in (self.ledger.recent_bundles(12) if engine is not None else ())
         )
-        head = engine.head
-        counters = dict(engine.counters)
+        head = engine.head if engine is not None else None
+        counters = dict(engine.counters) if engine is not None else {}
         counters["errors"] = self.log_tail.errors
         counters["restarts"] = self.supervisor.total_restarts
         return BotStatus(
@@ -401,10 +478,10 @@ class Bot:
             chain_id=self.deployment.chain_id,
             head_block=self.state.block_number,
             head_age_s=None if head is None else max(0.0, time.time() - head.timestamp),
-            dry_run=engine.dry_run,
-            relays=relays,
-            intake=intake,
-            opportunities=tuple(list(engine.opportunities)[-12:]),
+            dry_run=self.config.dry_run,
+            relays=relay_rows,
+            intake=self._intake_status(),
+            opportunities=tuple(list(engine.opportunities)[-12:]) if engine is not None else (),
             bundles=bundles,
             keepers=tuple(self.keeper_rows()),
             latency=self.latency.summary(),

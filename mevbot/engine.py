@@ -18,7 +18,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 from chain.envelope import signed_envelope
 from chain.intents import Intent
@@ -62,6 +62,14 @@ def _ms_since(start_ns: int) -> float:
     return (time.monotonic_ns() - start_ns) / 1e6
 
 
+class SharedBook(Protocol):
+    """Where several instances add up what they sent and what landed (Redis, for scale-out)."""
+
+    async def record_sent(self, bundles: int = 1) -> None: ...
+
+    async def record_outcome(self, status: str, realized_profit_wei: int = 0) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """What became of a candidate: ``sent`` (to at least one relay) or why it was dropped."""
@@ -96,6 +104,7 @@ class Engine:
         latency: LatencyBook | None = None,
         on_block_hooks: Sequence[Callable[[NewHead, StateChanges], Any]] = (),
         claim: Callable[[str], Awaitable[bool]] | None = None,
+        shared: SharedBook | None = None,
         history: int = 200,
     ) -> None:
         self.state = state
@@ -117,6 +126,7 @@ class Engine:
         self.on_block_hooks = list(on_block_hooks)
         # With several instances, an effect's key is claimed in a shared store before sending.
         self.claim = claim
+        self.shared = shared
         self.counters: Counter[str] = Counter()
         self.opportunities: deque[OpportunityRow] = deque(maxlen=history)
         self.verdicts: deque[tuple[Candidate, Verdict]] = deque(maxlen=history)
@@ -164,7 +174,11 @@ class Engine:
         )
         report = await self.tracker.on_block(self.rpc, head.number)
         for settled in report.settled:
-            self.counters[f"bundles_{settled.settlement.status.value}"] += 1
+            outcome = settled.settlement
+            self.counters[f"bundles_{outcome.status.value}"] += 1
+            await self._share(
+                "record_outcome", outcome.status.value, outcome.realized_profit_wei or 0
+            )
         for hook in self.on_block_hooks:
             hook(head, changes)
         context = BlockContext(head.header, changes, head.number + 1)
@@ -282,7 +296,18 @@ class Engine:
             verdict = Verdict("dropped", "relays: no relay accepted it", plan, simulation)
             return self._note(candidate, verdict)
         self.ledger.mark_candidate(candidate.key, "sent")
+        await self._share("record_sent", len(plan.bundles))
         return self._note(candidate, Verdict("sent", "", plan, simulation))
+
+    async def _share(self, method: str, *args: Any) -> None:
+        """Tell the shared book; its outage is counted, never stops the pipeline."""
+        if self.shared is None:
+            return
+        try:
+            await getattr(self.shared, method)(*args)
+        except Exception as error:  # a Redis outage must not take the engine down
+            self.counters["shared_ledger_errors"] += 1
+            log.warning("shared ledger: %s", error)
 
     async def _verify(
         self, candidate: Candidate, plan: BundlePlan, base_fee: int

@@ -47,7 +47,7 @@ from mevbot.latency import LatencyBook
 from mevbot.logfmt import TailHandler
 from mevbot.metrics import Metrics
 from mevbot.redis_bus import RedisBus
-from mevbot.redis_store import RedisKeeperStore, connect_redis
+from mevbot.redis_store import RedisKeeperStore, SharedLedger, connect_redis
 from mevbot.status import (
     BotStatus,
     BundleRow,
@@ -180,8 +180,9 @@ class Bot:
             self._closers.append(client.aclose)
             self.bus: RedisBus | None = RedisBus(client)
             self.shared_store: RedisKeeperStore | None = RedisKeeperStore(client)
+            self.shared_ledger: SharedLedger | None = SharedLedger(client, self.instance)
         else:
-            self.bus = self.shared_store = None
+            self.bus = self.shared_store = self.shared_ledger = None
         if self.role != "watcher":
             await self._start_engine(with_strategies=self.role in ("all", "worker"))
         if self.role in ("all", "keeper"):
@@ -260,6 +261,7 @@ class Bot:
             dry_run=self.config.dry_run,
             latency=self.latency,
             claim=self._claim if self.shared_store is not None else None,
+            shared=self.shared_ledger,
         )
 
     def _start_watcher(self) -> None:

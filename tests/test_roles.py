@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -113,5 +116,24 @@ async def test_a_watcher_and_two_workers_send_each_backrun_once_and_it_lands(
         for bot in (watcher, *workers, keeper):
             assert all(t.restarts == 0 for t in bot.supervisor.status()), bot.instance
         assert keeper.keeper_rows(), "the keeper role runs the keeper jobs"
+        await mine()  # the inclusion trackers settle it; the shared view adds up every instance
+        from mevbot.redis_store import connect_redis, read_shared_ledger
+
+        client = connect_redis(redis_server.url)
+        try:
+            summary = await read_shared_ledger(client)
+        finally:
+            await client.aclose()
+        assert summary.counts.get("landed", 0) >= 1 and summary.realized_profit_wei > 0
+        assert {i.instance for i in summary.instances} <= {"worker-1", "worker-2", "keeper-1"}
+        shown = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "mevbot.cli", "status", "--json", "--redis", redis_server.url],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        assert json.loads(shown.stdout)["counts"]["landed"] == summary.counts["landed"]
         status = watcher.snapshot()
         assert status.intake.pending_seen >= 1 and status.opportunities == ()

@@ -77,6 +77,7 @@ from watcher.pending import PendingSource
 
 log = logging.getLogger("mevbot.runtime")
 ROLES = ("all", "watcher", "worker", "keeper")
+PENDING_STALE_AFTER_S = 2.0
 CLAIM_TTL_S = 86_400.0  # an effect's key stays claimed for a day: far longer than it can matter
 PAIR_READS = Abi.from_signatures(
     "function getReserves() returns (uint112, uint112, uint32)",
@@ -268,9 +269,11 @@ class Bot:
         d = self.deployment
         # Full tx objects arrive without a lookup; the hash stream (with batched lookups and
         # txpool reconciliation) covers what the full stream drops under bursts.
+        # A node that keeps making blocks while a subscription stays quiet has dropped it
+        # (anvil does under bursts): notice within seconds, resubscribe, backfill from the pool.
         self.pending_sources = [
-            PendingSource(d.node_ws, mode="full"),
-            PendingSource(d.node_ws, mode="hashes"),
+            PendingSource(d.node_ws, mode="full", stale_after=PENDING_STALE_AFTER_S),
+            PendingSource(d.node_ws, mode="hashes", stale_after=PENDING_STALE_AFTER_S),
         ]
         self.merger = Merger(self.pending_sources)
         self.intake = Intake(10_000, self.decoder, relevant=self._relevant)

@@ -8,18 +8,26 @@ generator serves tests, the demo and benchmarks.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
 import random
+import sys
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from eth_account import Account
 from eth_utils import to_checksum_address
 
-from anvil.world import World
+from anvil.world import World, derived_key
 from chain.abi import load_artifact
+from chain.rpc import connect
 from chain.types import SignedTx
 
 SWAP_GAS = 250_000
+_PAIR = load_artifact("UniswapV2Pair").abi
 TIP = 10**9
 
 
@@ -96,3 +104,120 @@ class Traffic:
         signed = self.sign(trader, dex["router"], data, base_fee)
         plan = PlannedSwap(trader, dex["router"], pair["address"], token_in, token_out, amount_in)
         return signed, plan
+
+
+async def run_traffic(
+    world: World,
+    rpc: Any,
+    *,
+    seconds: float,
+    swaps_per_s: float,
+    transfers_per_s: float = 0.0,
+    seed: int = 1,
+    tick: float = 0.1,
+) -> tuple[list[str], list[str]]:
+    """Send swaps (sized from on-chain reserves, re-read every tick) and plain ETH transfers
+    from spare senders at the given rates; return (swap hashes, transfer hashes)."""
+    traffic = Traffic(world, seed=seed)
+    await traffic.sync_nonces(rpc)
+    spammers = [Account.from_key(derived_key(f"traffic-spam-{i}")) for i in range(8)]
+    for spammer in spammers:
+        await rpc.call("anvil_setBalance", [spammer.address, hex(10**24)])
+    nonces = {
+        s.address: int(await rpc.call("eth_getTransactionCount", [s.address, "pending"]), 16)
+        for s in spammers
+    }
+    pairs = [p["address"] for d in world.dexes.values() for p in d["pairs"].values()]
+    reserves_fn = _PAIR.function("getReserves")
+    swaps: list[str] = []
+    transfers: list[str] = []
+    started = time.monotonic()
+    sent_swaps = sent_transfers = 0
+    while (elapsed := time.monotonic() - started) < seconds:
+        head = await rpc.call("eth_getBlockByNumber", ["latest", False])
+        base_fee = int(head["baseFeePerGas"], 16)
+        answers = await rpc.batch(
+            [
+                ("eth_call", [{"to": p, "data": "0x" + reserves_fn.encode().hex()}, "latest"])
+                for p in pairs
+            ]
+        )
+        reserves = {
+            p: reserves_fn.decode_output(bytes.fromhex(a[2:]))[:2]
+            for p, a in zip(pairs, answers, strict=True)
+        }
+        batch: list[SignedTx] = []
+        while sent_swaps < swaps_per_s * (elapsed + tick):
+            signed, _ = traffic.swap(reserves, base_fee)
+            swaps.append(signed.hash)
+            batch.append(signed)
+            sent_swaps += 1
+        while sent_transfers < transfers_per_s * (elapsed + tick):
+            spammer = spammers[sent_transfers % len(spammers)]
+            tx = spammer.sign_transaction(
+                {
+                    "type": 2,
+                    "chainId": traffic.chain_id,
+                    "nonce": nonces[spammer.address],
+                    "to": to_checksum_address("0x" + "ee" * 20),
+                    "value": 1,
+                    "gas": 21_000,
+                    "maxFeePerGas": 2 * base_fee + TIP,
+                    "maxPriorityFeePerGas": TIP,
+                }
+            )
+            nonces[spammer.address] += 1
+            batch.append(
+                SignedTx(
+                    bytes(tx.raw_transaction), "0x" + tx.hash.hex(), spammer.address.lower(), 0
+                )
+            )
+            transfers.append(batch[-1].hash)
+            sent_transfers += 1
+        if batch:
+            await rpc.batch([("eth_sendRawTransaction", [tx.raw_hex]) for tx in batch])
+        await asyncio.sleep(max(0.0, started + elapsed + tick - time.monotonic()))
+    return swaps, transfers
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m anvil.traffic",
+        description=(
+            "Send devnet traffic from its own process: traders' swaps (which move pool prices) "
+            "and plain ETH transfers (which touch no pool), at fixed rates for a while; write "
+            'the sent tx hashes as JSON {"swaps": [...], "transfers": [...]}.'
+        ),
+    )
+    parser.add_argument("--world", required=True, help="the JSON of `mevbot devnet --out`")
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--swaps-per-s", type=float, default=3.0)
+    parser.add_argument("--transfers-per-s", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", help="where to write the sent hashes (default: stdout)")
+    args = parser.parse_args(argv)
+
+    world = World.from_json(json.loads(Path(args.world).read_text()))
+
+    async def go() -> tuple[list[str], list[str]]:
+        async with connect(world.rpc["ws"]) as rpc:
+            return await run_traffic(
+                world,
+                rpc,
+                seconds=args.seconds,
+                swaps_per_s=args.swaps_per_s,
+                transfers_per_s=args.transfers_per_s,
+                seed=args.seed,
+            )
+
+    swaps, transfers = asyncio.run(go())
+    text = json.dumps({"swaps": swaps, "transfers": transfers})
+    if args.out:
+        Path(args.out).write_text(text)
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

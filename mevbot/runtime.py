@@ -11,9 +11,11 @@ cancels the tasks, lets in-flight work unwind, closes the ledger and stops the f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import astuple, dataclass, field
@@ -281,8 +283,7 @@ class Bot:
         self.journal = JournalWriter(self.journal_path) if self.journal_path else None
         if self.journal is not None:
             self._closers.append(self.journal.close)
-        self.supervisor.spawn("pending", self._pump_pending)
-        self.supervisor.spawn("heads", self._follow_heads)
+        self.supervisor.spawn("watcher", self._run_watcher_thread)
 
     async def stop(self) -> None:
         await self.supervisor.stop()
@@ -370,21 +371,50 @@ class Bot:
         finally:
             await self.scheduler.release()
 
+    async def _run_watcher_thread(self) -> None:
+        """Read the node on a thread with its own event loop: however busy the engine keeps
+        this loop, the node's streams are drained at once (a lagging subscriber gets dropped
+        by the node: anvil does it under bursts). Pending txs go to the thread-safe intake;
+        heads are handed to this loop one at a time, in order."""
+        main = asyncio.get_running_loop()
+        handle: dict[str, Any] = {}
+        started = threading.Event()
+
+        async def watch() -> None:
+            handle["loop"], handle["task"] = asyncio.get_running_loop(), asyncio.current_task()
+            started.set()
+            await asyncio.gather(self._pump_pending(), self._follow_heads(main))
+
+        thread = main.run_in_executor(None, asyncio.run, watch())
+        try:
+            await asyncio.shield(thread)
+        except asyncio.CancelledError:
+            await asyncio.to_thread(started.wait, 5)
+            if "loop" in handle:
+                handle["loop"].call_soon_threadsafe(handle["task"].cancel)
+            with contextlib.suppress(BaseException):
+                await thread
+            raise
+
     async def _pump_pending(self) -> None:
         async for event in self.merger:
             if self.journal is not None:
                 self.journal.write(event)
             self.intake.offer(event)
 
-    async def _follow_heads(self) -> None:
+    async def _follow_heads(self, main: asyncio.AbstractEventLoop) -> None:
         async for event in self.heads:
             if self.journal is not None:
                 self.journal.write(event)
-            if self.role == "watcher":
-                assert self.bus is not None
-                await self.bus.publish(event)
-            else:
-                await self._apply_head(event)
+            handled = asyncio.run_coroutine_threadsafe(self._on_head_event(event), main)
+            await asyncio.wrap_future(handled)
+
+    async def _on_head_event(self, event: Any) -> None:
+        if self.role == "watcher":
+            assert self.bus is not None
+            await self.bus.publish(event)
+        else:
+            await self._apply_head(event)
 
     async def _apply_head(self, event: Any) -> None:
         if isinstance(event, Reorg):

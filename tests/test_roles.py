@@ -60,7 +60,7 @@ async def test_a_watcher_and_two_workers_send_each_backrun_once_and_it_lands(
         keeper = await bots.enter_async_context(
             _bot(stack, tmp_path, "keeper", "keeper-1", redis_server.url)
         )
-        assert {t.name for t in watcher.supervisor.status()} == {"pending", "heads", "publish"}
+        assert {t.name for t in watcher.supervisor.status()} == {"watcher", "publish"}
         assert "bus-pending" in {t.name for t in workers[0].supervisor.status()}
 
         async def mine() -> int:

@@ -84,8 +84,7 @@ def test_run_against_the_devnet_status_and_clean_shutdown(tmp_path, devnet_cache
             assert data["network"] == "devnet" and data["chain_id"] == 31337
             assert data["head_block"] > 0
             assert {t["name"]: t["state"] for t in data["tasks"]} == {
-                "pending": "running",
-                "heads": "running",
+                "watcher": "running",
                 "engine": "running",
                 "keepers": "running",
             }

@@ -8,11 +8,17 @@ Sheds are counted by reason (``irrelevant``, ``relevant``). Heads, reorgs and hi
 events: they are never displaced by txs and are delivered first, in their own bounded queue
 (overflow drops the oldest, counted as ``control``). Consumers receive :class:`Admitted` items:
 control events first, then relevant txs, then irrelevant ones, FIFO within each.
+
+``offer`` may be called from another thread (the bot reads the node on a thread of its own, so
+that its engine's work never delays draining the node's stream): the queues are guarded by a
+lock and the consumer's loop is woken with at most one pending callback, so a consumer that
+falls behind costs no memory beyond the bounded queues.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,48 +66,76 @@ class Intake:
         self._irrelevant: deque[Admitted] = deque()
         self._control: deque[Admitted] = deque(maxlen=control_capacity)
         self._ready = asyncio.Event()
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None  # the consumer's, once it waits
+        self._wakeup_pending = False
 
     def __len__(self) -> int:
         return len(self._relevant) + len(self._irrelevant) + len(self._control)
 
     def offer(self, event: Event) -> bool:
         """Queue ``event`` unless it is the least valuable thing here; False when shed."""
-        self.offered += 1
         if not isinstance(event, PendingTx):
-            if len(self._control) == self._control.maxlen:
-                self.shed["control"] += 1
-            self._control.append(Admitted(event, None, True))
-            self._ready.set()
+            with self._lock:
+                self.offered += 1
+                if len(self._control) == self._control.maxlen:
+                    self.shed["control"] += 1
+                self._control.append(Admitted(event, None, True))
+            self._wake()
             return True
         intent = self.decoder.decode_tx(event)
         is_relevant = self.relevant(event, intent)
-        if len(self._relevant) + len(self._irrelevant) >= self.capacity:
-            if self._irrelevant:
-                self._irrelevant.popleft()
-                self.shed["irrelevant"] += 1
-            elif not is_relevant:
-                self.shed["irrelevant"] += 1
-                return False
-            else:
-                self._relevant.popleft()
-                self.shed["relevant"] += 1
-        admitted = Admitted(event, intent, is_relevant)
-        (self._relevant if is_relevant else self._irrelevant).append(admitted)
-        self._ready.set()
+        with self._lock:
+            self.offered += 1
+            if len(self._relevant) + len(self._irrelevant) >= self.capacity:
+                if self._irrelevant:
+                    self._irrelevant.popleft()
+                    self.shed["irrelevant"] += 1
+                elif not is_relevant:
+                    self.shed["irrelevant"] += 1
+                    return False
+                else:
+                    self._relevant.popleft()
+                    self.shed["relevant"] += 1
+            admitted = Admitted(event, intent, is_relevant)
+            (self._relevant if is_relevant else self._irrelevant).append(admitted)
+        self._wake()
         return True
+
+    def _wake(self) -> None:
+        loop = self._loop
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if loop is None or running is loop:
+            self._ready.set()
+            return
+        with self._lock:
+            if self._wakeup_pending:
+                return
+            self._wakeup_pending = True
+        loop.call_soon_threadsafe(self._woken)
+
+    def _woken(self) -> None:
+        with self._lock:
+            self._wakeup_pending = False
+        self._ready.set()
 
     async def put(self, event: Event) -> None:
         """:meth:`offer` as an :data:`~watcher.source.Emit` sink."""
         self.offer(event)
 
     def get_nowait(self) -> Admitted | None:
-        for queue in (self._control, self._relevant, self._irrelevant):
-            if queue:
-                return queue.popleft()
-        self._ready.clear()
+        with self._lock:
+            for queue in (self._control, self._relevant, self._irrelevant):
+                if queue:
+                    return queue.popleft()
+            self._ready.clear()
         return None
 
     async def get(self) -> Admitted:
+        self._loop = asyncio.get_running_loop()
         while (item := self.get_nowait()) is None:
             await self._ready.wait()
         return item

@@ -31,7 +31,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -52,7 +52,7 @@ from anvil.relay import (
 from anvil.relay import RpcError as RelayRpcError
 from chain.envelope import signed_envelope
 from chain.errors import ChainError, RpcError
-from chain.rpc import Rpc, eth_get_block
+from chain.rpc import Rpc, connect, eth_get_block
 from chain.types import (
     BlockHeader,
     MalformedError,
@@ -89,6 +89,8 @@ REVERTED_IN_BLOCK = "reverted_in_block"
 REFUSED_BY_POOL = "refused_by_pool"
 LOST_FROM_POOL = "lost_from_pool"
 ORPHAN_DROPPED = "orphan_dropped"
+RESTORED = "restored"  # a public tx lost while the pool was emptied, sent again
+_ANNOUNCED_MAX = 50_000
 
 _ALREADY_KNOWN = ("already imported", "already known", "known transaction")
 _REORDER_ATTEMPTS = 3
@@ -412,8 +414,10 @@ class Builder:
         block_time: float = 1.0,
         history: int = 256,
         sim_timeout: float = 5.0,
+        pool_feed: str | None = None,
     ) -> None:
         self.rpc = rpc
+        self.pool_feed = pool_feed
         self.book = book
         self.coinbase = norm_address(coinbase, "coinbase")
         self.block_time = block_time
@@ -426,9 +430,53 @@ class Builder:
         # Envelopes taken out of the pool whose re-send did not go through (node unreachable):
         # sent again first thing next block, so an outage mid-block loses no tx.
         self._taken: list[bytes] = []
+        # Public txs the node announced (hash -> envelope), followed on ``pool_feed``: emptying
+        # the pool is not atomic for other connections, so a tx sent between our read and the
+        # drop is gone unread; after each block, what the node no longer knows is sent again.
+        self._announced: OrderedDict[str, bytes] = OrderedDict()
+        self._withheld: set[str] = set()  # bundle-only txs taken out on purpose: never restored
+        self._feed_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.rpc.call("anvil_setCoinbase", [self.coinbase])
+        if self.pool_feed is not None:
+            self._feed_task = asyncio.create_task(self._follow_pool(self.pool_feed))
+
+    async def _follow_pool(self, url: str) -> None:
+        """Remember every public tx the node announces, reconnecting as needed."""
+        while True:
+            try:
+                async with connect(url) as feed:
+                    async for obj in await feed.subscribe("newPendingTransactions", True):
+                        with contextlib.suppress(MalformedError):
+                            tx = PendingTx.from_rpc(obj)
+                            raw = signed_envelope(tx)
+                            if raw is not None and tx.hash not in self._withheld:
+                                self._announced[tx.hash] = raw
+                                while len(self._announced) > _ANNOUNCED_MAX:
+                                    self._announced.popitem(last=False)
+            except ChainError:
+                await asyncio.sleep(0.2)
+
+    async def _restore_lost(self) -> list[str]:
+        """Re-send announced public txs the node no longer knows (dropped unread, never mined);
+        forget the ones it mined."""
+        hashes = [h for h in self._announced if h not in self._withheld]
+        if not hashes:
+            return []
+        answers = await self.rpc.batch([("eth_getTransactionByHash", [h]) for h in hashes])
+        lost: list[str] = []
+        for tx_hash, answer in zip(hashes, answers, strict=True):
+            if isinstance(answer, dict) and answer.get("blockNumber"):
+                self._announced.pop(tx_hash, None)
+            elif answer is None:
+                lost.append(tx_hash)
+        if lost:
+            # Forget them either way: taken back, the node announces them again; refused
+            # (replaced meanwhile, say), they must not be retried every block.
+            raws = [self._announced.pop(h) for h in lost]
+            await self.rpc.batch([("eth_sendRawTransaction", ["0x" + r.hex()]) for r in raws])
+        return [f"{RESTORED}: {tx_hash}" for tx_hash in lost]
 
     def stats(self) -> BuilderStats:
         counters = self._counters
@@ -509,6 +557,11 @@ class Builder:
         if self._task is not None:
             await self._task
             self._task = None
+        if self._feed_task is not None:
+            self._feed_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._feed_task
+            self._feed_task = None
 
     # -- one block --
 
@@ -547,7 +600,9 @@ class Builder:
             ]
             bundle_order = []
         await self.rpc.call("evm_mine", [env.timestamp])
+        self._withheld |= bundle_only
         anomalies += await self._drop_orphans(bundle_only)
+        anomalies += await self._restore_lost()
         report = await self._check_block(
             env, bundle_order, rejected, anomalies, hex_to_int(_ok(coinbase_before)), started
         )

@@ -86,7 +86,11 @@ class DevnetStack:
             self._rpc = await connect(self.devnet.node.http_url, timeout=self.rpc_timeout)
             book = BundleBook()
             self._builder = Builder(
-                self._rpc, book, coinbase=self.coinbase, block_time=self.block_time or 1.0
+                self._rpc,
+                book,
+                coinbase=self.coinbase,
+                block_time=self.block_time or 1.0,
+                pool_feed=self.devnet.node.ws_url,
             )
             await self._builder.start()
             self._relay = await start_relay(

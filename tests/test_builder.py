@@ -393,7 +393,10 @@ async def test_the_running_loop_keeps_bundles_whole_under_concurrent_traffic(net
                 await net.relay.send_bundle(Bundle((victim, tip), target + 1))
                 bundles.append((victim, tip))
             await asyncio.sleep(0.02)
-        await wait_for(lambda: net.builder.stats().public_txs_mined >= len(sent), seconds=40)
+        for _ in range(80):  # every public tx must be mined: none lost while re-ordering
+            if all(r is not None for r in await receipts(net.rpc, sent)):
+                break
+            await asyncio.sleep(0.5)
     finally:
         await net.builder.stop()
     mined = await receipts(net.rpc, sent)
@@ -411,7 +414,7 @@ async def test_the_running_loop_keeps_bundles_whole_under_concurrent_traffic(net
         landed += 1
     stats = net.builder.stats()
     assert stats.build_errors == 0
-    assert set(stats.anomalies) <= {"orphan_dropped"}, stats.anomalies
+    assert set(stats.anomalies) <= {"orphan_dropped", "restored"}, stats.anomalies
     assert stats.bundles_included == landed >= len(bundles) // 2
 
 

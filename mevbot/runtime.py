@@ -423,9 +423,16 @@ class Bot:
             await self.engine.on_head(event)
 
     async def _bus_heads(self) -> None:
-        """Workers and keepers: every head, in order, from the heads stream."""
+        """Workers and keepers: every head, in order, from the heads stream. It is read from
+        its start (a head published while this reader starts must not be missed); what the
+        state loaded at start-up already holds is skipped."""
         assert self.bus is not None
-        async for event in self.bus.heads():
+        caught_up = False
+        async for event in self.bus.heads(start_id="0"):
+            if not caught_up:
+                if not isinstance(event, NewHead) or event.number <= self.state.block_number:
+                    continue
+                caught_up = True
             await self._apply_head(event)
 
     async def _handle_bus_event(self, event: Any) -> None:

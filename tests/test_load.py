@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.faults, pytest.mark.slow]
 BURST_S = 30.0
 SWAPS_PER_S = 30  # 10x the demo's ~3 swaps per 1 s block
 TRANSFERS_PER_S = 150
-INTAKE_SLOTS = 8  # the traffic arrives in 0.1 s batches of ~18: this must shed
+INTAKE_SLOTS = 16  # the traffic arrives in 0.1 s batches of ~18: irrelevant ones must shed
 # A backrun that reaches the relay after the next block is built is too late: one block time.
 LATENCY_GOAL_MS = 1000.0
 MAX_RSS_GROWTH_KB = 200 * 1024

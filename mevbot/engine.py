@@ -164,7 +164,12 @@ class Engine:
 
     async def on_head(self, head: NewHead) -> list[Verdict]:
         """A new block: apply its logs, move the fork, settle bundles, block strategies."""
-        changes = self.state.apply_block(head.number, head.hash, head.logs)
+        if head.number > self.state.block_number:
+            changes = self.state.apply_block(head.number, head.hash, head.logs)
+        else:
+            # The block the state was loaded at (a head stream announces the current head when it
+            # connects): its logs are in already, and lending events are deltas.
+            changes = StateChanges()
         self.counters["blocks"] += 1
         self.counters["malformed_logs"] += changes.malformed
         self.head = head.header

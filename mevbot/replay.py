@@ -1,8 +1,9 @@
 """Replay a recorded journal through the bot's strategies on a fork, and list the candidates.
 
 The journal (:mod:`watcher.journal`) is the source of truth for what the watcher received. The
-*start block* is the parent of the journal's first head. The replay loads the local state from
-the upstream node as of that block, starts the fork simulator there, and feeds the events in
+*start block* is the journal's first head. The replay loads the local state from the upstream
+node as of that block (so that head's own logs are not applied again), starts the fork
+simulator there, and feeds the events in
 recorded order through the same :class:`~mevbot.engine.Engine` the live bot runs, in dry run:
 
 - a head applies the journal's own logs to the state (logs are never fetched again), moves the
@@ -191,9 +192,7 @@ def scan_journal(path: str | Path) -> JournalScan:
     except OSError as error:
         raise ReplayError(0, f"cannot read the journal {path}: {error.strerror}") from None
     if first_head is None:
-        raise ReplayError(0, f"{path} holds no head: a replay starts at the first head's parent")
-    if first_head.number == 0:
-        raise ReplayError(0, "the first head is the genesis block: it has no parent to start at")
+        raise ReplayError(0, f"{path} holds no head: a replay starts at the first head")
     return JournalScan(dict(counts), first_head)
 
 
@@ -278,7 +277,7 @@ async def _load_state(view: BlockView, deployment: Deployment, start: int) -> Ch
 
 async def _check_start(view: BlockView, deployment: Deployment, scan: JournalScan) -> str:
     """The start block's hash, after checking the upstream is the journal's chain."""
-    start = scan.first_head.number - 1
+    start = scan.first_head.number
     chain_id = int(await view.call("eth_chainId"), 16)
     if chain_id != deployment.chain_id:
         raise ReplayError(
@@ -287,11 +286,11 @@ async def _check_start(view: BlockView, deployment: Deployment, scan: JournalSca
     block = await eth_get_block(view, hex(start))
     if block is None:
         raise ReplayError(0, f"the upstream does not have block {start} (the start block)")
-    if block.hash != scan.first_head.header.parent_hash:
+    if block.hash != scan.first_head.hash:
         raise ReplayError(
             0,
-            f"the upstream's block {start} is {block.hash}, but the journal's first head has "
-            f"parent {scan.first_head.header.parent_hash}: not the chain that was recorded",
+            f"the upstream's block {start} is {block.hash}, but the journal's first head is "
+            f"{scan.first_head.hash}: not the chain that was recorded",
         )
     return block.hash
 
@@ -313,7 +312,9 @@ async def replay_journal(
     fork cannot serve the replay.
     """
     scan = scan_journal(path)
-    start = scan.first_head.number - 1
+    # State as of the first head (the bot's own starting point when its head stream announced
+    # the head it loaded at); the engine does not apply that head's logs a second time.
+    start = scan.first_head.number
     try:
         upstream = await connect(upstream_url, timeout=call_timeout)
     except ChainError as error:

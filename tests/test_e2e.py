@@ -223,3 +223,42 @@ async def test_the_dashboard_renders_the_running_bot(stack_and_bot):
     assert "devnet" in text and str(status.head_block) in text
     assert "liquidation-k" in text, "the keeper's row"
     assert "started on devnet" in text, "the log tail"
+
+
+async def test_a_head_announced_again_is_not_applied_twice(stack_and_bot):
+    """A head stream announces the current head when it (re)connects: lending events are deltas,
+    so applying that block's logs again would double-count positions."""
+    from chain.topics import STATE_TOPICS
+    from chain.types import Log
+    from watcher.events import NewHead
+
+    stack, bot = stack_and_bot
+    world = stack.world
+    borrower = world.borrowers[0]["address"]
+    pool = load_artifact("LendingPool").abi
+    usdc = world.tokens["USDC"]["address"]
+    await stack.rpc.call("anvil_impersonateAccount", [borrower])
+    await stack.rpc.call(
+        "eth_sendTransaction",
+        [
+            {
+                "from": borrower,
+                "to": world.lending["pool"],
+                "data": "0x" + pool.function("borrow").encode(usdc, 10**6, 2, 0, borrower).hex(),
+            }
+        ],
+    )
+    report = await _mine(stack, bot)
+    position = bot.state.positions[borrower]
+    block = await stack.rpc.call("eth_getBlockByNumber", [hex(report.number), False])
+    raw_logs = await stack.rpc.call(
+        "eth_getLogs",
+        [{"blockHash": block["hash"], "topics": [["0x" + t.hex() for t in STATE_TOPICS]]}],
+    )
+    logs = tuple(Log.from_rpc(r) for r in raw_logs)
+    assert any(log.address == world.lending["pool"] for log in logs), "the block holds the borrow"
+    from chain.types import BlockHeader
+
+    again = NewHead(BlockHeader.from_rpc(block), logs, 0, "test")
+    await bot.engine.on_head(again)
+    assert bot.state.positions[borrower] == position

@@ -435,6 +435,9 @@ class Builder:
         # drop is gone unread; after each block, what the node no longer knows is sent again.
         self._announced: OrderedDict[str, bytes] = OrderedDict()
         self._withheld: set[str] = set()  # bundle-only txs taken out on purpose: never restored
+        # Every tx a searcher put in a bundle: only ever sent as part of its bundle, never
+        # restored as if it were public (the bundle may have missed, and must land whole or not).
+        self._in_bundles: set[str] = set()
         self._feed_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -461,7 +464,9 @@ class Builder:
     async def _restore_lost(self) -> list[str]:
         """Re-send announced public txs the node no longer knows (dropped unread, never mined);
         forget the ones it mined."""
-        hashes = [h for h in self._announced if h not in self._withheld]
+        hashes = [
+            h for h in self._announced if h not in self._withheld and h not in self._in_bundles
+        ]
         if not hashes:
             return []
         answers = await self.rpc.batch([("eth_getTransactionByHash", [h]) for h in hashes])
@@ -496,6 +501,10 @@ class Builder:
     async def on_bundle(self, entry: BookEntry) -> None:
         """The relay's ``on_bundle`` hook: the bundle is in the book; count it."""
         self._counters.bundles_received += 1
+        txs = entry.bundle.txs if isinstance(entry, ReceivedBundle) else entry.txs
+        self._in_bundles.update(tx.hash for tx in txs)
+        while len(self._in_bundles) > _ANNOUNCED_MAX:
+            self._in_bundles.pop()
 
     async def call_bundle(self, request: CallBundleRequest | SimMevBundleRequest) -> Any:
         """The relay's ``simulator``: eth_callBundle with this builder's coinbase."""

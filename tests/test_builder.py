@@ -106,11 +106,11 @@ async def public_swap(net: Net) -> SignedTx:
 
 
 async def signed_call(
-    net: Net, role: str, to: str, value: int = 0, nonce_offset: int = 0
+    net: Net, role: str, to: str, value: int = 0, nonce_offset: int = 0, block: str = "latest"
 ) -> SignedTx:
-    """A tx from one of the world's roles (not sent anywhere)."""
+    """A tx from one of the world's roles (not sent anywhere), at its ``block`` nonce."""
     account = Account.from_key(net.stack.world.roles[role].private_key)
-    nonce = int(await net.rpc.call("eth_getTransactionCount", [account.address, "latest"]), 16)
+    nonce = int(await net.rpc.call("eth_getTransactionCount", [account.address, block]), 16)
     fee = await base_fee(net.rpc)
     signed = account.sign_transaction(
         {
@@ -385,9 +385,12 @@ async def test_the_running_loop_keeps_bundles_whole_under_concurrent_traffic(net
         for index in range(60):
             sent.append((await public_swap(net)).hash)
             if index % 12 == 5:
-                victim = await signed_call(net, "oracle_updater", TIPPER, value=1)
+                # Each bundle its own txs: the public victim at the pending nonce, and a tip of
+                # its own value (tips signed at the same nonce would otherwise be one same tx,
+                # shared by two bundles).
+                victim = await signed_call(net, "oracle_updater", TIPPER, value=1, block="pending")
                 await net.rpc.call("eth_sendRawTransaction", [victim.raw_hex])
-                tip = await signed_call(net, "executor", TIPPER, value=ETHER // 1000)
+                tip = await signed_call(net, "executor", TIPPER, value=ETHER // 1000 + index)
                 target = await head_number(net.rpc) + 1
                 await net.relay.send_bundle(Bundle((victim, tip), target))
                 await net.relay.send_bundle(Bundle((victim, tip), target + 1))

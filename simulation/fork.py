@@ -19,7 +19,6 @@ from typing import Literal
 from chain.errors import ChainError, ConnectionLost, RpcTimeout
 from chain.node import AnvilProcess, NodeStartError
 from chain.rpc import WsRpc, connect, eth_block_number, eth_get_block
-from chain.types import BlockHeader
 from simulation.balances import BalanceQuery, assemble, balance_query
 from simulation.fork_snapshot import SnapshotRunner
 from simulation.fork_v1 import simulate_v1, supports_simulate_v1
@@ -31,6 +30,7 @@ from simulation.simulator import (
     SimCall,
     SimResult,
     SimulationError,
+    UpstreamSimulator,
     resolve_block,
 )
 
@@ -38,13 +38,15 @@ Method = Literal["auto", "simulate_v1", "snapshot"]
 MAX_WARMUP_CALLS = 2_000
 
 
-class AnvilForkSimulator:
+class AnvilForkSimulator(UpstreamSimulator):
     """``await sim.start()``, then ``await sim.simulate(txs, watch=..., tokens=...)``; feed
     ``await sim.on_new_head(n)`` from the block watcher; ``await sim.close()`` at the end.
 
     ``method`` "auto" uses ``eth_simulateV1`` when the fork answers it, else mining on a snapshot.
     ``block_interval`` sets the default timestamp of the simulated block (head + interval).
     """
+
+    kind = "fork simulator"
 
     def __init__(
         self,
@@ -57,30 +59,24 @@ class AnvilForkSimulator:
         reset_timeout: float = 30.0,
         startup_timeout: float = 20.0,
     ) -> None:
-        self.upstream_url = upstream_url
+        super().__init__(
+            upstream_url,
+            block_interval=block_interval,
+            coinbase=coinbase,
+            call_timeout=call_timeout,
+        )
         self.method = method
-        self.block_interval = block_interval
-        self.coinbase = coinbase.lower()
-        self.call_timeout = call_timeout
         self.reset_timeout = reset_timeout
         self.startup_timeout = startup_timeout
         self.node: AnvilProcess | None = None
         self.restarts = 0
         self.snapshot_runner = SnapshotRunner()
         self._rpc: WsRpc | None = None
-        self._head: BlockHeader | None = None
         self._fork_block = 0
         self._lock = asyncio.Lock()
         self._nonces: dict[str, int] = {}  # state nonces at the fork head, filled on demand
         # (to, calldata) reads replayed after every reset to pull hot state into the fork.
         self.warmup: list[tuple[str, bytes]] = []
-
-    @property
-    def head(self) -> BlockHeader:
-        """The fork's head: simulated blocks go on top of it."""
-        if self._head is None:
-            raise SimulationError("fork simulator not started")
-        return self._head
 
     async def start(self) -> None:
         try:

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from chain.errors import ChainError
 from chain.rpc import eth_get_block
 from chain.rpc_reconnecting import ReconnectingRpc
-from chain.types import BlockHeader
 from simulation.balances import assemble, balance_query
 from simulation.fork_v1 import simulate_v1, supports_simulate_v1
 from simulation.prepared import prepare
@@ -24,12 +23,15 @@ from simulation.simulator import (
     SimCall,
     SimResult,
     SimulationError,
+    UpstreamSimulator,
     resolve_block,
 )
 
 
-class NodeSimulator:
+class NodeSimulator(UpstreamSimulator):
     """The :class:`~simulation.simulator.Simulator` interface over the upstream node."""
+
+    kind = "node simulator"
 
     def __init__(
         self,
@@ -39,19 +41,14 @@ class NodeSimulator:
         coinbase: str = DEFAULT_COINBASE,
         call_timeout: float = 5.0,
     ) -> None:
-        self.upstream_url = upstream_url
-        self.block_interval = block_interval
-        self.coinbase = coinbase.lower()
-        self.call_timeout = call_timeout
+        super().__init__(
+            upstream_url,
+            block_interval=block_interval,
+            coinbase=coinbase,
+            call_timeout=call_timeout,
+        )
         self.rpc = ReconnectingRpc(upstream_url, timeout=call_timeout)
-        self._head: BlockHeader | None = None
         self._nonces: dict[str, int] = {}  # state nonces at the head, filled on demand
-
-    @property
-    def head(self) -> BlockHeader:
-        if self._head is None:
-            raise SimulationError("node simulator not started")
-        return self._head
 
     async def start(self) -> None:
         try:

@@ -29,7 +29,6 @@ from pyrevm import BlockEnv as RevmBlockEnv
 
 from chain.errors import ChainError
 from chain.rpc import connect, eth_chain_id, eth_get_block
-from chain.types import BlockHeader
 from simulation.balances import (
     READER_ADDRESS,
     READER_CODE,
@@ -48,6 +47,7 @@ from simulation.simulator import (
     SimResult,
     SimulationError,
     TxOutcome,
+    UpstreamSimulator,
     failure_reason,
     resolve_block,
 )
@@ -63,9 +63,11 @@ def calldata_floor(data: bytes) -> int:
     return 21_000 + 10 * (zeros + 4 * (len(data) - zeros))
 
 
-class RevmSimulator:
+class RevmSimulator(UpstreamSimulator):
     """``await sim.start()``, ``await sim.simulate(...)``, ``await sim.on_new_head(n)``: the same
     contract as :class:`simulation.fork.AnvilForkSimulator`, executed in this process."""
+
+    kind = "revm simulator"
 
     def __init__(
         self,
@@ -75,19 +77,14 @@ class RevmSimulator:
         coinbase: str = DEFAULT_COINBASE,
         call_timeout: float = 5.0,
     ) -> None:
-        self.upstream_url = upstream_url
-        self.block_interval = block_interval
-        self.coinbase = coinbase.lower()
-        self.call_timeout = call_timeout
+        super().__init__(
+            upstream_url,
+            block_interval=block_interval,
+            coinbase=coinbase,
+            call_timeout=call_timeout,
+        )
         self._evm: EVM | None = None
-        self._head: BlockHeader | None = None
         self._chain_id = 0
-
-    @property
-    def head(self) -> BlockHeader:
-        if self._head is None:
-            raise SimulationError("revm simulator not started")
-        return self._head
 
     async def start(self) -> None:
         await self._fork("latest")

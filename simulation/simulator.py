@@ -149,6 +149,33 @@ class Simulator(Protocol):
     async def close(self) -> None: ...
 
 
+class UpstreamSimulator:
+    """What every backend shares: the upstream it reads, the simulated block's defaults, and
+    the head it simulates on top of (``head`` before ``start()`` is an error)."""
+
+    kind = "simulator"
+
+    def __init__(
+        self,
+        upstream_url: str,
+        *,
+        block_interval: int = 12,
+        coinbase: str = DEFAULT_COINBASE,
+        call_timeout: float = 5.0,
+    ) -> None:
+        self.upstream_url = upstream_url
+        self.block_interval = block_interval
+        self.coinbase = coinbase.lower()
+        self.call_timeout = call_timeout
+        self._head: BlockHeader | None = None
+
+    @property
+    def head(self) -> BlockHeader:
+        if self._head is None:
+            raise SimulationError(f"{self.kind} not started")
+        return self._head
+
+
 def next_base_fee(head: BlockHeader) -> int:
     """EIP-1559: the base fee of the block after ``head`` (elasticity 2, max change 1/8)."""
     target = head.gas_limit // 2

@@ -10,13 +10,20 @@ the order they were sent. Per block the builder
    ``revertingTxHashes``), shares a tx hash or a sender+nonce with a chosen bundle, pays the
    coinbase nothing, is refused by the node (nonce, fee, balance), misses its timestamp window
    or does not fit in the block;
-2. when a bundle was chosen, reads and empties the pool in one JSON-RPC batch (the pending
-   block gives the fifo order, ``txpool_content`` the rest; envelopes are rebuilt from the tx
-   objects and checked against their hashes) and re-sends, in one batch, the chosen bundles' txs
-   in order followed by the public txs not already in a bundle, then checks that the pool's next
-   block starts with the bundles (a tx sent meanwhile would be ahead: then it does it again);
+2. when a bundle was chosen, reads the pool (``txpool_content``, put in the order the node
+   announced the txs; envelopes are rebuilt from the tx objects and checked against their
+   hashes), then in one batch drops exactly those txs and re-sends the chosen bundles' txs in
+   order followed by the public txs, then checks that the pool's next block starts with the
+   bundles (a tx sent meanwhile would be ahead: then it does it again);
 3. mines with ``evm_mine`` at a chosen timestamp and checks the block: every chosen bundle whole,
    contiguous, in order, and not reverting where it may not. Anything else is an anomaly, counted.
+
+The pool is never emptied blindly: anvil runs a batch's calls concurrently and other clients'
+txs arrive all the time, so a drop-all loses whatever came in after the read. Dropping a tx still
+drops the same sender's later txs, so a tx sent between the read and the drop can go with it;
+every public tx the builder has read or the node has announced is remembered until mined, and
+one the node no longer knows is sent again right after each re-send and before each block
+(counted in ``restored``).
 
 Results per block go to a bounded history; counters cover blocks, bundles received, included and
 rejected by reason, and anomalies. The builder also answers the relay's ``eth_callBundle`` with
@@ -89,8 +96,7 @@ REVERTED_IN_BLOCK = "reverted_in_block"
 REFUSED_BY_POOL = "refused_by_pool"
 LOST_FROM_POOL = "lost_from_pool"
 ORPHAN_DROPPED = "orphan_dropped"
-RESTORED = "restored"  # a public tx lost while the pool was emptied, sent again
-_ANNOUNCED_MAX = 50_000
+_REMEMBERED_MAX = 50_000
 
 _ALREADY_KNOWN = ("already imported", "already known", "known transaction")
 _REORDER_ATTEMPTS = 3
@@ -152,6 +158,7 @@ class BuilderStats:
     bundles_rejected: Mapping[str, int]
     anomalies: Mapping[str, int]
     public_txs_mined: int
+    restored: int
     last_block: int | None
 
     @property
@@ -195,6 +202,7 @@ class _Counters:
     bundles_received: int = 0
     bundles_included: int = 0
     public_txs_mined: int = 0
+    restored: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     anomalies: Counter[str] = field(default_factory=Counter)
 
@@ -427,17 +435,13 @@ class Builder:
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        # Envelopes taken out of the pool whose re-send did not go through (node unreachable):
-        # sent again first thing next block, so an outage mid-block loses no tx.
-        self._taken: list[bytes] = []
-        # Public txs the node announced (hash -> envelope), followed on ``pool_feed``: emptying
-        # the pool is not atomic for other connections, so a tx sent between our read and the
-        # drop is gone unread; after each block, what the node no longer knows is sent again.
-        self._announced: OrderedDict[str, bytes] = OrderedDict()
-        self._withheld: set[str] = set()  # bundle-only txs taken out on purpose: never restored
-        # Every tx a searcher put in a bundle: only ever sent as part of its bundle, never
-        # restored as if it were public (the bundle may have missed, and must land whole or not).
-        self._in_bundles: set[str] = set()
+        # Every public tx read from the pool or announced on ``pool_feed`` (hash -> envelope),
+        # until mined: what the node forgets (dropped along with a tx we moved, or a re-send
+        # that never arrived) is sent again before each block.
+        self._public: OrderedDict[str, _PoolTx] = OrderedDict()
+        # Bundle txs that were never public, put in the pool by us: they land with their bundle
+        # or not at all, so they are never remembered as public nor sent again.
+        self._bundle_only: OrderedDict[str, None] = OrderedDict()
         self._feed_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -452,36 +456,41 @@ class Builder:
                 async with connect(url) as feed:
                     async for obj in await feed.subscribe("newPendingTransactions", True):
                         with contextlib.suppress(MalformedError):
-                            tx = PendingTx.from_rpc(obj)
-                            raw = signed_envelope(tx)
-                            if raw is not None and tx.hash not in self._withheld:
-                                self._announced[tx.hash] = raw
-                                while len(self._announced) > _ANNOUNCED_MAX:
-                                    self._announced.popitem(last=False)
+                            self._remember(_pool_tx(obj))
             except ChainError:
                 await asyncio.sleep(0.2)
 
-    async def _restore_lost(self) -> list[str]:
-        """Re-send announced public txs the node no longer knows (dropped unread, never mined);
-        forget the ones it mined."""
-        hashes = [
-            h for h in self._announced if h not in self._withheld and h not in self._in_bundles
-        ]
+    def _remember(self, tx: _PoolTx) -> None:
+        if tx.hash not in self._bundle_only and tx.hash not in self._public:
+            self._public[tx.hash] = tx
+            while len(self._public) > _REMEMBERED_MAX:
+                self._public.popitem(last=False)
+
+    def remembers(self, tx_hash: str) -> bool:
+        """Whether ``tx_hash`` is a public tx this builder would send again if the node lost it."""
+        return tx_hash in self._public
+
+    async def _restore_lost(self) -> None:
+        """Re-send remembered public txs the node no longer knows; forget the ones it mined."""
+        hashes = list(self._public)
         if not hashes:
-            return []
+            return
         answers = await self.rpc.batch([("eth_getTransactionByHash", [h]) for h in hashes])
         lost: list[str] = []
         for tx_hash, answer in zip(hashes, answers, strict=True):
             if isinstance(answer, dict) and answer.get("blockNumber"):
-                self._announced.pop(tx_hash, None)
+                self._public.pop(tx_hash, None)
             elif answer is None:
                 lost.append(tx_hash)
-        if lost:
-            # Forget them either way: taken back, the node announces them again; refused
-            # (replaced meanwhile, say), they must not be retried every block.
-            raws = [self._announced.pop(h) for h in lost]
-            await self.rpc.batch([("eth_sendRawTransaction", ["0x" + r.hex()]) for r in raws])
-        return [f"{RESTORED}: {tx_hash}" for tx_hash in lost]
+        if not lost:
+            return
+        # Forget them either way: taken back, the node announces them again; refused, they were
+        # superseded (mined or replaced at their nonce) and must not be retried every block.
+        raws = [self._public.pop(h).raw for h in lost]
+        outcomes = await self._resend([], raws)
+        restored = sum(1 for outcome in outcomes if not isinstance(outcome, RpcError))
+        self._counters.restored += restored
+        log.debug("devnet builder: %d public txs the node forgot were sent again", restored)
 
     def stats(self) -> BuilderStats:
         counters = self._counters
@@ -493,6 +502,7 @@ class Builder:
             bundles_rejected=MappingProxyType(dict(counters.rejected)),
             anomalies=MappingProxyType(dict(counters.anomalies)),
             public_txs_mined=counters.public_txs_mined,
+            restored=counters.restored,
             last_block=self.history[-1].number if self.history else None,
         )
 
@@ -501,10 +511,6 @@ class Builder:
     async def on_bundle(self, entry: BookEntry) -> None:
         """The relay's ``on_bundle`` hook: the bundle is in the book; count it."""
         self._counters.bundles_received += 1
-        txs = entry.bundle.txs if isinstance(entry, ReceivedBundle) else entry.txs
-        self._in_bundles.update(tx.hash for tx in txs)
-        while len(self._in_bundles) > _ANNOUNCED_MAX:
-            self._in_bundles.pop()
 
     async def call_bundle(self, request: CallBundleRequest | SimMevBundleRequest) -> Any:
         """The relay's ``simulator``: eth_callBundle with this builder's coinbase."""
@@ -580,11 +586,7 @@ class Builder:
 
     async def _build(self) -> BlockReport:
         started = time.monotonic()
-        if self._taken:
-            await self.rpc.batch(
-                [("eth_sendRawTransaction", ["0x" + r.hex()]) for r in self._taken]
-            )
-            self._taken = []
+        await self._restore_lost()
         head_raw, coinbase_before = await self.rpc.batch(
             [
                 ("eth_getBlockByNumber", ["latest", False]),
@@ -609,9 +611,7 @@ class Builder:
             ]
             bundle_order = []
         await self.rpc.call("evm_mine", [env.timestamp])
-        self._withheld |= bundle_only
         anomalies += await self._drop_orphans(bundle_only)
-        anomalies += await self._restore_lost()
         report = await self._check_block(
             env, bundle_order, rejected, anomalies, hex_to_int(_ok(coinbase_before)), started
         )
@@ -691,79 +691,78 @@ class Builder:
             return Rejection(bundle_hash, BLOCK_FULL, f"needs {gas_used} gas")
         return _Choice(candidate, payment, gas_used)
 
-    async def _take_pool(self) -> list[_PoolTx]:
-        """Read and empty the pool in one batch (anvil runs a batch's calls in order, so nothing
-        sent meanwhile is dropped unread): ready txs in the pending block's fifo order, then
-        ready txs that did not fit, then queued ones (nonce gaps), each sender's by nonce."""
-        pending, content, _ = await self.rpc.batch(
-            [
-                ("eth_getBlockByNumber", ["pending", True]),
-                ("txpool_content", []),
-                ("anvil_dropAllTransactions", []),
-            ]
-        )
-        pending, content = _ok(pending), _ok(content) or {}
-        objects = list((pending or {}).get("transactions", []))
-        for section in ("pending", "queued"):
-            for by_nonce in (content.get(section) or {}).values():
-                objects += sorted(by_nonce.values(), key=lambda o: hex_to_int(o.get("nonce")))
+    async def _read_pool(self) -> list[_PoolTx]:
+        """The pool's txs, remembered as public unless ours, in the order the node announced
+        them (its fifo order; each sender's by nonce)."""
+        content = _ok(await self.rpc.call("txpool_content", []))
         txs: dict[str, _PoolTx] = {}
-        for obj in objects:
+        for obj in _txpool_objects(content):
             try:
                 tx = _pool_tx(obj)
             except MalformedError as error:
                 self._counters.anomalies[LOST_FROM_POOL] += 1
                 log.warning("devnet builder: cannot re-send a pool tx: %s", error.reason)
                 continue
-            txs.setdefault(tx.hash, tx)
-        return list(txs.values())
+            txs[tx.hash] = tx
+            self._remember(tx)
+        # The pending block would give the fifo order too, but building it runs every tx.
+        rank = {tx_hash: i for i, tx_hash in enumerate(self._public)}
+        return sorted(txs.values(), key=lambda tx: (rank.get(tx.hash, len(rank)), tx.nonce))
+
+    async def _resend(self, drop: Sequence[str], send: Sequence[bytes]) -> list[Any]:
+        """Drop exactly ``drop`` and send ``send`` in order, in one batch (anvil starts a batch's
+        calls in order, so every drop precedes the sends); the send outcomes."""
+        answers = await self.rpc.batch(
+            [("anvil_dropTransaction", [tx_hash]) for tx_hash in drop]
+            + [("eth_sendRawTransaction", ["0x" + raw.hex()]) for raw in send]
+        )
+        return answers[len(drop) :]
 
     async def _reorder_pool(
         self, bundles: Sequence[_Candidate]
     ) -> tuple[list[str], bool, set[str]]:
-        """Empty the pool and re-send bundles, then the public txs not in a bundle, in one batch;
-        redo if a tx sent meanwhile got ahead of a bundle tx. Returns the pool's refusals and
-        whether the bundles stand first. When they never do, the bundles' own txs (those not
-        public) are taken out again: a bundle lands whole or not at all.
+        """Put the bundles' txs first in the pool, the public txs behind them; redo if a tx sent
+        meanwhile got ahead of a bundle tx. Returns the pool's refusals, whether the bundles
+        stand first, and the bundle txs that were never public. When the bundles never stand
+        first, those are taken out again: a bundle lands whole or not at all.
         Without bundles the fifo pool already holds the public txs in arrival order."""
         if not bundles:
             return [], True, set()
-        expected = [h for c in bundles for h in c.hashes]
+        order = [(h, raw) for c in bundles for h, raw in zip(c.hashes, c.raws, strict=True)]
+        expected = [h for h, _ in order]
         bundle_hashes = set(expected)
         bundle_keys = {k for c in bundles for k in c.keys}
-        public: set[str] = set()  # pool txs seen before we sent anything
+        bundle_only: set[str] = set()
         anomalies: list[str] = []
         for attempt in range(_REORDER_ATTEMPTS):
-            pool = await self._take_pool()
+            pool = await self._read_pool()
             if attempt == 0:
-                public = {tx.hash for tx in pool}
-            order = [(h, raw) for c in bundles for h, raw in zip(c.hashes, c.raws, strict=True)]
-            order += [
+                bundle_only = {h for h in bundle_hashes if h not in self._public}
+                self._bundle_only.update(dict.fromkeys(bundle_only))
+                while len(self._bundle_only) > _REMEMBERED_MAX:
+                    self._bundle_only.popitem(last=False)
+            # Behind the bundles: the pool as read, then public txs announced since (dropping an
+            # earlier tx of their sender would take them along, so they are moved too). A public
+            # tx with a bundle tx's sender and nonce is replaced by it (and remembered: if the
+            # bundle misses, it is sent again).
+            moved = {tx.hash: tx for tx in pool}
+            moved.update((h, tx) for h, tx in self._public.items() if h not in moved)
+            behind = [
                 (tx.hash, tx.raw)
-                for tx in pool
+                for tx in moved.values()
                 if tx.hash not in bundle_hashes and (tx.sender, tx.nonce) not in bundle_keys
             ]
-            # If this batch is lost, the next block re-sends what was public, never bundle txs.
-            self._taken = [
-                tx.raw for tx in pool if tx.hash not in bundle_hashes or tx.hash in public
-            ]
-            outcomes = await self.rpc.batch(
-                [("eth_sendRawTransaction", ["0x" + raw.hex()]) for _, raw in order]
-            )
-            self._taken = []
-            anomalies = [
-                f"{REFUSED_BY_POOL}: {tx_hash}: {outcome.message}"
-                for (tx_hash, _), outcome in zip(order, outcomes, strict=True)
-                if isinstance(outcome, RpcError)
-                and not any(known in outcome.message.lower() for known in _ALREADY_KNOWN)
-            ]
+            outcomes = await self._resend(list(moved), [raw for _, raw in order + behind])
+            hashes = [h for h, _ in order + behind]
+            anomalies = _refusals(zip(hashes, outcomes, strict=True))
+            # A tx sent just before the drops, after an earlier one of its sender, went with it:
+            # sent again at once, so its sender is not held up for a block.
+            await self._restore_lost()
             if await self._bundles_first(expected):
-                return anomalies, True, bundle_hashes - public
-        pool = await self._take_pool()
-        keep = [tx.raw for tx in pool if tx.hash not in bundle_hashes or tx.hash in public]
-        if keep:
-            await self.rpc.batch([("eth_sendRawTransaction", ["0x" + raw.hex()]) for raw in keep])
-        return anomalies, False, bundle_hashes - public
+                return anomalies, True, bundle_only
+        if bundle_only:
+            await self.rpc.batch([("anvil_dropTransaction", [h]) for h in sorted(bundle_only)])
+        return anomalies, False, bundle_only
 
     async def _drop_orphans(self, bundle_only: set[str]) -> list[str]:
         """A bundle's own tx still pending after the block would land later, alone: drop it."""
@@ -864,6 +863,25 @@ class Builder:
             report.public_txs,
             report.coinbase_payment,
         )
+
+
+def _refusals(outcomes: Iterable[tuple[str, Any]]) -> list[str]:
+    """The pool's refusals among (tx hash, eth_sendRawTransaction answer) pairs, as anomalies."""
+    return [
+        f"{REFUSED_BY_POOL}: {tx_hash}: {outcome.message}"
+        for tx_hash, outcome in outcomes
+        if isinstance(outcome, RpcError)
+        and not any(known in outcome.message.lower() for known in _ALREADY_KNOWN)
+    ]
+
+
+def _txpool_objects(content: Any) -> list[Any]:
+    """The tx objects of a ``txpool_content`` answer, each sender's by nonce."""
+    objects: list[Any] = []
+    for section in ("pending", "queued"):
+        for by_nonce in ((content or {}).get(section) or {}).values():
+            objects += sorted(by_nonce.values(), key=lambda o: hex_to_int(o.get("nonce")))
+    return objects
 
 
 def _ok(answer: Any) -> Any:

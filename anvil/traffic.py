@@ -4,6 +4,10 @@ Each trader of the world swaps a random 0.2–3% of a random pool's reserve thro
 routers, so prices on the two DEXes drift apart. Transactions are signed locally (EIP-1559) with
 the trader's devnet key and tracked nonces; sending them is the caller's business, so the same
 generator serves tests, the demo and benchmarks.
+
+:func:`run_traffic` sends at fixed rates and behaves like a wallet: a sender whose next tx has not
+been mined after ``resend_after`` seconds gets its unmined txs sent again (a node may drop a
+pool tx: the devnet builder can lose one sent while it moves the pool, and real nodes evict).
 """
 
 from __future__ import annotations
@@ -115,9 +119,11 @@ async def run_traffic(
     transfers_per_s: float = 0.0,
     seed: int = 1,
     tick: float = 0.1,
-) -> tuple[list[str], list[str]]:
+    resend_after: float = 3.0,
+) -> SentTraffic:
     """Send swaps (sized from on-chain reserves, re-read every tick) and plain ETH transfers
-    from spare senders at the given rates; return (swap hashes, transfer hashes)."""
+    from spare senders at the given rates, re-sending what a sender has had stuck for
+    ``resend_after`` seconds (0: never); return what was sent."""
     traffic = Traffic(world, seed=seed)
     await traffic.sync_nonces(rpc)
     spammers = [Account.from_key(derived_key(f"traffic-spam-{i}")) for i in range(8)]
@@ -131,6 +137,7 @@ async def run_traffic(
     reserves_fn = _PAIR.function("getReserves")
     swaps: list[str] = []
     transfers: list[str] = []
+    wallet = _Wallet(resend_after)
     started = time.monotonic()
     sent_swaps = sent_transfers = 0
     while (elapsed := time.monotonic() - started) < seconds:
@@ -169,15 +176,68 @@ async def run_traffic(
             nonces[spammer.address] += 1
             batch.append(
                 SignedTx(
-                    bytes(tx.raw_transaction), "0x" + tx.hash.hex(), spammer.address.lower(), 0
+                    bytes(tx.raw_transaction),
+                    "0x" + tx.hash.hex(),
+                    spammer.address.lower(),
+                    nonces[spammer.address] - 1,
                 )
             )
             transfers.append(batch[-1].hash)
             sent_transfers += 1
         if batch:
             await rpc.batch([("eth_sendRawTransaction", [tx.raw_hex]) for tx in batch])
+            wallet.sent(batch)
+        await wallet.resend_stuck(rpc)
         await asyncio.sleep(max(0.0, started + elapsed + tick - time.monotonic()))
-    return swaps, transfers
+    return SentTraffic(swaps, transfers, sorted(wallet.resent))
+
+
+@dataclass(frozen=True, slots=True)
+class SentTraffic:
+    """The hashes sent, and those sent again because they sat unmined (a subset of both)."""
+
+    swaps: list[str]
+    transfers: list[str]
+    resent: list[str]
+
+
+class _Wallet:
+    """Tracks each sender's unmined txs; re-sends a sender's txs once its next one has waited
+    ``resend_after`` seconds (checked at most once a second)."""
+
+    def __init__(self, resend_after: float) -> None:
+        self.resend_after = resend_after
+        self.unmined: dict[str, dict[int, tuple[SignedTx, float]]] = {}
+        self.resent: set[str] = set()
+        self._checked_at = time.monotonic()
+
+    def sent(self, txs: list[SignedTx]) -> None:
+        now = time.monotonic()
+        for tx in txs:
+            self.unmined.setdefault(tx.sender, {})[tx.nonce] = (tx, now)
+
+    async def resend_stuck(self, rpc: Any) -> None:
+        now = time.monotonic()
+        if self.resend_after <= 0 or now - self._checked_at < 1.0:
+            return
+        self._checked_at = now
+        senders = [s for s, txs in self.unmined.items() if txs]
+        answers = await rpc.batch(
+            [("eth_getTransactionCount", [sender, "latest"]) for sender in senders]
+        )
+        again: list[SignedTx] = []
+        for sender, answer in zip(senders, answers, strict=True):
+            mined_up_to = int(answer, 16)
+            txs = self.unmined[sender]
+            for nonce in [n for n in txs if n < mined_up_to]:
+                del txs[nonce]
+            waiting = txs.get(mined_up_to)
+            if waiting is not None and now - waiting[1] >= self.resend_after:
+                again += [tx for tx, _ in txs.values()]
+                self.unmined[sender] = {n: (tx, now) for n, (tx, _) in txs.items()}
+        if again:
+            await rpc.batch([("eth_sendRawTransaction", [tx.raw_hex]) for tx in again])
+            self.resent.update(tx.hash for tx in again)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -186,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         description=(
             "Send devnet traffic from its own process: traders' swaps (which move pool prices) "
             "and plain ETH transfers (which touch no pool), at fixed rates for a while; write "
-            'the sent tx hashes as JSON {"swaps": [...], "transfers": [...]}.'
+            'the sent tx hashes as JSON {"swaps": [...], "transfers": [...], "resent": [...]} '
+            "(resent: txs sent again because they sat unmined, as a wallet does)."
         ),
     )
     parser.add_argument("--world", required=True, help="the JSON of `mevbot devnet --out`")
@@ -194,12 +255,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--swaps-per-s", type=float, default=3.0)
     parser.add_argument("--transfers-per-s", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--resend-after",
+        type=float,
+        default=3.0,
+        help="re-send a sender's txs when its next one sat unmined this long, s (0: never)",
+    )
     parser.add_argument("--out", help="where to write the sent hashes (default: stdout)")
     args = parser.parse_args(argv)
 
     world = World.from_json(json.loads(Path(args.world).read_text()))
 
-    async def go() -> tuple[list[str], list[str]]:
+    async def go() -> SentTraffic:
         async with connect(world.rpc["ws"]) as rpc:
             return await run_traffic(
                 world,
@@ -208,10 +275,11 @@ def main(argv: list[str] | None = None) -> int:
                 swaps_per_s=args.swaps_per_s,
                 transfers_per_s=args.transfers_per_s,
                 seed=args.seed,
+                resend_after=args.resend_after,
             )
 
-    swaps, transfers = asyncio.run(go())
-    text = json.dumps({"swaps": swaps, "transfers": transfers})
+    sent = asyncio.run(go())
+    text = json.dumps({"swaps": sent.swaps, "transfers": sent.transfers, "resent": sent.resent})
     if args.out:
         Path(args.out).write_text(text)
     else:

@@ -44,8 +44,14 @@ def cmd_devnet(args: argparse.Namespace) -> int:
             print("Ctrl-C to stop", flush=True)
             await stop.wait()
         finally:
+            stats = stack.stats()
             await stack.stop()
-        print("devnet stopped")
+        print(
+            f"devnet stopped: {stats.blocks_built} blocks built, {stats.bundles_included} of "
+            f"{stats.bundles_received} bundles included, {stats.public_txs_mined} public txs "
+            f"mined, {stats.restored} sent again after the pool forgot them, "
+            f"anomalies {dict(stats.anomalies) or 'none'}"
+        )
         return 0
 
     return asyncio.run(main())

@@ -103,6 +103,10 @@ class Merger(Source):
 
         return emit
 
+    def first_seen_at(self, tx_hash: str) -> int | None:
+        """When ``tx_hash`` was first delivered (monotonic ns), or None if not remembered."""
+        return self._first.get(tx_hash)
+
     def coverage(self) -> Coverage:
         entries = []
         for source in self.sources:

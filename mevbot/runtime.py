@@ -80,6 +80,10 @@ from watcher.pending import PendingSource
 log = logging.getLogger("mevbot.runtime")
 ROLES = ("all", "watcher", "worker", "keeper")
 PENDING_STALE_AFTER_S = 2.0
+# Pending txs whose candidates are being verified and sent at once: that work waits on the node
+# and the relays, not on this process, so a burst drains in about one round trip instead of one
+# per tx. Each tx's state and strategies still run in arrival order.
+PENDING_IN_FLIGHT = 4
 CLAIM_TTL_S = 86_400.0  # an effect's key stays claimed for a day: far longer than it can matter
 PAIR_READS = Abi.from_signatures(
     "function getReserves() returns (uint112, uint112, uint32)",
@@ -452,10 +456,19 @@ class Bot:
         return await self.shared_store.claim(key, self.instance, ttl_s=CLAIM_TTL_S)
 
     async def _work(self) -> None:
-        while True:
-            admitted = await self.intake.get()
-            if isinstance(admitted.event, PendingTx):
-                await self.engine.on_pending(admitted.event, admitted.intent)
+        """The intake to the engine, up to PENDING_IN_FLIGHT txs at once. A task runs until its
+        first await in creation order, so each tx's state and strategies see the txs before
+        it; a failure in one ends this task (the supervisor restarts it)."""
+        slots = asyncio.Semaphore(PENDING_IN_FLIGHT)
+        async with asyncio.TaskGroup() as group:
+            while True:
+                admitted = await self.intake.get()
+                if isinstance(admitted.event, PendingTx):
+                    await slots.acquire()
+                    task = group.create_task(
+                        self.engine.on_pending(admitted.event, admitted.intent)
+                    )
+                    task.add_done_callback(lambda _: slots.release())
 
     # ------------------------------------------------------------------ status
 

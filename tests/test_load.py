@@ -77,8 +77,7 @@ def devnet(devnet_cache: Path, tmp_path: Path) -> Iterator[World]:
 
 
 async def _what_was_missed(bot: Bot, world: World, sent: set[str]) -> str:
-    """Where the txs the bot never took in are (mined, waiting in the pool, or gone from the
-    node), and what each of the bot's sources saw."""
+    """Where the txs the bot never took in are: mined, waiting in the pool, or gone from it."""
     missed = sorted(h for h in sent if bot.merger.first_seen_at(h) is None)
     async with connect(world.rpc["ws"]) as rpc:
         found = await rpc.batch([("eth_getTransactionByHash", [h]) for h in missed])
@@ -86,12 +85,16 @@ async def _what_was_missed(bot: Bot, world: World, sent: set[str]) -> str:
         "gone" if not isinstance(tx, dict) else "mined" if tx.get("blockNumber") else "in pool"
         for tx in found
     )
-    sources = "; ".join(
+    return f"{len(missed)} never taken in ({dict(where)})"
+
+
+def _sources(bot: Bot) -> str:
+    """What each of the bot's pending-tx sources delivered, and how often it went stale."""
+    return "; ".join(
         f"{s.name}: {s.seen} seen, by {dict(s.health.by_path)}, stale {s.health.stale}, "
-        f"reconnects {s.health.reconnects}, dropped {s.health.subscription_dropped}"
+        f"dropped {s.health.subscription_dropped}"
         for s in bot.merger.coverage().sources
     )
-    return f"{len(missed)} never taken in ({dict(where)}); {sources}"
 
 
 @pytest.mark.xfail(
@@ -157,12 +160,6 @@ async def test_a_30_s_burst_at_10x_the_pending_rate(devnet: World, tmp_path, rec
         intake = bot.intake
         counters = bot.engine.counters
         shed = dict(intake.shed)
-        assert counters["pending"] + sum(shed.values()) == intake.offered, (counters, shed)
-        assert shed.get("relevant", 0) == 0, "a relevant tx was shed while irrelevant ones queued"
-        assert shed.get("irrelevant", 0) > 0, "the bursts never overflowed the intake"
-        assert deepest <= INTAKE_SLOTS
-        assert rss_after - rss_before < MAX_RSS_GROWTH_KB
-        assert {t.state for t in bot.supervisor.status()} == {"running"}
         wire = bot.latency.timing("wire_to_relay")
         assert wire is not None and wire.n > 0, "no backrun reached the relay"
         figures = (
@@ -171,10 +168,16 @@ async def test_a_30_s_burst_at_10x_the_pending_rate(devnet: World, tmp_path, rec
             f"{wire.p99:.1f} ms (n={wire.n}); shed {shed}; "
             f"{counters['pending_relevant']}/{len(swaps)} swaps handled; "
             f"{intake.offered}/{offered_total} txs taken in; {len(sent['resent'])} sent again "
-            "by the traffic's wallet after sitting unmined"
+            f"by the traffic's wallet after sitting unmined; {_sources(bot)}"
         )
         print(f"\nload: {figures}")
         record_property("survived", figures)
+        assert counters["pending"] + sum(shed.values()) == intake.offered, figures
+        assert shed.get("relevant", 0) == 0, f"a relevant tx was shed: {figures}"
+        assert shed.get("irrelevant", 0) > 0, f"the bursts never overflowed the intake: {figures}"
+        assert deepest <= INTAKE_SLOTS
+        assert rss_after - rss_before < MAX_RSS_GROWTH_KB, figures
+        assert {t.state for t in bot.supervisor.status()} == {"running"}
         assert wire.p50 <= LATENCY_GOAL_MS, figures
         # The bot's own bundle txs reach anvil's pool through the builder: offered can be more.
         if intake.offered < offered_total or counters["pending_relevant"] < len(swaps):

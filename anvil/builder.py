@@ -753,8 +753,16 @@ class Builder:
                 if tx.hash not in bundle_hashes and (tx.sender, tx.nonce) not in bundle_keys
             ]
             outcomes = await self._resend(list(moved), [raw for _, raw in order + behind])
-            hashes = [h for h, _ in order + behind]
-            anomalies = _refusals(zip(hashes, outcomes, strict=True))
+            answers = dict(zip([h for h, _ in order + behind], outcomes, strict=True))
+            # A remembered tx the pool refuses that was not in it was superseded (replaced at
+            # its nonce, say): forgotten, not an anomaly.
+            read = {tx.hash for tx in pool}
+            for tx_hash, answer in answers.items():
+                if tx_hash not in read and isinstance(answer, RpcError):
+                    self._public.pop(tx_hash, None)
+            anomalies = _refusals(
+                (h, a) for h, a in answers.items() if h in read or h in bundle_hashes
+            )
             # A tx sent just before the drops, after an earlier one of its sender, went with it:
             # sent again at once, so its sender is not held up for a block.
             await self._restore_lost()
@@ -875,13 +883,25 @@ def _refusals(outcomes: Iterable[tuple[str, Any]]) -> list[str]:
     ]
 
 
-def _txpool_objects(content: Any) -> list[Any]:
-    """The tx objects of a ``txpool_content`` answer, each sender's by nonce."""
-    objects: list[Any] = []
+def _txpool_objects(content: Any) -> list[dict[str, Any]]:
+    """The tx objects of a ``txpool_content`` answer, each sender's by nonce (what is not an
+    object is left out; a bad nonce fails when the tx is parsed)."""
+    objects: list[dict[str, Any]] = []
+    sections = content if isinstance(content, dict) else {}
     for section in ("pending", "queued"):
-        for by_nonce in ((content or {}).get(section) or {}).values():
-            objects += sorted(by_nonce.values(), key=lambda o: hex_to_int(o.get("nonce")))
+        senders = sections.get(section)
+        for by_nonce in senders.values() if isinstance(senders, dict) else ():
+            if isinstance(by_nonce, dict):
+                txs = [o for o in by_nonce.values() if isinstance(o, dict)]
+                objects += sorted(txs, key=_nonce_or_zero)
     return objects
+
+
+def _nonce_or_zero(obj: dict[str, Any]) -> int:
+    try:
+        return hex_to_int(obj.get("nonce"))
+    except MalformedError:
+        return 0
 
 
 def _ok(answer: Any) -> Any:

@@ -710,8 +710,10 @@ class Builder:
         return sorted(txs.values(), key=lambda tx: (rank.get(tx.hash, len(rank)), tx.nonce))
 
     async def _resend(self, drop: Sequence[str], send: Sequence[bytes]) -> list[Any]:
-        """Drop exactly ``drop`` and send ``send`` in order, in one batch (anvil starts a batch's
-        calls in order, so every drop precedes the sends); the send outcomes."""
+        """Drop exactly ``drop`` and send ``send`` in order, in one batch; the send outcomes.
+        Anvil starts a batch's calls in order but runs them concurrently: the drops normally
+        come first, and a tx re-sent before its drop ran is gone after it, so the caller
+        restores what the node forgot right after."""
         answers = await self.rpc.batch(
             [("anvil_dropTransaction", [tx_hash]) for tx_hash in drop]
             + [("eth_sendRawTransaction", ["0x" + raw.hex()]) for raw in send]

@@ -73,7 +73,7 @@ def devnet(devnet_cache: Path, tmp_path: Path) -> Iterator[World]:
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
-        print(log.read_text(errors="replace").splitlines()[-1])
+        print(*log.read_text(errors="replace").splitlines()[-1:])
 
 
 async def _what_was_missed(bot: Bot, world: World, sent: set[str]) -> str:

@@ -462,9 +462,7 @@ class Builder:
 
     def _remember(self, tx: _PoolTx) -> None:
         if tx.hash not in self._bundle_only and tx.hash not in self._public:
-            self._public[tx.hash] = tx
-            while len(self._public) > _REMEMBERED_MAX:
-                self._public.popitem(last=False)
+            _put_bounded(self._public, tx.hash, tx)
 
     def remembers(self, tx_hash: str) -> bool:
         """Whether ``tx_hash`` is a public tx this builder would send again if the node lost it."""
@@ -740,9 +738,8 @@ class Builder:
             pool = await self._read_pool()
             if attempt == 0:
                 bundle_only = {h for h in bundle_hashes if h not in self._public}
-                self._bundle_only.update(dict.fromkeys(bundle_only))
-                while len(self._bundle_only) > _REMEMBERED_MAX:
-                    self._bundle_only.popitem(last=False)
+                for tx_hash in bundle_only:
+                    _put_bounded(self._bundle_only, tx_hash, None)
             # Behind the bundles: the pool as read, then public txs announced since (dropping an
             # earlier tx of their sender would take them along, so they are moved too). A public
             # tx with a bundle tx's sender and nonce is replaced by it (and remembered: if the
@@ -873,6 +870,13 @@ class Builder:
             report.public_txs,
             report.coinbase_payment,
         )
+
+
+def _put_bounded(remembered: OrderedDict[str, Any], key: str, value: Any) -> None:
+    """Remember ``key``; past _REMEMBERED_MAX entries the oldest is forgotten."""
+    remembered[key] = value
+    if len(remembered) > _REMEMBERED_MAX:
+        remembered.popitem(last=False)
 
 
 def _refusals(outcomes: Iterable[tuple[str, Any]]) -> list[str]:

@@ -138,7 +138,13 @@ class Engine:
     # ------------------------------------------------------------------ events
 
     async def on_pending(self, tx: PendingTx, intent: Intent | None = None) -> list[Verdict]:
-        """A pending tx (decoded already, or decoded here): state after it -> strategies."""
+        """A pending tx (decoded already, or decoded here): state after it -> strategies ->
+        each candidate verified and sent."""
+        return [await self.execute(c) for c in self.candidates_for(tx, intent)]
+
+    def candidates_for(self, tx: PendingTx, intent: Intent | None = None) -> list[Candidate]:
+        """What the strategies make of a pending tx, from the state after it (no I/O: callers
+        that execute candidates concurrently still consider txs in arrival order)."""
         self.counters["pending"] += 1
         start = time.monotonic_ns()
         if intent is None:
@@ -160,7 +166,7 @@ class Engine:
         strategy_start = time.monotonic_ns()
         candidates = [c for s in self.strategies for c in s.on_pending(context, self.state)]
         self.latency.record_ns("strategy", strategy_start, time.monotonic_ns())
-        return [await self.execute(c) for c in candidates]
+        return candidates
 
     async def on_head(self, head: NewHead) -> list[Verdict]:
         """A new block: apply its logs, move the fork, settle bundles, block strategies."""

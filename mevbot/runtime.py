@@ -32,6 +32,7 @@ from chain.rpc_reconnecting import ReconnectingRpc
 from chain.topics import STATE_TOPICS
 from chain.types import BlockHeader, PendingTx
 from execution.bids import BidPolicy
+from execution.candidates import Candidate
 from execution.inclusion import InclusionTracker
 from execution.ledger import Ledger
 from execution.nonces import NonceManager
@@ -80,9 +81,9 @@ from watcher.pending import PendingSource
 log = logging.getLogger("mevbot.runtime")
 ROLES = ("all", "watcher", "worker", "keeper")
 PENDING_STALE_AFTER_S = 2.0
-# Pending txs whose candidates are being verified and sent at once: that work waits on the node
-# and the relays, not on this process, so a burst drains in about one round trip instead of one
-# per tx. Each tx's state and strategies still run in arrival order.
+# Pending txs whose candidates are verified and sent at once: that work waits on the node and
+# the relays, not on this process, so a burst drains in about one round trip instead of one per
+# tx. Each tx is still considered (state after it, strategies) in arrival order.
 PENDING_IN_FLIGHT = 4
 CLAIM_TTL_S = 86_400.0  # an effect's key stays claimed for a day: far longer than it can matter
 PAIR_READS = Abi.from_signatures(
@@ -456,19 +457,24 @@ class Bot:
         return await self.shared_store.claim(key, self.instance, ttl_s=CLAIM_TTL_S)
 
     async def _work(self) -> None:
-        """The intake to the engine, up to PENDING_IN_FLIGHT txs at once. A task runs until its
-        first await in creation order, so each tx's state and strategies see the txs before
-        it; a failure in one ends this task (the supervisor restarts it)."""
+        """The intake to the engine: each tx considered in arrival order; its candidates, which
+        wait on the node and the relays, verified and sent for up to PENDING_IN_FLIGHT txs
+        at once. A failure in one ends this task (the supervisor restarts it)."""
         slots = asyncio.Semaphore(PENDING_IN_FLIGHT)
         async with asyncio.TaskGroup() as group:
             while True:
                 admitted = await self.intake.get()
-                if isinstance(admitted.event, PendingTx):
+                if not isinstance(admitted.event, PendingTx):
+                    continue
+                candidates = self.engine.candidates_for(admitted.event, admitted.intent)
+                if candidates:
                     await slots.acquire()
-                    task = group.create_task(
-                        self.engine.on_pending(admitted.event, admitted.intent)
-                    )
+                    task = group.create_task(self._execute_all(candidates))
                     task.add_done_callback(lambda _: slots.release())
+
+    async def _execute_all(self, candidates: list[Candidate]) -> None:
+        for candidate in candidates:
+            await self.engine.execute(candidate)
 
     # ------------------------------------------------------------------ status
 

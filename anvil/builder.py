@@ -482,11 +482,15 @@ class Builder:
                 lost.append(tx_hash)
         if not lost:
             return
-        # Forget them either way: taken back, the node announces them again; refused, they were
-        # superseded (mined or replaced at their nonce) and must not be retried every block.
-        raws = [self._public.pop(h).raw for h in lost]
-        outcomes = await self._resend([], raws)
-        restored = sum(1 for outcome in outcomes if not isinstance(outcome, RpcError))
+        # Still remembered once taken back: it may be dropped along with an earlier tx of its
+        # sender again before it is mined. Refused, it was superseded (mined or replaced at its
+        # nonce) and is not retried.
+        outcomes = await self._resend([], [self._public[h].raw for h in lost])
+        restored = 0
+        for tx_hash, outcome in zip(lost, outcomes, strict=True):
+            if _refused(outcome):
+                self._public.pop(tx_hash, None)
+            restored += not isinstance(outcome, RpcError)
         self._counters.restored += restored
         log.debug("devnet builder: %d public txs the node forgot were sent again", restored)
 
@@ -754,10 +758,11 @@ class Builder:
             outcomes = await self._resend(list(moved), [raw for _, raw in order + behind])
             answers = dict(zip([h for h, _ in order + behind], outcomes, strict=True))
             # A remembered tx the pool refuses that was not in it was superseded (replaced at
-            # its nonce, say): forgotten, not an anomaly.
+            # its nonce, say): forgotten, not an anomaly. "Already known" is no refusal: its
+            # drop may have run after its re-send, so it stays remembered and is restored.
             read = {tx.hash for tx in pool}
             for tx_hash, answer in answers.items():
-                if tx_hash not in read and isinstance(answer, RpcError):
+                if tx_hash not in read and _refused(answer):
                     self._public.pop(tx_hash, None)
             anomalies = _refusals(
                 (h, a) for h, a in answers.items() if h in read or h in bundle_hashes
@@ -879,13 +884,19 @@ def _put_bounded(remembered: OrderedDict[str, Any], key: str, value: Any) -> Non
         remembered.popitem(last=False)
 
 
+def _refused(answer: Any) -> bool:
+    """Whether an ``eth_sendRawTransaction`` answer is a refusal (not "already known")."""
+    return isinstance(answer, RpcError) and not any(
+        known in answer.message.lower() for known in _ALREADY_KNOWN
+    )
+
+
 def _refusals(outcomes: Iterable[tuple[str, Any]]) -> list[str]:
     """The pool's refusals among (tx hash, eth_sendRawTransaction answer) pairs, as anomalies."""
     return [
         f"{REFUSED_BY_POOL}: {tx_hash}: {outcome.message}"
         for tx_hash, outcome in outcomes
-        if isinstance(outcome, RpcError)
-        and not any(known in outcome.message.lower() for known in _ALREADY_KNOWN)
+        if _refused(outcome)
     ]
 
 

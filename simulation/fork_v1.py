@@ -140,7 +140,11 @@ async def simulate_v1(
     do not parse become :class:`SimulationError`."""
     # anvil's validation does not check nonces: they are checked here, against the state nonces
     # of this head (``nonces``, a per-head cache; missing ones ride along in the same batch).
+    # When all are known, before asking the node: a burst of one sender's later txs (each
+    # waiting for an earlier one) then fails at once instead of a round trip each.
     missing = [sender for sender in senders_with_nonces(txs) if sender not in nonces]
+    if not missing:
+        check_nonces(txs, nonces)
     answers = await rpc.batch(
         [
             ("eth_simulateV1", request(txs, env, query, state)),

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from anvil.devnet import Devnet
 from anvil.world import World
 from chain.abi import load_artifact
-from chain.node import ANVIL_DEV_KEYS, free_port
+from chain.node import ANVIL_DEV_KEYS, AnvilProcess, free_port
 from chain.rpc import Rpc, connect, eth_get_transaction_count, eth_send_raw_transaction
 from chain.types import BlockHeader, MalformedError
 from simulation.backends import open_simulator
@@ -383,6 +383,39 @@ async def test_invalid_victims_raise_simulation_errors(world: World, upstream: R
         await anvil.close()
         await revm.close()
         await node.close()
+
+
+async def test_a_sender_nonce_known_for_the_head_refuses_later_txs_without_the_node(
+    anvil: AnvilProcess,
+) -> None:
+    # A burst of one sender's txs, each waiting for the one before: once the node has told the
+    # sender's nonce at this head, the rest are refused without asking it again.
+    sender = Account.from_key(ANVIL_DEV_KEYS[1])
+
+    def transfer(nonce: int) -> bytes:
+        fields = {
+            "type": 2,
+            "chainId": 31337,
+            "nonce": nonce,
+            "to": to_checksum_address("0x" + "11" * 20),
+            "value": 1,
+            "gas": 21_000,
+            "maxFeePerGas": 10**11,
+            "maxPriorityFeePerGas": 10**9,
+        }
+        return bytes(sender.sign_transaction(fields).raw_transaction)
+
+    sim = NodeSimulator(anvil.ws_url, call_timeout=2.0)
+    await sim.start()
+    try:
+        assert (await sim.simulate([transfer(0)])).success
+        with pytest.raises(SimulationError, match="nonce 1, the sender's next is 0"):
+            await sim.simulate([transfer(1)])
+        anvil.stop()
+        with pytest.raises(SimulationError, match="nonce 2, the sender's next is 0"):
+            await sim.simulate([transfer(2)])
+    finally:
+        await sim.close()
 
 
 async def test_unreachable_upstream_fails_fast_with_a_reason() -> None:

@@ -27,6 +27,7 @@ from eth_utils import to_checksum_address
 
 from anvil.world import World, derived_key
 from chain.abi import load_artifact
+from chain.errors import RpcError
 from chain.rpc import connect
 from chain.types import SignedTx
 
@@ -189,16 +190,18 @@ async def run_traffic(
             wallet.sent(batch)
         await wallet.resend_stuck(rpc)
         await asyncio.sleep(max(0.0, started + elapsed + tick - time.monotonic()))
-    return SentTraffic(swaps, transfers, sorted(wallet.resent))
+    return SentTraffic(swaps, transfers, sorted(wallet.resent), sorted(wallet.taken_back))
 
 
 @dataclass(frozen=True, slots=True)
 class SentTraffic:
-    """The hashes sent, and those sent again because they sat unmined (a subset of both)."""
+    """The hashes sent; those sent again because they sat unmined; and of those, the ones the
+    node took back (it no longer had them: it had lost them)."""
 
     swaps: list[str]
     transfers: list[str]
     resent: list[str]
+    taken_back: list[str]
 
 
 class _Wallet:
@@ -209,6 +212,7 @@ class _Wallet:
         self.resend_after = resend_after
         self.unmined: dict[str, dict[int, tuple[SignedTx, float]]] = {}
         self.resent: set[str] = set()
+        self.taken_back: set[str] = set()
         self._checked_at = time.monotonic()
 
     def sent(self, txs: list[SignedTx]) -> None:
@@ -236,8 +240,14 @@ class _Wallet:
                 again += [tx for tx, _ in txs.values()]
                 self.unmined[sender] = {n: (tx, now) for n, (tx, _) in txs.items()}
         if again:
-            await rpc.batch([("eth_sendRawTransaction", [tx.raw_hex]) for tx in again])
+            answers = await rpc.batch([("eth_sendRawTransaction", [tx.raw_hex]) for tx in again])
             self.resent.update(tx.hash for tx in again)
+            # Refused ones were still in the pool ("already imported") or mined meanwhile.
+            self.taken_back.update(
+                tx.hash
+                for tx, answer in zip(again, answers, strict=True)
+                if not isinstance(answer, RpcError)
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -246,8 +256,9 @@ def main(argv: list[str] | None = None) -> int:
         description=(
             "Send devnet traffic from its own process: traders' swaps (which move pool prices) "
             "and plain ETH transfers (which touch no pool), at fixed rates for a while; write "
-            'the sent tx hashes as JSON {"swaps": [...], "transfers": [...], "resent": [...]} '
-            "(resent: txs sent again because they sat unmined, as a wallet does)."
+            'the sent tx hashes as JSON {"swaps": [...], "transfers": [...], "resent": [...], '
+            '"taken_back": [...]} (resent: txs sent again because they sat unmined, as a wallet '
+            "does; taken_back: those the node accepted again, having lost them)."
         ),
     )
     parser.add_argument("--world", required=True, help="the JSON of `mevbot devnet --out`")
@@ -279,7 +290,14 @@ def main(argv: list[str] | None = None) -> int:
             )
 
     sent = asyncio.run(go())
-    text = json.dumps({"swaps": sent.swaps, "transfers": sent.transfers, "resent": sent.resent})
+    text = json.dumps(
+        {
+            "swaps": sent.swaps,
+            "transfers": sent.transfers,
+            "resent": sent.resent,
+            "taken_back": sent.taken_back,
+        }
+    )
     if args.out:
         Path(args.out).write_text(text)
     else:

@@ -69,7 +69,7 @@ class WorldSpec:
     pools: tuple[PoolSpec, ...]
     reserves: tuple[ReserveSpec, ...]
     borrowers: tuple[BorrowerSpec, ...]
-    traders: int = 3
+    traders: int = 30
     executor_funding: tuple[tuple[str, float], ...] = ()
     executor_eth: float = 10.0
     trader_funding_usd: float = 2_000_000.0
@@ -181,7 +181,7 @@ class _Builder:
             "oracle_updater": role(ANVIL_DEV_KEYS[3]),
             "keeper": role(ANVIL_DEV_KEYS[4]),
         }
-        self.traders = [role(ANVIL_DEV_KEYS[5 + i]) for i in range(spec.traders)]
+        self.traders = [role(derived_key(f"trader-{i}")) for i in range(spec.traders)]
         self.addresses: dict[str, str] = {}
 
     @property
@@ -380,6 +380,8 @@ class _Builder:
 
     def fund_traders(self, routers: list[str]) -> None:
         for trader in self.traders:
+            self.d.rpc("anvil_setBalance", trader.address, hex(10**21))
+            self.d.rpc("anvil_impersonateAccount", trader.address)
             for symbol in self.tokens:
                 self.give(
                     symbol, trader.address, self.usd_amount(symbol, self.spec.trader_funding_usd)

@@ -1,9 +1,10 @@
 """Load: a burst of 10x the demo's pending rate for 30 s on the devnet, plus irrelevant traffic.
 
-The demo sends ~3 swaps per 1 s block; here 30 swaps/s (relevant: they move tracked pools), spread
-over the world's 30 traders as ten times the users would send them, and 150 plain ETH transfers/s
-(irrelevant: they touch no pool) go to the devnet for 30 s while it builds a block every second. The devnet and the traffic run in their own processes, as they do
-for a user; the bot runs here. The intake is narrowed to 16 slots so the bursts overflow it.
+The demo sends ~3 swaps per 1 s block; here 30 swaps/s (relevant: they move tracked pools),
+spread over the world's 30 traders as ten times the users would send them, and 150 plain ETH
+transfers/s (irrelevant: they touch no pool) go to the devnet for 30 s while it builds a block
+every second. The devnet and the traffic run in their own processes, as they do for a user; the
+bot runs here. The intake is narrowed to 16 slots so the bursts overflow it.
 The traffic re-sends a sender's txs after 1 s unmined, as a wallet does: anvil has no atomic
 "read and empty the pool", so the devnet builder can lose a tx sent while it moves the pool (it
 sends the ones it knows of again; the figures say how many the wallet had to).

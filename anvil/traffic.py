@@ -196,7 +196,8 @@ async def run_traffic(
 @dataclass(frozen=True, slots=True)
 class SentTraffic:
     """The hashes sent; those sent again because they sat unmined; and of those, the ones the
-    node took back (it no longer had them: it had lost them)."""
+    node accepted again: it did not hold them at that moment (lost, or out of the pool for a
+    moment while the devnet builder moved it)."""
 
     swaps: list[str]
     transfers: list[str]
@@ -258,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
             "and plain ETH transfers (which touch no pool), at fixed rates for a while; write "
             'the sent tx hashes as JSON {"swaps": [...], "transfers": [...], "resent": [...], '
             '"taken_back": [...]} (resent: txs sent again because they sat unmined, as a wallet '
-            "does; taken_back: those the node accepted again, having lost them)."
+            "does; taken_back: those the node accepted again, not holding them at that moment)."
         ),
     )
     parser.add_argument("--world", required=True, help="the JSON of `mevbot devnet --out`")

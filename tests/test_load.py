@@ -160,7 +160,7 @@ async def test_a_30_s_burst_at_10x_the_pending_rate(devnet: World, tmp_path, rec
             f"{counters['pending_relevant']}/{len(swaps)} swaps handled; "
             f"{intake.offered}/{offered_total} txs taken in; {len(sent['resent'])} sent again "
             f"by the traffic's wallet after sitting unmined, {len(sent['taken_back'])} of them "
-            f"lost by the node; {_sources(bot)}"
+            f"not in the node's pool at that moment; {_sources(bot)}"
         )
         print(f"\nload: {figures}")
         record_property("survived", figures)

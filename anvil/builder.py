@@ -437,8 +437,7 @@ class Builder:
         self._task: asyncio.Task[None] | None = None
         # Every public tx read from the pool or announced on ``pool_feed`` (hash -> envelope),
         # until mined: what the node forgets (dropped along with a tx we moved, or a re-send
-        # that never arrived) is sent again at the start of each block, after a move, and just
-        # before mining.
+        # that never arrived) is sent again before each block.
         self._public: OrderedDict[str, _PoolTx] = OrderedDict()
         # Bundle txs that were never public, put in the pool by us: they land with their bundle
         # or not at all, so they are never remembered as public nor sent again.
@@ -613,10 +612,6 @@ class Builder:
                 for c in bundle_order
             ]
             bundle_order = []
-        # A last look before mining: under load, txs the check after the move found in the pool
-        # were sometimes gone a few tens of ms later with no block in between (cause not found
-        # in anvil); sent again now, they land in this block and hold their senders up for none.
-        await self._restore_lost()
         await self.rpc.call("evm_mine", [env.timestamp])
         anomalies += await self._drop_orphans(bundle_only)
         report = await self._check_block(

@@ -7,7 +7,8 @@ generator serves tests, the demo and benchmarks.
 
 :func:`run_traffic` sends at fixed rates and behaves like a wallet: a sender whose next tx has not
 been mined after ``resend_after`` seconds gets its unmined txs sent again (a node may drop a
-pool tx: the devnet builder can lose one sent while it moves the pool, and real nodes evict).
+pool tx: the devnet builder can lose one sent while it moves the pool, and real nodes evict),
+and it goes on doing so after the last send until everything is mined (``drain``).
 """
 
 from __future__ import annotations
@@ -121,10 +122,12 @@ async def run_traffic(
     seed: int = 1,
     tick: float = 0.1,
     resend_after: float = 3.0,
+    drain: float = 10.0,
 ) -> SentTraffic:
     """Send swaps (sized from on-chain reserves, re-read every tick) and plain ETH transfers
     from spare senders at the given rates, re-sending what a sender has had stuck for
-    ``resend_after`` seconds (0: never); return what was sent."""
+    ``resend_after`` seconds (0: never); then, as a wallet does, keep re-sending until all of
+    it is mined, for at most ``drain`` seconds. Return what was sent."""
     traffic = Traffic(world, seed=seed)
     await traffic.sync_nonces(rpc)
     spammers = [Account.from_key(derived_key(f"traffic-spam-{i}")) for i in range(8)]
@@ -190,6 +193,10 @@ async def run_traffic(
             wallet.sent(batch)
         await wallet.resend_stuck(rpc)
         await asyncio.sleep(max(0.0, started + elapsed + tick - time.monotonic()))
+    drained_by = time.monotonic() + drain
+    while wallet.resend_after > 0 and wallet.waiting() and time.monotonic() < drained_by:
+        await wallet.resend_stuck(rpc)
+        await asyncio.sleep(tick)
     return SentTraffic(swaps, transfers, sorted(wallet.resent), sorted(wallet.taken_back))
 
 
@@ -216,6 +223,10 @@ class _Wallet:
         self.taken_back: set[str] = set()
         self._checked_at = time.monotonic()
 
+    def waiting(self) -> int:
+        """How many sent txs are not known to be mined yet (as of the last check)."""
+        return sum(len(txs) for txs in self.unmined.values())
+
     def sent(self, txs: list[SignedTx]) -> None:
         now = time.monotonic()
         for tx in txs:
@@ -227,6 +238,8 @@ class _Wallet:
             return
         self._checked_at = now
         senders = [s for s, txs in self.unmined.items() if txs]
+        if not senders:
+            return
         answers = await rpc.batch(
             [("eth_getTransactionCount", [sender, "latest"]) for sender in senders]
         )
@@ -273,6 +286,12 @@ def main(argv: list[str] | None = None) -> int:
         default=3.0,
         help="re-send a sender's txs when its next one sat unmined this long, s (0: never)",
     )
+    parser.add_argument(
+        "--drain",
+        type=float,
+        default=10.0,
+        help="after sending, keep re-sending stuck txs until all are mined, at most this long, s",
+    )
     parser.add_argument("--out", help="where to write the sent hashes (default: stdout)")
     args = parser.parse_args(argv)
 
@@ -288,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
                 transfers_per_s=args.transfers_per_s,
                 seed=args.seed,
                 resend_after=args.resend_after,
+                drain=args.drain,
             )
 
     sent = asyncio.run(go())

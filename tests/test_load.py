@@ -5,9 +5,10 @@ spread over the world's 30 traders as ten times the users would send them, and 1
 transfers/s (irrelevant: they touch no pool) go to the devnet for 30 s while it builds a block
 every second. The devnet and the traffic run in their own processes, as they do for a user; the
 bot runs here. The intake is narrowed to 16 slots so the bursts overflow it.
-The traffic re-sends a sender's txs after 1 s unmined, as a wallet does: anvil has no atomic
-"read and empty the pool", so the devnet builder can lose a tx sent while it moves the pool (it
-sends the ones it knows of again; the figures say how many the wallet had to).
+The traffic re-sends a sender's txs after 1 s unmined, as a wallet does, and after the burst
+until all are mined: anvil has no atomic "read and empty the pool", so the devnet builder can
+lose a tx sent while it moves the pool (it sends the ones it knows of again; a tx lost before
+anyone heard of it only the wallet can send again).
 Checked: memory stays bounded (peak RSS reported), every relevant tx is handled and none of them
 is shed while irrelevant ones can go, the shed counts add up (offered = processed + shed), and
 the backrun latency from the wire to the relay stays under one block.

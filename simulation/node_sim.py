@@ -18,7 +18,6 @@ from simulation.balances import assemble, balance_query
 from simulation.fork_v1 import simulate_v1, supports_simulate_v1
 from simulation.prepared import prepare
 from simulation.simulator import (
-    DEFAULT_COINBASE,
     SimBlock,
     SimCall,
     SimResult,
@@ -33,21 +32,8 @@ class NodeSimulator(UpstreamSimulator):
 
     kind = "node simulator"
 
-    def __init__(
-        self,
-        upstream_url: str,
-        *,
-        block_interval: int = 12,
-        coinbase: str = DEFAULT_COINBASE,
-        call_timeout: float = 5.0,
-    ) -> None:
-        super().__init__(
-            upstream_url,
-            block_interval=block_interval,
-            coinbase=coinbase,
-            call_timeout=call_timeout,
-        )
-        self.rpc = ReconnectingRpc(upstream_url, timeout=call_timeout)
+    def _init_backend(self) -> None:
+        self.rpc = ReconnectingRpc(self.upstream_url, timeout=self.call_timeout)
         self._nonces: dict[str, int] = {}  # state nonces at the head, filled on demand
 
     async def start(self) -> None:

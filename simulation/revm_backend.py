@@ -39,7 +39,6 @@ from simulation.balances import (
 )
 from simulation.prepared import PreparedTx, prepare
 from simulation.simulator import (
-    DEFAULT_COINBASE,
     BlockEnv,
     SimBlock,
     SimCall,
@@ -69,20 +68,7 @@ class RevmSimulator(UpstreamSimulator):
 
     kind = "revm simulator"
 
-    def __init__(
-        self,
-        upstream_url: str,
-        *,
-        block_interval: int = 12,
-        coinbase: str = DEFAULT_COINBASE,
-        call_timeout: float = 5.0,
-    ) -> None:
-        super().__init__(
-            upstream_url,
-            block_interval=block_interval,
-            coinbase=coinbase,
-            call_timeout=call_timeout,
-        )
+    def _init_backend(self) -> None:
         self._evm: EVM | None = None
         self._chain_id = 0
 

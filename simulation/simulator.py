@@ -168,6 +168,10 @@ class UpstreamSimulator:
         self.coinbase = coinbase.lower()
         self.call_timeout = call_timeout
         self._head: BlockHeader | None = None
+        self._init_backend()
+
+    def _init_backend(self) -> None:
+        """A backend's own state, built from the shared fields above (none by default)."""
 
     @property
     def head(self) -> BlockHeader:

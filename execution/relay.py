@@ -62,6 +62,9 @@ FLASHBOTS_SEPOLIA = "https://relay-sepolia.flashbots.net"
 _EXCERPT_CHARS = 200
 _MAX_BACKOFF_S = 1.0
 _MAX_RETRY_AFTER_S = 5.0
+# A relay that stays down fails every bundle: its first failure is logged, the rest only as a
+# count at most this often (the stats keep every one, and the last error's text).
+FAILURE_LOG_EVERY_S = 30.0
 
 
 # --- errors ---------------------------------------------------------------------------------
@@ -75,6 +78,7 @@ class RelayFailure(Exception):
     def __init__(self, relay: str, detail: str) -> None:
         super().__init__(f"{relay}: {detail}")
         self.relay = relay
+        self.detail = detail
 
 
 class RelayError(RelayFailure):
@@ -212,6 +216,7 @@ class RelayStats:
     retries: int
     throttled: int
     rate_limited: int
+    last_error: str | None = None
 
 
 # --- parsers (untrusted relay answers -> typed values or MalformedError) ----------------------
@@ -517,6 +522,9 @@ class RelayClient:
         self._retries = 0
         self._throttled = 0
         self._rate_limited = 0
+        self._last_error: str | None = None
+        self._unlogged = 0  # failures since the last failure logged
+        self._logged_at: float | None = None  # when a failure was last logged
 
     @property
     def searcher_address(self) -> str:
@@ -537,6 +545,7 @@ class RelayClient:
             retries=self._retries,
             throttled=self._throttled,
             rate_limited=self._rate_limited,
+            last_error=self._last_error,
         )
 
     # -- protocol methods --
@@ -605,11 +614,29 @@ class RelayClient:
             self._count_failure(failure)
             raise
         self._ok += 1
+        if self._logged_at is not None:
+            log.info("relay %s answers again (%d failures not logged)", self.name, self._unlogged)
+            self._unlogged, self._logged_at = 0, None
         return result
 
     def _count_failure(self, failure: RelayFailure) -> None:
         self._errors[failure.kind] += 1
-        log.warning("relay %s: %s", self.name, failure)
+        self._last_error = failure.detail
+        now = time.monotonic()
+        if self._logged_at is None:
+            log.warning("relay %s: %s", self.name, failure.detail)
+        elif now - self._logged_at >= FAILURE_LOG_EVERY_S:
+            log.warning(
+                "relay %s: %d more failures in %.0f s, the last: %s",
+                self.name,
+                self._unlogged + 1,
+                now - self._logged_at,
+                failure.detail,
+            )
+        else:
+            self._unlogged += 1
+            return
+        self._unlogged, self._logged_at = 0, now
 
     def _limiter(self, method: str) -> SlidingWindowLimiter:
         limiter = self._limiters.get(method)

@@ -322,6 +322,16 @@ class Bot:
             self._closers.append(self.keeper_store.close)
         self.scheduler = Scheduler(self.keeper_store, self.instance)
         self._latest_head: asyncio.Queue[BlockHeader] = asyncio.Queue(maxsize=1)
+        fees = FeePolicy(
+            priority_fee_wei=10**9,
+            max_fee_cap_wei=int(cfg.fee_cap_gwei * 10**9),
+            bump_after_blocks=cfg.replace_after_blocks,
+        )
+
+        def sender(key: LocalSigner) -> TxSender:
+            nonces = NonceManager(key.address)
+            return TxSender(self.rpc, key, nonces, self.ledger, chain_id=d.chain_id, policy=fees)
+
         if cfg.liquidation and d.lending_pool is not None:
             self.scheduler.add(
                 LiquidationKeeper(
@@ -334,27 +344,18 @@ class Bot:
                     executor=d.executor,
                     executor_owner=self.keys.executor.address,
                     weth=d.weth,
-                    mode="bundle",
+                    mode=cfg.liquidation_mode,
                     submit=self.engine.execute,
+                    sender=sender(self.keys.executor) if cfg.liquidation_mode == "public" else None,
                     factories=sorted(set(d.router_factories.values())),
                 )
             )
         if self.oracle_feeds and self.keys.keeper is not None:
-            sender = TxSender(
-                self.rpc,
-                self.keys.keeper,
-                NonceManager(self.keys.keeper.address),
-                self.ledger,
-                chain_id=d.chain_id,
-                policy=FeePolicy(
-                    priority_fee_wei=10**9, max_fee_cap_wei=int(cfg.fee_cap_gwei * 10**9)
-                ),
-            )
             self.scheduler.add(
                 OracleKeeper(
                     "oracle-keeper",
                     rpc=self.rpc,
-                    sender=sender,
+                    sender=sender(self.keys.keeper),
                     store=self.keeper_store,
                     owner=self.instance,
                     feeds=self.oracle_feeds,
@@ -515,7 +516,11 @@ class Bot:
         relays = getattr(self, "relays", None)
         relay_rows = tuple(
             RelayHealth(
-                name=r.relay, sent=r.sent, ok=r.ok, errors=sum(r.errors.values()), last_error=None
+                name=r.relay,
+                sent=r.sent,
+                ok=r.ok,
+                errors=sum(r.errors.values()),
+                last_error=r.last_error,
             )
             for r in (relays.stats() if relays else ())
         )

@@ -157,7 +157,7 @@ def check_chain(name: str, url: str, field: str, chain_id: int, deployment: Depl
         name,
         False,
         f"{_where(url)} is {_chain(chain_id)}, but the config is for {deployment.network} "
-        f"({_chain(wanted)})",
+        f"(chain {wanted})",
         f"point {field} at a {deployment.network} node, or set network to the node's chain",
     )
 

@@ -82,15 +82,15 @@ def _run(args: argparse.Namespace) -> int:
         config = load_config(Path(args.config))
         if args.dry_run:
             config = config.model_copy(update={"dry_run": True})
-        deployment = resolve_deployment(config)
-        keys = resolve_keys(config)
-        feeds = _oracle_feeds(config)
         redis_url = args.redis or config.store.redis_url
         if args.role != "all" and not redis_url:
             raise ConfigError(
                 f"--role {args.role} shares its work through Redis: give --redis URL "
                 "(or store.redis_url)"
             )
+        deployment = resolve_deployment(config)
+        keys = resolve_keys(config)
+        feeds = _oracle_feeds(config)
     except ConfigError as error:
         return _fail(error, 2)
     log_output(args.no_tui)

@@ -1,0 +1,104 @@
+"""`keepers.liquidation_mode = "public"` on the devnet: the bot's liquidation keeper sends the
+liquidation as a public transaction from the executor key (no bundle), and it lands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+
+from eth_account import Account
+from eth_utils import to_checksum_address
+
+from anvil.stack import DevnetStack
+from chain.abi import load_artifact
+from chain.rpc import Rpc, connect
+from chain.topics import LIQUIDATION_CALL
+from mevbot.config import load_config
+from mevbot.resolve import resolve_deployment
+from mevbot.runtime import Bot, devnet_keys
+
+FEED = load_artifact("PriceFeed").abi
+
+
+async def _until(predicate: Callable[[], object], what: str, timeout: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def _pending_from(rpc: Rpc, sender: str) -> list[str]:
+    pool = await rpc.call("txpool_content")
+    by_sender = {address.lower(): txs for address, txs in pool.get("pending", {}).items()}
+    return [tx["hash"] for tx in by_sender.get(sender, {}).values()]
+
+
+async def _mine(stack: DevnetStack, bot: Bot) -> int:
+    report = await stack.builder.build_block()
+    await _until(lambda: bot.engine.processed_block >= report.number, f"block {report.number}")
+    return report.number
+
+
+async def test_public_mode_liquidates_with_a_public_tx_from_the_executor_key(
+    devnet_cache, tmp_path
+):
+    async with DevnetStack(block_time=None, state_dir=devnet_cache) as stack:
+        world = stack.world
+        world_json = tmp_path / "devnet.json"
+        world_json.write_text(json.dumps(world.to_json()))
+        config = load_config(
+            network="devnet",
+            environ={
+                "MEVBOT_DEVNET_JSON": str(world_json),
+                "MEVBOT_STORE__LEDGER_PATH": str(tmp_path / "ledger.sqlite"),
+                "MEVBOT_METRICS__ENABLED": "false",
+                "MEVBOT_KEEPERS__LIQUIDATION_MODE": "public",
+                "MEVBOT_STRATEGIES__LIQUIDATION__ENABLED": "false",
+            },
+        )
+        bot = Bot(config, resolve_deployment(config), devnet_keys(world))
+        await bot.start()
+        try:
+            async with connect(world.rpc["ws"]) as rpc:
+                await _mine(stack, bot)
+                updater = Account.from_key(world.roles["oracle_updater"].private_key)
+                lower = world.feeds["WETH"]["answer"] * 96 // 100  # the HF 1.035 borrower < 1
+                nonce = int(
+                    await rpc.call("eth_getTransactionCount", [updater.address, "pending"]), 16
+                )
+                update = updater.sign_transaction(
+                    {
+                        "type": 2,
+                        "chainId": world.chain_id,
+                        "nonce": nonce,
+                        "to": to_checksum_address(world.feeds["WETH"]["address"]),
+                        "data": FEED.function("updateAnswer").encode(lower),
+                        "gas": 100_000,
+                        "maxFeePerGas": 2 * bot.engine.head.base_fee + 10**9,
+                        "maxPriorityFeePerGas": 10**9,
+                        "value": 0,
+                    }
+                )
+                await rpc.call(
+                    "eth_sendRawTransaction", ["0x" + bytes(update.raw_transaction).hex()]
+                )
+                await _mine(stack, bot)  # the price drop lands; the keeper sees the borrower
+
+                owner = world.roles["executor"].address
+                sent: list[str] = []
+                deadline = asyncio.get_running_loop().time() + 20
+                while not sent and asyncio.get_running_loop().time() < deadline:
+                    sent = await _pending_from(rpc, owner)
+                    await asyncio.sleep(0.05)
+                assert len(sent) == 1, "one public liquidation tx from the executor key"
+                await _mine(stack, bot)
+                receipt = await rpc.call("eth_getTransactionReceipt", [sent[0]])
+        finally:
+            await bot.stop()
+    assert int(receipt["status"], 16) == 1
+    assert receipt["from"] == owner and receipt["to"] == world.executor
+    topics = [log["topics"][0] for log in receipt["logs"]]
+    assert "0x" + LIQUIDATION_CALL.hex() in topics
+    assert not [c for c, _ in bot.engine.verdicts if c.strategy == "liquidation-keeper"]

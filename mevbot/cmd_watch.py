@@ -25,7 +25,7 @@ from chain.types import MalformedError, PendingTx, hex_to_bytes, hex_to_int
 from mevbot.config import check_stream_url
 from mevbot.preflight import Check, check_reachable
 from watcher.decode import MAINNET_ROUTERS, Decoder, RouterKind
-from watcher.events import MevShareHint
+from watcher.events import MevShareHint, NewHead, Reorg
 from watcher.heads import HeadSource
 from watcher.journal import JournalWriter
 from watcher.merge import Merger
@@ -112,6 +112,21 @@ def _hint_line(hint: MevShareHint, decoder: Decoder, jsonl: bool) -> str:
     return f"{hint.received_at} {hint.source} {hint.hash} (hint) -> {to} {_summary(intent)}"
 
 
+def _chain_line(event: NewHead | Reorg, jsonl: bool) -> str:
+    """A head (or reorg) being journaled: ``--record`` shows what it writes besides txs."""
+    if isinstance(event, NewHead):
+        fields = {"number": event.number, "hash": event.hash, "logs": len(event.logs)}
+        text = f"head {event.number} {event.hash} ({len(event.logs)} logs)"
+    else:
+        fields = {"depth": event.depth, "common_ancestor": event.common_ancestor}
+        text = f"reorg: {event.depth} blocks above {event.common_ancestor} replaced"
+    if jsonl:
+        kind = "head" if isinstance(event, NewHead) else "reorg"
+        record = {"kind": kind, **fields, "source": event.source, "received_at": event.received_at}
+        return orjson.dumps(record).decode()
+    return f"{event.received_at} {event.source} {text}"
+
+
 def _build_sources(args: argparse.Namespace) -> list[Source]:
     """The pending sources asked for; with ``--record``, the heads (with the logs state needs,
     as the bot's head source delivers them) too, so that the journal replays."""
@@ -160,6 +175,8 @@ async def _watch(args: argparse.Namespace, decoder: Decoder, out: IO[str]) -> in
                 elif isinstance(event, MevShareHint):
                     line = _hint_line(event, decoder, args.jsonl)
                 else:
+                    out.write(_chain_line(event, args.jsonl) + "\n")
+                    out.flush()
                     continue
                 out.write(line + "\n")
                 out.flush()

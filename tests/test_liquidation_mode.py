@@ -7,18 +7,14 @@ import asyncio
 import json
 from collections.abc import Callable
 
-from eth_account import Account
-from eth_utils import to_checksum_address
+from devnet_txs import feed_update
 
 from anvil.stack import DevnetStack
-from chain.abi import load_artifact
 from chain.rpc import Rpc, connect
 from chain.topics import LIQUIDATION_CALL
 from mevbot.config import load_config
 from mevbot.resolve import resolve_deployment
 from mevbot.runtime import Bot, devnet_keys
-
-FEED = load_artifact("PriceFeed").abi
 
 
 async def _until(predicate: Callable[[], object], what: str, timeout: float = 20.0) -> None:
@@ -63,27 +59,10 @@ async def test_public_mode_liquidates_with_a_public_tx_from_the_executor_key(
         try:
             async with connect(world.rpc["ws"]) as rpc:
                 await _mine(stack, bot)
-                updater = Account.from_key(world.roles["oracle_updater"].private_key)
-                lower = world.feeds["WETH"]["answer"] * 96 // 100  # the HF 1.035 borrower < 1
-                nonce = int(
-                    await rpc.call("eth_getTransactionCount", [updater.address, "pending"]), 16
-                )
-                update = updater.sign_transaction(
-                    {
-                        "type": 2,
-                        "chainId": world.chain_id,
-                        "nonce": nonce,
-                        "to": to_checksum_address(world.feeds["WETH"]["address"]),
-                        "data": FEED.function("updateAnswer").encode(lower),
-                        "gas": 100_000,
-                        "maxFeePerGas": 2 * bot.engine.head.base_fee + 10**9,
-                        "maxPriorityFeePerGas": 10**9,
-                        "value": 0,
-                    }
-                )
-                await rpc.call(
-                    "eth_sendRawTransaction", ["0x" + bytes(update.raw_transaction).hex()]
-                )
+                updater = world.roles["oracle_updater"].address
+                nonce = int(await rpc.call("eth_getTransactionCount", [updater, "pending"]), 16)
+                raw = feed_update(world, nonce, bot.engine.head.base_fee)
+                await rpc.call("eth_sendRawTransaction", [raw])
                 await _mine(stack, bot)  # the price drop lands; the keeper sees the borrower
 
                 owner = world.roles["executor"].address

@@ -86,12 +86,17 @@ def _sample_events() -> list[Event]:
     ]
 
 
-def test_journal_round_trip(tmp_path: Path) -> None:
+def _written(tmp_path: Path) -> tuple[Path, list[Event]]:
     path = tmp_path / "journal.jsonl"
     events = _sample_events()
     with JournalWriter(path) as journal:
         for event in events:
             journal.write(event)
+    return path, events
+
+
+def test_journal_round_trip(tmp_path: Path) -> None:
+    path, events = _written(tmp_path)
     assert list(read_journal(path)) == events
     lines = path.read_bytes().splitlines()
     assert [orjson.loads(line)["kind"] for line in lines] == [
@@ -110,11 +115,7 @@ def test_journal_round_trip(tmp_path: Path) -> None:
 
 
 def test_a_last_line_cut_short_comes_after_every_complete_line(tmp_path: Path) -> None:
-    path = tmp_path / "journal.jsonl"
-    events = _sample_events()
-    with JournalWriter(path) as journal:
-        for event in events:
-            journal.write(event)
+    path, events = _written(tmp_path)
     whole = path.read_bytes()
     path.write_bytes(whole[: len(whole) - 40])  # the writer stopped inside the last line
     read: list[Event] = []

@@ -484,6 +484,8 @@ class RelayClient:
     ``timeout`` is the whole budget of one call (rate-limit wait, attempts, backoff).
     ``rate_limit_per_min`` overrides entries of :data:`DEFAULT_RATE_LIMITS` (others: 120);
     ``rate_window`` is the quota's window in seconds (60 for the documented per-minute limits).
+    A failure is logged when it follows a success; the ones after it only as a count, at most
+    once per ``failure_log_every_s``; the stats keep the last error's text.
     """
 
     def __init__(
@@ -499,6 +501,7 @@ class RelayClient:
         rate_window: float = 60.0,
         backoff_base: float = 0.05,
         max_response_bytes: int = 4 * 1024 * 1024,
+        failure_log_every_s: float = FAILURE_LOG_EVERY_S,
     ) -> None:
         self.url = url
         self.name = name or _redacted(url)
@@ -515,6 +518,7 @@ class RelayClient:
         self._limiters: dict[str, SlidingWindowLimiter] = {}
         self._backoff_base = backoff_base
         self._max_response_bytes = max_response_bytes
+        self.failure_log_every_s = failure_log_every_s
         self._ids = itertools.count(1)
         self._sent = 0
         self._ok = 0
@@ -625,7 +629,7 @@ class RelayClient:
         now = time.monotonic()
         if self._logged_at is None:
             log.warning("relay %s: %s", self.name, failure.detail)
-        elif now - self._logged_at >= FAILURE_LOG_EVERY_S:
+        elif now - self._logged_at >= self.failure_log_every_s:
             log.warning(
                 "relay %s: %d more failures in %.0f s, the last: %s",
                 self.name,

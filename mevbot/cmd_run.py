@@ -146,8 +146,12 @@ def register(commands: Any) -> None:
             "blocks, keep local state, run the backrun and liquidation strategies, verify every "
             "candidate bundle on an anvil fork, send the profitable ones to the configured "
             "relays, and run the oracle and liquidation keepers. Keys come from environment "
-            "variables or an encrypted keystore, never from the config. SIGINT/SIGTERM stop it "
-            "cleanly (in-flight work finished, ledger closed, fork process stopped)."
+            "variables or an encrypted keystore, never from the config. Before it starts it "
+            "checks that the node is the config's chain, that the executor has code and obeys "
+            "the executor key, that the executor and searcher keys differ and that every relay "
+            "answers: each failure is one line; exit 2 for a configuration problem, 1 for "
+            "something down. SIGINT/SIGTERM stop it cleanly (in-flight work finished, ledger "
+            "closed, fork process stopped)."
         ),
     )
     run.add_argument("--config", required=True, metavar="FILE", help="the TOML config file")

@@ -289,7 +289,8 @@ def register(commands: Any) -> None:
         help="stream pending transactions with decoded intents",
         description=(
             "Watch pending transactions from one or more sources at once (deduplicated, first "
-            "seen wins) and print one line per tx; coverage per source is printed on exit. "
+            "seen wins) and print one line per tx (with --record, per head too); coverage per "
+            "source is printed on exit. "
             "Ctrl-C exits."
         ),
     )

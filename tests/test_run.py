@@ -37,23 +37,18 @@ def _wait_for(process: subprocess.Popen[str], marker: str, timeout: float = 60) 
     raise AssertionError(f"never saw {marker!r}: {''.join(lines)[-2000:]}")
 
 
+def _mevbot(*args: str) -> subprocess.Popen[str]:
+    """A long-running mevbot command, stdout and stderr as one text stream."""
+    return subprocess.Popen(
+        [*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV
+    )
+
+
 def _start_devnet(tmp_path: Path, devnet_cache: Path, outputs: list[str]) -> subprocess.Popen[str]:
     """`mevbot devnet --out tmp_path/devnet.json`, mining every 0.5 s, once it is ready."""
-    devnet = subprocess.Popen(
-        [
-            *CLI,
-            "devnet",
-            "--out",
-            str(tmp_path / "devnet.json"),
-            "--block-time",
-            "0.5",
-            "--state-dir",
-            str(devnet_cache),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=ENV,
+    out = str(tmp_path / "devnet.json")
+    devnet = _mevbot(
+        "devnet", "--out", out, "--block-time", "0.5", "--state-dir", str(devnet_cache)
     )
     outputs += _wait_for(devnet, "Ctrl-C")
     return devnet
@@ -78,13 +73,7 @@ def test_run_against_the_devnet_status_and_clean_shutdown(tmp_path, devnet_cache
             f'[store]\nledger_path = "{tmp_path / "ledger.sqlite"}"\n'
             f"[metrics]\nport = {port}\n"
         )
-        bot = subprocess.Popen(
-            [*CLI, "run", "--config", str(config), "--no-tui"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=ENV,
-        )
+        bot = _mevbot("run", "--config", str(config), "--no-tui")
         try:
             outputs += _wait_for(bot, "metrics and status at")
             time.sleep(2.0)  # a few blocks go by
@@ -186,13 +175,7 @@ def test_store_redis_url_puts_the_keepers_leases_in_redis(
             f'[store]\nledger_path = "{tmp_path / "ledger.sqlite"}"\n'
             f'redis_url = "{redis_server.url}"\n[metrics]\nenabled = false\n'
         )
-        bot = subprocess.Popen(
-            [*CLI, "run", "--config", str(config), "--no-tui", "--name", "bot-1"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=ENV,
-        )
+        bot = _mevbot("run", "--config", str(config), "--no-tui", "--name", "bot-1")
         try:
             outputs += _wait_for(bot, "started on devnet")
             client = redis.Redis.from_url(redis_server.url)

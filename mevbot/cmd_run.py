@@ -70,6 +70,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from chain.errors import ChainError
+    from chain.types import MalformedError
     from mevbot.config import ConfigError, load_config
     from mevbot.console import dashboard, log_output, stop_event
     from mevbot.preflight import exit_code, run_checks
@@ -117,7 +118,7 @@ def _run(args: argparse.Namespace) -> int:
         )
         try:
             await _unless_stopped(stop, bot.start())
-        except (ChainError, LoadError, SimulationError, OSError) as error:
+        except (ChainError, MalformedError, LoadError, SimulationError, OSError) as error:
             await bot.stop()
             return _fail(f"could not start: {type(error).__name__}: {error}", 1)
         except _Interrupted:

@@ -12,12 +12,27 @@ from collections.abc import AsyncIterator, Callable
 from mevbot.logfmt import EventFormatter
 from mevbot.status import BotStatus
 
+# The layers under the app log under their own package names (``execution.relay``...).
+LAYERS = ("chain", "watcher", "simulation", "execution", "strategies", "keepers")
+
+
+class _ToApp(logging.Handler):
+    """Hands a layer's record to the ``mevbot`` logger's handlers: formatted like the app's own
+    lines, in the dashboard's log tail, never bare on stderr (Python's last-resort handler)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logging.getLogger("mevbot").handle(record)
+
 
 def log_output(no_tui: bool) -> None:
-    """INFO and up from mevbot; with ``--no-tui`` as structured lines on stderr (with the
-    dashboard, the bot's own log tail shows them instead)."""
+    """INFO and up from mevbot and its layers; with ``--no-tui`` as structured lines on stderr
+    (with the dashboard, the bot's own log tail shows them instead)."""
     root = logging.getLogger("mevbot")
     root.setLevel(logging.INFO)
+    for name in LAYERS:
+        layer = logging.getLogger(name)
+        layer.setLevel(logging.INFO)
+        layer.addHandler(_ToApp())
     if no_tui:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(EventFormatter())

@@ -56,10 +56,12 @@ from bench.baseline import (
 from bench.stats import timing
 from chain.abi import load_artifact
 from chain.rpc import Rpc, StreamRpc, connect
-from execution.candidates import ArbitrageAction, Candidate
 from mevbot.config import load_config
+from mevbot.deployment import deployment_from_world, devnet_keys
 from mevbot.engine import Verdict
-from mevbot.runtime import Bot, deployment_from_world, devnet_keys
+from mevbot.runtime import Bot
+from simulation.actions import ArbitrageAction
+from simulation.candidates import Candidate
 from strategies.backrun import BackrunArbitrage
 
 WETH_PAIRS = ("WETH/USDC", "WETH/DAI", "WBTC/WETH")
@@ -242,7 +244,7 @@ class EndToEnd:
         async with asyncio.timeout(VERDICT_TIMEOUT_S):
             while True:
                 wake.clear()
-                for candidate, verdict in reversed(self.bot.engine.verdicts):
+                for candidate, verdict in reversed(self.bot.engine.submitter.verdicts):
                     if candidate.trigger_hash == tx_hash:
                         return candidate, verdict
                 strategy_done = any(s == "strategy" for s, _, _ in self.stages.since(mark))

@@ -340,10 +340,15 @@ def _landing(before: Counter[str], after: Counter[str]) -> dict[str, Any]:
     """mevbot's bundles over the measured blocks, as its inclusion tracker settled them."""
     delta = Counter({k: after[k] - before[k] for k in after})
     submitted, landed = delta["candidates_sent"], delta["bundles_landed"]
+    # Candidates verified on the fork (sent or dropped); reverting = reverted or out of gas.
+    verified = submitted + delta["candidates_dropped"]
+    reverting = delta["dropped_reverts"] + delta["dropped_out_of_gas"]
     return {
         "submitted": submitted,
         "landed": landed,
         "landed_ratio": round(landed / submitted, 4) if submitted else None,
+        "dropped_reverting": reverting,
+        "dropped_reverting_share": round(reverting / verified, 4) if verified else None,
         "settled": {
             k.removeprefix("bundles_"): v
             for k, v in delta.items()

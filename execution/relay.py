@@ -62,6 +62,9 @@ FLASHBOTS_SEPOLIA = "https://relay-sepolia.flashbots.net"
 _EXCERPT_CHARS = 200
 _MAX_BACKOFF_S = 1.0
 _MAX_RETRY_AFTER_S = 5.0
+# A relay that stays down fails every bundle: its first failure is logged, the rest only as a
+# count at most this often (the stats keep every one, and the last error's text).
+FAILURE_LOG_EVERY_S = 30.0
 
 
 # --- errors ---------------------------------------------------------------------------------
@@ -75,6 +78,7 @@ class RelayFailure(Exception):
     def __init__(self, relay: str, detail: str) -> None:
         super().__init__(f"{relay}: {detail}")
         self.relay = relay
+        self.detail = detail
 
 
 class RelayError(RelayFailure):
@@ -212,6 +216,7 @@ class RelayStats:
     retries: int
     throttled: int
     rate_limited: int
+    last_error: str | None = None
 
 
 # --- parsers (untrusted relay answers -> typed values or MalformedError) ----------------------
@@ -479,6 +484,8 @@ class RelayClient:
     ``timeout`` is the whole budget of one call (rate-limit wait, attempts, backoff).
     ``rate_limit_per_min`` overrides entries of :data:`DEFAULT_RATE_LIMITS` (others: 120);
     ``rate_window`` is the quota's window in seconds (60 for the documented per-minute limits).
+    A failure is logged when it follows a success; the ones after it only as a count, at most
+    once per ``failure_log_every_s``; the stats keep the last error's text.
     """
 
     def __init__(
@@ -494,6 +501,7 @@ class RelayClient:
         rate_window: float = 60.0,
         backoff_base: float = 0.05,
         max_response_bytes: int = 4 * 1024 * 1024,
+        failure_log_every_s: float = FAILURE_LOG_EVERY_S,
     ) -> None:
         self.url = url
         self.name = name or _redacted(url)
@@ -510,6 +518,7 @@ class RelayClient:
         self._limiters: dict[str, SlidingWindowLimiter] = {}
         self._backoff_base = backoff_base
         self._max_response_bytes = max_response_bytes
+        self.failure_log_every_s = failure_log_every_s
         self._ids = itertools.count(1)
         self._sent = 0
         self._ok = 0
@@ -517,6 +526,9 @@ class RelayClient:
         self._retries = 0
         self._throttled = 0
         self._rate_limited = 0
+        self._last_error: str | None = None
+        self._unlogged = 0  # failures since the last failure logged
+        self._logged_at: float | None = None  # when a failure was last logged
 
     @property
     def searcher_address(self) -> str:
@@ -537,6 +549,7 @@ class RelayClient:
             retries=self._retries,
             throttled=self._throttled,
             rate_limited=self._rate_limited,
+            last_error=self._last_error,
         )
 
     # -- protocol methods --
@@ -605,11 +618,29 @@ class RelayClient:
             self._count_failure(failure)
             raise
         self._ok += 1
+        if self._logged_at is not None:
+            log.info("relay %s answers again (%d failures not logged)", self.name, self._unlogged)
+            self._unlogged, self._logged_at = 0, None
         return result
 
     def _count_failure(self, failure: RelayFailure) -> None:
         self._errors[failure.kind] += 1
-        log.warning("relay %s: %s", self.name, failure)
+        self._last_error = failure.detail
+        now = time.monotonic()
+        if self._logged_at is None:
+            log.warning("relay %s: %s", self.name, failure.detail)
+        elif now - self._logged_at >= self.failure_log_every_s:
+            log.warning(
+                "relay %s: %d more failures in %.0f s, the last: %s",
+                self.name,
+                self._unlogged + 1,
+                now - self._logged_at,
+                failure.detail,
+            )
+        else:
+            self._unlogged += 1
+            return
+        self._unlogged, self._logged_at = 0, now
 
     def _limiter(self, method: str) -> SlidingWindowLimiter:
         limiter = self._limiters.get(method)

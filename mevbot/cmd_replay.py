@@ -97,6 +97,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except (JournalError, ReplayError) as error:
         print(f"mevbot replay: {args.journal}: {error}", file=sys.stderr)
         return 1
+    if report.truncated_line is not None:
+        print(
+            f"mevbot replay: {args.journal}: line {report.truncated_line} is cut short (the "
+            "recorder stopped while writing it): replayed every line before it",
+            file=sys.stderr,
+        )
     if args.jsonl:
         for candidate in report.candidates:
             print(json.dumps(candidate.to_json(), separators=(",", ":")))

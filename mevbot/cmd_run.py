@@ -4,51 +4,107 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class _Interrupted(Exception):
+    """SIGINT/SIGTERM arrived before the bot was running."""
+
+
+async def _unless_stopped(stop: asyncio.Event, work: Awaitable[T]) -> T:
+    """``work``'s result; :class:`_Interrupted` (``work`` cancelled) if ``stop`` is set first."""
+    task = asyncio.ensure_future(work)
+    waiter = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        raise _Interrupted
+    return task.result()
 
 
 def _oracle_feeds(config: Any) -> list[Any]:
     """The oracle keeper's feeds from ``[[keepers.oracle]]`` (HTTP JSON reference prices)."""
     from keepers.oracle import HttpJsonPrice, OracleFeed
 
-    feeds = []
-    for feed in config.keepers.oracle:
-        source = feed.source
-        if source.kind != "http" or not source.url or not source.json_path:
-            raise ValueError(
-                f'keepers.oracle feed {feed.feed}: mevbot run supports source kind "http" '
-                "with url and json_path (the devnet's reference path runs in `mevbot demo`)"
-            )
-        reference = HttpJsonPrice(f"{source.url} {source.json_path}", source.url, source.json_path)
-        feeds.append(OracleFeed(feed.feed, reference, feed.deviation_bps, feed.heartbeat_s))
-    return feeds
+    return [
+        OracleFeed(
+            feed.feed,
+            HttpJsonPrice(
+                f"{feed.source.url} {feed.source.json_path}", feed.source.url, feed.source.json_path
+            ),
+            feed.deviation_bps,
+            feed.heartbeat_s,
+        )
+        for feed in config.keepers.oracle
+    ]
+
+
+def _say(message: object) -> None:
+    from mevbot.logfmt import printable
+
+    print(f"mevbot run: {printable(str(message), 1000)}", file=sys.stderr)
+
+
+def _fail(message: object, code: int) -> int:
+    _say(message)
+    return code
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except KeyboardInterrupt:  # before the signal handlers are in place
+        return _fail("interrupted during start-up", 1)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from chain.errors import ChainError
     from mevbot.config import ConfigError, load_config
     from mevbot.console import dashboard, log_output, stop_event
-    from mevbot.logfmt import printable
+    from mevbot.preflight import exit_code, run_checks
     from mevbot.resolve import resolve_deployment, resolve_keys
     from mevbot.runtime import Bot
+    from simulation.loader import LoadError
+    from simulation.simulator import SimulationError
 
     try:
         config = load_config(Path(args.config))
         if args.dry_run:
             config = config.model_copy(update={"dry_run": True})
+        redis_url = args.redis or config.store.redis_url
+        if args.role != "all" and not redis_url:
+            raise ConfigError(
+                f"--role {args.role} shares its work through Redis: give --redis URL "
+                "(or store.redis_url)"
+            )
         deployment = resolve_deployment(config)
         keys = resolve_keys(config)
         feeds = _oracle_feeds(config)
-        if args.role != "all" and not args.redis:
-            raise ValueError(f"--role {args.role} shares its work through Redis: give --redis URL")
-    except (ConfigError, ValueError) as error:
-        print(f"mevbot run: {printable(str(error), 1000)}", file=sys.stderr)
-        return 2
+    except ConfigError as error:
+        return _fail(error, 2)
     log_output(args.no_tui)
 
     async def main() -> int:
         stop = stop_event()
+        relays = "no relay (dry run)" if config.dry_run else f"{len(deployment.relays)} relay(s)"
+        _say(f"checking the node, the executor, the keys and {relays}")
+        checks = await _unless_stopped(stop, run_checks(config, deployment, keys))
+        for check in checks:
+            if not check.ok:
+                _say(check.line())
+        if exit_code(checks):
+            return exit_code(checks)
         bot = Bot(
             config,
             deployment,
@@ -56,10 +112,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             journal_path=args.journal,
             oracle_feeds=feeds,
             role=args.role,
-            redis_url=args.redis,
+            redis_url=redis_url,
             name=args.name,
         )
-        await bot.start()
+        try:
+            await _unless_stopped(stop, bot.start())
+        except (ChainError, LoadError, SimulationError, OSError) as error:
+            await bot.stop()
+            return _fail(f"could not start: {type(error).__name__}: {error}", 1)
+        except _Interrupted:
+            await bot.stop()
+            raise
         try:
             async with dashboard(None if args.no_tui else bot.snapshot):
                 await stop.wait()
@@ -68,7 +131,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("mevbot stopped: tasks ended, ledger closed, fork stopped", file=sys.stderr)
         return 0
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except _Interrupted:
+        return _fail("interrupted during start-up", 1)
 
 
 def register(commands: Any) -> None:
@@ -80,8 +146,12 @@ def register(commands: Any) -> None:
             "blocks, keep local state, run the backrun and liquidation strategies, verify every "
             "candidate bundle on an anvil fork, send the profitable ones to the configured "
             "relays, and run the oracle and liquidation keepers. Keys come from environment "
-            "variables or an encrypted keystore, never from the config. SIGINT/SIGTERM stop it "
-            "cleanly (in-flight work finished, ledger closed, fork process stopped)."
+            "variables or an encrypted keystore, never from the config. Before it starts it "
+            "checks that the node is the config's chain, that the executor has code and obeys "
+            "the executor key, that the executor and searcher keys differ and that every relay "
+            "answers: each failure is one line; exit 2 for a configuration problem, 1 for "
+            "something down. SIGINT/SIGTERM stop it cleanly (in-flight work finished, ledger "
+            "closed, fork process stopped)."
         ),
     )
     run.add_argument("--config", required=True, metavar="FILE", help="the TOML config file")

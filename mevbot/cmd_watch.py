@@ -20,9 +20,13 @@ from typing import IO, Any
 import orjson
 
 from chain.intents import Intent
+from chain.topics import STATE_TOPICS
 from chain.types import MalformedError, PendingTx, hex_to_bytes, hex_to_int
+from mevbot.config import check_stream_url
+from mevbot.preflight import Check, check_reachable
 from watcher.decode import MAINNET_ROUTERS, Decoder, RouterKind
-from watcher.events import MevShareHint
+from watcher.events import MevShareHint, NewHead, Reorg
+from watcher.heads import HeadSource
 from watcher.journal import JournalWriter
 from watcher.merge import Merger
 from watcher.mevshare import FLASHBOTS_MAINNET_STREAM, MevShareSource
@@ -31,6 +35,7 @@ from watcher.source import Source
 from watcher.txpool import TxpoolSource
 
 SOURCES = ("ws-hashes", "ws-full", "txpool", "mevshare")
+NODE_TIMEOUT_S = 10.0
 
 
 def to_json(value: Any) -> Any:
@@ -107,7 +112,24 @@ def _hint_line(hint: MevShareHint, decoder: Decoder, jsonl: bool) -> str:
     return f"{hint.received_at} {hint.source} {hint.hash} (hint) -> {to} {_summary(intent)}"
 
 
+def _chain_line(event: NewHead | Reorg, jsonl: bool) -> str:
+    """A head (or reorg) being journaled: ``--record`` shows what it writes besides txs."""
+    if isinstance(event, NewHead):
+        fields = {"number": event.number, "hash": event.hash, "logs": len(event.logs)}
+        text = f"head {event.number} {event.hash} ({len(event.logs)} logs)"
+    else:
+        fields = {"depth": event.depth, "common_ancestor": event.common_ancestor}
+        text = f"reorg: {event.depth} blocks above {event.common_ancestor} replaced"
+    if jsonl:
+        kind = "head" if isinstance(event, NewHead) else "reorg"
+        record = {"kind": kind, **fields, "source": event.source, "received_at": event.received_at}
+        return orjson.dumps(record).decode()
+    return f"{event.received_at} {event.source} {text}"
+
+
 def _build_sources(args: argparse.Namespace) -> list[Source]:
+    """The pending sources asked for; with ``--record``, the heads (with the logs state needs,
+    as the bot's head source delivers them) too, so that the journal replays."""
     sources: list[Source] = []
     for kind in dict.fromkeys(args.source or ["ws-hashes"]):
         if kind == "mevshare":
@@ -116,7 +138,27 @@ def _build_sources(args: argparse.Namespace) -> list[Source]:
             sources.append(TxpoolSource(args.rpc))
         else:
             sources.append(PendingSource(args.rpc, mode="full" if kind == "ws-full" else "hashes"))
+    if args.record and args.rpc:
+        sources.append(HeadSource(args.rpc, topics=STATE_TOPICS))
     return sources
+
+
+def _check_rpc(args: argparse.Namespace) -> tuple[str, int] | None:
+    """(the problem, the exit code) when ``--rpc`` cannot serve the sources, else None."""
+    kinds = set(args.source or ["ws-hashes"])
+    streams = sorted(kinds & {"ws-hashes", "ws-full"}) + (["--record"] if args.record else [])
+    needs_rpc = sorted(kinds & {"ws-hashes", "ws-full", "txpool"})
+    if needs_rpc and not args.rpc:
+        return "--rpc URL is needed for " + ", ".join(needs_rpc), 2
+    if not args.rpc:
+        return None
+    if streams:
+        try:
+            check_stream_url(args.rpc)
+        except ValueError as error:
+            return f"--rpc {error} (for {', '.join(streams)})", 2
+    found = asyncio.run(check_reachable("--rpc", args.rpc, "--rpc", NODE_TIMEOUT_S))
+    return (found.line(), 1) if isinstance(found, Check) else None
 
 
 async def _watch(args: argparse.Namespace, decoder: Decoder, out: IO[str]) -> int:
@@ -133,6 +175,8 @@ async def _watch(args: argparse.Namespace, decoder: Decoder, out: IO[str]) -> in
                 elif isinstance(event, MevShareHint):
                     line = _hint_line(event, decoder, args.jsonl)
                 else:
+                    out.write(_chain_line(event, args.jsonl) + "\n")
+                    out.flush()
                     continue
                 out.write(line + "\n")
                 out.flush()
@@ -167,11 +211,11 @@ def cmd_watch(args: argparse.Namespace) -> int:
     except argparse.ArgumentTypeError as error:
         print(f"mevbot watch: {error}", file=sys.stderr)
         return 2
-    needs_rpc = {"ws-hashes", "ws-full", "txpool"} & set(args.source or ["ws-hashes"])
-    if needs_rpc and not args.rpc:
-        print("mevbot watch: --rpc URL is needed for " + ", ".join(needs_rpc), file=sys.stderr)
-        return 2
     try:
+        problem = _check_rpc(args)
+        if problem is not None:
+            print(f"mevbot watch: {problem[0]}", file=sys.stderr)
+            return problem[1]
         return asyncio.run(_watch(args, decoder, sys.stdout))
     except KeyboardInterrupt:
         return 0
@@ -245,7 +289,8 @@ def register(commands: Any) -> None:
         help="stream pending transactions with decoded intents",
         description=(
             "Watch pending transactions from one or more sources at once (deduplicated, first "
-            "seen wins) and print one line per tx; coverage per source is printed on exit. "
+            "seen wins) and print one line per tx (with --record, per head too); coverage per "
+            "source is printed on exit. "
             "Ctrl-C exits."
         ),
     )
@@ -266,7 +311,12 @@ def register(commands: Any) -> None:
         "--router", action="append", default=[], metavar="ADDR=KIND", help=router_help
     )
     watch.add_argument("--jsonl", action="store_true", help="one JSON object per line")
-    watch.add_argument("--record", metavar="FILE", help="journal every event to FILE (JSON lines)")
+    watch.add_argument(
+        "--record",
+        metavar="FILE",
+        help="journal every event to FILE (JSON lines): pending txs, and the heads with their "
+        "logs from --rpc, so that `mevbot replay` can replay it",
+    )
     watch.add_argument("--count", type=int, default=0, metavar="N", help="exit after N txs")
     watch.set_defaults(handler=cmd_watch)
 

@@ -14,19 +14,23 @@ the JSON that ``mevbot devnet --out`` writes.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 ENV_PREFIX = "MEVBOT_"
 _KEY_LIKE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_HTTP_SCHEMES = ("http://", "https://")
+# What chain.rpc.connect opens as a stream (it takes ".ipc" endings too, checked apart).
+_STREAM_SCHEMES = ("ws://", "wss://", "ipc://", "/", "./", "../")
 
 
 class ConfigError(ValueError):
@@ -43,20 +47,47 @@ def _address(value: str) -> str:
     return value.lower()
 
 
-class NodeConfig(_Model):
-    """The upstream node: WebSocket for subscriptions, HTTP for the fork simulator."""
+def check_stream_url(value: str) -> str:
+    """``value`` if it can carry subscriptions (ws://, wss://, ipc://PATH or a socket path),
+    else ValueError saying what to give instead."""
+    if value.startswith(_STREAM_SCHEMES) or value.endswith(".ipc"):
+        return value
+    if value.startswith(_HTTP_SCHEMES):
+        raise ValueError(
+            f"{value!r} cannot carry subscriptions (pending txs, heads): give ws://, wss:// "
+            "or the node's IPC socket path"
+        )
+    raise ValueError(f"{value!r}: give ws://, wss:// or the node's IPC socket path")
 
-    ws: str | None = None
+
+def _http_url(value: str) -> str:
+    if not value.startswith(_HTTP_SCHEMES):
+        raise ValueError(f"{value!r}: give an http:// or https:// URL")
+    return value
+
+
+class NodeConfig(_Model):
+    """The upstream node: WebSocket (or IPC socket path) for subscriptions and reads, HTTP for
+    the fork simulator."""
+
+    ws: str | None = Field(None, description="ws://, wss:// or the node's IPC socket path")
     http: str | None = None
-    ipc: str | None = None
     timeout_s: float = Field(10.0, gt=0)
+
+    @field_validator("ws")
+    @classmethod
+    def _stream(cls, value: str | None) -> str | None:
+        return None if value is None else check_stream_url(value)
+
+    @field_validator("http")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        return None if value is None else _http_url(value)
 
 
 class RelayConfig(_Model):
     name: str
     url: str
-    rate_limit_per_min: int | None = Field(None, gt=0)
-    timeout_s: float = Field(2.0, gt=0)
 
     @field_validator("url")
     @classmethod
@@ -85,13 +116,17 @@ class StrategiesConfig(_Model):
 
 
 class ReferenceSource(_Model):
-    """Where the oracle keeper reads the reference price: an HTTP JSON endpoint, a DEX
-    mid-price, or the devnet's reference price series."""
+    """Where the oracle keeper reads the reference price: the number at ``json_path``
+    ("data.price", "0.last" for lists) in the JSON that ``GET url`` answers."""
 
-    kind: Literal["http", "dex", "devnet"]
-    url: str | None = None
-    json_path: str | None = None
-    pair: str | None = None
+    kind: Literal["http"]
+    url: str
+    json_path: str = Field(min_length=1)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        return _http_url(value)
 
 
 class OracleFeedConfig(_Model):
@@ -107,6 +142,10 @@ class OracleFeedConfig(_Model):
 
 
 class KeepersConfig(_Model):
+    """``liquidation_mode``: "bundle" sends liquidations privately to the relays, "public"
+    as a transaction from the executor key. A public keeper tx not mined within
+    ``replace_after_blocks`` blocks is replaced with a fee bump (never above ``fee_cap_gwei``)."""
+
     oracle: tuple[OracleFeedConfig, ...] = ()
     liquidation: bool = True
     liquidation_mode: Literal["bundle", "public"] = "bundle"
@@ -115,14 +154,24 @@ class KeepersConfig(_Model):
 
 
 class SimulationConfig(_Model):
+    """Where candidates are simulated; the fork (or the node simulating) is ``node.http``."""
+
     backend: Literal["anvil", "revm", "node"] = "anvil"
-    fork_url: str | None = None
 
 
 class StoreConfig(_Model):
-    kind: Literal["embedded", "redis"] = "embedded"
+    """``redis_url`` set: keeper leases, effect claims and the shared ledger live in Redis,
+    shared by every instance (``mevbot run --redis URL`` overrides it)."""
+
     redis_url: str | None = None
     ledger_path: Path = Path("mevbot-ledger.sqlite")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"{value!r}: give redis://host:port/db, rediss:// or unix://")
+        return value
 
 
 class KeysConfig(_Model):
@@ -146,7 +195,6 @@ class Config(_Model):
     chain_id: int = Field(gt=0)
     node: NodeConfig = NodeConfig()
     relays: tuple[RelayConfig, ...] = ()
-    mevshare_url: str | None = None
     devnet_json: Path | None = None
     executor: str | None = None
     weth: str | None = None
@@ -163,6 +211,15 @@ class Config(_Model):
     keys: KeysConfig = KeysConfig()
     metrics: MetricsConfig = MetricsConfig()
     dry_run: bool = False
+
+    @field_validator("relays")
+    @classmethod
+    def _distinct_names(cls, value: tuple[RelayConfig, ...]) -> tuple[RelayConfig, ...]:
+        names = [relay.name for relay in value]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"relay names must differ: {', '.join(twice)} is used twice")
+        return value
 
     @field_validator("executor", "lending_pool", "weth")
     @classmethod
@@ -184,7 +241,6 @@ PRESETS: Mapping[str, Mapping[str, Any]] = {
     "mainnet": {
         "chain_id": 1,
         "relays": [{"name": "flashbots", "url": "https://relay.flashbots.net"}],
-        "mevshare_url": "https://mev-share.flashbots.net",
         "routers": {
             "0x7a250d5630b4cf539739df2c5dacb4c659f2488d": "uniswap-v2",
             "0xd9e1ce17f2641f24ae83637ab66a2cca9c378b9f": "uniswap-v2",
@@ -205,7 +261,6 @@ PRESETS: Mapping[str, Mapping[str, Any]] = {
         "chain_id": 11155111,
         "weth": "0xfff9976782d46cc05630d1f6ebab18b2324d6b14",
         "relays": [{"name": "flashbots-sepolia", "url": "https://relay-sepolia.flashbots.net"}],
-        "mevshare_url": "https://mev-share-sepolia.flashbots.net",
     },
     "hoodi": {
         "chain_id": 560048,
@@ -241,35 +296,75 @@ def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]
     return merged
 
 
-def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
-    """``MEVBOT_A__B=v`` -> {"a": {"b": v}}; values parsed as JSON when they parse."""
+def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[tuple[str, ...], str]]:
+    """``MEVBOT_A__B=v`` -> {"a": {"b": v}} (values parsed as JSON when they parse), and each
+    overridden field's path -> the variable that set it, so that an error can name it."""
     secret_names = {KeysConfig().executor_env, KeysConfig().searcher_env, KeysConfig().keeper_env}
     overrides: dict[str, Any] = {}
-    for name, raw in environ.items():
+    names: dict[tuple[str, ...], str] = {}
+    for name, raw in sorted(environ.items()):
         if not name.startswith(ENV_PREFIX) or name in secret_names or name.endswith("PASSWORD"):
             continue
-        parts = name[len(ENV_PREFIX) :].lower().split("__")
+        parts = tuple(name[len(ENV_PREFIX) :].lower().split("__"))
         try:
             value: Any = json.loads(raw)
         except json.JSONDecodeError:
             value = raw
         target = overrides
-        for part in parts[:-1]:
+        for depth, part in enumerate(parts[:-1], start=1):
             target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                raise ConfigError(
+                    f"{name}: {names[parts[:depth]]} already sets {'.'.join(parts[:depth])} "
+                    "to a value; set one or the other"
+                )
         target[parts[-1]] = value
-    return overrides
+        names[parts] = name
+    return overrides, names
 
 
-def _describe(error: ValidationError) -> str:
+def _env_name(path: tuple[str, ...]) -> str:
+    return ENV_PREFIX + "__".join(path).upper()
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    """The config section an annotation holds (``NodeConfig``, ``tuple[RelayConfig, ...]``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next(filter(None, map(_model_of, get_args(annotation))), None)
+
+
+def _known_fields(section: tuple[str, ...]) -> list[str]:
+    model: type[BaseModel] | None = Config
+    for part in section:
+        field = model.model_fields.get(part) if model is not None else None
+        model = None if field is None else _model_of(field.annotation)
+    return [] if model is None else list(model.model_fields)
+
+
+def _describe(error: ValidationError, env_names: Mapping[tuple[str, ...], str]) -> str:
     lines = []
     for item in error.errors():
-        field = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        loc = tuple(str(p) for p in item["loc"])
+        path = tuple(p for p in loc if not p.isdigit())  # list indexes are not field names
+        field = ".".join(loc) or "(top level)"
+        variable = next(
+            (env_names[path[:n]] for n in range(len(path), 0, -1) if path[:n] in env_names),
+            None,
+        )
         message = item["msg"]
         if item["type"] == "extra_forbidden":
-            message = "unknown field (check the spelling; see `mevbot run --help`)"
+            close = difflib.get_close_matches(path[-1], _known_fields(path[:-1]), n=1)
+            if variable is not None:
+                hint = f"; did you mean {_env_name((*path[:-1], close[0]))}?" if close else ""
+                lines.append(f"{variable}: unknown field {field}{hint}")
+                continue
+            hint = f"did you mean {close[0]}?" if close else "check the spelling"
+            message = f"unknown field; {hint} (see README: Configuration)"
         elif item["type"] == "missing":
             message = "required field is missing"
-        lines.append(f"{field}: {message}")
+        where = f"{field} (from {variable})" if variable is not None else field
+        lines.append(f"{where}: {message}")
     return "; ".join(lines)
 
 
@@ -287,6 +382,10 @@ def load_config(
             data = tomllib.loads(Path(path).read_text())
         except FileNotFoundError:
             raise ConfigError(f"config file {path} does not exist") from None
+        except IsADirectoryError:
+            raise ConfigError(f"{path} is a directory, not a config file (TOML)") from None
+        except OSError as error:
+            raise ConfigError(f"config file {path}: {error.strerror}") from None
         except tomllib.TOMLDecodeError as error:
             raise ConfigError(f"{path}: not valid TOML: {error}") from None
         except UnicodeDecodeError as error:
@@ -294,7 +393,7 @@ def load_config(
                 f"{path}: not UTF-8 text (byte {error.start}): not a TOML file"
             ) from None
         _reject_keys(data)
-    env = _env_overrides(environ)
+    env, env_names = _env_overrides(environ)
     _reject_keys(env)
     chosen = network or env.get("network") or data.get("network")
     if chosen is None:
@@ -302,13 +401,18 @@ def load_config(
             'network: required field is missing; set network = "devnet" | "sepolia" | '
             '"hoodi" | "mainnet" in the config file or MEVBOT_NETWORK'
         )
-    if chosen not in PRESETS:
+    if not isinstance(chosen, str) or chosen not in PRESETS:
+        where = (
+            "network"
+            if network or "network" not in env
+            else f"network (from {env_names[('network',)]})"
+        )
         raise ConfigError(
-            f"network: unknown network {chosen!r}; choose one of {', '.join(sorted(PRESETS))}"
+            f"{where}: unknown network {chosen!r}; choose one of {', '.join(sorted(PRESETS))}"
         )
     merged = _deep_merge(_deep_merge(dict(PRESETS[chosen]), data), env)
     merged["network"] = chosen
     try:
         return Config.model_validate(merged)
     except ValidationError as error:
-        raise ConfigError(_describe(error)) from None
+        raise ConfigError(_describe(error, env_names)) from None

@@ -52,7 +52,7 @@ from simulation.state import ChainState
 from strategies.base import BlockContext, PendingContext, Strategy
 from watcher.decode import Decoder
 from watcher.events import Event, NewHead, Reorg
-from watcher.journal import decode_line
+from watcher.journal import JournalTruncated, journal_lines
 
 _LATEST_TAGS = frozenset({"latest", "pending"})
 
@@ -118,6 +118,7 @@ class ReplayReport:
     events: Mapping[str, int]  # kind -> count (tx, head, reorg, hint)
     candidates: tuple[ReplayCandidate, ...]
     off_chain_heads: int
+    truncated_line: int | None = None  # the journal's last line, cut short: not replayed
 
     def by_strategy_and_verdict(self) -> dict[tuple[str, str], int]:
         counts = Counter((c.strategy, c.verdict) for c in self.candidates)
@@ -128,19 +129,22 @@ class ReplayReport:
 
 
 def journal_events(path: str | Path) -> Iterator[tuple[int, Event]]:
-    """(line number, event) of every non-blank line; :class:`JournalError` names a bad line."""
-    with open(path, "rb") as journal:
-        for line_number, line in enumerate(journal, start=1):
-            if line.strip():
-                yield line_number, decode_line(line, line_number)
+    """(line number, event) of every complete line; a last line cut short ends the events
+    (:func:`scan_journal` has reported it)."""
+    try:
+        yield from journal_lines(path)
+    except JournalTruncated:
+        return
 
 
 @dataclass(frozen=True, slots=True)
 class JournalScan:
-    """What a full read of the journal found: counts by kind and the first head."""
+    """What a full read of the journal found: counts by kind, the first head, and the line cut
+    short at the end, if any (the recorder stopped mid-write)."""
 
     events: Mapping[str, int]
     first_head: NewHead
+    truncated_line: int | None = None
 
 
 def _kind(event: Event) -> str:
@@ -157,16 +161,19 @@ def scan_journal(path: str | Path) -> JournalScan:
     """Read every line once before anything starts, so a bad line fails fast with its number."""
     counts: Counter[str] = Counter()
     first_head: NewHead | None = None
+    truncated: int | None = None
     try:
-        for _, event in journal_events(path):
+        for _, event in journal_lines(path):
             counts[_kind(event)] += 1
             if first_head is None and isinstance(event, NewHead):
                 first_head = event
+    except JournalTruncated as cut:
+        truncated = cut.line_number
     except OSError as error:
         raise ReplayError(0, f"cannot read the journal {path}: {error.strerror}") from None
     if first_head is None:
         raise ReplayError(0, f"{path} holds no head: a replay starts at the first head")
-    return JournalScan(dict(counts), first_head)
+    return JournalScan(dict(counts), first_head, truncated)
 
 
 # ---------------------------------------------------------------------- wiring
@@ -352,6 +359,7 @@ async def replay_journal(
             events=scan.events,
             candidates=tuple(results),
             off_chain_heads=off_chain,
+            truncated_line=scan.truncated_line,
         )
     finally:
         ledger.close()

@@ -1,10 +1,11 @@
 """From a validated config to what the bot runs with: the deployment and the keys.
 
-For ``network = "devnet"`` everything comes from the JSON ``mevbot devnet --out`` wrote (its
-relay URL included), and the keys default to the devnet's public development keys. For the
-other networks the config names the node, relays and contracts, and the keys come from the
-environment variables (or keystore) the config names. Errors say which field or variable is
-missing and never show a key.
+For ``network = "devnet"`` the deployment comes from the JSON ``mevbot devnet --out`` wrote (its
+relay URL included), with what the config file sets itself on top: its node URLs, executor,
+WETH and lending pool replace the world's, its routers, factories and relays join the world's.
+The keys default to the devnet's public development keys. For the other networks the config
+names the node, relays and contracts, and the keys come from the environment variables (or
+keystore) the config names. Errors say which field or variable is missing and never show a key.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 
 from eth_account import Account
 
@@ -39,7 +41,7 @@ def load_world(config: Config) -> World:
 def resolve_deployment(config: Config, world: World | None = None) -> Deployment:
     if config.network == "devnet":
         world = world or load_world(config)
-        return deployment_from_world(world, world.extra.get("relay"))
+        return _on_top_of_world(config, deployment_from_world(world, world.extra.get("relay")))
     missing = [
         name
         for name, value in (
@@ -67,6 +69,31 @@ def resolve_deployment(config: Config, world: World | None = None) -> Deployment
         router_factories=dict(config.v2_factories),
         lending_pool=config.lending_pool,
         lending_from_block=config.lending_from_block,
+    )
+
+
+def _on_top_of_world(config: Config, world: Deployment) -> Deployment:
+    """The devnet's deployment with the config file's own settings honoured."""
+    relays = (*world.relays, *((relay.name, relay.url) for relay in config.relays))
+    taken = {name for name, _ in world.relays} & {relay.name for relay in config.relays}
+    if taken:
+        raise ConfigError(
+            f"relays: {', '.join(sorted(taken))} is the devnet's own relay; name yours otherwise"
+        )
+    return replace(
+        world,
+        node_ws=config.node.ws or world.node_ws,
+        node_http=config.node.http or world.node_http,
+        executor=config.executor or world.executor,
+        weth=config.weth or world.weth,
+        routers={
+            **world.routers,
+            **{address: ROUTER_KINDS[kind] for address, kind in config.routers.items()},
+        },
+        router_factories={**world.router_factories, **config.v2_factories},
+        lending_pool=config.lending_pool or world.lending_pool,
+        lending_from_block=config.lending_from_block or world.lending_from_block,
+        relays=relays,
     )
 
 

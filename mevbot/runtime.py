@@ -35,6 +35,7 @@ from execution.ledger import Ledger
 from execution.nonces import NonceManager
 from execution.relay import MultiRelay, RelayClient
 from execution.sender import FeePolicy, TxSender
+from execution.signer import LocalSigner
 from keepers.liquidation import LiquidationKeeper
 from keepers.oracle import OracleFeed, OracleKeeper
 from keepers.scheduler import Scheduler
@@ -303,6 +304,16 @@ class KeepersPart:
             store = sqlite_store
         self.scheduler = Scheduler(store, bot.instance)
         self._latest_head: asyncio.Queue[BlockHeader] = asyncio.Queue(maxsize=1)
+        fees = FeePolicy(
+            priority_fee_wei=10**9,
+            max_fee_cap_wei=int(cfg.fee_cap_gwei * 10**9),
+            bump_after_blocks=cfg.replace_after_blocks,
+        )
+
+        def sender(key: LocalSigner) -> TxSender:
+            nonces = NonceManager(key.address)
+            return TxSender(bot.rpc, key, nonces, bot.ledger, chain_id=d.chain_id, policy=fees)
+
         if cfg.liquidation and d.lending_pool is not None:
             self.scheduler.add(
                 LiquidationKeeper(
@@ -315,27 +326,18 @@ class KeepersPart:
                     executor=d.executor,
                     executor_owner=bot.keys.executor.address,
                     weth=d.weth,
-                    mode="bundle",
+                    mode=cfg.liquidation_mode,
                     submit=engine.submitter.submit,
+                    sender=sender(bot.keys.executor) if cfg.liquidation_mode == "public" else None,
                     factories=d.factories,
                 )
             )
         if bot.oracle_feeds and bot.keys.keeper is not None:
-            sender = TxSender(
-                bot.rpc,
-                bot.keys.keeper,
-                NonceManager(bot.keys.keeper.address),
-                bot.ledger,
-                chain_id=d.chain_id,
-                policy=FeePolicy(
-                    priority_fee_wei=10**9, max_fee_cap_wei=int(cfg.fee_cap_gwei * 10**9)
-                ),
-            )
             self.scheduler.add(
                 OracleKeeper(
                     "oracle-keeper",
                     rpc=bot.rpc,
-                    sender=sender,
+                    sender=sender(bot.keys.keeper),
                     store=store,
                     owner=bot.instance,
                     feeds=bot.oracle_feeds,
@@ -556,7 +558,11 @@ class Bot:
         engine, relays = self.engine, self.relays
         relay_rows = tuple(
             RelayHealth(
-                name=r.relay, sent=r.sent, ok=r.ok, errors=sum(r.errors.values()), last_error=None
+                name=r.relay,
+                sent=r.sent,
+                ok=r.ok,
+                errors=sum(r.errors.values()),
+                last_error=r.last_error,
             )
             for r in (relays.stats() if relays else ())
         )

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 
+from anvil.world import World
 from mevbot.config import ConfigError, load_config
+from mevbot.resolve import resolve_deployment
 
 
 def _write(tmp_path, text: str):
@@ -95,3 +102,124 @@ def test_key_variables_in_the_environment_are_not_config_fields():
         environ={"MEVBOT_EXECUTOR_KEY": "0x" + "11" * 32, "MEVBOT_KEYSTORE_PASSWORD": "pw"},
     )
     assert config.network == "devnet" and "11" * 32 not in config.model_dump_json()
+
+
+CLI = [sys.executable, "-m", "mevbot.cli"]
+ORACLE = '[[keepers.oracle]]\nfeed = "0x' + "11" * 20 + '"\n'
+
+
+@pytest.mark.parametrize(
+    ("toml", "environ", "expected"),
+    [
+        (
+            'network = "mainnet"\nexector = "0x' + "11" * 20 + '"\n',
+            {},
+            "exector: unknown field; did you mean executor? (see README: Configuration)",
+        ),
+        (
+            'network = "mainnet"\n[node]\nws = "http://127.0.0.1:8545"\n',
+            {},
+            "node.ws: Value error, 'http://127.0.0.1:8545' cannot carry subscriptions (pending "
+            "txs, heads): give ws://, wss:// or the node's IPC socket path",
+        ),
+        (
+            'network = "mainnet"\n',
+            {"MEVBOT_NODE__WSS": "ws://127.0.0.1:8546"},
+            "MEVBOT_NODE__WSS: unknown field node.wss; did you mean MEVBOT_NODE__WS?",
+        ),
+        (
+            'network = "mainnet"\n',
+            {"MEVBOT_NODE__WS": "http://127.0.0.1:8545"},
+            "node.ws (from MEVBOT_NODE__WS): Value error, 'http://127.0.0.1:8545' cannot carry "
+            "subscriptions (pending txs, heads): give ws://, wss:// or the node's IPC socket path",
+        ),
+        (
+            'network = "mainnet"\n' + ORACLE + 'source = { kind = "dex", pair = "WETH/USDC" }\n',
+            {},
+            "keepers.oracle.0.source.kind: Input should be 'http'; keepers.oracle.0.source.url: "
+            "required field is missing; keepers.oracle.0.source.json_path: required field is "
+            "missing; keepers.oracle.0.source.pair: unknown field; check the spelling (see "
+            "README: Configuration)",
+        ),
+        (
+            'network = "mainnet"\n[[relays]]\nname = "a"\nurl = "https://a"\n'
+            '[[relays]]\nname = "a"\nurl = "https://b"\n',
+            {},
+            "relays: Value error, relay names must differ: a is used twice",
+        ),
+        (
+            'network = "mainnet"\n[store]\nredis_url = "localhost:6379"\n',
+            {},
+            "store.redis_url: Value error, 'localhost:6379': give redis://host:port/db, rediss:// "
+            "or unix://",
+        ),
+    ],
+)
+def test_mevbot_run_names_a_config_mistake_in_one_line(tmp_path, toml, environ, expected):
+    config = _write(tmp_path, toml)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEVBOT_")} | environ
+    done = subprocess.run(
+        [*CLI, "run", "--config", str(config)], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert (done.returncode, done.stderr) == (2, f"mevbot run: {expected}\n")
+
+
+def test_mevbot_run_refuses_a_directory_as_config(tmp_path):
+    done = subprocess.run(
+        [*CLI, "run", "--config", str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stderr) == (
+        2,
+        f"mevbot run: {tmp_path} is a directory, not a config file (TOML)\n",
+    )
+
+
+def test_a_role_without_redis_says_where_redis_comes_from(tmp_path):
+    config = _write(tmp_path, 'network = "devnet"\n')
+    done = subprocess.run(
+        [*CLI, "run", "--config", str(config), "--role", "worker"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (done.returncode, done.stderr) == (
+        2,
+        "mevbot run: --role worker shares its work through Redis: give --redis URL "
+        "(or store.redis_url)\n",
+    )
+
+
+def test_the_devnet_honours_the_files_own_addresses_and_relays(tmp_path):
+    world = World(
+        chain_id=31337,
+        rpc={"http": "http://127.0.0.1:1", "ws": "ws://127.0.0.1:1"},
+        roles={},
+        traders=[],
+        borrowers=[],
+        tokens={"WETH": {"address": "0x" + "01" * 20}},
+        dexes={"uni": {"router": "0x" + "02" * 20, "factory": "0x" + "03" * 20}},
+        feeds={},
+        lending={"pool": "0x" + "04" * 20},
+        executor="0x" + "05" * 20,
+        deployed_block=1,
+        extra={"relay": "http://127.0.0.1:2"},
+    )
+    devnet_json = tmp_path / "devnet.json"
+    devnet_json.write_text(json.dumps(world.to_json()))
+    router, factory = "0x" + "aa" * 20, "0x" + "bb" * 20
+    config = load_config(
+        _write(
+            tmp_path,
+            f'network = "devnet"\ndevnet_json = "{devnet_json}"\nexecutor = "0x{"cc" * 20}"\n'
+            f'weth = "0x{"dd" * 20}"\n[routers]\n"{router}" = "uniswap-v2"\n'
+            f'[v2_factories]\n"{router}" = "{factory}"\n'
+            '[[relays]]\nname = "mine"\nurl = "http://127.0.0.1:3"\n',
+        ),
+        environ={},
+    )
+    deployment = resolve_deployment(config)
+    assert deployment.executor == "0x" + "cc" * 20 and deployment.weth == "0x" + "dd" * 20
+    assert deployment.router_factories == {"0x" + "02" * 20: "0x" + "03" * 20, router: factory}
+    assert set(deployment.routers) == {"0x" + "02" * 20, router}
+    assert deployment.relays == (("devnet", "http://127.0.0.1:2"), ("mine", "http://127.0.0.1:3"))
+    assert deployment.lending_pool == "0x" + "04" * 20  # the world's, the file names none

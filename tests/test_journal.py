@@ -11,7 +11,13 @@ import pytest
 from chain.topics import SYNC
 from chain.types import BlockHeader, Log, PendingTx
 from watcher.events import Event, HintLog, HintTx, MevShareHint, NewHead, Reorg
-from watcher.journal import JournalError, JournalWriter, read_journal
+from watcher.journal import (
+    JournalError,
+    JournalTruncated,
+    JournalWriter,
+    journal_lines,
+    read_journal,
+)
 
 
 def _sample_events() -> list[Event]:
@@ -80,12 +86,17 @@ def _sample_events() -> list[Event]:
     ]
 
 
-def test_journal_round_trip(tmp_path: Path) -> None:
+def _written(tmp_path: Path) -> tuple[Path, list[Event]]:
     path = tmp_path / "journal.jsonl"
     events = _sample_events()
     with JournalWriter(path) as journal:
         for event in events:
             journal.write(event)
+    return path, events
+
+
+def test_journal_round_trip(tmp_path: Path) -> None:
+    path, events = _written(tmp_path)
     assert list(read_journal(path)) == events
     lines = path.read_bytes().splitlines()
     assert [orjson.loads(line)["kind"] for line in lines] == [
@@ -101,3 +112,18 @@ def test_journal_round_trip(tmp_path: Path) -> None:
     )
     with pytest.raises(JournalError, match="line 3"):
         list(read_journal(path))
+
+
+def test_a_last_line_cut_short_comes_after_every_complete_line(tmp_path: Path) -> None:
+    path, events = _written(tmp_path)
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) - 40])  # the writer stopped inside the last line
+    read: list[Event] = []
+    with pytest.raises(JournalTruncated, match="line 6: cut short"):
+        for _, event in journal_lines(path):
+            read.append(event)
+    assert read == events[:5]
+    path.write_bytes(whole[: len(whole) - 40] + b"\n")  # not the end: a bad line, not a cut
+    with pytest.raises(JournalError) as raised:
+        list(read_journal(path))
+    assert not isinstance(raised.value, JournalTruncated)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing, asynccontextmanager
@@ -57,6 +59,7 @@ VECTOR_HEADER = (
 SEARCHER = Account.from_key(VECTOR_KEY)
 USER_KEY = ANVIL_DEV_KEYS[1]
 COINBASE = "0x" + "c0" * 20
+HASH = "0x" + "ab" * 32
 SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 # The eth_callBundle example response of flashbots-docs advanced/rpc-endpoint.mdx, verbatim.
@@ -882,3 +885,38 @@ async def test_call_bundle_on_anvil_predicts_the_coinbase_balance_change(
         assert result.bundle_gas_price == result.coinbase_diff // 42000
     finally:
         await relay.stop()
+
+
+async def test_a_failing_relay_is_logged_once_then_as_a_count_and_its_last_error_kept(
+    session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="execution.relay")
+    down = True
+
+    async def builder(request: web.Request) -> web.Response:
+        if down:
+            error = {"code": -32000, "message": "builder down"}
+            return web.json_response({"jsonrpc": "2.0", "id": 1, "error": error}, status=400)
+        return web.json_response({"jsonrpc": "2.0", "id": 1, "result": {"bundleHash": HASH}})
+
+    async with http_server(builder) as url:
+        relay = client(url, session, name="flaky", failure_log_every_s=3600)
+        bundle = Bundle(txs=(signed_tx(0),), block_number=5)
+        for _ in range(3):
+            with pytest.raises(RelayError):
+                await relay.send_bundle(bundle)
+        relay.failure_log_every_s = 0  # the interval has passed: the count comes out
+        with pytest.raises(RelayError):
+            await relay.send_bundle(bundle)
+        down = False
+        assert (await relay.send_bundle(bundle)).bundle_hash == HASH
+    stats = relay.stats()
+    assert (stats.sent, stats.ok, dict(stats.errors)) == (5, 1, {"rejected": 4})
+    assert stats.last_error == "HTTP 400 code -32000: builder down"
+    first, count, back = [r.getMessage() for r in caplog.records if r.name == "execution.relay"]
+    assert first == "relay flaky: HTTP 400 code -32000: builder down"
+    assert re.fullmatch(
+        r"relay flaky: 3 more failures in \d+ s, the last: HTTP 400 code -32000: builder down",
+        count,
+    )
+    assert back == "relay flaky answers again (0 failures not logged)"

@@ -11,13 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from devnet_txs import feed_update, swap
 from eth_account import Account
-from eth_utils import to_checksum_address
 
 from anvil.stack import DevnetStack
 from anvil.traffic import Traffic
-from anvil.world import World
-from chain.abi import load_artifact
 from chain.node import AnvilProcess
 from chain.rpc import connect
 from mevbot import cmd_replay
@@ -26,9 +24,6 @@ from mevbot.deployment import deployment_from_world, devnet_keys
 from mevbot.replay import ReplayCandidate, ReplayError, replay_journal
 from mevbot.runtime import Bot
 from watcher.journal import JournalError
-
-FEED = load_artifact("PriceFeed").abi
-SWAP = load_artifact("UniswapV2Router02").abi.function("swapExactTokensForTokens")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,32 +50,6 @@ async def _mine(stack: DevnetStack, bot: Bot) -> None:
 
 def _seen(bot: Bot, tx_hash: str) -> bool:
     return any(c.trigger_hash == tx_hash for c, _ in bot.engine.submitter.verdicts)
-
-
-def _swap(traffic: Traffic, world: World, dex: str, trader: int, amount: int, fee: int) -> str:
-    weth, usdc = world.tokens["WETH"]["address"], world.tokens["USDC"]["address"]
-    holder = world.traders[trader].address
-    data = SWAP.encode(amount, 0, [weth, usdc], holder, 2**40)
-    return traffic.sign(holder, world.dexes[dex]["router"], data, fee).raw_hex
-
-
-def _feed_update(world: World, nonce: int, base_fee: int) -> str:
-    updater = Account.from_key(world.roles["oracle_updater"].private_key)
-    lower = world.feeds["WETH"]["answer"] * 96 // 100  # the HF 1.035 borrower goes under 1
-    signed = updater.sign_transaction(
-        {
-            "type": 2,
-            "chainId": world.chain_id,
-            "nonce": nonce,
-            "to": to_checksum_address(world.feeds["WETH"]["address"]),
-            "data": FEED.function("updateAnswer").encode(lower),
-            "gas": 100_000,
-            "maxFeePerGas": 2 * base_fee + 10**9,
-            "maxPriorityFeePerGas": 10**9,
-            "value": 0,
-        }
-    )
-    return "0x" + bytes(signed.raw_transaction).hex()
 
 
 @pytest.fixture(scope="module")
@@ -120,14 +89,14 @@ async def recording(devnet_cache: Path, tmp_path_factory) -> AsyncIterator[Recor
                 nonce = int(await rpc.call("eth_getTransactionCount", [updater, "pending"]), 16)
                 triggers = []
                 for raw in (
-                    _swap(traffic, world, "uniswap", 0, amount, fee),
-                    _feed_update(world, nonce, fee),
+                    swap(traffic, world, "uniswap", 0, amount, fee),
+                    feed_update(world, nonce, fee),
                 ):
                     tx_hash = await rpc.call("eth_sendRawTransaction", [raw])
                     await _until(lambda h=tx_hash: _seen(bot, h), f"candidates behind {tx_hash}")
                     triggers.append(tx_hash)
                 await _mine(stack, bot)
-                raw = _swap(traffic, world, "sushiswap", 1, amount, bot.engine.head.base_fee)
+                raw = swap(traffic, world, "sushiswap", 1, amount, bot.engine.head.base_fee)
                 tx_hash = await rpc.call("eth_sendRawTransaction", [raw])
                 await _until(lambda: _seen(bot, tx_hash), f"candidates behind {tx_hash}")
                 triggers.append(tx_hash)

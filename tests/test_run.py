@@ -11,6 +11,9 @@ import sys
 import time
 from pathlib import Path
 
+import redis
+from redis_fixture import redis_server  # noqa: F401 (a fixture)
+
 from anvil.world import World
 from chain.node import free_port
 
@@ -34,27 +37,35 @@ def _wait_for(process: subprocess.Popen[str], marker: str, timeout: float = 60) 
     raise AssertionError(f"never saw {marker!r}: {''.join(lines)[-2000:]}")
 
 
+def _mevbot(*args: str) -> subprocess.Popen[str]:
+    """A long-running mevbot command, stdout and stderr as one text stream."""
+    return subprocess.Popen(
+        [*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV
+    )
+
+
+def _start_devnet(tmp_path: Path, devnet_cache: Path, outputs: list[str]) -> subprocess.Popen[str]:
+    """`mevbot devnet --out tmp_path/devnet.json`, mining every 0.5 s, once it is ready."""
+    out = str(tmp_path / "devnet.json")
+    devnet = _mevbot(
+        "devnet", "--out", out, "--block-time", "0.5", "--state-dir", str(devnet_cache)
+    )
+    outputs += _wait_for(devnet, "Ctrl-C")
+    return devnet
+
+
+def _stop(process: subprocess.Popen[str], outputs: list[str]) -> int:
+    process.send_signal(signal.SIGTERM)
+    rest, _ = process.communicate(timeout=30)
+    outputs.append(rest)
+    return process.returncode
+
+
 def test_run_against_the_devnet_status_and_clean_shutdown(tmp_path, devnet_cache):
     world_json = tmp_path / "devnet.json"
-    devnet = subprocess.Popen(
-        [
-            *CLI,
-            "devnet",
-            "--out",
-            str(world_json),
-            "--block-time",
-            "0.5",
-            "--state-dir",
-            str(devnet_cache),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=ENV,
-    )
     outputs: list[str] = []
+    devnet = _start_devnet(tmp_path, devnet_cache, outputs)
     try:
-        outputs += _wait_for(devnet, "Ctrl-C")
         port = free_port()
         config = tmp_path / "mevbot.toml"
         config.write_text(
@@ -62,13 +73,7 @@ def test_run_against_the_devnet_status_and_clean_shutdown(tmp_path, devnet_cache
             f'[store]\nledger_path = "{tmp_path / "ledger.sqlite"}"\n'
             f"[metrics]\nport = {port}\n"
         )
-        bot = subprocess.Popen(
-            [*CLI, "run", "--config", str(config), "--no-tui"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=ENV,
-        )
+        bot = _mevbot("run", "--config", str(config), "--no-tui")
         try:
             outputs += _wait_for(bot, "metrics and status at")
             time.sleep(2.0)  # a few blocks go by
@@ -106,9 +111,7 @@ def test_run_against_the_devnet_status_and_clean_shutdown(tmp_path, devnet_cache
             if bot.poll() is None:
                 bot.kill()
     finally:
-        devnet.send_signal(signal.SIGTERM)
-        rest, _ = devnet.communicate(timeout=30)
-        outputs.append(rest)
+        _stop(devnet, outputs)
     world = World.from_json(json.loads(world_json.read_text()))
     keys = [r.private_key for r in world.roles.values()] + [t.private_key for t in world.traders]
     keys += [b["private_key"] for b in world.borrowers]
@@ -156,3 +159,35 @@ def test_keys_come_from_the_environment_and_never_show(tmp_path):
     assert done.returncode == 2 and "MEVBOT_SEARCHER_KEY" in done.stderr
     assert key[2:] not in done.stderr + done.stdout
     assert Path(config).read_text().count("4f" * 32) == 0
+
+
+def test_store_redis_url_puts_the_keepers_leases_in_redis(
+    tmp_path,
+    devnet_cache,
+    redis_server,  # noqa: F811 (the fixture)
+):
+    outputs: list[str] = []
+    devnet = _start_devnet(tmp_path, devnet_cache, outputs)
+    try:
+        config = tmp_path / "mevbot.toml"
+        config.write_text(
+            f'network = "devnet"\ndevnet_json = "{tmp_path / "devnet.json"}"\n'
+            f'[store]\nledger_path = "{tmp_path / "ledger.sqlite"}"\n'
+            f'redis_url = "{redis_server.url}"\n[metrics]\nenabled = false\n'
+        )
+        bot = _mevbot("run", "--config", str(config), "--no-tui", "--name", "bot-1")
+        try:
+            outputs += _wait_for(bot, "started on devnet")
+            client = redis.Redis.from_url(redis_server.url)
+            owners: dict[bytes, bytes | None] = {}
+            deadline = time.monotonic() + 30
+            while not owners and time.monotonic() < deadline:
+                owners = {k: client.hget(k, "owner") for k in client.scan_iter("*:lease:*")}
+                time.sleep(0.1)
+            assert owners and set(owners.values()) == {b"bot-1"}, "".join(outputs)[-2000:]
+            assert _stop(bot, outputs) == 0
+        finally:
+            if bot.poll() is None:
+                bot.kill()
+    finally:
+        _stop(devnet, outputs)

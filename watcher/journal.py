@@ -43,6 +43,11 @@ class JournalError(ValueError):
         self.reason = reason
 
 
+class JournalTruncated(JournalError):
+    """The last line is cut short (no newline, not JSON): the recorder stopped mid-write.
+    Raised only after every complete line before it was read."""
+
+
 def _hex(data: bytes) -> str:
     return "0x" + data.hex()
 
@@ -206,12 +211,28 @@ def decode_line(line: bytes | str, line_number: int = 0) -> Event:
         raise JournalError(line_number, error.reason) from None
 
 
-def read_journal(path: str | Path) -> Iterator[Event]:
-    """Events of a journal file in recorded order; :class:`JournalError` on a bad line."""
+def journal_lines(path: str | Path) -> Iterator[tuple[int, Event]]:
+    """(line number, event) of every non-blank line in recorded order; :class:`JournalError`
+    names a bad line, :class:`JournalTruncated` a last line cut short."""
     with open(path, "rb") as journal:
         for line_number, line in enumerate(journal, start=1):
-            if line.strip():
-                yield decode_line(line, line_number)
+            if not line.strip():
+                continue
+            try:
+                event = decode_line(line, line_number)
+            except JournalError as error:
+                if line.endswith(b"\n") or not error.reason.startswith("not JSON"):
+                    raise
+                raise JournalTruncated(
+                    line_number, "cut short (the recorder stopped while writing it)"
+                ) from None
+            yield line_number, event
+
+
+def read_journal(path: str | Path) -> Iterator[Event]:
+    """Events of a journal file in recorded order (see :func:`journal_lines` for errors)."""
+    for _, event in journal_lines(path):
+        yield event
 
 
 class JournalWriter:

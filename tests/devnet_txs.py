@@ -1,0 +1,42 @@
+"""Signed devnet transactions that tests send as pending victims."""
+
+from __future__ import annotations
+
+from eth_account import Account
+from eth_utils import to_checksum_address
+
+from anvil.traffic import Traffic
+from anvil.world import World
+from chain.abi import load_artifact
+
+FEED = load_artifact("PriceFeed").abi
+SWAP = load_artifact("UniswapV2Router02").abi.function("swapExactTokensForTokens")
+
+
+def swap(traffic: Traffic, world: World, dex: str, trader: int, amount: int, fee: int) -> str:
+    """Trader ``trader`` sells ``amount`` WETH for USDC on ``dex`` (raw tx hex)."""
+    weth, usdc = world.tokens["WETH"]["address"], world.tokens["USDC"]["address"]
+    holder = world.traders[trader].address
+    data = SWAP.encode(amount, 0, [weth, usdc], holder, 2**40)
+    return traffic.sign(holder, world.dexes[dex]["router"], data, fee).raw_hex
+
+
+def feed_update(world: World, nonce: int, base_fee: int) -> str:
+    """The oracle updater posts ETH at 96% of the world's price (raw tx hex): the HF 1.035
+    borrower goes under 1."""
+    updater = Account.from_key(world.roles["oracle_updater"].private_key)
+    lower = world.feeds["WETH"]["answer"] * 96 // 100
+    signed = updater.sign_transaction(
+        {
+            "type": 2,
+            "chainId": world.chain_id,
+            "nonce": nonce,
+            "to": to_checksum_address(world.feeds["WETH"]["address"]),
+            "data": FEED.function("updateAnswer").encode(lower),
+            "gas": 100_000,
+            "maxFeePerGas": 2 * base_fee + 10**9,
+            "maxPriorityFeePerGas": 10**9,
+            "value": 0,
+        }
+    )
+    return "0x" + bytes(signed.raw_transaction).hex()

@@ -1,0 +1,211 @@
+"""`mevbot run` checks before it starts, against a real devnet: the node's chain, the executor's
+code and owner, distinct keys, relays that answer; a node that is down or silent and Ctrl-C
+during start-up. Each problem is one line on stderr and the exit code says what kind it is:
+2 for the configuration (or keys), 1 for something down. Never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from anvil.devnet import Devnet
+from anvil.world import World
+from chain.node import free_port
+
+CLI = [sys.executable, "-m", "mevbot.cli"]
+CHECKING = "mevbot run: checking the node, the executor, the keys and "
+
+
+@dataclass(frozen=True, slots=True)
+class Net:
+    world: World
+    world_json: Path
+
+    @property
+    def ws(self) -> str:
+        return self.world.rpc["ws"]
+
+    @property
+    def http(self) -> str:
+        return self.world.rpc["http"]
+
+    def key(self, role: str) -> str:
+        return self.world.roles[role].private_key
+
+
+@pytest.fixture(scope="module")
+def net(devnet_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
+    devnet = Devnet(block_time=None, state_dir=devnet_cache)
+    world = devnet.start()
+    path = tmp_path_factory.mktemp("preflight") / "devnet.json"
+    path.write_text(json.dumps(world.to_json()))
+    try:
+        yield Net(world, path)
+    finally:
+        devnet.stop()
+
+
+def _environ(**keys: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEVBOT_")}
+    return env | {"PYTHONUNBUFFERED": "1"} | keys
+
+
+def _config(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "mevbot.toml"
+    path.write_text(
+        f'{text}\n[store]\nledger_path = "{tmp_path / "ledger.sqlite"}"\n'
+        "[metrics]\nenabled = false\n"
+    )
+    return path
+
+
+def _run(config: Path, env: dict[str, str]) -> tuple[int, list[str]]:
+    """Exit code and the lines after the checking line (the failures)."""
+    done = subprocess.run(
+        [*CLI, "run", "--config", str(config), "--no-tui"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    lines = done.stderr.splitlines()
+    assert "Traceback" not in done.stderr, done.stderr
+    assert lines and lines[0].startswith(CHECKING), done.stderr
+    return done.returncode, lines[1:]
+
+
+def _devnet(net: Net, extra: str = "") -> str:
+    return f'network = "devnet"\ndevnet_json = "{net.world_json}"\n{extra}'
+
+
+def _sepolia(ws: str, http: str, executor: str, timeout_s: float = 10.0) -> str:
+    return (
+        f'network = "sepolia"\nexecutor = "{executor}"\ndry_run = true\n'
+        f'[node]\nws = "{ws}"\nhttp = "{http}"\ntimeout_s = {timeout_s}\n'
+    )
+
+
+def test_a_config_for_another_chain_is_refused(net, tmp_path):
+    config = _config(tmp_path, _sepolia(net.ws, net.http, net.world.executor))
+    env = _environ(MEVBOT_EXECUTOR_KEY=net.key("executor"), MEVBOT_SEARCHER_KEY=net.key("searcher"))
+    code, lines = _run(config, env)
+    assert code == 2
+    wrong = "is chain 31337 (devnet), but the config is for sepolia (chain 11155111)"
+    assert lines == [
+        f"mevbot run: node: {net.ws} {wrong}; point node.ws at a sepolia node, or set network "
+        "to the node's chain",
+        f"mevbot run: fork node: {net.http} {wrong}; point node.http at a sepolia node, or set "
+        "network to the node's chain",
+    ]
+
+
+def test_an_executor_address_without_code_is_refused(net, tmp_path):
+    nothing = "0x000000000000000000000000000000000000dead"
+    config = _config(tmp_path, _devnet(net, f'executor = "{nothing}"\n'))
+    code, lines = _run(config, _environ())
+    assert code == 2
+    assert lines == [
+        f"mevbot run: executor: no contract at {nothing} on chain 31337 (devnet); deploy "
+        "anvil/contracts/Executor.sol and set executor to its address"
+    ]
+
+
+def test_an_executor_key_that_is_not_the_owner_is_refused(net, tmp_path):
+    trader = net.world.traders[0]
+    env = _environ(MEVBOT_EXECUTOR_KEY=trader.private_key, MEVBOT_SEARCHER_KEY=net.key("searcher"))
+    code, lines = _run(_config(tmp_path, _devnet(net)), env)
+    assert code == 2
+    owner = net.world.roles["executor"].address
+    assert lines == [
+        f"mevbot run: executor owner: {net.world.executor} obeys {owner}, but the executor key "
+        f"is {trader.address}; give the executor owner's key (keys.executor_env or "
+        "keys.executor_keystore)"
+    ]
+
+
+def test_the_same_key_for_executor_and_searcher_is_refused(net, tmp_path):
+    key = net.key("executor")
+    code, lines = _run(
+        _config(tmp_path, _devnet(net)),
+        _environ(MEVBOT_EXECUTOR_KEY=key, MEVBOT_SEARCHER_KEY=key),
+    )
+    assert code == 2
+    assert lines == [
+        "mevbot run: keys: the executor key and the searcher key are the same key "
+        f"({net.world.roles['executor'].address}); give MEVBOT_SEARCHER_KEY a key of its own "
+        "(it signs relay requests only)"
+    ]
+
+
+def test_a_relay_refusing_connections_is_a_runtime_failure(net, tmp_path):
+    port = free_port()
+    relay = f'[[relays]]\nname = "closed"\nurl = "http://127.0.0.1:{port}/bundles"\n'
+    code, lines = _run(_config(tmp_path, _devnet(net, relay)), _environ())
+    assert code == 1
+    assert lines == [
+        f"mevbot run: relay closed: http://127.0.0.1:{port}: connection refused; check the "
+        "relay URL, or set dry_run = true to submit nothing"
+    ]
+
+
+def test_a_node_that_is_down_is_one_line_per_endpoint(net, tmp_path):
+    ws, http = f"ws://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
+    env = _environ(MEVBOT_EXECUTOR_KEY=net.key("executor"), MEVBOT_SEARCHER_KEY=net.key("searcher"))
+    code, lines = _run(_config(tmp_path, _sepolia(ws, http, net.world.executor)), env)
+    assert code == 1
+    assert lines == [
+        f"mevbot run: node: {ws}: connection refused; start the node or correct node.ws",
+        f"mevbot run: fork node: {http}: connection refused; start the node or correct node.http",
+    ]
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that takes connections and never says a word."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        yield server.getsockname()[1]
+
+
+def test_a_silent_node_is_a_runtime_failure(net, tmp_path, silent_port):
+    ws, http = f"ws://127.0.0.1:{silent_port}", f"http://127.0.0.1:{silent_port}"
+    env = _environ(MEVBOT_EXECUTOR_KEY=net.key("executor"), MEVBOT_SEARCHER_KEY=net.key("searcher"))
+    config = _config(tmp_path, _sepolia(ws, http, net.world.executor, timeout_s=1))
+    code, lines = _run(config, env)
+    assert code == 1
+    assert lines == [
+        f"mevbot run: node: {ws}: no answer within 1 s; start the node or correct node.ws",
+        f"mevbot run: fork node: {http}: no answer within 1 s; start the node or correct node.http",
+    ]
+
+
+def test_ctrl_c_during_start_up_is_one_line(net, tmp_path, silent_port):
+    ws, http = f"ws://127.0.0.1:{silent_port}", f"http://127.0.0.1:{silent_port}"
+    env = _environ(MEVBOT_EXECUTOR_KEY=net.key("executor"), MEVBOT_SEARCHER_KEY=net.key("searcher"))
+    config = _config(tmp_path, _sepolia(ws, http, net.world.executor, timeout_s=600))
+    bot = subprocess.Popen(
+        [*CLI, "run", "--config", str(config), "--no-tui"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert bot.stderr is not None
+        assert bot.stderr.readline().startswith(CHECKING)
+        bot.send_signal(signal.SIGINT)
+        rest = bot.stderr.read()
+        assert bot.wait(timeout=30) == 1
+    finally:
+        if bot.poll() is None:
+            bot.kill()
+    assert rest == "mevbot run: interrupted during start-up\n"

@@ -56,10 +56,12 @@ from bench.baseline import (
 from bench.stats import timing
 from chain.abi import load_artifact
 from chain.rpc import Rpc, StreamRpc, connect
-from execution.candidates import ArbitrageAction, Candidate
 from mevbot.config import load_config
+from mevbot.deployment import deployment_from_world, devnet_keys
 from mevbot.engine import Verdict
-from mevbot.runtime import Bot, deployment_from_world, devnet_keys
+from mevbot.runtime import Bot
+from simulation.actions import ArbitrageAction
+from simulation.candidates import Candidate
 from strategies.backrun import BackrunArbitrage
 
 WETH_PAIRS = ("WETH/USDC", "WETH/DAI", "WBTC/WETH")
@@ -242,7 +244,7 @@ class EndToEnd:
         async with asyncio.timeout(VERDICT_TIMEOUT_S):
             while True:
                 wake.clear()
-                for candidate, verdict in reversed(self.bot.engine.verdicts):
+                for candidate, verdict in reversed(self.bot.engine.submitter.verdicts):
                     if candidate.trigger_hash == tx_hash:
                         return candidate, verdict
                 strategy_done = any(s == "strategy" for s, _, _ in self.stages.since(mark))
@@ -338,10 +340,15 @@ def _landing(before: Counter[str], after: Counter[str]) -> dict[str, Any]:
     """mevbot's bundles over the measured blocks, as its inclusion tracker settled them."""
     delta = Counter({k: after[k] - before[k] for k in after})
     submitted, landed = delta["candidates_sent"], delta["bundles_landed"]
+    # Candidates verified on the fork (sent or dropped); reverting = reverted or out of gas.
+    verified = submitted + delta["candidates_dropped"]
+    reverting = delta["dropped_reverts"] + delta["dropped_out_of_gas"]
     return {
         "submitted": submitted,
         "landed": landed,
         "landed_ratio": round(landed / submitted, 4) if submitted else None,
+        "dropped_reverting": reverting,
+        "dropped_reverting_share": round(reverting / verified, 4) if verified else None,
         "settled": {
             k.removeprefix("bundles_"): v
             for k, v in delta.items()

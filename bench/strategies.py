@@ -80,7 +80,7 @@ def pending_swaps(state: ChainState, count: int, rng: random.Random) -> list[Pen
             "0x" + f"{nonce:064x}", TRADER, router, 0, calldata, nonce, 250_000, raw=b"\x02"
         )
         intent = decoder.decode_tx(tx)
-        contexts.append(PendingContext(tx, state.after(router, intent, calldata), 1))
+        contexts.append(PendingContext(tx, state.after(intent), 1))
     return contexts
 
 
@@ -116,7 +116,7 @@ def bench_backrun(pool_count: int, swaps: int, seed: int) -> dict[str, object]:
         tx = context.tx
         elapsed, _ = _timed(
             lambda tx=tx, i=intent: strategy.on_pending(
-                PendingContext(tx, state.after(tx.to, i, tx.input), 1), state
+                PendingContext(tx, state.after(i), 1), state
             )
         )
         with_effect_ns.append(elapsed)
@@ -174,7 +174,9 @@ def bench_liquidation(position_count: int, updates: int, seed: int) -> dict[str,
         tx = PendingTx(
             "0x" + f"{nonce:064x}", TRADER, feeds[0], 0, calldata, nonce, 90_000, raw=b"\x02"
         )
-        context = PendingContext(tx, state.after(feeds[0], None, calldata), 1)
+        context = PendingContext(
+            tx, state.after(Decoder(feeds=feeds).decode(feeds[0], calldata)), 1
+        )
         elapsed, candidates = _timed(lambda c=context: strategy.on_pending(c, state))
         samples.append(elapsed)
         found += len(candidates)  # type: ignore[arg-type]

@@ -143,4 +143,20 @@ class MulticallIntent:
         return tuple(found)
 
 
-Intent = SwapIntent | PairSwapIntent | LiquidityIntent | AuxiliaryIntent | MulticallIntent
+@dataclass(frozen=True, slots=True)
+class OracleUpdateIntent:
+    """A price feed's next answer, as a pending update sets it."""
+
+    feed: str
+    method: str
+    answer: int
+
+
+Intent = (
+    SwapIntent
+    | PairSwapIntent
+    | LiquidityIntent
+    | AuxiliaryIntent
+    | MulticallIntent
+    | OracleUpdateIntent
+)

@@ -14,9 +14,9 @@ from eth_utils import keccak
 
 from chain.types import Bundle, PendingTx, SignedTx
 from execution.bids import Bid
-from execution.candidates import Candidate
 from execution.executor_calls import ExecutorCall
 from execution.signer import LocalSigner
+from simulation.candidates import Candidate
 
 
 class BundleBuildError(ValueError):

@@ -1,7 +1,7 @@
 """Calldata and gas limits for the Executor contract's ``arbitrage`` and ``liquidate``.
 
-The gas limit is the simulated gas used plus a margin: enough for the state to move a little
-between simulation and inclusion, and a bound on what a revert can cost. ``minProfit`` comes
+:func:`gas_limit_for` is a simulated gas figure plus a margin: enough for the state to move a
+little between simulation and inclusion, and a bound on what a revert can cost. ``minProfit`` comes
 from the bid: in wei when the profit token is WETH, otherwise converted to profit-token units at
 the candidate's own profit-per-wei ratio, rounded up (the check must never be looser than the
 bid).
@@ -10,11 +10,9 @@ bid).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 
-from chain.abi import Function, load_artifact
 from execution.bids import Bid
-from execution.candidates import Action, ArbitrageAction, Candidate, LiquidationAction
+from simulation.candidates import Candidate
 
 DEFAULT_GAS_MARGIN_BPS = 2_500  # +25%
 DEFAULT_GAS_MARGIN_MIN = 20_000
@@ -31,11 +29,6 @@ class ExecutorCall:
     coinbase_wei: int
 
 
-@cache
-def _function(name: str) -> Function:
-    return load_artifact("Executor").abi.function(name)
-
-
 def gas_limit_for(
     gas_used: int,
     margin_bps: int = DEFAULT_GAS_MARGIN_BPS,
@@ -43,26 +36,6 @@ def gas_limit_for(
 ) -> int:
     """``gas_used`` plus ``max(gas_used * margin_bps / 10_000 rounded up, min_margin)``."""
     return gas_used + max(-(-gas_used * margin_bps // 10_000), min_margin)
-
-
-def encode_action(action: Action, min_profit: int, coinbase_wei: int) -> bytes:
-    """The executor calldata for ``action``."""
-    if isinstance(action, ArbitrageAction):
-        return _function("arbitrage").encode(
-            list(action.pairs), action.token_in, action.amount_in, min_profit, coinbase_wei
-        )
-    if isinstance(action, LiquidationAction):
-        return _function("liquidate").encode(
-            action.pool,
-            action.collateral_asset,
-            action.debt_asset,
-            action.user,
-            action.debt_to_cover,
-            list(action.swap_pairs),
-            min_profit,
-            coinbase_wei,
-        )
-    raise TypeError(f"not an executor action: {type(action).__name__}")
 
 
 def min_profit_argument(candidate: Candidate, bid: Bid, weth: str) -> int:
@@ -80,16 +53,15 @@ def executor_call(
     executor: str,
     candidate: Candidate,
     bid: Bid,
-    gas_used: int,
+    gas_limit: int,
     weth: str,
-    margin_bps: int = DEFAULT_GAS_MARGIN_BPS,
 ) -> ExecutorCall:
-    """The call for ``candidate`` priced by ``bid``, ``gas_used`` taken from its simulation."""
+    """The call for ``candidate`` priced by ``bid``, signed with ``gas_limit``."""
     min_profit = min_profit_argument(candidate, bid, weth)
     return ExecutorCall(
         to=executor.lower(),
-        data=encode_action(candidate.action, min_profit, bid.coinbase_wei),
-        gas_limit=gas_limit_for(gas_used, margin_bps),
+        data=candidate.action.calldata(min_profit, bid.coinbase_wei),
+        gas_limit=gas_limit,
         min_profit=min_profit,
         coinbase_wei=bid.coinbase_wei,
     )

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from execution.bundler import BundlePlan
-from execution.candidates import Candidate
+from simulation.candidates import Candidate
 
 
 class OutcomeStatus(enum.StrEnum):

@@ -9,7 +9,7 @@ inventory, collateral plus bonus swapped back through the best pool), then runs 
 ``Executor.liquidate`` on the fork simulator: the measured debt-asset gain (bonus minus the
 swap-back cost) minus the gas must stay above ``min_profit_wei``.
 
-The action goes out privately by default: a :class:`~execution.candidates.Candidate` with no
+The action goes out privately by default: a :class:`~simulation.candidates.Candidate` with no
 backrun, handed to the injected ``submit`` (the app wires the bundle pipeline), keyed by
 (job, user, position state, target block). In public mode it goes through the
 :class:`~execution.sender.TxSender`, keyed by (job, user, position state), and is cancelled
@@ -28,11 +28,12 @@ from chain.abi import Abi
 from chain.errors import ChainError
 from chain.rpc import Rpc, eth_get_block
 from chain.types import BlockHeader, MalformedError, hex_to_bytes
-from execution.candidates import Candidate, LiquidationAction
-from execution.executor_calls import encode_action, gas_limit_for
+from execution.executor_calls import gas_limit_for
 from execution.sender import SendRefused, TxRequest, TxSender
 from keepers.scheduler import Tick, action_key
 from keepers.store import KeeperStore
+from simulation.actions import LiquidationAction
+from simulation.candidates import Candidate
 from simulation.lending import (
     HEALTH_FACTOR_LIQUIDATION_THRESHOLD,
     LendingRevert,
@@ -208,6 +209,16 @@ class LiquidationKeeper:
 
     # -- one opportunity -------------------------------------------------------------------
 
+    def _action(self, opportunity: LiquidationOpportunity) -> LiquidationAction:
+        return LiquidationAction(
+            pool=self.state.lending_pool or "",
+            collateral_asset=opportunity.collateral_asset,
+            debt_asset=opportunity.debt_asset,
+            user=opportunity.user,
+            debt_to_cover=opportunity.debt_to_cover,
+            swap_pairs=(opportunity.swap_pool,),
+        )
+
     def _key(self, opportunity: LiquidationOpportunity, target_block: int) -> str:
         digest = position_digest(self.state.positions[opportunity.user])
         if self.mode == "bundle":
@@ -227,14 +238,7 @@ class LiquidationKeeper:
                 await self.store.release_claim(key, self.owner)
                 return None
             profit, profit_wei, gas_used, gas_cost_wei = verified
-            action = LiquidationAction(
-                pool=self.state.lending_pool or "",
-                collateral_asset=opportunity.collateral_asset,
-                debt_asset=opportunity.debt_asset,
-                user=opportunity.user,
-                debt_to_cover=opportunity.debt_to_cover,
-                swap_pairs=(opportunity.swap_pool,),
-            )
+            action = self._action(opportunity)
             candidate = Candidate(
                 strategy=self.name,
                 key=key,
@@ -262,18 +266,11 @@ class LiquidationKeeper:
         """Run the exact executor call on the fork: (profit, profit in wei, gas used, gas cost
         in wei), or None when it reverts or does not pay for its gas."""
         await self.simulator.on_new_head(header.number)
-        action = LiquidationAction(
-            pool=self.state.lending_pool or "",
-            collateral_asset=opportunity.collateral_asset,
-            debt_asset=opportunity.debt_asset,
-            user=opportunity.user,
-            debt_to_cover=opportunity.debt_to_cover,
-            swap_pairs=(opportunity.swap_pool,),
-        )
+        action = self._action(opportunity)
         call = SimCall(
             sender=self.executor_owner,
             to=self.executor,
-            data=encode_action(action, 0, 0),
+            data=action.calldata(0, 0),
             gas=SIMULATION_GAS,
         )
         try:
@@ -304,24 +301,24 @@ class LiquidationKeeper:
     async def _send_public(
         self, candidate: Candidate, gas_used: int, gas_cost_wei: int, header: BlockHeader
     ) -> str | None:
-        assert self.sender is not None and isinstance(candidate.action, LiquidationAction)
+        assert self.sender is not None
+        (user,) = candidate.action.positions
         # minProfit makes the call revert unless the gain still covers the gas it burns.
         min_profit = -(-gas_cost_wei * candidate.expected_profit // candidate.expected_profit_wei)
         request = TxRequest(
             key=candidate.key,
             to=self.executor,
-            data=encode_action(candidate.action, min_profit, 0),
+            data=candidate.action.calldata(min_profit, 0),
             gas=gas_limit_for(gas_used),
         )
         try:
             sent = await self.sender.send(request, block=header.number, base_fee=header.base_fee)
         except SendRefused as refused:
             await self.store.release_claim(candidate.key, self.owner)
-            return f"liquidation of {candidate.action.user} refused: {refused}"
-        self._in_flight[candidate.key] = candidate.action.user
+            return f"liquidation of {user} refused: {refused}"
+        self._in_flight[candidate.key] = user
         self.stats.sent += 1
-        user, profit = candidate.action.user, candidate.expected_profit
-        return f"liquidation of {user} sent ({sent.hash}): +{profit}"
+        return f"liquidation of {user} sent ({sent.hash}): +{candidate.expected_profit}"
 
     async def _follow_public(self, header: BlockHeader) -> None:
         """Settle our public txs; cancel those whose position is healthy again."""

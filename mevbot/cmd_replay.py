@@ -38,7 +38,6 @@ def summary_lines(report: ReplayReport) -> list[str]:
 
 
 def print_table(report: ReplayReport, out: IO[str]) -> None:
-    from mevbot.replay import describe_action
 
     header = ("LINE", "STRATEGY", "TARGET", "VERDICT", "EXPECTED WEI", "KEY")
     rows = [
@@ -58,7 +57,7 @@ def print_table(report: ReplayReport, out: IO[str]) -> None:
         padded = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
         print("  ".join([*padded, row[-1]]), file=out)
         if candidate is not None:
-            detail = describe_action(candidate.action)
+            detail = candidate.action.describe()
             if candidate.reason:
                 detail += f"  [{candidate.reason}]"
             print(f"    {detail}", file=out)

@@ -27,7 +27,8 @@ from chain.abi import load_artifact
 from chain.topics import ANSWER_UPDATED, LIQUIDATION_CALL
 from keepers.oracle import OracleFeed, SeriesPrice
 from mevbot.config import load_config
-from mevbot.runtime import Bot, deployment_from_world, devnet_keys
+from mevbot.deployment import deployment_from_world, devnet_keys
+from mevbot.runtime import Bot
 
 log = logging.getLogger("mevbot.demo")
 ERC20 = load_artifact("ERC20Token").abi

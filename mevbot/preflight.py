@@ -26,7 +26,7 @@ from chain.types import MalformedError, hex_to_bytes
 from mevbot.config import PRESETS, Config
 
 if TYPE_CHECKING:  # `mevbot watch` checks its node without loading the bot
-    from mevbot.runtime import Deployment, Keys
+    from mevbot.deployment import Deployment, Keys
 
 # anvil/contracts/Executor.sol: `address public immutable owner` (its getter) is the only
 # account the executor obeys.

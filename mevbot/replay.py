@@ -36,13 +36,15 @@ from chain.errors import ChainError
 from chain.rpc import Rpc, connect, eth_get_block
 from chain.rpc_codec import BatchCall, Params
 from chain.types import PendingTx
-from execution.candidates import Action, ArbitrageAction, Candidate
-from execution.inclusion import InclusionTracker
 from execution.ledger import Ledger
 from execution.signer import LocalSigner
 from mevbot.config import Config
-from mevbot.engine import Engine, Verdict
-from mevbot.runtime import Deployment, bid_policies, build_strategies
+from mevbot.deployment import Deployment
+from mevbot.latency import LatencyBook
+from mevbot.pipeline import build_engine, build_strategies
+from mevbot.submitter import Verdict
+from simulation.actions import Action
+from simulation.candidates import Candidate
 from simulation.fork import AnvilForkSimulator
 from simulation.loader import LoadError, load_feeds, load_lending, load_pools
 from simulation.simulator import SimulationError
@@ -96,7 +98,7 @@ class ReplayCandidate:
             "key": self.key,
             "trigger": self.trigger,
             "target_block": self.target_block,
-            "action": action_json(self.action),
+            "action": self.action.to_json(),
             "profit_token": self.profit_token,
             "expected_profit": str(self.expected_profit),
             "expected_profit_wei": str(self.expected_profit_wei),
@@ -121,35 +123,6 @@ class ReplayReport:
     def by_strategy_and_verdict(self) -> dict[tuple[str, str], int]:
         counts = Counter((c.strategy, c.verdict) for c in self.candidates)
         return dict(sorted(counts.items()))
-
-
-def action_json(action: Action) -> dict[str, Any]:
-    if isinstance(action, ArbitrageAction):
-        return {
-            "kind": "arbitrage",
-            "pairs": list(action.pairs),
-            "token_in": action.token_in,
-            "amount_in": str(action.amount_in),
-        }
-    return {
-        "kind": "liquidation",
-        "pool": action.pool,
-        "user": action.user,
-        "collateral_asset": action.collateral_asset,
-        "debt_asset": action.debt_asset,
-        "debt_to_cover": str(action.debt_to_cover),
-        "swap_pairs": list(action.swap_pairs),
-    }
-
-
-def describe_action(action: Action) -> str:
-    """One short line for the table."""
-    if isinstance(action, ArbitrageAction):
-        hops = " > ".join(pair[:10] for pair in action.pairs)
-        return f"arbitrage {action.amount_in} of {action.token_in[:10]} via {hops}"
-    swaps = f", swap via {len(action.swap_pairs)}" if action.swap_pairs else ""
-    debt = f"repay {action.debt_to_cover} of {action.debt_asset[:10]}"
-    return f"liquidate {action.user[:10]}: {debt}{swaps}"
 
 
 # ---------------------------------------------------------------------- journal
@@ -273,9 +246,12 @@ def _replayed(line: int, candidate: Candidate, verdict: Verdict) -> ReplayCandid
 
 async def _load_state(view: BlockView, deployment: Deployment, start: int) -> ChainState:
     state = ChainState(
-        routers=deployment.router_factories, lending_pool=deployment.lending_pool, history=128
+        routers=deployment.router_factories,
+        factories=deployment.pool_kinds,
+        lending_pool=deployment.lending_pool,
+        history=128,
     )
-    await load_pools(view, state, sorted(set(deployment.router_factories.values())))
+    await load_pools(view, state)
     if deployment.lending_pool is not None:
         await load_lending(view, state, from_block=deployment.lending_from_block, to_block=start)
     await load_feeds(view, state, state.feed_assets)
@@ -339,22 +315,22 @@ async def replay_journal(
         state.block_number, state.block_hash = start, start_hash
         proposed: list[Candidate] = []
         strategies = [_Noting(s, proposed) for s in build_strategies(config, deployment, state)]
-        engine = Engine(
+        engine = build_engine(
+            config.model_copy(update={"dry_run": True}),
+            deployment,
             state=state,
-            decoder=Decoder(deployment.routers, pairs=state.pools.__contains__),
+            decoder=Decoder(
+                deployment.routers,
+                pairs=state.pools.__contains__,
+                feeds=state.feeds.__contains__,
+            ),
             strategies=strategies,
-            policies=bid_policies(config),
             simulator=simulator,
             signer=signer,
             relays=None,
             ledger=ledger,
-            tracker=InclusionTracker(ledger, deployment.executor, deployment.weth),
             rpc=view,
-            executor=deployment.executor,
-            weth=deployment.weth,
-            chain_id=deployment.chain_id,
-            target_blocks=config.strategies.target_blocks,
-            dry_run=True,
+            latency=LatencyBook(),
         )
         results: list[ReplayCandidate] = []
         off_chain = 0

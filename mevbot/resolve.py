@@ -20,7 +20,7 @@ from eth_account import Account
 from anvil.world import World
 from execution.signer import LocalSigner, SignerKeyError
 from mevbot.config import Config, ConfigError
-from mevbot.runtime import ROUTER_KINDS, Deployment, Keys, deployment_from_world, devnet_keys
+from mevbot.deployment import ROUTER_KINDS, Deployment, Keys, deployment_from_world, devnet_keys
 
 
 def load_world(config: Config) -> World:

@@ -22,6 +22,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import ClassVar
+
+from chain.topics import SYNC
+from chain.types import Log
 
 FEE_DENOMINATOR = 10_000
 
@@ -125,8 +129,12 @@ def spot_price(reserve_in: int, reserve_out: int) -> Fraction:
 
 @dataclass(frozen=True, slots=True)
 class Pool:
-    """One V2 pair's state: a value; :meth:`swap` returns the pool as it is after the trade."""
+    """One V2 pair's state: a value; :meth:`swap` returns the pool as it is after the trade.
 
+    It implements :class:`~simulation.pools.PoolState` (kind ``uniswap-v2``).
+    """
+
+    kind: ClassVar[str] = "uniswap-v2"
     address: str
     token0: str
     token1: str
@@ -139,6 +147,11 @@ class Pool:
             raise ValueError(f"pool {self.address}: token0 and token1 are both {self.token0}")
         _check_non_negative(reserve0=self.reserve0, reserve1=self.reserve1)
         _check_fee(self.fee_bps)
+
+    @property
+    def route_key(self) -> tuple[()]:
+        """A V2 factory has one pair per token pair."""
+        return ()
 
     def token_out(self, token_in: str) -> str:
         """The other token of the pair."""
@@ -160,6 +173,30 @@ class Pool:
         """What selling ``amount_in`` of ``token_in`` pays out."""
         reserve_in, reserve_out = self.reserves_for(token_in)
         return get_amount_out(amount_in, reserve_in, reserve_out, self.fee_bps)
+
+    def amount_in(self, token_in: str, amount_out: int) -> int | None:
+        """What Router02 charges for exactly ``amount_out`` (``getAmountIn``); None when the
+        pair cannot pay it."""
+        reserve_in, reserve_out = self.reserves_for(token_in)
+        try:
+            return get_amount_in(amount_out, reserve_in, reserve_out, self.fee_bps)
+        except InsufficientLiquidityError:
+            return None
+
+    def constant_product(self, zero_for_one: bool) -> tuple[int, int, int]:
+        if zero_for_one:
+            return self.reserve0, self.reserve1, self.fee_bps
+        return self.reserve1, self.reserve0, self.fee_bps
+
+    def apply_log(self, log: Log) -> Pool | None:
+        """The pair after its ``Sync(reserve0, reserve1)``; None for its other logs."""
+        if log.topic0 != SYNC:
+            return None
+        if len(log.data) != 64:
+            raise ValueError("Sync data is not two words")
+        return self.with_reserves(
+            int.from_bytes(log.data[:32], "big"), int.from_bytes(log.data[32:], "big")
+        )
 
     def swap(self, token_in: str, amount_in: int) -> tuple[int, Pool]:
         """Sell ``amount_in`` of ``token_in``: ``(amount_out, pool after the swap)``.

@@ -1,4 +1,8 @@
-"""Cyclic arbitrage over V2 pools: the best input for a cycle, and the best cycle after a change.
+"""Cyclic arbitrage over pools of any kind: the best input for a cycle, and the best cycle.
+
+Pools are :class:`~simulation.pools.PoolState` values. A cycle whose pools are all constant
+product (V2: :meth:`~simulation.pools.PoolState.constant_product`) takes the closed form below;
+any other mix takes an exact integer search on its profit curve (:func:`search_path_input`).
 
 **Where the optimum is.** A path of V2 pools composes into one curve ``out(x) = c·x / (d + e·x)``
 (pool ``i`` is ``c = fee_i·R_out``, ``d = 10000·R_in``, ``e = fee_i``; composing two curves gives
@@ -35,24 +39,24 @@ when no remaining bound can beat the best exact profit found.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from math import isqrt
 
 from simulation.amm import (
     FEE_DENOMINATOR,
     InsufficientLiquidityError,
-    Pool,
     check_pool_arguments,
     get_amount_out,
     min_amount_in,
 )
+from simulation.pools import Hop, PoolState
 
 SCAN_LIMIT = 64
 """Most amounts one refinement evaluates (each costs one pass along the path, ~1 µs a hop)."""
-
-Hop = tuple[int, int, int]
-"""``(reserve_in, reserve_out, fee_bps)`` of one pool in trade direction."""
+SEARCH_SCAN_LIMIT = 4096
+"""Most inputs the exact search scans each side of its estimate (:func:`search_path_input`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +85,7 @@ class Cycle:
         return self.tokens[0]
 
     @classmethod
-    def through(cls, pools: Sequence[Pool], start_token: str) -> Cycle:
+    def through(cls, pools: Sequence[PoolState], start_token: str) -> Cycle:
         """The cycle that sells ``start_token`` into ``pools[0]`` and follows ``pools`` in order."""
         tokens: list[str] = []
         token = start_token
@@ -96,15 +100,20 @@ class Cycle:
             zero_for_one=tuple(t == p.token0 for t, p in zip(tokens, pools, strict=True)),
         )
 
-    def hops(self, pools: Mapping[str, Pool]) -> list[Hop]:
-        """``(reserve_in, reserve_out, fee_bps)`` per hop, read from ``pools`` by address."""
-        return [_hop(pools[address], zero_for_one) for address, zero_for_one in self.legs]
+    def steps(self, pools: Mapping[str, PoolState]) -> list[Callable[[int], int]]:
+        """Each hop's output as a function of its input, pools read by address."""
+        return [
+            partial(pools[address].amount_out, token_in)
+            for address, token_in in zip(self.pools, self.tokens, strict=True)
+        ]
 
-
-def _hop(pool: Pool, zero_for_one: bool) -> Hop:
-    if zero_for_one:
-        return pool.reserve0, pool.reserve1, pool.fee_bps
-    return pool.reserve1, pool.reserve0, pool.fee_bps
+    def amounts(self, pools: Mapping[str, PoolState], amount_in: int) -> list[int]:
+        """``amount_in`` and what comes out of each hop after it, pools read by address."""
+        amounts = [amount_in]
+        for address, token_in in zip(self.pools, self.tokens, strict=True):
+            amount_in = pools[address].amount_out(token_in, amount_in)
+            amounts.append(amount_in)
+        return amounts
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,11 +268,79 @@ def optimal_two_pool(ra_in: int, ra_out: int, rb_in: int, rb_out: int, fee_bps: 
     return best_path_input([(ra_in, ra_out, fee_bps), (rb_in, rb_out, fee_bps)])[0]
 
 
-def best_cycle_input(cycle: Cycle, pools: Mapping[str, Pool]) -> tuple[int, int, int]:
+def search_path_input(
+    steps: Sequence[Callable[[int], int]], scan_limit: int = SEARCH_SCAN_LIMIT
+) -> tuple[int, int]:
+    """``(amount_in, profit)`` maximising ``out(x) - x`` along a path with no closed form.
+
+    ``steps`` are the hops' exact integer outputs, each nondecreasing in its input and concave
+    up to flooring (as every AMM curve is). Inputs at powers of two bracket the optimum (the
+    search stops two doublings past the best, or where the output stops growing: the path ran
+    out of liquidity); an integer ternary search narrows the bracket to a point ``x0``.
+
+    **Exactness.** Flooring makes the integer profit ``p`` jagged below the real, concave curve
+    ``P``: ``P - E <= p <= P``, where ``E`` is what the floors can lose (one unit of each hop's
+    output, valued at the rest of the path, measured at ``x0``). Every input that beats the best
+    profit ``m`` found has ``P >= m``, an interval around ``x0`` on which ``p >= m - E``; so a
+    scan outward from ``x0``, in each direction until ``p`` falls below ``m - E``, sees every
+    such input and the result is the exact integer maximum. The scan stops early after
+    ``scan_limit`` inputs a side (a path whose flat region is wider than that), short of the
+    maximum by at most ``E``. ``(0, 0)`` when no input makes a profit.
+    """
+
+    def output(amount: int, first: int = 0) -> int:
+        for step in steps[first:]:
+            amount = step(amount)
+        return amount
+
+    # Below the first input that gets anything out, the profit only falls: skip that stretch.
+    best_in, best_profit, last_out = 0, -1, 0
+    for bit in range(256):
+        amount = 1 << bit
+        out = output(amount)
+        if out == 0:
+            continue
+        if not best_in or out - amount > best_profit:
+            best_in, best_profit = amount, out - amount
+        if out <= last_out or amount >= best_in << 2:
+            break
+        last_out = out
+    if best_in == 0:
+        return 0, 0
+    low, high = best_in >> 1, best_in << 1
+    while high - low > 2:
+        third = (high - low) // 3
+        if output(low + third) - low - third < output(high - third) - high + third:
+            low += third
+        else:
+            high -= third
+    centre = (low + high) // 2
+    amounts = [centre]
+    for step in steps:
+        amounts.append(step(amounts[-1]))
+    loss = 1 + sum(
+        output(amounts[k] + 1, k) - output(amounts[k], k) + 1 for k in range(1, len(steps))
+    )
+    for direction in (-1, 1):
+        amount = centre if direction < 0 else centre + 1
+        for _ in range(scan_limit):
+            if amount < 1:
+                break
+            profit = output(amount) - amount
+            if profit > best_profit:
+                best_in, best_profit = amount, profit
+            elif profit < best_profit - loss:
+                break
+            amount += direction
+    return (best_in, best_profit) if best_profit > 0 else (0, 0)
+
+
+def best_cycle_input(cycle: Cycle, pools: Mapping[str, PoolState]) -> tuple[int, int, int]:
     """``(amount_in, amount_out, profit)`` of the best trade around ``cycle``; zeros if none."""
-    hops = cycle.hops(pools)
-    amount_in, profit = best_path_input(hops)
-    return amount_in, amount_in + profit, profit
+    opportunity = best_opportunity([cycle], pools)
+    if opportunity is None:
+        return 0, 0, 0
+    return opportunity.amount_in, opportunity.amount_out, opportunity.profit
 
 
 def _best_bound_first(candidate: tuple[int, int, Cycle, list[Hop], _Term]) -> tuple[int, int]:
@@ -271,7 +348,7 @@ def _best_bound_first(candidate: tuple[int, int, Cycle, list[Hop], _Term]) -> tu
 
 
 def best_opportunity(
-    cycles: Iterable[Cycle], pools: Mapping[str, Pool], min_profit: int = 0
+    cycles: Iterable[Cycle], pools: Mapping[str, PoolState], min_profit: int = 0
 ) -> Opportunity | None:
     """The most profitable trade over ``cycles`` with profit > ``min_profit``, or None.
 
@@ -280,9 +357,10 @@ def best_opportunity(
     Profits are in each cycle's start token: pass cycles of one start token, or convert.
     """
     candidates: list[tuple[int, int, Cycle, list[Hop], _Term]] = []
+    searched: list[Cycle] = []
     # Cycles found through one moved pool all share it; a local dict makes repeats cheap when
     # ``pools`` is a ChainMap, whose lookups run as Python code (~0.4 µs each).
-    fetched: dict[str, Pool] = {}
+    fetched: dict[str, PoolState] = {}
     for order, cycle in enumerate(cycles):
         # The hot loop, so _fold is inlined; most cycles then fail c > d and are dropped.
         hops: list[Hop] = []
@@ -291,38 +369,43 @@ def best_opportunity(
             pool = fetched.get(address)
             if pool is None:
                 pool = fetched[address] = pools[address]
-            if zero_for_one:
-                reserve_in, reserve_out = pool.reserve0, pool.reserve1
-            else:
-                reserve_in, reserve_out = pool.reserve1, pool.reserve0
-            fee_bps = pool.fee_bps
-            hops.append((reserve_in, reserve_out, fee_bps))
+            hop = pool.constant_product(zero_for_one)
+            if hop is None:
+                searched.append(cycle)
+                break
+            reserve_in, reserve_out, fee_bps = hop
+            hops.append(hop)
             fee_numerator = FEE_DENOMINATOR - fee_bps
             hop_d = FEE_DENOMINATOR * reserve_in
             c, d, e = c * fee_numerator * reserve_out, d * hop_d, hop_d * e + c * fee_numerator
-        if c <= d or d == 0:  # d == 0: an empty pool on the path pays nothing out
-            continue
-        bound = _profit_bound(c, d, e)
-        if bound > min_profit:
-            candidates.append((bound, order, cycle, hops, (c, d, e)))
+        else:
+            if c <= d or d == 0:  # d == 0: an empty pool on the path pays nothing out
+                continue
+            bound = _profit_bound(c, d, e)
+            if bound > min_profit:
+                candidates.append((bound, order, cycle, hops, (c, d, e)))
     candidates.sort(key=_best_bound_first)
-    best: tuple[Cycle, list[Hop], int] | None = None
+    best: tuple[Cycle, int] | None = None
     best_profit = min_profit
     for bound, _, cycle, hops, curve in candidates:
         if bound <= best_profit:
             break
         amount_in, profit = _refine(hops, *curve, SCAN_LIMIT)
         if profit > best_profit:
-            best, best_profit = (cycle, hops, amount_in), profit
+            best, best_profit = (cycle, amount_in), profit
+    for cycle in searched:
+        amount_in, profit = search_path_input(cycle.steps(fetched))
+        if profit > best_profit:
+            best, best_profit = (cycle, amount_in), profit
     if best is None:
         return None
-    cycle, hops, amount_in = best
-    amounts = tuple(_path_amounts(amount_in, hops))
+    cycle, amount_in = best
+    amounts = tuple(cycle.amounts(fetched, amount_in))
     return Opportunity(cycle, amount_in, amounts[-1], amounts[-1] - amount_in, amounts)
 
 
 def find_cycles(
-    pools: Iterable[Pool], start_tokens: Iterable[str], max_hops: int = 3
+    pools: Iterable[PoolState], start_tokens: Iterable[str], max_hops: int = 3
 ) -> list[Cycle]:
     """Every simple cycle of 2..``max_hops`` distinct pools from a start token back to it.
 
@@ -331,7 +414,7 @@ def find_cycles(
     """
     if max_hops < 2:
         raise ValueError(f"max_hops must be >= 2, got {max_hops}")
-    by_token: dict[str, list[Pool]] = defaultdict(list)
+    by_token: dict[str, list[PoolState]] = defaultdict(list)
     for pool in pools:
         by_token[pool.token0].append(pool)
         by_token[pool.token1].append(pool)
@@ -344,9 +427,9 @@ def find_cycles(
 def _extend_cycles(
     start: str,
     token: str,
-    path: list[Pool],
+    path: list[PoolState],
     seen: set[str],
-    by_token: Mapping[str, list[Pool]],
+    by_token: Mapping[str, list[PoolState]],
     max_hops: int,
     found: list[Cycle],
 ) -> None:
@@ -380,7 +463,7 @@ class CycleIndex:
 
     @classmethod
     def build(
-        cls, pools: Iterable[Pool], start_tokens: Iterable[str], max_hops: int = 3
+        cls, pools: Iterable[PoolState], start_tokens: Iterable[str], max_hops: int = 3
     ) -> CycleIndex:
         """Enumerate the cycles (see :func:`find_cycles`) and index them by pool address."""
         cycles = find_cycles(pools, start_tokens, max_hops)

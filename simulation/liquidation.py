@@ -19,7 +19,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from simulation.amm import Pool
 from simulation.lending import (
     HEALTH_FACTOR_LIQUIDATION_THRESHOLD,
     LendingRevert,
@@ -29,6 +28,7 @@ from simulation.lending import (
     liquidation_amounts,
     max_liquidatable_debt,
 )
+from simulation.pools import PoolState
 from simulation.state import ChainState, StateChanges
 
 ETH_WEI = 10**18
@@ -160,26 +160,27 @@ class PositionIndex:
 
 def pools_between(
     state: ChainState,
-    pools: Mapping[str, Pool],
+    pools: Mapping[str, PoolState],
     factories: Iterable[str],
     token_a: str,
     token_b: str,
-) -> list[Pool]:
+) -> list[PoolState]:
     """The pools of ``factories`` trading ``token_a`` against ``token_b``, read from ``pools``
     (which may be a pending-state overlay of ``state.pools``)."""
-    key = (token_a, token_b) if token_a < token_b else (token_b, token_a)
-    found = []
-    for factory in factories:
-        address = state.pair_index.get((factory, *key))
-        if address is not None and address in pools:
-            found.append(pools[address])
-    return found
+    factories = set(factories)
+    return [
+        pools[address]
+        for address in state.pools_trading(token_a, token_b)
+        if address in pools and state.pool_factory.get(address) in factories
+    ]
 
 
-def best_swap(venues: Iterable[Pool], token_in: str, amount_in: int) -> tuple[Pool, int] | None:
+def best_swap(
+    venues: Iterable[PoolState], token_in: str, amount_in: int
+) -> tuple[PoolState, int] | None:
     """The pool paying the most for ``amount_in`` of ``token_in``, and what it pays; None if
     none pays anything."""
-    best: tuple[Pool, int] | None = None
+    best: tuple[PoolState, int] | None = None
     for pool in venues:
         out = pool.amount_out(token_in, amount_in)
         if out > 0 and (best is None or out > best[1]):
@@ -208,7 +209,7 @@ def liquidation_for(
     user: str,
     position: Position,
     prices: Mapping[str, int],
-    pools: Mapping[str, Pool],
+    pools: Mapping[str, PoolState],
     factories: Iterable[str],
     weth: str,
     max_cover: Mapping[str, int] | None = None,
@@ -271,7 +272,7 @@ def find_liquidations(
     weth: str,
     users: Iterable[str] | None = None,
     prices: Mapping[str, int] | None = None,
-    pools: Mapping[str, Pool] | None = None,
+    pools: Mapping[str, PoolState] | None = None,
     factories: Iterable[str] | None = None,
     max_cover: Mapping[str, int] | None = None,
     min_profit_wei: int = 0,

@@ -1,11 +1,13 @@
-"""Local chain state kept from logs: V2 pools, price-feed answers and lending positions.
+"""Local chain state kept from logs: pools of every kind, price-feed answers, lending positions.
 
-:class:`ChainState` is updated once per block from that block's logs (Sync, PairCreated,
-AnswerUpdated, the lending events) and remembers, for the last ``history`` blocks, the values it
-overwrote, so a reorg rolls back to the common ancestor exactly. :meth:`ChainState.after` gives
-the state a decoded pending swap or oracle update would leave, as an overlay: nothing is copied
-and the chain is not touched, so it is cheap enough to run for every pending transaction.
-Loading (pools from factories, reserves, feeds, positions) is in :mod:`simulation.loader`.
+:class:`ChainState` is updated once per block from that block's logs (each pool's own logs, its
+factory's pool-created event, AnswerUpdated, the lending events) and remembers, for the last
+``history`` blocks, the values it overwrote, so a reorg rolls back to the common ancestor
+exactly. :meth:`ChainState.after` gives the state a decoded pending swap or oracle update would
+leave, as an overlay: nothing is copied and the chain is not touched, so it is cheap enough to
+run for every pending transaction. Pools are seen only through
+:class:`~simulation.pools.PoolState`; loading (pools, feeds, positions) is in
+:mod:`simulation.loader`.
 """
 
 from __future__ import annotations
@@ -15,24 +17,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_utils import keccak
-
-from chain.intents import Intent, MulticallIntent, SwapIntent
-from chain.topics import (
-    ANSWER_UPDATED,
-    BORROW,
-    LENDING_TOPICS,
-    PAIR_CREATED,
-    REPAY,
-    SUPPLY,
-    SYNC,
-    WITHDRAW,
-)
+from chain.intents import Intent, MulticallIntent, OracleUpdateIntent, SwapIntent
+from chain.topics import ANSWER_UPDATED, BORROW, LENDING_TOPICS, REPAY, SUPPLY, WITHDRAW
 from chain.types import Log
-from simulation.amm import InsufficientLiquidityError, Pool, get_amount_in
 from simulation.lending import Position, ReserveConfig
-
-UPDATE_ANSWER_SELECTOR = keccak(text="updateAnswer(int256)")[:4]
+from simulation.pools import PoolKind, PoolState
 
 _MISSING: Any = object()
 
@@ -79,7 +68,7 @@ class PendingEffect:
     / :meth:`ChainState.prices_after` to see the whole state with the overlay applied.
     """
 
-    pools: Mapping[str, Pool] = field(default_factory=dict)
+    pools: Mapping[str, PoolState] = field(default_factory=dict)
     feeds: Mapping[str, FeedAnswer] = field(default_factory=dict)
 
     @property
@@ -97,25 +86,31 @@ class _BlockUndo:
 class ChainState:
     """Pools, feeds and positions as of ``block_number``, with undo history for reorgs.
 
-    ``routers`` maps a V2 router address to its factory, so pending router swaps can be routed
-    through the right pools. ``feed_assets`` maps a feed address to the asset it prices for the
-    lending market (``prices`` then gives asset -> answer, what the lending math takes).
+    ``factories`` maps each factory whose new pools are followed to its pool kind; ``routers``
+    maps a router address to the factory whose pools it trades, so pending router swaps can be
+    routed through the right pools. ``feed_assets`` maps a feed address to the asset it prices
+    for the lending market (``prices`` then gives asset -> answer, what the lending math takes).
     """
 
     def __init__(
         self,
         *,
         routers: Mapping[str, str] | None = None,
+        factories: Mapping[str, PoolKind] | None = None,
         feed_assets: Mapping[str, str] | None = None,
         lending_pool: str | None = None,
         history: int = 64,
     ) -> None:
         self.routers = dict(routers or {})
+        self.factories = dict(factories or {})
         self.feed_assets = dict(feed_assets or {})
         self.lending_pool = lending_pool
-        self.pools: dict[str, Pool] = {}
+        self.pools: dict[str, PoolState] = {}
         self.pool_factory: dict[str, str] = {}
-        self.pair_index: dict[tuple[str, str, str], str] = {}
+        # (factory, token0, token1, *route key) -> pool address: how routers name pools.
+        self.pair_index: dict[tuple[Any, ...], str] = {}
+        # (token0, token1) -> every pool trading them, of any factory and kind.
+        self.by_tokens: dict[tuple[str, str], tuple[str, ...]] = {}
         self.feeds: dict[str, FeedAnswer] = {}
         self.reserve_configs: dict[str, ReserveConfig] = {}
         self.positions: dict[str, Position] = {}
@@ -131,15 +126,36 @@ class ChainState:
             self._current.undo.append((table, key, table.get(key, _MISSING)))
         table[key] = value
 
-    def add_pool(self, factory: str, pool: Pool) -> None:
+    def add_pool(self, factory: str, pool: PoolState) -> None:
         self._set(self.pools, pool.address, pool)
         self._set(self.pool_factory, pool.address, factory)
-        self._set(self.pair_index, (factory, *sorted((pool.token0, pool.token1))), pool.address)
+        tokens = (
+            (pool.token0, pool.token1) if pool.token0 < pool.token1 else (pool.token1, pool.token0)
+        )
+        self._set(self.pair_index, (factory, *tokens, *pool.route_key), pool.address)
+        known = self.by_tokens.get(tokens, ())
+        if pool.address not in known:
+            self._set(self.by_tokens, tokens, (*known, pool.address))
 
-    def pair_for(self, factory: str, token_a: str, token_b: str) -> Pool | None:
-        key = (factory, token_a, token_b) if token_a < token_b else (factory, token_b, token_a)
-        address = self.pair_index.get(key)
+    def pair_for(
+        self, factory: str, token_a: str, token_b: str, *route_key: Any
+    ) -> PoolState | None:
+        """The pool of ``factory`` trading the two tokens (and of the route key, e.g. a fee)."""
+        tokens = (token_a, token_b) if token_a < token_b else (token_b, token_a)
+        address = self.pair_index.get((factory, *tokens, *route_key))
         return None if address is None else self.pools.get(address)
+
+    def pools_trading(self, token_a: str, token_b: str) -> tuple[str, ...]:
+        """The addresses of every pool trading the two tokens, in the order they were added."""
+        key = (token_a, token_b) if token_a < token_b else (token_b, token_a)
+        return self.by_tokens.get(key, ())
+
+    @property
+    def log_topics(self) -> tuple[bytes, ...]:
+        """The topics of every log the state follows: a head source subscribes to these."""
+        pools = {t for kind in self.factories.values() for t in kind.pool_topics}
+        created = {kind.creation_topic for kind in self.factories.values()}
+        return (*sorted(pools | created), ANSWER_UPDATED, *LENDING_TOPICS)
 
     def set_feed(self, answer: FeedAnswer) -> None:
         self._set(self.feeds, answer.feed, answer)
@@ -189,17 +205,19 @@ class ChainState:
         new_pairs: list[tuple[str, str, str, str]],
     ) -> None:
         topic0 = log.topic0
-        if topic0 == SYNC:
-            pool = self.pools.get(log.address)
-            if pool is not None:
-                if len(log.data) != 64:
-                    raise ValueError("Sync data is not two words")
-                self._set(
-                    self.pools,
-                    pool.address,
-                    pool.with_reserves(_word(log.data, 0), _word(log.data, 1)),
-                )
+        pool = self.pools.get(log.address)
+        if pool is not None:
+            after = pool.apply_log(log)
+            if after is not None:
+                self._set(self.pools, pool.address, after)
                 pools.add(pool.address)
+            return
+        kind = self.factories.get(log.address)
+        if kind is not None and topic0 == kind.creation_topic:
+            created = kind.from_creation_log(log)
+            self.add_pool(log.address, created)
+            new_pairs.append((log.address, created.token0, created.token1, created.address))
+            pools.add(created.address)
         elif topic0 == ANSWER_UPDATED:
             if log.address in self.feeds or log.address in self.feed_assets:
                 answer = FeedAnswer(
@@ -210,13 +228,6 @@ class ChainState:
                 )
                 self.set_feed(answer)
                 feeds.add(log.address)
-        elif topic0 == PAIR_CREATED:
-            if log.address in self.routers.values():
-                token0, token1 = _address(log.topics[1]), _address(log.topics[2])
-                pair = _address(log.data[:32])
-                self.add_pool(log.address, Pool(pair, token0, token1, 0, 0))
-                new_pairs.append((log.address, token0, token1, pair))
-                pools.add(pair)
         elif topic0 in LENDING_TOPICS and log.address == self.lending_pool:
             users.update(self._apply_lending(log))
 
@@ -285,50 +296,51 @@ class ChainState:
 
     # ------------------------------------------------------------------ pending
 
-    def after(self, to: str | None, intent: Intent | None, calldata: bytes = b"") -> PendingEffect:
-        """The state a pending tx would leave: its router swap(s) or its oracle update.
+    def after(self, intent: Intent | None) -> PendingEffect:
+        """The state a pending tx's decoded intent would leave: its swap(s) or its oracle update.
 
         Swaps through routers or pools we do not track leave no effect (an empty
         :class:`PendingEffect`). Fee-on-transfer and exotic tokens make the local estimate
         approximate; the fork simulation is what decides.
         """
-        if to is not None and to in self.feeds and calldata[:4] == UPDATE_ANSWER_SELECTOR:
-            if len(calldata) != 36:
+        if isinstance(intent, OracleUpdateIntent):
+            old = self.feeds.get(intent.feed)
+            if old is None:
                 return PendingEffect()
-            old = self.feeds[to]
-            new = FeedAnswer(to, old.round_id + 1, _signed(_word(calldata[4:], 0)), old.updated_at)
-            return PendingEffect(feeds={to: new})
+            new = FeedAnswer(intent.feed, old.round_id + 1, intent.answer, old.updated_at)
+            return PendingEffect(feeds={intent.feed: new})
         swaps: tuple[SwapIntent, ...] = ()
         if isinstance(intent, SwapIntent):
             swaps = (intent,)
         elif isinstance(intent, MulticallIntent):
             swaps = intent.swaps
-        overlay: dict[str, Pool] = {}
+        overlay: dict[str, PoolState] = {}
         for swap in swaps:
             if not self._apply_swap(swap, overlay):
                 return PendingEffect()
         return PendingEffect(pools=overlay)
 
-    def _apply_swap(self, swap: SwapIntent, overlay: dict[str, Pool]) -> bool:
+    def _apply_swap(self, swap: SwapIntent, overlay: dict[str, PoolState]) -> bool:
         factory = self.routers.get(swap.router)
-        if factory is None or swap.protocol != "uniswap-v2" or len(swap.path) < 2:
+        if factory is None or len(swap.path) < 2:
             return False
-        hops: list[Pool] = []
-        for token_in, token_out in zip(swap.path, swap.path[1:], strict=False):
-            pool = self.pair_for(factory, token_in, token_out)
+        hops: list[PoolState] = []
+        for index, (token_in, token_out) in enumerate(zip(swap.path, swap.path[1:], strict=False)):
+            route = (swap.fees[index],) if swap.fees else ()
+            pool = self.pair_for(factory, token_in, token_out, *route)
             if pool is None:
                 return False
             hops.append(overlay.get(pool.address, pool))
         if swap.kind == "exact_in":
             amount = swap.amount_in or 0
         else:
-            # Exact-out: the router takes getAmountsIn backwards from the requested output.
-            amount = swap.amount_out or 0
-            try:
-                for pool, token_in in zip(reversed(hops), reversed(swap.path[:-1]), strict=True):
-                    amount = get_amount_in(amount, *pool.reserves_for(token_in), pool.fee_bps)
-            except InsufficientLiquidityError:
-                return False
+            # Exact-out: the router charges each hop's input backwards from the requested output.
+            needed: int | None = swap.amount_out or 0
+            for pool, token_in in zip(reversed(hops), reversed(swap.path[:-1]), strict=True):
+                needed = pool.amount_in(token_in, needed)
+                if needed is None:
+                    return False
+            amount = needed
         if (
             swap.kind == "exact_out"
             and swap.amount_in_max is not None
@@ -341,7 +353,7 @@ class ChainState:
         # An exact-in swap whose output falls short of its minimum reverts: it moves nothing.
         return swap.kind != "exact_in" or amount >= (swap.amount_out_min or 0)
 
-    def pools_after(self, effect: PendingEffect) -> Mapping[str, Pool]:
+    def pools_after(self, effect: PendingEffect) -> Mapping[str, PoolState]:
         """Every pool, with the pending effect applied (a view; nothing is copied)."""
         return ChainMap(dict(effect.pools), self.pools) if effect.pools else self.pools
 

@@ -8,7 +8,7 @@ among the cycles through the pools the block changed or that it proposed a block
 stays open until someone closes it) — all cycles on the first block it sees — and proposes up
 to ``max_block_candidates`` trades on disjoint pools. Cycles start and end in
 ``start_token`` (WETH: the Executor's inventory), so profits are already in ETH wei.
-Amounts and profits are exact under the V2 integer math the pools run.
+Amounts and profits are exact under the integer math the pools run.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from execution.candidates import ArbitrageAction, Candidate
-from simulation.amm import Pool, get_amount_out
+from simulation.actions import ArbitrageAction
 from simulation.arbitrage import Cycle, CycleIndex, Opportunity, best_opportunity
+from simulation.candidates import Candidate
+from simulation.pools import PoolState
 from simulation.state import ChainState
 from strategies.base import BlockContext, PendingContext
 
@@ -43,12 +44,9 @@ def cycle_id(cycle: Cycle) -> str:
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
-def _capped(opportunity: Opportunity, pools: Mapping[str, Pool], max_amount_in: int) -> int:
+def _capped(opportunity: Opportunity, pools: Mapping[str, PoolState], max_amount_in: int) -> int:
     """The exact profit of ``opportunity``'s cycle when only ``max_amount_in`` can be traded."""
-    amount = max_amount_in
-    for reserve_in, reserve_out, fee_bps in opportunity.cycle.hops(pools):
-        amount = get_amount_out(amount, reserve_in, reserve_out, fee_bps)
-    return amount - max_amount_in
+    return opportunity.cycle.amounts(pools, max_amount_in)[-1] - max_amount_in
 
 
 class BackrunArbitrage:
@@ -146,7 +144,7 @@ class BackrunArbitrage:
             self.stats.cycle_rebuilds += 1
 
     def _best(
-        self, cycles: Iterable[Cycle], pools: Mapping[str, Pool]
+        self, cycles: Iterable[Cycle], pools: Mapping[str, PoolState]
     ) -> tuple[Opportunity, int, int] | None:
         """The best opportunity with its (possibly capped) input and exact profit, if it pays
         at least the minimum."""
@@ -178,7 +176,7 @@ class BackrunArbitrage:
         return candidates
 
     def _disjoint_candidates(
-        self, cycles: Sequence[Cycle], pools: Mapping[str, Pool], context: BlockContext
+        self, cycles: Sequence[Cycle], pools: Mapping[str, PoolState], context: BlockContext
     ) -> list[Candidate]:
         """Best trades one after another, each on pools none of the earlier ones use, so that
         all of them can land in the same block."""

@@ -2,7 +2,7 @@
 
 A strategy sees a pending transaction (already decoded, with the state it would leave) or a new
 block (with what the block changed), reads :class:`~simulation.state.ChainState`, and returns
-:class:`~execution.candidates.Candidate` values. It sends nothing and signs nothing; it never
+:class:`~simulation.candidates.Candidate` values. It sends nothing and signs nothing; it never
 front-runs or sandwiches: every candidate lands *after* the transactions it reacts to.
 Because it is a function of its inputs, replaying a journal gives the same candidates.
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from chain.types import BlockHeader, PendingTx
-from execution.candidates import Candidate
+from simulation.candidates import Candidate
 from simulation.state import ChainState, PendingEffect, StateChanges
 
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from execution.candidates import Candidate, LiquidationAction
+from simulation.actions import LiquidationAction
+from simulation.candidates import Candidate
 from simulation.liquidation import PositionIndex, find_liquidations
 from simulation.state import ChainState
 from strategies.base import BlockContext, PendingContext

@@ -6,9 +6,10 @@ from __future__ import annotations
 from chain.types import PendingTx
 from execution.bids import Bid
 from execution.bundler import BundlePlan, build_bundles
-from execution.candidates import ArbitrageAction, Candidate
 from execution.executor_calls import ExecutorCall
 from execution.signer import LocalSigner
+from simulation.actions import ArbitrageAction
+from simulation.candidates import Candidate
 
 OURS = LocalSigner("0x" + "42" * 32)
 THEIRS = LocalSigner("0x" + "43" * 32)

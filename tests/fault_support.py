@@ -25,7 +25,8 @@ from anvil.stack import DevnetStack
 from chain.abi import load_artifact
 from chain.types import SignedTx
 from mevbot.config import load_config
-from mevbot.runtime import Bot, Deployment, deployment_from_world, devnet_keys
+from mevbot.deployment import Deployment, deployment_from_world, devnet_keys
+from mevbot.runtime import Bot
 
 ERC20 = load_artifact("ERC20Token").abi
 PAIR = load_artifact("UniswapV2Pair").abi
@@ -207,4 +208,8 @@ async def push_victim(
 
 def sent_for(bot: Bot, trigger: str) -> list[Any]:
     """The engine's ``sent`` verdicts for candidates triggered by the tx ``trigger``."""
-    return [v for c, v in bot.engine.verdicts if c.trigger_hash == trigger and v.outcome == "sent"]
+    return [
+        v
+        for c, v in bot.engine.submitter.verdicts
+        if c.trigger_hash == trigger and v.outcome == "sent"
+    ]

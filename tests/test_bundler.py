@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from chain.abi import load_artifact
 from chain.types import Log
 from execution.bundler import BundleBuildError, build_bundles
-from execution.candidates import LiquidationAction
 from execution.executor_calls import executor_call, gas_limit_for, min_profit_argument
 from execution.inclusion import BlockTxs, InclusionTracker, TxReceipt, in_bundle_order
 from execution.ledger import Ledger, OutcomeStatus
+from simulation.actions import LiquidationAction
 
 EXECUTOR_ABI = load_artifact("Executor").abi
 EXECUTOR = "0x" + "5a" * 20
@@ -56,7 +56,7 @@ def test_a_backrun_tx_without_its_envelope_is_refused() -> None:
 
 def test_arbitrage_calldata_round_trips() -> None:
     item = candidate("k")
-    call = executor_call(EXECUTOR, item, BID, gas_used=260_891, weth=WETH)
+    call = executor_call(EXECUTOR, item, BID, gas_limit_for(260_891), WETH)
     args = EXECUTOR_ABI.function("arbitrage").decode_input(call.data)
     assert args == (
         item.action.pairs,

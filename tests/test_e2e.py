@@ -14,8 +14,9 @@ from anvil.traffic import Traffic
 from chain.abi import load_artifact
 from chain.rpc import connect
 from mevbot.config import load_config
+from mevbot.deployment import deployment_from_world, devnet_keys
 from mevbot.engine import Verdict
-from mevbot.runtime import Bot, deployment_from_world, devnet_keys
+from mevbot.runtime import Bot
 from simulation.simulator import ETH
 
 ERC20 = load_artifact("ERC20Token").abi
@@ -70,7 +71,11 @@ async def _balances(rpc, holder: str, tokens: list[str]) -> dict[str, int]:
 
 
 def _sent_for(bot: Bot, trigger: str) -> list[Verdict]:
-    return [v for c, v in bot.engine.verdicts if c.trigger_hash == trigger and v.outcome == "sent"]
+    return [
+        v
+        for c, v in bot.engine.submitter.verdicts
+        if c.trigger_hash == trigger and v.outcome == "sent"
+    ]
 
 
 async def _block_tx_hashes(rpc, number: int) -> list[str]:
@@ -172,7 +177,8 @@ async def test_losing_and_reverting_candidates_are_never_sent(stack_and_bot):
     sent_before = bot.engine.counters["candidates_sent"]
     from dataclasses import replace
 
-    from execution.candidates import ArbitrageAction, Candidate
+    from simulation.actions import ArbitrageAction
+    from simulation.candidates import Candidate
 
     world = stack.world
     weth = world.tokens["WETH"]["address"]
@@ -191,15 +197,15 @@ async def test_losing_and_reverting_candidates_are_never_sent(stack_and_bot):
         10**18,
         10**18,
     )
-    verdict = await bot.engine.execute(fake)
+    verdict = await bot.engine.submitter.submit(fake)
     assert verdict.outcome == "dropped" and verdict.reason.startswith("reverts: ours")
     tiny = replace(fake, key="test:tiny", expected_profit=10**9, expected_profit_wei=10**9)
-    verdict = await bot.engine.execute(tiny)
+    verdict = await bot.engine.submitter.submit(tiny)
     assert verdict.outcome == "dropped" and verdict.reason.startswith("below_minimum")
     dust = replace(fake, key="test:dust", expected_profit=10, expected_profit_wei=10)
-    verdict = await bot.engine.execute(dust)
+    verdict = await bot.engine.submitter.submit(dust)
     assert verdict.outcome == "dropped" and verdict.reason.startswith("unprofitable_after_gas")
-    again = await bot.engine.execute(fake)
+    again = await bot.engine.submitter.submit(fake)
     assert again.outcome == "duplicate", "an idempotency key acts once"
     assert stack.stats().bundles_received == received_before
     assert bot.engine.counters["candidates_sent"] == sent_before

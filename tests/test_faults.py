@@ -43,7 +43,7 @@ from anvil.stack import DevnetStack
 from anvil.traffic import Traffic
 from chain.node import free_port
 from execution.ledger import Ledger
-from mevbot.runtime import deployment_from_world
+from mevbot.deployment import deployment_from_world
 from watcher.journal import read_journal
 
 pytestmark = pytest.mark.faults
@@ -167,7 +167,7 @@ async def test_killed_fork_simulator_is_restarted_and_simulations_resume(
         traffic = await _traffic(stack)
         landed = 0
         for _ in range(kills):
-            killed = bot.simulator.node
+            killed = bot.engine.simulator.node
             killed.kill()
             assert not killed.alive()
             victim = await push_victim(stack, traffic)
@@ -177,12 +177,12 @@ async def test_killed_fork_simulator_is_restarted_and_simulations_resume(
             report = await mine(stack, bot)
             assert verdict.plan.bundle_hash in report.included
             landed += 1
-        assert bot.simulator.restarts == kills
-        assert bot.simulator.node is not None and bot.simulator.node.alive()
+        assert bot.engine.simulator.restarts == kills
+        assert bot.engine.simulator.node is not None and bot.engine.simulator.node.alive()
         assert set(_tasks(bot).values()) == {"running"}
         record_property(
             "survived",
-            f"{bot.simulator.restarts} fork restarts; {landed}/{kills} later backruns verified, "
+            f"{bot.engine.simulator.restarts} fork restarts; {landed}/{kills} later backruns verified, "
             "sent and landed",
         )
 

@@ -84,7 +84,7 @@ async def test_hostile_tokens_never_cost_the_bot_money_and_never_crash_it(devnet
                     assert after[token] >= before[token], f"the executor lost {token}"
             through_hostile = [
                 (c, v)
-                for c, v in bot.engine.verdicts
+                for c, v in bot.engine.submitter.verdicts
                 if set(getattr(c.action, "pairs", ())) & hostile_pairs
             ]
             assert through_hostile, "the math saw opportunities through the hostile pools"

@@ -15,12 +15,13 @@ from chain.rpc import Rpc, connect
 from chain.types import PendingTx, hex_to_bytes, hex_to_int
 from execution.bids import Bid, BidPolicy
 from execution.bundler import BundlePlan, build_bundles
-from execution.candidates import ArbitrageAction, Candidate
-from execution.executor_calls import encode_action, executor_call
+from execution.executor_calls import executor_call, gas_limit_for
 from execution.inclusion import InclusionTracker
 from execution.ledger import Ledger, OutcomeStatus
 from execution.nonces import NonceManager
 from execution.signer import LocalSigner
+from simulation.actions import ArbitrageAction
+from simulation.candidates import Candidate
 
 GWEI = 10**9
 ERC20 = load_artifact("WETH9").abi
@@ -152,7 +153,7 @@ async def plan_bundle(
     weth = world.tokens["WETH"]["address"]
     signer = LocalSigner(world.roles["executor"].private_key)
     if priced:
-        call_data = "0x" + encode_action(item.action, 0, 0).hex()
+        call_data = "0x" + item.action.calldata(0, 0).hex()
         gas_used = hex_to_int(
             await chain.rpc.call(
                 "eth_estimateGas",
@@ -165,7 +166,7 @@ async def plan_bundle(
         assert isinstance(bid, Bid), bid
     else:
         gas_used, bid = MEASURED_ARBITRAGE_GAS, FIXED_BID
-    call = executor_call(world.executor, item, bid, gas_used, weth)
+    call = executor_call(world.executor, item, bid, gas_limit_for(gas_used), weth)
     nonce = await nonces.reserve(item.target_block, item.target_block, item.key)
     plan = build_bundles(item, call, bid, signer, nonce, world.chain_id)
     assert ledger.record_candidate(item)

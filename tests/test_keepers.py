@@ -21,8 +21,6 @@ from chain.abi import load_artifact
 from chain.rpc import connect, eth_get_block
 from chain.topics import ANSWER_UPDATED, LIQUIDATION_CALL, STATE_TOPICS
 from chain.types import BlockHeader, Log
-from execution.candidates import Candidate
-from execution.executor_calls import encode_action
 from execution.ledger import Ledger
 from execution.nonces import NonceManager
 from execution.sender import FeePolicy, TxSender
@@ -31,11 +29,13 @@ from keepers.liquidation import LiquidationKeeper
 from keepers.oracle import HttpJsonPrice, OracleFeed, OracleKeeper, SeriesPrice, update_reason
 from keepers.scheduler import Scheduler, Tick
 from keepers.store import SqliteKeeperStore
+from simulation.candidates import Candidate
 from simulation.fork import AnvilForkSimulator
 from simulation.lending import WAD, health_factor
 from simulation.liquidation import find_liquidations
 from simulation.loader import load_feeds, load_lending, load_pools
 from simulation.state import ChainState
+from simulation.uniswap_v2 import UNISWAP_V2
 
 ROOT = Path(__file__).resolve().parents[1]
 BALANCE_OF = load_artifact("ERC20Token").abi.function("balanceOf")
@@ -50,9 +50,10 @@ POLICY = FeePolicy(priority_fee_wei=GWEI, max_fee_cap_wei=200 * GWEI)
 async def _state(rpc, world: World) -> ChainState:
     state = ChainState(
         routers={d["router"]: d["factory"] for d in world.dexes.values()},
+        factories={d["factory"]: UNISWAP_V2 for d in world.dexes.values()},
         lending_pool=world.lending["pool"],
     )
-    await load_pools(rpc, state, [d["factory"] for d in world.dexes.values()])
+    await load_pools(rpc, state)
     await load_lending(rpc, state, from_block=0)
     await load_feeds(rpc, state, state.feed_assets)
     head = await eth_get_block(rpc, "latest")
@@ -461,7 +462,7 @@ async def test_bundle_liquidation_hands_over_one_candidate_that_earns_its_profit
                 chain_id=world.chain_id,
                 nonce=nonce,
                 to=world.executor,
-                data=encode_action(candidate.action, 0, 0),
+                data=candidate.action.calldata(0, 0),
                 value=0,
                 gas=1_000_000,
                 max_fee_per_gas=10 * GWEI,

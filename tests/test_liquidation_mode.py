@@ -13,8 +13,9 @@ from anvil.stack import DevnetStack
 from chain.rpc import Rpc, connect
 from chain.topics import LIQUIDATION_CALL
 from mevbot.config import load_config
+from mevbot.deployment import devnet_keys
 from mevbot.resolve import resolve_deployment
-from mevbot.runtime import Bot, devnet_keys
+from mevbot.runtime import Bot
 
 
 async def _until(predicate: Callable[[], object], what: str, timeout: float = 20.0) -> None:
@@ -80,4 +81,4 @@ async def test_public_mode_liquidates_with_a_public_tx_from_the_executor_key(
     assert receipt["from"] == owner and receipt["to"] == world.executor
     topics = [log["topics"][0] for log in receipt["logs"]]
     assert "0x" + LIQUIDATION_CALL.hex() in topics
-    assert not [c for c, _ in bot.engine.verdicts if c.strategy == "liquidation-keeper"]
+    assert not [c for c, _ in bot.engine.submitter.verdicts if c.strategy == "liquidation-keeper"]

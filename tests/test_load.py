@@ -32,7 +32,8 @@ from fault_support import bot_config, proc_status_kb, until
 
 from anvil.world import World
 from chain.rpc import connect
-from mevbot.runtime import Bot, deployment_from_world, devnet_keys
+from mevbot.deployment import deployment_from_world, devnet_keys
+from mevbot.runtime import Bot
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 

@@ -20,8 +20,9 @@ from chain.node import AnvilProcess
 from chain.rpc import connect
 from mevbot import cmd_replay
 from mevbot.config import Config, load_config
+from mevbot.deployment import deployment_from_world, devnet_keys
 from mevbot.replay import ReplayCandidate, ReplayError, replay_journal
-from mevbot.runtime import Bot, deployment_from_world, devnet_keys
+from mevbot.runtime import Bot
 from watcher.journal import JournalError
 
 
@@ -48,7 +49,7 @@ async def _mine(stack: DevnetStack, bot: Bot) -> None:
 
 
 def _seen(bot: Bot, tx_hash: str) -> bool:
-    return any(c.trigger_hash == tx_hash for c, _ in bot.engine.verdicts)
+    return any(c.trigger_hash == tx_hash for c, _ in bot.engine.submitter.verdicts)
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +104,7 @@ async def recording(devnet_cache: Path, tmp_path_factory) -> AsyncIterator[Recor
                 await _mine(stack, bot)
         finally:
             await bot.stop()
-        live = tuple((c.key, v.outcome, v.reason) for c, v in bot.engine.verdicts)
+        live = tuple((c.key, v.outcome, v.reason) for c, v in bot.engine.submitter.verdicts)
         yield Recording(stack, journal, config, live, tuple(triggers))
 
 

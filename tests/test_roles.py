@@ -16,7 +16,8 @@ from redis_fixture import RedisServer, redis_server  # noqa: F401 (a fixture)
 from anvil.stack import DevnetStack
 from anvil.traffic import Traffic
 from chain.abi import load_artifact
-from mevbot.runtime import Bot, deployment_from_world, devnet_keys
+from mevbot.deployment import deployment_from_world, devnet_keys
+from mevbot.runtime import Bot
 
 
 @contextlib.asynccontextmanager
@@ -91,7 +92,7 @@ async def test_a_watcher_and_two_workers_send_each_backrun_once_and_it_lands(
             return [
                 (b.instance, c.key)
                 for b in workers
-                for c, v in b.engine.verdicts
+                for c, v in b.engine.submitter.verdicts
                 if c.trigger_hash == victim.hash and v.outcome == "sent"
             ]
 
@@ -109,7 +110,7 @@ async def test_a_watcher_and_two_workers_send_each_backrun_once_and_it_lands(
         ours = next(
             v.plan.our_tx.hash
             for b in workers
-            for c, v in b.engine.verdicts
+            for c, v in b.engine.submitter.verdicts
             if c.trigger_hash == victim.hash and v.outcome == "sent"
         )
         assert block["transactions"][index + 1] == ours, "the backrun landed right after the victim"

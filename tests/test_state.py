@@ -16,6 +16,7 @@ from simulation.amm import Pool
 from simulation.lending import account_data
 from simulation.loader import load_feeds, load_lending, load_pools
 from simulation.state import ChainState, FeedAnswer
+from simulation.uniswap_v2 import UNISWAP_V2
 from watcher.decode import Decoder, RouterKind
 
 PAIR = load_artifact("UniswapV2Pair").abi
@@ -26,13 +27,14 @@ FEED = load_artifact("PriceFeed").abi
 def _state_for(world: World) -> ChainState:
     return ChainState(
         routers={d["router"]: d["factory"] for d in world.dexes.values()},
+        factories={d["factory"]: UNISWAP_V2 for d in world.dexes.values()},
         lending_pool=world.lending["pool"],
     )
 
 
 async def _loaded_state(rpc, world: World) -> ChainState:
     state = _state_for(world)
-    assert await load_pools(rpc, state, [d["factory"] for d in world.dexes.values()]) == 10
+    assert await load_pools(rpc, state) == 10
     await load_lending(rpc, state, from_block=0)
     await load_feeds(rpc, state, state.feed_assets)
     head = await rpc.call("eth_getBlockByNumber", ["latest", False])
@@ -193,7 +195,7 @@ async def test_pending_swap_effect_equals_what_the_chain_then_does(devnet_factor
             signed, plan = traffic.swap(reserves, int(block["baseFeePerGas"], 16))
             tx = await _pending(rpc, signed.raw_hex)
             intent = decoder.decode(tx["to"], bytes.fromhex(tx["input"][2:]), int(tx["value"], 16))
-            effect = state.after(tx["to"].lower(), intent, bytes.fromhex(tx["input"][2:]))
+            effect = state.after(intent)
             assert list(effect.pools) == [plan.pair]
             predicted: Pool = state.pools_after(effect)[plan.pair]
             assert state.pools[plan.pair] != predicted, "the overlay leaves the state untouched"
@@ -212,11 +214,14 @@ def test_pending_oracle_update_moves_prices_only_in_the_overlay():
     state = ChainState(feed_assets={feed: asset})
     state.set_feed(FeedAnswer(feed, 3, 3000_0000_0000, 1))
     calldata = FEED.function("updateAnswer").encode(2850_0000_0000)
-    effect = state.after(feed, None, calldata)
+    decoder = Decoder(feeds=state.feeds.__contains__)
+    effect = state.after(decoder.decode(feed, calldata))
     assert state.prices_after(effect) == {asset: 2850_0000_0000}
     assert state.prices == {asset: 3000_0000_0000}
-    assert state.after(feed, None, calldata[:-1]).empty, "truncated calldata has no effect"
-    assert state.after("0x" + "01" * 20, None, calldata).empty, "an untracked feed has none"
+    truncated = decoder.decode(feed, calldata[:-1])
+    assert truncated is None and state.after(truncated).empty, "truncated calldata: no effect"
+    elsewhere = decoder.decode("0x" + "01" * 20, calldata)
+    assert elsewhere is None and state.after(elsewhere).empty, "an untracked feed has none"
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

@@ -18,9 +18,11 @@ from anvil.traffic import Traffic
 from anvil.world import World
 from chain.abi import load_artifact
 from chain.rpc import connect
+from chain.topics import PAIR_CREATED, SYNC
 from chain.types import BlockHeader, Log, PendingTx
-from execution.candidates import ArbitrageAction, Candidate, LiquidationAction
+from simulation.actions import ArbitrageAction, LiquidationAction
 from simulation.amm import Pool, get_amount_out
+from simulation.candidates import Candidate
 from simulation.lending import (
     Position,
     ReserveConfig,
@@ -30,7 +32,8 @@ from simulation.lending import (
 )
 from simulation.liquidation import PositionIndex, find_liquidations
 from simulation.loader import load_feeds, load_lending, load_pools
-from simulation.state import PAIR_CREATED, SYNC, ChainState, FeedAnswer, StateChanges
+from simulation.state import ChainState, FeedAnswer, StateChanges
+from simulation.uniswap_v2 import UNISWAP_V2
 from strategies.backrun import BackrunArbitrage
 from strategies.base import BlockContext, PendingContext
 from strategies.liquidation import LiquidationBackrun
@@ -49,7 +52,10 @@ UNTRACKED_ROUTER = "0x" + "0c" * 20
 TRADER = "0x" + "77" * 20
 LENDING_POOL = "0x" + "1e" * 20
 FEED_WETH, FEED_USDC, FEED_WBTC = "0x" + "f1" * 20, "0x" + "f2" * 20, "0x" + "f3" * 20
-DECODER = Decoder({r: RouterKind.UNISWAP_V2_ROUTER for r in (ROUTER_A, ROUTER_B, UNTRACKED_ROUTER)})
+DECODER = Decoder(
+    {r: RouterKind.UNISWAP_V2_ROUTER for r in (ROUTER_A, ROUTER_B, UNTRACKED_ROUTER)},
+    feeds=(FEED_WETH, FEED_USDC, FEED_WBTC),
+)
 WAD = 10**18
 
 
@@ -74,7 +80,7 @@ def _pending(to: str, calldata: bytes, nonce: int = 0, raw: bool = True) -> Pend
 
 def _context(state: ChainState, tx: PendingTx) -> PendingContext:
     intent = DECODER.decode(tx.to, tx.input, tx.value)
-    return PendingContext(tx, state.after(tx.to, intent, tx.input), state.block_number + 1)
+    return PendingContext(tx, state.after(intent), state.block_number + 1)
 
 
 def _swap_tx(router: str, token_in: str, token_out: str, amount_in: int, **kw: bool) -> PendingTx:
@@ -228,7 +234,10 @@ def _word(value: int | str) -> bytes:
 
 
 def test_block_state_arbitrage_finds_disjoint_trades_and_new_pairs():
-    state = ChainState(routers={ROUTER_A: FACTORY_A, ROUTER_B: FACTORY_B})
+    state = ChainState(
+        routers={ROUTER_A: FACTORY_A, ROUTER_B: FACTORY_B},
+        factories={FACTORY_A: UNISWAP_V2, FACTORY_B: UNISWAP_V2},
+    )
     state.add_pool(FACTORY_A, Pool(_address(0xA1), WETH, TKN, 10**21, 2 * 10**21))
     state.add_pool(FACTORY_B, Pool(_address(0xB1), WETH, TKN, 10**21, int(2.1 * 10**21)))
     state.add_pool(FACTORY_A, Pool(_address(0xA2), WETH, DAI, 10**21, 3 * 10**21))
@@ -481,9 +490,10 @@ def test_the_shared_search_sizes_already_unhealthy_positions_and_respects_invent
 async def _loaded_state(rpc, world: World) -> ChainState:
     state = ChainState(
         routers={d["router"]: d["factory"] for d in world.dexes.values()},
+        factories={d["factory"]: UNISWAP_V2 for d in world.dexes.values()},
         lending_pool=world.lending["pool"],
     )
-    await load_pools(rpc, state, [d["factory"] for d in world.dexes.values()])
+    await load_pools(rpc, state)
     await load_lending(rpc, state, from_block=0)
     await load_feeds(rpc, state, state.feed_assets)
     head = await rpc.call("eth_getBlockByNumber", ["latest", False])
@@ -583,7 +593,7 @@ async def test_devnet_backrun_of_a_pending_swap_earns_exactly_the_expected_profi
             rpc, _Sent(await rpc.call("eth_sendRawTransaction", [signed.raw_hex]), signed.raw)
         )
         intent = decoder.decode_tx(tx)
-        context = PendingContext(tx, state.after(tx.to, intent, tx.input), state.block_number + 1)
+        context = PendingContext(tx, state.after(intent), state.block_number + 1)
 
         (candidate,) = strategy.on_pending(context, state)
         assert pool.address in candidate.action.pairs and candidate.backrun == (tx,)
@@ -614,7 +624,8 @@ async def test_devnet_liquidation_behind_a_pending_feed_update_earns_exactly_the
             rpc, world, "oracle_updater", feed, UPDATE_ANSWER.encode(new_answer), tip=10**9
         )
         tx = await _as_pending(rpc, sent)
-        context = PendingContext(tx, state.after(tx.to, None, tx.input), state.block_number + 1)
+        intent = Decoder(feeds=[feed]).decode(tx.to, tx.input)
+        context = PendingContext(tx, state.after(intent), state.block_number + 1)
 
         (candidate,) = strategy.on_pending(context, state)
         borrower = world.borrowers[0]["address"]

@@ -24,6 +24,7 @@ from typing import Any
 from chain.intents import AuxiliaryIntent, Intent, MulticallIntent, SwapIntent
 from chain.types import MalformedError, PendingTx
 from watcher import decode_v2, decode_v3
+from watcher.decode_feeds import FEED_ROWS
 from watcher.decode_v2 import Build, Row
 
 
@@ -83,6 +84,19 @@ def _uint_reader(bits: int) -> _Reader:
         value = int.from_bytes(data[pos : pos + 32], "big")
         if value >= limit:
             raise MalformedError(f"uint{bits} out of range at byte {pos}")
+        return value
+
+    return read
+
+
+def _int_reader(bits: int) -> _Reader:
+    """Two's complement, sign-extended to the word: anything else is malformed."""
+    half = 1 << (bits - 1)
+
+    def read(data: bytes, base: int, pos: int) -> int:
+        value = int.from_bytes(data[pos : pos + 32], "big", signed=True)
+        if not -half <= value < half:
+            raise MalformedError(f"int{bits} out of range at byte {pos}")
         return value
 
     return read
@@ -196,6 +210,7 @@ _ELEMENTARY: dict[str, _AbiType] = {
     "bytes32": _AbiType(1, False, _read_bytes32),
     "bytes": _AbiType(1, True, _read_bytes),
     **{f"uint{bits}": _AbiType(1, False, _uint_reader(bits)) for bits in (8, 24, 32, 128, 160)},
+    **{f"int{bits}": _AbiType(1, False, _int_reader(bits)) for bits in (24, 192, 256)},
 }
 
 
@@ -336,6 +351,7 @@ METHOD_TABLES: Mapping[RouterKind, Mapping[bytes, _Method]] = MappingProxyType(
     }
 )
 PAIR_METHODS: Mapping[bytes, _Method] = _method_table(decode_v2.PAIR_ROWS)
+FEED_METHODS: Mapping[bytes, _Method] = _method_table(FEED_ROWS)
 
 # Recipients the router replaces by its own address (besides the address itself).
 _SELF_SENTINELS: Mapping[RouterKind, frozenset[str]] = MappingProxyType(
@@ -367,17 +383,26 @@ class DecodeStats:
         )
 
 
+def _predicate(addresses: Collection[str] | Callable[[str], bool]) -> Callable[[str], bool]:
+    if callable(addresses):
+        return addresses
+    return frozenset(a.lower() for a in addresses).__contains__
+
+
 class Decoder:
     """Turns (to, calldata, value) into an :data:`~chain.intents.Intent`, or None.
 
     ``routers`` maps router addresses to their kind (default: the mainnet Uniswap/Sushi routers);
-    ``pairs`` is a set of V2 pair addresses or a predicate, consulted for non-router targets.
+    ``pairs`` is a set of V2 pair addresses or a predicate, consulted for non-router targets,
+    and so is ``feeds`` for price feeds (whose updates decode into
+    :class:`~chain.intents.OracleUpdateIntent`).
     """
 
     def __init__(
         self,
         routers: Mapping[str, RouterKind] = MAINNET_ROUTERS,
         pairs: Collection[str] | Callable[[str], bool] = frozenset(),
+        feeds: Collection[str] | Callable[[str], bool] = frozenset(),
     ) -> None:
         self._targets: dict[str, _Target] = {}
         for address, kind in routers.items():
@@ -385,10 +410,8 @@ class Decoder:
             self._targets[lowered] = _Target(
                 lowered, METHOD_TABLES[kind], _SELF_SENTINELS[kind] | {lowered}
             )
-        if callable(pairs):
-            self._is_pair: Callable[[str], bool] = pairs
-        else:
-            self._is_pair = frozenset(p.lower() for p in pairs).__contains__
+        self._is_pair = _predicate(pairs)
+        self._is_feed = _predicate(feeds)
         self.stats = DecodeStats()
 
     def decode(self, to: str | None, input: bytes, value: int = 0) -> Intent | None:
@@ -402,9 +425,12 @@ class Decoder:
             address = to.lower()
             target = self._targets.get(address)
             if target is None:
-                if not self._is_pair(address):
+                if self._is_pair(address):
+                    target = _Target(address, PAIR_METHODS, frozenset())
+                elif self._is_feed(address):
+                    target = _Target(address, FEED_METHODS, frozenset())
+                else:
                     raise _Unknown(f"unknown target {address}")
-                target = _Target(address, PAIR_METHODS, frozenset())
             method = _lookup(target, input)
             intent = method.build(target, method.name, value, method.read(input), 0)
         except _Unknown as unknown:

@@ -1,10 +1,10 @@
-"""What strategies hand to execution: an action for the Executor contract and the txs it backruns.
+"""What strategies hand to the app: an action for the Executor contract and the txs it backruns.
 
 A :class:`Candidate` is a value: the executor action (what to call, sized by the strategy's exact
 math), the other people's transactions that must land right before it (the pending swap or the
 oracle update it backruns, with their signed envelopes), the expected profit and the block it is
-for. Verifying it on the fork, pricing the bid, signing and sending belong to execution, wired
-by the app. The idempotency ``key`` names the effect, so a restart never sends it twice.
+for. Verifying it on the fork, pricing the bid, signing and sending belong to the app's
+submitter. The idempotency ``key`` names the effect, so a restart never sends it twice.
 """
 
 from __future__ import annotations
@@ -12,31 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chain.types import PendingTx
-
-
-@dataclass(frozen=True, slots=True)
-class ArbitrageAction:
-    """``Executor.arbitrage``: swap ``amount_in`` of ``token_in`` through ``pairs`` back into it."""
-
-    pairs: tuple[str, ...]
-    token_in: str
-    amount_in: int
-
-
-@dataclass(frozen=True, slots=True)
-class LiquidationAction:
-    """``Executor.liquidate``: repay ``debt_to_cover`` of ``user``'s debt, receive the collateral
-    plus bonus, and swap it back to the debt asset through ``swap_pairs`` (may be empty)."""
-
-    pool: str
-    collateral_asset: str
-    debt_asset: str
-    user: str
-    debt_to_cover: int
-    swap_pairs: tuple[str, ...]
-
-
-Action = ArbitrageAction | LiquidationAction
+from simulation.actions import Action
 
 
 @dataclass(frozen=True, slots=True)

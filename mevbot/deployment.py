@@ -1,0 +1,100 @@
+"""What the bot works with, wherever it came from: the chain-side deployment and the keys.
+
+:class:`Deployment` holds the node endpoints, relays, the executor, WETH, routers, factories and
+the lending pool, resolved from the config file (:mod:`mevbot.resolve`) or from the devnet's
+JSON (:func:`deployment_from_world`). :class:`Keys` holds the bot's signing keys and never
+shows them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from execution.signer import LocalSigner
+from simulation.pool_kinds import pool_kind
+from simulation.pools import PoolKind
+from simulation.uniswap_v2 import UNISWAP_V2
+from watcher.decode import RouterKind
+
+ROUTER_KINDS = {
+    "uniswap-v2": RouterKind.UNISWAP_V2_ROUTER,
+    "uniswap-v3": RouterKind.UNISWAP_V3_SWAP_ROUTER,
+    "uniswap-v3-02": RouterKind.UNISWAP_V3_SWAP_ROUTER02,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """The chain-side facts the bot needs, wherever they came from."""
+
+    network: str
+    chain_id: int
+    node_ws: str
+    node_http: str
+    relays: tuple[tuple[str, str], ...]
+    executor: str
+    weth: str
+    routers: dict[str, RouterKind]
+    router_factories: dict[str, str]
+    lending_pool: str | None
+    lending_from_block: int = 0
+    # Factories whose pools are tracked without a router of ours: factory -> pool kind name.
+    pool_factories: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def factories(self) -> list[str]:
+        """Every V2 factory the routers trade through, once each."""
+        return sorted(set(self.router_factories.values()))
+
+    @property
+    def pool_kinds(self) -> dict[str, PoolKind]:
+        """Every factory whose pools the bot tracks, with its pool kind (the routers' factories
+        are Uniswap V2's)."""
+        kinds = {factory: UNISWAP_V2 for factory in self.factories}
+        kinds.update({factory: pool_kind(name) for factory, name in self.pool_factories.items()})
+        return kinds
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """The bot's keys: the executor owner signs bundles, the searcher key signs relay requests."""
+
+    executor: LocalSigner
+    searcher: LocalAccount
+    keeper: LocalSigner | None = None  # signs the oracle keeper's public updates
+
+    def __repr__(self) -> str:
+        keeper = self.keeper.address if self.keeper else None
+        return (
+            f"Keys(executor={self.executor.address}, "
+            f"searcher={self.searcher.address.lower()}, keeper={keeper})"
+        )
+
+
+def deployment_from_world(world: Any, relay_url: str | None) -> Deployment:
+    """The devnet's deployment, from its JSON description (``mevbot devnet --out``)."""
+    return Deployment(
+        network="devnet",
+        chain_id=world.chain_id,
+        node_ws=world.rpc["ws"],
+        node_http=world.rpc["http"],
+        relays=(("devnet", relay_url),) if relay_url else (),
+        executor=world.executor,
+        weth=world.tokens["WETH"]["address"],
+        routers={d["router"]: RouterKind.UNISWAP_V2_ROUTER for d in world.dexes.values()},
+        router_factories={d["router"]: d["factory"] for d in world.dexes.values()},
+        lending_pool=world.lending["pool"],
+    )
+
+
+def devnet_keys(world: Any) -> Keys:
+    """The devnet's public development keys: executor owner, searcher, oracle updater."""
+    return Keys(
+        executor=LocalSigner(world.roles["executor"].private_key),
+        searcher=Account.from_key(world.roles["searcher"].private_key),
+        keeper=LocalSigner(world.roles["oracle_updater"].private_key),
+    )

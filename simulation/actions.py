@@ -1,0 +1,170 @@
+"""What a strategy wants the Executor contract to do, as values that encode themselves.
+
+Every action knows its Executor calldata, the shape of its gas use (so gas learned from one
+simulation prices the next of the same shape), the pools and positions it touches (so candidates
+that would collide can be told apart), and how to show itself in a replay table or as JSON.
+Nothing outside this module switches on the type of an action: a new kind of action is a new
+class here implementing :class:`Action`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, ClassVar, Protocol
+
+from chain.abi import Function, load_artifact
+
+# Gas before a simulation of the shape tells better: a base plus a swap's cost per hop
+# (measured on the devnet: 2-hop arbitrage ~191k behind a victim, ~239k as the first in its
+# block to touch its pairs; liquidation + one swap ~183k).
+GAS_PER_SWAP = 75_000
+
+
+@cache
+def _executor_function(name: str) -> Function:
+    return load_artifact("Executor").abi.function(name)
+
+
+@dataclass(frozen=True, slots=True)
+class GasShape:
+    """Actions of one shape use about the same gas: the kind and the number of swaps."""
+
+    kind: str
+    swaps: int
+
+
+class Action(Protocol):
+    """An Executor call a strategy wants made (sized by the strategy's exact math)."""
+
+    kind: ClassVar[str]
+
+    @property
+    def pools(self) -> tuple[str, ...]:
+        """The pools it swaps through, in order."""
+        ...
+
+    @property
+    def positions(self) -> tuple[str, ...]:
+        """The lending positions (users) it changes."""
+        ...
+
+    @property
+    def gas_shape(self) -> GasShape: ...
+
+    @property
+    def gas_guess(self) -> int:
+        """Gas to price a bid with before a simulation of this shape has been seen."""
+        ...
+
+    def calldata(self, min_profit: int, coinbase_wei: int) -> bytes:
+        """The Executor calldata: it reverts unless the profit reaches ``min_profit``, and it
+        pays ``coinbase_wei`` to the block's coinbase."""
+        ...
+
+    def describe(self) -> str:
+        """One short line for a table."""
+        ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ArbitrageAction:
+    """``Executor.arbitrage``: swap ``amount_in`` of ``token_in`` through ``pairs`` back into it."""
+
+    kind: ClassVar[str] = "arbitrage"
+    pairs: tuple[str, ...]
+    token_in: str
+    amount_in: int
+
+    @property
+    def pools(self) -> tuple[str, ...]:
+        return self.pairs
+
+    @property
+    def positions(self) -> tuple[str, ...]:
+        return ()
+
+    @property
+    def gas_shape(self) -> GasShape:
+        return GasShape(self.kind, len(self.pairs))
+
+    @property
+    def gas_guess(self) -> int:
+        return 60_000 + GAS_PER_SWAP * len(self.pairs)
+
+    def calldata(self, min_profit: int, coinbase_wei: int) -> bytes:
+        return _executor_function("arbitrage").encode(
+            list(self.pairs), self.token_in, self.amount_in, min_profit, coinbase_wei
+        )
+
+    def describe(self) -> str:
+        hops = " > ".join(pair[:10] for pair in self.pairs)
+        return f"arbitrage {self.amount_in} of {self.token_in[:10]} via {hops}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "pairs": list(self.pairs),
+            "token_in": self.token_in,
+            "amount_in": str(self.amount_in),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LiquidationAction:
+    """``Executor.liquidate``: repay ``debt_to_cover`` of ``user``'s debt, receive the collateral
+    plus bonus, and swap it back to the debt asset through ``swap_pairs`` (may be empty)."""
+
+    kind: ClassVar[str] = "liquidation"
+    pool: str
+    collateral_asset: str
+    debt_asset: str
+    user: str
+    debt_to_cover: int
+    swap_pairs: tuple[str, ...]
+
+    @property
+    def pools(self) -> tuple[str, ...]:
+        return self.swap_pairs
+
+    @property
+    def positions(self) -> tuple[str, ...]:
+        return (self.user,)
+
+    @property
+    def gas_shape(self) -> GasShape:
+        return GasShape(self.kind, len(self.swap_pairs))
+
+    @property
+    def gas_guess(self) -> int:
+        return 120_000 + GAS_PER_SWAP * len(self.swap_pairs)
+
+    def calldata(self, min_profit: int, coinbase_wei: int) -> bytes:
+        return _executor_function("liquidate").encode(
+            self.pool,
+            self.collateral_asset,
+            self.debt_asset,
+            self.user,
+            self.debt_to_cover,
+            list(self.swap_pairs),
+            min_profit,
+            coinbase_wei,
+        )
+
+    def describe(self) -> str:
+        swaps = f", swap via {len(self.swap_pairs)}" if self.swap_pairs else ""
+        debt = f"repay {self.debt_to_cover} of {self.debt_asset[:10]}"
+        return f"liquidate {self.user[:10]}: {debt}{swaps}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "pool": self.pool,
+            "user": self.user,
+            "collateral_asset": self.collateral_asset,
+            "debt_asset": self.debt_asset,
+            "debt_to_cover": str(self.debt_to_cover),
+            "swap_pairs": list(self.swap_pairs),
+        }

@@ -35,13 +35,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
-    if handler is None:
-        parser.print_help()
-        return 2
-    return handler(args)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
+        if handler is None:
+            parser.print_help()
+            return 2
+        return handler(args)
+    except KeyboardInterrupt:  # Ctrl-C before the command handles signals itself (start-up)
+        print("mevbot: interrupted", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import pytest
 from anvil.devnet import Devnet
 from anvil.world import World
 from chain.node import free_port
+from mevbot import cli, cmd_demo
 
 CLI = [sys.executable, "-m", "mevbot.cli"]
 CHECKING = "mevbot run: checking the node, the executor, the keys and "
@@ -209,3 +210,12 @@ def test_ctrl_c_during_start_up_is_one_line(net, tmp_path, silent_port):
         if bot.poll() is None:
             bot.kill()
     assert rest == "mevbot run: interrupted during start-up\n"
+
+
+def test_ctrl_c_before_a_command_handles_signals_is_one_line(monkeypatch, capsys):
+    def starting(args):
+        raise KeyboardInterrupt  # as Ctrl-C does while the command still imports
+
+    monkeypatch.setattr(cmd_demo, "cmd_demo", starting)
+    assert cli.main(["demo", "--no-tui"]) == 1
+    assert capsys.readouterr().err == "mevbot: interrupted\n"

@@ -223,3 +223,11 @@ def test_the_devnet_honours_the_files_own_addresses_and_relays(tmp_path):
     assert set(deployment.routers) == {"0x" + "02" * 20, router}
     assert deployment.relays == (("devnet", "http://127.0.0.1:2"), ("mine", "http://127.0.0.1:3"))
     assert deployment.lending_pool == "0x" + "04" * 20  # the world's, the file names none
+
+
+def test_key_variables_the_file_names_are_not_config_fields(tmp_path):
+    config = load_config(
+        _write(tmp_path, 'network = "devnet"\n[keys]\nexecutor_env = "MEVBOT_OWNER_KEY"\n'),
+        environ={"MEVBOT_OWNER_KEY": "0x" + "11" * 32},
+    )
+    assert config.keys.executor_env == "MEVBOT_OWNER_KEY"

@@ -113,6 +113,7 @@ class Deployment:
     router_factories: dict[str, str]
     lending_pool: str | None
     lending_from_block: int = 0
+    relay_dialects: dict[str, str] = field(default_factory=dict)  # relay name -> dialect
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +246,13 @@ class Bot:
         if not self.config.dry_run and d.relays:
             relays = MultiRelay(
                 [
-                    RelayClient(url, self.keys.searcher, name=name, session=self.session)
+                    RelayClient(
+                        url,
+                        self.keys.searcher,
+                        name=name,
+                        session=self.session,
+                        dialect=d.relay_dialects.get(name, "generic"),
+                    )
                     for name, url in d.relays
                 ]
             )
@@ -613,6 +620,7 @@ def deployment_from_world(world: Any, relay_url: str | None) -> Deployment:
         routers={d["router"]: RouterKind.UNISWAP_V2_ROUTER for d in world.dexes.values()},
         router_factories={d["router"]: d["factory"] for d in world.dexes.values()},
         lending_pool=world.lending["pool"],
+        relay_dialects={"devnet": "buildernet"},  # the devnet relay speaks BuilderNet
     )
 
 

@@ -18,7 +18,14 @@ def test_preset_fills_chain_id_relays_and_routers(tmp_path):
         _write(tmp_path, 'network = "mainnet"\n[node]\nws = "ws://node:8546"\n'), environ={}
     )
     assert config.chain_id == 1
-    assert [r.url for r in config.relays] == ["https://relay.flashbots.net"]
+    assert [(r.name, r.dialect) for r in config.relays] == [
+        ("flashbots", "flashbots"),
+        ("titan", "titan"),
+        ("beaver", "beaver"),
+        ("rsync", "rsync"),
+        ("ultrasound", "ultrasound"),
+    ]
+    assert config.relays[0].url == "https://relay.flashbots.net"
     assert config.routers["0x7a250d5630b4cf539739df2c5dacb4c659f2488d"] == "uniswap-v2"
     assert config.node.ws == "ws://node:8546"
     sepolia = load_config(network="sepolia", environ={})
@@ -95,3 +102,13 @@ def test_key_variables_in_the_environment_are_not_config_fields():
         environ={"MEVBOT_EXECUTOR_KEY": "0x" + "11" * 32, "MEVBOT_KEYSTORE_PASSWORD": "pw"},
     )
     assert config.network == "devnet" and "11" * 32 not in config.model_dump_json()
+
+
+def test_a_relay_names_a_known_dialect(tmp_path):
+    text = 'network = "sepolia"\n[[relays]]\nname = "b"\nurl = "https://b.example"\n'
+    assert load_config(_write(tmp_path, text), environ={}).relays[0].dialect == "generic"
+    with pytest.raises(ConfigError) as caught:
+        load_config(_write(tmp_path, text + 'dialect = "bloxroute"\n'), environ={})
+    assert str(caught.value).startswith(
+        "relays.0.dialect: Value error, unknown dialect 'bloxroute'"
+    )

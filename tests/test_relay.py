@@ -883,3 +883,18 @@ async def test_call_bundle_on_anvil_predicts_the_coinbase_balance_change(
         assert result.bundle_gas_price == result.coinbase_diff // 42000
     finally:
         await relay.stop()
+
+
+async def test_a_garbled_refund_answer_is_one_counted_bad_response(
+    session: aiohttp.ClientSession,
+) -> None:
+    async def garbled(request: web.Request) -> web.Response:
+        refunds = [{"hash": "0x12", "amount": "0x1", "blockNumber": "0x1", "status": "paid"}]
+        return web.json_response({"jsonrpc": "2.0", "id": 1, "result": {"refunds": refunds}})
+
+    async with http_server(garbled) as url:
+        relay_client = client(url, session)
+        with pytest.raises(RelayBadResponse) as caught:
+            await relay_client.fee_refunds("0x" + "cd" * 20)
+    assert caught.value.reason == "status: expected pending or received, got 'paid'"
+    assert relay_client.stats().errors == {"bad_response": 1}

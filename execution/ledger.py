@@ -1,4 +1,5 @@
-"""The ledger: every candidate, bundle, relay answer, per-block outcome and public tx, in SQLite.
+"""The ledger: every candidate, bundle, relay answer, per-block outcome, public tx and builder
+refund, in SQLite.
 
 SQLite in WAL mode with ``synchronous=NORMAL``: a commit appends to the write-ahead log without
 an fsync, so a process crash (even SIGKILL mid-write) loses nothing committed and never corrupts

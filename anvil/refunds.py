@@ -118,15 +118,15 @@ class RefundDesk:
         }
 
     async def after_block(self, report: BlockReport) -> None:
-        """Mark paid refunds received, then owe and pay this block's."""
+        """Mark paid refunds received, then owe this block's and pay every unpaid one (a payout
+        the node refused is tried again after the next block)."""
         await self._mark_received()
-        owed = [
+        self.entries += [
             entry
             for bundle in report.landed
             for entry in refunds_for(bundle, self.share_bps, self._recipient_of)
         ]
-        self.entries += owed
-        await self._pay(owed, report)
+        await self._pay([e for e in self.entries if e.payout_tx is None], report)
         self._processed_up_to = report.number
 
     async def _mark_received(self) -> None:

@@ -113,7 +113,13 @@ class PipelinePart:
         if not config.dry_run and d.relays:
             bot.relays = MultiRelay(
                 [
-                    RelayClient(url, bot.keys.searcher, name=name, session=session)
+                    RelayClient(
+                        url,
+                        bot.keys.searcher,
+                        name=name,
+                        session=session,
+                        dialect=d.relay_dialects.get(name, "generic"),
+                    )
                     for name, url in d.relays
                 ]
             )

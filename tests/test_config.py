@@ -6,11 +6,12 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from anvil.world import World
-from mevbot.config import ConfigError, load_config
+from mevbot.config import PRESETS, ConfigError, load_config
 from mevbot.resolve import resolve_deployment
 
 
@@ -25,11 +26,23 @@ def test_preset_fills_chain_id_relays_and_routers(tmp_path):
         _write(tmp_path, 'network = "mainnet"\n[node]\nws = "ws://node:8546"\n'), environ={}
     )
     assert config.chain_id == 1
-    assert [r.url for r in config.relays] == ["https://relay.flashbots.net"]
+    assert [(r.name, r.dialect) for r in config.relays] == [
+        ("flashbots", "flashbots"),
+        ("titan", "titan"),
+        ("beaver", "beaver"),
+        ("rsync", "rsync"),
+        ("ultrasound", "ultrasound"),
+    ]
+    assert config.relays[0].url == "https://relay.flashbots.net"
     assert config.routers["0x7a250d5630b4cf539739df2c5dacb4c659f2488d"] == "uniswap-v2"
     assert config.node.ws == "ws://node:8546"
     sepolia = load_config(network="sepolia", environ={})
     assert sepolia.chain_id == 11155111 and "sepolia" in sepolia.relays[0].url
+
+
+@pytest.mark.parametrize("network", sorted(PRESETS))
+def test_every_preset_is_a_valid_config(network):
+    assert load_config(network=network, environ={}).network == network
 
 
 def test_environment_overrides_the_file(tmp_path):
@@ -231,3 +244,22 @@ def test_key_variables_the_file_names_are_not_config_fields(tmp_path):
         environ={"MEVBOT_OWNER_KEY": "0x" + "11" * 32},
     )
     assert config.keys.executor_env == "MEVBOT_OWNER_KEY"
+
+
+def test_a_relay_names_a_known_dialect(tmp_path):
+    text = 'network = "sepolia"\n[[relays]]\nname = "b"\nurl = "https://b.example"\n'
+    assert load_config(_write(tmp_path, text), environ={}).relays[0].dialect == "generic"
+    with pytest.raises(ConfigError) as caught:
+        load_config(_write(tmp_path, text + 'dialect = "bloxroute"\n'), environ={})
+    assert str(caught.value).startswith(
+        "relays.0.dialect: Value error, unknown dialect 'bloxroute'"
+    )
+
+
+def test_the_readme_example_is_a_valid_config(tmp_path):
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    example = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    config = load_config(
+        _write(tmp_path, example.replace('"0x..."', f'"0x{"11" * 20}"')), environ={}
+    )
+    assert config.network == "sepolia" and [r.name for r in config.relays] == ["titan"]

@@ -503,10 +503,15 @@ async def test_watch_command_prints_decoded_txs_and_records_a_journal(
             process.kill()
             await process.wait()
     assert process.returncode == 0, stderr
-    records = [json.loads(line) for line in stdout.splitlines()]
+    printed = [json.loads(line) for line in stdout.splitlines()]
+    records = [record for record in printed if record["kind"] == "tx"]
     assert {record["hash"] for record in records} == {tx_hash for tx_hash, _ in signed[:40]}
     decoded = [record for record in records if record["intent"] is not None]
     assert len(decoded) == 4  # every 10th tx calls the router
     assert all(record["to"] == V2_ROUTER and record["source"] == "ws-hashes" for record in decoded)
-    replayed = [event for event in read_journal(journal) if isinstance(event, PendingTx)]
+    journaled = list(read_journal(journal))
+    replayed = [event for event in journaled if isinstance(event, PendingTx)]
     assert [tx.hash for tx in replayed] == [record["hash"] for record in records]
+    # --record follows heads too (the node's latest when it connected), and prints them.
+    heads = [(e.number, e.hash) for e in journaled if isinstance(e, NewHead)]
+    assert heads and heads == [(r["number"], r["hash"]) for r in printed if r["kind"] == "head"]

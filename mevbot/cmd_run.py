@@ -100,7 +100,7 @@ def _run(args: argparse.Namespace) -> int:
         stop = stop_event()
         relays = "no relay (dry run)" if config.dry_run else f"{len(deployment.relays)} relay(s)"
         _say(f"checking the node, the executor, the keys and {relays}")
-        checks = await _unless_stopped(stop, run_checks(config, deployment, keys))
+        checks = await _unless_stopped(stop, run_checks(config, deployment, keys, redis_url))
         for check in checks:
             if not check.ok:
                 _say(check.line())

@@ -69,10 +69,10 @@ def _config(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def _run(config: Path, env: dict[str, str]) -> tuple[int, list[str]]:
+def _run(config: Path, env: dict[str, str], *args: str) -> tuple[int, list[str]]:
     """Exit code and the lines after the checking line (the failures)."""
     done = subprocess.run(
-        [*CLI, "run", "--config", str(config), "--no-tui"],
+        [*CLI, "run", "--config", str(config), "--no-tui", *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -155,6 +155,18 @@ def test_a_relay_refusing_connections_is_a_runtime_failure(net, tmp_path):
     assert lines == [
         f"mevbot run: relay closed: http://127.0.0.1:{port}: connection refused; check the "
         "relay URL, or set dry_run = true to submit nothing"
+    ]
+
+
+def test_a_redis_that_is_down_is_a_runtime_failure(net, tmp_path):
+    down = f"redis://127.0.0.1:{free_port()}/0"
+    code, lines = _run(
+        _config(tmp_path, _devnet(net)), _environ(), "--role", "worker", "--redis", down
+    )
+    assert code == 1
+    assert lines == [
+        f"mevbot run: redis: {down.removesuffix('/0')}: connection refused; start redis-server, "
+        "or correct --redis (or store.redis_url)"
     ]
 
 

@@ -546,6 +546,19 @@ class Ledger:
             counts[status] = count
         return counts
 
+    def blocks_landed(self, first: int, last: int) -> tuple[int, int]:
+        """(target blocks ``first``..``last`` that a bundle of ours was accepted for, those of
+        them in which one of our bundles landed)."""
+        ((sent, landed),) = self._read(
+            "SELECT COUNT(DISTINCT a.target_block),"
+            " COUNT(DISTINCT CASE WHEN o.status = ? THEN o.included_block END)"
+            " FROM relay_answers a JOIN outcomes o"
+            " ON o.bundle_hash = a.bundle_hash AND o.target_block = a.target_block"
+            " WHERE a.ok AND a.target_block BETWEEN ? AND ?",
+            (OutcomeStatus.LANDED.value, first, last),
+        )
+        return sent, landed
+
     def candidate_counts(self) -> dict[str, int]:
         return dict(self._read("SELECT status, COUNT(*) FROM candidates GROUP BY status"))
 

@@ -273,7 +273,6 @@ PRESETS: Mapping[str, Mapping[str, Any]] = {
     "mainnet": {
         "chain_id": 1,
         "relays": list(MAINNET_RELAYS),
-        "mevshare_url": "https://mev-share.flashbots.net",
         "routers": {
             "0x7a250d5630b4cf539739df2c5dacb4c659f2488d": "uniswap-v2",
             "0xd9e1ce17f2641f24ae83637ab66a2cca9c378b9f": "uniswap-v2",
@@ -300,7 +299,6 @@ PRESETS: Mapping[str, Mapping[str, Any]] = {
                 "dialect": "flashbots",
             }
         ],
-        "mevshare_url": "https://mev-share-sepolia.flashbots.net",
     },
     "hoodi": {
         "chain_id": 560048,

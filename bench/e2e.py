@@ -24,8 +24,9 @@ Reference times, all ``time.monotonic_ns()`` in this process:
 With ``--baseline``, blocks alternate between mevbot and the web3.py bot of
 :mod:`bench.baseline` (mevbot's strategies are switched off during the baseline's blocks, the
 baseline is unsubscribed during mevbot's). The landed/submitted ratio counts mevbot's bundles as
-its inclusion tracker settled them; the bundles of one block share the executor's nonce, so with
-several victims per block at most one of them can land.
+its inclusion tracker settled them; the candidates of one block go out as one bundle (each
+member on the next nonce), and ``blocks_landed_share`` is the share of blocks we sent a bundle
+for in which it landed.
 """
 
 from __future__ import annotations
@@ -428,10 +429,17 @@ async def _measure(
         await bench.mine()
     bench.ours, bench.theirs, bench.agreement = Samples(), Samples(), Counter()
     counters_before = Counter(bench.bot.engine.counters)
+    first_block = bench.bot.state.block_number + 1
     for index in range(blocks):
         await bench.block(index, victims_per_block, bench.baseline is not None and index % 2 == 1)
     await bench.settle()
     landing = _landing(counters_before, bench.bot.engine.counters)
+    assert bench.bot.ledger is not None
+    last_block = bench.bot.state.block_number
+    with_bundle, landed_in = bench.bot.ledger.blocks_landed(first_block, last_block)
+    landing["blocks_with_our_bundle"] = with_bundle
+    landing["blocks_landed"] = landed_in
+    landing["blocks_landed_share"] = round(landed_in / with_bundle, 4) if with_bundle else None
     ours_blocks = blocks if bench.baseline is None else (blocks + 1) // 2
     result: dict[str, Any] = {
         "blocks": blocks,

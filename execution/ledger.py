@@ -143,6 +143,12 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX refunds_by_recipient ON refunds(recipient, status)",
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     ),
+    # Inclusion truth: who built a block our bundle missed, and whether its victim got in
+    # without us.
+    3: (
+        "ALTER TABLE outcomes ADD COLUMN lost_to TEXT",
+        "ALTER TABLE outcomes ADD COLUMN victim_landed INTEGER",
+    ),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -222,6 +228,10 @@ class Settlement:
     gas_used: int | None = None
     realized_profit_wei: int | None = None
     detail: str | None = None
+    lost_to: str | None = (
+        None  # a missed bundle: the builder of the block (its extra data or fee recipient)
+    )
+    victim_landed: bool | None = None  # a missed backrun: whether its victim got in without us
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,8 +386,8 @@ class Ledger:
         with self._write() as db:
             cursor = db.execute(
                 "UPDATE outcomes SET status = ?, included_block = ?, gas_used = ?,"
-                " realized_profit_wei = ?, detail = ?, settled_at = ?"
-                " WHERE bundle_hash = ? AND target_block = ? AND status = ?",
+                " realized_profit_wei = ?, detail = ?, lost_to = ?, victim_landed = ?,"
+                " settled_at = ? WHERE bundle_hash = ? AND target_block = ? AND status = ?",
                 (
                     settlement.status.value,
                     settlement.included_block,
@@ -386,6 +396,8 @@ class Ledger:
                     if settlement.realized_profit_wei is None
                     else str(settlement.realized_profit_wei),
                     settlement.detail,
+                    settlement.lost_to,
+                    None if settlement.victim_landed is None else int(settlement.victim_landed),
                     time.time(),
                     bundle_hash,
                     target_block,
@@ -530,14 +542,42 @@ class Ledger:
 
     def outcome(self, bundle_hash: str, target_block: int) -> Settlement | None:
         rows = self._read(
-            "SELECT status, included_block, gas_used, realized_profit_wei, detail FROM outcomes"
-            " WHERE bundle_hash = ? AND target_block = ?",
+            "SELECT status, included_block, gas_used, realized_profit_wei, detail, lost_to,"
+            " victim_landed FROM outcomes WHERE bundle_hash = ? AND target_block = ?",
             (bundle_hash, target_block),
         )
         if not rows:
             return None
-        status, included, gas_used, profit, detail = rows[0]
-        return Settlement(OutcomeStatus(status), included, gas_used, _opt_int(profit), detail)
+        status, included, gas_used, profit, detail, lost_to, victim = rows[0]
+        return Settlement(
+            OutcomeStatus(status),
+            included,
+            gas_used,
+            _opt_int(profit),
+            detail,
+            lost_to,
+            None if victim is None else bool(victim),
+        )
+
+    def inclusion_by_relay(self) -> dict[str, dict[str, int]]:
+        """Per relay that accepted our bundles: how many settled as each status, plus
+        ``victim_landed_without_us`` among the missed ones."""
+        found: dict[str, dict[str, int]] = {}
+        rows = self._read(
+            "SELECT a.relay, o.status, COUNT(*), SUM(COALESCE(o.victim_landed, 0))"
+            " FROM (SELECT DISTINCT relay, bundle_hash, target_block FROM relay_answers"
+            " WHERE ok) a JOIN outcomes o"
+            " ON o.bundle_hash = a.bundle_hash AND o.target_block = a.target_block"
+            " GROUP BY a.relay, o.status",
+        )
+        for relay, status, count, victim_landed in rows:
+            counts = found.setdefault(relay, {})
+            counts[status] = count
+            if victim_landed:
+                counts["victim_landed_without_us"] = (
+                    counts.get("victim_landed_without_us", 0) + victim_landed
+                )
+        return found
 
     def counts_by_status(self) -> dict[str, int]:
         """Outcome counts per status (every status present, zero when none)."""
@@ -545,6 +585,19 @@ class Ledger:
         for status, count in self._read("SELECT status, COUNT(*) FROM outcomes GROUP BY status"):
             counts[status] = count
         return counts
+
+    def blocks_landed(self, first: int, last: int) -> tuple[int, int]:
+        """(target blocks ``first``..``last`` that a bundle of ours was accepted for, those of
+        them in which one of our bundles landed)."""
+        ((sent, landed),) = self._read(
+            "SELECT COUNT(DISTINCT a.target_block),"
+            " COUNT(DISTINCT CASE WHEN o.status = ? THEN o.included_block END)"
+            " FROM relay_answers a JOIN outcomes o"
+            " ON o.bundle_hash = a.bundle_hash AND o.target_block = a.target_block"
+            " WHERE a.ok AND a.target_block BETWEEN ? AND ?",
+            (OutcomeStatus.LANDED.value, first, last),
+        )
+        return sent, landed
 
     def candidate_counts(self) -> dict[str, int]:
         return dict(self._read("SELECT status, COUNT(*) FROM candidates GROUP BY status"))

@@ -1,9 +1,9 @@
 """A running devnet: one anvil process with the world deployed, cached for near-instant restarts.
 
 The first start deploys :data:`anvil.world.SPEC` and saves anvil's state (``anvil_dumpState``)
-with the world description under ``state_dir``, keyed by a hash of the compiled artifacts, the
-spec and the anvil version. The next start with the same key loads that state instead of
-deploying again.
+with the world description under ``state_dir``, keyed by a hash of our compiled artifacts,
+Uniswap's official ones, the code that builds the world, the spec and the anvil version. The
+next start with the same key loads that state instead of deploying again.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from anvil.artifacts import OFFICIAL, official_path
 from anvil.build import MANIFEST
 from anvil.deployer import Deployer
 from anvil.world import SPEC, World, WorldSpec, deploy_world
@@ -22,12 +23,26 @@ from chain.node import PROJECT_ROOT, AnvilProcess, find_anvil
 DEFAULT_STATE_DIR = PROJECT_ROOT / ".devnet-state"
 
 
+# The code that builds the world: editing it changes what a deploy produces.
+WORLD_CODE = tuple(
+    Path(__file__).with_name(name) for name in ("world.py", "uniswap_v3.py", "deployer.py")
+)
+
+
 def cache_key(spec: WorldSpec) -> str:
+    """Changes with our artifacts, Uniswap's official ones, the world code and spec, and anvil."""
     anvil_version = subprocess.run(
         [find_anvil(), "--version"], capture_output=True, text=True, check=False
     ).stdout.splitlines()[:1]
     digest = hashlib.sha256()
-    for part in (MANIFEST.read_bytes(), repr(spec).encode(), repr(anvil_version).encode()):
+    official = (official_path(name).read_bytes() for name in sorted(OFFICIAL))
+    for part in (
+        MANIFEST.read_bytes(),
+        *official,
+        *(path.read_bytes() for path in WORLD_CODE),
+        repr(spec).encode(),
+        repr(anvil_version).encode(),
+    ):
         digest.update(part)
     return digest.hexdigest()[:16]
 

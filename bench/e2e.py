@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from anvil import artifacts
 from anvil.stack import DevnetStack
 from anvil.traffic import Traffic
 from bench.baseline import (
@@ -54,7 +55,6 @@ from bench.baseline import (
     weth_cycles,
 )
 from bench.stats import timing
-from chain.abi import load_artifact
 from chain.rpc import Rpc, StreamRpc, connect
 from execution.candidates import ArbitrageAction, Candidate
 from mevbot.config import load_config
@@ -65,7 +65,7 @@ from strategies.backrun import BackrunArbitrage
 WETH_PAIRS = ("WETH/USDC", "WETH/DAI", "WBTC/WETH")
 DEXES = ("uniswap", "sushiswap")
 VICTIM_BPS = 250  # of the pool's reserve of the token sold: prices move ~5%
-SWAP = load_artifact("UniswapV2Router02").abi.function("swapExactTokensForTokens")
+SWAP = artifacts.load("UniswapV2Router02").abi.function("swapExactTokensForTokens")
 VERDICT_TIMEOUT_S = 10.0
 ENGINE_STAGES = ("state", "strategy", "sign", "simulate", "submit")
 

@@ -14,6 +14,7 @@ import pytest
 from eth_account import Account
 from eth_utils import to_checksum_address
 
+from anvil import artifacts
 from anvil.stack import DevnetStack
 from anvil.traffic import Traffic
 from anvil.world import World
@@ -27,7 +28,7 @@ from mevbot.runtime import Bot, deployment_from_world, devnet_keys
 from watcher.journal import JournalError
 
 FEED = load_artifact("PriceFeed").abi
-SWAP = load_artifact("UniswapV2Router02").abi.function("swapExactTokensForTokens")
+SWAP = artifacts.load("UniswapV2Router02").abi.function("swapExactTokensForTokens")
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,7 @@ class Call:
     data: bytes
     value: int = 0
     what: str = ""
+    gas: int | None = None  # None: anvil estimates it
 
 
 def encode(contract: str, function: str, *args: Any) -> bytes:
@@ -107,6 +108,7 @@ class Deployer:
         instead of one per call); automine is on again afterwards. Fails like :meth:`send`."""
         txs = [
             {"from": c.sender, "to": c.to, "data": "0x" + c.data.hex(), "value": hex(c.value)}
+            | ({"gas": hex(c.gas)} if c.gas is not None else {})
             for c in calls
         ]
         senders = sorted({c.sender for c in calls})

@@ -3,8 +3,9 @@
 :func:`deploy_v3` deploys the V3 factory, the NonfungiblePositionManager (with its token
 descriptor, which links the NFTDescriptor library), QuoterV2, the V3 SwapRouter, SwapRouter02 and
 the Universal Router, then creates one pool per :class:`V3PoolSpec` and mints liquidity into it
-through the position manager in nested ranges around the start price (:data:`RANGES`), so every
-range edge is an initialized tick that ordinary swaps cross.
+through the position manager: a ladder of :data:`RUNGS` nested ranges one tick spacing apart
+around the start price (every edge an initialized tick that ordinary swaps cross) and one wide
+range (half-width :data:`WIDE`) that keeps the pool liquid when the price leaves the ladder.
 
 No npm package ships Permit2's bytecode (``@uniswap/permit2-sdk`` has none, and the
 universal-router package leaves its permit2 submodule out), so the Universal Router is deployed
@@ -19,6 +20,8 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
+
+from anvil.deployer import Call, encode
 
 if TYPE_CHECKING:
     from anvil.world import _Builder
@@ -36,29 +39,28 @@ V2_PAIR_INIT_CODE_HASH = bytes.fromhex(
 V3_POOL_INIT_CODE_HASH = bytes.fromhex(
     "e34f199b19b2b4f47f68442619d555527d244f78a3297ea89325f843f87b8b54"
 )
-# (half-width of the range as a fraction of the start price, share of the pool's budget).
-RANGES: tuple[tuple[float, float], ...] = (
-    (0.005, 0.15),
-    (0.01, 0.15),
-    (0.02, 0.15),
-    (0.04, 0.15),
-    (0.08, 0.2),
-    (0.5, 0.2),
-)
+RUNGS = 8
+WIDE = 0.5
 DEADLINE = 2**40
 MINT_GAS = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
 class V3PoolSpec:
-    """A V3 pool of ``base``/``quote`` at ``fee`` (hundredths of a bip) holding about
-    ``usd_per_side`` of each token; its start price is ``skew`` times the feeds'."""
+    """A V3 pool of ``base``/``quote`` at ``fee`` (hundredths of a bip): ``rung_usd`` of each
+    token in each ladder range, ``wide_usd`` in the wide one; its start price is ``skew`` times
+    the feeds'."""
 
     base: str
     quote: str
     fee: int
-    usd_per_side: float
+    rung_usd: float
+    wide_usd: float
     skew: float = 1.0
+
+    @property
+    def usd_per_side(self) -> float:
+        return RUNGS * self.rung_usd + self.wide_usd
 
 
 def price_x96(price: Fraction) -> int:
@@ -131,6 +133,7 @@ class _V3:
                 "SwapRouter02", v2_factory, factory, manager, weth, sender=self.owner
             ),
             "universal_router": universal,
+            "v2_factory": v2_factory,  # the V2 side of SwapRouter02 and the Universal Router
             "permit2": None,
         }
 
@@ -142,7 +145,10 @@ class _V3:
         per_base *= Fraction(10**quote.decimals, 10**base.decimals)
         return per_base if token0 == self.b.addresses[pool.base] else 1 / per_base
 
-    def create_pool(self, contracts: dict[str, Any], pool: V3PoolSpec) -> dict[str, Any]:
+    def create_pool(
+        self, contracts: dict[str, Any], pool: V3PoolSpec
+    ) -> tuple[dict[str, Any], list[Call]]:
+        """Create and initialize ``pool``; return its description and the mints to send."""
         manager, factory = contracts["position_manager"], contracts["factory"]
         token0, token1 = sorted((self.b.addresses[pool.base], self.b.addresses[pool.quote]))
         price = self.raw_price(pool, token0)
@@ -163,31 +169,42 @@ class _V3:
             if token0 == self.b.addresses[pool.base]
             else (pool.quote, pool.base)
         )
-        for half_width, share in RANGES:
-            low = tick_at(price * Fraction(1 - half_width), spacing, round_up=False)
-            high = tick_at(price * Fraction(1 + half_width), spacing, round_up=True)
-            usd = pool.usd_per_side * share
-            self.d.transact(
-                "NonfungiblePositionManager",
+        center = round(math.log(price) / math.log(1.0001) / spacing) * spacing
+        ranges = [
+            (center - k * spacing, center + k * spacing, pool.rung_usd) for k in range(1, RUNGS + 1)
+        ]
+        wide = (
+            tick_at(price * Fraction(1 - WIDE), spacing, round_up=False),
+            tick_at(price * Fraction(1 + WIDE), spacing, round_up=True),
+            pool.wide_usd,
+        )
+        mints = [
+            Call(
+                self.owner,
                 manager,
-                "mint",
-                (
-                    token0,
-                    token1,
-                    pool.fee,
-                    low,
-                    high,
-                    self.b.usd_amount(symbol0, usd),
-                    self.b.usd_amount(symbol1, usd),
-                    0,
-                    0,
-                    self.owner,
-                    DEADLINE,
+                encode(
+                    "NonfungiblePositionManager",
+                    "mint",
+                    (
+                        token0,
+                        token1,
+                        pool.fee,
+                        low,
+                        high,
+                        self.b.usd_amount(symbol0, usd),
+                        self.b.usd_amount(symbol1, usd),
+                        0,
+                        0,
+                        self.owner,
+                        DEADLINE,
+                    ),
                 ),
-                sender=self.owner,
+                what="NonfungiblePositionManager.mint",
                 gas=MINT_GAS,  # anvil's estimate falls short of what the mint needs
             )
-        return {
+            for low, high, usd in (*ranges, wide)
+        ]
+        description = {
             "name": f"{pool.base}/{pool.quote}",
             "address": address.lower(),
             "token0": token0,
@@ -195,6 +212,7 @@ class _V3:
             "fee": pool.fee,
             "tick_spacing": spacing,
         }
+        return description, mints
 
 
 def deploy_v3(builder: _Builder, v2_factory: str) -> dict[str, Any]:
@@ -207,5 +225,7 @@ def deploy_v3(builder: _Builder, v2_factory: str) -> dict[str, Any]:
         if needed:
             builder.give(symbol, builder.owner, builder.usd_amount(symbol, needed * 1.01))
     builder.approve_all(builder.owner, contracts["position_manager"])
-    contracts["pools"] = [v3.create_pool(contracts, pool) for pool in pools]
+    created = [v3.create_pool(contracts, pool) for pool in pools]
+    builder.d.send_all([mint for _, mints in created for mint in mints])
+    contracts["pools"] = [description for description, _ in created]
     return contracts

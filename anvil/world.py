@@ -115,9 +115,11 @@ SPEC = WorldSpec(
         BorrowerSpec("WBTC", 2, "DAI", 2.0),
     ),
     # The same pairs on Uniswap V3 at every fee tier, each tier a little off the feeds in its
-    # own direction, so that V2-V3 and V3-V3 gaps open as traffic moves the pools.
+    # own direction, so that V2-V3 and V3-V3 gaps open as traffic moves the pools. Ladder rungs
+    # are sized so that the traffic's $2k-50k swaps cross a few range edges (tick spacings
+    # 0.1%, 0.6%, 2%) without leaving the ladder.
     v3_pools=tuple(
-        V3PoolSpec(base, quote, fee, 1_000_000, skew)
+        V3PoolSpec(base, quote, fee, rung_usd, 500_000, skew)
         for base, quote in (
             ("WETH", "USDC"),
             ("WETH", "DAI"),
@@ -125,7 +127,11 @@ SPEC = WorldSpec(
             ("USDC", "DAI"),
             ("WBTC", "USDC"),
         )
-        for fee, skew in ((500, 1.0015), (3000, 0.997), (10000, 1.006))
+        for fee, rung_usd, skew in (
+            (500, 10_000, 1.0015),
+            (3000, 20_000, 0.997),
+            (10000, 30_000, 1.006),
+        )
     ),
     executor_funding=(("WETH", 100), ("USDC", 300_000), ("DAI", 300_000)),
 )

@@ -63,6 +63,13 @@ def _receipt(raw: dict[str, Any]) -> Receipt:
     )
 
 
+def _result(method: str, answer: dict[str, Any]) -> Any:
+    if "error" in answer:
+        error = answer["error"]
+        raise DeployError(f"{method}: {error.get('message')} {error.get('data') or ''}".strip())
+    return answer["result"]
+
+
 class Deployer:
     """Synchronous set-up client over anvil's HTTP endpoint."""
 
@@ -72,7 +79,10 @@ class Deployer:
         self._ids = itertools.count(1)
 
     def rpc(self, method: str, *params: Any) -> Any:
-        return self._batch([(method, list(params))])[0]
+        answer = self._post(
+            {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}
+        )
+        return _result(method, answer)
 
     def send(
         self,
@@ -132,23 +142,25 @@ class Deployer:
         ]
 
     def _batch(self, requests: list[tuple[str, list[Any]]]) -> list[Any]:
-        body = json.dumps(
+        answers = self._post(
             [
                 {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
                 for method, params in requests
             ]
-        ).encode()
+        )
+        answers = sorted(answers, key=lambda a: a["id"])
+        return [
+            _result(method, answer) for (method, _), answer in zip(requests, answers, strict=True)
+        ]
+
+    def _post(self, payload: Any) -> Any:
         request = urllib.request.Request(
-            self.url, data=body, headers={"Content-Type": "application/json"}
+            self.url,
+            data=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json"},
         )
         with urllib.request.urlopen(request, timeout=self.timeout) as response:
-            answers = sorted(json.loads(response.read()), key=lambda a: a["id"])
-        for (method, _), answer in zip(requests, answers, strict=True):
-            if "error" in answer:
-                error = answer["error"]
-                reason = f"{error.get('message')} {error.get('data') or ''}".strip()
-                raise DeployError(f"{method}: {reason}")
-        return [answer["result"] for answer in answers]
+            return json.loads(response.read())
 
     def _revert_reason(self, tx: dict[str, Any]) -> str:
         """Replay a reverted transaction as a call (its revert left the state unchanged)."""

@@ -8,6 +8,7 @@ next start with the same key loads that state instead of deploying again.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import subprocess
@@ -65,30 +66,37 @@ class Devnet:
     loaded_from_cache: bool = field(default=False, init=False)
 
     def start(self) -> World:
-        self.node = AnvilProcess(args=("--chain-id", "31337", *self.anvil_args)).start()
+        cache = self.state_dir / cache_key(self.spec) if self.state_dir is not None else None
+        cached = cache is not None and (cache / "world.json").exists()
+        # The saved state goes in on anvil's command line: it is more than anvil's 2 MB limit
+        # on an HTTP request body (anvil_loadState).
+        load = ("--load-state", str(cache / "state.json")) if cache and cached else ()
+        args = ("--chain-id", "31337", *load, *self.anvil_args)
+        self.node = AnvilProcess(args=args).start()
         try:
-            self.world = self._load_or_deploy()
+            if cache is not None and cached:
+                self.world = World.from_json(json.loads((cache / "world.json").read_text()))
+                self.world.rpc = {"http": self.node.http_url, "ws": self.node.ws_url}
+                self.loaded_from_cache = True
+            else:
+                self.world = deploy_world(self.node.http_url, self.node.ws_url, self.spec)
+                if cache is not None:
+                    self._save(cache)
             self._set_mining()
         except BaseException:
             self.node.stop()
             raise
         return self.world
 
-    def _load_or_deploy(self) -> World:
-        deployer = Deployer(self.node.http_url)
-        cache = self.state_dir / cache_key(self.spec) if self.state_dir is not None else None
-        if cache is not None and (cache / "state.hex").exists() and (cache / "world.json").exists():
-            deployer.rpc("anvil_loadState", (cache / "state.hex").read_text().strip())
-            world = World.from_json(json.loads((cache / "world.json").read_text()))
-            world.rpc = {"http": self.node.http_url, "ws": self.node.ws_url}
-            self.loaded_from_cache = True
-            return world
-        world = deploy_world(self.node.http_url, self.node.ws_url, self.spec)
-        if cache is not None:
-            cache.mkdir(parents=True, exist_ok=True)
-            (cache / "state.hex").write_text(deployer.rpc("anvil_dumpState"))
-            (cache / "world.json").write_text(json.dumps(world.to_json(), indent=1))
-        return world
+    def _save(self, cache: Path) -> None:
+        """anvil's state as the JSON ``--load-state`` reads (anvil_dumpState gzips it), then
+        the world: a cache with a world.json is complete."""
+        cache.mkdir(parents=True, exist_ok=True)
+        dump = Deployer(self.node.http_url).rpc("anvil_dumpState")
+        (cache / "state.json").write_bytes(gzip.decompress(bytes.fromhex(dump[2:])))
+        partial = cache / "world.json.partial"
+        partial.write_text(json.dumps(self.world.to_json(), indent=1))
+        partial.rename(cache / "world.json")
 
     def _set_mining(self) -> None:
         deployer = Deployer(self.node.http_url)

@@ -25,7 +25,7 @@ import eth_abi
 
 from anvil import artifacts
 from anvil.uniswap_v3 import encode_path
-from anvil.world import World, _units
+from anvil.world import World, token_units
 from simulation.amm import get_amount_in, get_amount_out
 
 DEADLINE = 2**40
@@ -77,6 +77,12 @@ _ETH_OUT |= {"swapExactTokensForETHSupportingFeeOnTransferTokens"}
 _ETH_OUT |= {v for v in UNIVERSAL_VARIANTS if v.startswith("transfer")}
 
 
+# A Universal Router command: its byte, its input's ABI types and values.
+_Command = tuple[int, list[str], tuple[Any, ...]]
+_SWAP_V3 = ["address", "uint256", "uint256", "bytes", "bool"]  # recipient, amount, limit, path
+_SWAP_V2 = ["address", "uint256", "uint256", "address[]", "bool"]  # ..., payerIsUser
+
+
 @dataclass(frozen=True, slots=True)
 class Step:
     """One transaction of a swap: ``to``, calldata and ether sent."""
@@ -123,7 +129,7 @@ class SwapMaker:
 
     def units(self, token: str, usd: float) -> int:
         info = self.by_address[token]
-        return max(1, _units(usd / info["usd_price"], info["decimals"]))
+        return max(1, token_units(usd / info["usd_price"], info["decimals"]))
 
     # -- Router02 -------------------------------------------------------------------------------
 
@@ -233,65 +239,42 @@ class SwapMaker:
 
     # -- Universal Router -----------------------------------------------------------------------
 
-    def universal(
-        self, variant: str, pool: dict[str, Any] | dict[str, str], other: str, usd: float
-    ) -> UserSwap:
+    def universal(self, variant: str, pool: dict[str, Any], other: str, usd: float) -> UserSwap:
         """An ``execute`` of about ``usd`` between ether and ``other`` through ``pool`` (a V3
-        pool, or a V2 pair of the first DEX: the router's V2 factory)."""
+        pool for the ``-v3-`` variants, else a V2 pair of the router's V2 factory)."""
         router = self.routers["universal-router"]
         eth_in, _ = needs_eth(variant)
         token_in, token_out = (self.weth, other) if eth_in else (other, self.weth)
-        v3_path = encode_path([token_in, token_out], [pool.get("fee", 0)])
-        v3_path_out = encode_path([token_out, token_in], [pool.get("fee", 0)])
-        v2_path = [token_in, token_out]
         exact = self.units(token_in, usd)
         most = self.units(token_in, usd * MAX_INPUT_FACTOR)
-        out = self.units(token_out, usd)
-        commands: list[tuple[int, list[str], tuple[Any, ...]]]
-        swap_v3 = ["address", "uint256", "uint256", "bytes", "bool"]
-        swap_v2 = ["address", "uint256", "uint256", "address[]", "bool"]
+
+        def swap(exact_out: bool, recipient: str, amount: int, limit: int) -> _Command:
+            if "-v3-" in variant:  # an exact-output path runs from the output back
+                tokens = [token_out, token_in] if exact_out else [token_in, token_out]
+                path: Any = encode_path(tokens, [pool["fee"]])
+                command = V3_SWAP_EXACT_OUT if exact_out else V3_SWAP_EXACT_IN
+                return command, _SWAP_V3, (recipient, amount, limit, path, False)
+            command = V2_SWAP_EXACT_OUT if exact_out else V2_SWAP_EXACT_IN
+            return command, _SWAP_V2, (recipient, amount, limit, [token_in, token_out], False)
+
         wrap = (WRAP_ETH, ["address", "uint256"], (ADDRESS_THIS, CONTRACT_BALANCE))
         unwrap = (UNWRAP_WETH, ["address", "uint256"], (MSG_SENDER, 0))
-        if variant == "wrap-v3-exact-in":
-            value, offered = exact, exact
+        value, offered = (most, most) if "exact-out" in variant else (exact, exact)
+        commands: list[_Command]
+        if variant == "wrap-v2-exact-in-pay-portion-sweep":
             commands = [
                 wrap,
-                (V3_SWAP_EXACT_IN, swap_v3, (MSG_SENDER, CONTRACT_BALANCE, 0, v3_path, False)),
-            ]
-        elif variant == "wrap-v2-exact-in-pay-portion-sweep":
-            value, offered = exact, exact
-            commands = [
-                wrap,
-                (V2_SWAP_EXACT_IN, swap_v2, (ADDRESS_THIS, CONTRACT_BALANCE, 0, v2_path, False)),
+                swap(False, ADDRESS_THIS, CONTRACT_BALANCE, 0),
                 (PAY_PORTION, ["address", "address", "uint256"], (other, FEE_RECIPIENT, FEE_BIPS)),
                 (SWEEP, ["address", "address", "uint256"], (other, MSG_SENDER, 0)),
             ]
-        elif variant == "wrap-v3-exact-out-unwrap":
-            value, offered = most, most
-            commands = [
-                wrap,
-                (V3_SWAP_EXACT_OUT, swap_v3, (MSG_SENDER, out, most, v3_path_out, False)),
-                unwrap,
-            ]
-        elif variant == "wrap-v2-exact-out-unwrap":
-            value, offered = most, most
-            commands = [
-                wrap,
-                (V2_SWAP_EXACT_OUT, swap_v2, (MSG_SENDER, out, most, v2_path, False)),
-                unwrap,
-            ]
-        else:  # transfer-v3/v2-exact-in-unwrap: the trader paid the router the step before
-            value, offered = 0, exact
-            swap = (
-                (V3_SWAP_EXACT_IN, swap_v3, (ADDRESS_THIS, CONTRACT_BALANCE, 0, v3_path, False))
-                if "v3" in variant
-                else (
-                    V2_SWAP_EXACT_IN,
-                    swap_v2,
-                    (ADDRESS_THIS, CONTRACT_BALANCE, 0, v2_path, False),
-                )
-            )
-            commands = [swap, unwrap]
+        elif variant.startswith("wrap") and "exact-out" in variant:
+            commands = [wrap, swap(True, MSG_SENDER, self.units(token_out, usd), most), unwrap]
+        elif variant.startswith("wrap"):
+            commands = [wrap, swap(False, MSG_SENDER, CONTRACT_BALANCE, 0)]
+        else:  # transfer-...: the trader paid the router in the step before
+            value = 0
+            commands = [swap(False, ADDRESS_THIS, CONTRACT_BALANCE, 0), unwrap]
         execute = _fn("UniversalRouter", "execute(bytes,bytes[],uint256)")
         data = execute.encode(
             bytes(c for c, _, _ in commands),

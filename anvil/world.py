@@ -188,7 +188,7 @@ class World:
         return [p["address"] for d in self.dexes.values() for p in d["pairs"].values()]
 
 
-def _units(amount: float, decimals: int) -> int:
+def token_units(amount: float, decimals: int) -> int:
     # Through str() so 0.1-style floats become their decimal digits, not binary noise.
     whole, _, frac = f"{amount:.{decimals}f}".partition(".")
     return int(whole + frac[:decimals].ljust(decimals, "0"))
@@ -216,7 +216,7 @@ class _Builder:
         return self.roles["deployer"].address
 
     def amount(self, symbol: str, value: float) -> int:
-        return _units(value, self.tokens[symbol].decimals)
+        return token_units(value, self.tokens[symbol].decimals)
 
     def usd_amount(self, symbol: str, usd: float) -> int:
         return self.amount(symbol, usd / self.tokens[symbol].usd_price)
@@ -314,7 +314,7 @@ class _Builder:
     def deploy_feeds(self) -> dict[str, dict[str, Any]]:
         feeds = {}
         for token in self.spec.tokens:
-            answer = _units(token.usd_price, FEED_DECIMALS)
+            answer = token_units(token.usd_price, FEED_DECIMALS)
             address = self.d.deploy(
                 "PriceFeed",
                 FEED_DECIMALS,
@@ -438,7 +438,7 @@ class _Builder:
                 self.amount(symbol, value),
                 sender=self.owner,
             )
-        self.d.rpc("anvil_setBalance", executor, hex(_units(self.spec.executor_eth, 18)))
+        self.d.rpc("anvil_setBalance", executor, hex(token_units(self.spec.executor_eth, 18)))
         return executor
 
 
@@ -490,6 +490,6 @@ REFERENCE_PATHS: dict[str, tuple[tuple[int, float], ...]] = {
 def reference_points(symbol: str, start_block: int) -> list[tuple[int, int]]:
     """The reference path of ``symbol`` as (absolute block, answer in feed units)."""
     return [
-        (start_block + offset, _units(price, FEED_DECIMALS))
+        (start_block + offset, token_units(price, FEED_DECIMALS))
         for offset, price in REFERENCE_PATHS[symbol]
     ]

@@ -1,7 +1,9 @@
 """Devnet traffic: signed user swaps that move pool prices (and so create backrun opportunities).
 
-Each trader of the world swaps a random 0.2–3% of a random pool's reserve through one of the
-routers, so prices on the two DEXes drift apart. Transactions are signed locally (EIP-1559) with
+The world's traders swap through every router kind in the proportions of a :class:`Mix`:
+Router02 swaps of a random 0.2–3% of a V2 pair's reserve, V3 SwapRouter / SwapRouter02 and
+Universal Router swaps of $2k–50k (the variants of :mod:`anvil.swaps`), so prices on the DEXes
+and fee tiers drift apart. Transactions are signed locally (EIP-1559) with
 the trader's devnet key and tracked nonces; sending them is the caller's business, so the same
 generator serves tests, the demo and benchmarks.
 

@@ -9,6 +9,7 @@ every router kind lands and moves exactly the pools it names.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -174,3 +175,12 @@ def test_a_swap_through_each_router_kind_moves_the_pools_it_names(world, kind, v
                 assert int(fee, 16) > 0, "PAY_PORTION paid the fee recipient"
 
     asyncio.run(go())
+
+
+def test_every_official_package_is_pinned_installed_and_credited():
+    root = Path(__file__).resolve().parent.parent
+    pins = json.loads((root / "package.json").read_text())["devDependencies"]
+    readme = (root / "README.md").read_text()
+    for package in sorted({package for package, _ in artifacts.OFFICIAL.values()}):
+        assert pins[package] == artifacts.package_version(package), package
+        assert f"| `{package}` | {pins[package]} |" in readme, package

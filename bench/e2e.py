@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from anvil import artifacts
 from anvil.stack import DevnetStack
 from anvil.traffic import Traffic
 from bench.baseline import (
@@ -55,7 +56,6 @@ from bench.baseline import (
     weth_cycles,
 )
 from bench.stats import timing
-from chain.abi import load_artifact
 from chain.rpc import Rpc, StreamRpc, connect
 from mevbot.config import load_config
 from mevbot.deployment import deployment_from_world, devnet_keys
@@ -68,7 +68,7 @@ from strategies.backrun import BackrunArbitrage
 WETH_PAIRS = ("WETH/USDC", "WETH/DAI", "WBTC/WETH")
 DEXES = ("uniswap", "sushiswap")
 VICTIM_BPS = 250  # of the pool's reserve of the token sold: prices move ~5%
-SWAP = load_artifact("UniswapV2Router02").abi.function("swapExactTokensForTokens")
+SWAP = artifacts.load("UniswapV2Router02").abi.function("swapExactTokensForTokens")
 VERDICT_TIMEOUT_S = 10.0
 ENGINE_STAGES = ("state", "strategy", "sign", "simulate", "submit")
 

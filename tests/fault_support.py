@@ -20,6 +20,7 @@ from typing import Any
 from eth_account import Account
 from eth_utils import to_checksum_address
 
+from anvil import artifacts
 from anvil.builder import BlockReport
 from anvil.stack import DevnetStack
 from chain.abi import load_artifact
@@ -29,8 +30,8 @@ from mevbot.deployment import Deployment, deployment_from_world, devnet_keys
 from mevbot.runtime import Bot
 
 ERC20 = load_artifact("ERC20Token").abi
-PAIR = load_artifact("UniswapV2Pair").abi
-ROUTER = load_artifact("UniswapV2Router02").abi
+PAIR = artifacts.load("UniswapV2Pair").abi
+ROUTER = artifacts.load("UniswapV2Router02").abi
 
 
 async def until(predicate: Callable[[], object], timeout: float = 15.0, what: str = "") -> None:

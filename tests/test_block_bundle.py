@@ -9,15 +9,15 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from anvil import artifacts
 from anvil.stack import DevnetStack
 from anvil.traffic import Traffic
-from chain.abi import load_artifact
 from chain.rpc import connect
 from mevbot.config import load_config
 from mevbot.deployment import deployment_from_world, devnet_keys
 from mevbot.runtime import Bot
 
-SWAP = load_artifact("UniswapV2Router02").abi.function("swapExactTokensForTokens")
+SWAP = artifacts.load("UniswapV2Router02").abi.function("swapExactTokensForTokens")
 
 
 async def _until(predicate: Callable[[], object], timeout: float = 20.0, what: str = "") -> None:

@@ -9,6 +9,7 @@ import pytest
 from eth_account import Account
 from eth_utils import to_checksum_address
 
+from anvil import artifacts
 from anvil.stack import DevnetStack
 from anvil.traffic import Traffic
 from chain.abi import load_artifact
@@ -99,7 +100,7 @@ async def test_a_pending_swap_is_backrun_in_the_next_block_for_exactly_the_simul
         pool = bot.state.pools[pair["address"]]
         amount = pool.reserves_for(weth)[0] * 3 // 100
         trader = world.traders[0].address
-        swap = load_artifact("UniswapV2Router02").abi.function("swapExactTokensForTokens")
+        swap = artifacts.load("UniswapV2Router02").abi.function("swapExactTokensForTokens")
         data = swap.encode(amount, 0, [weth, world.tokens["USDC"]["address"]], trader, 2**40)
         victim = traffic.sign(
             trader, world.dexes["uniswap"]["router"], data, bot.engine.head.base_fee

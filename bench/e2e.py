@@ -59,8 +59,8 @@ from bench.stats import timing
 from chain.rpc import Rpc, StreamRpc, connect
 from mevbot.config import load_config
 from mevbot.deployment import deployment_from_world, devnet_keys
-from mevbot.engine import Verdict
 from mevbot.runtime import Bot
+from mevbot.submitter import Verdict
 from simulation.actions import ArbitrageAction
 from simulation.candidates import Candidate
 from strategies.backrun import BackrunArbitrage

@@ -2,12 +2,13 @@
 ``bench/results.json``.
 
 Sections, in order: decoding on one core (:mod:`bench.decode`), the state update of 10,000
-pools (:mod:`bench.state`), the fork simulator against a bare ``eth_simulateV1``
-(:mod:`bench.simulate`), the pending-tx stream from anvil (:mod:`bench.watcher`), then end to
-end on the devnet with the web3.py baseline interleaved block by block (:mod:`bench.e2e`) and a
-mevbot-only run for the landed/submitted ratio. ``--skip-slow`` leaves out the stream and the two
-devnet runs (their keys are ``null``). Timings are ``{"p50", "p99", "n"}`` in milliseconds unless
-a key says otherwise; rates are numbers.
+pools (:mod:`bench.state`), Uniswap V3 quotes (:mod:`bench.v3`), the fork simulator against a
+bare ``eth_simulateV1`` (:mod:`bench.simulate`), the pending-tx stream from anvil
+(:mod:`bench.watcher`), then end to end on the devnet with the web3.py baseline interleaved
+block by block (:mod:`bench.e2e`) and a mevbot-only run for the landed/submitted ratio.
+``--skip-slow`` leaves out the stream and the two devnet runs (their keys are ``null``).
+Timings are ``{"p50", "p99", "n"}`` in milliseconds unless a key says otherwise; rates are
+numbers.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import decode, e2e, simulate, state, watcher
+from bench import decode, e2e, simulate, state, v3, watcher
 from chain.node import find_anvil
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
@@ -118,6 +119,9 @@ NOTES = {
     "landing": "e2e_ms.landing: mevbot's bundles settled by its inclusion tracker in the "
     "interleaved run (victims share a block and the executor nonce, so at most one lands per "
     "block); e2e_ms.landing_100_blocks: a mevbot-only run of 100 blocks, one victim per block",
+    "v3_quote_us": "bench.v3: V3Pool.amount_out on a 0.05 % pool with dense liquidity near the "
+    "price, in microseconds: exact-in quotes crossing no initialized tick, and exactly ten "
+    "(goals: 20 and 150 us)",
     "state_update_ms_10k_pools": "bench.state: one block of 400 Sync logs over 10,000 tracked "
     "pools; memory by tracemalloc while building the pools",
     "peak_rss_mb": "ru_maxrss of this process + the largest waited-for child. Caveat: a child "
@@ -150,6 +154,7 @@ def run(skip_slow: bool = False) -> dict[str, Any]:
     machine = _machine()
     decoded = _on_one_core(lambda: decode.run(3.0))
     state_figures = state.run()
+    v3_figures = v3.run()
     simulate_ms, overhead = _simulation(300)
     result: dict[str, Any] = {
         "decode_tx_per_s": decoded["decode_tx_per_s"],
@@ -160,6 +165,10 @@ def run(skip_slow: bool = False) -> dict[str, Any]:
         "e2e_ms": None,
         "baseline_e2e_ms": None,
         "speedup_vs_baseline_p50": None,
+        "v3_quote_us": {
+            "no_tick": v3_figures["v3_quote_no_tick_us"],
+            "ten_ticks": v3_figures["v3_quote_ten_ticks_us"],
+        },
         "state_update_ms_10k_pools": {
             **state_figures["state_update_ms_10k_pools"],  # type: ignore[dict-item]
             "syncs_per_block": state_figures["syncs_per_block"],

@@ -289,6 +289,36 @@ def test_swap_and_initialize_logs_set_slot0_exactly():
         pool.apply_log(_log((V3_SWAP, sender, recipient), 1, 2))
 
 
+def test_liquidity_running_out_fills_part_of_an_exact_in_and_none_of_an_exact_out():
+    liquidity = 10**20
+    pool, _, paid1 = pool_with_positions(500, encode_price_sqrt(1, 1), [(-600, 600, liquidity)])
+    # Everything between the price and the range's lower tick, in one step.
+    available = get_amount1_delta(
+        get_sqrt_ratio_at_tick(-600), pool.sqrt_price_x96, liquidity, False
+    )
+    assert available == paid1 - 1, "the mint rounded up, the swap rounds down"
+    result = pool.simulate(True, 10**30)
+    assert result.amount1 == -available and 0 < result.amount0 < 10**30
+    assert (result.sqrt_price_x96, result.tick, result.liquidity) == (
+        MIN_SQRT_RATIO + 1,
+        -887272,
+        0,
+    )
+    assert pool.amount_out(TOKEN0, 10**30) == available
+    assert pool.amount_in(TOKEN0, available) is not None
+    assert pool.amount_in(TOKEN0, available + 1) is None
+    # A price limit stops the swap there, with input left over.
+    limit = get_sqrt_ratio_at_tick(-300)
+    limited = pool.simulate(True, 10**30, limit)
+    assert (
+        limited.sqrt_price_x96 == limit and limited.tick == -300 and limited.liquidity == liquidity
+    )
+    with pytest.raises(V3Revert, match="SPL"):
+        pool.simulate(False, 10**18, limit)
+    with pytest.raises(V3Revert, match="AS"):
+        pool.simulate(True, 0)
+
+
 # ---------------------------------------------------------------- bitmap words
 
 

@@ -141,6 +141,8 @@ class V3Pool:
     def _swap(
         self, zero_for_one: bool, amount_specified: int, limit: int | None, final_tick: bool
     ) -> SwapResult:
+        """The swap loop. Quotes pass ``final_tick=False``: a swap ending inside a range then
+        skips computing the tick there, and the result keeps the starting tick."""
         if amount_specified == 0:
             raise V3Revert("AS")
         if not -_INT256_MAX <= amount_specified <= _INT256_MAX:

@@ -19,7 +19,9 @@ $(STAMP_PY): pyproject.toml
 
 # `npm install` (not `npm ci`): it installs what the lock pins, and tolerates the platform
 # packages of @foundry-rs/anvil for other systems that a registry mirror may not carry.
-$(STAMP_NPM): package.json package-lock.json
+# .npmrc sets legacy-peer-deps: @uniswap/swap-router-contracts depends on hardhat-watcher, whose
+# peer dependency (all of hardhat) the devnet never uses and npm would otherwise install.
+$(STAMP_NPM): package.json package-lock.json .npmrc
 	npm install --no-audit --no-fund --loglevel=error
 	@touch $@
 

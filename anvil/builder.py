@@ -26,10 +26,14 @@ one the node no longer knows is sent again right after each re-send and before e
 (counted in ``restored``).
 
 Results per block go to a bounded history; counters cover blocks, bundles received, included and
-rejected by reason, and anomalies. The builder also answers the relay's ``eth_callBundle`` with
-the documented fields, simulated with its own coinbase so ``coinbaseDiff`` is what the block
-would pay. Bundle simulation reuses :mod:`simulation.prepared` (decoding signed envelopes) and
-the call/reader helpers of :mod:`simulation.fork_v1` and :mod:`simulation.balances`.
+rejected by reason, and anomalies. Each report also says, per landed eth_sendBundle bundle, what
+each of its txs paid the coinbase and the best payment of a bundle it displaced; the
+``after_block`` hook (the devnet's refund desk, :mod:`anvil.refunds`) gets every report.
+
+The builder also answers the relay's ``eth_callBundle`` with the documented fields, simulated
+with its own coinbase so ``coinbaseDiff`` is what the block would pay. Bundle simulation reuses
+:mod:`simulation.prepared` (decoding signed envelopes) and the call/reader helpers of
+:mod:`simulation.fork_v1` and :mod:`simulation.balances`.
 """
 
 from __future__ import annotations
@@ -39,8 +43,8 @@ import contextlib
 import logging
 import time
 from collections import Counter, OrderedDict, deque
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -68,6 +72,7 @@ from chain.types import (
     hex_to_int,
     norm_address,
 )
+from execution.dialects import RefundTerms
 from simulation.balances import BalanceQuery, balance_query
 from simulation.fork_v1 import call_object, parse_call, reader_call, reader_overrides
 from simulation.prepared import PreparedTx, decode_signed
@@ -131,6 +136,27 @@ class Rejection:
 
 
 @dataclass(frozen=True, slots=True)
+class LandedBundle:
+    """An eth_sendBundle bundle that landed, and what it paid. ``tx_payments`` are each tx's
+    priority fees plus coinbase transfers (wei); ``displaced`` is the best payment of a bundle
+    left out because it conflicted with this one (the next-best bid for the same state);
+    ``private`` says whether it held a tx the public pool never saw."""
+
+    bundle_hash: str
+    block_number: int
+    searcher: str
+    tx_hashes: tuple[str, ...]
+    tx_payments: tuple[int, ...]
+    displaced: int
+    private: bool
+    refund: RefundTerms | None
+
+    @property
+    def payment(self) -> int:
+        return sum(self.tx_payments)
+
+
+@dataclass(frozen=True, slots=True)
 class BlockReport:
     """What one build produced. ``included`` are bundle hashes in block order; ``coinbase_payment``
     is the coinbase's balance gain over the block (wei)."""
@@ -145,6 +171,7 @@ class BlockReport:
     coinbase_payment: int
     anomalies: tuple[str, ...]
     build_seconds: float
+    landed: tuple[LandedBundle, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +213,8 @@ class _Candidate:
     may_revert: frozenset[str]
     min_timestamp: int | None
     max_timestamp: int | None
+    searcher: str | None = None  # the eth_sendBundle signer (gas-fee refunds go there)
+    refund: RefundTerms | None = None
 
 
 @dataclass(slots=True)
@@ -193,6 +222,7 @@ class _Choice:
     candidate: _Candidate
     payment: int
     gas_used: int
+    tx_payments: tuple[int, ...]
 
 
 @dataclass(slots=True)
@@ -381,6 +411,8 @@ def _candidate(entry: BookEntry, backrun_raw: bytes | None) -> _Candidate:
             may_revert=frozenset(entry.bundle.reverting_tx_hashes),
             min_timestamp=entry.bundle.min_timestamp or None,
             max_timestamp=entry.bundle.max_timestamp or None,
+            searcher=entry.searcher,
+            refund=entry.submission.refund,
         )
     raws = tuple(tx.raw for tx in entry.txs)
     hashes = tuple(tx.hash for tx in entry.txs)
@@ -423,8 +455,10 @@ class Builder:
         history: int = 256,
         sim_timeout: float = 5.0,
         pool_feed: str | None = None,
+        after_block: Callable[[BlockReport], Awaitable[None]] | None = None,
     ) -> None:
         self.rpc = rpc
+        self.after_block = after_block
         self.pool_feed = pool_feed
         self.book = book
         self.coinbase = norm_address(coinbase, "coinbase")
@@ -603,7 +637,7 @@ class Builder:
             coinbase=self.coinbase,
             gas_limit=head.gas_limit,
         )
-        chosen, rejected = await self._choose(env)
+        chosen, rejected, displaced = await self._choose(env)
         bundle_order = [c.candidate for c in chosen]
         anomalies, ordered, bundle_only = await self._reorder_pool(bundle_order)
         if not ordered:
@@ -617,12 +651,20 @@ class Builder:
         report = await self._check_block(
             env, bundle_order, rejected, anomalies, hex_to_int(_ok(coinbase_before)), started
         )
+        report = replace(report, landed=_landed(chosen, report, displaced, bundle_only))
         self.book.prune_below(env.number + 1)
         self._record(report)
+        if self.after_block is not None:
+            try:
+                await self.after_block(report)
+            except Exception as error:
+                self._counters.build_errors += 1
+                log.warning("devnet builder: after block %d: %s", report.number, error)
         return report
 
-    async def _choose(self, env: BlockEnv) -> tuple[list[_Choice], list[Rejection]]:
-        """Greedy: best standalone payment first, each re-simulated on top of those chosen."""
+    async def _choose(self, env: BlockEnv) -> tuple[list[_Choice], list[Rejection], dict[str, int]]:
+        """Greedy: best standalone payment first, each re-simulated on top of those chosen.
+        Also, per chosen bundle, the best payment of a bundle it displaced (a conflict)."""
         rejected: list[Rejection] = []
         standalone: list[tuple[_Choice, int]] = []
         for order, entry in enumerate(self.book.for_block(env.number)):
@@ -637,18 +679,22 @@ class Builder:
                 standalone.append((verdict, order))
         standalone.sort(key=lambda item: (-item[0].payment, item[1]))
         chosen: list[_Choice] = []
+        displaced: dict[str, int] = {}
         for first_try, _ in standalone:
             candidate = first_try.candidate
             conflict = _conflict(candidate, chosen)
-            if conflict:
-                rejected.append(Rejection(candidate.bundle_hash, CONFLICT, conflict))
+            if conflict is not None:
+                winner, why = conflict
+                rejected.append(Rejection(candidate.bundle_hash, CONFLICT, why))
+                best = displaced.get(winner.candidate.bundle_hash, 0)
+                displaced[winner.candidate.bundle_hash] = max(best, first_try.payment)
                 continue
             verdict = await self._try(candidate, chosen, env) if chosen else first_try
             if isinstance(verdict, Rejection):
                 rejected.append(verdict)
             else:
                 chosen.append(verdict)
-        return chosen, rejected
+        return chosen, rejected, displaced
 
     async def _candidate_of(self, entry: BookEntry) -> _Candidate | Rejection:
         backrun_raw = None
@@ -691,7 +737,7 @@ class Builder:
         gas_used = sum(run.outcome.gas_used for run in own)
         if sum(choice.gas_used for choice in chosen) + gas_used > env.gas_limit:
             return Rejection(bundle_hash, BLOCK_FULL, f"needs {gas_used} gas")
-        return _Choice(candidate, payment, gas_used)
+        return _Choice(candidate, payment, gas_used, tuple(run.coinbase_diff for run in own))
 
     async def _read_pool(self) -> list[_PoolTx]:
         """The pool's txs, remembered as public unless ours, in the order the node announced
@@ -877,6 +923,29 @@ class Builder:
         )
 
 
+def _landed(
+    chosen: Sequence[_Choice],
+    report: BlockReport,
+    displaced: Mapping[str, int],
+    bundle_only: set[str],
+) -> tuple[LandedBundle, ...]:
+    """The chosen eth_sendBundle bundles that are in the block."""
+    return tuple(
+        LandedBundle(
+            bundle_hash=c.candidate.bundle_hash,
+            block_number=report.number,
+            searcher=c.candidate.searcher,
+            tx_hashes=c.candidate.hashes,
+            tx_payments=c.tx_payments,
+            displaced=displaced.get(c.candidate.bundle_hash, 0),
+            private=any(h in bundle_only for h in c.candidate.hashes),
+            refund=c.candidate.refund,
+        )
+        for c in chosen
+        if c.candidate.searcher is not None and c.candidate.bundle_hash in report.included
+    )
+
+
 def _put_bounded(remembered: OrderedDict[str, Any], key: str, value: Any) -> None:
     """Remember ``key``; past _REMEMBERED_MAX entries the oldest is forgotten."""
     remembered[key] = value
@@ -938,15 +1007,15 @@ def _pool_tx(obj: Any) -> _PoolTx:
     return _PoolTx(hash=tx.hash, sender=tx.sender, nonce=tx.nonce, raw=raw)
 
 
-def _conflict(candidate: _Candidate, chosen: Iterable[_Choice]) -> str:
-    """Why ``candidate`` cannot join the chosen bundles ('' if it can)."""
+def _conflict(candidate: _Candidate, chosen: Iterable[_Choice]) -> tuple[_Choice, str] | None:
+    """The chosen bundle ``candidate`` collides with and why (None if it can join them)."""
     for choice in chosen:
         other = choice.candidate
         shared = set(candidate.hashes) & set(other.hashes)
         if shared:
-            return f"tx {min(shared)} already in bundle {other.bundle_hash}"
+            return choice, f"tx {min(shared)} already in bundle {other.bundle_hash}"
         reused = set(candidate.keys) & set(other.keys)
         if reused:
             sender, nonce = min(reused)
-            return f"{sender} nonce {nonce} already used by bundle {other.bundle_hash}"
-    return ""
+            return choice, f"{sender} nonce {nonce} already used by bundle {other.bundle_hash}"
+    return None

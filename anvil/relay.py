@@ -1,14 +1,21 @@
 """The devnet relay's HTTP front: the Flashbots relay protocol over aiohttp, feeding a bundle book.
 
 Every request must carry a valid ``X-Flashbots-Signature`` (missing: ``-32600 "signature is
-required"``; bad: ``-32025 "invalid flashbots signature"``). ``eth_sendBundle`` bundles are checked
-(EIP-2718 txs that decode, hex ``blockNumber``, at most 100 txs and 300,000 bytes) and kept per
-target block in a bounded :class:`BundleBook` with per-searcher counts; a bundle with the same
-``replacementUuid`` replaces the previous one and ``eth_cancelBundle`` removes it. The answer is
+required"``; bad: ``-32025 "invalid flashbots signature"``). ``eth_sendBundle`` speaks BuilderNet's
+dialect (buildernet.org/docs/api; the rules of rbuilder's parser,
+``crates/rbuilder-primitives/src/serialize.rs``): EIP-2718 txs that decode, hex ``blockNumber``, at
+most 100 txs and 300,000 bytes; ``version`` v1 or v2 (absent: v2), v1 refusing the v2 fields;
+``refundPercent`` below 100 with at most one ``refundTxHashes`` entry (``refundRecipient``
+defaults to the sender of the first tx). A ``replacementUuid`` (alias ``uuid``) needs a
+``replacementNonce``; per (signer, uuid) a bundle with a lower nonce than the latest accepted one
+is ignored, otherwise it replaces the previous one, and the same uuid with empty, null or missing
+``txs`` cancels it (so does ``eth_cancelBundle``). Bundles are kept per target block in a bounded
+:class:`BundleBook` with per-searcher counts. The answer is
 ``{"bundleHash": keccak(concat(tx hashes))}``. ``mev_sendBundle`` is checked against the
 MEV-Share node's rules. Simulation (``eth_callBundle``, ``mev_simBundle``) and what happens to an
 accepted bundle are delegated to the pluggable ``simulator`` and ``on_bundle`` callables, so the
-devnet can wire its block builder and fork simulator here. Error shapes follow the relay: JSON-RPC
+devnet can wire its block builder and fork simulator here; further methods (the refund-tracking
+ones) plug in as ``methods``. Error shapes follow the relay: JSON-RPC
 errors at HTTP 200 with ``id`` null before the body is parsed (flashbots/go-utils rpcserver), and
 the bare HTTP 400 ``{"error":"unable to decode txs"}`` for undecodable transactions.
 """
@@ -27,7 +34,16 @@ import orjson
 from aiohttp import web
 from eth_utils import keccak
 
-from chain.types import Bundle, MalformedError, SignedTx, hex_to_bytes, hex_to_int, norm_hash
+from chain.types import (
+    Bundle,
+    MalformedError,
+    SignedTx,
+    hex_to_bytes,
+    hex_to_int,
+    norm_address,
+    norm_hash,
+)
+from execution.dialects import RefundTerms, Replacement, Submission
 from execution.signature import HEADER, SignatureError, verify_flashbots_signature
 from simulation.prepared import decode_signed
 
@@ -71,16 +87,26 @@ def _undecodable() -> RpcError:
 
 @dataclass(frozen=True, slots=True)
 class ReceivedBundle:
-    """An accepted eth_sendBundle: the decoded bundle, who signed it and when it arrived."""
+    """An accepted eth_sendBundle: the decoded submission (bundle, replacement, refund terms),
+    who signed it and when it arrived."""
 
-    bundle: Bundle
+    submission: Submission
     bundle_hash: str
     searcher: str
     received_at: float
 
     @property
+    def bundle(self) -> Bundle:
+        return self.submission.bundle
+
+    @property
     def block_number(self) -> int:
         return self.bundle.block_number
+
+    @property
+    def uuid(self) -> str | None:
+        replacement = self.submission.replacement
+        return None if replacement is None else replacement.uuid
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,33 +146,41 @@ class SimMevBundleRequest:
 
 Simulator = Callable[[CallBundleRequest | SimMevBundleRequest], Awaitable[Any]]
 OnBundle = Callable[[ReceivedBundle | ReceivedMevBundle], Awaitable[None]]
+# A further JSON-RPC method: (params, signer address) -> result, or RpcError.
+Method = Callable[[Any, str], Awaitable[Any]]
 
 
 @dataclass(frozen=True, slots=True)
 class SearcherStats:
-    """What one searcher sent: bundles received in total, per target block, and cancelled."""
+    """What one searcher sent: bundles received in total, per target block, cancelled, and
+    ignored (a replacement nonce lower than the latest accepted one)."""
 
     address: str
     received: int
     by_block: Mapping[int, int]
     cancelled: int
+    ignored: int
 
 
 @dataclass(slots=True)
 class _SearcherCounts:
     received: int = 0
     cancelled: int = 0
+    ignored: int = 0
     by_block: dict[int, int] = field(default_factory=dict)
 
 
 BookEntry = ReceivedBundle | ReceivedMevBundle
+_MAX_NONCES = 100_000
 
 
 class BundleBook:
     """Accepted bundles by target block, bounded in blocks, bundles per block and searchers.
 
     The lowest target block is dropped when more than ``max_blocks`` are held; a block holding
-    ``max_bundles_per_block`` refuses more. ``(searcher, replacementUuid)`` names one live bundle.
+    ``max_bundles_per_block`` refuses more. ``(searcher, uuid)`` names one live bundle; the
+    latest replacement nonce accepted for it is kept after the bundle is gone, so a late, lower
+    one is still ignored.
     """
 
     def __init__(
@@ -157,6 +191,7 @@ class BundleBook:
         self.max_searchers = max_searchers
         self._by_block: dict[int, list[BookEntry]] = {}
         self._by_uuid: dict[tuple[str, str], ReceivedBundle] = {}
+        self._nonces: OrderedDict[tuple[str, str], int] = OrderedDict()
         self._searchers: OrderedDict[str, _SearcherCounts] = OrderedDict()
 
     def for_block(self, block_number: int) -> tuple[BookEntry, ...]:
@@ -166,29 +201,45 @@ class BundleBook:
     def blocks(self) -> tuple[int, ...]:
         return tuple(sorted(self._by_block))
 
-    def add(self, entry: BookEntry) -> None:
-        """Store an accepted bundle, replacing the searcher's bundle with the same uuid."""
-        uuid_key = None
-        if isinstance(entry, ReceivedBundle) and entry.bundle.replacement_uuid:
-            uuid_key = (entry.searcher, entry.bundle.replacement_uuid)
-        replaced = self._by_uuid.get(uuid_key) if uuid_key is not None else None
+    def add(self, entry: BookEntry) -> bool:
+        """Store an accepted bundle, replacing the searcher's bundle with the same uuid; False
+        (nothing stored) when its replacement nonce is lower than the latest accepted one."""
+        replacement = entry.submission.replacement if isinstance(entry, ReceivedBundle) else None
+        replaced: ReceivedBundle | None = None
+        if replacement is not None:
+            if not self._accept_nonce((entry.searcher, replacement.uuid), replacement.seq):
+                self._counts(entry.searcher).ignored += 1
+                return False
+            replaced = self._by_uuid.get((entry.searcher, replacement.uuid))
         held = self._by_block.get(entry.block_number, [])
         if len(held) - (replaced in held) >= self.max_bundles_per_block:
             raise RpcError(CUSTOM_ERROR, f"too many bundles for block {entry.block_number}")
         if replaced is not None:
             self._remove(replaced)
         self._by_block.setdefault(entry.block_number, []).append(entry)
-        if uuid_key is not None:
-            self._by_uuid[uuid_key] = entry
+        if replacement is not None and isinstance(entry, ReceivedBundle):
+            self._by_uuid[(entry.searcher, replacement.uuid)] = entry
+            self._note_nonce((entry.searcher, replacement.uuid), replacement.seq)
         counts = self._counts(entry.searcher)
         counts.received += 1
         counts.by_block[entry.block_number] = counts.by_block.get(entry.block_number, 0) + 1
         while len(self._by_block) > self.max_blocks:
             self.prune_below(min(self._by_block) + 1)
+        return True
 
-    def cancel(self, searcher: str, replacement_uuid: str) -> tuple[str, ...]:
-        """Remove the searcher's bundle with this uuid; the hashes of what was removed."""
-        entry = self._by_uuid.pop((searcher, replacement_uuid), None)
+    def cancel(self, searcher: str, replacement: Replacement | str) -> tuple[str, ...]:
+        """Remove the searcher's bundle named by ``replacement`` (a bare uuid: eth_cancelBundle,
+        which carries no nonce); the hashes of what was removed. A cancel with a lower nonce than
+        the latest accepted one is ignored."""
+        if isinstance(replacement, Replacement):
+            key = (searcher, replacement.uuid)
+            if not self._accept_nonce(key, replacement.seq):
+                self._counts(searcher).ignored += 1
+                return ()
+            self._note_nonce(key, replacement.seq)
+        else:
+            key = (searcher, replacement)
+        entry = self._by_uuid.pop(key, None)
         if entry is None:
             return ()
         self._remove(entry)
@@ -199,11 +250,25 @@ class BundleBook:
         """Forget every bundle targeting a block lower than ``block_number``."""
         for old in [b for b in self._by_block if b < block_number]:
             for entry in self._by_block.pop(old):
-                if isinstance(entry, ReceivedBundle) and entry.bundle.replacement_uuid:
-                    self._by_uuid.pop((entry.searcher, entry.bundle.replacement_uuid), None)
+                if isinstance(entry, ReceivedBundle) and entry.uuid is not None:
+                    key = (entry.searcher, entry.uuid)
+                    if self._by_uuid.get(key) is entry:
+                        del self._by_uuid[key]
         for counts in self._searchers.values():
             for old in [b for b in counts.by_block if b < block_number]:
                 del counts.by_block[old]
+
+    def _accept_nonce(self, key: tuple[str, str], nonce: int) -> bool:
+        # "Bundles received with a lower replacementNonce than the latest accepted one are
+        # ignored" (buildernet.org/docs/api).
+        latest = self._nonces.get(key)
+        return latest is None or nonce >= latest
+
+    def _note_nonce(self, key: tuple[str, str], nonce: int) -> None:
+        self._nonces[key] = nonce
+        self._nonces.move_to_end(key)
+        while len(self._nonces) > _MAX_NONCES:
+            self._nonces.popitem(last=False)
 
     def searcher_stats(self, address: str) -> SearcherStats:
         counts = self._searchers.get(address.lower(), _SearcherCounts())
@@ -212,6 +277,7 @@ class BundleBook:
             received=counts.received,
             by_block=MappingProxyType(dict(counts.by_block)),
             cancelled=counts.cancelled,
+            ignored=counts.ignored,
         )
 
     def _remove(self, entry: BookEntry) -> None:
@@ -294,28 +360,100 @@ def _bundle_hash(tx_hashes: list[str]) -> str:
     return "0x" + keccak(b"".join(bytes.fromhex(h[2:]) for h in tx_hashes)).hex()
 
 
-def parse_send_bundle(params: Any) -> Bundle:
-    """eth_sendBundle params -> :class:`Bundle`, or the relay's error."""
-    obj = _param_object(params, "eth_sendBundle")
-    txs = _decode_bundle_txs(obj.get("txs"))
+# Fields rbuilder refuses under version v1 (serialize.rs validate_fields).
+_V2_ONLY = (
+    "droppingTxHashes",
+    "refundPercent",
+    "refundRecipient",
+    "refundTxHashes",
+    "delayedRefund",
+)
+_BUNDLE_VERSIONS = ("v1", "v2")
+
+
+def _hashes(obj: Mapping[str, Any], name: str) -> tuple[str, ...]:
     try:
-        reverting = tuple(
-            norm_hash(h, "revertingTxHashes") for h in _str_list(obj, "revertingTxHashes")
+        return tuple(norm_hash(h, name) for h in _str_list(obj, name))
+    except MalformedError as exc:
+        raise RpcError(INVALID_PARAMS, exc.reason) from None
+
+
+def _opt_uint(obj: Mapping[str, Any], name: str) -> int | None:
+    value = obj.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise RpcError(INVALID_PARAMS, f"{name}: expected a non-negative number")
+    return value
+
+
+def _replacement(obj: Mapping[str, Any]) -> Replacement | None:
+    # ``uuid`` wins over ``replacementUuid``, and a uuid needs a nonce (serialize.rs
+    # decode_replacement_data: otherwise IncorrectReplacementData).
+    uuid = obj.get("uuid") or obj.get("replacementUuid")
+    if uuid is None:
+        return None
+    if not isinstance(uuid, str):
+        raise RpcError(INVALID_PARAMS, "replacementUuid: expected a string")
+    nonce = _opt_uint(obj, "replacementNonce")
+    if nonce is None:
+        raise RpcError(INVALID_PARAMS, "Incorrect replacement data: a uuid needs replacementNonce")
+    return Replacement(uuid, nonce)
+
+
+def _refund_terms(obj: Mapping[str, Any], txs: tuple[SignedTx, ...]) -> RefundTerms | None:
+    percent = _opt_uint(obj, "refundPercent")
+    if percent is not None and percent >= 100:
+        raise RpcError(INVALID_PARAMS, f"Invalid refund percent {percent}")
+    refund_hashes = _hashes(obj, "refundTxHashes")
+    if len(refund_hashes) > 1:
+        raise RpcError(INVALID_PARAMS, "More than one refund tx hash not supported")
+    if not percent:  # 0 means no refund (serialize.rs parse_refund)
+        return None
+    if refund_hashes and refund_hashes[0] not in {tx.hash for tx in txs}:
+        raise RpcError(INVALID_PARAMS, "refundTxHashes: not a tx of the bundle")
+    recipient = obj.get("refundRecipient") or txs[0].sender
+    delayed = obj.get("delayedRefund") or False
+    if not isinstance(delayed, bool):
+        raise RpcError(INVALID_PARAMS, "delayedRefund: expected a boolean")
+    try:
+        return RefundTerms(
+            percent,
+            norm_address(recipient, "refundRecipient"),
+            refund_hashes[0] if refund_hashes else None,
+            delayed,
         )
     except MalformedError as exc:
         raise RpcError(INVALID_PARAMS, exc.reason) from None
-    uuid = obj.get("replacementUuid")
-    if uuid is not None and not isinstance(uuid, str):
-        raise RpcError(INVALID_PARAMS, "replacementUuid: expected a string")
-    return Bundle(
+
+
+def parse_send_bundle(params: Any) -> Submission | Replacement:
+    """eth_sendBundle params -> the :class:`Submission`, or the :class:`Replacement` naming the
+    bundle to cancel (a uuid with empty, null or missing txs), or the relay's error."""
+    obj = _param_object(params, "eth_sendBundle")
+    version = obj.get("version")
+    if version is not None and version not in _BUNDLE_VERSIONS:
+        raise RpcError(INVALID_PARAMS, f"Unsupported version {version!r:.20}")
+    replacement = _replacement(obj)
+    if not obj.get("txs") and replacement is not None:
+        return replacement
+    if version == "v1":
+        for name in _V2_ONLY:
+            if obj.get(name) is not None:
+                raise RpcError(INVALID_PARAMS, f"Field {name} not supported by version v1")
+    txs = _decode_bundle_txs(obj.get("txs"))
+    if _hashes(obj, "droppingTxHashes"):
+        raise RpcError(INVALID_PARAMS, "droppingTxHashes: the devnet builder never drops txs")
+    bundle = Bundle(
         txs=txs,
         block_number=_block_number(obj.get("blockNumber")),
         min_timestamp=_opt_timestamp(obj, "minTimestamp"),
-        max_timestamp=_opt_timestamp(obj, "maxTimestamp"),
-        reverting_tx_hashes=reverting,
-        replacement_uuid=uuid or None,
+        # 0 means unset (serialize.rs: max_timestamp.filter(|t| *t != 0)).
+        max_timestamp=_opt_timestamp(obj, "maxTimestamp") or None,
+        reverting_tx_hashes=_hashes(obj, "revertingTxHashes"),
         builders=_str_list(obj, "builders"),
     )
+    return Submission(bundle, replacement=replacement, refund=_refund_terms(obj, txs))
 
 
 def parse_mev_bundle(obj: Any, searcher: str, *, depth: int = 0) -> ReceivedMevBundle:
@@ -419,6 +557,7 @@ class LocalRelay:
         on_bundle: OnBundle | None = None,
         book: BundleBook | None = None,
         max_request_bytes: int = 1024 * 1024,
+        methods: Mapping[str, Method] | None = None,
     ) -> None:
         self.simulator = simulator
         self.on_bundle = on_bundle
@@ -428,12 +567,13 @@ class LocalRelay:
         self.app.router.add_post("/", self._handle)
         self._runner: web.AppRunner | None = None
         self.url = ""
-        self._methods: dict[str, Callable[[Any, str], Awaitable[Any]]] = {
+        self._methods: dict[str, Method] = {
             "eth_sendBundle": self._send_bundle,
             "eth_callBundle": self._call_bundle,
             "eth_cancelBundle": self._cancel_bundle,
             "mev_sendBundle": self._send_mev_bundle,
             "mev_simBundle": self._sim_mev_bundle,
+            **(methods or {}),
         }
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> LocalRelay:
@@ -490,11 +630,15 @@ class LocalRelay:
         )
 
     async def _send_bundle(self, params: Any, searcher: str) -> Any:
-        bundle = parse_send_bundle(params)
-        entry = ReceivedBundle(bundle, bundle.bundle_hash, searcher, time.monotonic())
+        parsed = parse_send_bundle(params)
+        if isinstance(parsed, Replacement):
+            self.book.cancel(searcher, parsed)
+            # Ultra Sound answers a cancel with the hash of the empty tx set (bundle-rpc.md).
+            return {"bundleHash": _bundle_hash([])}
+        entry = ReceivedBundle(parsed, parsed.bundle.bundle_hash, searcher, time.monotonic())
         await self._accept(entry)
         result: dict[str, Any] = {"bundleHash": entry.bundle_hash}
-        if bundle.builders:
+        if parsed.bundle.builders:
             result["smart"] = "true"
         return result
 
@@ -536,9 +680,9 @@ class LocalRelay:
 
     async def _accept(self, entry: BookEntry) -> None:
         """Store the bundle, then hand it on. Once stored it is accepted, as on a real relay that
-        forwards to builders after answering, so a failing hook is logged, not returned."""
-        self.book.add(entry)
-        if self.on_bundle is None:
+        forwards to builders after answering, so a failing hook is logged, not returned. A
+        replacement the book ignores (lower nonce) is answered like any bundle and not passed on."""
+        if not self.book.add(entry) or self.on_bundle is None:
             return
         try:
             await self.on_bundle(entry)
@@ -579,9 +723,14 @@ async def start_relay(
     on_bundle: OnBundle | None = None,
     book: BundleBook | None = None,
     max_request_bytes: int = 1024 * 1024,
+    methods: Mapping[str, Method] | None = None,
 ) -> LocalRelay:
     """Run a local relay; ``port=0`` picks a free one (see ``.url``). Stop it with ``.stop()``."""
     relay = LocalRelay(
-        simulator=simulator, on_bundle=on_bundle, book=book, max_request_bytes=max_request_bytes
+        simulator=simulator,
+        on_bundle=on_bundle,
+        book=book,
+        max_request_bytes=max_request_bytes,
+        methods=methods,
     )
     return await relay.start(host, port)

@@ -4,7 +4,9 @@
 off) with the deployed world, points the builder at it, serves the relay on a loopback port with
 the builder as its ``eth_callBundle`` simulator and bundle counter, and builds a block every
 ``block_time`` seconds. ``block_time=None`` builds nothing on its own: the caller calls
-``await stack.builder.build_block()``. Leaving the block stops the builder after the block in
+``await stack.builder.build_block()``. After each block the refund desk pays the refunds the
+landed bundles earned (from :data:`REFUND_PAYER_KEY`) and the relay answers the refund-tracking
+methods. Leaving the block stops the builder after the block in
 progress, then the relay, then anvil.
 """
 
@@ -16,11 +18,16 @@ from typing import Self
 
 from anvil.builder import DEVNET_COINBASE, Builder, BuilderStats
 from anvil.devnet import DEFAULT_STATE_DIR, Devnet
+from anvil.refunds import RefundDesk
 from anvil.relay import BundleBook, LocalRelay, start_relay
 from anvil.world import World
+from chain.node import ANVIL_DEV_KEYS
 from chain.rpc import Rpc, connect
+from execution.signer import LocalSigner
 
 DEVNET_ANVIL_ARGS = ("--order", "fifo")
+# Stands for refunds.buildernet.eth: an anvil development account no devnet role uses.
+REFUND_PAYER_KEY = ANVIL_DEV_KEYS[5]
 
 
 class DevnetStack:
@@ -35,8 +42,10 @@ class DevnetStack:
         relay_host: str = "127.0.0.1",
         relay_port: int = 0,
         rpc_timeout: float = 5.0,
+        refund_share_bps: int = 5000,
     ) -> None:
         self.block_time = block_time
+        self.refund_share_bps = refund_share_bps
         self.coinbase = coinbase
         self.relay_host = relay_host
         self.relay_port = relay_port
@@ -45,6 +54,7 @@ class DevnetStack:
         self._rpc: Rpc | None = None
         self._builder: Builder | None = None
         self._relay: LocalRelay | None = None
+        self._refunds: RefundDesk | None = None
 
     @property
     def world(self) -> World:
@@ -69,6 +79,12 @@ class DevnetStack:
         return self._relay
 
     @property
+    def refunds(self) -> RefundDesk:
+        if self._refunds is None:
+            raise RuntimeError("the devnet stack is not running")
+        return self._refunds
+
+    @property
     def relay_url(self) -> str:
         return self.relay.url
 
@@ -85,12 +101,16 @@ class DevnetStack:
         try:
             self._rpc = await connect(self.devnet.node.http_url, timeout=self.rpc_timeout)
             book = BundleBook()
+            self._refunds = RefundDesk(
+                self._rpc, LocalSigner(REFUND_PAYER_KEY), share_bps=self.refund_share_bps
+            )
             self._builder = Builder(
                 self._rpc,
                 book,
                 coinbase=self.coinbase,
                 block_time=self.block_time or 1.0,
                 pool_feed=self.devnet.node.ws_url,
+                after_block=self._refunds.after_block,
             )
             await self._builder.start()
             self._relay = await start_relay(
@@ -99,6 +119,7 @@ class DevnetStack:
                 simulator=self._builder.call_bundle,
                 on_bundle=self._builder.on_bundle,
                 book=book,
+                methods=self._refunds.methods,
             )
             if self.block_time is not None:
                 self._builder.start_loop()
@@ -114,7 +135,7 @@ class DevnetStack:
             await self._relay.stop()
         if self._rpc is not None:
             await self._rpc.close()
-        self._builder = self._relay = self._rpc = None
+        self._builder = self._relay = self._rpc = self._refunds = None
         await asyncio.to_thread(self.devnet.stop)
 
     async def __aenter__(self) -> Self:

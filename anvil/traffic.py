@@ -1,7 +1,9 @@
 """Devnet traffic: signed user swaps that move pool prices (and so create backrun opportunities).
 
-Each trader of the world swaps a random 0.2–3% of a random pool's reserve through one of the
-routers, so prices on the two DEXes drift apart. Transactions are signed locally (EIP-1559) with
+The world's traders swap through every router kind in the proportions of a :class:`Mix`:
+Router02 swaps of a random 0.2–3% of a V2 pair's reserve, V3 SwapRouter / SwapRouter02 and
+Universal Router swaps of $2k–50k (the variants of :mod:`anvil.swaps`), so prices on the DEXes
+and fee tiers drift apart. Transactions are signed locally (EIP-1559) with
 the trader's devnet key and tracked nonces; sending them is the caller's business, so the same
 generator serves tests, the demo and benchmarks.
 
@@ -19,6 +21,7 @@ import json
 import random
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,42 +29,58 @@ from typing import Any
 from eth_account import Account
 from eth_utils import to_checksum_address
 
+from anvil import artifacts
+from anvil.mix import DEFAULT_MIX, FAMILIES, Mix, mix_argument
+from anvil.swaps import VARIANTS, SwapMaker, UserSwap, needs_eth
 from anvil.world import World, derived_key
-from chain.abi import load_artifact
 from chain.errors import RpcError
 from chain.rpc import connect
 from chain.types import SignedTx
 
-SWAP_GAS = 250_000
-_PAIR = load_artifact("UniswapV2Pair").abi
+# Gas limits by router kind: V3 swaps that cross ticks and Universal Router plans cost more.
+GAS = {"uniswap-v2": 250_000, "uniswap-v3": 600_000, "uniswap-v3-02": 600_000}
+GAS["universal-router"] = 600_000
+TRANSFER_GAS = 80_000
+_PAIR = artifacts.load("UniswapV2Pair").abi
 TIP = 10**9
+# Size of V3 and Universal Router swaps, USD: enough to cross a range edge of the devnet's
+# V3 pools now and then (anvil.uniswap_v3.RANGES).
+USD_RANGE = (2_000.0, 50_000.0)
 
 
 @dataclass(frozen=True, slots=True)
-class PlannedSwap:
-    """What a generated swap does (for tests and logs)."""
+class Trade:
+    """A generated swap: who trades, what (:class:`anvil.swaps.UserSwap`), the signed txs."""
 
     trader: str
-    router: str
-    pair: str
-    token_in: str
-    token_out: str
-    amount_in: int
+    swap: UserSwap
+    txs: tuple[SignedTx, ...]
+
+    @property
+    def pair(self) -> str:
+        """The first pool the swap goes through."""
+        return self.swap.pools[0]
 
 
 @dataclass
 class Traffic:
-    """Random router swaps by the world's traders; ``nonces`` must be synced before use."""
+    """Random swaps by the world's traders through every router kind, in the proportions of
+    ``mix``; ``nonces`` must be synced before use."""
 
     world: World
     seed: int = 1
     chain_id: int = 31337
     nonces: dict[str, int] = field(default_factory=dict)
+    mix: Mix = field(default_factory=Mix)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
-        self._swap = load_artifact("UniswapV2Router02").abi.function("swapExactTokensForTokens")
+        self.maker = SwapMaker(self.world)
         self._accounts = {t.address: Account.from_key(t.private_key) for t in self.world.traders}
+        weth = self.world.tokens["WETH"]["address"]
+        self._v3_weth_pools = [
+            p for p in self.world.v3.get("pools", []) if weth in (p["token0"], p["token1"])
+        ]
 
     async def sync_nonces(self, rpc: Any) -> None:
         answers = await rpc.batch(
@@ -72,7 +91,15 @@ class Traffic:
             for address, answer in zip(self._accounts, answers, strict=True)
         }
 
-    def sign(self, trader: str, to: str, data: bytes, base_fee: int, value: int = 0) -> SignedTx:
+    def sign(
+        self,
+        trader: str,
+        to: str,
+        data: bytes,
+        base_fee: int,
+        value: int = 0,
+        gas: int = GAS["uniswap-v2"],
+    ) -> SignedTx:
         account = self._accounts[trader]
         nonce = self.nonces[trader]
         signed = account.sign_transaction(
@@ -83,7 +110,7 @@ class Traffic:
                 "to": to_checksum_address(to),
                 "value": value,
                 "data": data,
-                "gas": SWAP_GAS,
+                "gas": gas,
                 "maxFeePerGas": 2 * base_fee + TIP,
                 "maxPriorityFeePerGas": TIP,
             }
@@ -91,25 +118,92 @@ class Traffic:
         self.nonces[trader] = nonce + 1
         return SignedTx(bytes(signed.raw_transaction), "0x" + signed.hash.hex(), trader, nonce)
 
-    def swap(
-        self, reserves: dict[str, tuple[int, int]], base_fee: int
-    ) -> tuple[SignedTx, PlannedSwap]:
-        """A random swap sized from ``reserves`` (pair address -> (reserve0, reserve1))."""
-        dex_name = self.rng.choice(sorted(self.world.dexes))
-        dex = self.world.dexes[dex_name]
-        pair = dex["pairs"][self.rng.choice(sorted(dex["pairs"]))]
-        zero_for_one = self.rng.random() < 0.5
-        token_in, token_out = (
-            (pair["token0"], pair["token1"]) if zero_for_one else (pair["token1"], pair["token0"])
-        )
-        reserve0, reserve1 = reserves[pair["address"]]
-        reserve_in = reserve0 if zero_for_one else reserve1
-        amount_in = max(1, int(reserve_in * self.rng.uniform(0.002, 0.03)))
+    def swap(self, reserves: dict[str, tuple[int, int]], base_fee: int) -> tuple[SignedTx, Trade]:
+        """A Router02 ``swapExactTokensForTokens`` of a random pair, sized from ``reserves``
+        (pair address -> (reserve0, reserve1))."""
+        trade = self.trade(reserves, base_fee, "uniswap-v2", "swapExactTokensForTokens")
+        return trade.txs[0], trade
+
+    def next(self, reserves: dict[str, tuple[int, int]], base_fee: int) -> Trade:
+        """A random swap of the mix (V2 ones sized from ``reserves``)."""
+        family = self.rng.choices(list(FAMILIES), [getattr(self.mix, f) for f in FAMILIES])[0]
+        kind = self.rng.choice(FAMILIES[family])
+        return self.trade(reserves, base_fee, kind, self.rng.choice(VARIANTS[kind]))
+
+    def trade(
+        self, reserves: dict[str, tuple[int, int]], base_fee: int, kind: str, variant: str
+    ) -> Trade:
+        """A random swap of the given router kind and variant, signed by a random trader."""
         trader = self.rng.choice(sorted(self._accounts))
-        data = self._swap.encode(amount_in, 0, [token_in, token_out], trader, 2**40)
-        signed = self.sign(trader, dex["router"], data, base_fee)
-        plan = PlannedSwap(trader, dex["router"], pair["address"], token_in, token_out, amount_in)
-        return signed, plan
+        if kind == "uniswap-v2":
+            user_swap = self._v2(reserves, variant, trader)
+        elif kind == "universal-router":
+            user_swap = self._universal(variant)
+        else:
+            user_swap = self._v3(kind, variant, trader)
+        txs = tuple(
+            self.sign(
+                trader,
+                step.to,
+                step.data,
+                base_fee,
+                step.value,
+                GAS[kind] if step.to == user_swap.router else TRANSFER_GAS,
+            )
+            for step in user_swap.steps
+        )
+        return Trade(trader, user_swap, txs)
+
+    def _v2(self, reserves: dict[str, tuple[int, int]], variant: str, trader: str) -> UserSwap:
+        dex = self.world.dexes[self.rng.choice(sorted(self.world.dexes))]
+        weth = self.world.tokens["WETH"]["address"]
+        eth_in, eth_out = needs_eth(variant)
+        pairs = [
+            p
+            for _, p in sorted(dex["pairs"].items())
+            if not (eth_in or eth_out) or weth in (p["token0"], p["token1"])
+        ]
+        pair = self.rng.choice(pairs)
+        if eth_in or eth_out:
+            zero_for_one = (pair["token0"] == weth) == eth_in
+        else:
+            zero_for_one = self.rng.random() < 0.5
+        return self.maker.v2(
+            variant,
+            dex["router"],
+            pair,
+            zero_for_one,
+            reserves[pair["address"]],
+            self.rng.uniform(0.002, 0.03),
+            trader,
+        )
+
+    def _v3(self, kind: str, variant: str, trader: str) -> UserSwap:
+        usd = self.rng.uniform(*USD_RANGE)
+        if variant in ("exactInput", "exactOutput"):  # two pools through WETH
+            first, second = self.rng.sample(self._v3_weth_pools, 2)
+            while {first["token0"], first["token1"]} == {second["token0"], second["token1"]}:
+                first, second = self.rng.sample(self._v3_weth_pools, 2)
+            weth = self.world.tokens["WETH"]["address"]
+            token_in = first["token1"] if first["token0"] == weth else first["token0"]
+            return self.maker.v3(kind, variant, [first, second], token_in, usd, trader)
+        pool = self.rng.choice(self.world.v3["pools"])
+        token_in = pool["token0"] if self.rng.random() < 0.5 else pool["token1"]
+        return self.maker.v3(kind, variant, [pool], token_in, usd, trader)
+
+    def _universal(self, variant: str) -> UserSwap:
+        weth = self.world.tokens["WETH"]["address"]
+        if "v3" in variant:
+            pool: dict[str, Any] = self.rng.choice(self._v3_weth_pools)
+        else:  # the Universal Router's V2 factory is the first DEX's
+            factory = self.world.v3["v2_factory"]
+            [dex] = [d for d in self.world.dexes.values() if d["factory"] == factory]
+            pairs = dex["pairs"]
+            pool = self.rng.choice(
+                [p for p in pairs.values() if weth in (p["token0"], p["token1"])]
+            )
+        other = pool["token1"] if pool["token0"] == weth else pool["token0"]
+        return self.maker.universal(variant, pool, other, self.rng.uniform(*USD_RANGE))
 
 
 async def run_traffic(
@@ -123,13 +217,16 @@ async def run_traffic(
     tick: float = 0.1,
     resend_after: float = 3.0,
     drain: float = 10.0,
+    mix: Mix = DEFAULT_MIX,
 ) -> SentTraffic:
-    """Send swaps (sized from on-chain reserves, re-read every tick) and plain ETH transfers
+    """Send swaps of the ``mix`` (V2 ones sized from on-chain reserves, re-read every tick; a
+    swap paid by a prior transfer counts its two txs) and plain ETH transfers
     from spare senders at the given rates, re-sending what a sender has had stuck for
     ``resend_after`` seconds (0: never); then, as a wallet does, keep re-sending until all of
     it is mined, for at most ``drain`` seconds. Return what was sent."""
-    traffic = Traffic(world, seed=seed)
+    traffic = Traffic(world, seed=seed, mix=mix)
     await traffic.sync_nonces(rpc)
+    kinds: Counter[str] = Counter()
     spammers = [Account.from_key(derived_key(f"traffic-spam-{i}")) for i in range(8)]
     for spammer in spammers:
         await rpc.call("anvil_setBalance", [spammer.address, hex(10**24)])
@@ -159,9 +256,10 @@ async def run_traffic(
         }
         batch: list[SignedTx] = []
         while sent_swaps < swaps_per_s * (elapsed + tick):
-            signed, _ = traffic.swap(reserves, base_fee)
-            swaps.append(signed.hash)
-            batch.append(signed)
+            trade = traffic.next(reserves, base_fee)
+            kinds[trade.swap.kind] += 1
+            swaps += [tx.hash for tx in trade.txs]
+            batch += trade.txs
             sent_swaps += 1
         while sent_transfers < transfers_per_s * (elapsed + tick):
             spammer = spammers[sent_transfers % len(spammers)]
@@ -197,7 +295,13 @@ async def run_traffic(
     while wallet.resend_after > 0 and wallet.waiting() and time.monotonic() < drained_by:
         await wallet.resend_stuck(rpc)
         await asyncio.sleep(tick)
-    return SentTraffic(swaps, transfers, sorted(wallet.resent), sorted(wallet.taken_back))
+    return SentTraffic(
+        swaps,
+        transfers,
+        sorted(wallet.resent),
+        sorted(wallet.taken_back),
+        dict(sorted(kinds.items())),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +314,7 @@ class SentTraffic:
     transfers: list[str]
     resent: list[str]
     taken_back: list[str]
+    by_kind: dict[str, int]  # swaps per router kind
 
 
 class _Wallet:
@@ -271,8 +376,9 @@ def main(argv: list[str] | None = None) -> int:
             "Send devnet traffic from its own process: traders' swaps (which move pool prices) "
             "and plain ETH transfers (which touch no pool), at fixed rates for a while; write "
             'the sent tx hashes as JSON {"swaps": [...], "transfers": [...], "resent": [...], '
-            '"taken_back": [...]} (resent: txs sent again because they sat unmined, as a wallet '
-            "does; taken_back: those the node accepted again, not holding them at that moment)."
+            '"taken_back": [...], "by_kind": {...}} (resent: txs sent again because they sat '
+            "unmined, as a wallet does; taken_back: those the node accepted again, not holding "
+            "them at that moment; by_kind: swaps per router kind)."
         ),
     )
     parser.add_argument("--world", required=True, help="the JSON of `mevbot devnet --out`")
@@ -280,6 +386,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--swaps-per-s", type=float, default=3.0)
     parser.add_argument("--transfers-per-s", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--mix",
+        type=mix_argument,
+        default=DEFAULT_MIX,
+        help=(
+            "shares of swaps by router family: v2 (Router02), v3 (V3 SwapRouter, SwapRouter02), "
+            f"universal (Universal Router); default {DEFAULT_MIX}"
+        ),
+    )
     parser.add_argument(
         "--resend-after",
         type=float,
@@ -308,6 +423,7 @@ def main(argv: list[str] | None = None) -> int:
                 seed=args.seed,
                 resend_after=args.resend_after,
                 drain=args.drain,
+                mix=args.mix,
             )
 
     sent = asyncio.run(go())
@@ -317,6 +433,7 @@ def main(argv: list[str] | None = None) -> int:
             "transfers": sent.transfers,
             "resent": sent.resent,
             "taken_back": sent.taken_back,
+            "by_kind": sent.by_kind,
         }
     )
     if args.out:

@@ -15,10 +15,12 @@ from typing import Any
 from eth_account import Account
 from eth_utils import keccak
 
-from anvil.deployer import Deployer
+from anvil.deployer import Call, Deployer, encode
+from anvil.uniswap_v3 import V3PoolSpec, deploy_v3
 from chain.node import ANVIL_DEV_KEYS
 
 MAX_UINT = 2**256 - 1
+ROUTER_KINDS = ("uniswap-v2", "uniswap-v3", "uniswap-v3-02", "universal-router")
 FEED_DECIMALS = 8
 
 
@@ -70,6 +72,7 @@ class WorldSpec:
     reserves: tuple[ReserveSpec, ...]
     borrowers: tuple[BorrowerSpec, ...]
     traders: int = 30
+    v3_pools: tuple[V3PoolSpec, ...] = ()
     executor_funding: tuple[tuple[str, float], ...] = ()
     executor_eth: float = 10.0
     trader_funding_usd: float = 2_000_000.0
@@ -111,6 +114,25 @@ SPEC = WorldSpec(
         BorrowerSpec("WETH", 8, "DAI", 1.5),
         BorrowerSpec("WBTC", 2, "DAI", 2.0),
     ),
+    # The same pairs on Uniswap V3 at every fee tier, each tier a little off the feeds in its
+    # own direction, so that V2-V3 and V3-V3 gaps open as traffic moves the pools. Ladder rungs
+    # are sized so that the traffic's $2k-50k swaps cross a few range edges (tick spacings
+    # 0.1%, 0.6%, 2%) without leaving the ladder.
+    v3_pools=tuple(
+        V3PoolSpec(base, quote, fee, rung_usd, 500_000, skew)
+        for base, quote in (
+            ("WETH", "USDC"),
+            ("WETH", "DAI"),
+            ("WBTC", "WETH"),
+            ("USDC", "DAI"),
+            ("WBTC", "USDC"),
+        )
+        for fee, rung_usd, skew in (
+            (500, 10_000, 1.0015),
+            (3000, 20_000, 0.997),
+            (10000, 30_000, 1.006),
+        )
+    ),
     executor_funding=(("WETH", 100), ("USDC", 300_000), ("DAI", 300_000)),
 )
 
@@ -146,6 +168,11 @@ class World:
     executor: str
     deployed_block: int
     extra: dict[str, Any] = field(default_factory=dict)
+    # Added with the V3 side; defaults keep older world JSON readable. ``routers``: every router
+    # users trade through, {"address", "kind", "name"}, kind one of ROUTER_KINDS. ``v3``: the V3
+    # factory, position manager, quoter, routers and pools (see anvil.uniswap_v3.deploy_v3).
+    routers: list[dict[str, str]] = field(default_factory=list)
+    v3: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -161,7 +188,7 @@ class World:
         return [p["address"] for d in self.dexes.values() for p in d["pairs"].values()]
 
 
-def _units(amount: float, decimals: int) -> int:
+def token_units(amount: float, decimals: int) -> int:
     # Through str() so 0.1-style floats become their decimal digits, not binary noise.
     whole, _, frac = f"{amount:.{decimals}f}".partition(".")
     return int(whole + frac[:decimals].ljust(decimals, "0"))
@@ -189,26 +216,33 @@ class _Builder:
         return self.roles["deployer"].address
 
     def amount(self, symbol: str, value: float) -> int:
-        return _units(value, self.tokens[symbol].decimals)
+        return token_units(value, self.tokens[symbol].decimals)
 
     def usd_amount(self, symbol: str, usd: float) -> int:
         return self.amount(symbol, usd / self.tokens[symbol].usd_price)
 
+    def give_call(self, symbol: str, to: str, amount: int) -> Call:
+        """``amount`` of ``symbol`` for ``to``: minted, or for WETH wrapped from ``to``'s ether
+        (which :meth:`give` and :meth:`fund_traders` set high first)."""
+        token = self.addresses[symbol]
+        if symbol == "WETH":
+            return Call(to, token, encode("WETH9", "deposit"), amount, "WETH9.deposit")
+        return Call(self.owner, token, encode("ERC20Token", "mint", to, amount), 0, "mint")
+
     def give(self, symbol: str, to: str, amount: int) -> None:
         if symbol == "WETH":
             self.d.rpc("anvil_setBalance", to, hex(10**30))
-            self.d.transact("WETH9", self.addresses["WETH"], "deposit", sender=to, value=amount)
-        else:
-            self.d.transact(
-                "ERC20Token", self.addresses[symbol], "mint", to, amount, sender=self.owner
-            )
+        call = self.give_call(symbol, to, amount)
+        self.d.send(call.sender, call.to, call.data, call.value, call.what)
+
+    def approve_calls(self, holder: str, spender: str) -> list[Call]:
+        return [
+            Call(holder, address, encode("WETH9", "approve", spender, MAX_UINT), 0, "approve")
+            for address in (self.addresses[symbol] for symbol in self.tokens)
+        ]
 
     def approve_all(self, holder: str, spender: str) -> None:
-        for symbol in self.tokens:
-            contract = "WETH9" if symbol == "WETH" else "ERC20Token"
-            self.d.transact(
-                contract, self.addresses[symbol], "approve", spender, MAX_UINT, sender=holder
-            )
+        self.d.send_all(self.approve_calls(holder, spender))
 
     def deploy_tokens(self) -> dict[str, dict[str, Any]]:
         out = {}
@@ -280,7 +314,7 @@ class _Builder:
     def deploy_feeds(self) -> dict[str, dict[str, Any]]:
         feeds = {}
         for token in self.spec.tokens:
-            answer = _units(token.usd_price, FEED_DECIMALS)
+            answer = token_units(token.usd_price, FEED_DECIMALS)
             address = self.d.deploy(
                 "PriceFeed",
                 FEED_DECIMALS,
@@ -379,15 +413,16 @@ class _Builder:
         return borrowers
 
     def fund_traders(self, routers: list[str]) -> None:
+        calls: list[Call] = []
         for trader in self.traders:
-            self.d.rpc("anvil_setBalance", trader.address, hex(10**21))
+            self.d.rpc("anvil_setBalance", trader.address, hex(10**30))
             self.d.rpc("anvil_impersonateAccount", trader.address)
             for symbol in self.tokens:
-                self.give(
-                    symbol, trader.address, self.usd_amount(symbol, self.spec.trader_funding_usd)
-                )
+                amount = self.usd_amount(symbol, self.spec.trader_funding_usd)
+                calls.append(self.give_call(symbol, trader.address, amount))
             for router in routers:
-                self.approve_all(trader.address, router)
+                calls += self.approve_calls(trader.address, router)
+        self.d.send_all(calls)
 
     def deploy_executor(self) -> str:
         owner = self.roles["executor"].address
@@ -403,7 +438,7 @@ class _Builder:
                 self.amount(symbol, value),
                 sender=self.owner,
             )
-        self.d.rpc("anvil_setBalance", executor, hex(_units(self.spec.executor_eth, 18)))
+        self.d.rpc("anvil_setBalance", executor, hex(token_units(self.spec.executor_eth, 18)))
         return executor
 
 
@@ -417,7 +452,15 @@ def deploy_world(http_url: str, ws_url: str, spec: WorldSpec = SPEC) -> World:
     feeds = builder.deploy_feeds()
     lending = builder.deploy_lending(feeds)
     borrowers = builder.open_borrowers(lending["pool"])
-    builder.fund_traders([d["router"] for d in dexes.values()])
+    v3 = deploy_v3(builder, dexes["uniswap"]["factory"])
+    routers = [{"address": d["router"], "kind": "uniswap-v2", "name": n} for n, d in dexes.items()]
+    routers += [
+        {"address": v3["swap_router"], "kind": "uniswap-v3", "name": "swap-router"},
+        {"address": v3["swap_router02"], "kind": "uniswap-v3-02", "name": "swap-router-02"},
+        {"address": v3["universal_router"], "kind": "universal-router", "name": "universal-router"},
+    ]
+    # The Universal Router is paid by a prior transfer or WRAP_ETH, never pulls: no approval.
+    builder.fund_traders([r["address"] for r in routers if r["kind"] != "universal-router"])
     executor = builder.deploy_executor()
     return World(
         chain_id=int(deployer.rpc("eth_chainId"), 16),
@@ -431,6 +474,8 @@ def deploy_world(http_url: str, ws_url: str, spec: WorldSpec = SPEC) -> World:
         lending=lending,
         executor=executor,
         deployed_block=int(deployer.rpc("eth_blockNumber"), 16),
+        routers=routers,
+        v3=v3,
     )
 
 
@@ -445,6 +490,6 @@ REFERENCE_PATHS: dict[str, tuple[tuple[int, float], ...]] = {
 def reference_points(symbol: str, start_block: int) -> list[tuple[int, int]]:
     """The reference path of ``symbol`` as (absolute block, answer in feed units)."""
     return [
-        (start_block + offset, _units(price, FEED_DECIMALS))
+        (start_block + offset, token_units(price, FEED_DECIMALS))
         for offset, price in REFERENCE_PATHS[symbol]
     ]

@@ -2,13 +2,13 @@
 ``bench/results.json``.
 
 Sections, in order: decoding on one core (:mod:`bench.decode`), the state update of 10,000
-pools (:mod:`bench.state`), Uniswap V3 quotes (:mod:`bench.v3`), the fork simulator against a
-bare ``eth_simulateV1`` (:mod:`bench.simulate`), the pending-tx stream from anvil
-(:mod:`bench.watcher`), then end to end on the devnet with the web3.py baseline interleaved
-block by block (:mod:`bench.e2e`) and a mevbot-only run for the landed/submitted ratio.
-``--skip-slow`` leaves out the stream and the two devnet runs (their keys are ``null``).
-Timings are ``{"p50", "p99", "n"}`` in milliseconds unless a key says otherwise; rates are
-numbers.
+pools (:mod:`bench.state`), Uniswap V3 quotes (:mod:`bench.v3`), the devnet's first deploy
+and cached start (:mod:`bench.devnet`), the fork simulator against a bare ``eth_simulateV1``
+(:mod:`bench.simulate`), the pending-tx stream from anvil (:mod:`bench.watcher`), then end to
+end on the devnet with the web3.py baseline interleaved block by block (:mod:`bench.e2e`) and a
+mevbot-only run for the landed/submitted ratio. ``--skip-slow`` leaves out the stream and the two
+devnet runs (their keys are ``null``). Timings are ``{"p50", "p99", "n"}`` in milliseconds unless
+a key says otherwise; rates are numbers.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import decode, e2e, simulate, state, v3, watcher
+from bench import decode, devnet, e2e, simulate, state, v3, watcher
 from chain.node import find_anvil
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
@@ -117,8 +117,14 @@ NOTES = {
     "node_backend": 'e2e_ms.node_backend: the same bot with simulation.backend = "node" '
     "(eth_simulateV1 on the devnet node itself, no fork process), 40 blocks, one victim each",
     "landing": "e2e_ms.landing: mevbot's bundles settled by its inclusion tracker in the "
-    "interleaved run (victims share a block and the executor nonce, so at most one lands per "
-    "block); e2e_ms.landing_100_blocks: a mevbot-only run of 100 blocks, one victim per block",
+    "interleaved run (a block's victims and their backruns go out as one bundle, each backrun on "
+    "the next nonce): landed/submitted counts members, blocks_landed_share the blocks we sent a "
+    "bundle for in which it landed, dropped_reverting_share the verified candidates dropped as "
+    "reverting or out of gas; e2e_ms.landing_100_blocks: a mevbot-only run of 100 blocks, one "
+    "victim per block",
+    "devnet_start_ms": "bench.devnet: Devnet.start() from launching anvil to the world ready, "
+    "first_deploy into an empty state directory (every contract deployed, the state saved), "
+    "cached_start loading that state; goals 10 s and 2 s",
     "v3_quote_us": "bench.v3: V3Pool.amount_out on a 0.05 % pool with dense liquidity near the "
     "price, in microseconds: exact-in quotes crossing no initialized tick, and exactly ten "
     "(goals: 20 and 150 us)",
@@ -155,11 +161,13 @@ def run(skip_slow: bool = False) -> dict[str, Any]:
     decoded = _on_one_core(lambda: decode.run(3.0))
     state_figures = state.run()
     v3_figures = v3.run()
+    devnet_start_ms = devnet.run()
     simulate_ms, overhead = _simulation(300)
     result: dict[str, Any] = {
         "decode_tx_per_s": decoded["decode_tx_per_s"],
         "stream_tx_per_s": None,
         "stream_loss": None,
+        "devnet_start_ms": devnet_start_ms,
         "simulate_ms": simulate_ms,
         "simulate_overhead_ratio": overhead,
         "e2e_ms": None,

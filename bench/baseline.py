@@ -26,12 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -40,9 +38,9 @@ from eth_account import Account
 from web3 import AsyncWeb3, WebSocketProvider
 from web3.exceptions import ContractLogicError, Web3Exception
 
+from anvil import artifacts
 from execution.signature import HEADER, FlashbotsSigner
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "chain" / "artifacts"
 FEE_NUMERATOR, FEE_DENOMINATOR = 997, 1000
 GAS_ESTIMATE = 200_000  # what the afternoon bot assumes an arbitrage costs
 GAS_LIMIT = 300_000
@@ -51,7 +49,7 @@ RPC_TIMEOUT_S = 5.0
 
 
 def _abi(name: str) -> list[dict[str, Any]]:
-    abi: list[dict[str, Any]] = json.loads((ARTIFACTS / f"{name}.json").read_text())["abi"]
+    abi: list[dict[str, Any]] = artifacts.artifact_json(name)["abi"]
     return abi
 
 

@@ -27,6 +27,7 @@ from typing import Any
 from eth_account import Account
 from eth_utils import to_checksum_address
 
+from anvil import artifacts
 from anvil.devnet import Devnet
 from anvil.world import World
 from chain.abi import load_artifact
@@ -64,7 +65,7 @@ async def _measure(runs: dict[str, Timed], n: int, warmup: int = 30) -> dict[str
 async def _bundles(world: World, upstream: Rpc) -> dict[str, list[bytes | SimCall]]:
     trader = world.traders[0]
     weth, usdc = world.tokens["WETH"]["address"], world.tokens["USDC"]["address"]
-    swap = load_artifact("UniswapV2Router02").abi.function("swapExactTokensForTokens")
+    swap = artifacts.load("UniswapV2Router02").abi.function("swapExactTokensForTokens")
     tx = {
         "type": 2,
         "chainId": world.chain_id,

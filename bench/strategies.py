@@ -18,6 +18,7 @@ import statistics
 import time
 from collections.abc import Callable
 
+from anvil import artifacts
 from chain.abi import load_artifact
 from chain.types import BlockHeader, PendingTx
 from simulation.amm import Pool
@@ -28,7 +29,7 @@ from strategies.base import BlockContext, PendingContext
 from strategies.liquidation import LiquidationBackrun
 from watcher.decode import Decoder, RouterKind
 
-SWAP = load_artifact("UniswapV2Router02").abi.function("swapExactTokensForTokens")
+SWAP = artifacts.load("UniswapV2Router02").abi.function("swapExactTokensForTokens")
 UPDATE_ANSWER = load_artifact("PriceFeed").abi.function("updateAnswer")
 WETH = "0x" + "ee" * 20
 FACTORIES = ("0x" + "fa" * 20, "0x" + "fb" * 20)

@@ -70,10 +70,27 @@ class TxReceipt:
 
 @dataclass(frozen=True, slots=True)
 class BlockTxs:
-    """A block's number and its tx hashes in order."""
+    """A block's number, its tx hashes in order, and who built it (the builder's extra-data tag
+    when it is printable text, else the fee recipient)."""
 
     number: int
     tx_hashes: tuple[str, ...]
+    builder: str | None = None
+
+
+def builder_of(block: Mapping[str, Any]) -> str | None:
+    """A block's builder as builders sign their blocks: the extra data when it is text (e.g.
+    "Titan (titanbuilder.xyz)"), else the fee recipient."""
+    extra = block.get("extraData")
+    if isinstance(extra, str):
+        try:
+            text = bytes.fromhex(extra.removeprefix("0x")).decode()
+        except (ValueError, UnicodeDecodeError):
+            text = ""
+        if text and text.isprintable():
+            return text[:64]
+    miner = block.get("miner")
+    return miner.lower() if isinstance(miner, str) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +175,13 @@ class InclusionTracker:
         """The verdict for ``pending`` at ``block`` (``receipt``: of our tx, if in the block);
         None when our tx is in the block but its receipt is not available yet."""
         if pending.our_tx_hash not in block.tx_hashes:
-            return Settlement(OutcomeStatus.MISSED, detail=f"not in block {block.number}")
+            victims = pending.tx_hashes[:-1]
+            landed = any(v in block.tx_hashes for v in victims) if victims else None
+            where = f"block {block.number} built by {block.builder or 'an unknown builder'}"
+            detail = f"victim landed without us in {where}" if landed else f"not in {where}"
+            return Settlement(
+                OutcomeStatus.MISSED, detail=detail, lost_to=block.builder, victim_landed=landed
+            )
         if receipt is None:
             return None
         profit = self.realized_profit(receipt, pending)
@@ -258,7 +281,8 @@ class InclusionTracker:
                 return None
             if not txs and hex_to_int(result.get("gasUsed", "0x0"), "gasUsed") > 0:
                 return None  # a header whose txs are not served yet
-            return BlockTxs(number, tuple(norm_hash(h, "transaction") for h in txs))
+            hashes = tuple(norm_hash(h, "transaction") for h in txs)
+            return BlockTxs(number, hashes, builder_of(result))
         except MalformedError:
             return None
 

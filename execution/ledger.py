@@ -1,4 +1,5 @@
-"""The ledger: every candidate, bundle, relay answer, per-block outcome and public tx, in SQLite.
+"""The ledger: every candidate, bundle, relay answer, per-block outcome, public tx and builder
+refund, in SQLite.
 
 SQLite in WAL mode with ``synchronous=NORMAL``: a commit appends to the write-ahead log without
 an fsync, so a process crash (even SIGKILL mid-write) loses nothing committed and never corrupts
@@ -23,9 +24,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from execution.bundler import BundlePlan
+from execution.refunds import Refund, RefundStatus
 from simulation.candidates import Candidate
 
 
@@ -122,6 +124,31 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         )""",
         "CREATE INDEX public_txs_by_status ON public_txs(status)",
     ),
+    2: (
+        # One row per refund: (source, hash, block, recipient) is how the refund methods name
+        # one, so reconciling the same answer again changes nothing. ``relay`` is where it was
+        # first seen (the same BuilderNet refund can be reported by more than one endpoint).
+        """CREATE TABLE refunds (
+            source TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            block_number INTEGER NOT NULL,
+            recipient TEXT NOT NULL,
+            amount_wei TEXT NOT NULL,
+            status TEXT NOT NULL,
+            relay TEXT NOT NULL,
+            first_seen REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (source, hash, block_number, recipient)
+        )""",
+        "CREATE INDEX refunds_by_recipient ON refunds(recipient, status)",
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ),
+    # Inclusion truth: who built a block our bundle missed, and whether its victim got in
+    # without us.
+    3: (
+        "ALTER TABLE outcomes ADD COLUMN lost_to TEXT",
+        "ALTER TABLE outcomes ADD COLUMN victim_landed INTEGER",
+    ),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -201,6 +228,21 @@ class Settlement:
     gas_used: int | None = None
     realized_profit_wei: int | None = None
     detail: str | None = None
+    lost_to: str | None = (
+        None  # a missed bundle: the builder of the block (its extra data or fee recipient)
+    )
+    victim_landed: bool | None = None  # a missed backrun: whether its victim got in without us
+
+
+@dataclass(frozen=True, slots=True)
+class RefundSums:
+    """Refunds in the ledger (wei): earned and not yet paid, and paid."""
+
+    pending_wei: int
+    received_wei: int
+
+
+RefundChange = Literal["new", "changed", "same"]
 
 
 def _opt_int(value: str | None) -> int | None:
@@ -344,8 +386,8 @@ class Ledger:
         with self._write() as db:
             cursor = db.execute(
                 "UPDATE outcomes SET status = ?, included_block = ?, gas_used = ?,"
-                " realized_profit_wei = ?, detail = ?, settled_at = ?"
-                " WHERE bundle_hash = ? AND target_block = ? AND status = ?",
+                " realized_profit_wei = ?, detail = ?, lost_to = ?, victim_landed = ?,"
+                " settled_at = ? WHERE bundle_hash = ? AND target_block = ? AND status = ?",
                 (
                     settlement.status.value,
                     settlement.included_block,
@@ -354,6 +396,8 @@ class Ledger:
                     if settlement.realized_profit_wei is None
                     else str(settlement.realized_profit_wei),
                     settlement.detail,
+                    settlement.lost_to,
+                    None if settlement.victim_landed is None else int(settlement.victim_landed),
                     time.time(),
                     bundle_hash,
                     target_block,
@@ -408,7 +452,57 @@ class Ledger:
                 (status.value, block_number, time.time(), tx_hash),
             )
 
+    def record_refund(self, refund: Refund, relay: str) -> RefundChange:
+        """Write one reported refund: ``new`` the first time, ``changed`` when its amount or
+        status moved (a received refund never goes back to pending), else ``same``."""
+        now = time.time()
+        key = (refund.source.value, refund.hash, refund.block_number, refund.recipient)
+        with self._write() as db:
+            row = db.execute(
+                "SELECT amount_wei, status FROM refunds"
+                " WHERE source = ? AND hash = ? AND block_number = ? AND recipient = ?",
+                key,
+            ).fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO refunds (source, hash, block_number, recipient, amount_wei,"
+                    " status, relay, first_seen, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*key, str(refund.amount), refund.status.value, relay, now, now),
+                )
+                return "new"
+            status = RefundStatus.RECEIVED if row[1] == RefundStatus.RECEIVED else refund.status
+            if (int(row[0]), row[1]) == (refund.amount, status.value):
+                return "same"
+            db.execute(
+                "UPDATE refunds SET amount_wei = ?, status = ?, updated_at = ?"
+                " WHERE source = ? AND hash = ? AND block_number = ? AND recipient = ?",
+                (str(refund.amount), status.value, now, *key),
+            )
+            return "changed"
+
+    def note_searcher(self, address: str) -> str | None:
+        """Remember the searcher identity; the previous one when it was a different address."""
+        address = address.lower()
+        with self._write() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'searcher'").fetchone()
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES ('searcher', ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (address,),
+            )
+        return row[0] if row is not None and row[0] != address else None
+
     # --- reads ----------------------------------------------------------------------------------
+
+    def refund_totals(self, recipient: str | None = None) -> RefundSums:
+        """Pending and received refunds, of one recipient or of all."""
+        where, params = ("WHERE recipient = ?", (recipient.lower(),)) if recipient else ("", ())
+        sums = dict.fromkeys(RefundStatus, 0)
+        for status, total in self._read(
+            f"SELECT status, bigsum(amount_wei) FROM refunds {where} GROUP BY status", params
+        ):
+            sums[RefundStatus(status)] = int(total)
+        return RefundSums(sums[RefundStatus.PENDING], sums[RefundStatus.RECEIVED])
 
     def candidate_known(self, key: str) -> bool:
         return bool(self._read("SELECT 1 FROM candidates WHERE key = ?", (key,)))
@@ -448,14 +542,42 @@ class Ledger:
 
     def outcome(self, bundle_hash: str, target_block: int) -> Settlement | None:
         rows = self._read(
-            "SELECT status, included_block, gas_used, realized_profit_wei, detail FROM outcomes"
-            " WHERE bundle_hash = ? AND target_block = ?",
+            "SELECT status, included_block, gas_used, realized_profit_wei, detail, lost_to,"
+            " victim_landed FROM outcomes WHERE bundle_hash = ? AND target_block = ?",
             (bundle_hash, target_block),
         )
         if not rows:
             return None
-        status, included, gas_used, profit, detail = rows[0]
-        return Settlement(OutcomeStatus(status), included, gas_used, _opt_int(profit), detail)
+        status, included, gas_used, profit, detail, lost_to, victim = rows[0]
+        return Settlement(
+            OutcomeStatus(status),
+            included,
+            gas_used,
+            _opt_int(profit),
+            detail,
+            lost_to,
+            None if victim is None else bool(victim),
+        )
+
+    def inclusion_by_relay(self) -> dict[str, dict[str, int]]:
+        """Per relay that accepted our bundles: how many settled as each status, plus
+        ``victim_landed_without_us`` among the missed ones."""
+        found: dict[str, dict[str, int]] = {}
+        rows = self._read(
+            "SELECT a.relay, o.status, COUNT(*), SUM(COALESCE(o.victim_landed, 0))"
+            " FROM (SELECT DISTINCT relay, bundle_hash, target_block FROM relay_answers"
+            " WHERE ok) a JOIN outcomes o"
+            " ON o.bundle_hash = a.bundle_hash AND o.target_block = a.target_block"
+            " GROUP BY a.relay, o.status",
+        )
+        for relay, status, count, victim_landed in rows:
+            counts = found.setdefault(relay, {})
+            counts[status] = count
+            if victim_landed:
+                counts["victim_landed_without_us"] = (
+                    counts.get("victim_landed_without_us", 0) + victim_landed
+                )
+        return found
 
     def counts_by_status(self) -> dict[str, int]:
         """Outcome counts per status (every status present, zero when none)."""
@@ -463,6 +585,19 @@ class Ledger:
         for status, count in self._read("SELECT status, COUNT(*) FROM outcomes GROUP BY status"):
             counts[status] = count
         return counts
+
+    def blocks_landed(self, first: int, last: int) -> tuple[int, int]:
+        """(target blocks ``first``..``last`` that a bundle of ours was accepted for, those of
+        them in which one of our bundles landed)."""
+        ((sent, landed),) = self._read(
+            "SELECT COUNT(DISTINCT a.target_block),"
+            " COUNT(DISTINCT CASE WHEN o.status = ? THEN o.included_block END)"
+            " FROM relay_answers a JOIN outcomes o"
+            " ON o.bundle_hash = a.bundle_hash AND o.target_block = a.target_block"
+            " WHERE a.ok AND a.target_block BETWEEN ? AND ?",
+            (OutcomeStatus.LANDED.value, first, last),
+        )
+        return sent, landed
 
     def candidate_counts(self) -> dict[str, int]:
         return dict(self._read("SELECT status, COUNT(*) FROM candidates GROUP BY status"))

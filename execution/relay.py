@@ -7,8 +7,12 @@ failures (timeouts, connection errors, HTTP 5xx) are retried, with jittered expo
 HTTP 429 backs off too. A relay's refusal (JSON-RPC ``{"error":{code,message}}`` or the bare
 ``{"error":"..."}`` shape) is raised once as :class:`RelayError` with the relay's message verbatim.
 Relay answers are untrusted: anything unparsable becomes :class:`RelayBadResponse`.
-:class:`MultiRelay` fans a bundle out to several relays at once; a slow or failing relay only
-affects its own outcome.
+Each client speaks one builder's dialect (:mod:`execution.dialects`): the eth_sendBundle fields,
+replacement and cancel shapes that builder accepts, and whether it takes the signature header; a
+submission the builder cannot take fails as :class:`RelayUnsupported` before anything is sent.
+:class:`MultiRelay` fans a bundle out to several relays at once, each in its own dialect; a slow
+or failing relay only affects its own outcome. The refund-tracking methods answer typed values
+(:mod:`execution.refunds`).
 """
 
 from __future__ import annotations
@@ -37,6 +41,16 @@ from chain.types import (
     hex_to_int,
     norm_address,
     norm_hash,
+)
+from execution.dialects import Dialect, DialectError, Replacement, Submission, get_dialect
+from execution.refunds import (
+    MAX_PAGES,
+    Refund,
+    RefundPage,
+    RefundSource,
+    RefundTotals,
+    parse_refund_page,
+    parse_refund_totals,
 )
 from execution.signature import HEADER, FlashbotsSigner
 
@@ -109,6 +123,12 @@ class RelayThrottled(RelayFailure):
     """The relay kept answering 429, or the local rate limit leaves no room before the deadline."""
 
     kind = "throttled"
+
+
+class RelayUnsupported(RelayFailure):
+    """The relay's builder does not accept this submission as it is (nothing was sent)."""
+
+    kind = "unsupported"
 
 
 class RelayBadResponse(RelayFailure):
@@ -486,6 +506,7 @@ class RelayClient:
     ``rate_window`` is the quota's window in seconds (60 for the documented per-minute limits).
     A failure is logged when it follows a success; the ones after it only as a count, at most
     once per ``failure_log_every_s``; the stats keep the last error's text.
+    ``dialect`` is the builder's bundle dialect (a name of :data:`execution.dialects.DIALECTS`).
     """
 
     def __init__(
@@ -494,6 +515,7 @@ class RelayClient:
         searcher_account: LocalAccount | FlashbotsSigner,
         *,
         name: str | None = None,
+        dialect: str | Dialect = "generic",
         session: aiohttp.ClientSession,
         timeout: float = 2.0,
         max_retries: int = 2,
@@ -505,6 +527,7 @@ class RelayClient:
     ) -> None:
         self.url = url
         self.name = name or _redacted(url)
+        self.dialect = get_dialect(dialect)
         self._signer = (
             searcher_account
             if isinstance(searcher_account, FlashbotsSigner)
@@ -554,8 +577,24 @@ class RelayClient:
 
     # -- protocol methods --
 
-    async def send_bundle(self, bundle: Bundle) -> BundleReceipt:
-        return await self._call("eth_sendBundle", [bundle.to_rpc()], self._receipt)
+    async def send_bundle(self, bundle: Bundle | Submission) -> BundleReceipt:
+        """eth_sendBundle with exactly the fields this relay's builder accepts."""
+        submission = bundle if isinstance(bundle, Submission) else Submission(bundle)
+        params = self._dialect_call(lambda: self.dialect.send_params(submission))
+        return await self._call("eth_sendBundle", [params], self._receipt)
+
+    async def replace(self, submission: Submission) -> BundleReceipt:
+        """Send ``submission`` in place of the bundle its replacement uuid names; its sequence
+        number must be higher than the one sent before (:meth:`Replacement.next`)."""
+        if submission.replacement is None:
+            raise ValueError("a replacement needs a Submission with a Replacement")
+        return await self.send_bundle(submission)
+
+    async def cancel(self, replacement: Replacement) -> CancelReceipt:
+        """Cancel the bundle named by ``replacement`` in the builder's own way (eth_cancelBundle,
+        or the same uuid with no txs); pass the next sequence number."""
+        call = self._dialect_call(lambda: self.dialect.cancel_call(replacement))
+        return await self._call(call.method, call.params, self._cancel_receipt)
 
     async def call_bundle(
         self,
@@ -573,10 +612,6 @@ class RelayClient:
             params["timestamp"] = timestamp
         return await self._call("eth_callBundle", [params], parse_call_bundle_result)
 
-    async def cancel_bundle(self, replacement_uuid: str) -> CancelReceipt:
-        params = [{"replacementUuid": replacement_uuid}]
-        return await self._call("eth_cancelBundle", params, self._cancel_receipt)
-
     async def send_mev_bundle(self, bundle: Mapping[str, Any]) -> BundleReceipt:
         """Send a bundle built by :func:`mev_bundle`."""
         return await self._call("mev_sendBundle", [dict(bundle)], self._receipt)
@@ -588,6 +623,67 @@ class RelayClient:
         if sim_options:
             params.append(dict(sim_options))
         return await self._call("mev_simBundle", params, parse_sim_mev_bundle_result)
+
+    # -- refunds (see execution.refunds) --
+
+    async def fee_refund_totals(self, recipient: str) -> RefundTotals:
+        return await self._call(
+            "flashbots_getFeeRefundTotalsByRecipient",
+            [recipient],
+            lambda result: parse_refund_totals(result, RefundSource.FEE),
+        )
+
+    async def delayed_refund_totals(self, recipient: str) -> RefundTotals:
+        return await self._call(
+            "buildernet_getDelayedRefundTotalsByRecipient",
+            [{"recipient": recipient}],
+            lambda result: parse_refund_totals(result, RefundSource.DELAYED),
+        )
+
+    async def fee_refunds(self, recipient: str) -> list[Refund]:
+        """Every gas-fee refund of ``recipient``, all pages."""
+        return await self._refund_pages(
+            "flashbots_getFeeRefundsByRecipient", recipient, RefundSource.FEE
+        )
+
+    async def delayed_refunds(self, recipient: str) -> list[Refund]:
+        """Every delayed refund of ``recipient``, all pages."""
+        return await self._refund_pages(
+            "buildernet_getDelayedRefunds", recipient, RefundSource.DELAYED
+        )
+
+    async def set_fee_refund_recipient(self, recipient: str) -> Any:
+        """Send this signer's gas-fee refunds to ``recipient`` (flashbots_setFeeRefundRecipient)."""
+        return await self.request(
+            "flashbots_setFeeRefundRecipient", [self.searcher_address, recipient]
+        )
+
+    async def _refund_pages(
+        self, method: str, recipient: str, source: RefundSource
+    ) -> list[Refund]:
+        refunds: list[Refund] = []
+        cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            query: dict[str, Any] = {"recipient": recipient}
+            if cursor is not None:
+                query["cursor"] = cursor
+            page: RefundPage = await self._call(
+                method, [query], lambda result: parse_refund_page(result, source)
+            )
+            refunds += page.refunds
+            # A cursor with an empty page means "more later" (rpc-endpoint.mdx): stop for now.
+            if page.cursor is None or not page.refunds:
+                break
+            cursor = page.cursor
+        return refunds
+
+    def _dialect_call(self, build: Callable[[], T]) -> T:
+        try:
+            return build()
+        except DialectError as error:
+            failure = RelayUnsupported(self.name, str(error))
+            self._count_failure(failure)
+            raise failure from None
 
     def _receipt(self, result: Any) -> BundleReceipt:
         return parse_bundle_receipt(result, self.name)
@@ -606,7 +702,9 @@ class RelayClient:
         body = orjson.dumps(
             {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
         )
-        headers = {"Content-Type": "application/json", HEADER: self._signer.sign(body)}
+        headers = {"Content-Type": "application/json"}
+        if self.dialect.signs:
+            headers[HEADER] = self._signer.sign(body)
         self._sent += 1
         try:
             status, payload = await self._post_with_retries(method, body, headers)
@@ -795,7 +893,8 @@ class RelayOutcome:
 
 
 class MultiRelay:
-    """Sends each bundle to every relay concurrently; each relay's answer is its own outcome."""
+    """Sends each bundle to every relay concurrently, each in its own builder's dialect; each
+    relay's answer is its own outcome."""
 
     def __init__(self, clients: Sequence[RelayClient]) -> None:
         if not clients:
@@ -807,20 +906,17 @@ class MultiRelay:
     def stats(self) -> tuple[RelayStats, ...]:
         return tuple(client.stats() for client in self.clients)
 
-    async def iter_send(self, bundle: Bundle) -> AsyncIterator[RelayOutcome]:
+    async def iter_send(self, bundle: Bundle | Submission) -> AsyncIterator[RelayOutcome]:
         """Outcomes in the order relays answer, so a fast relay is reported at once."""
         started = time.monotonic()
+        block = (bundle.bundle if isinstance(bundle, Submission) else bundle).block_number
 
         async def one(client: RelayClient) -> RelayOutcome:
             try:
                 receipt = await client.send_bundle(bundle)
             except RelayFailure as failure:
-                return RelayOutcome(
-                    client.name, bundle.block_number, None, failure, time.monotonic() - started
-                )
-            return RelayOutcome(
-                client.name, bundle.block_number, receipt, None, time.monotonic() - started
-            )
+                return RelayOutcome(client.name, block, None, failure, time.monotonic() - started)
+            return RelayOutcome(client.name, block, receipt, None, time.monotonic() - started)
 
         pending = {asyncio.create_task(one(client)) for client in self.clients}
         try:
@@ -832,10 +928,22 @@ class MultiRelay:
             for task in pending:
                 task.cancel()
 
-    async def send_bundle(self, bundle: Bundle) -> tuple[RelayOutcome, ...]:
+    async def send_bundle(self, bundle: Bundle | Submission) -> tuple[RelayOutcome, ...]:
         """Every relay's outcome, in the order of ``clients``."""
         outcomes = {outcome.relay: outcome async for outcome in self.iter_send(bundle)}
         return tuple(outcomes[client.name] for client in self.clients)
+
+    async def cancel(self, replacement: Replacement) -> dict[str, CancelReceipt | RelayFailure]:
+        """Cancel at every relay in its builder's way; each relay's receipt or failure by name."""
+
+        async def one(client: RelayClient) -> CancelReceipt | RelayFailure:
+            try:
+                return await client.cancel(replacement)
+            except RelayFailure as failure:
+                return failure
+
+        answers = await asyncio.gather(*(one(client) for client in self.clients))
+        return {c.name: a for c, a in zip(self.clients, answers, strict=True)}
 
     async def send_for_blocks(self, bundle: Bundle, n: int) -> dict[int, tuple[RelayOutcome, ...]]:
         """Submit the same txs for target blocks ``bundle.block_number`` .. ``+ n - 1``.

@@ -113,20 +113,8 @@ class LocalSigner:
         password = env.get(password_variable)
         if password is None:
             raise SignerKeyError(f"environment variable {password_variable} is not set")
-        try:
-            keystore = json.loads(Path(path).read_text())
-        except OSError as error:
-            raise SignerKeyError(f"keystore {path}: {error.strerror}") from None
-        except ValueError:
-            raise SignerKeyError(f"keystore {path}: not JSON") from None
-        try:
-            key = Account.decrypt(keystore, password)
-        except ValueError as error:
-            # eth-account's messages ("MAC mismatch", missing fields) carry no secret.
-            raise SignerKeyError(f"keystore {path}: cannot decrypt: {error}") from None
-        except (KeyError, TypeError):
-            raise SignerKeyError(f"keystore {path}: not a keystore file") from None
-        return cls(bytes(key))
+        key = decrypt_keystore(path, password)
+        return cls(key)
 
     def __repr__(self) -> str:
         return f"LocalSigner(address={self.address})"
@@ -176,6 +164,24 @@ class LocalSigner:
         fields += (rlp_int(y_parity), rlp_int(r), rlp_int(s))
         raw = _TYPE_2 + rlp_list(fields)
         return SignedTx(raw=raw, hash="0x" + keccak(raw).hex(), sender=self.address, nonce=nonce)
+
+
+def decrypt_keystore(path: str | Path, password: str) -> bytes:
+    """The private key in an eth-account (Web3 Secret Storage) keystore file; errors say what is
+    wrong with the file, never anything of the key or password."""
+    try:
+        keystore = json.loads(Path(path).read_text())
+    except OSError as error:
+        raise SignerKeyError(f"keystore {path}: {error.strerror}") from None
+    except ValueError:
+        raise SignerKeyError(f"keystore {path}: not JSON") from None
+    try:
+        return bytes(Account.decrypt(keystore, password))
+    except ValueError as error:
+        # eth-account's messages ("MAC mismatch", missing fields) carry no secret.
+        raise SignerKeyError(f"keystore {path}: cannot decrypt: {error}") from None
+    except (KeyError, TypeError):
+        raise SignerKeyError(f"keystore {path}: not a keystore file") from None
 
 
 def _private_key(private_key: str | bytes) -> coincurve.PrivateKey:

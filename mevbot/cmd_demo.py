@@ -11,6 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from anvil.mix import DEFAULT_MIX, mix_argument
+
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from anvil.devnet import DEFAULT_STATE_DIR
@@ -38,6 +40,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     metrics_port=args.metrics_port,
                     on_started=started,
                     stop=stop,
+                    mix=args.mix,
                 )
 
     try:
@@ -81,6 +84,16 @@ def register(commands: Any) -> None:
         "--no-tui", action="store_true", help="structured log lines instead of the dashboard"
     )
     demo.add_argument("--summary", metavar="PATH", help="also write the summary JSON here")
+    demo.add_argument(
+        "--mix",
+        type=mix_argument,
+        default=DEFAULT_MIX,
+        help=(
+            "shares of the traffic's swaps by router family: v2 (Router02, which the bot "
+            "backruns), v3 (V3 SwapRouter, SwapRouter02), universal (Universal Router); "
+            f"default {DEFAULT_MIX}"
+        ),
+    )
     demo.add_argument(
         "--metrics-port",
         type=int,

@@ -62,13 +62,16 @@ def register(commands: Any) -> None:
         "devnet",
         help="start the local devnet (anvil, world, relay, block builder); write its JSON",
         description=(
-            "Start anvil on a free loopback port and deploy the devnet world: WETH and three "
-            "tokens, two Uniswap-V2-style DEXes holding the same pairs at slightly different "
-            "prices, Chainlink-style price feeds, an Aave-V3-shaped lending market with borrowers "
-            "near liquidation, and the bot's funded executor; serve a local Flashbots-compatible "
-            "relay and build blocks from public txs and the best bundles. Writes the addresses, "
-            "RPC and relay URLs and keys by role (anvil's public development keys) to --out, "
-            "then runs until Ctrl-C or SIGTERM and stops everything on exit."
+            "Start anvil on a free loopback port and deploy the devnet world from Uniswap's "
+            "official bytecode (npm packages): WETH9 and three tokens, two Uniswap V2 DEXes "
+            "(factory + Router02) and Uniswap V3 pools at 0.05/0.3/1% holding the same pairs at "
+            "slightly different prices, the V3 SwapRouter, SwapRouter02, QuoterV2 and the "
+            "Universal Router; Chainlink-style price feeds, an Aave-V3-shaped lending market with "
+            "borrowers near liquidation, and the bot's funded executor; serve a local "
+            "Flashbots-compatible relay and build blocks from public txs and the best bundles. "
+            "Writes the addresses (every router by kind, every V3 pool), RPC and relay URLs and "
+            "keys by role (anvil's public development keys) to --out, then runs until Ctrl-C or "
+            "SIGTERM and stops everything on exit."
         ),
     )
     devnet.add_argument(

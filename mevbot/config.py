@@ -25,6 +25,8 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from execution.dialects import DIALECTS
+
 ENV_PREFIX = "MEVBOT_"
 _KEY_LIKE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -88,6 +90,16 @@ class NodeConfig(_Model):
 class RelayConfig(_Model):
     name: str
     url: str
+    dialect: str = Field("generic", description="the builder's bundle dialect (execution.dialects)")
+    rate_limit_per_min: int | None = Field(None, gt=0)
+    timeout_s: float = Field(2.0, gt=0)
+
+    @field_validator("dialect")
+    @classmethod
+    def _known_dialect(cls, value: str) -> str:
+        if value not in DIALECTS:
+            raise ValueError(f"unknown dialect {value!r}; choose one of {', '.join(DIALECTS)}")
+        return value
 
     @field_validator("url")
     @classmethod
@@ -181,6 +193,9 @@ class KeysConfig(_Model):
     searcher_env: str = "MEVBOT_SEARCHER_KEY"
     keeper_env: str = "MEVBOT_KEEPER_KEY"
     executor_keystore: Path | None = None
+    # The relay signing identity, created here once when MEVBOT_SEARCHER_KEY is not set:
+    # builders pay refunds to the signing address, so it must not change between runs.
+    searcher_keystore: Path = Path("mevbot-searcher-keystore.json")
     keystore_password_env: str = "MEVBOT_KEYSTORE_PASSWORD"
 
 
@@ -237,10 +252,27 @@ class Config(_Model):
         return {_address(k): _address(v) for k, v in value.items()}
 
 
+# The major builders and the dialect each speaks (execution/dialects.py has each one's source).
+# Flashbots: flashbots-docs advanced/rpc-endpoint.mdx; Titan: docs.titanbuilder.xyz (geo
+# endpoints eu./us./ap.rpc.titanbuilder.xyz, testnet rpc-hoodi); beaver: rpc.beaverbuild.org
+# (beaverbuild.org/docs.html as quoted by client code); rsync: rsync-builder.xyz/docs; Ultra
+# Sound: ultrasoundmoney/builder-docs README ("Bundles are propagated to all instances").
+MAINNET_RELAYS = (
+    {"name": "flashbots", "url": "https://relay.flashbots.net", "dialect": "flashbots"},
+    {"name": "titan", "url": "https://rpc.titanbuilder.xyz", "dialect": "titan"},
+    {"name": "beaver", "url": "https://rpc.beaverbuild.org", "dialect": "beaver"},
+    {"name": "rsync", "url": "https://rsync-builder.xyz", "dialect": "rsync"},
+    {
+        "name": "ultrasound",
+        "url": "https://builder-rpc-eu.ultrasound.money",
+        "dialect": "ultrasound",
+    },
+)
+
 PRESETS: Mapping[str, Mapping[str, Any]] = {
     "mainnet": {
         "chain_id": 1,
-        "relays": [{"name": "flashbots", "url": "https://relay.flashbots.net"}],
+        "relays": list(MAINNET_RELAYS),
         "routers": {
             "0x7a250d5630b4cf539739df2c5dacb4c659f2488d": "uniswap-v2",
             "0xd9e1ce17f2641f24ae83637ab66a2cca9c378b9f": "uniswap-v2",
@@ -260,11 +292,28 @@ PRESETS: Mapping[str, Mapping[str, Any]] = {
     "sepolia": {
         "chain_id": 11155111,
         "weth": "0xfff9976782d46cc05630d1f6ebab18b2324d6b14",
-        "relays": [{"name": "flashbots-sepolia", "url": "https://relay-sepolia.flashbots.net"}],
+        "relays": [
+            {
+                "name": "flashbots-sepolia",
+                "url": "https://relay-sepolia.flashbots.net",
+                "dialect": "flashbots",
+            }
+        ],
     },
     "hoodi": {
         "chain_id": 560048,
-        "relays": [{"name": "titan-hoodi", "url": "https://rpc-hoodi.titanbuilder.xyz/"}],
+        "relays": [
+            {
+                "name": "titan-hoodi",
+                "url": "https://rpc-hoodi.titanbuilder.xyz/",
+                "dialect": "titan",
+            },
+            {
+                "name": "ultrasound-hoodi",
+                "url": "https://builder-rpc-eu-hoodi.ultrasound.money",
+                "dialect": "ultrasound",
+            },
+        ],
     },
     "devnet": {"chain_id": 31337, "devnet_json": "devnet.json"},
 }

@@ -15,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from anvil.mix import DEFAULT_MIX, Mix
 from anvil.stack import DevnetStack
 from anvil.traffic import Traffic
 from anvil.world import World, reference_points
@@ -49,6 +51,7 @@ class DemoSummary:
     shed: int
     errors: int
     latency_ms: dict[str, dict[str, float]]
+    swaps_by_router: dict[str, int] = field(default_factory=dict)  # the traffic sent, by kind
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,9 +104,12 @@ async def _count_logs(
     )
 
 
-async def _traffic(stack: DevnetStack, bot: Bot, seed: int) -> None:
-    """A few traders' swaps per block, sized from the bot's view of the reserves."""
-    traffic = Traffic(stack.world, seed=seed)
+async def _traffic(
+    stack: DevnetStack, bot: Bot, seed: int, mix: Mix, by_router: Counter[str]
+) -> None:
+    """A few traders' swaps of the ``mix`` per block, V2 ones sized from the bot's view of the
+    reserves; counts them by router kind into ``by_router``."""
+    traffic = Traffic(stack.world, seed=seed, mix=mix)
     rng = random.Random(seed)
     await traffic.sync_nonces(stack.rpc)
     seen = bot.state.block_number
@@ -114,8 +120,10 @@ async def _traffic(stack: DevnetStack, bot: Bot, seed: int) -> None:
         seen = bot.state.block_number
         reserves = {a: (p.reserve0, p.reserve1) for a, p in bot.state.pools.items()}
         for _ in range(rng.randint(*SWAPS_PER_BLOCK)):
-            signed, _ = traffic.swap(reserves, bot.engine.head.base_fee)
-            await stack.rpc.call("eth_sendRawTransaction", [signed.raw_hex])
+            trade = traffic.next(reserves, bot.engine.head.base_fee)
+            by_router[trade.swap.kind] += 1
+            for tx in trade.txs:
+                await stack.rpc.call("eth_sendRawTransaction", [tx.raw_hex])
 
 
 async def run_demo(
@@ -128,6 +136,7 @@ async def run_demo(
     on_started: Callable[[Bot, DevnetStack], Awaitable[None]] | None = None,
     stop: asyncio.Event | None = None,
     seed: int = 1,
+    mix: Mix = DEFAULT_MIX,
 ) -> DemoSummary:
     stop = stop or asyncio.Event()
     async with DevnetStack(block_time=block_time, state_dir=state_dir) as stack:
@@ -155,7 +164,10 @@ async def run_demo(
         owner = world.roles["executor"].address
         executor_before = await _holdings(stack.rpc, world, world.executor)
         owner_before = await _holdings(stack.rpc, world, owner)
-        traffic = asyncio.create_task(_traffic(stack, bot, seed), name="demo traffic")
+        by_router: Counter[str] = Counter()
+        traffic = asyncio.create_task(
+            _traffic(stack, bot, seed, mix, by_router), name="demo traffic"
+        )
         try:
             if on_started is not None:
                 await on_started(bot, stack)
@@ -168,6 +180,7 @@ async def run_demo(
             await asyncio.gather(traffic, return_exceptions=True)
         end = bot.engine.processed_block
         summary = await _summarize(stack, bot, world, start, end, executor_before, owner_before)
+        summary = replace(summary, swaps_by_router=dict(sorted(by_router.items())))
         await bot.stop()
         return summary
 

@@ -44,6 +44,7 @@ class Deployment:
     lending_from_block: int = 0
     # Factories whose pools are tracked without a router of ours: factory -> pool kind name.
     pool_factories: dict[str, str] = field(default_factory=dict)
+    relay_dialects: dict[str, str] = field(default_factory=dict)  # relay name -> dialect
 
     @property
     def factories(self) -> list[str]:
@@ -88,6 +89,7 @@ def deployment_from_world(world: Any, relay_url: str | None) -> Deployment:
         routers={d["router"]: RouterKind.UNISWAP_V2_ROUTER for d in world.dexes.values()},
         router_factories={d["router"]: d["factory"] for d in world.dexes.values()},
         lending_pool=world.lending["pool"],
+        relay_dialects={"devnet": "buildernet"},  # the devnet relay speaks BuilderNet
     )
 
 

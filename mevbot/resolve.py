@@ -6,21 +6,29 @@ WETH and lending pool replace the world's, its routers, factories and relays joi
 The keys default to the devnet's public development keys. For the other networks the config
 names the node, relays and contracts, and the keys come from the environment variables (or
 keystore) the config names. Errors say which field or variable is missing and never show a key.
+The searcher (relay signing) key is a persistent identity: ``MEVBOT_SEARCHER_KEY`` when set,
+otherwise the keystore at ``keys.searcher_keystore``, created once. A warning says when the
+identity changes.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import replace
 
 from eth_account import Account
+from eth_account.signers.local import LocalAccount
 
 from anvil.world import World
+from execution.identity import keystore_address, load_or_create
 from execution.signer import LocalSigner, SignerKeyError
 from mevbot.config import Config, ConfigError
 from mevbot.deployment import ROUTER_KINDS, Deployment, Keys, deployment_from_world, devnet_keys
+
+log = logging.getLogger("mevbot.resolve")
 
 
 def load_world(config: Config) -> World:
@@ -69,6 +77,7 @@ def resolve_deployment(config: Config, world: World | None = None) -> Deployment
         router_factories=dict(config.v2_factories),
         lending_pool=config.lending_pool,
         lending_from_block=config.lending_from_block,
+        relay_dialects={r.name: r.dialect for r in config.relays},
     )
 
 
@@ -94,6 +103,10 @@ def _on_top_of_world(config: Config, world: Deployment) -> Deployment:
         lending_pool=config.lending_pool or world.lending_pool,
         lending_from_block=config.lending_from_block or world.lending_from_block,
         relays=relays,
+        relay_dialects={
+            **world.relay_dialects,
+            **{relay.name: relay.dialect for relay in config.relays},
+        },
     )
 
 
@@ -111,7 +124,7 @@ def resolve_keys(
             )
         else:
             executor = LocalSigner.from_env(names.executor_env, environ=dict(environ))
-        LocalSigner.from_env(names.searcher_env, environ=dict(environ))  # validates, clear errors
+        searcher = _searcher(config, environ)
         keeper = (
             LocalSigner.from_env(names.keeper_env, environ=dict(environ))
             if names.keeper_env in environ
@@ -119,8 +132,38 @@ def resolve_keys(
         )
     except SignerKeyError as error:
         raise ConfigError(f"keys: {error}") from None
-    return Keys(
-        executor=executor,
-        searcher=Account.from_key(environ[names.searcher_env].strip()),
-        keeper=keeper,
-    )
+    return Keys(executor=executor, searcher=searcher, keeper=keeper)
+
+
+def _searcher(config: Config, environ: Mapping[str, str]) -> LocalAccount:
+    """The searcher key from its variable, else from its keystore (created the first time)."""
+    names = config.keys
+    path = names.searcher_keystore
+    if names.searcher_env in environ:
+        LocalSigner.from_env(names.searcher_env, environ=dict(environ))  # validates, clear errors
+        account = Account.from_key(environ[names.searcher_env].strip())
+        kept = keystore_address(path)
+        if kept is not None and kept != account.address.lower():
+            log.warning(
+                "searcher identity changed: %s signs relay requests, but the keystore %s holds "
+                "%s; refunds for %s keep going there",
+                account.address.lower(),
+                path,
+                kept,
+                kept,
+            )
+        return account
+    password = environ.get(names.keystore_password_env)
+    if password is None:
+        raise SignerKeyError(
+            f"set {names.searcher_env}, or {names.keystore_password_env} to open (or create "
+            f"once) the searcher keystore {path}"
+        )
+    identity = load_or_create(path, password)
+    if identity.created:
+        log.warning(
+            "created the searcher identity %s in %s: builders pay refunds to it, back the file up",
+            identity.address,
+            path,
+        )
+    return identity.account

@@ -2,9 +2,15 @@
 
 It is the executor of the collectors -> strategies -> executors pattern. For each candidate it
 checks the idempotency key in the ledger (and, with several instances, claims it in the shared
-store), prices a bid, signs the executor call, simulates the *exact signed bundle*, drops it
-(counted, with the reason) when it reverts, runs out of gas or its simulated net profit is below
-the minimum, and otherwise sends it to every relay for the next ``target_blocks`` blocks.
+store), prices a bid and adds the candidate to the block's one bundle
+(:class:`~mevbot.block_bundle.BlockBundle`): its victims and its executor call signed at the
+next nonce, behind the members already there. The *exact signed bundle* is simulated as a whole;
+the candidate is dropped (counted, with the reason) when it conflicts with a member, reverts,
+runs out of gas, makes a member revert or adds less than the minimum net profit. Otherwise the
+bundle goes to every relay for the next ``target_blocks`` blocks, replacing the one sent before
+(one replacement id per target block). At each new head the members whose blocks are still
+ahead are signed and simulated again on the new state: those whose victims are gone drop out,
+the rest are sent as the next replacement, and a bundle left with no member is cancelled.
 
 Gas: a bid is priced with the gas learned for the action's shape *in its context* (behind a
 victim, the victim has already written the pools' price accumulators of the block; as the first
@@ -14,9 +20,7 @@ nothing unless used, and running out of gas on the fork would lose a real opport
 simulation that did run out is reported as ``out_of_gas``, never as a revert, and teaches the
 book to sign the next one of that shape with more.
 
-Bundles use the executor key's chain nonce at the last head: competing candidates for a block
-share it, so at most one of them can land. Every stage is timed from the moment the triggering
-event came off the wire.
+Every stage is timed from the moment the triggering event came off the wire.
 """
 
 from __future__ import annotations
@@ -26,17 +30,19 @@ import logging
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from chain.types import BlockHeader
-from execution.bids import BidPolicy, Rejected
+from chain.types import BlockHeader, Bundle
+from execution.bids import Bid, BidPolicy, Rejected
 from execution.bundler import BundleBuildError, BundlePlan, build_bundles
+from execution.dialects import Submission
 from execution.executor_calls import executor_call
 from execution.inclusion import InclusionTracker
-from execution.ledger import Ledger
+from execution.ledger import Ledger, OutcomeStatus, Settlement
 from execution.relay import MultiRelay
 from execution.signer import LocalSigner
+from mevbot.block_bundle import BlockBundle, Member
 from mevbot.latency import LatencyBook
 from mevbot.status import OpportunityRow
 from simulation.actions import GasShape
@@ -111,11 +117,11 @@ class Verdict:
     outcome: str  # sent | simulated (dry run) | duplicate | dropped
     reason: str = ""
     plan: BundlePlan | None = None
-    simulation: SimResult | None = None
+    simulation: SimResult | None = None  # of the block's whole bundle, this member last
 
 
 class Submitter:
-    """Turns candidates into bundles at the relays, at most once per idempotency key."""
+    """Turns candidates into the block's bundle at the relays, at most once per idempotency key."""
 
     def __init__(
         self,
@@ -160,10 +166,16 @@ class Submitter:
         self.verdicts: deque[tuple[Candidate, Verdict]] = deque(maxlen=history)
         self.head: BlockHeader | None = None
         self.bundle_nonce: int | None = None
+        self.bundle: BlockBundle | None = None
+        # Members join the bundle one at a time: each is signed at the next nonce and simulated
+        # behind the others.
+        self._lock = asyncio.Lock()
+
+    # ------------------------------------------------------------------ heads
 
     async def on_head(self, header: BlockHeader) -> None:
-        """A new block: the executor key's nonce for the next bundles, and the bundles it
-        settled (landed, missed, superseded) into the ledger."""
+        """A new block: the executor key's nonce, the bundles it settled (landed, missed,
+        superseded) into the ledger, and the block's bundle carried to the next block."""
         self.head = header
         self.bundle_nonce = int(
             await self.rpc.call("eth_getTransactionCount", [self.signer.address, "latest"]), 16
@@ -175,6 +187,70 @@ class Submitter:
             await self._share(
                 "record_outcome", outcome.status.value, outcome.realized_profit_wei or 0
             )
+        async with self._lock:
+            await self._carry(header)
+
+    async def _carry(self, header: BlockHeader) -> None:
+        """Start the bundle for the next block with the members still worth sending."""
+        old = self.bundle
+        self.bundle = BlockBundle(header.number + 1, header.number + self.target_blocks)
+        if old is None:
+            return
+        ahead = {b: r for b, r in old.replacements.items() if b > header.number}
+        self.bundle.replacements.update(ahead)
+        assert self.bundle_nonce is not None
+        # A member whose nonce is spent landed with its bundle (the tracker settles it).
+        live = [m for m in old.members if m.plan.our_tx.nonce >= self.bundle_nonce]
+        await self._rejoin(self.bundle, live, next_base_fee(header))
+        self._adopt(self.bundle, old, after=header.number)
+        if self.bundle.members:
+            self.counters["bundles_carried"] += 1
+            if not self.dry_run:
+                await self._send(self.bundle, self.bundle.members[-1])
+        elif ahead and not self.dry_run:
+            assert self.relays is not None
+            for block, replacement in ahead.items():
+                await self.relays.cancel(replacement.next())
+                self.bundle.replacements[block] = replacement.next()
+            self.counters["bundles_cancelled"] += len(ahead)
+
+    async def _rejoin(self, bundle: BlockBundle, members: list[Member], base_fee: int) -> None:
+        """Sign and simulate ``members`` again, in order, into ``bundle``; those that no longer
+        join (their victim is gone, the state moved) drop out, counted and logged."""
+        for member in members:
+            _, problem, _ = await self._join(bundle, member.candidate, member.bid, base_fee)
+            if problem is not None:
+                self.counters["members_dropped"] += 1
+                log.info(
+                    "bundle member %s dropped for block %d: %s",
+                    member.candidate.key,
+                    bundle.first_block,
+                    problem,
+                )
+
+    def _adopt(self, new: BlockBundle, old: BlockBundle, after: int) -> None:
+        """The ledger follows ``new`` instead of ``old``: plans new to it are recorded, and the
+        rows past block ``after`` of plans it no longer carries are settled as superseded."""
+        kept = {m.plan.bundle_hash for m in old.members}
+        carried = {m.plan.bundle_hash for m in new.members}
+        for member in new.members:
+            if member.plan.bundle_hash not in kept:
+                self.ledger.record_bundles(member.plan)
+        for member in old.members:
+            if member.plan.bundle_hash not in carried:
+                self._supersede(member.plan, after)
+
+    def _supersede(self, plan: BundlePlan, after: int) -> None:
+        """The ledger rows of a plan the block's bundle no longer carries, past block ``after``."""
+        for bundle in plan.bundles:
+            if bundle.block_number > after:
+                self.ledger.settle(
+                    bundle.bundle_hash,
+                    bundle.block_number,
+                    Settlement(OutcomeStatus.SUPERSEDED, detail="left the block's bundle"),
+                )
+
+    # ------------------------------------------------------------------ candidates
 
     def _policy(self, candidate: Candidate) -> BidPolicy:
         return self.policies.get(candidate.strategy) or self.policies["default"]
@@ -199,8 +275,8 @@ class Submitter:
         return verdict
 
     async def submit(self, candidate: Candidate) -> Verdict:
-        """Verify, bid, sign and send one candidate (at most once per key)."""
-        if self.head is None or self.bundle_nonce is None:
+        """Add one candidate to the block's bundle and send it (at most once per key)."""
+        if self.head is None or self.bundle_nonce is None or self.bundle is None:
             self.counters["dropped_no_head"] += 1
             return Verdict("dropped", "no_head: no block seen yet")
         if not self.ledger.record_candidate(candidate) or (
@@ -217,51 +293,158 @@ class Submitter:
         )
         if isinstance(bid, Rejected):
             return self._note(candidate, Verdict("dropped", f"{bid.reason.value}: expected"))
-        sign_start = time.monotonic_ns()
+        async with self._lock:
+            bundle = self.bundle
+            if candidate.target_block != bundle.first_block:
+                verdict = Verdict("dropped", f"stale: block {candidate.target_block} has passed")
+                return self._note(candidate, verdict)
+            conflicting = bundle.conflicting(candidate)
+            if conflicting:
+                # It displaces the members it conflicts with only when it is worth more: the
+                # rest are signed again behind each other, then it is tried last.
+                held = sum(m.candidate.expected_profit_wei for m in conflicting)
+                if candidate.expected_profit_wei <= held:
+                    return self._note(candidate, Verdict("dropped", bundle.conflict(candidate)))
+                trial = BlockBundle(
+                    bundle.first_block, bundle.last_block, replacements=bundle.replacements
+                )
+                others = [m for m in bundle.members if m not in conflicting]
+                await self._rejoin(trial, others, base_fee)
+            else:
+                trial = bundle
+            member, problem, result = await self._join(trial, candidate, bid, base_fee)
+            if member is None:
+                return self._note(candidate, Verdict("dropped", problem or "", None, result))
+            if trial is bundle:
+                self.ledger.record_bundles(member.plan)
+            else:
+                self.counters["members_displaced"] += len(conflicting)
+                self._adopt(trial, bundle, after=self.head.number)
+                self.bundle = bundle = trial
+            if self.dry_run:
+                self.ledger.mark_candidate(candidate.key, "simulated")
+                verdict = Verdict("simulated", "dry run", member.plan, result)
+                return self._note(candidate, verdict)
+            delivered = await self._send(bundle, member)
+        if not delivered:
+            verdict = Verdict("dropped", "relays: no relay accepted it", member.plan, result)
+            return self._note(candidate, verdict)
+        self.ledger.mark_candidate(candidate.key, "sent")
+        await self._share("record_sent", len(member.plan.bundles))
+        return self._note(candidate, Verdict("sent", "", member.plan, result))
+
+    async def _join(
+        self, bundle: BlockBundle, candidate: Candidate, bid: Bid, base_fee: int
+    ) -> tuple[Member | None, str | None, SimResult | None]:
+        """Sign ``candidate`` at ``bundle``'s next nonce, behind its members, and simulate the
+        whole bundle: (the member, added to the bundle, or None; why not; the simulation)."""
+        assert self.bundle_nonce is not None
+        included = bundle.included_victims()
+        placed = replace(
+            candidate,
+            target_block=bundle.first_block,
+            backrun=tuple(tx for tx in candidate.backrun if tx.hash not in included),
+        )
         limit = self.gas.limit(candidate)
+        sign_start = time.monotonic_ns()
         try:
-            call = executor_call(self.executor, candidate, bid, limit, self.weth)
+            call = executor_call(self.executor, placed, bid, limit, self.weth)
             plan = build_bundles(
-                candidate,
+                placed,
                 call,
                 bid,
                 self.signer,
-                self.bundle_nonce,
+                self.bundle_nonce + len(bundle.members),
                 self.chain_id,
-                last_block=candidate.target_block + self.target_blocks - 1,
+                last_block=bundle.last_block,
             )
         except (BundleBuildError, ValueError) as error:
-            return self._note(candidate, Verdict("dropped", f"unbundleable: {error}"))
+            return None, f"unbundleable: {error}", None
         self.latency.record_ns("sign", sign_start, time.monotonic_ns())
-        problem, simulation = await self._verify(candidate, plan, base_fee, limit)
-        if problem is not None:
-            return self._note(candidate, Verdict("dropped", problem, plan, simulation))
-        self.ledger.record_bundles(plan)
-        if self.dry_run:
-            self.ledger.mark_candidate(candidate.key, "simulated")
-            return self._note(candidate, Verdict("simulated", "dry run", plan, simulation))
-        return await self._send(candidate, plan, simulation)
+        member = Member(candidate, bid, limit, plan)
+        problem, result = await self._verify(bundle, member, base_fee)
+        if problem is not None or result is None:
+            return None, problem, result
+        bundle.members.append(member)
+        bundle.diffs = dict(result.balance_diffs.get(self.executor, {}))
+        return member, None, result
 
-    async def _send(
-        self, candidate: Candidate, plan: BundlePlan, simulation: SimResult | None
-    ) -> Verdict:
+    async def _verify(
+        self, bundle: BlockBundle, member: Member, base_fee: int
+    ) -> tuple[str | None, SimResult | None]:
+        """Simulate the bundle with ``member`` last: (why it must not join, or None; the
+        simulation of the whole bundle)."""
+        candidate = member.candidate
+        tokens = sorted({self.weth, candidate.profit_token.lower()})
+        txs = bundle.txs([member])
+        start = time.monotonic_ns()
+        try:
+            result = await self.simulator.simulate(
+                [tx.raw for tx in txs], watch=[self.executor], tokens=tokens
+            )
+        except SimulationError as error:
+            return f"simulation_failed: {error.reason}", None
+        finally:
+            self.latency.record_ns("simulate", start, time.monotonic_ns())
+        if not result.success:
+            failed = next(i for i, tx in enumerate(result.txs) if not tx.success)
+            owner, ours = bundle.owner_of(failed, [member])
+            outcome = result.txs[failed]
+            if owner < len(bundle.members):
+                return (
+                    f"conflict: member {owner} fails behind it ({outcome.revert_reason})",
+                    result,
+                )
+            if not ours:
+                return f"reverts: backrun tx {outcome.revert_reason}", result
+            if outcome.gas_used >= member.gas_limit * OUT_OF_GAS_SHARE:
+                self.gas.ran_out(candidate, member.gas_limit)
+                return f"out_of_gas: used {outcome.gas_used} of {member.gas_limit}", result
+            return f"reverts: ours: {outcome.revert_reason}", result
+        ours = result.txs[-1]
+        self.gas.learn(candidate, ours.gas_used)
+        diffs = result.balance_diffs.get(self.executor, {})
+        token = candidate.profit_token.lower()
+        # What this member adds: the bundle's balance changes with it, less those without it.
+        added = {k: diffs.get(k, 0) - bundle.diffs.get(k, 0) for k in (token, ETH)}
+        gain = added[token] + (added[ETH] if token == self.weth else 0)
+        if token != self.weth:
+            # Value the token gain at the candidate's own rate; the coinbase tip is paid in ETH.
+            gain = gain * candidate.expected_profit_wei // max(candidate.expected_profit, 1)
+            gain += added[ETH]
+        net = gain - ours.gas_used * base_fee
+        if net < self._policy(candidate).min_net_profit_wei:
+            return f"below_minimum: simulated net {net} wei", result
+        if gain + member.bid.coinbase_wei != candidate.expected_profit_wei:
+            self.counters["profit_mismatch"] += 1
+        return None, result
+
+    async def _send(self, bundle: BlockBundle, member: Member) -> int:
+        """Send the bundle for each of its blocks, replacing what was sent for that block before;
+        the relays' answers go to the ledger under ``member``'s plan. Returns how many accepted."""
         assert self.relays is not None
+        txs = tuple(bundle.txs())
+        submissions = []
+        for block in range(bundle.first_block, bundle.last_block + 1):
+            replacement = bundle.next_replacement(block)
+            bundle.replacements[block] = replacement
+            submissions.append(Submission(Bundle(txs, block), replacement=replacement))
         submit_start = time.monotonic_ns()
-        first, *later = plan.bundles
-        answers = {first.block_number: await self.relays.send_bundle(first)}
+        first, *later = submissions
+        answers = {first.bundle.block_number: await self.relays.send_bundle(first)}
         now = time.monotonic_ns()
         self.latency.record_ns("submit", submit_start, now)
-        if candidate.detected_at:
-            self.latency.record_ns("wire_to_relay", candidate.detected_at, now)
+        if member.candidate.detected_at:
+            self.latency.record_ns("wire_to_relay", member.candidate.detected_at, now)
         if later:  # the next blocks are less urgent: all at once, after the first is answered
-            outcomes = await asyncio.gather(*(self.relays.send_bundle(b) for b in later))
-            answers |= {b.block_number: o for b, o in zip(later, outcomes, strict=True)}
+            outcomes = await asyncio.gather(*(self.relays.send_bundle(s) for s in later))
+            answers |= {s.bundle.block_number: o for s, o in zip(later, outcomes, strict=True)}
         delivered = 0
         for block_number, outcomes_for_block in answers.items():
             for outcome in outcomes_for_block:
                 error = outcome.error
                 self.ledger.record_relay_answer(
-                    plan.bundle_hash,
+                    member.plan.bundle_hash,
                     block_number,
                     outcome.relay,
                     ok=error is None,
@@ -269,12 +452,7 @@ class Submitter:
                     message=None if error is None else str(error),
                 )
                 delivered += error is None
-        if not delivered:
-            verdict = Verdict("dropped", "relays: no relay accepted it", plan, simulation)
-            return self._note(candidate, verdict)
-        self.ledger.mark_candidate(candidate.key, "sent")
-        await self._share("record_sent", len(plan.bundles))
-        return self._note(candidate, Verdict("sent", "", plan, simulation))
+        return delivered
 
     async def _share(self, method: str, *args: Any) -> None:
         """Tell the shared book; its outage is counted, never stops the pipeline."""
@@ -285,40 +463,3 @@ class Submitter:
         except Exception as error:  # a Redis outage must not take the submitter down
             self.counters["shared_ledger_errors"] += 1
             log.warning("shared ledger: %s", error)
-
-    async def _verify(
-        self, candidate: Candidate, plan: BundlePlan, base_fee: int, limit: int
-    ) -> tuple[str | None, SimResult | None]:
-        """Simulate the exact signed bundle: (why it must not be sent, or None; the result)."""
-        tokens = sorted({self.weth, candidate.profit_token.lower()})
-        start = time.monotonic_ns()
-        try:
-            result = await self.simulator.simulate(
-                [tx.raw for tx in plan.bundles[0].txs], watch=[self.executor], tokens=tokens
-            )
-        except SimulationError as error:
-            return f"simulation_failed: {error.reason}", None
-        finally:
-            self.latency.record_ns("simulate", start, time.monotonic_ns())
-        ours = result.txs[-1]
-        if not result.success:
-            failed = next(i for i, tx in enumerate(result.txs) if not tx.success)
-            if failed == len(result.txs) - 1 and ours.gas_used >= limit * OUT_OF_GAS_SHARE:
-                self.gas.ran_out(candidate, limit)
-                return f"out_of_gas: used {ours.gas_used} of {limit}", result
-            who = "ours" if failed == len(result.txs) - 1 else f"backrun tx {failed}"
-            return f"reverts: {who}: {result.txs[failed].revert_reason}", result
-        self.gas.learn(candidate, ours.gas_used)
-        diffs = result.balance_diffs.get(self.executor, {})
-        token = candidate.profit_token.lower()
-        gain = diffs.get(token, 0) + (diffs.get(ETH, 0) if token == self.weth else 0)
-        if token != self.weth:
-            # Value the token gain at the candidate's own rate; the coinbase tip is paid in ETH.
-            gain = gain * candidate.expected_profit_wei // max(candidate.expected_profit, 1)
-            gain += diffs.get(ETH, 0)
-        net = gain - ours.gas_used * base_fee
-        if net < self._policy(candidate).min_net_profit_wei:
-            return f"below_minimum: simulated net {net} wei", result
-        if gain + plan.bid.coinbase_wei != candidate.expected_profit_wei:
-            self.counters["profit_mismatch"] += 1
-        return None, result

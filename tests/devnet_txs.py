@@ -5,12 +5,13 @@ from __future__ import annotations
 from eth_account import Account
 from eth_utils import to_checksum_address
 
+from anvil import artifacts
 from anvil.traffic import Traffic
 from anvil.world import World
 from chain.abi import load_artifact
 
 FEED = load_artifact("PriceFeed").abi
-SWAP = load_artifact("UniswapV2Router02").abi.function("swapExactTokensForTokens")
+SWAP = artifacts.load("UniswapV2Router02").abi.function("swapExactTokensForTokens")
 
 
 def swap(traffic: Traffic, world: World, dex: str, trader: int, amount: int, fee: int) -> str:

@@ -20,17 +20,20 @@ from typing import Any
 from eth_account import Account
 from eth_utils import to_checksum_address
 
+from anvil import artifacts
 from anvil.builder import BlockReport
 from anvil.stack import DevnetStack
 from chain.abi import load_artifact
 from chain.types import SignedTx
+from execution.bundler import BundlePlan
+from execution.inclusion import in_bundle_order
 from mevbot.config import load_config
 from mevbot.deployment import Deployment, deployment_from_world, devnet_keys
 from mevbot.runtime import Bot
 
 ERC20 = load_artifact("ERC20Token").abi
-PAIR = load_artifact("UniswapV2Pair").abi
-ROUTER = load_artifact("UniswapV2Router02").abi
+PAIR = artifacts.load("UniswapV2Pair").abi
+ROUTER = artifacts.load("UniswapV2Router02").abi
 
 
 async def until(predicate: Callable[[], object], timeout: float = 15.0, what: str = "") -> None:
@@ -213,3 +216,10 @@ def sent_for(bot: Bot, trigger: str) -> list[Any]:
         for c, v in bot.engine.submitter.verdicts
         if c.trigger_hash == trigger and v.outcome == "sent"
     ]
+
+
+def landed_in(report: BlockReport, plan: BundlePlan) -> bool:
+    """Whether ``plan``'s txs (its victims, then our executor call) landed in the built block
+    together and in order, inside whichever of our bundles carried them."""
+    ours = [tx.hash for tx in plan.bundles[0].txs]
+    return any(in_bundle_order(landed.tx_hashes, ours) for landed in report.landed)

@@ -35,6 +35,9 @@ from chain.envelope import signed_envelope
 from chain.node import ANVIL_DEV_KEYS
 from chain.rpc import Rpc, connect
 from chain.types import Bundle, PendingTx, SignedTx
+from execution.dialects import RefundTerms, Replacement, Submission
+from execution.ledger import Ledger
+from execution.refunds import RefundStatus, RefundTracker
 from execution.relay import RelayClient, mev_bundle
 
 pytestmark = pytest.mark.timeout(60)
@@ -75,7 +78,9 @@ async def net(devnet_cache: Path) -> AsyncIterator[Net]:
             [("anvil_setCode", [TIPPER, TIPPER_CODE]), ("anvil_setCode", [REVERTER, REVERTER_CODE])]
         )
         searcher = Account.from_key(stack.world.roles["searcher"].private_key)
-        relay = RelayClient(stack.relay_url, searcher, session=session, timeout=10.0)
+        relay = RelayClient(
+            stack.relay_url, searcher, session=session, timeout=10.0, dialect="buildernet"
+        )
         traffic = Traffic(stack.world, seed=7)
         await traffic.sync_nonces(rpc)
         yield Net(stack, rpc, relay, traffic)
@@ -443,6 +448,169 @@ async def test_the_running_loop_keeps_bundles_whole_under_concurrent_traffic(net
     assert stats.build_errors == 0
     assert set(stats.anomalies) <= {"orphan_dropped"}, stats.anomalies
     assert stats.bundles_included == landed >= len(bundles) // 2
+
+
+# --- replacement and cancellation, as BuilderNet documents them ----------------------------------
+
+
+async def nonce_of(rpc: Rpc, address: str) -> int:
+    return int(await rpc.call("eth_getTransactionCount", [address, "latest"]), 16)
+
+
+async def test_a_replaced_bundle_lands_as_its_latest_version(net: Net) -> None:
+    victim = await public_swap(net)
+    first = await signed_call(net, "executor", TIPPER, value=ETHER // 100)
+    second = await signed_call(net, "executor", TIPPER, value=2 * ETHER // 100)  # same nonce
+    target = await head_number(net.rpc) + 1
+    replacement = Replacement.new()
+    await net.relay.send_bundle(Submission(Bundle((victim, first), target), replacement))
+    receipt = await net.relay.replace(
+        Submission(Bundle((victim, second), target), replacement.next())
+    )
+
+    report = await net.builder.build_block()
+
+    assert report.included == (receipt.bundle_hash,)
+    assert await block_txs(net.rpc, target) == [victim.hash, second.hash]
+    assert await coinbase_gain(net, target) == await paid_to_coinbase(net.rpc, report) + (
+        2 * ETHER // 100
+    )
+
+
+async def test_a_replacement_with_a_lower_nonce_is_ignored(net: Net) -> None:
+    victim = await public_swap(net)
+    kept = await signed_call(net, "executor", TIPPER, value=ETHER // 100)
+    late = await signed_call(net, "executor", TIPPER, value=3 * ETHER // 100)
+    target = await head_number(net.rpc) + 1
+    uuid = Replacement.new().uuid
+    kept_hash = (
+        await net.relay.send_bundle(
+            Submission(Bundle((victim, kept), target), Replacement(uuid, 5))
+        )
+    ).bundle_hash
+    await net.relay.replace(Submission(Bundle((victim, late), target), Replacement(uuid, 4)))
+
+    report = await net.builder.build_block()
+
+    assert report.included == (kept_hash,)
+    assert await block_txs(net.rpc, target) == [victim.hash, kept.hash]
+    stats = net.stack.relay.book.searcher_stats(net.relay.searcher_address)
+    assert (stats.received, stats.ignored) == (1, 1)
+
+
+async def test_a_cancelled_bundle_does_not_land(net: Net) -> None:
+    public = await public_swap(net)
+    tip = await signed_call(net, "executor", TIPPER, value=ETHER // 100)
+    target = await head_number(net.rpc) + 1
+    replacement = Replacement(Replacement.new().uuid, 3)
+    await net.relay.send_bundle(Submission(Bundle((tip,), target), replacement))
+    await net.relay.cancel(Replacement(replacement.uuid, 2))  # older than the bundle: ignored
+    assert net.stack.relay.book.blocks() == (target,)
+    await net.relay.cancel(replacement.next())  # the same uuid with no txs
+
+    report = await net.builder.build_block()
+
+    assert report.included == () and report.rejected == ()
+    assert await block_txs(net.rpc, target) == [public.hash]
+    assert await nonce_of(net.rpc, tip.sender) == tip.nonce
+    stats = net.stack.relay.book.searcher_stats(net.relay.searcher_address)
+    assert (stats.cancelled, stats.ignored) == (1, 1)
+
+
+# --- refunds, paid on the devnet chain and reconciled into the ledger ---------------------------
+
+
+async def balance(rpc: Rpc, address: str, block: int | str = "latest") -> int:
+    tag = hex(block) if isinstance(block, int) else block
+    return int(await rpc.call("eth_getBalance", [address, tag]), 16)
+
+
+async def paid_by(rpc: Rpc, txs: list[SignedTx], number: int) -> list[int]:
+    """What each tx paid the coinbase in block ``number``: priority fee (transfers on top)."""
+    block = await rpc.call("eth_getBlockByNumber", [hex(number), False])
+    fee = int(block["baseFeePerGas"], 16)
+    return [
+        int(r["gasUsed"], 16) * (int(r["effectiveGasPrice"], 16) - fee)
+        for r in await receipts(rpc, [tx.hash for tx in txs])
+    ]
+
+
+async def test_a_landed_bundle_earns_its_signer_a_refund_paid_on_chain_and_reconciled(
+    net: Net, tmp_path: Path
+) -> None:
+    searcher = net.relay.searcher_address.lower()
+    victim = await public_swap(net)
+    tip = await signed_call(net, "executor", TIPPER, value=ETHER // 100)
+    target = await head_number(net.rpc) + 1
+    receipt = await net.relay.send_bundle(Bundle((victim, tip), target))
+    await net.builder.build_block()
+    payment = sum(await paid_by(net.rpc, [victim, tip], target)) + ETHER // 100
+    refund = payment * 5000 // 10_000  # no competitor: half of the whole payment
+
+    with Ledger.open(tmp_path / "ledger.sqlite") as ledger:
+        tracker = RefundTracker(net.relay, ledger, searcher)
+        first = await tracker.reconcile()
+        assert (first.new, first.pending_wei, first.received_wei) == (1, refund, 0)
+        [owed] = await net.relay.fee_refunds(searcher)
+        assert (owed.hash, owed.amount, owed.block_number) == (receipt.bundle_hash, refund, target)
+        assert owed.status is RefundStatus.PENDING
+
+        before = await balance(net.rpc, searcher)
+        paid_in = (await net.builder.build_block()).number  # mines the payout
+        assert await balance(net.rpc, searcher) - before == refund
+        await net.builder.build_block()  # the desk sees the payout mined
+        second = await tracker.reconcile()
+        assert (second.new, second.changed, second.pending_wei, second.received_wei) == (
+            0,
+            1,
+            0,
+            refund,
+        )
+        again = await tracker.reconcile()
+        assert (again.new, again.changed, again.received_wei) == (0, 0, refund)
+        totals = await net.relay.fee_refund_totals(searcher)
+        assert (totals.pending, totals.received, totals.up_to_block) == (0, refund, paid_in + 1)
+
+
+async def test_the_winner_of_a_contest_is_refunded_down_to_the_second_price(net: Net) -> None:
+    searcher = net.relay.searcher_address.lower()
+    victim = await public_swap(net)
+    low = await signed_call(net, "executor", TIPPER, value=ETHER // 100)
+    high = await signed_call(net, "keeper", TIPPER, value=3 * ETHER // 100)
+    target = await head_number(net.rpc) + 1
+    await net.relay.send_bundle(Bundle((victim, low), target))
+    high_hash = (await net.relay.send_bundle(Bundle((victim, high), target))).bundle_hash
+
+    report = await net.builder.build_block()
+
+    assert report.included == (high_hash,)
+    # Both tips use the same gas at the same priority fee: the bids differ by the transfers.
+    [owed] = await net.relay.fee_refunds(searcher)
+    assert owed.amount == (3 * ETHER // 100 - ETHER // 100) * 5000 // 10_000
+
+
+async def test_refund_percent_pays_the_recipient_and_delayed_ones_are_listed(net: Net) -> None:
+    searcher = net.relay.searcher_address.lower()
+    user = Account.create().address.lower()
+    delegate = Account.create().address.lower()
+    assert await net.relay.set_fee_refund_recipient(delegate) == {"from": searcher, "to": delegate}
+    victim = await public_swap(net)
+    tip = await signed_call(net, "executor", TIPPER, value=ETHER // 100)
+    target = await head_number(net.rpc) + 1
+    terms = RefundTerms(20, user, delayed=True)  # of the last tx: the tip
+    await net.relay.send_bundle(Submission(Bundle((victim, tip), target), refund=terms))
+    await net.builder.build_block()
+    victim_paid, tip_paid = await paid_by(net.rpc, [victim, tip], target)
+    explicit = (tip_paid + ETHER // 100) * 20 // 100
+    fee = (victim_paid + tip_paid + ETHER // 100 - explicit) * 5000 // 10_000
+
+    await net.builder.build_block()  # mines both payouts
+    assert await balance(net.rpc, user) == explicit
+    assert await balance(net.rpc, delegate) == fee
+    [delayed] = await net.relay.delayed_refunds(user)
+    assert (delayed.amount, delayed.recipient) == (explicit, user)
+    assert [r.amount for r in await net.relay.fee_refunds(delegate)] == [fee]
+    assert await net.relay.fee_refunds(searcher) == []
 
 
 @settings(max_examples=60, deadline=None)

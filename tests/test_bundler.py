@@ -15,7 +15,7 @@ from chain.abi import load_artifact
 from chain.types import Log
 from execution.bundler import BundleBuildError, build_bundles
 from execution.executor_calls import executor_call, gas_limit_for, min_profit_argument
-from execution.inclusion import BlockTxs, InclusionTracker, TxReceipt, in_bundle_order
+from execution.inclusion import BlockTxs, InclusionTracker, TxReceipt, builder_of, in_bundle_order
 from execution.ledger import Ledger, OutcomeStatus
 from simulation.actions import LiquidationAction
 
@@ -173,3 +173,33 @@ def test_verdicts_unbundled_and_superseded(tmp_path: Path) -> None:
     )
     assert landed[0].settlement.status is OutcomeStatus.LANDED
     ledger.close()
+
+
+def test_a_missed_bundle_says_who_built_the_block_and_whether_its_victim_got_in(
+    tmp_path: Path,
+) -> None:
+    ledger = Ledger.open(tmp_path / "ledger.sqlite")
+    tracker = InclusionTracker(ledger, EXECUTOR, WETH)
+    item = candidate("lost", 400)
+    plan = plan_for(item, blocks=2)
+    ledger.record_candidate(item)
+    ledger.record_bundles(plan)
+    for bundle in plan.bundles:
+        ledger.record_relay_answer(plan.bundle_hash, bundle.block_number, "titan", ok=True)
+    trigger, _ = (tx.hash for tx in plan.bundles[0].txs)
+    # Titan signs its blocks "Titan (titanbuilder.xyz)" in the extra data.
+    titan = builder_of({"extraData": "0x" + b"Titan (titanbuilder.xyz)".hex(), "miner": "0x01"})
+    assert titan == "Titan (titanbuilder.xyz)"
+    assert builder_of({"extraData": "0xd883010e0c846765746888", "miner": "0xAB"}) == "0xab"
+    (first,) = tracker.settle_block(
+        BlockTxs(400, ("0x" + "cd" * 32,), "0x" + "99" * 20), ledger.pending_bundles(400), {}
+    )
+    assert first.settlement.victim_landed is False
+    assert first.settlement.detail == f"not in block 400 built by 0x{'99' * 20}"
+    (second,) = tracker.settle_block(
+        BlockTxs(401, (trigger,), titan), ledger.pending_bundles(401), {}
+    )
+    assert second.settlement.lost_to == titan and second.settlement.victim_landed is True
+    assert second.settlement.detail == f"victim landed without us in block 401 built by {titan}"
+    assert ledger.outcome(plan.bundle_hash, 401) == second.settlement
+    assert ledger.inclusion_by_relay() == {"titan": {"missed": 2, "victim_landed_without_us": 1}}

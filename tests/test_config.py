@@ -25,7 +25,14 @@ def test_preset_fills_chain_id_relays_and_routers(tmp_path):
         _write(tmp_path, 'network = "mainnet"\n[node]\nws = "ws://node:8546"\n'), environ={}
     )
     assert config.chain_id == 1
-    assert [r.url for r in config.relays] == ["https://relay.flashbots.net"]
+    assert [(r.name, r.dialect) for r in config.relays] == [
+        ("flashbots", "flashbots"),
+        ("titan", "titan"),
+        ("beaver", "beaver"),
+        ("rsync", "rsync"),
+        ("ultrasound", "ultrasound"),
+    ]
+    assert config.relays[0].url == "https://relay.flashbots.net"
     assert config.routers["0x7a250d5630b4cf539739df2c5dacb4c659f2488d"] == "uniswap-v2"
     assert config.node.ws == "ws://node:8546"
     sepolia = load_config(network="sepolia", environ={})
@@ -223,3 +230,13 @@ def test_the_devnet_honours_the_files_own_addresses_and_relays(tmp_path):
     assert set(deployment.routers) == {"0x" + "02" * 20, router}
     assert deployment.relays == (("devnet", "http://127.0.0.1:2"), ("mine", "http://127.0.0.1:3"))
     assert deployment.lending_pool == "0x" + "04" * 20  # the world's, the file names none
+
+
+def test_a_relay_names_a_known_dialect(tmp_path):
+    text = 'network = "sepolia"\n[[relays]]\nname = "b"\nurl = "https://b.example"\n'
+    assert load_config(_write(tmp_path, text), environ={}).relays[0].dialect == "generic"
+    with pytest.raises(ConfigError) as caught:
+        load_config(_write(tmp_path, text + 'dialect = "bloxroute"\n'), environ={})
+    assert str(caught.value).startswith(
+        "relays.0.dialect: Value error, unknown dialect 'bloxroute'"
+    )

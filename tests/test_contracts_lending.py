@@ -7,7 +7,6 @@ each starts from the same freshly deployed market.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +21,7 @@ from web3.contract import Contract
 from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
 
-from chain.abi import ARTIFACTS_DIR
+from anvil import artifacts
 from chain.node import AnvilProcess
 from simulation.lending import (
     MAX_UINT256,
@@ -61,13 +60,13 @@ class Devnet:
         return cls(w3=w3, accounts=list(w3.eth.accounts))
 
     def deploy(self, name: str, *args: Any, sender: str | None = None) -> Contract:
-        artifact = json.loads((ARTIFACTS_DIR / f"{name}.json").read_text())
+        artifact = artifacts.artifact_json(name)
         factory = self.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
         receipt = self.send(factory.constructor(*args), sender or self.accounts[0])
         return self.w3.eth.contract(address=receipt["contractAddress"], abi=artifact["abi"])
 
     def at(self, name: str, address: str) -> Contract:
-        artifact = json.loads((ARTIFACTS_DIR / f"{name}.json").read_text())
+        artifact = artifacts.artifact_json(name)
         return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=artifact["abi"])
 
     def send(self, call: Any, sender: str, **tx: Any) -> Any:

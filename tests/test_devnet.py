@@ -8,12 +8,15 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from official_code import mismatches
 
 from anvil.deployer import Deployer
-from anvil.world import SPEC, World
+from anvil.devnet import cache_key
+from anvil.world import ROUTER_KINDS, SPEC, World
 from chain.node import _probe
 
 
@@ -113,6 +116,28 @@ def test_devnet_comes_up_with_a_complete_world_and_restarts_from_cache(tmp_path)
             assert health[-1] == pytest.approx(borrower["target_health_factor"], rel=1e-6)
         assert any(h < 1.06 for h in health), "some borrowers are close to liquidation"
 
+        # Uniswap's official bytecode, every router listed by kind, every V3 pool described.
+        assert mismatches(world) == []
+        kinds = {r["kind"]: r["address"] for r in world.routers}
+        assert sorted(kinds) == sorted(ROUTER_KINDS)
+        assert kinds["uniswap-v3"] == world.v3["swap_router"]
+        assert kinds["uniswap-v3-02"] == world.v3["swap_router02"]
+        assert kinds["universal-router"] == world.v3["universal_router"]
+        v2_routers = {r["address"] for r in world.routers if r["kind"] == "uniswap-v2"}
+        assert v2_routers == {dex["router"] for dex in world.dexes.values()}
+        pools = world.v3["pools"]
+        assert {(p["name"], p["fee"]) for p in pools} == {
+            (f"{s.base}/{s.quote}", s.fee) for s in SPEC.v3_pools
+        }
+        assert len(pools) == 15
+        for pool in pools:
+            assert set(pool) == {"name", "address", "token0", "token1", "fee", "tick_spacing"}
+            (fee,) = d.call("UniswapV3Pool", pool["address"], "fee")
+            (token0,) = d.call("UniswapV3Pool", pool["address"], "token0")
+            (liquidity,) = d.call("UniswapV3Pool", pool["address"], "liquidity")
+            assert (fee, token0.lower()) == (pool["fee"], pool["token0"]) and liquidity > 0
+        assert _has_code(d, world.v3["quoter"]) and _has_code(d, world.v3["position_manager"])
+
         assert _has_code(d, world.executor)
         (owner,) = d.call("Executor", world.executor, "owner")
         assert owner.lower() == world.roles["executor"].address
@@ -136,6 +161,8 @@ def test_devnet_comes_up_with_a_complete_world_and_restarts_from_cache(tmp_path)
         assert _has_code(d, cached.executor)
         pair = cached.dexes["uniswap"]["pairs"]["WETH/USDC"]["address"]
         assert d.call("UniswapV2Pair", pair, "getReserves")[0] > 0
+        assert cached.v3 == world.v3 and cached.routers == world.routers
+        assert d.call("UniswapV3Pool", cached.v3["pools"][0]["address"], "liquidity")[0] > 0
     finally:
         _stop(process)
 
@@ -154,3 +181,27 @@ def test_devnet_help_explains_itself():
     ).stdout
     for option in ("--out", "--block-time", "--state-dir", "--no-cache", "--relay-port", "Ctrl-C"):
         assert option in sub
+
+
+def test_cache_key_follows_the_world_and_old_world_json_still_loads(tmp_path):
+    changed = replace(SPEC, v3_pools=SPEC.v3_pools[:1])
+    assert cache_key(changed) != cache_key(SPEC)
+    world = World.from_json(json.loads(json.dumps(_OLD_WORLD)))
+    assert world.routers == [] and world.v3 == {}
+
+
+# A world JSON written before the V3 side existed (no "routers", no "v3").
+_OLD_WORLD = {
+    "chain_id": 31337,
+    "rpc": {"http": "http://127.0.0.1:1", "ws": "ws://127.0.0.1:1"},
+    "roles": {},
+    "traders": [],
+    "borrowers": [],
+    "tokens": {},
+    "dexes": {},
+    "feeds": {},
+    "lending": {},
+    "executor": "0x" + "11" * 20,
+    "deployed_block": 1,
+    "extra": {},
+}

@@ -8,15 +8,17 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from eth_account import Account
 from eth_utils import to_checksum_address
+from fault_support import landed_in
 
+from anvil import artifacts
 from anvil.stack import DevnetStack
 from anvil.traffic import Traffic
 from chain.abi import load_artifact
 from chain.rpc import connect
 from mevbot.config import load_config
 from mevbot.deployment import deployment_from_world, devnet_keys
-from mevbot.engine import Verdict
 from mevbot.runtime import Bot
+from mevbot.submitter import Verdict
 from simulation.simulator import ETH
 
 ERC20 = load_artifact("ERC20Token").abi
@@ -99,7 +101,7 @@ async def test_a_pending_swap_is_backrun_in_the_next_block_for_exactly_the_simul
         pool = bot.state.pools[pair["address"]]
         amount = pool.reserves_for(weth)[0] * 3 // 100
         trader = world.traders[0].address
-        swap = load_artifact("UniswapV2Router02").abi.function("swapExactTokensForTokens")
+        swap = artifacts.load("UniswapV2Router02").abi.function("swapExactTokensForTokens")
         data = swap.encode(amount, 0, [weth, world.tokens["USDC"]["address"]], trader, 2**40)
         victim = traffic.sign(
             trader, world.dexes["uniswap"]["router"], data, bot.engine.head.base_fee
@@ -112,7 +114,7 @@ async def test_a_pending_swap_is_backrun_in_the_next_block_for_exactly_the_simul
         before = await _balances(rpc, world.executor, [weth])
 
         report = await _mine(stack, bot)
-        assert verdict.plan.bundle_hash in report.included
+        assert landed_in(report, verdict.plan), "our backrun landed right behind its victim"
         txs = await _block_tx_hashes(rpc, report.number)
         ours = verdict.plan.our_tx.hash
         assert txs.index(ours) == txs.index(victim.hash) + 1, "right after the victim"

@@ -28,6 +28,7 @@ from fault_support import (
     chain_reserves,
     descendants,
     kill_pids,
+    landed_in,
     mine,
     push_victim,
     send_raw,
@@ -175,7 +176,7 @@ async def test_killed_fork_simulator_is_restarted_and_simulations_resume(
             (verdict,) = sent_for(bot, victim.hash)
             assert verdict.simulation is not None and verdict.simulation.success
             report = await mine(stack, bot)
-            assert verdict.plan.bundle_hash in report.included
+            assert landed_in(report, verdict.plan), "our backrun landed right behind its victim"
             landed += 1
         assert bot.engine.simulator.restarts == kills
         assert bot.engine.simulator.node is not None and bot.engine.simulator.node.alive()
@@ -213,7 +214,7 @@ async def test_failing_relays_are_counted_and_the_healthy_relay_gets_every_bundl
             report = await mine(stack, bot)
             received = stack.stats().bundles_received
             (verdict,) = sent_for(bot, victim.hash)
-            assert verdict.plan.bundle_hash in report.included
+            assert landed_in(report, verdict.plan), "our backrun landed right behind its victim"
             after = await token_balance(stack.rpc, weth, stack.world.executor)
             assert after > before, "the bundle landed and paid"
 
@@ -376,7 +377,7 @@ async def test_sigkilled_bot_restarts_with_the_ledger_intact_and_no_duplicate_bu
         duplicates = status["counters"].get("candidates_duplicate", 0)
         assert duplicates >= 1
         assert {t["name"]: t["state"] for t in status["tasks"]} == dict.fromkeys(
-            ("watcher", "engine", "keepers"), "running"
+            ("watcher", "engine", "keepers", "refunds"), "running"
         )
     with Ledger.open(ledger) as reopened:
         for key in before:

@@ -13,6 +13,7 @@ from eth_utils import to_checksum_address
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from anvil import artifacts
 from anvil.devnet import Devnet
 from anvil.world import World
 from chain.abi import load_artifact
@@ -32,7 +33,7 @@ from simulation.simulator import (
     next_base_fee,
 )
 
-ROUTER = load_artifact("UniswapV2Router02").abi
+ROUTER = artifacts.load("UniswapV2Router02").abi
 EXECUTOR = load_artifact("Executor").abi
 ERC20 = load_artifact("ERC20Token").abi
 

@@ -9,7 +9,8 @@ from eth_utils import keccak
 
 import anvil.build as build
 import chain.node as node
-from chain.abi import ARTIFACTS_DIR, Abi, AbiRegistry, load_artifact
+from anvil import artifacts
+from chain.abi import ARTIFACTS_DIR, Abi, AbiRegistry
 from chain.types import Bundle, Log, MalformedError, PendingTx, SignedTx
 
 
@@ -77,7 +78,7 @@ def _selector(signature: str) -> bytes:
     ],
 )  # fmt: skip
 def test_devnet_contracts_have_mainnet_selectors(contract, signature, expected):
-    abi = load_artifact(contract).abi
+    abi = artifacts.load(contract).abi
     assert _selector(signature).hex() == expected
     assert bytes.fromhex(expected) in abi.by_selector
 
@@ -93,7 +94,7 @@ def test_devnet_contracts_have_mainnet_selectors(contract, signature, expected):
     ],
 )  # fmt: skip
 def test_devnet_contracts_emit_mainnet_events(contract, event, topic0):
-    assert load_artifact(contract).abi.event(event).topic0.hex() == topic0
+    assert artifacts.load(contract).abi.event(event).topic0.hex() == topic0
 
 
 def test_log_decoding_by_topic():

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from anvil import artifacts
 from anvil.devnet import Devnet
-from chain.abi import Abi, load_artifact
+from chain.abi import Abi
 from chain.rpc import Rpc, connect
 from chain.types import PendingTx, hex_to_bytes, hex_to_int
 from execution.bids import Bid, BidPolicy
@@ -24,8 +25,8 @@ from simulation.actions import ArbitrageAction
 from simulation.candidates import Candidate
 
 GWEI = 10**9
-ERC20 = load_artifact("WETH9").abi
-PAIR = load_artifact("UniswapV2Pair").abi
+ERC20 = artifacts.load("WETH9").abi
+PAIR = artifacts.load("UniswapV2Pair").abi
 
 
 def amount_out(amount_in: int, reserve_in: int, reserve_out: int) -> int:

@@ -15,13 +15,16 @@ import pytest
 from execution_values import OURS, candidate, plan_for
 
 from execution.ledger import (
+    MIGRATIONS,
     SCHEMA_VERSION,
     Ledger,
     LedgerError,
     OutcomeStatus,
     PublicTxStatus,
+    RefundSums,
     Settlement,
 )
+from execution.refunds import Refund, RefundSource, RefundStatus
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -174,3 +177,41 @@ def test_sigkill_mid_write_keeps_every_committed_row(tmp_path: Path) -> None:
         candidates = ledger._read("SELECT COUNT(*) FROM candidates")[0][0]
         assert candidates - len(pending) in (0, 1)
         assert ledger.record_candidate(candidate("after-restart", 5))
+
+
+def _refund(status: RefundStatus, amount: int = 3 * 10**19, block: int = 7) -> Refund:
+    return Refund(RefundSource.FEE, "0x" + "ab" * 32, amount, block, status, "0x" + "cd" * 20)
+
+
+def test_refunds_are_one_row_each_and_never_go_back_to_pending(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    with Ledger.open(path) as ledger:
+        assert ledger.record_refund(_refund(RefundStatus.PENDING), "flashbots") == "new"
+        assert ledger.record_refund(_refund(RefundStatus.PENDING), "buildernet") == "same"
+        assert ledger.refund_totals() == RefundSums(pending_wei=3 * 10**19, received_wei=0)
+        assert ledger.record_refund(_refund(RefundStatus.RECEIVED), "flashbots") == "changed"
+        assert ledger.record_refund(_refund(RefundStatus.PENDING), "flashbots") == "same"
+        assert ledger.record_refund(_refund(RefundStatus.PENDING, block=8), "flashbots") == "new"
+    with Ledger.open(path) as ledger:  # amounts beyond 64 bits, summed exactly after a restart
+        assert ledger.refund_totals("0x" + "CD" * 20) == RefundSums(3 * 10**19, 3 * 10**19)
+        assert ledger.refund_totals("0x" + "ee" * 20) == RefundSums(0, 0)
+
+
+def test_the_ledger_remembers_the_searcher_identity(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path / "ledger.sqlite") as ledger:
+        assert ledger.note_searcher("0x" + "AA" * 20) is None
+        assert ledger.note_searcher("0x" + "aa" * 20) is None
+        assert ledger.note_searcher("0x" + "bb" * 20) == "0x" + "aa" * 20
+
+
+def test_a_version_1_ledger_is_upgraded_with_its_history(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    db.execute("INSERT INTO schema_version VALUES (1)")
+    for statement in MIGRATIONS[1]:
+        db.execute(statement)
+    db.close()
+    with Ledger.open(path) as ledger:
+        assert ledger.record_refund(_refund(RefundStatus.PENDING), "flashbots") == "new"
+        assert ledger._read("SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]

@@ -124,6 +124,8 @@ async def test_a_30_s_burst_at_10x_the_pending_rate(devnet: World, tmp_path, rec
             *("--seconds", str(BURST_S), "--swaps-per-s", str(SWAPS_PER_S)),
             *("--transfers-per-s", str(TRANSFERS_PER_S), "--seed", "17", "--out", str(sent_json)),
             *("--resend-after", str(RESEND_AFTER_S)),
+            # Router02 swaps only: every swap of the burst is one the bot must handle.
+            *("--mix", "v2=1"),
         )
         deepest = 0
         while traffic.returncode is None:

@@ -31,6 +31,7 @@ from anvil.relay import (
 )
 from chain.node import ANVIL_DEV_KEYS, AnvilProcess, free_port
 from chain.types import Bundle, SignedTx
+from execution.dialects import Replacement, Submission
 from execution.relay import (
     MultiRelay,
     RelayBadResponse,
@@ -281,18 +282,18 @@ async def test_send_bundle_reaches_the_book_with_the_exact_raw_txs(
 async def test_replacement_uuid_replaces_and_cancel_removes(session: aiohttp.ClientSession) -> None:
     relay = await start_relay()
     try:
-        relay_client = client(relay.url, session)
+        relay_client = client(relay.url, session, dialect="flashbots")
         first = Bundle(txs=(signed_tx(0),), block_number=50, replacement_uuid="u-1")
-        second = Bundle(txs=(signed_tx(0, tip=3 * 10**9),), block_number=51, replacement_uuid="u-1")
+        second = Bundle(txs=(signed_tx(0, tip=3 * 10**9),), block_number=51)
         await relay_client.send_bundle(first)
-        await relay_client.send_bundle(second)
+        await relay_client.replace(Submission(second, Replacement("u-1", 1)))
         assert relay.book.for_block(50) == ()
         assert [e.bundle_hash for e in relay.book.for_block(51)] == [second.bundle_hash]
 
-        cancelled = await relay_client.cancel_bundle("u-1")
+        cancelled = await relay_client.cancel(Replacement("u-1", 2))
         assert cancelled.cancelled == (second.bundle_hash,)
         assert relay.book.blocks() == ()
-        assert (await relay_client.cancel_bundle("u-1")).cancelled == ()
+        assert (await relay_client.cancel(Replacement("u-1", 3))).cancelled == ()
     finally:
         await relay.stop()
 
@@ -539,7 +540,7 @@ async def test_429_backs_off_then_succeeds(session: aiohttp.ClientSession) -> No
 
     async with http_server(throttling) as url:
         relay_client = client(url, session)
-        receipt = await relay_client.cancel_bundle("u")
+        receipt = await relay_client.cancel(Replacement("u"))
     assert receipt.cancelled == ("0x" + "ab" * 32,)
     assert stamps[1] - stamps[0] >= 0.19
     assert (relay_client.stats().throttled, relay_client.stats().retries) == (1, 1)
@@ -920,3 +921,18 @@ async def test_a_failing_relay_is_logged_once_then_as_a_count_and_its_last_error
         count,
     )
     assert back == "relay flaky answers again (0 failures not logged)"
+
+
+async def test_a_garbled_refund_answer_is_one_counted_bad_response(
+    session: aiohttp.ClientSession,
+) -> None:
+    async def garbled(request: web.Request) -> web.Response:
+        refunds = [{"hash": "0x12", "amount": "0x1", "blockNumber": "0x1", "status": "paid"}]
+        return web.json_response({"jsonrpc": "2.0", "id": 1, "result": {"refunds": refunds}})
+
+    async with http_server(garbled) as url:
+        relay_client = client(url, session)
+        with pytest.raises(RelayBadResponse) as caught:
+            await relay_client.fee_refunds("0x" + "cd" * 20)
+    assert caught.value.reason == "status: expected pending or received, got 'paid'"
+    assert relay_client.stats().errors == {"bad_response": 1}

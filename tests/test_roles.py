@@ -13,9 +13,9 @@ from pathlib import Path
 from fault_support import bot_config, until
 from redis_fixture import RedisServer, redis_server  # noqa: F401 (a fixture)
 
+from anvil import artifacts
 from anvil.stack import DevnetStack
 from anvil.traffic import Traffic
-from chain.abi import load_artifact
 from mevbot.deployment import deployment_from_world, devnet_keys
 from mevbot.runtime import Bot
 
@@ -81,7 +81,7 @@ async def test_a_watcher_and_two_workers_send_each_backrun_once_and_it_lands(
         pool = workers[0].state.pools[world.dexes["uniswap"]["pairs"]["WETH/USDC"]["address"]]
         amount = pool.reserves_for(weth)[0] * 3 // 100
         trader = world.traders[0].address
-        swap = load_artifact("UniswapV2Router02").abi.function("swapExactTokensForTokens")
+        swap = artifacts.load("UniswapV2Router02").abi.function("swapExactTokensForTokens")
         data = swap.encode(amount, 0, [weth, usdc], trader, 2**40)
         victim = traffic.sign(
             trader, world.dexes["uniswap"]["router"], data, workers[0].engine.head.base_fee

@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from anvil import artifacts
 from anvil.traffic import Traffic
 from anvil.world import World
 from chain.abi import load_artifact
@@ -19,7 +20,7 @@ from simulation.state import ChainState, FeedAnswer
 from simulation.uniswap_v2 import UNISWAP_V2
 from watcher.decode import Decoder, RouterKind
 
-PAIR = load_artifact("UniswapV2Pair").abi
+PAIR = artifacts.load("UniswapV2Pair").abi
 POOL = load_artifact("LendingPool").abi
 FEED = load_artifact("PriceFeed").abi
 
@@ -229,7 +230,7 @@ def test_rollback_restores_exactly_what_blocks_changed(seed):
     """Random Sync sequences over a few pools, rolled back to a random block, equal a replay."""
     rng = random.Random(seed)
     addresses = ["0x" + f"{i:040x}" for i in range(1, 6)]
-    sync = load_artifact("UniswapV2Pair").abi.event("Sync").topic0
+    sync = artifacts.load("UniswapV2Pair").abi.event("Sync").topic0
 
     def fresh() -> ChainState:
         state = ChainState()

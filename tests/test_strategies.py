@@ -14,6 +14,7 @@ from eth_utils import keccak, to_checksum_address
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from anvil import artifacts
 from anvil.traffic import Traffic
 from anvil.world import World
 from chain.abi import load_artifact
@@ -39,7 +40,7 @@ from strategies.base import BlockContext, PendingContext
 from strategies.liquidation import LiquidationBackrun
 from watcher.decode import Decoder, RouterKind
 
-ROUTER_ABI = load_artifact("UniswapV2Router02").abi
+ROUTER_ABI = artifacts.load("UniswapV2Router02").abi
 SWAP = ROUTER_ABI.function("swapExactTokensForTokens")
 UPDATE_ANSWER = load_artifact("PriceFeed").abi.function("updateAnswer")
 EXECUTOR = load_artifact("Executor").abi

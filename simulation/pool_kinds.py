@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from simulation.pools import PoolKind
 from simulation.uniswap_v2 import UNISWAP_V2
+from simulation.uniswap_v3 import UNISWAP_V3
 
-POOL_KINDS: dict[str, PoolKind] = {kind.name: kind for kind in (UNISWAP_V2,)}
+POOL_KINDS: dict[str, PoolKind] = {kind.name: kind for kind in (UNISWAP_V2, UNISWAP_V3)}
 
 
 def register_pool_kind(kind: PoolKind) -> PoolKind:

@@ -23,7 +23,7 @@ from typing import Any
 
 from chain.intents import AuxiliaryIntent, Intent, MulticallIntent, SwapIntent
 from chain.types import MalformedError, PendingTx
-from watcher import decode_v2, decode_v3
+from watcher import decode_universal, decode_v2, decode_v3
 from watcher.abi_reader import compile_arguments
 from watcher.decode_feeds import FEED_ROWS
 from watcher.decode_v2 import Build, Row
@@ -35,6 +35,12 @@ class RouterKind(enum.Enum):
     UNISWAP_V2_ROUTER = "uniswap-v2-router"
     UNISWAP_V3_SWAP_ROUTER = "uniswap-v3-swap-router"
     UNISWAP_V3_SWAP_ROUTER02 = "uniswap-v3-swap-router02"
+    # The Universal Router's deployed versions (see watcher.decode_universal).
+    UNIVERSAL_ROUTER_V1 = "universal-router-v1"
+    UNIVERSAL_ROUTER_V1_2 = "universal-router-v1.2"
+    UNIVERSAL_ROUTER_V2 = "universal-router-v2"
+    UNIVERSAL_ROUTER_V2_1 = "universal-router-v2.1"
+    UNIVERSAL_ROUTER_V2_1_1 = "universal-router-v2.1.1"
 
 
 MAINNET_ROUTERS: Mapping[str, RouterKind] = MappingProxyType(
@@ -43,6 +49,12 @@ MAINNET_ROUTERS: Mapping[str, RouterKind] = MappingProxyType(
         "0xd9e1ce17f2641f24ae83637ab66a2cca9c378b9f": RouterKind.UNISWAP_V2_ROUTER,  # SushiSwap
         "0xe592427a0aece92de3edee1f18e0157c05861564": RouterKind.UNISWAP_V3_SWAP_ROUTER,
         "0x68b3465833fb72a70ecdf485e0e4c7bd8665fc45": RouterKind.UNISWAP_V3_SWAP_ROUTER02,
+        # universal-router deploy-addresses/mainnet.json: UniversalRouterV1, ..V1_2_V2Support,
+        # ..V2 and ..V2_1_1.
+        "0xef1c6e67703c7bd7107eed8303fbe6ec2554bf6b": RouterKind.UNIVERSAL_ROUTER_V1,
+        "0x3fc91a3afd70395cd496c647d5a6cc9d4b2b7fad": RouterKind.UNIVERSAL_ROUTER_V1_2,
+        "0x66a9893cc07d91d95644aedd05d03f95e1dba8af": RouterKind.UNIVERSAL_ROUTER_V2,
+        "0x4c82d1fbfe28c977cbb58d8c7ff8fcf9f70a2cca": RouterKind.UNIVERSAL_ROUTER_V2_1_1,
     }
 )
 
@@ -164,6 +176,16 @@ METHOD_TABLES: Mapping[RouterKind, Mapping[bytes, _Method]] = MappingProxyType(
                 ("1f0464d1", "multicall(bytes32,bytes[])", "blockhash"),
             ),
         ),
+        **{
+            kind: _method_table(decode_universal.rows(version))
+            for kind, version in (
+                (RouterKind.UNIVERSAL_ROUTER_V1, decode_universal.V1),
+                (RouterKind.UNIVERSAL_ROUTER_V1_2, decode_universal.V1_2),
+                (RouterKind.UNIVERSAL_ROUTER_V2, decode_universal.V2),
+                (RouterKind.UNIVERSAL_ROUTER_V2_1, decode_universal.V2_1),
+                (RouterKind.UNIVERSAL_ROUTER_V2_1_1, decode_universal.V2_1_1),
+            )
+        },
     }
 )
 PAIR_METHODS: Mapping[bytes, _Method] = _method_table(decode_v2.PAIR_ROWS)
@@ -175,6 +197,8 @@ _SELF_SENTINELS: Mapping[RouterKind, frozenset[str]] = MappingProxyType(
         RouterKind.UNISWAP_V2_ROUTER: frozenset(),
         RouterKind.UNISWAP_V3_SWAP_ROUTER: frozenset({ZERO_ADDRESS}),
         RouterKind.UNISWAP_V3_SWAP_ROUTER02: frozenset({ADDRESS_THIS}),
+        # The Universal Router marks its own swaps' eth_out itself (decode_universal).
+        **{kind: frozenset() for kind in RouterKind if kind.value.startswith("universal-router")},
     }
 )
 

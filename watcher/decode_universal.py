@@ -302,7 +302,7 @@ def _v4_actions(hop_limits: bool) -> Mapping[int, _Command]:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class UniversalVersion:
     """A deployed version: its command mask and table, and V4Router's actions where it has them."""
 

@@ -676,3 +676,43 @@ def test_pair_swaps_by_set_or_predicate_and_decode_tx() -> None:
         assert decoder.decode_tx(tx) == PairSwapIntent(PAIR, 0, 12345, MSG_SENDER, 5)
         assert decoder.stats.by_method == {"swap": 1}
     assert Decoder().decode(PAIR, call, 0) is None
+
+
+def test_three_fixture_calls_read_by_hand() -> None:
+    """Amounts and paths read off the calldata words of three real calls."""
+    weth = "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2"
+    by_hash = {row["tx_hash"]: row for row in fixture_rows()}
+    decoder = Decoder()
+
+    # Router02 swapTokensForExactTokens: words 0 and 1, path WETH -> LINK at words 6-7.
+    v2 = decoder.decode(*call_of(by_hash[
+        "0xf69de8f2a6503256ca3cd9b63a3c1199481b5f6462ba357eb50c80c2b1ca1e7f"]))  # fmt: skip
+    assert isinstance(v2, SwapIntent) and v2.kind == "exact_out"
+    assert (v2.amount_out, v2.amount_in_max) == (0x661D4FB3D5EBD0000, 0x266FB7FE00BC04E7)
+    assert v2.path == (weth, "0x514910771af9ca656af840dff83e8264ecf986ca")
+
+    # SwapRouter multicall: exactInputSingle(token -> WETH, fee 0x2710) to the router, then
+    # unwrapWETH9 of the minimum to the user.
+    multicall = decoder.decode(*call_of(by_hash[
+        "0x7bef2d089a3403863f08183aeafc5f39e0fc649621e7d3845219afc4df54f866"]))  # fmt: skip
+    assert isinstance(multicall, MulticallIntent)
+    (swap,) = multicall.swaps
+    assert swap.path == ("0x3301ee63fb29f863f2333bd4466acb46cd8323e6", weth)
+    assert swap.fees == (10_000,) and swap.eth_out
+    assert (swap.amount_in, swap.amount_out_min) == (0x18D0BF423C03D8DE000000, 0x21A8A36576DF5DD)
+    assert multicall.calls[1] == AuxiliaryIntent(
+        multicall.router, "unwrapWETH9", None, 0x21A8A36576DF5DD,
+        "0x34da01dc3af140f189523a5ab68df7da12a61730",
+    )  # fmt: skip
+
+    # SwapRouter exactInput paid in ETH: WETH -(0x01f4)- WBTC -(0x000bb8)- USDT.
+    path = decoder.decode(*call_of(by_hash[
+        "0x78e51f307095a3fa7b16211c081ee9f7e04bbabeb1f6929397920f8ea2e258a0"]))  # fmt: skip
+    assert isinstance(path, SwapIntent) and path.eth_in
+    assert path.path == (
+        weth, "0x2260fac5e5542a773aa44fbcfedf7c193bc2c599",
+        "0xdac17f958d2ee523a2206206994597c13d831ec7",
+    )  # fmt: skip
+    assert path.fees == (500, 3000)
+    assert (path.amount_in, path.amount_out_min) == (0x361F955640060000, 0x3382BAD5C)
+    assert path.amount_in == path.value

@@ -16,6 +16,7 @@ import pytest
 from eth_utils import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_state import _loaded_state, _mine_block, _pending
 
 from anvil.devnet import Devnet
 from anvil.swaps import VARIANTS
@@ -27,6 +28,7 @@ from chain.intents import (
     SwapIntent,
     V4SwapIntent,
 )
+from chain.rpc import connect
 from mevbot.deployment import deployment_from_world
 from watcher.decode import METHOD_TABLES, Decoder, RouterKind
 from watcher.decode_universal import V1, V1_2, V2, V2_1, V2_1_1, UniversalVersion
@@ -479,6 +481,35 @@ def test_every_router_kinds_devnet_traffic_decodes_to_swaps_on_world_pools(
                 assert swap.amount_in == (user.amount_in if step.value else None)
             decoded_kinds.add(kind)
     assert decoded_kinds == {r["kind"] for r in world.routers}
+
+
+@pytest.mark.parametrize(
+    "variant", ["wrap-v2-exact-in-pay-portion-sweep", "wrap-v2-exact-out-unwrap"]
+)
+async def test_a_pending_universal_router_v2_swap_moves_the_pool_as_the_chain_then_does(
+    devnet_factory: Any, variant: str
+) -> None:
+    devnet: Devnet = devnet_factory(block_time=None)
+    world = devnet.world
+    decoder = Decoder(deployment_from_world(world, None).routers)
+    async with connect(world.rpc["ws"]) as rpc:
+        state = await _loaded_state(rpc, world)
+        # The Universal Router's V2 commands trade the V2 factory it was deployed with.
+        state.routers[world.v3["universal_router"]] = world.v3["v2_factory"]
+        traffic = Traffic(world, seed=3)
+        await traffic.sync_nonces(rpc)
+        reserves = {a: (p.reserve0, p.reserve1) for a, p in state.pools.items()}
+        trade = traffic.trade(reserves, 10**9, "universal-router", variant)
+        (signed,) = trade.txs  # paid with ether: no transfer before
+        tx = await _pending(rpc, signed.raw_hex)
+        intent = decoder.decode(tx["to"], bytes.fromhex(tx["input"][2:]), int(tx["value"], 16))
+        effect = state.after(intent)
+        (pool,) = trade.swap.pools
+        assert list(effect.pools) == [pool]
+        predicted = state.pools_after(effect)[pool]
+        assert predicted != state.pools[pool]
+        await _mine_block(rpc, state)
+        assert state.pools[pool] == predicted
 
 
 # --- mevbot decode --------------------------------------------------------------------------------

@@ -146,6 +146,9 @@ class MulticallIntent:
 
     ``deadline`` is set by ``multicall(uint256,bytes[])``; ``previous_blockhash`` by
     ``multicall(bytes32,bytes[])`` (SwapRouter02 checks the parent block hash instead).
+    A Universal Router ``execute`` (``method`` "execute", its deadline if it has one) and its
+    EXECUTE_SUB_PLAN commands hold :class:`CommandIntent` calls; its V4_SWAP commands hold the
+    V4Router actions (:class:`V4SwapIntent` and :class:`AuxiliaryIntent`) directly.
     """
 
     router: str

@@ -45,7 +45,8 @@ from watcher.decode_v3 import packed_path
 FLAG_ALLOW_REVERT = 0x80
 # Constants.sol (v1) / v4-periphery ActionConstants.sol (v2): amount and recipient sentinels.
 CONTRACT_BALANCE = 1 << 255
-_SENTINELS = {"0x" + "00" * 19 + "01": MSG_SENDER, "0x" + "00" * 19 + "02": ROUTER}
+_ADDRESS_THIS = "0x" + "00" * 19 + "02"
+_SENTINELS = {"0x" + "00" * 19 + "01": MSG_SENDER, _ADDRESS_THIS: ROUTER}
 # Sub-plans run through the router again; real plans nest once or twice.
 MAX_SUB_PLAN_DEPTH = 4
 
@@ -131,7 +132,7 @@ def _payment(token: int | None, amount: int | None, to: int | None) -> _Build:
             value = plan.value  # Payments.wrapETH: the router's ether, which is the tx value
         elif whole:
             value = None
-        if name == "WRAP_ETH" and args[0] == "0x" + "00" * 19 + "02":
+        if name == "WRAP_ETH" and args[0] == _ADDRESS_THIS:
             plan.wrapped += value or 0
         return AuxiliaryIntent(
             router=plan.router,

@@ -20,10 +20,14 @@ from simulation.pools import PoolKind
 from simulation.uniswap_v2 import UNISWAP_V2
 from watcher.decode import RouterKind
 
+# Router kind names in the config and the devnet's world JSON. "universal-router" is the version
+# the devnet deploys: the npm package @uniswap/universal-router 2.1.0.
 ROUTER_KINDS = {
     "uniswap-v2": RouterKind.UNISWAP_V2_ROUTER,
     "uniswap-v3": RouterKind.UNISWAP_V3_SWAP_ROUTER,
     "uniswap-v3-02": RouterKind.UNISWAP_V3_SWAP_ROUTER02,
+    "universal-router": RouterKind.UNIVERSAL_ROUTER_V2_1,
+    **{kind.value: kind for kind in RouterKind if kind.value.startswith("universal-router-")},
 }
 
 
@@ -86,7 +90,9 @@ def deployment_from_world(world: Any, relay_url: str | None) -> Deployment:
         relays=(("devnet", relay_url),) if relay_url else (),
         executor=world.executor,
         weth=world.tokens["WETH"]["address"],
-        routers={d["router"]: RouterKind.UNISWAP_V2_ROUTER for d in world.dexes.values()},
+        # Worlds from before the V3 side list only their V2 routers, in ``dexes``.
+        routers={d["router"]: RouterKind.UNISWAP_V2_ROUTER for d in world.dexes.values()}
+        | {r["address"]: ROUTER_KINDS[r["kind"]] for r in world.routers},
         router_factories={d["router"]: d["factory"] for d in world.dexes.values()},
         lending_pool=world.lending["pool"],
         relay_dialects={"devnet": "buildernet"},  # the devnet relay speaks BuilderNet

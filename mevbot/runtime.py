@@ -474,7 +474,7 @@ class Bot:
         # What the core and the parts fill in as they start.
         self.rpc: ReconnectingRpc | None = None
         self.state = ChainState(
-            routers=self.deployment.router_factories,
+            routers=self.deployment.venues,
             factories=self.deployment.pool_kinds,
             lending_pool=self.deployment.lending_pool,
             history=128,

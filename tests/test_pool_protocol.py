@@ -46,7 +46,7 @@ def _log(address: str, topics: tuple[bytes, ...], data: bytes) -> Log:
 def _state_with_toy(unit: int = 10**18) -> ChainState:
     register_pool_kind(TOY_KIND)
     state = ChainState(
-        routers={ROUTER: V2_FACTORY},
+        routers={ROUTER: {"uniswap-v2": V2_FACTORY}},
         factories={V2_FACTORY: UNISWAP_V2, TOY_FACTORY: pool_kind("toy-constant-sum")},
     )
     # WETH/TKN at 1:2 on the V2 pair, at 1:2 on the toy pool (constant sum: 1 WETH = 2 TKN

@@ -93,7 +93,9 @@ def _swap_tx(router: str, token_in: str, token_out: str, amount_in: int, **kw: b
 
 def _two_dex_state(weth_reserve: int, tkn_reserve: int) -> tuple[ChainState, Pool, Pool]:
     """WETH/TKN on two DEXes at the same price."""
-    state = ChainState(routers={ROUTER_A: FACTORY_A, ROUTER_B: FACTORY_B})
+    state = ChainState(
+        routers={ROUTER_A: {"uniswap-v2": FACTORY_A}, ROUTER_B: {"uniswap-v2": FACTORY_B}}
+    )
     pool_a = Pool(_address(0xA1), WETH, TKN, weth_reserve, tkn_reserve)
     pool_b = Pool(_address(0xB1), WETH, TKN, weth_reserve, tkn_reserve)
     state.add_pool(FACTORY_A, pool_a)
@@ -236,7 +238,7 @@ def _word(value: int | str) -> bytes:
 
 def test_block_state_arbitrage_finds_disjoint_trades_and_new_pairs():
     state = ChainState(
-        routers={ROUTER_A: FACTORY_A, ROUTER_B: FACTORY_B},
+        routers={ROUTER_A: {"uniswap-v2": FACTORY_A}, ROUTER_B: {"uniswap-v2": FACTORY_B}},
         factories={FACTORY_A: UNISWAP_V2, FACTORY_B: UNISWAP_V2},
     )
     state.add_pool(FACTORY_A, Pool(_address(0xA1), WETH, TKN, 10**21, 2 * 10**21))
@@ -287,7 +289,7 @@ def _lending_state() -> tuple[ChainState, dict[str, str]]:
     """Borrowers at ETH=3000: one at HF ~1.035 (WETH/USDC), one at ~1.5, one on WBTC already
     under water (HF ~0.98); WETH/USDC pools on two DEXes, the second dearer for WETH."""
     state = ChainState(
-        routers={ROUTER_A: FACTORY_A, ROUTER_B: FACTORY_B},
+        routers={ROUTER_A: {"uniswap-v2": FACTORY_A}, ROUTER_B: {"uniswap-v2": FACTORY_B}},
         feed_assets={FEED_WETH: WETH, FEED_USDC: USDC, FEED_WBTC: WBTC},
         lending_pool=LENDING_POOL,
     )
@@ -490,7 +492,7 @@ def test_the_shared_search_sizes_already_unhealthy_positions_and_respects_invent
 
 async def _loaded_state(rpc, world: World) -> ChainState:
     state = ChainState(
-        routers={d["router"]: d["factory"] for d in world.dexes.values()},
+        routers={d["router"]: {"uniswap-v2": d["factory"]} for d in world.dexes.values()},
         factories={d["factory"]: UNISWAP_V2 for d in world.dexes.values()},
         lending_pool=world.lending["pool"],
     )

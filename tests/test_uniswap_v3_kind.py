@@ -67,7 +67,9 @@ def test_the_selectors_are_the_pools():
 
 
 def test_the_state_follows_a_v3_pool_from_its_creation():
-    state = ChainState(routers={ROUTER: FACTORY}, factories={FACTORY: pool_kind("uniswap-v3")})
+    state = ChainState(
+        routers={ROUTER: {"uniswap-v3": FACTORY}}, factories={FACTORY: pool_kind("uniswap-v3")}
+    )
     assert {V3_SWAP, V3_MINT, V3_INITIALIZE, V3_POOL_CREATED} <= set(state.log_topics)
     price = encode_price_sqrt(1, 2000)  # 2000 USDC-units per WETH-unit, raw
     tick = -76013

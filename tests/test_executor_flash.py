@@ -1,0 +1,215 @@
+"""The Executor's hop cycles on the devnet's official Uniswap V2 pairs and V3 pools.
+
+A V2→V3 and a V3→V2 cycle financed by a flash swap of their first hop run with an executor that
+holds no token and no ether, and leave it exactly the profit simulated beforehand (V2 formula,
+QuoterV2 for the V3 hop) less the coinbase tip. Every callback is attacked: called from an EOA,
+from a contract posing as a pool, through a genuine pair's swap started by someone else, by a
+fake pool the owner was tricked into routing through (re-entering the executor's own swap), and by
+a token re-entering mid-swap; each attack reverts and moves no wei.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import eth_abi
+import pytest
+from eth_account import Account
+from eth_utils import to_checksum_address
+
+from anvil.deployer import Deployer, DeployError, encode
+from anvil.devnet import Devnet
+from anvil.world import World
+from chain.node import ANVIL_DEV_KEYS
+from simulation.actions import HopArbitrageAction, SwapHop
+from simulation.amm import get_amount_out
+
+ETHER = 10**18
+COINBASE = "0x00000000000000000000000000000000c0ffee02"
+ATTACKER = Account.from_key(ANVIL_DEV_KEYS[7]).address.lower()
+PLAN = "((address,uint8,bool,address,address,uint24)[],uint256,uint256,bool)"
+ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string), Solidity's revert reason
+GAS = 2_000_000
+
+
+@pytest.fixture(scope="module")
+def chain_world(devnet_cache: Path) -> Iterator[World]:
+    with Devnet(block_time=0, state_dir=devnet_cache) as world:
+        Deployer(world.rpc["http"]).rpc("anvil_setCoinbase", COINBASE)
+        yield world
+
+
+@pytest.fixture
+def world(chain_world: World) -> Iterator[World]:
+    deployer = Deployer(chain_world.rpc["http"])
+    snapshot = deployer.rpc("evm_snapshot")
+    yield chain_world
+    deployer.rpc("evm_revert", snapshot)
+
+
+class Chain:
+    """The devnet seen by these tests: balances, pools, quotes, the executor's owner."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.d = Deployer(world.rpc["http"])
+        self.owner = world.roles["executor"]
+        self.executor = world.executor
+        self.tokens = {symbol: t["address"] for symbol, t in world.tokens.items()}
+
+    def balance(self, symbol: str, holder: str) -> int:
+        return self.d.call("ERC20Token", self.tokens[symbol], "balanceOf", holder)[0]
+
+    def eth(self, holder: str) -> int:
+        return int(self.d.rpc("eth_getBalance", holder, "latest"), 16)
+
+    def wei(self, *holders: str) -> dict[tuple[str, str], int]:
+        """Every token and ether balance of ``holders``: what no attack may change."""
+        out = {(h, s): self.balance(s, h) for h in holders for s in self.tokens}
+        return out | {(h, "ETH"): self.eth(h) for h in holders}
+
+    def v2(self, dex: str, name: str) -> dict[str, Any]:
+        return self.world.dexes[dex]["pairs"][name]
+
+    def v3(self, name: str, fee: int) -> dict[str, Any]:
+        return next(p for p in self.world.v3["pools"] if p["name"] == name and p["fee"] == fee)
+
+    def v2_out(self, pair: str, token_in: str, amount_in: int) -> int:
+        reserve0, reserve1, _ = self.d.call("UniswapV2Pair", pair, "getReserves")
+        (token0,) = self.d.call("UniswapV2Pair", pair, "token0")
+        if token0.lower() == token_in:
+            return get_amount_out(amount_in, reserve0, reserve1)
+        return get_amount_out(amount_in, reserve1, reserve0)
+
+    def v3_out(self, pool: dict[str, Any], token_in: str, amount_in: int) -> int:
+        token_out = pool["token1"] if token_in == pool["token0"] else pool["token0"]
+        quoted, *_ = self.d.call(
+            "QuoterV2",
+            self.world.v3["quoter"],
+            "quoteExactInputSingle",
+            (token_in, token_out, amount_in, pool["fee"], 0),
+        )
+        return quoted
+
+    def drain_executor(self) -> None:
+        """Take every token and all ether out: the executor starts with no inventory."""
+        for symbol in self.tokens:
+            held = self.balance(symbol, self.executor)
+            if held:
+                self.owner_sends(
+                    encode("Executor", "withdraw", self.tokens[symbol], held, ATTACKER)
+                )
+        self.owner_sends(encode("Executor", "withdrawETH", self.eth(self.executor), ATTACKER))
+
+    def owner_sends(self, data: bytes) -> dict[str, Any]:
+        """Sign ``data`` to the executor with the owner's key, no priority fee (so the coinbase
+        gains exactly the tip), and send it raw; the receipt."""
+        tx = {
+            "type": 2,
+            "chainId": self.world.chain_id,
+            "nonce": int(self.d.rpc("eth_getTransactionCount", self.owner.address, "latest"), 16),
+            "to": to_checksum_address(self.executor),
+            "data": data,
+            "gas": GAS,
+            "maxFeePerGas": 100 * 10**9,
+            "maxPriorityFeePerGas": 0,
+            "value": 0,
+        }
+        raw = Account.sign_transaction(tx, self.owner.private_key).raw_transaction
+        tx_hash = self.d.rpc("eth_sendRawTransaction", "0x" + bytes(raw).hex())
+        receipt = None
+        while receipt is None:  # automine answers the send before the block is sealed
+            receipt = self.d.rpc("eth_getTransactionReceipt", tx_hash)
+        return receipt
+
+    def owner_calls(self, data: bytes) -> str:
+        """eth_call of ``data`` from the owner: the revert reason, '' when it succeeds."""
+        try:
+            self.d.rpc(
+                "eth_call",
+                {"from": self.owner.address, "to": self.executor, "data": "0x" + data.hex()},
+                "latest",
+            )
+        except DeployError as error:
+            return reason_of(error)
+        return ""
+
+
+def reason_of(error: DeployError) -> str:
+    """The revert reason in a DeployError's node message."""
+    text = str(error)
+    marker = "execution reverted: "
+    return text[text.index(marker) + len(marker) :].split(" 0x")[0] if marker in text else text
+
+
+def hop(pool: dict[str, Any], kind: str, token_in: str) -> SwapHop:
+    return SwapHop(pool["address"], kind, token_in == pool["token0"])
+
+
+def plan(pool: dict[str, Any], kind: int, amount: int) -> bytes:
+    """Callback data naming a genuine pool, as an attacker would craft it: pay ``amount``."""
+    leg = (pool["address"], kind, True, pool["token0"], pool["token1"], pool.get("fee", 0))
+    return eth_abi.encode([PLAN], [([leg], 0, amount, True)])
+
+
+def v2_v3_cycle(c: Chain) -> tuple[HopArbitrageAction, int]:
+    """At the devnet's start prices WETH is 1.2% dear on sushiswap's V2 WETH/USDC and 0.3% cheap
+    on the V3 0.3% pool: sell it on the first, buy it back on the second. The simulated profit."""
+    weth, usdc = c.tokens["WETH"], c.tokens["USDC"]
+    sushi, pool = c.v2("sushiswap", "WETH/USDC"), c.v3("WETH/USDC", 3000)
+    action = HopArbitrageAction(
+        (hop(sushi, "uniswap-v2", weth), hop(pool, "uniswap-v3", usdc)), weth, ETHER
+    )
+    return action, c.v3_out(pool, usdc, c.v2_out(sushi["address"], weth, ETHER)) - ETHER
+
+
+def v3_v2_cycle(c: Chain) -> tuple[HopArbitrageAction, int]:
+    """A trader buys 200k USDC of WETH on the V3 0.05% pool through SwapRouter; the backrun
+    sells WETH there and buys it back on uniswap's V2 pair. The simulated profit."""
+    weth, usdc = c.tokens["WETH"], c.tokens["USDC"]
+    pool, pair = c.v3("WETH/USDC", 500), c.v2("uniswap", "WETH/USDC")
+    trader = c.world.traders[0].address
+    c.d.rpc("anvil_impersonateAccount", trader)
+    victim = (usdc, weth, 500, trader, 2**40, 200_000 * 10**6, 0, 0)
+    c.d.transact("SwapRouter", c.world.v3["swap_router"], "exactInputSingle", victim, sender=trader)
+    amount = 2 * ETHER
+    action = HopArbitrageAction(
+        (hop(pool, "uniswap-v3", weth), hop(pair, "uniswap-v2", usdc)), weth, amount
+    )
+    return action, c.v2_out(pair["address"], usdc, c.v3_out(pool, weth, amount)) - amount
+
+
+@pytest.mark.parametrize("cycle", [v2_v3_cycle, v3_v2_cycle], ids=["v2-v3", "v3-v2"])
+def test_a_flash_cycle_earns_exactly_the_simulated_profit_with_no_inventory(world, cycle):
+    c = Chain(world)
+    c.drain_executor()
+    assert c.wei(c.executor) == {key: 0 for key in c.wei(c.executor)}
+    action, profit = cycle(c)
+    tip = profit // 10
+    assert profit > tip > 0
+    greedy = action.calldata(profit - tip + 1, tip)
+    assert c.owner_calls(greedy) == "executor: profit below minimum"
+    coinbase_before = c.eth(COINBASE)
+
+    receipt = c.owner_sends(action.calldata(profit - tip, tip))
+
+    assert receipt["status"] == "0x1"
+    after = c.wei(c.executor)
+    assert after.pop((c.executor, "WETH")) == profit - tip
+    assert set(after.values()) == {0}  # no dust of the middle token, no ether left
+    assert c.eth(COINBASE) - coinbase_before == tip
+
+
+def test_inventory_mode_runs_the_same_cycle_from_the_executor_balance(world):
+    c = Chain(world)
+    action, profit = v3_v2_cycle(c)
+    inventory = HopArbitrageAction(action.hops, action.token_in, action.amount_in, flash=False)
+    before = c.wei(c.executor)
+
+    assert c.owner_sends(inventory.calldata(profit, 0))["status"] == "0x1"
+
+    after = c.wei(c.executor)
+    assert after.pop((c.executor, "WETH")) - before.pop((c.executor, "WETH")) == profit
+    assert after == before

@@ -65,10 +65,17 @@ class Chain:
     def eth(self, holder: str) -> int:
         return int(self.d.rpc("eth_getBalance", holder, "latest"), 16)
 
-    def wei(self, *holders: str) -> dict[tuple[str, str], int]:
-        """Every token and ether balance of ``holders``: what no attack may change."""
+    def wei(self, *holders: str, ether: bool = True) -> dict[tuple[str, str], int]:
+        """Every token (and ether) balance of ``holders``: what no attack may change."""
         out = {(h, s): self.balance(s, h) for h in holders for s in self.tokens}
-        return out | {(h, "ETH"): self.eth(h) for h in holders}
+        return out | ({(h, "ETH"): self.eth(h) for h in holders} if ether else {})
+
+    def attack(self, sender: str, to: str, data: bytes) -> str:
+        """Send ``data`` as a transaction that is mined even when it reverts (fixed gas, no
+        estimate to refuse it first); the reason it reverted with (it must revert)."""
+        with pytest.raises(DeployError) as caught:
+            self.d.send(sender, to, data, gas=GAS, what="attack")
+        return reason_of(caught.value)
 
     def v2(self, dex: str, name: str) -> dict[str, Any]:
         return self.world.dexes[dex]["pairs"][name]
@@ -213,3 +220,88 @@ def test_inventory_mode_runs_the_same_cycle_from_the_executor_balance(world):
     after = c.wei(c.executor)
     assert after.pop((c.executor, "WETH")) - before.pop((c.executor, "WETH")) == profit
     assert after == before
+
+
+def test_each_callback_called_from_an_eoa_reverts_and_moves_nothing(world):
+    c = Chain(world)
+    pair, pool = c.v2("uniswap", "WETH/USDC"), c.v3("WETH/USDC", 500)
+    calls = [
+        encode("Executor", "uniswapV2Call", c.executor, 0, 10**20, plan(pair, 0, 10**20)),
+        encode("Executor", "uniswapV3SwapCallback", 10**20, -1, plan(pool, 1, 0)),
+    ]
+    before = c.wei(c.executor) | c.wei(ATTACKER, ether=False)
+    for sender in (ATTACKER, c.owner.address):  # not even the owner may call one
+        for data in calls:
+            assert c.attack(sender, c.executor, data) == "executor: no swap in progress"
+    assert c.wei(c.executor) | c.wei(ATTACKER, ether=False) == before
+
+
+def test_a_genuine_pair_flash_swap_started_by_someone_else_cannot_make_the_executor_pay(world):
+    c = Chain(world)
+    pair = c.v2("uniswap", "WETH/USDC")
+    # The pair pays the executor first and calls it back, as the attacker's swap asks: the
+    # executor's callback would then repay the pair (with a loss) out of its inventory.
+    swap = encode("UniswapV2Pair", "swap", 0, 10**6, c.executor, plan(pair, 0, 10**18))
+    before = c.wei(c.executor, pair["address"]) | c.wei(ATTACKER, ether=False)
+    assert c.attack(ATTACKER, pair["address"], swap) == "executor: no swap in progress"
+    assert c.wei(c.executor, pair["address"]) | c.wei(ATTACKER, ether=False) == before
+
+
+def fake_of(c: Chain, pool: dict[str, Any], factory: str) -> str:
+    """A FakePool answering ``pool``'s tokens, fee and factory, deployed by the attacker."""
+    fee = pool.get("fee", 0)
+    return c.d.deploy("FakePool", pool["token0"], pool["token1"], fee, factory, sender=ATTACKER)
+
+
+def test_a_contract_posing_as_a_pool_is_refused_by_each_callback(world):
+    c = Chain(world)
+    pool, pair = c.v3("WETH/USDC", 500), c.v2("uniswap", "WETH/USDC")
+    fake = fake_of(c, pool, c.world.v3["factory"])
+    calls = [
+        encode("Executor", "uniswapV3SwapCallback", 10**20, -1, plan(pool, 1, 0)),
+        encode("Executor", "uniswapV2Call", fake, 0, 10**20, plan(pair, 0, 10**20)),
+        encode("Executor", "uniswapV2Call", c.executor, 0, 10**20, plan(pair, 0, 10**20)),
+    ]
+    before = c.wei(c.executor, fake)
+    for data in calls:
+        poke = encode("FakePool", "poke", c.executor, data)
+        assert c.attack(ATTACKER, fake, poke) == "executor: no swap in progress"
+    assert c.wei(c.executor, fake) == before
+
+
+@pytest.mark.parametrize(
+    ("fake_kind", "position", "flash"),
+    [
+        ("uniswap-v3", 0, True),
+        ("uniswap-v3", 0, False),
+        ("uniswap-v2", 0, True),
+        ("uniswap-v3", 1, True),  # inside the genuine first pair's flash-swap callback
+    ],
+)
+def test_a_fake_pool_in_the_owners_cycle_reenters_and_is_refused(world, fake_kind, position, flash):
+    """The owner was fed a poisoned pool list: the fake's swap calls back into the executor,
+    in the middle of the executor's own operation, asking to be paid for nothing."""
+    c = Chain(world)
+    weth, usdc = c.tokens["WETH"], c.tokens["USDC"]
+    if fake_kind == "uniswap-v3":
+        fake = fake_of(c, c.v3("WETH/USDC", 500), c.world.v3["factory"])
+    else:
+        fake = fake_of(c, c.v2("uniswap", "WETH/USDC"), c.world.dexes["uniswap"]["factory"])
+    genuine = c.v2("sushiswap", "WETH/USDC")
+    poses_as = c.v3("WETH/USDC", 500)  # both fakes answer WETH/USDC
+    if position == 0:
+        hops = (
+            SwapHop(fake, fake_kind, weth == poses_as["token0"]),
+            hop(genuine, "uniswap-v2", usdc),
+        )
+    else:
+        hops = (
+            hop(genuine, "uniswap-v2", weth),
+            SwapHop(fake, fake_kind, usdc == poses_as["token0"]),
+        )
+    action = HopArbitrageAction(hops, weth, 10 * ETHER, flash)
+    before = c.wei(c.executor, fake)
+    data = action.calldata(0, 0)
+    reason = c.attack(c.owner.address, c.executor, data)
+    assert reason == "executor: caller is not a known pool"
+    assert c.wei(c.executor, fake) == before

@@ -2,7 +2,7 @@
 pragma solidity ^0.8.24;
 
 /// @notice Test-only attacker posing as a pool: it answers token0/token1/fee/factory with a
-/// genuine pool's values, and calls back whoever calls its swap (V2 or V3 shape) asking to be
+/// genuine pool's values (and deep V2 reserves), and calls back whoever calls its swap (V2 or V3 shape) asking to be
 /// paid without paying anything; `poke` calls any contract with any calldata. Every call it makes
 /// bubbles the callee's revert, so a refusal surfaces with the callee's own reason.
 contract FakePool {
@@ -16,6 +16,11 @@ contract FakePool {
         token1 = token1_;
         fee = fee_;
         factory = factory_;
+    }
+
+    /// @notice Deep reserves, so a V2 caller asks for a large output.
+    function getReserves() external view returns (uint112, uint112, uint32) {
+        return (1e30, 1e30, uint32(block.timestamp));
     }
 
     function poke(address target, bytes calldata data) external {

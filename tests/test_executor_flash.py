@@ -305,3 +305,66 @@ def test_a_fake_pool_in_the_owners_cycle_reenters_and_is_refused(world, fake_kin
     reason = c.attack(c.owner.address, c.executor, data)
     assert reason == "executor: caller is not a known pool"
     assert c.wei(c.executor, fake) == before
+
+
+def revert_text(result: bytes) -> str:
+    assert result[:4] == ERROR_SELECTOR, result.hex()
+    return eth_abi.decode(["string"], result[4:])[0]
+
+
+def hostile_pairs(c: Chain) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """The attacker's ReentrantToken HOST in genuine WETH/HOST pairs of both V2 factories:
+    HOST is 10% cheaper on uniswap's (100 WETH : 220k HOST) than on sushiswap's (100 : 200k)."""
+    weth = c.tokens["WETH"]
+    host = c.d.deploy("ReentrantToken", "Hostile", "HOST", 18, sender=ATTACKER)
+    c.d.transact("ERC20Token", host, "mint", ATTACKER, 420_000 * ETHER, sender=ATTACKER)
+    c.d.transact("WETH9", weth, "deposit", sender=ATTACKER, value=200 * ETHER)
+    pairs = []
+    for dex, host_amount in (("uniswap", 220_000), ("sushiswap", 200_000)):
+        factory = c.world.dexes[dex]["factory"]
+        c.d.transact("UniswapV2Factory", factory, "createPair", weth, host, sender=ATTACKER)
+        (address,) = c.d.call("UniswapV2Factory", factory, "getPair", weth, host)
+        address = address.lower()
+        c.d.transact("WETH9", weth, "transfer", address, 100 * ETHER, sender=ATTACKER)
+        c.d.transact("ERC20Token", host, "transfer", address, host_amount * ETHER, sender=ATTACKER)
+        c.d.transact("UniswapV2Pair", address, "mint", ATTACKER, sender=ATTACKER)
+        token0, token1 = sorted((weth, host))
+        pairs.append({"address": address, "token0": token0, "token1": token1})
+    return host, pairs[0], pairs[1]
+
+
+@pytest.mark.parametrize("callback", ["uniswapV2Call", "uniswapV3SwapCallback"])
+def test_a_token_reentering_a_callback_mid_swap_is_refused_and_takes_nothing(world, callback):
+    c = Chain(world)
+    c.drain_executor()
+    weth = c.tokens["WETH"]
+    host, cheap, dear = hostile_pairs(c)
+    if callback == "uniswapV2Call":
+        attack = encode("Executor", callback, c.executor, 0, 10**20, plan(cheap, 0, 10**20))
+    else:
+        attack = encode("Executor", callback, 10**20, -1, plan(c.v3("WETH/USDC", 500), 1, 0))
+    c.d.transact("ReentrantToken", host, "arm", c.executor, attack, sender=ATTACKER)
+    host_out = c.v2_out(cheap["address"], weth, ETHER)
+    profit = c.v2_out(dear["address"], host, host_out) - ETHER
+    action = HopArbitrageAction(
+        (hop(cheap, "uniswap-v2", weth), hop(dear, "uniswap-v2", host)), weth, ETHER
+    )
+    attacker_before = c.wei(ATTACKER, ether=False)
+    attacker_host = c.d.call("ERC20Token", host, "balanceOf", ATTACKER)[0]
+
+    assert c.owner_sends(action.calldata(profit, 0))["status"] == "0x1"
+
+    # HOST moved twice: the cheap pair paid the executor while the executor awaited that
+    # pair's callback, then the executor paid the dear pair after the callback was consumed.
+    (count,) = c.d.call("ReentrantToken", host, "outcomeCount")
+    outcomes = [c.d.call("ReentrantToken", host, "outcomes", i) for i in range(count)]
+    assert [(ok, revert_text(result)) for ok, result in outcomes] == [
+        (False, "executor: callback from unexpected caller"),
+        (False, "executor: no swap in progress"),
+    ]
+    after = c.wei(c.executor)
+    assert after.pop((c.executor, "WETH")) == profit  # the cycle's, to the wei
+    assert set(after.values()) == {0}
+    assert c.d.call("ERC20Token", host, "balanceOf", c.executor)[0] == 0
+    assert c.wei(ATTACKER, ether=False) == attacker_before
+    assert c.d.call("ERC20Token", host, "balanceOf", ATTACKER)[0] == attacker_host

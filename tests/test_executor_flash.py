@@ -24,7 +24,8 @@ from anvil.devnet import Devnet
 from anvil.world import World
 from chain.node import ANVIL_DEV_KEYS
 from simulation.actions import HopArbitrageAction, SwapHop
-from simulation.amm import get_amount_out
+from simulation.amm import Pool, get_amount_out
+from simulation.arbitrage import Cycle
 
 ETHER = 10**18
 COINBASE = "0x00000000000000000000000000000000c0ffee02"
@@ -209,6 +210,35 @@ def test_a_flash_cycle_earns_exactly_the_simulated_profit_with_no_inventory(worl
     assert c.eth(COINBASE) - coinbase_before == tip
 
 
+def test_the_action_for_a_cycle_of_pool_states_runs_on_the_executor_from_nothing(world):
+    """The bot's path: pool states, a cycle through them, the action, eth_call, then the signed
+    transaction; the on-chain gain is what the pool states' own math predicted."""
+    c = Chain(world)
+    c.drain_executor()
+    weth = c.tokens["WETH"]
+    states = {}
+    for dex in ("sushiswap", "uniswap"):
+        pair = c.v2(dex, "WETH/USDC")
+        reserve0, reserve1, _ = c.d.call("UniswapV2Pair", pair["address"], "getReserves")
+        states[pair["address"]] = Pool(
+            pair["address"], pair["token0"], pair["token1"], reserve0, reserve1
+        )
+    cycle = Cycle.through(list(states.values()), weth)
+    action = HopArbitrageAction.for_cycle(cycle, states, ETHER)
+    profit = cycle.amounts(states, ETHER)[-1] - ETHER
+    assert profit > 0
+    assert action.to_json()["hops"] == [
+        {"pool": address, "pool_kind": "uniswap-v2", "zero_for_one": zero_for_one}
+        for address, zero_for_one in cycle.legs
+    ]
+    assert c.owner_calls(action.calldata(profit + 1, 0)) == "executor: profit below minimum"
+    assert c.owner_calls(action.calldata(profit, 0)) == ""
+
+    assert c.owner_sends(action.calldata(profit, 0))["status"] == "0x1"
+
+    assert c.balance("WETH", c.executor) == profit
+
+
 def test_inventory_mode_runs_the_same_cycle_from_the_executor_balance(world):
     c = Chain(world)
     action, profit = v3_v2_cycle(c)
@@ -368,3 +398,8 @@ def test_a_token_reentering_a_callback_mid_swap_is_refused_and_takes_nothing(wor
     assert c.d.call("ERC20Token", host, "balanceOf", c.executor)[0] == 0
     assert c.wei(ATTACKER, ether=False) == attacker_before
     assert c.d.call("ERC20Token", host, "balanceOf", ATTACKER)[0] == attacker_host
+
+
+def test_a_pool_kind_the_executor_cannot_swap_through_is_refused_in_one_line():
+    with pytest.raises(ValueError, match="^the Executor has no hop for pool kind 'curve'$"):
+        SwapHop("0x" + "11" * 20, "curve", True)

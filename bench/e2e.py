@@ -61,7 +61,6 @@ from mevbot.config import load_config
 from mevbot.deployment import deployment_from_world, devnet_keys
 from mevbot.runtime import Bot
 from mevbot.submitter import Verdict
-from simulation.actions import ArbitrageAction
 from simulation.candidates import Candidate
 from strategies.backrun import BackrunArbitrage
 
@@ -260,7 +259,6 @@ class EndToEnd:
     def _check_agreement(self, victim: Victim, candidate: Candidate) -> None:
         """Would the baseline's two-pool math have found the bot's trade on the same state?"""
         action = candidate.action
-        assert isinstance(action, ArbitrageAction)
         pair = next(p for p in self.setup.pairs if p.address == victim.pair)
         reserves = dict(victim.reserves)
         reserves[pair.address] = reserves_after_swap(
@@ -268,7 +266,7 @@ class EndToEnd:
         )
         cycles = [c for c in self.cycles if any(hop.pair == pair.address for hop in c)]
         theirs = best_backrun(cycles, reserves)
-        if theirs is None or theirs.pairs != tuple(action.pairs):
+        if theirs is None or theirs.pairs != tuple(action.pools):
             self.agreement["different_trade"] += 1
         elif abs(theirs.profit - candidate.expected_profit) * 10_000 > candidate.expected_profit:
             self.agreement["profit_off_by_over_0.01%"] += 1

@@ -70,7 +70,7 @@ def build_graph(pool_count: int, rng: random.Random) -> ChainState:
 
 def pending_swaps(state: ChainState, count: int, rng: random.Random) -> list[PendingContext]:
     decoder = Decoder({r: RouterKind.UNISWAP_V2_ROUTER for r in ROUTERS})
-    factory_router = {f: r for r, f in state.routers.items()}
+    factory_router = {v["uniswap-v2"]: r for r, v in state.routers.items()}
     pools = list(state.pools.values())
     contexts = []
     for nonce in range(count):

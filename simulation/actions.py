@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Protocol
 
 from chain.abi import Function, load_artifact
 from simulation.arbitrage import Cycle
+from simulation.pool_kinds import executor_hop
 from simulation.pools import PoolState
 
 # Gas before a simulation of the shape tells better: a base plus a swap's cost per hop
@@ -27,8 +28,6 @@ GAS_PER_SWAP = 75_000
 # touch the pools: V2+V3 cycle ~249k flash, ~233k from inventory; V2+V2 ~245k flash).
 GAS_PER_V3_SWAP = 90_000
 FLASH_GAS = 25_000
-# Executor.Kind, the hop kinds anvil/contracts/Executor.sol swaps through, by pool kind.
-EXECUTOR_HOP_KINDS = {"uniswap-v2": 0, "uniswap-v3": 1}
 
 
 @cache
@@ -77,49 +76,6 @@ class Action(Protocol):
         ...
 
     def to_json(self) -> dict[str, Any]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class ArbitrageAction:
-    """``Executor.arbitrage``: swap ``amount_in`` of ``token_in`` through ``pairs`` back into it."""
-
-    kind: ClassVar[str] = "arbitrage"
-    pairs: tuple[str, ...]
-    token_in: str
-    amount_in: int
-
-    @property
-    def pools(self) -> tuple[str, ...]:
-        return self.pairs
-
-    @property
-    def positions(self) -> tuple[str, ...]:
-        return ()
-
-    @property
-    def gas_shape(self) -> GasShape:
-        return GasShape(self.kind, len(self.pairs))
-
-    @property
-    def gas_guess(self) -> int:
-        return 60_000 + GAS_PER_SWAP * len(self.pairs)
-
-    def calldata(self, min_profit: int, coinbase_wei: int) -> bytes:
-        return _executor_function("arbitrage").encode(
-            list(self.pairs), self.token_in, self.amount_in, min_profit, coinbase_wei
-        )
-
-    def describe(self) -> str:
-        hops = " > ".join(pair[:10] for pair in self.pairs)
-        return f"arbitrage {self.amount_in} of {self.token_in[:10]} via {hops}"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "pairs": list(self.pairs),
-            "token_in": self.token_in,
-            "amount_in": str(self.amount_in),
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +146,7 @@ class SwapHop:
     zero_for_one: bool
 
     def __post_init__(self) -> None:
-        if self.pool_kind not in EXECUTOR_HOP_KINDS:
+        if executor_hop(self.pool_kind) is None:
             raise ValueError(f"the Executor has no hop for pool kind {self.pool_kind!r}")
 
 
@@ -239,9 +195,7 @@ class HopArbitrageAction:
         return 60_000 + swaps + (FLASH_GAS if self.flash else 0)
 
     def calldata(self, min_profit: int, coinbase_wei: int) -> bytes:
-        hops = [
-            (hop.pool, EXECUTOR_HOP_KINDS[hop.pool_kind], hop.zero_for_one) for hop in self.hops
-        ]
+        hops = [(hop.pool, executor_hop(hop.pool_kind), hop.zero_for_one) for hop in self.hops]
         return _executor_function("arbitrageHops").encode(
             hops, self.amount_in, self.flash, min_profit, coinbase_wei
         )

@@ -16,6 +16,12 @@ def register_pool_kind(kind: PoolKind) -> PoolKind:
     return kind
 
 
+def executor_hop(kind_name: str) -> int | None:
+    """The Executor's hop kind for pools of ``kind_name`` (None: it cannot trade them)."""
+    kind = POOL_KINDS.get(kind_name)
+    return None if kind is None else kind.executor_hop
+
+
 def pool_kind(name: str) -> PoolKind:
     """The kind registered as ``name``; :class:`ValueError` naming the known ones otherwise."""
     try:

@@ -21,7 +21,7 @@ from chain.intents import Intent, MulticallIntent, OracleUpdateIntent, SwapInten
 from chain.topics import ANSWER_UPDATED, BORROW, LENDING_TOPICS, REPAY, SUPPLY, WITHDRAW
 from chain.types import Log
 from simulation.lending import Position, ReserveConfig
-from simulation.pools import PoolKind, PoolState
+from simulation.pools import PoolKind, PoolState, StateMissing
 
 _MISSING: Any = object()
 
@@ -317,7 +317,10 @@ class ChainState:
             swaps = intent.swaps
         overlay: dict[str, PoolState] = {}
         for swap in swaps:
-            if not self._apply_swap(swap, overlay):
+            try:
+                if not self._apply_swap(swap, overlay):
+                    return PendingEffect()
+            except (StateMissing, ArithmeticError):  # a pool we cannot price that far yet
                 return PendingEffect()
         return PendingEffect(pools=overlay)
 

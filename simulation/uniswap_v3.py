@@ -197,4 +197,5 @@ UNISWAP_V3 = PoolKind(
     from_creation_log=pool_from_creation_log,
     load=load_factories,
     warmup=warmup,
+    executor_hop=1,  # Executor.Kind.V3 (anvil/contracts/Executor.sol)
 )

@@ -31,12 +31,14 @@ from typing import Any, ClassVar
 
 from chain.topics import V3_BURN, V3_INITIALIZE, V3_MINT, V3_SWAP
 from chain.types import Log
+from simulation.pools import StateMissing
 from simulation.uniswap_v3_math import (
     MAX_SQRT_RATIO,
     MAX_TICK,
     MAX_UINT128,
     MIN_SQRT_RATIO,
     MIN_TICK,
+    Q96,
     V3Revert,
     add_delta,
     compute_swap_step,
@@ -50,7 +52,7 @@ SNAPSHOT_KIND = "uniswap-v3"
 _INT256_MAX = (1 << 255) - 1
 
 
-class MissingTickWordError(LookupError):
+class MissingTickWordError(StateMissing):
     """A swap reached a tick-bitmap word the pool does not know: fetch it and try again."""
 
     def __init__(self, pool: str, word: int) -> None:
@@ -255,6 +257,13 @@ class V3Pool:
         return replace(
             self, sqrt_price_x96=result.sqrt_price_x96, tick=result.tick, liquidity=result.liquidity
         )
+
+    def rate(self, token_in: str) -> float:
+        """The price (sqrtPrice² / 2¹⁹²) in the swap's direction, less the fee."""
+        price = (self.sqrt_price_x96 / Q96) ** 2
+        if not self._zero_for_one(token_in):
+            price = 1 / price if price else 0.0
+        return price * (1_000_000 - self.fee) / 1_000_000
 
     def constant_product(self, zero_for_one: bool) -> None:
         """Concentrated liquidity has no single constant-product curve."""

@@ -134,7 +134,10 @@ async def test_a_bundle_whose_victim_was_mined_without_it_is_cancelled(stack, tm
             victim = _sell_weth(stack, bot, traffic, 2, "WETH/USDC")
             await rpc.call("eth_sendRawTransaction", [victim.raw_hex])
             await _until(
-                lambda: any(v.outcome == "sent" for _, v in bot.engine.submitter.verdicts),
+                lambda: any(
+                    v.outcome == "sent" and c.trigger_hash == victim.hash
+                    for c, v in bot.engine.submitter.verdicts
+                ),
                 what="the backrun bundle",
             )
             head = bot.engine.processed_block

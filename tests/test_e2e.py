@@ -179,20 +179,27 @@ async def test_losing_and_reverting_candidates_are_never_sent(stack_and_bot):
     sent_before = bot.engine.counters["candidates_sent"]
     from dataclasses import replace
 
-    from simulation.actions import ArbitrageAction
+    from simulation.actions import HopArbitrageAction, SwapHop
     from simulation.candidates import Candidate
 
     world = stack.world
     weth = world.tokens["WETH"]["address"]
     pairs = (
-        world.dexes["uniswap"]["pairs"]["WETH/USDC"]["address"],
-        world.dexes["sushiswap"]["pairs"]["WETH/USDC"]["address"],
+        world.dexes["uniswap"]["pairs"]["WETH/USDC"],
+        world.dexes["sushiswap"]["pairs"]["WETH/USDC"],
     )
     # Claims a fat profit, but the trade loses (wrong direction): the executor reverts on the fork.
     fake = Candidate(
         "backrun",
         "test:losing",
-        ArbitrageAction(pairs[::-1], weth, 10**18),
+        HopArbitrageAction(
+            tuple(
+                SwapHop(p["address"], "uniswap-v2", (p["token0"] == weth) == (i == 0))
+                for i, p in enumerate(pairs[::-1])
+            ),
+            weth,
+            10**18,
+        ),
         (),
         bot.state.block_number + 1,
         weth,

@@ -401,5 +401,5 @@ def test_a_token_reentering_a_callback_mid_swap_is_refused_and_takes_nothing(wor
 
 
 def test_a_pool_kind_the_executor_cannot_swap_through_is_refused_in_one_line():
-    with pytest.raises(ValueError, match="^the Executor has no hop for pool kind 'curve'$"):
+    with pytest.raises(ValueError, match=r"^the Executor has no hop for pool kind 'curve'$"):
         SwapHop("0x" + "11" * 20, "curve", True)

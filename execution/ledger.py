@@ -201,6 +201,10 @@ class Settlement:
     gas_used: int | None = None
     realized_profit_wei: int | None = None
     detail: str | None = None
+    # What our included tx paid (gas used x effective price, and the Executor's coinbase
+    # transfer): counted by the live bot, not kept in the ledger file.
+    gas_cost_wei: int | None = None
+    coinbase_paid_wei: int | None = None
 
 
 def _opt_int(value: str | None) -> int | None:

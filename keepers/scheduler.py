@@ -57,6 +57,7 @@ class KeeperStatus:
     last_action: str | None
     failures: int
     state: str  # idle | running | standby | backoff
+    actions: int = 0  # runs that took an action
 
 
 @dataclass
@@ -71,6 +72,7 @@ class _Entry:
     last_action: str | None = None
     last_error: str | None = None
     failures: int = 0
+    actions: int = 0
     consecutive_failures: int = 0
     backoff_until: float = 0.0
     state: str = "idle"
@@ -114,7 +116,9 @@ class Scheduler:
 
     def status(self) -> tuple[KeeperStatus, ...]:
         return tuple(
-            KeeperStatus(e.job.name, e.last_run, e.next_run, e.last_action, e.failures, e.state)
+            KeeperStatus(
+                e.job.name, e.last_run, e.next_run, e.last_action, e.failures, e.state, e.actions
+            )
             for e in self._entries.values()
         )
 
@@ -193,6 +197,7 @@ class Scheduler:
             entry.state = "idle"
             if action is not None:
                 entry.last_action = action
+                entry.actions += 1
             if entry.interval_s is not None and not entry.every_block:
                 entry.next_run = now + entry.interval_s
         finally:

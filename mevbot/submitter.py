@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -37,6 +37,7 @@ from execution.inclusion import InclusionTracker
 from execution.ledger import Ledger
 from execution.relay import MultiRelay
 from execution.signer import LocalSigner
+from mevbot.counters import UNKNOWN_STRATEGY, Counts
 from mevbot.latency import LatencyBook
 from mevbot.status import OpportunityRow
 from simulation.actions import GasShape
@@ -130,7 +131,7 @@ class Submitter:
         executor: str,
         weth: str,
         chain_id: int,
-        counters: Counter[str],
+        counts: Counts,
         latency: LatencyBook,
         target_blocks: int = 3,
         dry_run: bool = False,
@@ -148,7 +149,7 @@ class Submitter:
         self.executor = executor.lower()
         self.weth = weth.lower()
         self.chain_id = chain_id
-        self.counters = counters
+        self.counts = counts
         self.latency = latency
         self.target_blocks = target_blocks
         self.dry_run = dry_run or relays is None
@@ -160,6 +161,8 @@ class Submitter:
         self.verdicts: deque[tuple[Candidate, Verdict]] = deque(maxlen=history)
         self.head: BlockHeader | None = None
         self.bundle_nonce: int | None = None
+        # (bundle hash, target block) -> (strategy, relays that accepted it), until settled.
+        self._accepted: dict[tuple[str, int], tuple[str, tuple[str, ...]]] = {}
 
     async def on_head(self, header: BlockHeader) -> None:
         """A new block: the executor key's nonce for the next bundles, and the bundles it
@@ -171,7 +174,10 @@ class Submitter:
         report = await self.tracker.on_block(self.rpc, header.number)
         for settled in report.settled:
             outcome = settled.settlement
-            self.counters[f"bundles_{outcome.status.value}"] += 1
+            strategy, relays = self._accepted.pop(
+                (settled.bundle_hash, settled.target_block), (UNKNOWN_STRATEGY, ())
+            )
+            self.counts.settled(outcome, strategy, relays)
             await self._share(
                 "record_outcome", outcome.status.value, outcome.realized_profit_wei or 0
             )
@@ -180,9 +186,8 @@ class Submitter:
         return self.policies.get(candidate.strategy) or self.policies["default"]
 
     def _note(self, candidate: Candidate, verdict: Verdict) -> Verdict:
-        self.counters[f"candidates_{verdict.outcome}"] += 1
+        self.counts.verdict(candidate.strategy, verdict.outcome, verdict.reason)
         if verdict.outcome == "dropped":
-            self.counters[f"dropped_{verdict.reason.split(':')[0]}"] += 1
             self.ledger.mark_candidate(candidate.key, "dropped", verdict.reason)
         self.opportunities.append(
             OpportunityRow(
@@ -201,12 +206,13 @@ class Submitter:
     async def submit(self, candidate: Candidate) -> Verdict:
         """Verify, bid, sign and send one candidate (at most once per key)."""
         if self.head is None or self.bundle_nonce is None:
-            self.counters["dropped_no_head"] += 1
-            return Verdict("dropped", "no_head: no block seen yet")
+            verdict = Verdict("dropped", "no_head: no block seen yet")
+            self.counts.verdict(candidate.strategy, verdict.outcome, verdict.reason)
+            return verdict
         if not self.ledger.record_candidate(candidate) or (
             self.claim is not None and not await self.claim(candidate.key)
         ):
-            self.counters["candidates_duplicate"] += 1
+            self.counts.verdict(candidate.strategy, "duplicate")
             return Verdict("duplicate")
         base_fee = next_base_fee(self.head)
         bid = self._policy(candidate).price(
@@ -258,6 +264,10 @@ class Submitter:
             answers |= {b.block_number: o for b, o in zip(later, outcomes, strict=True)}
         delivered = 0
         for block_number, outcomes_for_block in answers.items():
+            accepted = tuple(o.relay for o in outcomes_for_block if o.error is None)
+            if accepted:
+                self.counts.sent(accepted)
+                self._accepted[plan.bundle_hash, block_number] = (candidate.strategy, accepted)
             for outcome in outcomes_for_block:
                 error = outcome.error
                 self.ledger.record_relay_answer(
@@ -283,7 +293,7 @@ class Submitter:
         try:
             await getattr(self.shared, method)(*args)
         except Exception as error:  # a Redis outage must not take the submitter down
-            self.counters["shared_ledger_errors"] += 1
+            self.counts.shared_ledger_errors += 1
             log.warning("shared ledger: %s", error)
 
     async def _verify(
@@ -320,5 +330,5 @@ class Submitter:
         if net < self._policy(candidate).min_net_profit_wei:
             return f"below_minimum: simulated net {net} wei", result
         if gain + plan.bid.coinbase_wei != candidate.expected_profit_wei:
-            self.counters["profit_mismatch"] += 1
+            self.counts.profit_mismatches += 1
         return None, result

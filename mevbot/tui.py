@@ -31,6 +31,7 @@ from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
+from mevbot.counters import Tally, total
 from mevbot.latency import STAGES
 from mevbot.logfmt import printable
 from mevbot.status import BotStatus, BundleRow, OpportunityRow, RelayHealth, Timing
@@ -147,8 +148,17 @@ def _table(columns: Sequence[Column]) -> Table:
     return table
 
 
-def _panel(body: RenderableType, title: str, height: int | None = None) -> Panel:
-    return Panel(body, title=title, title_align="left", height=height)
+def _panel(
+    body: RenderableType, title: str, height: int | None = None, subtitle: str | None = None
+) -> Panel:
+    return Panel(
+        body,
+        title=title,
+        title_align="left",
+        height=height,
+        subtitle=subtitle,
+        subtitle_align="left",
+    )
 
 
 def _table_height(rows: int) -> int:
@@ -357,7 +367,16 @@ def bundles_panel(status: BotStatus, rows: int | None = None) -> Panel:
     """Newest target block first."""
     newest = _newest(status.bundles, rows, key=lambda b: b.target_block)
     table = _fill(_table(_BUNDLE_COLUMNS), map(_bundle_row, newest), "bundles")
-    return _panel(table, "Bundles")
+    return _panel(table, "Bundles", subtitle=bundle_totals(status.tally))
+
+
+def bundle_totals(tally: Tally) -> str:
+    """Since start: bundles sent and landed, realized profit net of losses, gas and tips paid."""
+    return (
+        f"sent {total(tally.bundles, 'sent'):,} · landed {total(tally.bundles, 'landed'):,}"
+        f" · net {format_eth(tally.net_profit_wei)} · gas {format_eth(total(tally.gas_paid_wei))}"
+        f" · tips {format_eth(total(tally.tips_paid_wei))}"
+    )
 
 
 _KEEPER_COLUMNS: tuple[Column, ...] = (

@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
+from mevbot.counters import Count, Tally
 from mevbot.logfmt import EventFormatter, TailHandler, format_event, printable
 from mevbot.status import (
     BotStatus,
@@ -29,6 +30,7 @@ from mevbot.status import (
 )
 from mevbot.tui import (
     Dashboard,
+    bundles_panel,
     format_age,
     format_duration,
     format_eth,
@@ -48,6 +50,27 @@ TITLES = (
     "Keepers",
     "Tasks",
     "Log",
+)
+
+
+SAMPLE_TALLY = Tally(
+    pending=9_000,
+    pending_relevant=800,
+    blocks=1_200,
+    opportunities=(Count(("backrun", "sent"), 5), Count(("liquidation", "dropped"), 2)),
+    dropped=(Count(("liquidation", "unprofitable_after_gas"), 2),),
+    bundles=(Count(("landed",), 3), Count(("missed",), 1), Count(("sent",), 5)),
+    relay_bundles=(
+        Count(("flashbots", "landed"), 3),
+        Count(("flashbots", "sent"), 5),
+        Count(("titan", "sent"), 4),
+    ),
+    realized_profit_wei=(Count(("liquidation",), 18 * 10**16),),
+    realized_loss_wei=(Count(("backrun",), 10**15),),
+    gas_paid_wei=(Count(("backrun",), 3 * 10**15), Count(("liquidation",), 2 * 10**15)),
+    tips_paid_wei=(Count(("liquidation",), 5 * 10**16),),
+    keeper_actions=(Count(("oracle-eth-usd",), 7),),
+    errors=(Count(("log",), 1), Count(("relay:flashbots",), 2)),
 )
 
 
@@ -127,7 +150,7 @@ def sample_status(
             "12:00:02 WARNING watcher: mevshare reconnecting",
             f"12:00:03 INFO keepers: oracle updated {symbol}",
         ),
-        counters={"opportunities:backrun:sent": 5},
+        tally=SAMPLE_TALLY,
     )
     return replace(status, **changes)
 
@@ -409,3 +432,9 @@ def test_log_records_become_event_lines_and_a_bounded_tail():
     assert [line.split(": ", 1)[1] for line in tail.lines()] == ["tick 0", "tick 1", "tick 2"]
     assert tail.lines(last=1)[0].endswith("INFO mevbot.test_tui: tick 2")
     assert tail.lines(last=0) == ()
+
+
+def test_the_bundles_panel_sums_up_what_the_tally_counted():
+    text = as_text(bundles_panel(sample_status()), width=120)
+    # 0.18 ETH gained by liquidation, 0.001 ETH lost by backrun; gas 0.003 + 0.002 ETH.
+    assert "sent 5 · landed 3 · net 0.179 ETH · gas 0.005 ETH · tips 0.05 ETH" in text

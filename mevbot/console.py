@@ -9,18 +9,26 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Callable
 
-from mevbot.logfmt import EventFormatter
+from mevbot.logfmt import FORMATTERS, log_settings
 from mevbot.status import BotStatus
+
+# Our packages' loggers: they log at the chosen level; anything else only from WARNING up.
+OUR_LOGGERS = ("mevbot", "keepers", "execution", "watcher", "simulation", "strategies", "chain")
 
 
 def log_output(no_tui: bool) -> None:
-    """INFO and up from mevbot; with ``--no-tui`` as structured lines on stderr (with the
-    dashboard, the bot's own log tail shows them instead)."""
-    root = logging.getLogger("mevbot")
-    root.setLevel(logging.INFO)
+    """Our loggers at the chosen level (INFO by default); with ``--no-tui`` every record as a
+    structured line on stderr in the chosen format (with the dashboard, the bot's own log tail
+    shows them instead)."""
+    settings = log_settings()
+    level = getattr(logging, settings.level.upper())
+    for name in OUR_LOGGERS:
+        logging.getLogger(name).setLevel(level)
     if no_tui:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(EventFormatter())
+        handler.setFormatter(FORMATTERS[settings.format]())
+        root = logging.getLogger()
+        root.setLevel(max(level, logging.WARNING))
         root.addHandler(handler)
 
 

@@ -525,7 +525,9 @@ class Bot:
         stats = self.decoder.stats
         merger, intake = self.merger, self.intake
         if merger is None or intake is None:  # workers and keepers watch nothing themselves
-            return IntakeStatus((), 0, stats.decoded, stats.undecoded + stats.malformed, 0, 0, 0)
+            undecoded = stats.undecoded + stats.malformed
+            seen = stats.decoded + undecoded  # the pending txs handed to this process's engine
+            return IntakeStatus((), seen, stats.decoded, undecoded, 0, 0, 0)
         coverage = merger.coverage()
         elapsed = max(time.time() - self.started_at, 1e-9)
         sources = tuple(
@@ -545,8 +547,9 @@ class Bot:
         return IntakeStatus(
             sources=sources,
             pending_seen=coverage.unique,
-            decoded=stats.decoded,
-            undecoded=stats.undecoded + stats.malformed,
+            # What the intake decoded, once per tx (the engine decodes again what it could not).
+            decoded=intake.decoded,
+            undecoded=intake.undecoded,
             shed=sum(intake.shed.values()),
             queue_depth=len(intake),
             queue_capacity=intake.capacity,

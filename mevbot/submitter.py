@@ -39,6 +39,7 @@ from execution.relay import MultiRelay
 from execution.signer import LocalSigner
 from mevbot.counters import UNKNOWN_STRATEGY, Counts
 from mevbot.latency import LatencyBook
+from mevbot.logfmt import eth, event
 from mevbot.status import OpportunityRow
 from simulation.actions import GasShape
 from simulation.candidates import Candidate
@@ -55,6 +56,10 @@ LIMIT_MARGIN_MIN = 40_000
 # A failed tx that burnt at least this share of its limit ran out of gas (the 63/64 rule
 # leaves the outer frame a sliver to revert with after an inner call ran dry).
 OUT_OF_GAS_SHARE = 0.95
+
+
+def _eth(wei: int | None) -> str | None:
+    return None if wei is None else eth(wei)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +183,24 @@ class Submitter:
                 (settled.bundle_hash, settled.target_block), (UNKNOWN_STRATEGY, ())
             )
             self.counts.settled(outcome, strategy, relays)
+            status = outcome.status.value
+            log.info(
+                "bundle %s %s at block %d",
+                settled.bundle_hash,
+                status,
+                settled.target_block,
+                extra=event(
+                    f"bundle_{status}",
+                    strategy=strategy,
+                    bundle=settled.bundle_hash,
+                    target_block=settled.target_block,
+                    included_block=outcome.included_block,
+                    profit_eth=_eth(outcome.realized_profit_wei),
+                    gas_eth=_eth(outcome.gas_cost_wei),
+                    tip_eth=_eth(outcome.coinbase_paid_wei),
+                    detail=outcome.detail,
+                ),
+            )
             await self._share(
                 "record_outcome", outcome.status.value, outcome.realized_profit_wei or 0
             )
@@ -185,8 +208,29 @@ class Submitter:
     def _policy(self, candidate: Candidate) -> BidPolicy:
         return self.policies.get(candidate.strategy) or self.policies["default"]
 
-    def _note(self, candidate: Candidate, verdict: Verdict) -> Verdict:
+    def _tell(self, candidate: Candidate, verdict: Verdict) -> Verdict:
+        """Count and log a verdict."""
         self.counts.verdict(candidate.strategy, verdict.outcome, verdict.reason)
+        log.log(
+            logging.DEBUG if verdict.outcome == "duplicate" else logging.INFO,
+            "%s candidate %s %s",
+            candidate.strategy,
+            candidate.key,
+            verdict.outcome,
+            extra=event(
+                "opportunity",
+                strategy=candidate.strategy,
+                verdict=verdict.outcome,
+                reason=verdict.reason,
+                target_block=candidate.target_block,
+                expected_profit_eth=eth(candidate.expected_profit_wei),
+                trigger=candidate.trigger_hash,
+            ),
+        )
+        return verdict
+
+    def _note(self, candidate: Candidate, verdict: Verdict) -> Verdict:
+        self._tell(candidate, verdict)
         if verdict.outcome == "dropped":
             self.ledger.mark_candidate(candidate.key, "dropped", verdict.reason)
         self.opportunities.append(
@@ -206,14 +250,11 @@ class Submitter:
     async def submit(self, candidate: Candidate) -> Verdict:
         """Verify, bid, sign and send one candidate (at most once per key)."""
         if self.head is None or self.bundle_nonce is None:
-            verdict = Verdict("dropped", "no_head: no block seen yet")
-            self.counts.verdict(candidate.strategy, verdict.outcome, verdict.reason)
-            return verdict
+            return self._tell(candidate, Verdict("dropped", "no_head: no block seen yet"))
         if not self.ledger.record_candidate(candidate) or (
             self.claim is not None and not await self.claim(candidate.key)
         ):
-            self.counts.verdict(candidate.strategy, "duplicate")
-            return Verdict("duplicate")
+            return self._tell(candidate, Verdict("duplicate"))
         base_fee = next_base_fee(self.head)
         bid = self._policy(candidate).price(
             candidate.expected_profit_wei,
@@ -263,11 +304,13 @@ class Submitter:
             outcomes = await asyncio.gather(*(self.relays.send_bundle(b) for b in later))
             answers |= {b.block_number: o for b, o in zip(later, outcomes, strict=True)}
         delivered = 0
+        relays: set[str] = set()
         for block_number, outcomes_for_block in answers.items():
             accepted = tuple(o.relay for o in outcomes_for_block if o.error is None)
             if accepted:
                 self.counts.sent(accepted)
                 self._accepted[plan.bundle_hash, block_number] = (candidate.strategy, accepted)
+                relays.update(accepted)
             for outcome in outcomes_for_block:
                 error = outcome.error
                 self.ledger.record_relay_answer(
@@ -283,6 +326,23 @@ class Submitter:
             verdict = Verdict("dropped", "relays: no relay accepted it", plan, simulation)
             return self._note(candidate, verdict)
         self.ledger.mark_candidate(candidate.key, "sent")
+        log.info(
+            "bundle %s sent for blocks %d-%d",
+            plan.bundle_hash,
+            first.block_number,
+            plan.bundles[-1].block_number,
+            extra=event(
+                "bundle_sent",
+                strategy=candidate.strategy,
+                bundle=plan.bundle_hash,
+                target_block=first.block_number,
+                last_block=plan.bundles[-1].block_number,
+                relays=",".join(sorted(relays)),
+                coinbase_eth=eth(plan.bid.coinbase_wei),
+                expected_net_eth=eth(plan.bid.net_profit_wei),
+                trigger=candidate.trigger_hash,
+            ),
+        )
         await self._share("record_sent", len(plan.bundles))
         return self._note(candidate, Verdict("sent", "", plan, simulation))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -284,7 +285,7 @@ def families(text: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
     }
 
 
-async def test_a_running_bot_exports_every_count_it_keeps(stack, tmp_path):
+async def test_a_running_bot_exports_every_count_it_keeps(stack, tmp_path, capsys):
     """A devnet bot with an oracle keeper and a second relay that refuses connections: after a
     backrun landed and a backrun of a swap that reverts was dropped, ``/metrics`` has samples
     in every family of what the bot counts, and the wei ones agree with the ledger."""
@@ -334,6 +335,9 @@ async def test_a_running_bot_exports_every_count_it_keeps(stack, tmp_path):
             text = await response.text()
         tally = bot.snapshot().tally
         ledger_profit = bot.ledger.realized_profit_total()
+        code = await asyncio.to_thread(run_status_command, "--url", bot.status_server.url)
+        shown = capsys.readouterr().out
+        assert code == 0
     finally:
         await bot.stop()
 
@@ -359,6 +363,15 @@ async def test_a_running_bot_exports_every_count_it_keeps(stack, tmp_path):
     positive("mevbot_keeper_actions", job="oracle-keeper")
     positive("mevbot_errors", component="relay:refusing")
     assert not any(labels == (("relay", "refusing"),) for labels in found["mevbot_relay_bundles"])
+
+    # The dashboard's intake line divides by the pending txs it shows (each decoded once, the
+    # bot's own bundle txs that reached the pool included): `pending N · decoded x% (d/N)`.
+    match = re.search(r"pending (\d+) · decoded [\d.]+% \((\d+)/(\d+)\)", shown)
+    assert match is not None, shown
+    pending, decoded, classified = map(int, match.groups())
+    assert classified == pending >= 3 and 0 < decoded < pending
+    assert found["mevbot_decoded"][()] + found["mevbot_undecoded"][()] == pending
+    assert found["mevbot_pending_unique"][()] == pending
 
     # The wei counts are exact in the tally and agree with the ledger; the exposition's floats
     # round them.

@@ -4,19 +4,31 @@ small terminals, a live dashboard that survives a failing or stalled snapshot, l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
+import json
 import logging
+import math
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import replace
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
 from mevbot.counters import Count, Tally
-from mevbot.logfmt import EventFormatter, TailHandler, format_event, printable
+from mevbot.logfmt import (
+    EventFormatter,
+    JsonFormatter,
+    TailHandler,
+    eth,
+    event,
+    format_event,
+    printable,
+)
 from mevbot.status import (
     BotStatus,
     BundleRow,
@@ -398,17 +410,29 @@ def test_format_event_never_emits_a_control_character(value: str):
     assert line.startswith("kind=x value=")
 
 
-def test_log_records_become_event_lines_and_a_bounded_tail():
-    logger = logging.getLogger("mevbot.test_tui")
+@contextlib.contextmanager
+def _logging_to(
+    name: str, formatter: logging.Formatter, tail: TailHandler
+) -> Iterator[tuple[logging.Logger, io.StringIO]]:
+    """``name``'s records at INFO and up, formatted into a string and kept in ``tail``."""
+    logger = logging.getLogger(name)
     logger.propagate = False
     stream = io.StringIO()
     plain = logging.StreamHandler(stream)
-    plain.setFormatter(EventFormatter())
-    tail = TailHandler(capacity=3)
+    plain.setFormatter(formatter)
     logger.addHandler(plain)
     logger.addHandler(tail)
     logger.setLevel(logging.INFO)
     try:
+        yield logger, stream
+    finally:
+        logger.removeHandler(plain)
+        logger.removeHandler(tail)
+
+
+def test_log_records_become_event_lines_and_a_bounded_tail():
+    tail = TailHandler(capacity=3)
+    with _logging_to("mevbot.test_tui", EventFormatter(), tail) as (logger, stream):
         logger.info(
             "bundle sent", extra={"event": "bundle_sent", "fields": {"block": 5, "sym": HOSTILE}}
         )
@@ -418,9 +442,6 @@ def test_log_records_become_event_lines_and_a_bounded_tail():
             logger.exception("relay failed")
         for i in range(3):
             logger.info("tick %d", i)
-    finally:
-        logger.removeHandler(plain)
-        logger.removeHandler(tail)
     lines = stream.getvalue().splitlines()
     assert len(lines) == 5
     assert lines[0].startswith("kind=bundle_sent ts=")
@@ -438,3 +459,38 @@ def test_the_bundles_panel_sums_up_what_the_tally_counted():
     text = as_text(bundles_panel(sample_status()), width=120)
     # 0.18 ETH gained by liquidation, 0.001 ETH lost by backrun; gas 0.003 + 0.002 ETH.
     assert "sent 5 · landed 3 · net 0.179 ETH · gas 0.005 ETH · tips 0.05 ETH" in text
+
+
+def test_json_log_lines_are_ascii_objects_and_verdicts_stay_out_of_the_tail():
+    tail = TailHandler()
+    big = 3 * 10**30  # wei beyond 64 bits stay exact
+    with _logging_to("mevbot.test_json", JsonFormatter(), tail) as (logger, stream):
+        logger.info(
+            "bundle landed",
+            extra=event(
+                "bundle_landed",
+                profit_eth=eth(big),
+                wei=big,
+                sym=HOSTILE,
+                raw=b"\x01",
+                nan=math.nan,
+            ),
+        )
+        logger.info("verdict", extra=event("opportunity", verdict="dropped"))
+    first, second = stream.getvalue().splitlines()
+    assert first.isascii() and first.isprintable()
+    landed = json.loads(first)
+    assert landed["kind"] == "bundle_landed" and landed["level"] == "info"
+    assert landed["profit_eth"] == "3000000000000" and landed["wei"] == big
+    assert landed["sym"] == HOSTILE and landed["raw"] == "0x01" and landed["nan"] == "nan"
+    assert json.loads(second)["verdict"] == "dropped"
+    # Verdicts have their own panel; the log tail keeps the rest.
+    assert [line.split(": ", 1)[1] for line in tail.lines()] == ["bundle landed"]
+
+
+@given(st.integers(min_value=-(10**40), max_value=10**40))
+def test_eth_is_the_exact_decimal_amount(wei: int):
+    text = eth(wei)
+    with localcontext(prec=100):
+        assert Decimal(text) * 10**18 == wei
+    assert text == "0" or not text.endswith(("0", ".")) or "." not in text

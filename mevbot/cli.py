@@ -26,6 +26,9 @@ COMMAND_MODULES = (
     "mevbot.cmd_replay",
 )
 
+# The long-running commands: they log (as structured lines with --no-tui, else in the dashboard).
+LOGGING_COMMANDS = ("run", "demo")
+
 
 def _add_log_options(command: argparse.ArgumentParser) -> None:
     group = command.add_argument_group("logging")
@@ -51,8 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(commands)
-    for command in commands.choices.values():
-        _add_log_options(command)
+    for name in LOGGING_COMMANDS:
+        _add_log_options(commands.choices[name])
     return parser
 
 
@@ -63,7 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 2
-    configure_logging(LogSettings(args.log_level, args.log_format))
+    if args.command in LOGGING_COMMANDS:
+        configure_logging(LogSettings(args.log_level, args.log_format))
     return handler(args)
 
 

@@ -37,9 +37,9 @@ from execution.inclusion import InclusionTracker
 from execution.ledger import Ledger
 from execution.relay import MultiRelay
 from execution.signer import LocalSigner
+from mevbot import events
 from mevbot.counters import UNKNOWN_STRATEGY, Counts
 from mevbot.latency import LatencyBook
-from mevbot.logfmt import eth, event
 from mevbot.status import OpportunityRow
 from simulation.actions import GasShape
 from simulation.candidates import Candidate
@@ -56,10 +56,6 @@ LIMIT_MARGIN_MIN = 40_000
 # A failed tx that burnt at least this share of its limit ran out of gas (the 63/64 rule
 # leaves the outer frame a sliver to revert with after an inner call ran dry).
 OUT_OF_GAS_SHARE = 0.95
-
-
-def _eth(wei: int | None) -> str | None:
-    return None if wei is None else eth(wei)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,24 +179,7 @@ class Submitter:
                 (settled.bundle_hash, settled.target_block), (UNKNOWN_STRATEGY, ())
             )
             self.counts.settled(outcome, strategy, relays)
-            status = outcome.status.value
-            log.info(
-                "bundle %s %s at block %d",
-                settled.bundle_hash,
-                status,
-                settled.target_block,
-                extra=event(
-                    f"bundle_{status}",
-                    strategy=strategy,
-                    bundle=settled.bundle_hash,
-                    target_block=settled.target_block,
-                    included_block=outcome.included_block,
-                    profit_eth=_eth(outcome.realized_profit_wei),
-                    gas_eth=_eth(outcome.gas_cost_wei),
-                    tip_eth=_eth(outcome.coinbase_paid_wei),
-                    detail=outcome.detail,
-                ),
-            )
+            events.settled(settled, strategy)
             await self._share(
                 "record_outcome", outcome.status.value, outcome.realized_profit_wei or 0
             )
@@ -211,22 +190,7 @@ class Submitter:
     def _tell(self, candidate: Candidate, verdict: Verdict) -> Verdict:
         """Count and log a verdict."""
         self.counts.verdict(candidate.strategy, verdict.outcome, verdict.reason)
-        log.log(
-            logging.DEBUG if verdict.outcome == "duplicate" else logging.INFO,
-            "%s candidate %s %s",
-            candidate.strategy,
-            candidate.key,
-            verdict.outcome,
-            extra=event(
-                "opportunity",
-                strategy=candidate.strategy,
-                verdict=verdict.outcome,
-                reason=verdict.reason,
-                target_block=candidate.target_block,
-                expected_profit_eth=eth(candidate.expected_profit_wei),
-                trigger=candidate.trigger_hash,
-            ),
-        )
+        events.verdict(candidate, verdict)
         return verdict
 
     def _note(self, candidate: Candidate, verdict: Verdict) -> Verdict:
@@ -326,23 +290,7 @@ class Submitter:
             verdict = Verdict("dropped", "relays: no relay accepted it", plan, simulation)
             return self._note(candidate, verdict)
         self.ledger.mark_candidate(candidate.key, "sent")
-        log.info(
-            "bundle %s sent for blocks %d-%d",
-            plan.bundle_hash,
-            first.block_number,
-            plan.bundles[-1].block_number,
-            extra=event(
-                "bundle_sent",
-                strategy=candidate.strategy,
-                bundle=plan.bundle_hash,
-                target_block=first.block_number,
-                last_block=plan.bundles[-1].block_number,
-                relays=",".join(sorted(relays)),
-                coinbase_eth=eth(plan.bid.coinbase_wei),
-                expected_net_eth=eth(plan.bid.net_profit_wei),
-                trigger=candidate.trigger_hash,
-            ),
-        )
+        events.sent(candidate, plan, relays)
         await self._share("record_sent", len(plan.bundles))
         return self._note(candidate, Verdict("sent", "", plan, simulation))
 

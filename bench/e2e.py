@@ -342,7 +342,7 @@ def _by_label(counts: Iterable[Count], position: int) -> Counter[str]:
 
 def _landing(before: Tally, after: Tally) -> dict[str, Any]:
     """mevbot's bundles over the measured blocks, as its inclusion tracker settled them."""
-    bundles = _by_label(after.bundles, 0) - _by_label(before.bundles, 0)
+    bundles = _by_label(after.bundles, 1) - _by_label(before.bundles, 1)
     verdicts = _by_label(after.opportunities, 1) - _by_label(before.opportunities, 1)
     dropped = _by_label(after.dropped, 1) - _by_label(before.dropped, 1)
     submitted, landed = verdicts["sent"], bundles["landed"]

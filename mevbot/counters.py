@@ -67,7 +67,7 @@ class Tally:
     profit_mismatches: int = 0  # simulated gain differed from the strategy's expectation
     opportunities: tuple[Count, ...] = ()  # (strategy, verdict)
     dropped: tuple[Count, ...] = ()  # (strategy, reason)
-    bundles: tuple[Count, ...] = ()  # (status,): sent, then how each target block settled
+    bundles: tuple[Count, ...] = ()  # (strategy, status): sent, then how each target block settled
     relay_bundles: tuple[Count, ...] = ()  # (relay, status)
     realized_profit_wei: tuple[Count, ...] = ()  # (strategy,): settled gains
     realized_loss_wei: tuple[Count, ...] = ()  # (strategy,): settled losses, as positive wei
@@ -82,7 +82,7 @@ class Tally:
 
     def bundles_settled(self) -> int:
         """Bundles the inclusion tracker settled, whatever their outcome."""
-        return total(self.bundles) - total(self.bundles, "sent")
+        return total(self.bundles) - total(self.bundles, None, "sent")
 
     @property
     def net_profit_wei(self) -> int:
@@ -104,7 +104,7 @@ class Counts:
     shared_ledger_errors: int = 0
     opportunities: Counter[tuple[str, str]] = field(default_factory=Counter)
     dropped: Counter[tuple[str, str]] = field(default_factory=Counter)
-    bundles: Counter[str] = field(default_factory=Counter)
+    bundles: Counter[tuple[str, str]] = field(default_factory=Counter)
     relay_bundles: Counter[tuple[str, str]] = field(default_factory=Counter)
     realized_profit_wei: Counter[str] = field(default_factory=Counter)
     realized_loss_wei: Counter[str] = field(default_factory=Counter)
@@ -117,16 +117,16 @@ class Counts:
         if outcome == "dropped":
             self.dropped[strategy, reason_kind(reason)] += 1
 
-    def sent(self, relays: Iterable[str]) -> None:
+    def sent(self, strategy: str, relays: Iterable[str]) -> None:
         """One bundle (one target block) accepted by ``relays`` (at least one)."""
-        self.bundles["sent"] += 1
+        self.bundles[strategy, "sent"] += 1
         for relay in relays:
             self.relay_bundles[relay, "sent"] += 1
 
     def settled(self, settlement: Settlement, strategy: str, relays: Iterable[str]) -> None:
         """One bundle's outcome at its target block, with what it realized and paid."""
         status = settlement.status.value
-        self.bundles[status] += 1
+        self.bundles[strategy, status] += 1
         for relay in relays:
             self.relay_bundles[relay, status] += 1
         realized = settlement.realized_profit_wei or 0

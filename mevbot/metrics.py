@@ -49,7 +49,7 @@ TALLY_FAMILIES: tuple[tuple[str, str, tuple[str, ...], Callable[[Tally], Iterabl
     ("mevbot_candidates_dropped", "Candidates dropped, by strategy and reason",
      ("strategy", "reason"), lambda t: t.dropped),
     ("mevbot_bundles", "Bundles (one per target block): sent, then how each settled",
-     ("status",), lambda t: t.bundles),
+     ("strategy", "status"), lambda t: t.bundles),
     ("mevbot_relay_bundles", "Bundles a relay accepted (sent) and how those settled",
      ("relay", "status"), lambda t: t.relay_bundles),
     ("mevbot_realized_profit_wei", "Realized profit of settled bundles that gained, in wei",

@@ -272,7 +272,7 @@ class Submitter:
         for block_number, outcomes_for_block in answers.items():
             accepted = tuple(o.relay for o in outcomes_for_block if o.error is None)
             if accepted:
-                self.counts.sent(accepted)
+                self.counts.sent(candidate.strategy, accepted)
                 self._accepted[plan.bundle_hash, block_number] = (candidate.strategy, accepted)
                 relays.update(accepted)
             for outcome in outcomes_for_block:

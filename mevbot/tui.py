@@ -373,7 +373,8 @@ def bundles_panel(status: BotStatus, rows: int | None = None) -> Panel:
 def bundle_totals(tally: Tally) -> str:
     """Since start: bundles sent and landed, realized profit net of losses, gas and tips paid."""
     return (
-        f"sent {total(tally.bundles, 'sent'):,} · landed {total(tally.bundles, 'landed'):,}"
+        f"sent {total(tally.bundles, None, 'sent'):,}"
+        f" · landed {total(tally.bundles, None, 'landed'):,}"
         f" · net {format_eth(tally.net_profit_wei)} · gas {format_eth(total(tally.gas_paid_wei))}"
         f" · tips {format_eth(total(tally.tips_paid_wei))}"
     )

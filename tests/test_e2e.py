@@ -125,7 +125,8 @@ async def test_a_pending_swap_is_backrun_in_the_next_block_for_exactly_the_simul
         )
         assert gained[weth] + gained[ETH] > 0
         await _until(
-            lambda: bot.engine.counts.bundles["landed"] >= 1, what="the ledger to settle it"
+            lambda: bot.engine.counts.bundles["backrun", "landed"] >= 1,
+            what="the ledger to settle it",
         )
 
 

@@ -107,8 +107,8 @@ def test_update_from_catches_counters_up_without_double_counting():
         )
         == 2
     )
-    assert value(metrics, "mevbot_bundles_total", status="sent") == 5
-    assert value(metrics, "mevbot_bundles_total", status="landed") == 3
+    assert value(metrics, "mevbot_bundles_total", strategy="backrun", status="sent") == 3
+    assert value(metrics, "mevbot_bundles_total", strategy="liquidation", status="landed") == 3
     assert value(metrics, "mevbot_relay_bundles_total", relay="flashbots", status="landed") == 3
     assert value(metrics, "mevbot_relay_bundles_total", relay="titan", status="sent") == 4
     assert value(metrics, "mevbot_realized_profit_wei_total", strategy="liquidation") == 18e16
@@ -145,14 +145,18 @@ def test_update_from_catches_counters_up_without_double_counting():
             queue_depth=0,
             queue_capacity=4096,
         ),
-        tally=replace(status.tally, bundles=(Count(("landed",), 1), Count(("sent",), 6))),
+        tally=replace(
+            status.tally,
+            bundles=(Count(("liquidation", "landed"), 1), Count(("liquidation", "sent"), 6)),
+        ),
     )
     metrics.update_from(later)
     assert value(metrics, "mevbot_pending_seen_total", source="ws-hashes") == 10_250
     assert value(metrics, "mevbot_decoded_total") == 8_800
     assert value(metrics, "mevbot_shed_total") == 40
-    assert value(metrics, "mevbot_bundles_total", status="landed") == 3 + 1  # reset: counted afresh
-    assert value(metrics, "mevbot_bundles_total", status="sent") == 6
+    # A total that went down was reset (its component restarted): counted afresh.
+    assert value(metrics, "mevbot_bundles_total", strategy="liquidation", status="landed") == 3 + 1
+    assert value(metrics, "mevbot_bundles_total", strategy="liquidation", status="sent") == 2 + 4
     assert value(metrics, "mevbot_pending_seen_total", source="txpool") == 2_500  # counters stay
     gauges = samples(metrics)
     assert (("mevbot_source_tx_per_second", (("source", "txpool"),))) not in gauges
@@ -315,7 +319,9 @@ async def test_a_running_bot_exports_every_count_it_keeps(stack, tmp_path, capsy
         (verdict,) = sent_for(bot, victim.hash)
         report = await mine(stack, bot)
         assert verdict.plan.bundle_hash in report.included
-        await until(lambda: bot.engine.counts.bundles["landed"] >= 1, 15, "the bundle to settle")
+        await until(
+            lambda: bot.engine.counts.bundles["backrun", "landed"] >= 1, 15, "the bundle to settle"
+        )
         expired = await push_victim(stack, traffic, pair="WETH/DAI", deadline=1)
         await until(
             lambda: any(c.trigger_hash == expired.hash for c, _ in bot.engine.submitter.verdicts),
@@ -353,8 +359,8 @@ async def test_a_running_bot_exports_every_count_it_keeps(stack, tmp_path, capsy
     positive("mevbot_opportunities", strategy="backrun", verdict="sent")
     positive("mevbot_opportunities", strategy="backrun", verdict="dropped")
     positive("mevbot_candidates_dropped", strategy="backrun", reason="reverts")
-    positive("mevbot_bundles", status="sent")
-    positive("mevbot_bundles", status="landed")
+    positive("mevbot_bundles", strategy="backrun", status="sent")
+    positive("mevbot_bundles", strategy="backrun", status="landed")
     positive("mevbot_relay_bundles", relay="devnet", status="sent")
     positive("mevbot_relay_bundles", relay="devnet", status="landed")
     profit = positive("mevbot_realized_profit_wei", strategy="backrun")

@@ -71,7 +71,12 @@ SAMPLE_TALLY = Tally(
     blocks=1_200,
     opportunities=(Count(("backrun", "sent"), 5), Count(("liquidation", "dropped"), 2)),
     dropped=(Count(("liquidation", "unprofitable_after_gas"), 2),),
-    bundles=(Count(("landed",), 3), Count(("missed",), 1), Count(("sent",), 5)),
+    bundles=(
+        Count(("backrun", "missed"), 1),
+        Count(("backrun", "sent"), 3),
+        Count(("liquidation", "landed"), 3),
+        Count(("liquidation", "sent"), 2),
+    ),
     relay_bundles=(
         Count(("flashbots", "landed"), 3),
         Count(("flashbots", "sent"), 5),

@@ -42,12 +42,12 @@ from mevbot.status import (
 )
 from mevbot.tui import (
     Dashboard,
-    bundles_panel,
     format_age,
     format_duration,
     format_eth,
     format_relative,
     render,
+    results_panel,
 )
 
 NOW = 1_750_000_000.0
@@ -59,6 +59,7 @@ TITLES = (
     "Stage latency (wire → relay)",
     "Opportunities",
     "Bundles",
+    "Results",
     "Keepers",
     "Tasks",
     "Log",
@@ -460,10 +461,16 @@ def test_log_records_become_event_lines_and_a_bounded_tail():
     assert tail.lines(last=0) == ()
 
 
-def test_the_bundles_panel_sums_up_what_the_tally_counted():
-    text = as_text(bundles_panel(sample_status()), width=120)
+def test_the_results_panel_shows_what_the_tally_counted_per_strategy_and_relay():
+    text = as_text(results_panel(sample_status()), width=120)
     # 0.18 ETH gained by liquidation, 0.001 ETH lost by backrun; gas 0.003 + 0.002 ETH.
     assert "sent 5 · landed 3 · net 0.179 ETH · gas 0.005 ETH · tips 0.05 ETH" in text
+    # Candidates, sent, bundles landed, net, gas, tips per strategy.
+    assert re.search(r"backrun\s+5\s+5\s+0\s+-0\.001 ETH\s+0\.003 ETH\s+0 ETH", text), text
+    assert re.search(r"liquidation\s+2\s+0\s+3\s+0\.18 ETH\s+0\.002 ETH\s+0\.05 ETH", text), text
+    header = as_text(render(sample_status(), NOW), width=160)
+    assert "flashbots 118/120 ok, 2 err, p50 41.5 ms, landed 3/5 (60.0%)" in header
+    assert "titan 40/40 ok, p50 35.0 ms, landed 0/4 (0.0%)" in header
 
 
 def test_json_log_lines_are_ascii_objects_and_verdicts_stay_out_of_the_tail():

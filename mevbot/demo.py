@@ -29,6 +29,7 @@ from chain.abi import load_artifact
 from chain.topics import ANSWER_UPDATED, LIQUIDATION_CALL
 from keepers.oracle import OracleFeed, SeriesPrice
 from mevbot.config import load_config
+from mevbot.counters import total
 from mevbot.deployment import deployment_from_world, devnet_keys
 from mevbot.runtime import Bot
 
@@ -216,20 +217,18 @@ async def _summarize(
         rpc, [f["address"] for f in world.feeds.values()], ANSWER_UPDATED, start + 1, end
     )
     status = bot.snapshot()
-    counters = bot.engine.counters
+    tally = status.tally
     return DemoSummary(
         blocks=end - start,
         pending_seen=status.intake.pending_seen,
         decoded=status.intake.decoded,
-        opportunities=sum(counters[f"candidates_{v}"] for v in ("sent", "dropped", "simulated")),
-        bundles_submitted=counters["candidates_sent"],
+        opportunities=tally.candidates() - tally.candidates("duplicate"),
+        bundles_submitted=tally.candidates("sent"),
         bundles_landed=bot.ledger.counts_by_status().get("landed", 0),
         realized_profit_wei=_value_wei(world, deltas, prices),
         liquidations=len(liquidations),
         oracle_updates=len(updates),
         shed=status.intake.shed,
-        errors=status.counters.get("errors", 0)
-        + bot.supervisor.total_restarts
-        + stack.stats().build_errors,
+        errors=total(tally.errors) + stack.stats().build_errors,
         latency_ms={k: {"p50": t.p50, "p99": t.p99, "n": t.n} for k, t in status.latency.items()},
     )

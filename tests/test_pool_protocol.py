@@ -8,7 +8,6 @@ other edit. The exact integer search that such mixes take is checked against bru
 
 from __future__ import annotations
 
-from collections import Counter
 from functools import partial
 
 from hypothesis import given, settings
@@ -17,6 +16,7 @@ from toy_constant_sum import BALANCES, CREATED, TOY_KIND
 
 from chain.abi import Abi
 from chain.types import Log, PendingTx
+from mevbot.counters import Counts
 from mevbot.engine import Engine
 from mevbot.latency import LatencyBook
 from simulation.amm import Pool
@@ -99,7 +99,7 @@ def test_the_engine_proposes_a_backrun_through_the_new_kind():
         strategies=[strategy],
         simulator=None,  # type: ignore[arg-type]  (candidates_for does no I/O)
         submitter=None,  # type: ignore[arg-type]
-        counters=Counter(),
+        counts=Counts(),
         latency=LatencyBook(),
     )
     # A user sells TKN into the V2 pair: WETH gets dearer there, the toy's gap widens.

@@ -77,6 +77,7 @@ class Tally:
     realized_loss_wei: tuple[Count, ...] = ()  # (strategy,): settled losses, as positive wei
     gas_paid_wei: tuple[Count, ...] = ()  # (strategy,)
     tips_paid_wei: tuple[Count, ...] = ()  # (strategy,): coinbase transfers
+    landed_by_venue: tuple[Count, ...] = ()  # (venue,): landed bundles by the pools they traded
     keeper_actions: tuple[Count, ...] = ()  # (job,)
     errors: tuple[Count, ...] = ()  # (component,)
 
@@ -118,6 +119,7 @@ class Counts:
     realized_loss_wei: Counter[str] = field(default_factory=Counter)
     gas_paid_wei: Counter[str] = field(default_factory=Counter)
     tips_paid_wei: Counter[str] = field(default_factory=Counter)
+    landed_by_venue: Counter[str] = field(default_factory=Counter)
 
     def verdict(self, strategy: str, outcome: str, reason: str = "") -> None:
         """A candidate's verdict: ``sent``, ``simulated``, ``duplicate`` or ``dropped``."""
@@ -175,6 +177,7 @@ class Counts:
             realized_loss_wei=_frozen(self.realized_loss_wei),
             gas_paid_wei=_frozen(self.gas_paid_wei),
             tips_paid_wei=_frozen(self.tips_paid_wei),
+            landed_by_venue=_frozen(self.landed_by_venue),
             keeper_actions=_frozen(keeper_actions or {}),
             errors=_frozen(all_errors),
         )

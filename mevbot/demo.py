@@ -53,6 +53,7 @@ class DemoSummary:
     errors: int
     latency_ms: dict[str, dict[str, float]]
     swaps_by_router: dict[str, int] = field(default_factory=dict)  # the traffic sent, by kind
+    landed_by_venue: dict[str, int] = field(default_factory=dict)  # uniswap-v2, -v3, mixed
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -119,7 +120,8 @@ async def _traffic(
         if bot.state.block_number == seen or bot.engine.head is None:
             continue
         seen = bot.state.block_number
-        reserves = {a: (p.reserve0, p.reserve1) for a, p in bot.state.pools.items()}
+        pairs = [bot.state.pools[a] for a in stack.world.pool_addresses()]  # the V2 pairs
+        reserves = {p.address: (p.reserve0, p.reserve1) for p in pairs}
         for _ in range(rng.randint(*SWAPS_PER_BLOCK)):
             trade = traffic.next(reserves, bot.engine.head.base_fee)
             by_router[trade.swap.kind] += 1
@@ -231,4 +233,5 @@ async def _summarize(
         shed=status.intake.shed,
         errors=total(tally.errors) + stack.stats().build_errors,
         latency_ms={k: {"p50": t.p50, "p99": t.p99, "n": t.n} for k, t in status.latency.items()},
+        landed_by_venue={c.labels[0]: c.value for c in tally.landed_by_venue},
     )

@@ -60,6 +60,8 @@ TALLY_FAMILIES: tuple[tuple[str, str, tuple[str, ...], Callable[[Tally], Iterabl
      lambda t: t.gas_paid_wei),
     ("mevbot_coinbase_tips_wei", "Coinbase tips paid by our included txs, in wei",
      ("strategy",), lambda t: t.tips_paid_wei),
+    ("mevbot_bundles_landed_by_venue", "Landed bundles by the pools they traded", ("venue",),
+     lambda t: t.landed_by_venue),
     ("mevbot_keeper_actions", "Keeper runs that took an action, by job", ("job",),
      lambda t: t.keeper_actions),
     ("mevbot_errors", "Errors by component (relay:, keeper:, task:, log, shared-ledger)",

@@ -169,8 +169,8 @@ class Submitter:
         self.head: BlockHeader | None = None
         self.bundle_nonce: int | None = None
         self.bundle: BlockBundle | None = None
-        # (bundle hash, target block) -> (strategy, relays that accepted it), until settled.
-        self._accepted: dict[tuple[str, int], tuple[str, tuple[str, ...]]] = {}
+        # (bundle hash, target block) -> (strategy, venue, relays that accepted it), until settled.
+        self._accepted: dict[tuple[str, int], tuple[str, str, tuple[str, ...]]] = {}
         # Members join the bundle one at a time: each is signed at the next nonce and simulated
         # behind the others.
         self._lock = asyncio.Lock()
@@ -187,10 +187,12 @@ class Submitter:
         report = await self.tracker.on_block(self.rpc, header.number)
         for settled in report.settled:
             outcome = settled.settlement
-            strategy, relays = self._accepted.pop(
-                (settled.bundle_hash, settled.target_block), (UNKNOWN_STRATEGY, ())
+            strategy, venue, relays = self._accepted.pop(
+                (settled.bundle_hash, settled.target_block), (UNKNOWN_STRATEGY, "none", ())
             )
             self.counts.settled(outcome, strategy, relays)
+            if outcome.status is OutcomeStatus.LANDED:
+                self.counts.landed_by_venue[venue] += 1
             events.settled(settled, strategy)
             await self._share(
                 "record_outcome", outcome.status.value, outcome.realized_profit_wei or 0
@@ -458,7 +460,8 @@ class Submitter:
             accepted = tuple(o.relay for o in outcomes_for_block if o.error is None)
             if accepted:
                 self.counts.sent(strategy, accepted)
-                self._accepted[plan.bundle_hash, block_number] = (strategy, accepted)
+                venue = member.candidate.action.venue
+                self._accepted[plan.bundle_hash, block_number] = (strategy, venue, accepted)
                 relays.update(accepted)
             for outcome in outcomes_for_block:
                 error = outcome.error

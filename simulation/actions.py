@@ -59,6 +59,11 @@ class Action(Protocol):
         ...
 
     @property
+    def venue(self) -> str:
+        """The pool kind it trades through ("uniswap-v2", ...), "mixed" for several, "none"."""
+        ...
+
+    @property
     def gas_shape(self) -> GasShape: ...
 
     @property
@@ -98,6 +103,10 @@ class LiquidationAction:
     @property
     def positions(self) -> tuple[str, ...]:
         return (self.user,)
+
+    @property
+    def venue(self) -> str:
+        return "uniswap-v2" if self.swap_pairs else "none"  # the Executor swaps back through V2
 
     @property
     def gas_shape(self) -> GasShape:
@@ -180,6 +189,11 @@ class HopArbitrageAction:
     @property
     def positions(self) -> tuple[str, ...]:
         return ()
+
+    @property
+    def venue(self) -> str:
+        kinds = {hop.pool_kind for hop in self.hops}
+        return kinds.pop() if len(kinds) == 1 else "mixed"
 
     @property
     def gas_shape(self) -> GasShape:

@@ -55,6 +55,8 @@ from simulation.pools import Hop, PoolState, StateMissing
 
 SCAN_LIMIT = 64
 """Most amounts one refinement evaluates (each costs one pass along the path, ~1 µs a hop)."""
+SEARCH_BUDGET = 4
+"""Most cycles without a closed form searched in one call, widest marginal gap first."""
 SEARCH_SCAN_LIMIT = 128
 """Most inputs the exact search scans each side of its estimate (:func:`search_path_input`)."""
 
@@ -359,18 +361,18 @@ def _best_bound_first(candidate: tuple[int, int, Cycle, list[Hop], _Term]) -> tu
     return -candidate[0], candidate[1]
 
 
-def _may_profit(
+def _rate_product(
     cycle: Cycle, fetched: dict[str, PoolState], pools: Mapping[str, PoolState]
-) -> bool:
-    """Whether the cycle's marginal rates multiply to more than 1: if not, no input profits
-    (every curve is concave), and the search is skipped."""
+) -> float:
+    """The cycle's marginal rates multiplied: at most 1, no input profits (every curve is
+    concave); the larger, the wider the gap."""
     product = 1.0
     for address, token_in in zip(cycle.pools, cycle.tokens, strict=True):
         pool = fetched.get(address)
         if pool is None:
             pool = fetched[address] = pools[address]
         product *= pool.rate(token_in)
-    return product > 1.0
+    return product
 
 
 def best_opportunity(
@@ -383,7 +385,7 @@ def best_opportunity(
     Profits are in each cycle's start token: pass cycles of one start token, or convert.
     """
     candidates: list[tuple[int, int, Cycle, list[Hop], _Term]] = []
-    searched: list[Cycle] = []
+    searched: list[tuple[float, int, Cycle]] = []
     # Cycles found through one moved pool all share it; a local dict makes repeats cheap when
     # ``pools`` is a ChainMap, whose lookups run as Python code (~0.4 µs each).
     fetched: dict[str, PoolState] = {}
@@ -397,8 +399,9 @@ def best_opportunity(
                 pool = fetched[address] = pools[address]
             hop = pool.constant_product(zero_for_one)
             if hop is None:
-                if _may_profit(cycle, fetched, pools):
-                    searched.append(cycle)
+                gap = _rate_product(cycle, fetched, pools)
+                if gap > 1.0:
+                    searched.append((gap, order, cycle))
                 break
             reserve_in, reserve_out, fee_bps = hop
             hops.append(hop)
@@ -420,7 +423,8 @@ def best_opportunity(
         amount_in, profit = _refine(hops, *curve, SCAN_LIMIT)
         if profit > best_profit:
             best, best_profit = (cycle, amount_in), profit
-    for cycle in searched:
+    # The exact search costs ~100 quotes a cycle: only the widest gaps get one.
+    for _, _, cycle in sorted(searched, key=lambda item: (-item[0], item[1]))[:SEARCH_BUDGET]:
         amount_in, profit = search_path_input(cycle.steps(fetched))
         if profit > best_profit:
             best, best_profit = (cycle, amount_in), profit

@@ -62,7 +62,8 @@ async def stack(devnet_cache: Path) -> AsyncIterator[DevnetStack]:
 
 
 def _reserves(bot) -> dict[str, tuple[int, int]]:
-    return {address: (p.reserve0, p.reserve1) for address, p in bot.state.pools.items()}
+    pools = bot.state.pools.items()
+    return {a: (p.reserve0, p.reserve1) for a, p in pools if p.kind == "uniswap-v2"}
 
 
 def _tasks(bot) -> dict[str, str]:

@@ -197,8 +197,12 @@ async def test_the_running_bot_reconciles_the_refunds_its_landed_bundles_earn(
                 lambda: bot.refunds is not None and bot.refunds.received_wei > 0,
                 what="the refunds reconciled as received",
             )
+            refunds = bot.refunds
             after = int(await rpc.call("eth_getBalance", [searcher, "latest"]), 16)
-            assert after - before == bot.refunds.received_wei, "the ledger's refunds are on chain"
-            assert bot.ledger.refund_totals(searcher).received_wei == bot.refunds.received_wei
+            # Every wei the searcher received is a refund the ledger knows: received, or paid
+            # since the last reading and still pending there (bundles keep landing meanwhile).
+            received = after - before
+            assert refunds.received_wei <= received <= refunds.received_wei + refunds.pending_wei
+            assert bot.ledger.refund_totals(searcher).received_wei >= refunds.received_wei
     finally:
         await bot.stop()

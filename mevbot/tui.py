@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -352,29 +353,38 @@ def opportunities_panel(
 
 
 _BUNDLE_COLUMNS: tuple[Column, ...] = (
-    ("block", 10, True), ("strategy", 12, False), ("bid", 13, True), ("status", 8, False),
-    ("realized", 13, True), ("bundle", None, False),
+    ("block", 10, True), ("members", 24, False), ("bid", 13, True), ("status", 14, False),
+    ("realized", 13, True), ("bundles", None, False),
 )  # fmt: skip
 
 
-def _bundle_row(row: BundleRow) -> list[Text]:
-    realized = row.realized_profit_wei
+def _block_row(block: int, members: Sequence[BundleRow]) -> list[Text]:
+    """One target block's bundle: its members (each candidate's own bundle in the ledger)."""
+    statuses = Counter(m.status for m in members)
+    status = ", ".join(f"{name} {n}" if n > 1 else name for name, n in sorted(statuses.items()))
+    settled = [m.realized_profit_wei for m in members if m.realized_profit_wei is not None]
+    realized = sum(settled) if settled else None
     realized_style = "" if realized is None else ("green" if realized >= 0 else "red")
+    strategies = Counter(m.strategy for m in members)
+    names = ", ".join(f"{n}× {name}" if n > 1 else name for name, n in strategies.items())
     return [
-        Text(f"{row.target_block:,}"),
-        safe(row.strategy, limit=30),
-        Text(format_eth(row.bid_wei)),
-        safe(row.status, style=_BUNDLE_STYLES.get(row.status, "yellow"), limit=20),
+        Text(f"{block:,}"),
+        safe(names, limit=60),
+        Text(format_eth(sum(m.bid_wei for m in members))),
+        safe(status, style=_BUNDLE_STYLES.get(max(statuses, key=statuses.get), "yellow")),
         Text(format_eth(realized), style=realized_style),
-        safe(row.bundle_hash, limit=80),
+        safe(" ".join(short_hash(m.bundle_hash) for m in members), limit=120),
     ]
 
 
 def bundles_panel(status: BotStatus, rows: int | None = None) -> Panel:
-    """Newest target block first."""
-    newest = _newest(status.bundles, rows, key=lambda b: b.target_block)
-    table = _fill(_table(_BUNDLE_COLUMNS), map(_bundle_row, newest), "bundles")
-    return _panel(table, "Bundles")
+    """One line per target block, newest first: the block's bundle and its members."""
+    by_block: dict[int, list[BundleRow]] = {}
+    for row in status.bundles:
+        by_block.setdefault(row.target_block, []).append(row)
+    blocks = sorted(by_block, reverse=True)[:rows]
+    lines = (_block_row(block, by_block[block]) for block in blocks)
+    return _panel(_fill(_table(_BUNDLE_COLUMNS), lines, "bundles"), "Bundles, one per block")
 
 
 _RESULT_COLUMNS: tuple[Column, ...] = (

@@ -42,6 +42,7 @@ from mevbot.status import (
 )
 from mevbot.tui import (
     Dashboard,
+    bundles_panel,
     format_age,
     format_duration,
     format_eth,
@@ -506,3 +507,23 @@ def test_eth_is_the_exact_decimal_amount(wei: int):
     with localcontext(prec=100):
         assert Decimal(text) * 10**18 == wei
     assert text == "0" or not text.endswith(("0", ".")) or "." not in text
+
+
+def test_the_bundles_panel_shows_one_bundle_per_block_with_its_members():
+    block = 7_654_322
+    status = sample_status(
+        bundles=(
+            BundleRow(block, "0x" + "11" * 32, "backrun", 6 * 10**15, "landed", 5 * 10**16),
+            BundleRow(block, "0x" + "44" * 32, "backrun", 4 * 10**15, "landed", 3 * 10**16),
+            BundleRow(block, "0x" + "55" * 32, "liquidation", 10**15, "landed", 10**16),
+            BundleRow(block - 1, "0x" + "33" * 32, "backrun", 2 * 10**15, "missed", 0),
+        )
+    )
+    text = as_text(bundles_panel(status), width=160)
+    lines = [line for line in text.splitlines() if "7,654,32" in line]
+    assert len(lines) == 2, text
+    newest, older = lines
+    assert "7,654,322" in newest and "2× backrun, liquidation" in newest and "landed" in newest
+    assert "0.011" in newest  # bids added up: 0.006 + 0.004 + 0.001 ETH
+    assert "0.09" in newest  # realized: 0.05 + 0.03 + 0.01 ETH
+    assert "7,654,321" in older and "missed" in older

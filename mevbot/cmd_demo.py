@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -19,6 +18,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from chain.node import AnvilNotFound, NodeStartError
     from mevbot.console import dashboard, log_output, stop_event
     from mevbot.demo import run_demo
+    from mevbot.exit_summary import print_summary, write_summary
 
     log_output(args.no_tui)
 
@@ -49,9 +49,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"mevbot demo: {error}", file=sys.stderr)
         return 1
     data = summary.to_json()
-    print(json.dumps(data, indent=1))
+    print_summary(f"mevbot demo: {data['blocks']} blocks", data)
     if args.summary:
-        Path(args.summary).write_text(json.dumps(data, indent=1) + "\n")
+        write_summary(args.summary, data)
         print(f"summary written to {args.summary}")
     return 0
 

@@ -73,6 +73,7 @@ def _run(args: argparse.Namespace) -> int:
     from chain.types import MalformedError
     from mevbot.config import ConfigError, load_config
     from mevbot.console import dashboard, log_output, stop_event
+    from mevbot.exit_summary import print_summary, run_summary, write_summary
     from mevbot.preflight import exit_code, run_checks
     from mevbot.resolve import resolve_deployment, resolve_keys
     from mevbot.runtime import Bot
@@ -127,9 +128,14 @@ def _run(args: argparse.Namespace) -> int:
         try:
             async with dashboard(None if args.no_tui else bot.snapshot):
                 await stop.wait()
+            summary = run_summary(bot.snapshot())
         finally:
             await bot.stop()
         print("mevbot stopped: tasks ended, ledger closed, fork stopped", file=sys.stderr)
+        print_summary(f"mevbot run on {summary['network']}", summary)
+        if args.summary:
+            write_summary(args.summary, summary)
+            print(f"summary written to {args.summary}")
         return 0
 
     try:
@@ -159,6 +165,11 @@ def register(commands: Any) -> None:
     run.add_argument("--dry-run", action="store_true", help="simulate everything, submit nothing")
     run.add_argument(
         "--no-tui", action="store_true", help="structured log lines instead of the dashboard"
+    )
+    run.add_argument(
+        "--summary",
+        metavar="PATH",
+        help="on exit, also write the summary (printed as a table in ETH) as JSON to PATH",
     )
     run.add_argument("--journal", metavar="FILE", help="record every event received (JSON lines)")
     run.add_argument(

@@ -21,6 +21,7 @@ import os
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import astuple, dataclass, field
 from pathlib import Path
@@ -84,6 +85,7 @@ PENDING_STALE_AFTER_S = 2.0
 # the relays, not on this process, so a burst drains in about one round trip instead of one per
 # tx. Each tx is still considered (state after it, strategies) in arrival order.
 PENDING_IN_FLIGHT = 4
+PNL_BLOCKS = 120  # the dashboard's PnL sparkline looks back this many blocks
 # Builders report refunds hours late and in batches: reading them every few blocks is plenty.
 REFUND_EVERY_BLOCKS = 10
 REFUNDING = frozenset({"flashbots", "buildernet"})  # dialects with refund-tracking methods
@@ -151,6 +153,7 @@ class PipelinePart:
                 engine.on_reorg(event)
             else:
                 await engine.on_head(event)
+                bot.pnl_by_block.append((event.number, engine.counts.tally().net_profit_wei))
 
         bot.head_handlers.append(apply)
 
@@ -494,6 +497,7 @@ class Bot:
         self.merger: Merger | None = None
         self.intake: Intake | None = None
         self.refunds: Reconciled | None = None
+        self.pnl_by_block: deque[tuple[int, int]] = deque(maxlen=PNL_BLOCKS)
 
     # ------------------------------------------------------------------ start / stop
 
@@ -669,6 +673,7 @@ class Bot:
             tasks=tasks,
             log_tail=self.log_tail.lines(12),
             tally=tally,
+            pnl_by_block=tuple(self.pnl_by_block),
         )
 
 

@@ -125,6 +125,8 @@ class BotStatus:
     tasks: tuple[TaskRow, ...]
     log_tail: tuple[str, ...]
     tally: Tally = field(default_factory=Tally)
+    # Cumulative realized profit net of losses (wei) after each of the last blocks, oldest first.
+    pnl_by_block: tuple[tuple[int, int], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON types (ints stay ints; wei amounts can exceed 2**53, so readers beware)."""

@@ -425,7 +425,23 @@ def results_panel(status: BotStatus, rows: int | None = None) -> Panel:
         (_result_row(tally, strategy) for strategy in _strategies(tally)[:rows]),
         "results",
     )
-    return _panel(table, "Results", subtitle=result_totals(tally))
+    title = f"Results · PnL {format_eth(tally.net_profit_wei)} {sparkline(status.pnl_by_block)}"
+    return _panel(table, title.rstrip(), subtitle=result_totals(tally))
+
+
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(points: Sequence[tuple[int, int]], width: int = 24) -> str:
+    """The last ``width`` values as bars scaled between their minimum and maximum."""
+    values = [value for _, value in points[-width:]]
+    if len(values) < 2:
+        return ""
+    low, high = min(values), max(values)
+    if high == low:
+        return SPARKS[0] * len(values)
+    top = len(SPARKS) - 1
+    return "".join(SPARKS[(v - low) * top // (high - low)] for v in values)
 
 
 def result_totals(tally: Tally) -> str:

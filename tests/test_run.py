@@ -73,7 +73,8 @@ def test_run_against_the_devnet_status_and_clean_shutdown(tmp_path, devnet_cache
             f'[store]\nledger_path = "{tmp_path / "ledger.sqlite"}"\n'
             f"[metrics]\nport = {port}\n"
         )
-        bot = _mevbot("run", "--config", str(config), "--no-tui")
+        summary = tmp_path / "summary.json"
+        bot = _mevbot("run", "--config", str(config), "--no-tui", "--summary", str(summary))
         try:
             outputs += _wait_for(bot, "metrics and status at")
             time.sleep(2.0)  # a few blocks go by
@@ -108,6 +109,12 @@ def test_run_against_the_devnet_status_and_clean_shutdown(tmp_path, devnet_cache
             outputs.append(rest)
             assert bot.returncode == 0, rest[-2000:]
             assert "mevbot stopped" in rest
+            # On exit: the summary as a table in ETH, and as JSON in wei where --summary says.
+            written = json.loads(summary.read_text())
+            assert written["network"] == "devnet" and written["blocks"] >= 1
+            assert isinstance(written["realized_profit_wei"], int)
+            assert "mevbot run on devnet" in rest and "realized profit" in rest
+            assert "ETH" in rest.split("realized profit", 1)[1].splitlines()[0]
         finally:
             if bot.poll() is None:
                 bot.kill()

@@ -49,6 +49,7 @@ from mevbot.tui import (
     format_relative,
     render,
     results_panel,
+    sparkline,
 )
 
 NOW = 1_750_000_000.0
@@ -527,3 +528,11 @@ def test_the_bundles_panel_shows_one_bundle_per_block_with_its_members():
     assert "0.011" in newest  # bids added up: 0.006 + 0.004 + 0.001 ETH
     assert "0.09" in newest  # realized: 0.05 + 0.03 + 0.01 ETH
     assert "7,654,321" in older and "missed" in older
+
+
+def test_the_results_panel_shows_the_pnl_and_its_sparkline_over_blocks():
+    history = ((100, 0), (101, 10**17), (102, 5 * 10**16))
+    text = as_text(results_panel(sample_status(pnl_by_block=history)), width=160)
+    title = next(line for line in text.splitlines() if "Results" in line)
+    assert "PnL" in title and "▁█▄" in title, title
+    assert sparkline(history[:1]) == "" and sparkline(((1, 5), (2, 5))) == "▁▁"

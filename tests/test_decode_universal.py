@@ -392,6 +392,65 @@ def test_v4_swap_actions_decode_but_are_not_v2_v3_swaps() -> None:
     assert intent.calls[0].intent.calls[0].path == (USDC, native)
 
 
+currencies = st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex())
+uint128s = st.integers(0, 2**128 - 1)
+
+
+@st.composite
+def v4_actions(draw: st.DrawFn, hop_limits: bool) -> tuple[tuple[int, list[str], tuple], dict]:
+    """A V4Router swap action (v4-periphery IV4Router structs) and the fields it must decode to."""
+    exact_in, single = draw(st.booleans()), draw(st.booleans())
+    amount, limit = draw(uint128s), draw(uint128s)
+    extra = ["uint256"] if hop_limits else []
+    if single:
+        key = (draw(currencies), draw(currencies), draw(st.integers(0, 2**24 - 1)),
+               draw(st.integers(-(2**23), 2**23 - 1)), draw(currencies))  # fmt: skip
+        zero_for_one = draw(st.booleans())
+        types = [f"({POOL_KEY},bool,uint128,uint128,{','.join([*extra, 'bytes'])})"]
+        values = ((key, zero_for_one, amount, limit, *([7] if hop_limits else []), b"hook"),)
+        path = (key[0], key[1]) if zero_for_one else (key[1], key[0])
+        fees, spacings, hooks = (key[2],), (key[3],), (key[4],)
+        action = 0x06 if exact_in else 0x08
+    else:
+        keys = draw(st.lists(st.tuples(currencies, st.integers(0, 2**24 - 1),
+                                       st.integers(-(2**23), 2**23 - 1), currencies,
+                                       st.binary(max_size=40)), min_size=1, max_size=3))  # fmt: skip
+        end = draw(currencies)
+        limits = [[1] * len(keys)] if hop_limits else []
+        types = [f"(address,{PATH_KEYS},{'uint256[],' if hop_limits else ''}uint128,uint128)"]
+        values = ((end, keys, *limits, amount, limit),)
+        hops = tuple(k[0] for k in keys)
+        path = (end, *hops) if exact_in else (*hops, end)
+        fees = tuple(k[1] for k in keys)
+        spacings, hooks = tuple(k[2] for k in keys), tuple(k[3] for k in keys)
+        action = 0x07 if exact_in else 0x09
+    want = {
+        "kind": "exact_in" if exact_in else "exact_out",
+        "path": path,
+        "fees": fees,
+        "tick_spacings": spacings,
+        "hooks": hooks,
+        "amount_in": amount if exact_in else None,
+        "amount_out_min": limit if exact_in else None,
+        "amount_out": None if exact_in else amount,
+        "amount_in_max": None if exact_in else limit,
+    }
+    return (action, types, values), want
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), version=st.sampled_from([V2, V2_1, V2_1_1]))
+def test_random_v4_swap_actions_round_trip(data: st.DataObject, version: UniversalVersion) -> None:
+    drawn = data.draw(st.lists(v4_actions(version is V2_1_1), min_size=1, max_size=4))
+    intent, stats = decode(version, execute([v4_swap([action for action, _ in drawn])]))
+    assert intent is not None, stats.log_line()
+    calls = intent.calls[0].intent.calls
+    assert len(calls) == len(drawn)
+    for call, (_, want) in zip(calls, drawn, strict=True):
+        assert isinstance(call, V4SwapIntent)
+        assert {k: getattr(call, k) for k in want} == want
+
+
 def test_sub_plans_nest_their_swaps_in_order() -> None:
     swap = (0x08, SWAP_V2, (MSG_SENDER_WORD, 10**18, 1, [WETH, USDC], True))
     inner = [swap, (0x04, TOKEN_TO_AMOUNT, (USDC, MSG_SENDER_WORD, 0))]

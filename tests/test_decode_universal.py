@@ -487,6 +487,85 @@ def test_bad_plans_are_malformed_with_a_reason() -> None:
     assert "command 0 (WRAP_ETH): truncated" in decode(V2, short_input)[1].last_malformed
 
 
+SDK_VECTORS = json.loads((ROOT / "tests/universal_router_sdk_vectors.json").read_text())
+RECIPIENT, FEE_RECIPIENT = "0x" + "aa" * 20, "0x" + "bb" * 20
+NATIVE = "0x" + "00" * 20
+
+
+def sdk_call(name: str, kind: RouterKind = RouterKind.UNIVERSAL_ROUTER_V2) -> Any:
+    vector = SDK_VECTORS["vectors"][name]
+    decoder = Decoder({ROUTER: kind})
+    intent = decoder.decode(ROUTER, bytes.fromhex(vector["calldata"][2:]), int(vector["value"]))
+    assert intent is not None, (name, decoder.stats.log_line())
+    return intent
+
+
+@pytest.mark.parametrize("name", sorted(SDK_VECTORS["vectors"]))
+def test_the_universal_router_sdks_calldata_decodes_on_v2_and_v2_1(name: str) -> None:
+    for kind in (RouterKind.UNIVERSAL_ROUTER_V2, RouterKind.UNIVERSAL_ROUTER_V2_1):
+        intent = sdk_call(name, kind)
+        assert isinstance(intent, MulticallIntent) and intent.method == "execute"
+
+
+def test_sdk_vectors_read_as_their_names_say() -> None:
+    wrap_fee_sweep = sdk_call("_UNISWAP_V2_1_ETH_FOR_USDC_WITH_FEE")
+    assert [c.name for c in wrap_fee_sweep.calls] == [
+        "WRAP_ETH",
+        "V2_SWAP_EXACT_IN",
+        "PAY_PORTION",
+        "SWEEP",
+    ]
+    (swap,) = wrap_fee_sweep.swaps
+    assert (swap.path, swap.amount_in, swap.recipient, swap.eth_in) == (
+        (WETH, USDC),
+        10**18,
+        "router",
+        True,
+    )
+    fee = wrap_fee_sweep.calls[2].intent
+    assert (fee.token, fee.amount, fee.recipient) == (USDC, 500, FEE_RECIPIENT)  # 5%, in bips
+    assert wrap_fee_sweep.calls[3].intent.recipient == RECIPIENT
+
+    (two_hops,) = sdk_call("_UNISWAP_V3_1_ETH_FOR_DAI_2_HOP").swaps
+    assert (two_hops.path, two_hops.fees) == ((WETH, USDC, DAI), (3000, 500))
+    assert (two_hops.amount_in, two_hops.eth_in, two_hops.recipient) == (10**18, True, RECIPIENT)
+
+    (exact_out,) = sdk_call("_UNISWAP_V3_DAI_FOR_1_ETH_2_HOP").swaps
+    assert (exact_out.path, exact_out.fees) == ((DAI, USDC, WETH), (500, 3000))
+    assert (exact_out.amount_out, exact_out.eth_out) == (10**18, True)
+
+    # V3 pays the V2 pair directly, then the V2 leg trades what the pair received.
+    v3_leg, v2_leg = sdk_call("_UNISWAP_MIXED_1_ETH_FOR_DAI").swaps
+    assert (v3_leg.protocol, v3_leg.path, v3_leg.amount_in) == ("uniswap-v3", (WETH, USDC), 10**18)
+    assert (v2_leg.protocol, v2_leg.path) == ("uniswap-v2", (USDC, DAI))
+    assert v2_leg.whole_balance and v2_leg.amount_in is None
+
+    # Three exact-output routes share the wrapped ether: each is paid by it.
+    split = sdk_call("_UNISWAP_SPLIT_THREE_ROUTES_ETH_TO_USDC_EXACT_OUTPUT").swaps
+    assert [(s.protocol, s.fees, s.amount_out, s.eth_in) for s in split] == [
+        ("uniswap-v2", (), 10**9, True),
+        ("uniswap-v3", (3000,), 10**9, True),
+        ("uniswap-v3", (500,), 10**9, True),
+    ]
+
+    permit = sdk_call("_UNISWAP_V2_1000_USDC_FOR_ETH_PERMIT")
+    assert [c.name for c in permit.calls] == ["PERMIT2_PERMIT", "V2_SWAP_EXACT_IN", "UNWRAP_WETH"]
+    assert (permit.calls[0].intent.token, permit.calls[0].intent.amount) == (USDC, 1000 * 10**6)
+    assert permit.calls[1].payer_is_user and permit.swaps[0].eth_out
+
+    v4 = sdk_call("_UNISWAP_V4_DAI_FOR_1_ETH_2_HOP")
+    assert v4.swaps == ()
+    swap_v4, settle, take = v4.calls[0].intent.calls
+    assert swap_v4.path == (DAI, USDC, NATIVE) and swap_v4.fees == (3000, 3000)
+    assert (swap_v4.kind, swap_v4.amount_out) == ("exact_out", 10**18)
+    assert (settle.method, take.method, take.token, take.recipient) == (
+        "SETTLE",
+        "TAKE",
+        NATIVE,
+        RECIPIENT,
+    )
+
+
 # --- the devnet: every router kind's traffic ------------------------------------------------------
 
 

@@ -62,8 +62,15 @@ def _simulation(n: int) -> tuple[dict[str, Any], dict[str, Any]]:
         "bare_eth_simulateV1_our_request": {
             size: _timing(report[size]["bare_simulateV1_our_request"]) for size in sizes
         },
-        "anvil_reset_on_new_head": _timing(report["on_new_head_anvil_reset"]),
-        "first_simulate_after_reset_1tx": _timing(report["first_simulate_after_reset_1tx"]),
+        "following_heads": {
+            **{
+                f"{key}_{fork}": _timing(report[f"{key}_{fork}"])
+                for key in ("on_new_head", "first_simulate_after_head")
+                for fork in ("warm", "reset")
+            },
+            "same_gas_every_head": report["same_gas_every_head"],
+            "warm_fork": report["warm_fork"],
+        },
     }
     ratios = {size: report[size]["overhead_ratio"] for size in sizes}
     return figures, ratios

@@ -63,6 +63,7 @@ from mevbot.runtime import Bot
 from mevbot.submitter import Verdict
 from simulation.actions import ArbitrageAction
 from simulation.candidates import Candidate
+from simulation.fork import AnvilForkSimulator
 from strategies.backrun import BackrunArbitrage
 
 WETH_PAIRS = ("WETH/USDC", "WETH/DAI", "WBTC/WETH")
@@ -70,6 +71,7 @@ DEXES = ("uniswap", "sushiswap")
 VICTIM_BPS = 250  # of the pool's reserve of the token sold: prices move ~5%
 SWAP = artifacts.load("UniswapV2Router02").abi.function("swapExactTokensForTokens")
 VERDICT_TIMEOUT_S = 10.0
+VERDICT_POLL_S = 0.005
 ENGINE_STAGES = ("state", "strategy", "sign", "simulate", "submit")
 
 
@@ -251,7 +253,10 @@ class EndToEnd:
                 strategy_done = any(s == "strategy" for s, _, _ in self.stages.since(mark))
                 if strategy_done and self._backrun.stats.candidates == candidates_before:
                     return None
-                await wake.wait()
+                # A verdict that records no stage (a member dropped as a conflict) sets no
+                # wake-up: look again soon.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), VERDICT_POLL_S)
 
     def _check_agreement(self, victim: Victim, candidate: Candidate) -> None:
         """Would the baseline's two-pool math have found the bot's trade on the same state?"""
@@ -374,9 +379,11 @@ async def run(
     victims_per_block: int = 1,
     baseline: bool = False,
     backend: str = "anvil",
+    keep_warm: bool = True,
 ) -> dict[str, Any]:
     """Run ``blocks`` measured blocks (alternating with the baseline when ``baseline``) with
-    the bot's fork simulator on ``backend`` ("anvil", the default, or "revm")."""
+    the bot's simulator on ``backend`` ("anvil", "node" or "revm"); ``keep_warm`` False resets
+    the anvil fork at every head instead of writing the block's changes onto it."""
     if not 1 <= victims_per_block <= len(WETH_PAIRS):
         raise ValueError(f"victims per block must be within 1..{len(WETH_PAIRS)}")
     started = time.perf_counter()
@@ -396,6 +403,9 @@ async def run(
                 devnet_keys(stack.world),
             )
             await bot.start()
+            simulator = bot.engine.simulator
+            if isinstance(simulator, AnvilForkSimulator):
+                simulator.keep_warm = keep_warm
             theirs = None
             try:
                 if baseline:
@@ -445,7 +455,7 @@ async def _measure(
         "blocks": blocks,
         "victims_per_block": victims_per_block,
         "ours_blocks": ours_blocks,
-        "simulation_backend": bench.bot.config.simulation.backend,
+        "simulation_backend": _backend_name(bench.bot),
         "e2e_ms": {
             **bench.ours.timing("wire_to_relay"),
             "from": "the hash notification frame (PendingTx.received_at) -> the relay's answer",
@@ -488,14 +498,30 @@ async def _measure(
     return result
 
 
+def _backend_name(bot: Bot) -> str:
+    simulator = bot.engine.simulator
+    if isinstance(simulator, AnvilForkSimulator):
+        return "anvil (warm)" if simulator.keep_warm else "anvil (reset at every head)"
+    return bot.config.simulation.backend
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.e2e", description=__doc__)
     parser.add_argument("--blocks", type=int, default=100, help="measured blocks")
     parser.add_argument("--victims-per-block", type=int, default=1)
     parser.add_argument("--baseline", action="store_true", help="alternate with the web3.py bot")
     parser.add_argument("--backend", choices=("anvil", "revm", "node"), default="anvil")
+    parser.add_argument("--reset-fork", action="store_true", help="anvil_reset at every head")
     args = parser.parse_args(argv)
-    result = asyncio.run(run(args.blocks, args.victims_per_block, args.baseline, args.backend))
+    result = asyncio.run(
+        run(
+            args.blocks,
+            args.victims_per_block,
+            args.baseline,
+            args.backend,
+            keep_warm=not args.reset_fork,
+        )
+    )
     json.dump(result, sys.stdout, indent=1)
     print()
     return 0

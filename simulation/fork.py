@@ -11,8 +11,10 @@ the state it fetched stays; every head a sample of reads is compared with the up
 (``drift_checks`` / ``drift_mismatches``) and a drifted fork is reset. ``anvil_reset`` to the head
 (which drops all fetched state) remains for what the warm path cannot follow: a reorg, a gap of
 more than ``max_gap`` blocks, an upstream without diff traces (``warm_unavailable`` says why),
-the snapshot method (it mines on the fork's own block), and every ``rebase_every`` blocks, so
-that the fork never fetches state older than a pruning node keeps (geth: 128 blocks).
+the snapshot method (it mines on the fork's own block), an upstream too slow to trace the new
+blocks within ``warm_timeout`` (``warm_timeouts``: an anvil upstream under a burst took seconds),
+and every ``rebase_every`` blocks, so that the fork never fetches state older than a pruning
+node keeps (geth: 128 blocks).
 Bundles run through ``eth_simulateV1`` (:mod:`simulation.fork_v1`) or, on nodes
 without it, by mining on a snapshot (:mod:`simulation.fork_snapshot`). Every call has a timeout;
 failures surface as :class:`~simulation.simulator.SimulationError`, never as a hang.
@@ -76,6 +78,7 @@ class AnvilForkSimulator(UpstreamSimulator):
         check_sample: int = 8,
         max_gap: int = 16,
         rebase_every: int = 64,
+        warm_timeout: float = 0.25,
     ) -> None:
         super().__init__(
             upstream_url,
@@ -90,6 +93,8 @@ class AnvilForkSimulator(UpstreamSimulator):
         self.check_sample = check_sample
         self.max_gap = max_gap
         self.rebase_every = rebase_every
+        self.warm_timeout = warm_timeout
+        self.warm_timeouts = 0  # heads the upstream's traces were too slow for: reset instead
         self.warm_unavailable = ""
         self.heads_warm = 0  # heads reached by writing the blocks' changes
         self.heads_reset = 0  # heads reached with anvil_reset (or a relaunch)
@@ -142,11 +147,15 @@ class AnvilForkSimulator(UpstreamSimulator):
         """Write the new blocks' changes onto the fork and check a sample; False: reset instead."""
         assert self._rpc is not None
         try:
-            moved = await advance(
-                self._upstream, self._rpc, self.head, block_number, self.reset_timeout
-            )
+            async with asyncio.timeout(self.warm_timeout):
+                moved = await advance(
+                    self._upstream, self._rpc, self.head, block_number, self.reset_timeout
+                )
         except WarmUnavailable as error:
             self.warm_unavailable = str(error)
+            return False
+        except TimeoutError:
+            self.warm_timeouts += 1
             return False
         except ChainError:
             return False

@@ -23,6 +23,9 @@ from simulation.uniswap_v2 import PAIR
 ERC20 = load_artifact("ERC20Token").abi
 PAIR_RESERVES_SLOT = 8  # UniswapV2Pair: reserve0, reserve1, blockTimestampLast packed in slot 8
 A, B = "0x" + "aa" * 20, "0x" + "bb" * 20
+# The default (0.25 s) resets a fork whose upstream traces too slowly; a loaded test machine must
+# not turn that into a different path here.
+WARM_TIMEOUT_S = 30.0
 
 
 # -- folding diff traces ----------------------------------------------------------------------
@@ -92,7 +95,7 @@ async def _land_transfer_of_all(world: World, upstream: Rpc, trader: int, token:
 async def test_a_warm_fork_moved_over_blocks_simulates_like_the_node(
     world: World, upstream: Rpc
 ) -> None:
-    warm = AnvilForkSimulator(world.rpc["http"])
+    warm = AnvilForkSimulator(world.rpc["http"], warm_timeout=WARM_TIMEOUT_S)
     node = NodeSimulator(world.rpc["ws"])
     await warm.start()
     await node.start()
@@ -128,7 +131,7 @@ async def test_a_change_no_trace_shows_is_caught_and_the_fork_reset(
 ) -> None:
     pair = world.dexes["uniswap"]["pairs"]["WETH/DAI"]["address"]
     reserves = PAIR.function("getReserves").encode()
-    warm = AnvilForkSimulator(world.rpc["http"], check_sample=2)
+    warm = AnvilForkSimulator(world.rpc["http"], check_sample=2, warm_timeout=WARM_TIMEOUT_S)
     warm.warmup = [(pair, reserves)]
     await warm.start()
     slot = f"0x{PAIR_RESERVES_SLOT:064x}"

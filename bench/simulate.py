@@ -199,6 +199,7 @@ async def _follow_the_chain(
             "warm_fork": {
                 "heads_warm": warm.heads_warm,
                 "heads_reset": warm.heads_reset,
+                "keys_written": warm.keys_written,
                 "drift_checks": warm.drift_checks,
                 "drift_mismatches": warm.drift_mismatches,
             },

@@ -98,6 +98,7 @@ class AnvilForkSimulator(UpstreamSimulator):
         self.warm_unavailable = ""
         self.heads_warm = 0  # heads reached by writing the blocks' changes
         self.heads_reset = 0  # heads reached with anvil_reset (or a relaunch)
+        self.keys_written = 0  # balances, nonces, codes and slots written by warm heads
         self.drift_checks = 0
         self.drift_mismatches = 0
         self._upstream = ReconnectingRpc(upstream_url, timeout=call_timeout)
@@ -164,6 +165,7 @@ class AnvilForkSimulator(UpstreamSimulator):
         self._head, self._fork_block = moved.head, block_number
         self._nonces.clear()
         self.heads_warm += 1
+        self.keys_written += moved.written
         if self.check_sample <= 0:
             return True
         probes = sample_probes(moved.changes, self._hot_probes(), self.check_sample, self._rng)

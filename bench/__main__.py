@@ -174,8 +174,10 @@ def _by_simulator() -> dict[str, Any]:
     }
     figures: dict[str, Any] = {}
     for name, options in runs.items():
-        report = asyncio.run(e2e.run(blocks=40, victims_per_block=3, **options))["e2e_ms"]
+        run = asyncio.run(e2e.run(blocks=40, victims_per_block=3, **options))
+        report = run["e2e_ms"]
         figures[name] = {
+            **({"fork": run["fork"]} if "fork" in run else {}),
             **{k: report[k] for k in ("p50", "p99", "n")},
             "first_after_head": report["first_after_head"],
             "later_in_block": report["later_in_block"],

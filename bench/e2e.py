@@ -480,6 +480,15 @@ async def _measure(
         },
         "seconds": round(time.perf_counter() - started, 1),
     }
+    simulator = bench.bot.engine.simulator
+    if isinstance(simulator, AnvilForkSimulator):
+        result["fork"] = {
+            "heads_warm": simulator.heads_warm,
+            "heads_reset": simulator.heads_reset,
+            "warm_timeouts": simulator.warm_timeouts,
+            "drift_checks": simulator.drift_checks,
+            "drift_mismatches": simulator.drift_mismatches,
+        }
     if bench.baseline is not None:
         theirs = bench.theirs
         result["baseline_e2e_ms"] = {

@@ -107,19 +107,22 @@ async def run(
                 while bot.engine.head is None:  # noqa: ASYNC110 (the bot's first head)
                     await asyncio.sleep(0.02)
                 traffic = await start_traffic(world, workdir, seconds)
-                if await traffic.wait() != 0:
-                    raise RuntimeError("anvil.traffic failed")
+                # A traffic process that gave up (the loaded devnet stopped answering it) still
+                # leaves the bot's figures for what it did send: reported with its exit code.
+                traffic_exit = await traffic.wait()
                 await _drained(bot, timeout=20)
                 wire = bot.latency.timing("wire_to_relay")
                 simulate = bot.latency.timing("simulate")
-                sent = json.loads((workdir / "sent.json").read_text())
+                sent_file = workdir / "sent.json"
+                sent = json.loads(sent_file.read_text()) if sent_file.exists() else {}
                 return {
                     "backend": backend,
                     "keep_warm": keep_warm,
                     "seconds": seconds,
                     "swaps_per_s": SWAPS_PER_S,
                     "transfers_per_s": TRANSFERS_PER_S,
-                    "swaps_sent": len(sent["swaps"]),
+                    "traffic_exit": traffic_exit,
+                    "swaps_sent": len(sent.get("swaps", ())),
                     "wire_to_relay": None if wire is None else asdict(wire),
                     "simulate": None if simulate is None else asdict(simulate),
                     "relevant_handled": bot.engine.counters["pending_relevant"],

@@ -18,10 +18,15 @@ from eth_utils import keccak
 from anvil.deployer import Call, Deployer, encode
 from anvil.uniswap_v3 import V3PoolSpec, deploy_v3
 from chain.node import ANVIL_DEV_KEYS
+from chain.ocr import transmit_answer
 
 MAX_UINT = 2**256 - 1
 ROUTER_KINDS = ("uniswap-v2", "uniswap-v3", "uniswap-v3-02", "universal-router")
 FEED_DECIMALS = 8
+# Each feed's oracle committee: 4 oracles tolerating f = 1 faulty one (OCR1 needs n > 3f); the
+# devnet's oracle keeper holds the first transmitter key, the others only fill the config.
+ORACLES = 4
+FAULTS = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,22 +317,44 @@ class _Builder:
         return dexes
 
     def deploy_feeds(self) -> dict[str, dict[str, Any]]:
+        """Per token an OCR aggregator behind an EACAggregatorProxy-style proxy (the address the
+        lending market reads), configured with its oracles and answering the start price after
+        one ``transmit`` from the oracle keeper's key."""
+        updater = self.roles["oracle_updater"].address
+        signers = [role(derived_key(f"oracle-signer-{i}")).address for i in range(ORACLES)]
+        transmitters = [updater] + [
+            role(derived_key(f"oracle-transmitter-{i}")).address for i in range(1, ORACLES)
+        ]
         feeds = {}
         for token in self.spec.tokens:
             answer = token_units(token.usd_price, FEED_DECIMALS)
-            address = self.d.deploy(
-                "PriceFeed",
-                FEED_DECIMALS,
-                f"{token.symbol} / USD",
-                answer,
-                self.roles["oracle_updater"].address,
+            description = f"{token.symbol} / USD"
+            aggregator = self.d.deploy(
+                "OffchainAggregator", 1, 2**191 - 1, FEED_DECIMALS, description, sender=self.owner
+            )
+            self.d.transact(
+                "OffchainAggregator",
+                aggregator,
+                "setConfig",
+                signers,
+                transmitters,
+                FAULTS,
+                1,
+                b"",
                 sender=self.owner,
             )
+            (_, _, digest) = self.d.call("OffchainAggregator", aggregator, "latestConfigDetails")
+            self.d.send(updater, aggregator, transmit_answer(answer, digest, 1, FAULTS))
+            proxy = self.d.deploy(
+                "AggregatorProxy", aggregator, "0x" + "00" * 20, sender=self.owner
+            )
             feeds[token.symbol] = {
-                "address": address,
+                "address": proxy,
+                "aggregator": aggregator,
                 "decimals": FEED_DECIMALS,
-                "description": f"{token.symbol} / USD",
+                "description": description,
                 "answer": answer,
+                "transmitters": transmitters,
             }
         return feeds
 

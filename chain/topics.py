@@ -13,6 +13,8 @@ def event_topic(signature: str) -> bytes:
 SYNC = event_topic("Sync(uint112,uint112)")
 PAIR_CREATED = event_topic("PairCreated(address,address,address,uint256)")
 ANSWER_UPDATED = event_topic("AnswerUpdated(int256,uint256,uint256)")
+# A feed proxy moved to a new aggregator (a new phase): Chainlink's AggregatorProxy (v0.7+).
+AGGREGATOR_CONFIRMED = event_topic("AggregatorConfirmed(address,address)")
 SUPPLY = event_topic("Supply(address,address,address,uint256,uint16)")
 WITHDRAW = event_topic("Withdraw(address,address,address,uint256)")
 BORROW = event_topic("Borrow(address,address,address,uint256,uint8,uint256,uint16)")
@@ -22,5 +24,12 @@ LIQUIDATION_CALL = event_topic(
 )
 
 LENDING_TOPICS: tuple[bytes, ...] = (SUPPLY, WITHDRAW, BORROW, REPAY, LIQUIDATION_CALL)
-# What simulation's state is kept from: V2 reserves, new pairs, oracle answers, lending positions.
-STATE_TOPICS: tuple[bytes, ...] = (SYNC, PAIR_CREATED, ANSWER_UPDATED, *LENDING_TOPICS)
+# What simulation's state is kept from: V2 reserves, new pairs, oracle answers and phases, lending
+# positions.
+STATE_TOPICS: tuple[bytes, ...] = (
+    SYNC,
+    PAIR_CREATED,
+    ANSWER_UPDATED,
+    AGGREGATOR_CONFIRMED,
+    *LENDING_TOPICS,
+)

@@ -1,9 +1,9 @@
 """Fill a :class:`~simulation.state.ChainState` from the chain with batched JSON-RPC calls.
 
 Pools are loaded by their kind (:class:`~simulation.pools.PoolKind`) from the factories the
-state follows; feeds via ``latestRoundData``; the lending market's reserves via its
-config getters and positions by replaying its events since a start block. Every read is one
-batch per kind of call (chunked), never one round trip per pool.
+state follows; feed proxies via ``latestRoundData``, ``aggregator()`` and ``phaseId()``; the
+lending market's reserves via its config getters and positions by replaying its events since a
+start block. Every read is one batch per kind of call (chunked), never one round trip per pool.
 """
 
 from __future__ import annotations
@@ -17,12 +17,15 @@ from chain.types import Log
 from simulation.calls import LoadError, eth_calls
 from simulation.lending import ReserveConfig
 from simulation.pools import PoolKind
-from simulation.state import ChainState, FeedAnswer
+from simulation.state import ChainState, FeedAnswer, FeedLink
 
 __all__ = ["LoadError", "load_feeds", "load_lending", "load_pools"]
 
+# EACAggregatorProxy's reads (Chainlink AggregatorProxy.sol): the answer and the current phase.
 FEED = Abi.from_signatures(
-    "function latestRoundData() returns (uint80, int256, uint256, uint256, uint80)"
+    "function latestRoundData() returns (uint80, int256, uint256, uint256, uint80)",
+    "function aggregator() returns (address)",
+    "function phaseId() returns (uint16)",
 )
 LENDING = Abi.from_signatures(
     "function getReservesList() returns (address[])",
@@ -47,12 +50,19 @@ async def load_pools(rpc: Any, state: ChainState, block: str = "latest") -> int:
 async def load_feeds(
     rpc: Any, state: ChainState, feeds: Iterable[str], block: str = "latest"
 ) -> None:
-    fn = FEED.function("latestRoundData")
+    """Each proxy's latest answer and the aggregator it reads now (whose transmits and events
+    the state follows), in one batch."""
+    reads = [FEED.function(name) for name in ("latestRoundData", "aggregator", "phaseId")]
     feeds = list(feeds)
-    raw = await eth_calls(rpc, [(feed, fn.encode()) for feed in feeds], block)
-    for feed, answer in zip(feeds, raw, strict=True):
-        round_id, value, _, updated_at, _ = fn.decode_output(answer)
+    raw = await eth_calls(rpc, [(feed, fn.encode()) for feed in feeds for fn in reads], block)
+    for index, feed in enumerate(feeds):
+        answer, aggregator, phase = (
+            fn.decode_output(data)
+            for fn, data in zip(reads, raw[3 * index : 3 * index + 3], strict=True)
+        )
+        round_id, value, _, updated_at, _ = answer
         state.set_feed(FeedAnswer(feed, round_id, value, updated_at))
+        state.link_aggregator(aggregator[0].lower(), FeedLink(feed, phase[0]))
 
 
 async def load_lending(

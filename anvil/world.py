@@ -355,6 +355,7 @@ class _Builder:
                 "description": description,
                 "answer": answer,
                 "transmitters": transmitters,
+                "config_digest": "0x" + bytes(digest).hex(),
             }
         return feeds
 

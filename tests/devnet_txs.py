@@ -8,9 +8,8 @@ from eth_utils import to_checksum_address
 from anvil import artifacts
 from anvil.traffic import Traffic
 from anvil.world import World
-from chain.abi import load_artifact
+from chain.ocr import transmit_answer
 
-FEED = load_artifact("PriceFeed").abi
 SWAP = artifacts.load("UniswapV2Router02").abi.function("swapExactTokensForTokens")
 
 
@@ -22,19 +21,27 @@ def swap(traffic: Traffic, world: World, dex: str, trader: int, amount: int, fee
     return traffic.sign(holder, world.dexes[dex]["router"], data, fee).raw_hex
 
 
+def transmit(world: World, symbol: str, answer: int, epoch: int = 2) -> tuple[str, bytes]:
+    """(aggregator, OCR1 transmit calldata) answering ``answer`` on ``symbol``'s feed. The world
+    transmitted epoch 1; each later transmit needs a greater epoch."""
+    feed = world.feeds[symbol]
+    digest = bytes.fromhex(feed["config_digest"][2:])
+    return feed["aggregator"], transmit_answer(answer, digest, epoch)
+
+
 def feed_update(world: World, nonce: int, base_fee: int) -> str:
-    """The oracle updater posts ETH at 96% of the world's price (raw tx hex): the HF 1.035
-    borrower goes under 1."""
+    """The oracle keeper's transmitter posts ETH at 96% of the world's price (raw tx hex): the
+    HF 1.035 borrower goes under 1."""
     updater = Account.from_key(world.roles["oracle_updater"].private_key)
-    lower = world.feeds["WETH"]["answer"] * 96 // 100
+    aggregator, data = transmit(world, "WETH", world.feeds["WETH"]["answer"] * 96 // 100)
     signed = updater.sign_transaction(
         {
             "type": 2,
             "chainId": world.chain_id,
             "nonce": nonce,
-            "to": to_checksum_address(world.feeds["WETH"]["address"]),
-            "data": FEED.function("updateAnswer").encode(lower),
-            "gas": 100_000,
+            "to": to_checksum_address(aggregator),
+            "data": data,
+            "gas": 300_000,
             "maxFeePerGas": 2 * base_fee + 10**9,
             "maxPriorityFeePerGas": 10**9,
             "value": 0,

@@ -349,7 +349,7 @@ class OracleKeeper:
             sent = await self.sender.send(request, block=header.number, base_fee=header.base_fee)
         except SendRefused as refused:
             await self.store.release_claim(next_key, self.owner)
-            return f"update of {address} refused: {refused}"
+            return f"transmit for {address} refused: {refused}"
         except BaseException:
             if self.sender.pending(next_key) is None:  # nothing went out: the round is free
                 await self.store.release_claim(next_key, self.owner)

@@ -8,6 +8,7 @@ from eth_utils import to_checksum_address
 from anvil import artifacts
 from anvil.traffic import Traffic
 from anvil.world import World
+from chain.abi import load_artifact
 from chain.ocr import transmit_answer
 
 SWAP = artifacts.load("UniswapV2Router02").abi.function("swapExactTokensForTokens")
@@ -27,6 +28,17 @@ def transmit(world: World, symbol: str, answer: int, epoch: int = 2) -> tuple[st
     feed = world.feeds[symbol]
     digest = bytes.fromhex(feed["config_digest"][2:])
     return feed["aggregator"], transmit_answer(answer, digest, epoch)
+
+
+async def next_transmit(rpc, world: World, symbol: str, answer: int) -> tuple[str, bytes]:
+    """Like :func:`transmit`, for the epoch after the aggregator's latest (read from the chain)."""
+    aggregator = world.feeds[symbol]["aggregator"]
+    fn = load_artifact("OffchainAggregator").abi.function("latestTransmissionDetails")
+    raw = await rpc.call(
+        "eth_call", [{"to": aggregator, "data": "0x" + fn.encode().hex()}, "latest"]
+    )
+    _, epoch, _, _, _ = fn.decode_output(bytes.fromhex(raw[2:]))
+    return transmit(world, symbol, answer, epoch + 1)
 
 
 def feed_update(world: World, nonce: int, base_fee: int) -> str:

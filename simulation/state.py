@@ -39,6 +39,8 @@ def _word(data: bytes, index: int) -> int:
 
 
 def _address(word: bytes) -> str:
+    if len(word) != 32:
+        raise ValueError("an address word is 32 bytes")
     return "0x" + word[-20:].hex()
 
 

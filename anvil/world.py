@@ -15,6 +15,7 @@ from typing import Any
 from eth_account import Account
 from eth_utils import keccak
 
+from anvil.aave import deploy_aave
 from anvil.deployer import Call, Deployer, encode
 from anvil.uniswap_v3 import V3PoolSpec, deploy_v3
 from chain.node import ANVIL_DEV_KEYS
@@ -178,6 +179,9 @@ class World:
     # factory, position manager, quoter, routers and pools (see anvil.uniswap_v3.deploy_v3).
     routers: list[dict[str, str]] = field(default_factory=list)
     v3: dict[str, Any] = field(default_factory=dict)
+    # Aave V3 from @aave/core-v3 (see anvil.aave.deploy_aave): beside the older lending market
+    # until the bot follows it.
+    aave: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -215,6 +219,10 @@ class _Builder:
         }
         self.traders = [role(derived_key(f"trader-{i}")) for i in range(spec.traders)]
         self.addresses: dict[str, str] = {}
+
+    def account(self, label: str) -> Role:
+        """A devnet account derived from ``label`` (a public seed)."""
+        return role(derived_key(label))
 
     @property
     def owner(self) -> str:
@@ -396,7 +404,7 @@ class _Builder:
         thresholds = {r.symbol: r.liquidation_threshold_bps for r in self.spec.reserves}
         borrowers = []
         for index, spec in enumerate(self.spec.borrowers):
-            account = role(derived_key(f"borrower-{index}"))
+            account = self.account(f"borrower-{index}")
             self.d.rpc("anvil_setBalance", account.address, hex(10**21))
             self.d.rpc("anvil_impersonateAccount", account.address)
             collateral = self.amount(spec.collateral, spec.collateral_amount)
@@ -490,6 +498,7 @@ def deploy_world(http_url: str, ws_url: str, spec: WorldSpec = SPEC) -> World:
     # The Universal Router is paid by a prior transfer or WRAP_ETH, never pulls: no approval.
     builder.fund_traders([r["address"] for r in routers if r["kind"] != "universal-router"])
     executor = builder.deploy_executor()
+    aave = deploy_aave(builder, feeds)
     return World(
         chain_id=int(deployer.rpc("eth_chainId"), 16),
         rpc={"http": http_url, "ws": ws_url},
@@ -504,6 +513,7 @@ def deploy_world(http_url: str, ws_url: str, spec: WorldSpec = SPEC) -> World:
         deployed_block=int(deployer.rpc("eth_blockNumber"), 16),
         routers=routers,
         v3=v3,
+        aave=aave,
     )
 
 

@@ -1,0 +1,113 @@
+"""Aave V3 on the devnet: the code is @aave/core-v3's, the pool revision is read, reserves carry
+their configured parameters, the oracle reads our OCR feeds, borrowers sit at their target
+health factors, a transmit moves them, and debt grows with time."""
+
+from __future__ import annotations
+
+import pytest
+from devnet_txs import transmit
+from official_code import differences
+
+from anvil.aave import AAVE_RESERVES
+from anvil.deployer import Deployer
+from anvil.world import World
+
+# EIP-1967's implementation slot: where the provider's InitializableImmutableAdminUpgradeability
+# proxies keep their implementation.
+IMPLEMENTATION_SLOT = "0x360894a13ba1a3210667c828492db98dca3e2076cc3735a920a3ca505d382bbc"
+WAD = 10**18
+
+
+@pytest.fixture
+def world(devnet_factory) -> World:
+    return devnet_factory(block_time=None).world
+
+
+def _code(d: Deployer, address: str) -> bytes:
+    return bytes.fromhex(d.rpc("eth_getCode", address, "latest")[2:])
+
+
+def test_every_aave_contract_runs_the_packages_code(world: World):
+    d, aave = Deployer(world.rpc["http"]), world.aave
+    libraries = aave["libraries"]
+    contracts = [
+        ("PoolAddressesProvider", aave["addresses_provider"], None),
+        ("ACLManager", aave["acl_manager"], None),
+        ("Pool", aave["pool_implementation"], libraries),
+        ("PoolConfigurator", aave["pool_configurator_implementation"], libraries),
+        ("AaveOracle", aave["oracle"], None),
+        ("AaveProtocolDataProvider", aave["data_provider"], None),
+        *((name, address, None) for name, address in aave["token_implementations"].items()),
+        *(
+            ("DefaultReserveInterestRateStrategy", r["interest_rate_strategy"], None)
+            for r in aave["reserves"].values()
+        ),
+        *((name, address, libraries) for name, address in libraries.items()),
+    ]
+    assert len(contracts) == 6 + 3 + 4 + 8  # + token impls, rate strategies, libraries
+    assert [n for n, a, libs in contracts if differences(n, _code(d, a), libs)] == []
+    for proxy, implementation in (
+        (aave["pool"], aave["pool_implementation"]),
+        (aave["pool_configurator"], aave["pool_configurator_implementation"]),
+    ):
+        slot = d.rpc("eth_getStorageAt", proxy, IMPLEMENTATION_SLOT, "latest")
+        assert "0x" + slot[-40:] == implementation
+
+
+def test_the_pool_revision_and_the_reserves_are_as_configured(world: World):
+    d, aave = Deployer(world.rpc["http"]), world.aave
+    assert d.call("Pool", aave["pool"], "POOL_REVISION") == (1,)
+    (listed,) = d.call("Pool", aave["pool"], "getReservesList")
+    assert [a.lower() for a in listed] == [world.tokens[r.symbol]["address"] for r in AAVE_RESERVES]
+    for reserve in AAVE_RESERVES:
+        asset = world.tokens[reserve.symbol]["address"]
+        config = d.call(
+            "AaveProtocolDataProvider", aave["data_provider"], "getReserveConfigurationData", asset
+        )
+        decimals, ltv, threshold, bonus, factor, collateral, borrowing, stable, active, frozen = (
+            config
+        )
+        assert (decimals, ltv, threshold, bonus, factor) == (
+            world.tokens[reserve.symbol]["decimals"],
+            reserve.ltv_bps,
+            reserve.liquidation_threshold_bps,
+            reserve.liquidation_bonus_bps,
+            reserve.reserve_factor_bps,
+        )
+        assert (collateral, borrowing, stable, active, frozen) == (True, True, False, True, False)
+        assert d.call(
+            "AaveProtocolDataProvider", aave["data_provider"], "getLiquidationProtocolFee", asset
+        ) == (reserve.liquidation_protocol_fee_bps,)
+        # The Aave oracle prices every asset by our OCR feed, read through its proxy.
+        assert d.call("AaveOracle", aave["oracle"], "getAssetPrice", asset) == (
+            world.feeds[reserve.symbol]["answer"],
+        )
+
+
+def test_borrowers_sit_at_their_targets_and_a_transmit_puts_the_edge_one_under(world: World):
+    d, pool = Deployer(world.rpc["http"]), world.aave["pool"]
+
+    def health(user: str) -> int:
+        return d.call("Pool", pool, "getUserAccountData", user)[5]
+
+    for borrower in world.aave["borrowers"]:
+        target = round(borrower["target_health_factor"] * WAD)
+        assert abs(health(borrower["address"]) - target) * 10**6 < target  # rounding of amounts
+    edge, second = world.aave["borrowers"][0]["address"], world.aave["borrowers"][1]["address"]
+    aggregator, data = transmit(world, "WETH", world.feeds["WETH"]["answer"] * 96 // 100)
+    d.send(world.roles["oracle_updater"].address, aggregator, data)
+    assert health(edge) < WAD < health(second)
+
+
+def test_variable_debt_grows_with_time(world: World):
+    d, borrower = Deployer(world.rpc["http"]), world.aave["borrowers"][0]
+    debt_token = world.aave["reserves"][borrower["debt"]]["variable_debt_token"]
+
+    def debt() -> int:
+        return d.call("VariableDebtToken", debt_token, "balanceOf", borrower["address"])[0]
+
+    before = debt()
+    assert before >= borrower["debt_amount"]
+    d.rpc("evm_increaseTime", 30 * 86_400)
+    d.rpc("evm_mine")
+    assert debt() > before

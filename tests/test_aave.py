@@ -4,18 +4,28 @@ health factors, a transmit moves them, and debt grows with time."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from devnet_txs import transmit
+from hypothesis import HealthCheck, given, settings
+from hypothesis import event as hypothesis_event
+from hypothesis import strategies as st
 from official_code import differences
 
+from anvil import artifacts
 from anvil.aave import AAVE_RESERVES
-from anvil.deployer import Deployer
+from anvil.deployer import Deployer, encode
 from anvil.world import World
+from chain.rpc import connect
+from simulation.aave_v3 import AaveAccountData, UnsupportedRevision, account_data, check_revision
+from simulation.loader import load_aave
 
 # EIP-1967's implementation slot: where the provider's InitializableImmutableAdminUpgradeability
 # proxies keep their implementation.
 IMPLEMENTATION_SLOT = "0x360894a13ba1a3210667c828492db98dca3e2076cc3735a920a3ca505d382bbc"
 WAD = 10**18
+POOL = artifacts.load("Pool").abi
 
 
 @pytest.fixture
@@ -111,3 +121,104 @@ def test_variable_debt_grows_with_time(world: World):
     d.rpc("evm_increaseTime", 30 * 86_400)
     d.rpc("evm_mine")
     assert debt() > before
+
+
+# ------------------------------------------------- local account math equals the pool's, to the wei
+
+
+def _transmit_next(d: Deployer, world: World, symbol: str, answer: int) -> None:
+    aggregator = world.feeds[symbol]["aggregator"]
+    epoch = d.call("OffchainAggregator", aggregator, "latestTransmissionDetails")[1]
+    _, data = transmit(world, symbol, answer, epoch + 1)
+    d.send(world.roles["oracle_updater"].address, aggregator, data)
+
+
+async def _local_and_chain(world: World, users: list[str]):
+    async with connect(world.rpc["http"]) as rpc:
+        snapshot = await load_aave(rpc, world.aave["pool"], world.aave["oracle"], users)
+        block = await rpc.call("eth_getBlockByNumber", ["latest", False])
+        now = int(block["timestamp"], 16)
+        fn = POOL.function("getUserAccountData")
+        chain = []
+        for user in users:
+            raw = await rpc.call(
+                "eth_call",
+                [{"to": world.aave["pool"], "data": "0x" + fn.encode(user).hex()}, "latest"],
+            )
+            chain.append(AaveAccountData(*fn.decode_output(bytes.fromhex(raw[2:]))))
+    local = [
+        account_data(snapshot.positions[u], snapshot.reserves, snapshot.prices, now) for u in users
+    ]
+    return local, chain
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.integers(0, 5),  # borrower
+            st.sampled_from(["supply", "borrow"]),
+            st.integers(1, 60),  # percent of the borrower's collateral / available borrows
+            st.integers(0, 400 * 86_400),  # seconds before the step
+        ),
+        max_size=3,
+    ),
+    eth_move=st.integers(-20, 20),
+    btc_move=st.integers(-20, 20),
+    elapsed=st.integers(0, 3 * 365 * 86_400),
+)
+def test_local_account_data_equals_get_user_account_data(world, steps, eth_move, btc_move, elapsed):
+    d = Deployer(world.rpc["http"])
+    snapshot = d.rpc("evm_snapshot")
+    try:
+        borrowers = world.aave["borrowers"]
+        pool = world.aave["pool"]
+        for index, action, percent, wait in steps:
+            borrower = borrowers[index]
+            user = borrower["address"]
+            d.rpc("evm_increaseTime", wait)
+            d.rpc("anvil_impersonateAccount", user)
+            if action == "supply":
+                asset = world.tokens[borrower["collateral"]]["address"]
+                amount = max(1, borrower["collateral_amount"] * percent // 100)
+                symbol = borrower["collateral"]
+                if symbol == "WETH":
+                    d.send(user, asset, encode("WETH9", "deposit"), amount)
+                else:
+                    d.send(
+                        world.roles["deployer"].address,
+                        asset,
+                        encode("ERC20Token", "mint", user, amount),
+                    )
+                d.transact("Pool", pool, "supply", asset, amount, user, 0, sender=user, gas=10**6)
+            else:
+                asset = world.tokens[borrower["debt"]]["address"]
+                available = d.call("Pool", pool, "getUserAccountData", user)[2]
+                price = d.call("AaveOracle", world.aave["oracle"], "getAssetPrice", asset)[0]
+                units = 10 ** world.tokens[borrower["debt"]]["decimals"]
+                amount = available * percent // 100 * units // price
+                if amount:
+                    d.transact(
+                        "Pool", pool, "borrow", asset, amount, 2, 0, user, sender=user, gas=10**6
+                    )
+            d.rpc("anvil_stopImpersonatingAccount", user)
+        _transmit_next(d, world, "WETH", world.feeds["WETH"]["answer"] * (100 + eth_move) // 100)
+        _transmit_next(d, world, "WBTC", world.feeds["WBTC"]["answer"] * (100 + btc_move) // 100)
+        d.rpc("evm_increaseTime", elapsed)
+        d.rpc("evm_mine")
+        users = [b["address"] for b in borrowers]
+        local, chain = asyncio.run(_local_and_chain(world, users))
+        assert local == chain
+        hypothesis_event(f"under water: {sum(c.health_factor < WAD for c in chain)}")
+    finally:
+        d.rpc("evm_revert", snapshot)
+
+
+def test_an_unknown_pool_revision_is_refused_with_one_clear_line():
+    check_revision(1)
+    with pytest.raises(UnsupportedRevision, match=r"^Aave pool revision 3 is not supported"):
+        check_revision(3)

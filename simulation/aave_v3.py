@@ -17,25 +17,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-WAD = 10**18
+from simulation.lending import MAX_UINT256, percent_mul, wad_div
+
 RAY = 10**27
 HALF_RAY = RAY // 2
-PERCENTAGE_FACTOR = 10_000
 SECONDS_PER_YEAR = 365 * 86_400
-MAX_UINT256 = 2**256 - 1
 SUPPORTED_POOL_REVISIONS = frozenset({1})
 
 
 def ray_mul(a: int, b: int) -> int:
+    """WadRayMath.rayMul of this revision: rounded half up."""
     return (a * b + HALF_RAY) // RAY
-
-
-def wad_div(a: int, b: int) -> int:
-    return (a * WAD + b // 2) // b
-
-
-def percent_mul(value: int, percentage: int) -> int:
-    return (value * percentage + PERCENTAGE_FACTOR // 2) // PERCENTAGE_FACTOR
 
 
 def linear_interest(rate: int, last_update: int, now: int) -> int:
@@ -54,6 +46,11 @@ def compounded_interest(rate: int, last_update: int, now: int) -> int:
     return RAY + rate * exp // SECONDS_PER_YEAR + second_term + third_term
 
 
+def _field(offset: int, width: int = 16) -> property:
+    mask = (1 << width) - 1
+    return property(lambda reserve: (reserve.configuration >> offset) & mask)
+
+
 @dataclass(frozen=True, slots=True)
 class ReserveState:
     """A reserve as ``getReserveData`` gives it: its configuration and last-update indexes."""
@@ -67,29 +64,13 @@ class ReserveState:
     variable_borrow_rate: int
     last_update: int
 
-    @property
-    def ltv(self) -> int:
-        return self.configuration & 0xFFFF
-
-    @property
-    def liquidation_threshold(self) -> int:
-        return (self.configuration >> 16) & 0xFFFF
-
-    @property
-    def liquidation_bonus(self) -> int:
-        return (self.configuration >> 32) & 0xFFFF
-
-    @property
-    def decimals(self) -> int:
-        return (self.configuration >> 48) & 0xFF
-
-    @property
-    def reserve_factor(self) -> int:
-        return (self.configuration >> 64) & 0xFFFF
-
-    @property
-    def liquidation_protocol_fee(self) -> int:
-        return (self.configuration >> 152) & 0xFFFF
+    # ReserveConfiguration's bit layout (DataTypes.ReserveConfigurationMap).
+    ltv = _field(0)
+    liquidation_threshold = _field(16)
+    liquidation_bonus = _field(32)
+    decimals = _field(48, 8)
+    reserve_factor = _field(64)
+    liquidation_protocol_fee = _field(152)
 
     def normalized_income(self, now: int) -> int:
         if now == self.last_update:

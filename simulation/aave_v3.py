@@ -4,12 +4,12 @@ Positions are scaled balances (the aToken's and the variable-debt token's ``scal
 a balance is its scaled amount times the reserve's normalized income or debt at a timestamp:
 the liquidity index grown by linear interest, the variable-borrow index by the three-term
 binomial approximation of compounding (MathUtils.calculateLinearInterest /
-calculateCompoundedInterest). :func:`account_data` then follows
-GenericLogic.calculateUserAccountData: per reserve, balance times price divided by the asset's
-unit (rounding down), LTV and liquidation threshold averaged by collateral value, and the health
-factor ``percentMul(collateral, threshold).wadDiv(debt)``. WadRayMath and PercentageMath of this
-revision round half up (v3.5 moved to directional rounding: another revision, other rules).
-E-mode and stable debt are not used on the devnet and are not modelled.
+calculateCompoundedInterest). Account data and liquidation sizing are then
+:mod:`simulation.lending`'s GenericLogic and LiquidationLogic formulas over those balances,
+plus the liquidation protocol fee. WadRayMath and PercentageMath of this revision round half up
+(v3.5 moved to directional rounding, v3.7 to floor/ceil in the liquidation: other revisions,
+other rules, refused by :func:`check_revision`). E-mode and stable debt are not used on the
+devnet and are not modelled.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from simulation.lending import MAX_UINT256, percent_mul, wad_div
+from simulation import lending
+from simulation.lending import AccountData, Position, ReserveConfig, percent_div, percent_mul
 
 RAY = 10**27
 HALF_RAY = RAY // 2
@@ -102,16 +103,27 @@ class AavePosition:
         return bool(self.configuration >> (2 * reserve.reserve_id) & 1)
 
 
-@dataclass(frozen=True, slots=True)
-class AaveAccountData:
-    """``getUserAccountData``'s six values, in the oracle's base currency (USD, 8 decimals)."""
+def current_position(
+    position: AavePosition, reserves: Mapping[str, ReserveState], now: int
+) -> Position:
+    """The balances at block time ``now`` (aToken and variable-debt ``balanceOf``) of the
+    reserves the user uses as collateral and borrows, as :mod:`simulation.lending` takes them."""
+    collateral, debt = {}, {}
+    for asset, reserve in reserves.items():
+        if position.uses_as_collateral(reserve):
+            scaled = position.scaled_collateral.get(asset, 0)
+            collateral[asset] = ray_mul(scaled, reserve.normalized_income(now))
+        if position.is_borrowing(reserve):
+            scaled = position.scaled_debt.get(asset, 0)
+            debt[asset] = ray_mul(scaled, reserve.normalized_debt(now)) if scaled else 0
+    return Position(collateral, debt)
 
-    total_collateral_base: int
-    total_debt_base: int
-    available_borrows_base: int
-    current_liquidation_threshold: int
-    ltv: int
-    health_factor: int
+
+def reserve_configs(reserves: Mapping[str, ReserveState]) -> dict[str, ReserveConfig]:
+    return {
+        asset: ReserveConfig(asset, r.decimals, r.ltv, r.liquidation_threshold, r.liquidation_bonus)
+        for asset, r in reserves.items()
+    }
 
 
 def account_data(
@@ -119,27 +131,51 @@ def account_data(
     reserves: Mapping[str, ReserveState],
     prices: Mapping[str, int],
     now: int,
-) -> AaveAccountData:
-    """What ``getUserAccountData`` returns at block time ``now``."""
-    collateral = debt = weighted_ltv = weighted_threshold = 0
-    for reserve in sorted(reserves.values(), key=lambda r: r.reserve_id):
-        unit = 10**reserve.decimals
-        price = prices[reserve.asset]
-        if reserve.liquidation_threshold and position.uses_as_collateral(reserve):
-            scaled = position.scaled_collateral.get(reserve.asset, 0)
-            value = ray_mul(scaled, reserve.normalized_income(now)) * price // unit
-            collateral += value
-            weighted_ltv += value * reserve.ltv
-            weighted_threshold += value * reserve.liquidation_threshold
-        if position.is_borrowing(reserve):
-            scaled = position.scaled_debt.get(reserve.asset, 0)
-            amount = ray_mul(scaled, reserve.normalized_debt(now)) if scaled else 0
-            debt += price * amount // unit
-    ltv = weighted_ltv // collateral if collateral else 0
-    threshold = weighted_threshold // collateral if collateral else 0
-    health = MAX_UINT256 if debt == 0 else wad_div(percent_mul(collateral, threshold), debt)
-    borrowable = percent_mul(collateral, ltv)
-    return AaveAccountData(collateral, debt, max(0, borrowable - debt), threshold, ltv, health)
+) -> AccountData:
+    """What ``getUserAccountData`` returns at block time ``now`` (GenericLogic over the
+    balances at ``now``: the same formulas as :func:`simulation.lending.account_data`)."""
+    return lending.account_data(
+        current_position(position, reserves, now), reserve_configs(reserves), prices
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AaveLiquidation:
+    """What a ``liquidationCall`` (receiveAToken false) moves: the debt the liquidator repays,
+    the collateral it receives, and the protocol's fee (collateral, to the treasury as aTokens)."""
+
+    debt_repaid: int
+    collateral_to_liquidator: int
+    protocol_fee: int
+
+
+def liquidation(
+    position: AavePosition,
+    reserves: Mapping[str, ReserveState],
+    prices: Mapping[str, int],
+    now: int,
+    collateral: str,
+    debt: str,
+    debt_to_cover: int,
+) -> AaveLiquidation:
+    """LiquidationLogic.executeLiquidationCall of this revision at block time ``now``: the
+    close factor is 50% above HF 0.95 and 100% at or below, the collateral reserve's own bonus
+    applies, and the protocol fee is its share of the bonus part of the seized collateral.
+    Raises :class:`~simulation.lending.LendingRevert` with the pool's code where it reverts."""
+    amounts = lending.liquidation_amounts(
+        current_position(position, reserves, now),
+        collateral,
+        debt,
+        debt_to_cover,
+        reserve_configs(reserves),
+        prices,
+    )
+    seized, reserve = amounts.collateral_seized, reserves[collateral]
+    fee = 0
+    if reserve.liquidation_protocol_fee:
+        bonus_part = seized - percent_div(seized, reserve.liquidation_bonus)
+        fee = percent_mul(bonus_part, reserve.liquidation_protocol_fee)
+    return AaveLiquidation(amounts.debt_repaid, seized - fee, fee)
 
 
 class UnsupportedRevision(ValueError):

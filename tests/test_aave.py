@@ -18,7 +18,14 @@ from anvil.aave import AAVE_RESERVES
 from anvil.deployer import Deployer, encode
 from anvil.world import World
 from chain.rpc import connect
-from simulation.aave_v3 import AaveAccountData, UnsupportedRevision, account_data, check_revision
+from simulation.aave_v3 import (
+    UnsupportedRevision,
+    account_data,
+    check_revision,
+    liquidation,
+    ray_mul,
+)
+from simulation.lending import AccountData, LendingRevert
 from simulation.loader import load_aave
 
 # EIP-1967's implementation slot: where the provider's InitializableImmutableAdminUpgradeability
@@ -145,7 +152,7 @@ async def _local_and_chain(world: World, users: list[str]):
                 "eth_call",
                 [{"to": world.aave["pool"], "data": "0x" + fn.encode(user).hex()}, "latest"],
             )
-            chain.append(AaveAccountData(*fn.decode_output(bytes.fromhex(raw[2:]))))
+            chain.append(AccountData(*fn.decode_output(bytes.fromhex(raw[2:]))))
     local = [
         account_data(snapshot.positions[u], snapshot.reserves, snapshot.prices, now) for u in users
     ]
@@ -222,3 +229,96 @@ def test_an_unknown_pool_revision_is_refused_with_one_clear_line():
     check_revision(1)
     with pytest.raises(UnsupportedRevision, match=r"^Aave pool revision 3 is not supported"):
         check_revision(3)
+
+
+def _balance(d: Deployer, token: str, holder: str) -> int:
+    return d.call("ERC20Token", token, "balanceOf", holder)[0]
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    index=st.integers(0, 5),
+    eth_drop=st.integers(0, 30),
+    btc_drop=st.integers(0, 30),
+    elapsed=st.integers(1, 2 * 365 * 86_400),
+    cover_percent=st.sampled_from([1, 10, 30, 50, 70, 100, None]),  # None: type(uint256).max
+)
+def test_liquidation_sizing_equals_what_liquidation_call_moves(
+    world, index, eth_drop, btc_drop, elapsed, cover_percent
+):
+    """Close factor, per-reserve bonus and protocol fee, against the pool's own liquidationCall
+    at a fixed block time: repaid debt, collateral received and the treasury's fee, to the wei;
+    where the pool reverts, the local sizing raises the same code."""
+    d = Deployer(world.rpc["http"])
+    snapshot = d.rpc("evm_snapshot")
+    try:
+        aave, borrower = world.aave, world.aave["borrowers"][index]
+        liquidator, treasury = world.roles["keeper"].address, world.roles["deployer"].address
+        collateral = world.tokens[borrower["collateral"]]["address"]
+        debt = world.tokens[borrower["debt"]]["address"]
+        _transmit_next(d, world, "WETH", world.feeds["WETH"]["answer"] * (100 - eth_drop) // 100)
+        _transmit_next(d, world, "WBTC", world.feeds["WBTC"]["answer"] * (100 - btc_drop) // 100)
+        d.rpc("evm_mine")
+        block = d.rpc("eth_getBlockByNumber", "latest", False)
+        at = int(block["timestamp"], 16) + elapsed
+        local_snapshot = asyncio.run(_snapshot(world, [borrower["address"]]))
+        position = local_snapshot.positions[borrower["address"]]
+        owed = d.call(
+            "VariableDebtToken",
+            aave["reserves"][borrower["debt"]]["variable_debt_token"],
+            "balanceOf",
+            borrower["address"],
+        )[0]
+        cover = 2**256 - 1 if cover_percent is None else max(1, owed * cover_percent // 100)
+        args = (collateral, debt, borrower["address"], cover, False)
+        try:
+            expected = liquidation(
+                position,
+                local_snapshot.reserves,
+                local_snapshot.prices,
+                at,
+                collateral,
+                debt,
+                cover,
+            )
+        except LendingRevert as revert:
+            d.rpc("evm_setNextBlockTimestamp", at)
+            d.rpc("evm_mine")
+            data = encode("Pool", "liquidationCall", *args)
+            with pytest.raises(Exception, match=f"reverted.*{revert.code}|{revert.code}"):
+                d.rpc(
+                    "eth_call",
+                    {"from": liquidator, "to": aave["pool"], "data": "0x" + data.hex()},
+                    "latest",
+                )
+            hypothesis_event(f"revert {revert.code}")
+            return
+        d.send(treasury, debt, encode("ERC20Token", "mint", liquidator, 10**30))
+        d.transact("ERC20Token", debt, "approve", aave["pool"], 2**256 - 1, sender=liquidator)
+        a_collateral = aave["reserves"][borrower["collateral"]]["a_token"]
+        before = (_balance(d, debt, liquidator), _balance(d, collateral, liquidator))
+        treasury_before = d.call("AToken", a_collateral, "scaledBalanceOf", treasury)[0]
+        d.rpc("evm_setNextBlockTimestamp", at)
+        d.transact("Pool", aave["pool"], "liquidationCall", *args, sender=liquidator, gas=2_000_000)
+        after = (_balance(d, debt, liquidator), _balance(d, collateral, liquidator))
+        assert before[0] - after[0] == expected.debt_repaid
+        assert after[1] - before[1] == expected.collateral_to_liquidator
+        # The fee moves as aTokens: its scaled amount at the collateral reserve's index then.
+        reserve = local_snapshot.reserves[collateral]
+        fee_scaled = (
+            d.call("AToken", a_collateral, "scaledBalanceOf", treasury)[0] - treasury_before
+        )
+        index_then = reserve.normalized_income(at)
+        assert abs(ray_mul(fee_scaled, index_then) - expected.protocol_fee) <= 1
+        hypothesis_event("liquidated")
+    finally:
+        d.rpc("evm_revert", snapshot)
+
+
+async def _snapshot(world: World, users: list[str]):
+    async with connect(world.rpc["http"]) as rpc:
+        return await load_aave(rpc, world.aave["pool"], world.aave["oracle"], users)

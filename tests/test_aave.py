@@ -15,7 +15,7 @@ from official_code import differences
 
 from anvil import artifacts
 from anvil.aave import AAVE_RESERVES
-from anvil.deployer import Deployer, encode
+from anvil.deployer import Deployer, DeployError, encode
 from anvil.world import World
 from chain.rpc import connect
 from simulation.aave_v3 import (
@@ -289,7 +289,9 @@ def test_liquidation_sizing_equals_what_liquidation_call_moves(
             d.rpc("evm_setNextBlockTimestamp", at)
             d.rpc("evm_mine")
             data = encode("Pool", "liquidationCall", *args)
-            with pytest.raises(Exception, match=f"reverted.*{revert.code}|{revert.code}"):
+            with pytest.raises(
+                DeployError, match=rf"^eth_call: execution reverted: {revert.code} "
+            ):
                 d.rpc(
                     "eth_call",
                     {"from": liquidator, "to": aave["pool"], "data": "0x" + data.hex()},

@@ -58,11 +58,12 @@ from bench.baseline import (
 from bench.stats import timing
 from chain.rpc import Rpc, StreamRpc, connect
 from mevbot.config import load_config
+from mevbot.counters import Count, Tally
 from mevbot.deployment import deployment_from_world, devnet_keys
 from mevbot.runtime import Bot
 from mevbot.submitter import Verdict
-from simulation.actions import ArbitrageAction
 from simulation.candidates import Candidate
+from simulation.fork import AnvilForkSimulator
 from strategies.backrun import BackrunArbitrage
 
 WETH_PAIRS = ("WETH/USDC", "WETH/DAI", "WBTC/WETH")
@@ -70,6 +71,7 @@ DEXES = ("uniswap", "sushiswap")
 VICTIM_BPS = 250  # of the pool's reserve of the token sold: prices move ~5%
 SWAP = artifacts.load("UniswapV2Router02").abi.function("swapExactTokensForTokens")
 VERDICT_TIMEOUT_S = 10.0
+VERDICT_POLL_S = 0.05
 ENGINE_STAGES = ("state", "strategy", "sign", "simulate", "submit")
 
 
@@ -251,12 +253,14 @@ class EndToEnd:
                 strategy_done = any(s == "strategy" for s, _, _ in self.stages.since(mark))
                 if strategy_done and self._backrun.stats.candidates == candidates_before:
                     return None
-                await wake.wait()
+                # A verdict reached without a stage after it (dropped while waiting for the
+                # block's bundle) records nothing to wake on: look again shortly.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), VERDICT_POLL_S)
 
     def _check_agreement(self, victim: Victim, candidate: Candidate) -> None:
         """Would the baseline's two-pool math have found the bot's trade on the same state?"""
         action = candidate.action
-        assert isinstance(action, ArbitrageAction)
         pair = next(p for p in self.setup.pairs if p.address == victim.pair)
         reserves = dict(victim.reserves)
         reserves[pair.address] = reserves_after_swap(
@@ -264,7 +268,7 @@ class EndToEnd:
         )
         cycles = [c for c in self.cycles if any(hop.pair == pair.address for hop in c)]
         theirs = best_backrun(cycles, reserves)
-        if theirs is None or theirs.pairs != tuple(action.pairs):
+        if theirs is None or theirs.pairs != tuple(action.pools):
             self.agreement["different_trade"] += 1
         elif abs(theirs.profit - candidate.expected_profit) * 10_000 > candidate.expected_profit:
             self.agreement["profit_off_by_over_0.01%"] += 1
@@ -326,37 +330,39 @@ class EndToEnd:
         """Mine once more so that the last bundles' target block passes, and let the inclusion
         tracker settle every bundle sent (it may defer a block it cannot see yet)."""
         await self.mine()
-        counters = self.bot.engine.counters
+        counts = self.bot.engine.counts
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(VERDICT_TIMEOUT_S):
-                while _settled(counters) < counters["candidates_sent"]:  # noqa: ASYNC110
+                while counts.tally().bundles_settled() < counts.tally().candidates("sent"):  # noqa: ASYNC110
                     await asyncio.sleep(0.01)
 
 
-def _settled(counters: Counter[str]) -> int:
-    return sum(v for k, v in counters.items() if k.startswith("bundles_"))
+def _by_label(counts: Iterable[Count], position: int) -> Counter[str]:
+    totals: Counter[str] = Counter()
+    for count in counts:
+        totals[count.labels[position]] += count.value
+    return totals
 
 
-def _landing(before: Counter[str], after: Counter[str]) -> dict[str, Any]:
+def _landing(before: Tally, after: Tally) -> dict[str, Any]:
     """mevbot's bundles over the measured blocks, as its inclusion tracker settled them."""
-    delta = Counter({k: after[k] - before[k] for k in after})
-    submitted, landed = delta["candidates_sent"], delta["bundles_landed"]
+    bundles = _by_label(after.bundles, 1) - _by_label(before.bundles, 1)
+    verdicts = _by_label(after.opportunities, 1) - _by_label(before.opportunities, 1)
+    dropped = _by_label(after.dropped, 1) - _by_label(before.dropped, 1)
+    submitted, landed = verdicts["sent"], bundles["landed"]
     # Candidates verified on the fork (sent or dropped); reverting = reverted or out of gas.
-    verified = submitted + delta["candidates_dropped"]
-    reverting = delta["dropped_reverts"] + delta["dropped_out_of_gas"]
+    verified = submitted + verdicts["dropped"]
+    reverting = dropped["reverts"] + dropped["out_of_gas"]
     return {
         "submitted": submitted,
         "landed": landed,
         "landed_ratio": round(landed / submitted, 4) if submitted else None,
         "dropped_reverting": reverting,
         "dropped_reverting_share": round(reverting / verified, 4) if verified else None,
-        "settled": {
-            k.removeprefix("bundles_"): v
-            for k, v in delta.items()
-            if k.startswith("bundles_") and v
-        },
+        "settled": {status: n for status, n in bundles.items() if status != "sent"},
         "engine_counters": {
-            k: v for k, v in delta.items() if v and k.startswith(("candidates_", "dropped_"))
+            **{f"candidates_{verdict}": n for verdict, n in verdicts.items()},
+            **{f"dropped_{reason}": n for reason, n in dropped.items()},
         },
     }
 
@@ -374,9 +380,11 @@ async def run(
     victims_per_block: int = 1,
     baseline: bool = False,
     backend: str = "anvil",
+    keep_warm: bool = True,
 ) -> dict[str, Any]:
     """Run ``blocks`` measured blocks (alternating with the baseline when ``baseline``) with
-    the bot's fork simulator on ``backend`` ("anvil", the default, or "revm")."""
+    the bot's simulator on ``backend`` ("anvil", "node" or "revm"); ``keep_warm`` False resets
+    the anvil fork at every head instead of writing the block's changes onto it."""
     if not 1 <= victims_per_block <= len(WETH_PAIRS):
         raise ValueError(f"victims per block must be within 1..{len(WETH_PAIRS)}")
     started = time.perf_counter()
@@ -396,6 +404,9 @@ async def run(
                 devnet_keys(stack.world),
             )
             await bot.start()
+            simulator = bot.engine.simulator
+            if isinstance(simulator, AnvilForkSimulator):
+                simulator.keep_warm = keep_warm
             theirs = None
             try:
                 if baseline:
@@ -428,12 +439,12 @@ async def _measure(
     else:
         await bench.mine()
     bench.ours, bench.theirs, bench.agreement = Samples(), Samples(), Counter()
-    counters_before = Counter(bench.bot.engine.counters)
+    counts_before = bench.bot.engine.counts.tally()
     first_block = bench.bot.state.block_number + 1
     for index in range(blocks):
         await bench.block(index, victims_per_block, bench.baseline is not None and index % 2 == 1)
     await bench.settle()
-    landing = _landing(counters_before, bench.bot.engine.counters)
+    landing = _landing(counts_before, bench.bot.engine.counts.tally())
     assert bench.bot.ledger is not None
     last_block = bench.bot.state.block_number
     with_bundle, landed_in = bench.bot.ledger.blocks_landed(first_block, last_block)
@@ -445,7 +456,7 @@ async def _measure(
         "blocks": blocks,
         "victims_per_block": victims_per_block,
         "ours_blocks": ours_blocks,
-        "simulation_backend": bench.bot.config.simulation.backend,
+        "simulation_backend": _backend_name(bench.bot),
         "e2e_ms": {
             **bench.ours.timing("wire_to_relay"),
             "from": "the hash notification frame (PendingTx.received_at) -> the relay's answer",
@@ -470,6 +481,15 @@ async def _measure(
         },
         "seconds": round(time.perf_counter() - started, 1),
     }
+    simulator = bench.bot.engine.simulator
+    if isinstance(simulator, AnvilForkSimulator):
+        result["fork"] = {
+            "heads_warm": simulator.heads_warm,
+            "heads_reset": simulator.heads_reset,
+            "warm_timeouts": simulator.warm_timeouts,
+            "drift_checks": simulator.drift_checks,
+            "drift_mismatches": simulator.drift_mismatches,
+        }
     if bench.baseline is not None:
         theirs = bench.theirs
         result["baseline_e2e_ms"] = {
@@ -488,14 +508,30 @@ async def _measure(
     return result
 
 
+def _backend_name(bot: Bot) -> str:
+    simulator = bot.engine.simulator
+    if isinstance(simulator, AnvilForkSimulator):
+        return "anvil (warm)" if simulator.keep_warm else "anvil (reset at every head)"
+    return bot.config.simulation.backend
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.e2e", description=__doc__)
     parser.add_argument("--blocks", type=int, default=100, help="measured blocks")
     parser.add_argument("--victims-per-block", type=int, default=1)
     parser.add_argument("--baseline", action="store_true", help="alternate with the web3.py bot")
     parser.add_argument("--backend", choices=("anvil", "revm", "node"), default="anvil")
+    parser.add_argument("--reset-fork", action="store_true", help="anvil_reset at every head")
     args = parser.parse_args(argv)
-    result = asyncio.run(run(args.blocks, args.victims_per_block, args.baseline, args.backend))
+    result = asyncio.run(
+        run(
+            args.blocks,
+            args.victims_per_block,
+            args.baseline,
+            args.backend,
+            keep_warm=not args.reset_fork,
+        )
+    )
     json.dump(result, sys.stdout, indent=1)
     print()
     return 0

@@ -70,6 +70,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from chain.errors import ChainError
+    from chain.types import MalformedError
     from mevbot.config import ConfigError, load_config
     from mevbot.console import dashboard, log_output, stop_event
     from mevbot.preflight import exit_code, run_checks
@@ -99,7 +100,7 @@ def _run(args: argparse.Namespace) -> int:
         stop = stop_event()
         relays = "no relay (dry run)" if config.dry_run else f"{len(deployment.relays)} relay(s)"
         _say(f"checking the node, the executor, the keys and {relays}")
-        checks = await _unless_stopped(stop, run_checks(config, deployment, keys))
+        checks = await _unless_stopped(stop, run_checks(config, deployment, keys, redis_url))
         for check in checks:
             if not check.ok:
                 _say(check.line())
@@ -117,7 +118,7 @@ def _run(args: argparse.Namespace) -> int:
         )
         try:
             await _unless_stopped(stop, bot.start())
-        except (ChainError, LoadError, SimulationError, OSError) as error:
+        except (ChainError, MalformedError, LoadError, SimulationError, OSError) as error:
             await bot.stop()
             return _fail(f"could not start: {type(error).__name__}: {error}", 1)
         except _Interrupted:

@@ -271,7 +271,11 @@ def cmd_decode(args: argparse.Namespace) -> int:
     except argparse.ArgumentTypeError as error:
         print(f"mevbot decode: {error}", file=sys.stderr)
         return 2
-    source = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
+    try:
+        source = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
+    except OSError as error:
+        print(f"mevbot decode: cannot read {args.file}: {error.strerror}", file=sys.stderr)
+        return 2
     try:
         decoded, bad = decode_stream(source, sys.stdout, sys.stderr, decoder)
     finally:

@@ -91,8 +91,6 @@ class RelayConfig(_Model):
     name: str
     url: str
     dialect: str = Field("generic", description="the builder's bundle dialect (execution.dialects)")
-    rate_limit_per_min: int | None = Field(None, gt=0)
-    timeout_s: float = Field(2.0, gt=0)
 
     @field_validator("dialect")
     @classmethod
@@ -363,10 +361,21 @@ def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]
     return merged
 
 
-def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[tuple[str, ...], str]]:
+def _secret_names(keys: Any) -> set[str]:
+    """The variables that hold keys and passwords (the defaults, and any the file names)."""
+    fields = ("executor_env", "searcher_env", "keeper_env", "keystore_password_env")
+    named = [getattr(KeysConfig(), field) for field in fields]
+    if isinstance(keys, dict):
+        named += [keys[field] for field in fields if isinstance(keys.get(field), str)]
+    return set(named)
+
+
+def _env_overrides(
+    environ: Mapping[str, str], secret_names: set[str]
+) -> tuple[dict[str, Any], dict[tuple[str, ...], str]]:
     """``MEVBOT_A__B=v`` -> {"a": {"b": v}} (values parsed as JSON when they parse), and each
-    overridden field's path -> the variable that set it, so that an error can name it."""
-    secret_names = {KeysConfig().executor_env, KeysConfig().searcher_env, KeysConfig().keeper_env}
+    overridden field's path -> the variable that set it, so that an error can name it. The
+    variables in ``secret_names`` are keys, never config."""
     overrides: dict[str, Any] = {}
     names: dict[tuple[str, ...], str] = {}
     for name, raw in sorted(environ.items()):
@@ -460,7 +469,7 @@ def load_config(
                 f"{path}: not UTF-8 text (byte {error.start}): not a TOML file"
             ) from None
         _reject_keys(data)
-    env, env_names = _env_overrides(environ)
+    env, env_names = _env_overrides(environ, _secret_names(data.get("keys")))
     _reject_keys(env)
     chosen = network or env.get("network") or data.get("network")
     if chosen is None:

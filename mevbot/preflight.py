@@ -1,5 +1,6 @@
 """Checks before the bot starts: the node is the chain the config names, the executor is deployed
-and obeys the executor key, the executor and searcher keys differ, every relay answers.
+and obeys the executor key, the executor and searcher keys differ, the shared Redis (if any) and
+every relay answer.
 
 Each result is a :class:`Check` (name, passed or not, what was found, the fix) that also says
 what a failure is: ``config`` (the config or the keys must change: exit 2) or ``runtime``
@@ -212,11 +213,39 @@ async def check_relay(session: aiohttp.ClientSession, name: str, url: str) -> Ch
     return Check(f"relay {name}", True, f"{_where(url)} answers (HTTP {status})")
 
 
-async def run_checks(config: Config, deployment: Deployment, keys: Keys) -> tuple[Check, ...]:
-    """Every start-up check, in the order a person would fix them."""
+async def check_redis(url: str, timeout: float) -> Check:
+    """The Redis that instances share answers PING."""
+    from redis.exceptions import RedisError
+
+    from mevbot.redis_store import connect_redis
+
+    client = connect_redis(url, command_timeout_s=timeout)
+    try:
+        async with asyncio.timeout(timeout):
+            await client.ping()
+    except (RedisError, OSError, TimeoutError) as error:
+        return Check(
+            "redis",
+            False,
+            f"{_where(url)}: {_why(error, url, timeout)}",
+            "start redis-server, or correct --redis (or store.redis_url)",
+            "runtime",
+        )
+    finally:
+        await client.aclose()
+    return Check("redis", True, f"{_where(url)} answers")
+
+
+async def run_checks(
+    config: Config, deployment: Deployment, keys: Keys, redis_url: str | None = None
+) -> tuple[Check, ...]:
+    """Every start-up check, in the order a person would fix them; ``redis_url`` is the Redis
+    the instances share, if any."""
     timeout = config.node.timeout_s
     found = [check_keys(keys, config), *await _node(deployment, keys, timeout)]
     found.append(await _fork_node(deployment, timeout))
+    if redis_url is not None:
+        found.append(await check_redis(redis_url, timeout))
     if not config.dry_run and deployment.relays:
         async with aiohttp.ClientSession() as session:
             found += await asyncio.gather(

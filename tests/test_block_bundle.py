@@ -13,6 +13,7 @@ from anvil import artifacts
 from anvil.stack import DevnetStack
 from anvil.traffic import Traffic
 from chain.rpc import connect
+from mevbot import runtime
 from mevbot.config import load_config
 from mevbot.deployment import deployment_from_world, devnet_keys
 from mevbot.runtime import Bot
@@ -47,6 +48,10 @@ def _bot(stack: DevnetStack, tmp_path, target_blocks: int) -> Bot:
 async def stack(devnet_cache) -> AsyncIterator[DevnetStack]:
     async with DevnetStack(block_time=None, state_dir=devnet_cache) as stack:
         yield stack
+
+
+def _landed(bot: Bot) -> int:
+    return sum(n for (_, status), n in bot.engine.counts.bundles.items() if status == "landed")
 
 
 async def _mine(stack: DevnetStack, bot: Bot):
@@ -104,7 +109,7 @@ async def test_two_victims_of_one_block_are_backrun_in_one_bundle_that_lands_who
             nonces = [m.plan.our_tx.nonce for m in members]
             assert nonces[1] == nonces[0] + 1, "the second backrun signs the next nonce"
 
-            landed = bot.engine.counters["bundles_landed"]
+            landed = _landed(bot)
             report = await _mine(stack, bot)
             block = await rpc.call("eth_getBlockByNumber", [hex(report.number), False])
             txs = block["transactions"]
@@ -112,7 +117,7 @@ async def test_two_victims_of_one_block_are_backrun_in_one_bundle_that_lands_who
             for victim, our_hash in zip(victims, ours, strict=True):
                 assert txs.index(our_hash) == txs.index(victim.hash) + 1, "right behind its victim"
             await _until(
-                lambda: bot.engine.counters["bundles_landed"] >= landed + 2,
+                lambda: _landed(bot) >= landed + 2,
                 what="both members settled",
             )
             with_bundle, landed = bot.ledger.blocks_landed(report.number, report.number)
@@ -133,7 +138,10 @@ async def test_a_bundle_whose_victim_was_mined_without_it_is_cancelled(stack, tm
             victim = _sell_weth(stack, bot, traffic, 2, "WETH/USDC")
             await rpc.call("eth_sendRawTransaction", [victim.raw_hex])
             await _until(
-                lambda: any(v.outcome == "sent" for _, v in bot.engine.submitter.verdicts),
+                lambda: any(
+                    v.outcome == "sent" and c.trigger_hash == victim.hash
+                    for c, v in bot.engine.submitter.verdicts
+                ),
                 what="the backrun bundle",
             )
             head = bot.engine.processed_block
@@ -141,13 +149,13 @@ async def test_a_bundle_whose_victim_was_mined_without_it_is_cancelled(stack, tm
             uuids = dict(carried.replacements)
             assert sorted(uuids) == [head + 1, head + 2, head + 3]
             ours = carried.members[0].plan.our_tx.hash
-            counters = bot.engine.counters
-            dropped, cancelled = counters["members_dropped"], counters["bundles_cancelled"]
+            counts = bot.engine.counts
+            dropped, cancelled = counts.members_dropped, counts.bundles_cancelled
             # The node mines the victim on its own: the builder (and our bundle) are bypassed.
             await rpc.call("evm_mine", [])
             await _until(lambda: bot.engine.processed_block >= head + 1, what="the bot's head")
-            assert counters["members_dropped"] == dropped + 1
-            assert counters["bundles_cancelled"] == cancelled + 2
+            assert counts.members_dropped == dropped + 1
+            assert counts.bundles_cancelled == cancelled + 2
             for block in (head + 2, head + 3):
                 left = [
                     e
@@ -157,5 +165,44 @@ async def test_a_bundle_whose_victim_was_mined_without_it_is_cancelled(stack, tm
                 assert all(ours not in [tx.hash for tx in e.bundle.txs] for e in left), (
                     f"our stale backrun is still at the builder for block {block}"
                 )
+    finally:
+        await bot.stop()
+
+
+async def test_the_running_bot_reconciles_the_refunds_its_landed_bundles_earn(
+    stack, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(runtime, "REFUND_EVERY_BLOCKS", 1)
+    bot = _bot(stack, tmp_path, target_blocks=1)
+    await bot.start()
+    try:
+        async with connect(stack.world.rpc["ws"]) as rpc:
+            searcher = bot.keys.searcher.address.lower()
+            await _mine(stack, bot)
+            traffic = Traffic(stack.world, seed=7)
+            await traffic.sync_nonces(rpc)
+            before = int(await rpc.call("eth_getBalance", [searcher, "latest"]), 16)
+            victim = _sell_weth(stack, bot, traffic, 3, "WETH/USDC")
+            await rpc.call("eth_sendRawTransaction", [victim.raw_hex])
+            await _until(
+                lambda: any(
+                    v.outcome == "sent" and c.trigger_hash == victim.hash
+                    for c, v in bot.engine.submitter.verdicts
+                ),
+                what="the backrun bundle",
+            )
+            for _ in range(4):  # it lands; its refund is paid the block after; then read back
+                await _mine(stack, bot)
+            await _until(
+                lambda: bot.refunds is not None and bot.refunds.received_wei > 0,
+                what="the refunds reconciled as received",
+            )
+            refunds = bot.refunds
+            after = int(await rpc.call("eth_getBalance", [searcher, "latest"]), 16)
+            # Every wei the searcher received is a refund the ledger knows: received, or paid
+            # since the last reading and still pending there (bundles keep landing meanwhile).
+            received = after - before
+            assert refunds.received_wei <= received <= refunds.received_wei + refunds.pending_wei
+            assert bot.ledger.refund_totals(searcher).received_wei >= refunds.received_wei
     finally:
         await bot.stop()

@@ -6,11 +6,12 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from anvil.world import World
-from mevbot.config import ConfigError, load_config
+from mevbot.config import PRESETS, ConfigError, load_config
 from mevbot.resolve import resolve_deployment
 
 
@@ -39,6 +40,11 @@ def test_preset_fills_chain_id_relays_and_routers(tmp_path):
     assert config.node.ws == "ws://node:8546"
     sepolia = load_config(network="sepolia", environ={})
     assert sepolia.chain_id == 11155111 and "sepolia" in sepolia.relays[0].url
+
+
+@pytest.mark.parametrize("network", sorted(PRESETS))
+def test_every_preset_is_a_valid_config(network):
+    assert load_config(network=network, environ={}).network == network
 
 
 def test_environment_overrides_the_file(tmp_path):
@@ -234,6 +240,14 @@ def test_the_devnet_honours_the_files_own_addresses_and_relays(tmp_path):
     assert deployment.lending_pool == "0x" + "04" * 20  # the world's, the file names none
 
 
+def test_key_variables_the_file_names_are_not_config_fields(tmp_path):
+    config = load_config(
+        _write(tmp_path, 'network = "devnet"\n[keys]\nexecutor_env = "MEVBOT_OWNER_KEY"\n'),
+        environ={"MEVBOT_OWNER_KEY": "0x" + "11" * 32},
+    )
+    assert config.keys.executor_env == "MEVBOT_OWNER_KEY"
+
+
 def test_the_worlds_routers_reach_the_deployment_by_kind(tmp_path):
     routers = [
         {"address": "0x" + "02" * 20, "kind": "uniswap-v2", "name": "uni"},
@@ -275,3 +289,12 @@ def test_a_relay_names_a_known_dialect(tmp_path):
     assert str(caught.value).startswith(
         "relays.0.dialect: Value error, unknown dialect 'bloxroute'"
     )
+
+
+def test_the_readme_example_is_a_valid_config(tmp_path):
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    example = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    config = load_config(
+        _write(tmp_path, example.replace('"0x..."', f'"0x{"11" * 20}"')), environ={}
+    )
+    assert config.network == "sepolia" and [r.name for r in config.relays] == ["titan"]

@@ -633,7 +633,7 @@ async def test_a_pending_universal_router_v2_swap_moves_the_pool_as_the_chain_th
     async with connect(world.rpc["ws"]) as rpc:
         state = await _loaded_state(rpc, world)
         # The Universal Router's V2 commands trade the V2 factory it was deployed with.
-        state.routers[world.v3["universal_router"]] = world.v3["v2_factory"]
+        state.routers[world.v3["universal_router"]] = {"uniswap-v2": world.v3["v2_factory"]}
         traffic = Traffic(world, seed=3)
         await traffic.sync_nonces(rpc)
         reserves = {a: (p.reserve0, p.reserve1) for a, p in state.pools.items()}

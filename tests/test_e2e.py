@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+from devnet_txs import transmit
 from eth_account import Account
 from eth_utils import to_checksum_address
 from fault_support import landed_in
@@ -22,7 +23,6 @@ from mevbot.submitter import Verdict
 from simulation.simulator import ETH
 
 ERC20 = load_artifact("ERC20Token").abi
-FEED = load_artifact("PriceFeed").abi
 
 
 async def _until(predicate: Callable[[], object], timeout: float = 15.0, what: str = "") -> None:
@@ -127,7 +127,8 @@ async def test_a_pending_swap_is_backrun_in_the_next_block_for_exactly_the_simul
         )
         assert gained[weth] + gained[ETH] > 0
         await _until(
-            lambda: bot.engine.counters["bundles_landed"] >= 1, what="the ledger to settle it"
+            lambda: bot.engine.counts.bundles["backrun", "landed"] >= 1,
+            what="the ledger to settle it",
         )
 
 
@@ -138,18 +139,18 @@ async def test_a_pending_feed_update_is_backrun_by_a_liquidation(stack_and_bot):
     async with connect(world.rpc["ws"]) as rpc:
         await _mine(stack, bot)
         await _mine(stack, bot)
-        feed = world.feeds["WETH"]["address"]
         updater = Account.from_key(world.roles["oracle_updater"].private_key)
         lower = world.feeds["WETH"]["answer"] * 96 // 100  # the HF 1.035 borrower goes under 1
+        aggregator, data = transmit(world, "WETH", lower)
         nonce = int(await rpc.call("eth_getTransactionCount", [updater.address, "pending"]), 16)
         update = updater.sign_transaction(
             {
                 "type": 2,
                 "chainId": world.chain_id,
                 "nonce": nonce,
-                "to": to_checksum_address(feed),
-                "data": FEED.function("updateAnswer").encode(lower),
-                "gas": 100_000,
+                "to": to_checksum_address(aggregator),
+                "data": data,
+                "gas": 300_000,
                 "maxFeePerGas": 2 * bot.engine.head.base_fee + 10**9,
                 "maxPriorityFeePerGas": 10**9,
                 "value": 0,
@@ -176,23 +177,30 @@ async def test_losing_and_reverting_candidates_are_never_sent(stack_and_bot):
     stack, bot = stack_and_bot
     await _mine(stack, bot)
     received_before = stack.stats().bundles_received
-    sent_before = bot.engine.counters["candidates_sent"]
+    sent_before = bot.engine.counts.tally().candidates("sent")
     from dataclasses import replace
 
-    from simulation.actions import ArbitrageAction
+    from simulation.actions import HopArbitrageAction, SwapHop
     from simulation.candidates import Candidate
 
     world = stack.world
     weth = world.tokens["WETH"]["address"]
     pairs = (
-        world.dexes["uniswap"]["pairs"]["WETH/USDC"]["address"],
-        world.dexes["sushiswap"]["pairs"]["WETH/USDC"]["address"],
+        world.dexes["uniswap"]["pairs"]["WETH/USDC"],
+        world.dexes["sushiswap"]["pairs"]["WETH/USDC"],
     )
     # Claims a fat profit, but the trade loses (wrong direction): the executor reverts on the fork.
     fake = Candidate(
         "backrun",
         "test:losing",
-        ArbitrageAction(pairs[::-1], weth, 10**18),
+        HopArbitrageAction(
+            tuple(
+                SwapHop(p["address"], "uniswap-v2", (p["token0"] == weth) == (i == 0))
+                for i, p in enumerate(pairs[::-1])
+            ),
+            weth,
+            10**18,
+        ),
         (),
         bot.state.block_number + 1,
         weth,
@@ -210,7 +218,7 @@ async def test_losing_and_reverting_candidates_are_never_sent(stack_and_bot):
     again = await bot.engine.submitter.submit(fake)
     assert again.outcome == "duplicate", "an idempotency key acts once"
     assert stack.stats().bundles_received == received_before
-    assert bot.engine.counters["candidates_sent"] == sent_before
+    assert bot.engine.counts.tally().candidates("sent") == sent_before
 
 
 async def test_the_dashboard_renders_the_running_bot(stack_and_bot):

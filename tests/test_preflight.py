@@ -20,6 +20,7 @@ import pytest
 from anvil.devnet import Devnet
 from anvil.world import World
 from chain.node import free_port
+from mevbot import cli, cmd_demo
 
 CLI = [sys.executable, "-m", "mevbot.cli"]
 CHECKING = "mevbot run: checking the node, the executor, the keys and "
@@ -68,10 +69,10 @@ def _config(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def _run(config: Path, env: dict[str, str]) -> tuple[int, list[str]]:
+def _run(config: Path, env: dict[str, str], *args: str) -> tuple[int, list[str]]:
     """Exit code and the lines after the checking line (the failures)."""
     done = subprocess.run(
-        [*CLI, "run", "--config", str(config), "--no-tui"],
+        [*CLI, "run", "--config", str(config), "--no-tui", *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -157,6 +158,18 @@ def test_a_relay_refusing_connections_is_a_runtime_failure(net, tmp_path):
     ]
 
 
+def test_a_redis_that_is_down_is_a_runtime_failure(net, tmp_path):
+    down = f"redis://127.0.0.1:{free_port()}/0"
+    code, lines = _run(
+        _config(tmp_path, _devnet(net)), _environ(), "--role", "worker", "--redis", down
+    )
+    assert code == 1
+    assert lines == [
+        f"mevbot run: redis: {down.removesuffix('/0')}: connection refused; start redis-server, "
+        "or correct --redis (or store.redis_url)"
+    ]
+
+
 def test_a_node_that_is_down_is_one_line_per_endpoint(net, tmp_path):
     ws, http = f"ws://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
     env = _environ(MEVBOT_EXECUTOR_KEY=net.key("executor"), MEVBOT_SEARCHER_KEY=net.key("searcher"))
@@ -209,3 +222,12 @@ def test_ctrl_c_during_start_up_is_one_line(net, tmp_path, silent_port):
         if bot.poll() is None:
             bot.kill()
     assert rest == "mevbot run: interrupted during start-up\n"
+
+
+def test_ctrl_c_before_a_command_handles_signals_is_one_line(monkeypatch, capsys):
+    def starting(args):
+        raise KeyboardInterrupt  # as Ctrl-C does while the command still imports
+
+    monkeypatch.setattr(cmd_demo, "cmd_demo", starting)
+    assert cli.main(["demo", "--no-tui"]) == 1
+    assert capsys.readouterr().err == "mevbot: interrupted\n"

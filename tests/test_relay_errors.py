@@ -1,62 +1,118 @@
-"""A relay that refuses connections while the bot runs: its first failure is logged, the repeats
-only counted (no flood), and `mevbot status` shows the count and the last error's text."""
+"""A relay that goes down while `mevbot run --no-tui` runs on `mevbot devnet` with traffic: its
+first failure is one structured log line, the repeats are only counted (no flood), and
+`mevbot status` shows the count and the last error's text."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
-from fault_support import bot_on, mine, push_victim, sent_for, until, with_relays
+from bad_relays import BadRelay
 
-from anvil.stack import DevnetStack
-from anvil.traffic import Traffic
 from chain.node import free_port
 
 CLI = [sys.executable, "-m", "mevbot.cli"]
+ENV = {k: v for k, v in os.environ.items() if not k.startswith("MEVBOT_")} | {
+    "PYTHONUNBUFFERED": "1"
+}
 
 
-async def test_a_dead_relay_is_logged_once_and_its_last_error_is_in_the_status(
-    devnet_cache, tmp_path, caplog
-):
-    dead = free_port()
-    status_port = free_port()
-    async with (
-        DevnetStack(block_time=None, state_dir=devnet_cache) as stack,
-        bot_on(
-            stack,
-            tmp_path,
-            deployment=with_relays(stack, {"closed": f"http://127.0.0.1:{dead}"}),
-            MEVBOT_STRATEGIES__TARGET_BLOCKS="3",  # each bundle goes out for 3 blocks
-            MEVBOT_METRICS__ENABLED="true",
-            MEVBOT_METRICS__PORT=str(status_port),
-        ) as bot,
-    ):
-        await mine(stack, bot)
-        traffic = Traffic(stack.world, seed=7)
-        await traffic.sync_nonces(stack.rpc)
-        victim = await push_victim(stack, traffic)
-        await until(lambda: sent_for(bot, victim.hash), 30, "a backrun bundle")
-        status = await asyncio.create_subprocess_exec(
-            *CLI,
-            "status",
-            "--json",
-            "--url",
-            f"http://127.0.0.1:{status_port}",
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(status.communicate(), 60)
-        assert status.returncode == 0, err.decode()
-    relays = {row["name"]: row for row in json.loads(out)["relays"]}
-    relay, healthy = relays["closed"], relays["devnet"]
-    refused = (
-        f"eth_sendBundle: ClientConnectorError: Cannot connect to host 127.0.0.1:{dead} "
-        f"ssl:default [Connect call failed ('127.0.0.1', {dead})]"
+async def _start(*args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        *args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=ENV
     )
-    # Every bundle the healthy relay got failed here: 3 or more failures, one line in the log.
-    assert relay["sent"] == relay["errors"] == healthy["sent"] >= 3 and relay["ok"] == 0
-    assert relay["last_error"] == refused
-    logged = [r.getMessage() for r in caplog.records if r.name == "execution.relay"]
-    assert logged == [f"relay closed: {refused}"]
+
+
+async def _read_until(process: asyncio.subprocess.Process, marker: str, lines: list[str]) -> None:
+    assert process.stdout is not None
+    while marker not in (lines[-1] if lines else ""):
+        line = (await asyncio.wait_for(process.stdout.readline(), 120)).decode()
+        assert line, f"ended before {marker!r}: {''.join(lines)[-2000:]}"
+        lines.append(line)
+
+
+async def _stop(process: asyncio.subprocess.Process, lines: list[str]) -> int:
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+    rest, _ = await asyncio.wait_for(process.communicate(), 60)
+    lines.append(rest.decode())
+    assert process.returncode is not None
+    return process.returncode
+
+
+async def _relays(port: int) -> dict[str, dict]:
+    status = await asyncio.create_subprocess_exec(
+        *CLI, "status", "--json", "--url", f"http://127.0.0.1:{port}", stdout=subprocess.PIPE
+    )
+    out, _ = await asyncio.wait_for(status.communicate(), 60)
+    assert status.returncode == 0
+    return {row["name"]: row for row in json.loads(out)["relays"]}
+
+
+async def test_a_relay_that_goes_down_is_logged_once_and_shown_in_the_status(
+    tmp_path: Path, devnet_cache: Path
+) -> None:
+    world_json = tmp_path / "devnet.json"
+    devnet_lines: list[str] = []
+    bot_lines: list[str] = []
+    devnet = await _start(
+        *CLI,
+        "devnet",
+        "--out",
+        str(world_json),
+        "--block-time",
+        "1",
+        "--state-dir",
+        str(devnet_cache),
+    )
+    try:
+        await _read_until(devnet, "Ctrl-C", devnet_lines)
+        relay = await BadRelay("http500").start()  # up: the start-up check passes
+        status_port = free_port()
+        config = tmp_path / "mevbot.toml"
+        config.write_text(
+            f'network = "devnet"\ndevnet_json = "{world_json}"\n'
+            f'[[relays]]\nname = "flaky"\nurl = "{relay.url}"\n'
+            f'[store]\nledger_path = "{tmp_path / "ledger.sqlite"}"\n'
+            f"[metrics]\nport = {status_port}\n"
+        )
+        bot = await _start(*CLI, "run", "--config", str(config), "--no-tui")
+        try:
+            await _read_until(bot, "started on devnet", bot_lines)
+            await relay.close()  # ... and now it refuses connections
+            traffic = await _start(
+                sys.executable, "-m", "anvil.traffic", "--world", str(world_json),
+                "--seconds", "8", "--swaps-per-s", "4", "--transfers-per-s", "0",
+            )  # fmt: skip
+            flaky: dict = {}
+            for _ in range(600):
+                flaky = (await _relays(status_port))["flaky"]
+                if flaky["errors"] >= 3:
+                    break
+                await asyncio.sleep(0.1)
+            await _stop(traffic, [])
+            assert flaky["errors"] >= 3 and flaky["ok"] == 0, flaky
+            assert await _stop(bot, bot_lines) == 0
+        finally:
+            if bot.returncode is None:
+                bot.kill()
+    finally:
+        await _stop(devnet, devnet_lines)
+    # Bundles go out and stale ones are cancelled: the last failure is either call's.
+    refused = (
+        f"ClientConnectorError: Cannot connect to host 127.0.0.1:{relay.port} "
+        f"ssl:default [Connect call failed ('127.0.0.1', {relay.port})]"
+    )
+    assert flaky["last_error"] in (f"eth_sendBundle: {refused}", f"eth_cancelBundle: {refused}")
+    output = "".join(bot_lines).splitlines()
+    about_the_relay = [line for line in output if "flaky" in line]
+    assert len(about_the_relay) == 1, about_the_relay
+    assert about_the_relay[0].startswith("kind=log ")
+    assert 'level=warning logger=execution.relay msg="relay flaky: eth_sendBundle: ' + refused in (
+        about_the_relay[0].replace('\\"', '"')
+    )

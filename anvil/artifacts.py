@@ -5,7 +5,8 @@ package.json, installed into ``node_modules`` by ``make setup``): the same creat
 runs, so pool addresses follow from the init-code hashes the routers have baked in. Only the
 devnet (``anvil/``) and tests read ``node_modules``; the bot needs nothing from it. Every other
 name (the Executor, our tokens, the lending pool, the feeds) is one of our own artifacts, built
-by ``make contracts`` into ``chain/artifacts``.
+by ``make contracts`` into ``chain/artifacts``. Aave V3's contracts come the same way from
+``@aave/core-v3``.
 """
 
 from __future__ import annotations
@@ -60,6 +61,39 @@ OFFICIAL: dict[str, tuple[str, str]] = {
         "artifacts/contracts/UniversalRouter.sol/UniversalRouter.json",
     ),
 }
+
+
+_AAVE = "artifacts/contracts/protocol"
+# Aave V3 (@aave/core-v3): the pool, its configurator and the logic libraries they link, the
+# tokens' implementations, the oracle and the data provider.
+OFFICIAL.update(
+    {
+        name: ("@aave/core-v3", f"{_AAVE}/{folder}/{name}.sol/{name}.json")
+        for folder, names in (
+            ("configuration", ("PoolAddressesProvider", "ACLManager")),
+            ("pool", ("Pool", "PoolConfigurator", "DefaultReserveInterestRateStrategy")),
+            ("tokenization", ("AToken", "StableDebtToken", "VariableDebtToken")),
+            (
+                "libraries/logic",
+                (
+                    "SupplyLogic",
+                    "BorrowLogic",
+                    "LiquidationLogic",
+                    "EModeLogic",
+                    "BridgeLogic",
+                    "FlashLoanLogic",
+                    "PoolLogic",
+                    "ConfiguratorLogic",
+                ),
+            ),
+        )
+        for name in names
+    }
+    | {
+        name: ("@aave/core-v3", f"artifacts/contracts/misc/{name}.sol/{name}.json")
+        for name in ("AaveOracle", "AaveProtocolDataProvider")
+    }
+)
 
 
 class MissingArtifact(FileNotFoundError):

@@ -15,13 +15,19 @@ from typing import Any
 from eth_account import Account
 from eth_utils import keccak
 
+from anvil.aave import deploy_aave
 from anvil.deployer import Call, Deployer, encode
 from anvil.uniswap_v3 import V2_PAIR_INIT_CODE_HASH, V3_POOL_INIT_CODE_HASH, V3PoolSpec, deploy_v3
 from chain.node import ANVIL_DEV_KEYS
+from chain.ocr import transmit_answer
 
 MAX_UINT = 2**256 - 1
 ROUTER_KINDS = ("uniswap-v2", "uniswap-v3", "uniswap-v3-02", "universal-router")
 FEED_DECIMALS = 8
+# Each feed's oracle committee: 4 oracles tolerating f = 1 faulty one (OCR1 needs n > 3f); the
+# devnet's oracle keeper holds the first transmitter key, the others only fill the config.
+ORACLES = 4
+FAULTS = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +179,9 @@ class World:
     # factory, position manager, quoter, routers and pools (see anvil.uniswap_v3.deploy_v3).
     routers: list[dict[str, str]] = field(default_factory=list)
     v3: dict[str, Any] = field(default_factory=dict)
+    # Aave V3 from @aave/core-v3 (see anvil.aave.deploy_aave): beside the older lending market
+    # until the bot follows it.
+    aave: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -210,6 +219,10 @@ class _Builder:
         }
         self.traders = [role(derived_key(f"trader-{i}")) for i in range(spec.traders)]
         self.addresses: dict[str, str] = {}
+
+    def account(self, label: str) -> Role:
+        """A devnet account derived from ``label`` (a public seed)."""
+        return role(derived_key(label))
 
     @property
     def owner(self) -> str:
@@ -312,22 +325,45 @@ class _Builder:
         return dexes
 
     def deploy_feeds(self) -> dict[str, dict[str, Any]]:
+        """Per token an OCR aggregator behind an EACAggregatorProxy-style proxy (the address the
+        lending market reads), configured with its oracles and answering the start price after
+        one ``transmit`` from the oracle keeper's key."""
+        updater = self.roles["oracle_updater"].address
+        signers = [role(derived_key(f"oracle-signer-{i}")).address for i in range(ORACLES)]
+        transmitters = [updater] + [
+            role(derived_key(f"oracle-transmitter-{i}")).address for i in range(1, ORACLES)
+        ]
         feeds = {}
         for token in self.spec.tokens:
             answer = token_units(token.usd_price, FEED_DECIMALS)
-            address = self.d.deploy(
-                "PriceFeed",
-                FEED_DECIMALS,
-                f"{token.symbol} / USD",
-                answer,
-                self.roles["oracle_updater"].address,
+            description = f"{token.symbol} / USD"
+            aggregator = self.d.deploy(
+                "OffchainAggregator", 1, 2**191 - 1, FEED_DECIMALS, description, sender=self.owner
+            )
+            self.d.transact(
+                "OffchainAggregator",
+                aggregator,
+                "setConfig",
+                signers,
+                transmitters,
+                FAULTS,
+                1,
+                b"",
                 sender=self.owner,
             )
+            (_, _, digest) = self.d.call("OffchainAggregator", aggregator, "latestConfigDetails")
+            self.d.send(updater, aggregator, transmit_answer(answer, digest, 1, FAULTS))
+            proxy = self.d.deploy(
+                "AggregatorProxy", aggregator, "0x" + "00" * 20, sender=self.owner
+            )
             feeds[token.symbol] = {
-                "address": address,
+                "address": proxy,
+                "aggregator": aggregator,
                 "decimals": FEED_DECIMALS,
-                "description": f"{token.symbol} / USD",
+                "description": description,
                 "answer": answer,
+                "transmitters": transmitters,
+                "config_digest": "0x" + bytes(digest).hex(),
             }
         return feeds
 
@@ -368,7 +404,7 @@ class _Builder:
         thresholds = {r.symbol: r.liquidation_threshold_bps for r in self.spec.reserves}
         borrowers = []
         for index, spec in enumerate(self.spec.borrowers):
-            account = role(derived_key(f"borrower-{index}"))
+            account = self.account(f"borrower-{index}")
             self.d.rpc("anvil_setBalance", account.address, hex(10**21))
             self.d.rpc("anvil_impersonateAccount", account.address)
             collateral = self.amount(spec.collateral, spec.collateral_amount)
@@ -466,6 +502,7 @@ def deploy_world(http_url: str, ws_url: str, spec: WorldSpec = SPEC) -> World:
     # The Universal Router is paid by a prior transfer or WRAP_ETH, never pulls: no approval.
     builder.fund_traders([r["address"] for r in routers if r["kind"] != "universal-router"])
     executor = builder.deploy_executor([d["factory"] for d in dexes.values()], v3["factory"])
+    aave = deploy_aave(builder, feeds)
     return World(
         chain_id=int(deployer.rpc("eth_chainId"), 16),
         rpc={"http": http_url, "ws": ws_url},
@@ -480,6 +517,7 @@ def deploy_world(http_url: str, ws_url: str, spec: WorldSpec = SPEC) -> World:
         deployed_block=int(deployer.rpc("eth_blockNumber"), 16),
         routers=routers,
         v3=v3,
+        aave=aave,
     )
 
 

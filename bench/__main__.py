@@ -4,11 +4,13 @@
 Sections, in order: decoding on one core (:mod:`bench.decode`), the state update of 10,000
 pools (:mod:`bench.state`), Uniswap V3 quotes (:mod:`bench.v3`), the devnet's first deploy
 and cached start (:mod:`bench.devnet`), the fork simulator against a bare ``eth_simulateV1``
-(:mod:`bench.simulate`), the pending-tx stream from anvil (:mod:`bench.watcher`), then end to
-end on the devnet with the web3.py baseline interleaved block by block (:mod:`bench.e2e`) and a
-mevbot-only run for the landed/submitted ratio. ``--skip-slow`` leaves out the stream and the two
-devnet runs (their keys are ``null``). Timings are ``{"p50", "p99", "n"}`` in milliseconds unless
-a key says otherwise; rates are numbers.
+and the warm fork against the reset one while following heads (:mod:`bench.simulate`), the
+pending-tx stream from anvil (:mod:`bench.watcher`), then end to end on the devnet with the
+web3.py baseline interleaved block by block (:mod:`bench.e2e`), a mevbot-only run for the
+landed/submitted ratio, the end to end run on each simulator and wire -> relay during a 10x
+burst (:mod:`bench.burst`). ``--skip-slow`` leaves out the stream and the devnet runs (their
+keys are ``null``). Timings are ``{"p50", "p99", "n"}`` in milliseconds unless a key says
+otherwise; rates are numbers.
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import decode, devnet, e2e, simulate, state, v3, watcher
+from bench import burst, decode, devnet, e2e, simulate, state, v3, watcher
 from chain.node import find_anvil
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
+BURST_S = 15.0
 
 
 def _timing(figure: dict[str, Any]) -> dict[str, Any]:
@@ -62,8 +65,15 @@ def _simulation(n: int) -> tuple[dict[str, Any], dict[str, Any]]:
         "bare_eth_simulateV1_our_request": {
             size: _timing(report[size]["bare_simulateV1_our_request"]) for size in sizes
         },
-        "anvil_reset_on_new_head": _timing(report["on_new_head_anvil_reset"]),
-        "first_simulate_after_reset_1tx": _timing(report["first_simulate_after_reset_1tx"]),
+        "following_heads": {
+            **{
+                f"{key}_{fork}": _timing(report[f"{key}_{fork}"])
+                for key in ("on_new_head", "first_simulate_after_head")
+                for fork in ("warm", "reset")
+            },
+            "same_gas_every_head": report["same_gas_every_head"],
+            "warm_fork": report["warm_fork"],
+        },
     }
     ratios = {size: report[size]["overhead_ratio"] for size in sizes}
     return figures, ratios
@@ -114,8 +124,13 @@ NOTES = {
     "speedup_vs_baseline_p50": "baseline_e2e_ms.p50 / e2e_ms.p50 (each from its own client's "
     "delivery of the hash notification); speedup_vs_baseline_p50_shared_frame below compares "
     "from the shared frame instead, which adds web3.py's late delivery of the notification",
-    "node_backend": 'e2e_ms.node_backend: the same bot with simulation.backend = "node" '
-    "(eth_simulateV1 on the devnet node itself, no fork process), 40 blocks, one victim each",
+    "by_simulator": "by_simulator.e2e_ms: bench.e2e (40 blocks, 3 victims each, no baseline) "
+    "once per simulator, one after the other: the anvil fork kept warm (the default), the anvil "
+    "fork reset at every head (the old default), node (eth_simulateV1 on the devnet node "
+    "itself) and revm (pyrevm; its gas is not exact, see simulation/revm_backend.py). "
+    "by_simulator.burst: bench.burst, the 10x burst of tests/test_load.py for BURST_S s "
+    "(mevbot devnet in its own process, a block every second, 30 swaps/s + 150 transfers/s): "
+    "the bot's wire_to_relay and simulate stage over the burst",
     "landing": "e2e_ms.landing: mevbot's bundles settled by its inclusion tracker in the "
     "interleaved run (a block's victims and their backruns go out as one bundle, each backrun on "
     "the next nonce): landed/submitted counts members, blocks_landed_share the blocks we sent a "
@@ -138,21 +153,47 @@ NOTES = {
 
 def _first_after_head_note(simulate_ms: dict[str, Any], e2e_ms: dict[str, Any]) -> str:
     """What a new head costs, with this run's figures (nothing excluded from e2e_ms)."""
-    reset = simulate_ms["anvil_reset_on_new_head"]
-    first = simulate_ms["first_simulate_after_reset_1tx"]
+    heads = simulate_ms["following_heads"]
     stages = e2e_ms["stages"]
     return (
-        f"each head moves the fork with anvil_reset (p50 {reset['p50']} ms, on the head path, "
-        f"not on a victim's) and drops the fork's fetched upstream state; the first simulate "
-        f"after it took p50 {first['p50']} ms vs {simulate_ms['anvil']['1tx']['p50']} ms warm "
-        f"(bench.simulate). In e2e_ms no sample is excluded: first victim after a head p50 "
+        f"the default fork is kept warm: a new head costs p50 "
+        f"{heads['on_new_head_warm']['p50']} ms (the block's state changes written) vs "
+        f"{heads['on_new_head_reset']['p50']} ms with anvil_reset, and the first simulate "
+        f"after it p50 {heads['first_simulate_after_head_warm']['p50']} ms vs "
+        f"{heads['first_simulate_after_head_reset']['p50']} ms after a reset (bench.simulate). "
+        f"In e2e_ms no sample is excluded: first victim after a head p50 "
         f"{e2e_ms['first_after_head']['p50']} / p99 {e2e_ms['first_after_head']['p99']} ms, "
         f"later victims p50 {e2e_ms['later_in_block']['p50']} / p99 "
         f"{e2e_ms['later_in_block']['p99']} ms; the simulate stage p50 "
         f"{stages['simulate_first_after_head']['p50']} ms first vs "
-        f"{stages['simulate_later_in_block']['p50']} ms later (later victims trade through "
-        f"other pools, whose state the fork has not fetched yet either)"
+        f"{stages['simulate_later_in_block']['p50']} ms later"
     )
+
+
+def _by_simulator() -> dict[str, Any]:
+    """The same end-to-end run (40 blocks, 3 victims each) on every simulator, one after the
+    other, and wire -> relay during a 10x burst on each backend."""
+    runs = {
+        "anvil_warm": {"backend": "anvil"},
+        "anvil_reset_every_head": {"backend": "anvil", "keep_warm": False},
+        "node": {"backend": "node"},
+        "revm": {"backend": "revm"},
+    }
+    figures: dict[str, Any] = {}
+    for name, options in runs.items():
+        run = asyncio.run(e2e.run(blocks=40, victims_per_block=3, **options))
+        report = run["e2e_ms"]
+        figures[name] = {
+            **({"fork": run["fork"]} if "fork" in run else {}),
+            **{k: report[k] for k in ("p50", "p99", "n")},
+            "first_after_head": report["first_after_head"],
+            "later_in_block": report["later_in_block"],
+            "simulate": report["stages"]["simulate"],
+        }
+    during_burst = {
+        backend: asyncio.run(burst.run(BURST_S, backend)) for backend in ("anvil", "node")
+    }
+    return {"e2e_ms": figures, "burst": during_burst}
 
 
 def run(skip_slow: bool = False) -> dict[str, Any]:
@@ -171,6 +212,7 @@ def run(skip_slow: bool = False) -> dict[str, Any]:
         "simulate_ms": simulate_ms,
         "simulate_overhead_ratio": overhead,
         "e2e_ms": None,
+        "by_simulator": None,
         "baseline_e2e_ms": None,
         "speedup_vs_baseline_p50": None,
         "v3_quote_us": {
@@ -191,18 +233,14 @@ def run(skip_slow: bool = False) -> dict[str, Any]:
         result["stream_loss"] = stream["stream_loss"]
         interleaved = asyncio.run(e2e.run(blocks=80, victims_per_block=3, baseline=True))
         landing = asyncio.run(e2e.run(blocks=100, victims_per_block=1, baseline=False))
-        on_node = asyncio.run(e2e.run(blocks=40, victims_per_block=1, backend="node"))
         result["e2e_ms"] = {
             **interleaved["e2e_ms"],
-            "node_backend": {
-                **{k: on_node["e2e_ms"][k] for k in ("p50", "p99", "n")},
-                "stages": on_node["e2e_ms"]["stages"],
-            },
             "landing_100_blocks": {
                 **landing["e2e_ms"]["landing"],
                 "e2e_ms": {k: landing["e2e_ms"][k] for k in ("p50", "p99", "n")},
             },
         }
+        result["by_simulator"] = _by_simulator()
         result["baseline_e2e_ms"] = interleaved["baseline_e2e_ms"]
         result["speedup_vs_baseline_p50"] = interleaved["speedup_vs_baseline_p50"]
         notes["speedup_vs_baseline_p50_shared_frame"] = interleaved[

@@ -63,6 +63,7 @@ from mevbot.deployment import deployment_from_world, devnet_keys
 from mevbot.runtime import Bot
 from mevbot.submitter import Verdict
 from simulation.candidates import Candidate
+from simulation.fork import AnvilForkSimulator
 from strategies.backrun import BackrunArbitrage
 
 WETH_PAIRS = ("WETH/USDC", "WETH/DAI", "WBTC/WETH")
@@ -379,9 +380,11 @@ async def run(
     victims_per_block: int = 1,
     baseline: bool = False,
     backend: str = "anvil",
+    keep_warm: bool = True,
 ) -> dict[str, Any]:
     """Run ``blocks`` measured blocks (alternating with the baseline when ``baseline``) with
-    the bot's fork simulator on ``backend`` ("anvil", the default, or "revm")."""
+    the bot's simulator on ``backend`` ("anvil", "node" or "revm"); ``keep_warm`` False resets
+    the anvil fork at every head instead of writing the block's changes onto it."""
     if not 1 <= victims_per_block <= len(WETH_PAIRS):
         raise ValueError(f"victims per block must be within 1..{len(WETH_PAIRS)}")
     started = time.perf_counter()
@@ -401,6 +404,9 @@ async def run(
                 devnet_keys(stack.world),
             )
             await bot.start()
+            simulator = bot.engine.simulator
+            if isinstance(simulator, AnvilForkSimulator):
+                simulator.keep_warm = keep_warm
             theirs = None
             try:
                 if baseline:
@@ -450,7 +456,7 @@ async def _measure(
         "blocks": blocks,
         "victims_per_block": victims_per_block,
         "ours_blocks": ours_blocks,
-        "simulation_backend": bench.bot.config.simulation.backend,
+        "simulation_backend": _backend_name(bench.bot),
         "e2e_ms": {
             **bench.ours.timing("wire_to_relay"),
             "from": "the hash notification frame (PendingTx.received_at) -> the relay's answer",
@@ -475,6 +481,15 @@ async def _measure(
         },
         "seconds": round(time.perf_counter() - started, 1),
     }
+    simulator = bench.bot.engine.simulator
+    if isinstance(simulator, AnvilForkSimulator):
+        result["fork"] = {
+            "heads_warm": simulator.heads_warm,
+            "heads_reset": simulator.heads_reset,
+            "warm_timeouts": simulator.warm_timeouts,
+            "drift_checks": simulator.drift_checks,
+            "drift_mismatches": simulator.drift_mismatches,
+        }
     if bench.baseline is not None:
         theirs = bench.theirs
         result["baseline_e2e_ms"] = {
@@ -493,14 +508,30 @@ async def _measure(
     return result
 
 
+def _backend_name(bot: Bot) -> str:
+    simulator = bot.engine.simulator
+    if isinstance(simulator, AnvilForkSimulator):
+        return "anvil (warm)" if simulator.keep_warm else "anvil (reset at every head)"
+    return bot.config.simulation.backend
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.e2e", description=__doc__)
     parser.add_argument("--blocks", type=int, default=100, help="measured blocks")
     parser.add_argument("--victims-per-block", type=int, default=1)
     parser.add_argument("--baseline", action="store_true", help="alternate with the web3.py bot")
     parser.add_argument("--backend", choices=("anvil", "revm", "node"), default="anvil")
+    parser.add_argument("--reset-fork", action="store_true", help="anvil_reset at every head")
     args = parser.parse_args(argv)
-    result = asyncio.run(run(args.blocks, args.victims_per_block, args.baseline, args.backend))
+    result = asyncio.run(
+        run(
+            args.blocks,
+            args.victims_per_block,
+            args.baseline,
+            args.backend,
+            keep_warm=not args.reset_fork,
+        )
+    )
     json.dump(result, sys.stdout, indent=1)
     print()
     return 0

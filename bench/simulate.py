@@ -10,6 +10,10 @@ iteration by iteration so that load from other processes hits all alike:
 - the bare round trip of exactly the request our layer sends (the txs between the two balance
   reads), to tell the cost of exact balance diffs from the cost of the Python around it.
 
+Following the chain (``HEADS`` blocks, each with a swap on the simulated pool): the fork kept warm
+(the default) and the fork reset at every head, side by side: ``on_new_head_*`` and
+``first_simulate_after_head_*``, and whether both gave the same gas at every head.
+
 ``overhead_ratio`` = simulate() p50 / bare p50 of the same txs (goal <= 1.25);
 ``layer_ratio`` = simulate() p50 / bare p50 of our own request.
 """
@@ -40,6 +44,7 @@ from simulation.revm_backend import RevmSimulator
 from simulation.simulator import SimCall, resolve_block
 
 Timed = Callable[[], Awaitable[Any]]
+HEADS = 40
 
 
 def _stats(samples: Sequence[float]) -> dict[str, float]:
@@ -149,26 +154,84 @@ async def run(n: int) -> dict[str, Any]:
                     ),
                     "gas_used": [tx.gas_used for tx in result.txs],
                 }
-            # Following the chain: a new upstream block, then on_new_head (anvil_reset) and the
-            # first simulate() after it (the fork refetches what it needs from the upstream).
-            resets, first_after = [], []
-            async with connect(world.rpc["ws"]) as upstream:
-                for _ in range(10):
-                    await upstream.call("evm_mine")
-                    head = int(await upstream.call("eth_blockNumber"), 16)
-                    started = time.perf_counter()
-                    await anvil.on_new_head(head)
-                    resets.append((time.perf_counter() - started) * 1000)
-                    started = time.perf_counter()
-                    await anvil.simulate(bundles["1tx"], watch=watch, tokens=tokens)
-                    first_after.append((time.perf_counter() - started) * 1000)
-            report["on_new_head_anvil_reset"] = _stats(resets)
-            report["first_simulate_after_reset_1tx"] = _stats(first_after)
+            report.update(await _follow_the_chain(world, bundles, watch, tokens))
             return report
         finally:
             await bare.close()
             await anvil.close()
             await revm.close()
+
+
+async def _follow_the_chain(
+    world: World, bundles: dict[str, list[bytes | SimCall]], watch: list[str], tokens: list[str]
+) -> dict[str, Any]:
+    """The fork kept warm vs reset at every head, side by side on the same blocks: each head is
+    a block with a swap on the simulated pool; then on_new_head and the first simulate() after
+    it, alternating which fork goes first."""
+    forks = {
+        "warm": AnvilForkSimulator(world.rpc["http"], method="simulate_v1"),
+        "reset": AnvilForkSimulator(world.rpc["http"], method="simulate_v1", keep_warm=False),
+    }
+    samples: dict[str, list[float]] = {}
+    for fork in forks.values():
+        await fork.start()
+    try:
+        async with connect(world.rpc["ws"]) as upstream:
+            for index in range(HEADS):
+                await _land_swap(world, upstream, index)
+                head = int(await upstream.call("eth_blockNumber"), 16)
+                order = list(forks.items())
+                for name, fork in order if index % 2 else reversed(order):
+                    started = time.perf_counter()
+                    await fork.on_new_head(head)
+                    moved = time.perf_counter()
+                    result = await fork.simulate(bundles["1tx"], watch=watch, tokens=tokens)
+                    done = time.perf_counter()
+                    samples.setdefault(f"on_new_head_{name}", []).append((moved - started) * 1e3)
+                    samples.setdefault(f"first_simulate_after_head_{name}", []).append(
+                        (done - moved) * 1e3
+                    )
+                    samples.setdefault(f"gas_{name}", []).append(result.gas_used)
+        warm = forks["warm"]
+        return {
+            **{key: _stats(values) for key, values in samples.items() if "gas" not in key},
+            "same_gas_every_head": samples["gas_warm"] == samples["gas_reset"],
+            "warm_fork": {
+                "heads_warm": warm.heads_warm,
+                "heads_reset": warm.heads_reset,
+                "keys_written": warm.keys_written,
+                "drift_checks": warm.drift_checks,
+                "drift_mismatches": warm.drift_mismatches,
+            },
+        }
+    finally:
+        for fork in forks.values():
+            await fork.close()
+
+
+async def _land_swap(world: World, upstream: Rpc, index: int) -> None:
+    """A trader's small swap on the simulated pool, mined (the devnet automines)."""
+    trader = world.traders[1 + index % 2]
+    weth, usdc = world.tokens["WETH"]["address"], world.tokens["USDC"]["address"]
+    swap = artifacts.load("UniswapV2Router02").abi.function("swapExactTokensForTokens")
+    tx = {
+        "type": 2,
+        "chainId": world.chain_id,
+        "nonce": await eth_get_transaction_count(upstream, trader.address),
+        "to": to_checksum_address(world.dexes["uniswap"]["router"]),
+        "data": swap.encode(10**17, 0, [weth, usdc], trader.address, 2**40),
+        "gas": 300_000,
+        "maxFeePerGas": 100 * 10**9,
+        "maxPriorityFeePerGas": 10**9,
+        "value": 0,
+    }
+    raw = Account.sign_transaction(tx, trader.private_key).raw_transaction
+    tx_hash = await upstream.call("eth_sendRawTransaction", ["0x" + bytes(raw).hex()])
+    for _ in range(500):
+        if await upstream.call("eth_getTransactionReceipt", [tx_hash]) is not None:
+            return
+        await asyncio.sleep(0.01)
+    raise RuntimeError(f"{tx_hash} was not mined")
 
 
 def main() -> None:

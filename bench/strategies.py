@@ -19,18 +19,17 @@ import time
 from collections.abc import Callable
 
 from anvil import artifacts
-from chain.abi import load_artifact
+from chain.ocr import transmit_answer
 from chain.types import BlockHeader, PendingTx
 from simulation.amm import Pool
 from simulation.lending import Position, ReserveConfig
-from simulation.state import ChainState, FeedAnswer, StateChanges
+from simulation.state import ChainState, FeedAnswer, FeedLink, StateChanges
 from strategies.backrun import BackrunArbitrage
 from strategies.base import BlockContext, PendingContext
 from strategies.liquidation import LiquidationBackrun
 from watcher.decode import Decoder, RouterKind
 
 SWAP = artifacts.load("UniswapV2Router02").abi.function("swapExactTokensForTokens")
-UPDATE_ANSWER = load_artifact("PriceFeed").abi.function("updateAnswer")
 WETH = "0x" + "ee" * 20
 FACTORIES = ("0x" + "fa" * 20, "0x" + "fb" * 20)
 ROUTERS = ("0x" + "0a" * 20, "0x" + "0b" * 20)
@@ -147,6 +146,7 @@ def bench_liquidation(position_count: int, updates: int, seed: int) -> dict[str,
     rng = random.Random(seed)
     assets = [WETH, *(_address(0x60, i) for i in range(3))]
     feeds = [_address(0xF0, i) for i in range(len(assets))]
+    aggregator = _address(0xA0, 0)  # WETH's: where the oracles transmit
     state = ChainState(
         routers={r: {"uniswap-v2": f} for r, f in zip(ROUTERS, FACTORIES, strict=True)},
         feed_assets=dict(zip(feeds, assets, strict=True)),
@@ -160,6 +160,7 @@ def bench_liquidation(position_count: int, updates: int, seed: int) -> dict[str,
                 FACTORIES[0],
                 Pool(_address(0x91, len(state.pools)), WETH, asset, 10**4 * WAD, 10**4 * WAD),
             )
+    state.link_aggregator(aggregator, FeedLink(feeds[0], 1))
     prices = {a: state.feeds[f].answer for f, a in zip(feeds, assets, strict=True)}
     for index in range(position_count):
         collateral, debt = rng.sample(assets, 2)
@@ -173,12 +174,12 @@ def bench_liquidation(position_count: int, updates: int, seed: int) -> dict[str,
     samples, found = [], 0
     for nonce in range(updates):
         answer = int(3000 * 10**8 * rng.uniform(0.9, 1.0))
-        calldata = UPDATE_ANSWER.encode(answer)
+        calldata = transmit_answer(answer, bytes(16), nonce + 1)
         tx = PendingTx(
-            "0x" + f"{nonce:064x}", TRADER, feeds[0], 0, calldata, nonce, 90_000, raw=b"\x02"
+            "0x" + f"{nonce:064x}", TRADER, aggregator, 0, calldata, nonce, 300_000, raw=b"\x02"
         )
         context = PendingContext(
-            tx, state.after(Decoder(feeds=feeds).decode(feeds[0], calldata)), 1
+            tx, state.after(Decoder(feeds=[aggregator]).decode(aggregator, calldata)), 1
         )
         elapsed, candidates = _timed(lambda c=context: strategy.on_pending(c, state))
         samples.append(elapsed)

@@ -210,7 +210,11 @@ class V4SwapIntent:
 
 @dataclass(frozen=True, slots=True)
 class OracleUpdateIntent:
-    """A price feed's next answer, as a pending update sets it."""
+    """A price feed's next answer, as a pending update sets it.
+
+    ``feed`` is the contract called: for an OCR ``transmit`` the aggregator, not the proxy that
+    consumers read; ``answer`` is the report's median.
+    """
 
     feed: str
     method: str

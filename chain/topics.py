@@ -20,6 +20,8 @@ V3_BURN = event_topic("Burn(address,int24,int24,uint128,uint256,uint256)")
 V3_INITIALIZE = event_topic("Initialize(uint160,int24)")
 V3_POOL_CREATED = event_topic("PoolCreated(address,address,uint24,int24,address)")
 ANSWER_UPDATED = event_topic("AnswerUpdated(int256,uint256,uint256)")
+# A feed proxy moved to a new aggregator (a new phase): Chainlink's AggregatorProxy (v0.7+).
+AGGREGATOR_CONFIRMED = event_topic("AggregatorConfirmed(address,address)")
 SUPPLY = event_topic("Supply(address,address,address,uint256,uint16)")
 WITHDRAW = event_topic("Withdraw(address,address,address,uint256)")
 BORROW = event_topic("Borrow(address,address,address,uint256,uint8,uint256,uint16)")
@@ -29,5 +31,12 @@ LIQUIDATION_CALL = event_topic(
 )
 
 LENDING_TOPICS: tuple[bytes, ...] = (SUPPLY, WITHDRAW, BORROW, REPAY, LIQUIDATION_CALL)
-# What simulation's state is kept from: V2 reserves, new pairs, oracle answers, lending positions.
-STATE_TOPICS: tuple[bytes, ...] = (SYNC, PAIR_CREATED, ANSWER_UPDATED, *LENDING_TOPICS)
+# What simulation's state is kept from: V2 reserves, new pairs, oracle answers and phases, lending
+# positions.
+STATE_TOPICS: tuple[bytes, ...] = (
+    SYNC,
+    PAIR_CREATED,
+    ANSWER_UPDATED,
+    AGGREGATOR_CONFIRMED,
+    *LENDING_TOPICS,
+)

@@ -1,5 +1,9 @@
 """The oracle keeper: keeps Chainlink-style feeds fresh by the rule real feeds publish.
 
+It is one oracle of each feed's OCR committee: it reads the feed through its proxy and posts the
+new answer as an OCR1 ``transmit`` to the proxy's current aggregator, signed by a transmitter
+key (the report layout is :mod:`chain.ocr`'s, the mainnet one).
+
 A feed gets a new answer when the reference price deviates from the on-chain answer by at least
 ``deviation_bps`` or when ``heartbeat_s`` has passed since its ``updatedAt`` (chain time) —
 whichever comes first (Chainlink's deviation and heartbeat thresholds, set per feed). The
@@ -27,6 +31,7 @@ import aiohttp
 
 from chain.abi import Abi
 from chain.errors import ChainError
+from chain.ocr import transmit_answer
 from chain.rpc import Rpc, eth_get_block
 from chain.types import BlockHeader, MalformedError, hex_to_bytes
 from execution.sender import Recovery, SendRefused, TxRequest, TxSender
@@ -35,12 +40,15 @@ from keepers.store import KeeperStore
 from simulation.state import ChainState
 
 BPS = 10_000
+# The proxy's reads (EACAggregatorProxy) and the OCR1 aggregator's transmission details.
 FEED = Abi.from_signatures(
     "function latestRoundData() returns (uint80, int256, uint256, uint256, uint80)",
-    "function updateAnswer(int256)",
+    "function aggregator() returns (address)",
+    "function latestTransmissionDetails() returns (bytes16, uint32, uint8, int192, uint64)",
 )
 LATEST_ROUND_DATA = FEED.function("latestRoundData")
-UPDATE_ANSWER = FEED.function("updateAnswer")
+AGGREGATOR = FEED.function("aggregator")
+TRANSMISSION_DETAILS = FEED.function("latestTransmissionDetails")
 
 
 def update_reason(
@@ -205,23 +213,28 @@ def _walk(document: Any, path: Sequence[str]) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class OracleFeed:
-    """One feed to keep: its address, reference and thresholds."""
+    """One feed to keep: its proxy's address, reference and thresholds; ``faults`` is the OCR
+    committee's f (a report carries 2f+1 observations and f+1 signatures)."""
 
     address: str
     reference: ReferencePrice
     deviation_bps: int
     heartbeat_s: int | None
+    faults: int = 1
 
 
 @dataclass(frozen=True, slots=True)
 class RoundData:
+    """A proxy's latest round and the aggregator it reads now."""
+
     round_id: int
     answer: int
     updated_at: int
+    aggregator: str
 
 
 class OracleKeeper:
-    """Posts ``updateAnswer`` through ``sender`` (the feed updater's account) when due.
+    """Posts ``transmit`` through ``sender`` (an oracle's transmitter account) when due.
 
     ``run`` also drives the sender (settles, bumps and cancels its txs) on each head, unless
     ``drive_sender`` is False because the application already does.
@@ -273,25 +286,35 @@ class OracleKeeper:
         return "; ".join(actions) or None
 
     async def read_rounds(self, block: int | str = "latest") -> dict[str, RoundData]:
-        """``latestRoundData`` of every feed in one batch."""
+        """``latestRoundData`` and ``aggregator()`` of every feed in one batch."""
         tag = hex(block) if isinstance(block, int) else block
-        data = "0x" + LATEST_ROUND_DATA.encode().hex()
+        reads = (LATEST_ROUND_DATA, AGGREGATOR)
         answers = await self.rpc.batch(
-            [("eth_call", ({"to": a, "data": data}, tag)) for a in self.feeds],
+            [
+                ("eth_call", ({"to": a, "data": "0x" + fn.encode().hex()}, tag))
+                for a in self.feeds
+                for fn in reads
+            ],
             timeout=self.timeout_s,
         )
         rounds = {}
-        for address, answer in zip(self.feeds, answers, strict=True):
-            if isinstance(answer, ChainError):
-                raise answer
-            try:
-                round_id, value, _, updated_at, _ = LATEST_ROUND_DATA.decode_output(
-                    hex_to_bytes(answer)
-                )
-            except MalformedError as error:
-                raise ChainError(f"latestRoundData of {address}: {error.reason}") from None
-            rounds[address] = RoundData(round_id, value, updated_at)
+        for index, address in enumerate(self.feeds):
+            (round_id, value, _, updated_at, _), (aggregator,) = (
+                _decoded(fn, answer, address)
+                for fn, answer in zip(reads, answers[2 * index : 2 * index + 2], strict=True)
+            )
+            rounds[address] = RoundData(round_id, value, updated_at, aggregator.lower())
         return rounds
+
+    async def _transmit_calldata(self, feed: OracleFeed, aggregator: str, answer: int) -> bytes:
+        """A report past the aggregator's latest epoch, under its current config digest."""
+        raw = await self.rpc.call(
+            "eth_call",
+            [{"to": aggregator, "data": "0x" + TRANSMISSION_DETAILS.encode().hex()}, "latest"],
+            timeout=self.timeout_s,
+        )
+        digest, epoch, _, _, _ = _decoded(TRANSMISSION_DETAILS, raw, aggregator)
+        return transmit_answer(answer, digest, epoch + 1, feed.faults)
 
     async def _keep(
         self, feed: OracleFeed, current: RoundData, header: BlockHeader, tick: Tick
@@ -320,16 +343,29 @@ class OracleKeeper:
             return None
         if not await self.store.claim(next_key, self.owner):
             return None
-        request = TxRequest(next_key, address, UPDATE_ANSWER.encode(reference))
+        calldata = await self._transmit_calldata(feed, current.aggregator, reference)
+        request = TxRequest(next_key, current.aggregator, calldata)
         try:
             sent = await self.sender.send(request, block=header.number, base_fee=header.base_fee)
         except SendRefused as refused:
             await self.store.release_claim(next_key, self.owner)
-            return f"update of {address} refused: {refused}"
+            return f"transmit for {address} refused: {refused}"
         except BaseException:
             if self.sender.pending(next_key) is None:  # nothing went out: the round is free
                 await self.store.release_claim(next_key, self.owner)
             raise
         self.updates_sent += 1
         round_id = current.round_id + 1
-        return f"{reason} update of {address} round {round_id} -> {reference} ({sent.hash})"
+        return (
+            f"{reason} transmit to {current.aggregator} for {address} round {round_id}"
+            f" -> {reference} ({sent.hash})"
+        )
+
+
+def _decoded(fn: Any, answer: Any, address: str) -> tuple[Any, ...]:
+    if isinstance(answer, ChainError):
+        raise answer
+    try:
+        return fn.decode_output(hex_to_bytes(answer))
+    except MalformedError as error:
+        raise ChainError(f"{fn.name} of {address}: {error.reason}") from None

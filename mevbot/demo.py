@@ -199,7 +199,7 @@ async def _summarize(
 ) -> DemoSummary:
     rpc = stack.rpc
     prices = {}
-    round_data = load_artifact("PriceFeed").abi.function("latestRoundData")
+    round_data = load_artifact("AggregatorProxy").abi.function("latestRoundData")
     for symbol, feed in world.feeds.items():
         raw = await rpc.call(
             "eth_call",
@@ -216,7 +216,7 @@ async def _summarize(
         if log["data"][2 + 64 * 2 : 2 + 64 * 3].endswith(world.executor[2:])
     ]
     updates = await _count_logs(
-        rpc, [f["address"] for f in world.feeds.values()], ANSWER_UPDATED, start + 1, end
+        rpc, [f["aggregator"] for f in world.feeds.values()], ANSWER_UPDATED, start + 1, end
     )
     status = bot.snapshot()
     tally = status.tally

@@ -322,7 +322,7 @@ async def replay_journal(
             decoder=Decoder(
                 deployment.routers,
                 pairs=state.pools.__contains__,
-                feeds=state.feeds.__contains__,
+                feeds=state.aggregators.__contains__,
             ),
             strategies=strategies,
             simulator=simulator,

@@ -486,7 +486,7 @@ class Bot:
         self.decoder = Decoder(
             self.deployment.routers,
             pairs=self.state.pools.__contains__,
-            feeds=self.state.feeds.__contains__,
+            feeds=self.state.aggregators.__contains__,
         )
         self.bus: RedisBus | None = None
         self.shared_store: RedisKeeperStore | None = None
@@ -569,7 +569,7 @@ class Bot:
         """Worth queueing: a tx to a tracked router, pool or feed."""
         to = tx.to
         return to is not None and (
-            to in self.deployment.routers or to in self.state.pools or to in self.state.feeds
+            to in self.deployment.routers or to in self.state.pools or to in self.state.aggregators
         )
 
     async def on_head_event(self, event: NewHead | Reorg) -> None:

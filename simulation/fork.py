@@ -2,9 +2,20 @@
 
 :class:`AnvilForkSimulator` starts ``anvil --fork-url UPSTREAM --fork-block-number N`` (readiness
 probe and start-up timeout from :class:`chain.node.AnvilProcess`), talks to it over WebSocket,
-moves the fork to each new upstream head with ``anvil_reset`` and, when the process dies or its
-connection drops, starts a new one at the same block on the next ``simulate()`` and retries the
-bundle once. Bundles run through ``eth_simulateV1`` (:mod:`simulation.fork_v1`) or, on nodes
+moves the fork to each new upstream head and, when the process dies or its connection drops,
+starts a new one at the same block on the next ``simulate()`` and retries the bundle once.
+
+Moving to a new head: by default the fork is kept warm (:mod:`simulation.fork_warm`): the new
+blocks' state changes, from the upstream's prestate diff traces, are written onto the fork, so
+the state it fetched stays; every head a sample of reads is compared with the upstream
+(``drift_checks`` / ``drift_mismatches``) and a drifted fork is reset. ``anvil_reset`` to the head
+(which drops all fetched state) remains for what the warm path cannot follow: a reorg, a gap of
+more than ``max_gap`` blocks, an upstream without diff traces (``warm_unavailable`` says why),
+the snapshot method (it mines on the fork's own block), an upstream too slow to trace the new
+blocks within ``warm_timeout`` (``warm_timeouts``: an anvil upstream under a burst took seconds),
+and every ``rebase_every`` blocks, so that the fork never fetches state older than a pruning
+node keeps (geth: 128 blocks).
+Bundles run through ``eth_simulateV1`` (:mod:`simulation.fork_v1`) or, on nodes
 without it, by mining on a snapshot (:mod:`simulation.fork_snapshot`). Every call has a timeout;
 failures surface as :class:`~simulation.simulator.SimulationError`, never as a hang.
 """
@@ -13,15 +24,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import Sequence
 from typing import Literal
 
 from chain.errors import ChainError, ConnectionLost, RpcTimeout
 from chain.node import AnvilProcess, NodeStartError
 from chain.rpc import WsRpc, connect, eth_block_number, eth_get_block
+from chain.rpc_reconnecting import ReconnectingRpc
 from simulation.balances import BalanceQuery, assemble, balance_query
 from simulation.fork_snapshot import SnapshotRunner
 from simulation.fork_v1 import simulate_v1, supports_simulate_v1
+from simulation.fork_warm import Probe, WarmUnavailable, advance, drift, sample_probes
 from simulation.prepared import PreparedTx, prepare
 from simulation.simulator import (
     DEFAULT_COINBASE,
@@ -44,6 +58,8 @@ class AnvilForkSimulator(UpstreamSimulator):
 
     ``method`` "auto" uses ``eth_simulateV1`` when the fork answers it, else mining on a snapshot.
     ``block_interval`` sets the default timestamp of the simulated block (head + interval).
+    ``keep_warm`` False resets the fork at every head; ``check_sample`` reads are compared with
+    the upstream at every warm head.
     """
 
     kind = "fork simulator"
@@ -58,6 +74,11 @@ class AnvilForkSimulator(UpstreamSimulator):
         call_timeout: float = 5.0,
         reset_timeout: float = 30.0,
         startup_timeout: float = 20.0,
+        keep_warm: bool = True,
+        check_sample: int = 8,
+        max_gap: int = 16,
+        rebase_every: int = 64,
+        warm_timeout: float = 0.25,
     ) -> None:
         super().__init__(
             upstream_url,
@@ -68,6 +89,21 @@ class AnvilForkSimulator(UpstreamSimulator):
         self.method = method
         self.reset_timeout = reset_timeout
         self.startup_timeout = startup_timeout
+        self.keep_warm = keep_warm
+        self.check_sample = check_sample
+        self.max_gap = max_gap
+        self.rebase_every = rebase_every
+        self.warm_timeout = warm_timeout
+        self.warm_timeouts = 0  # heads the upstream's traces were too slow for: reset instead
+        self.warm_unavailable = ""
+        self.heads_warm = 0  # heads reached by writing the blocks' changes
+        self.heads_reset = 0  # heads reached with anvil_reset (or a relaunch)
+        self.keys_written = 0  # balances, nonces, codes and slots written by warm heads
+        self.drift_checks = 0
+        self.drift_mismatches = 0
+        self._upstream = ReconnectingRpc(upstream_url, timeout=call_timeout)
+        self._anchor = 0  # the block the fork process was forked or reset at
+        self._rng = random.Random(0)
         self.node: AnvilProcess | None = None
         self.restarts = 0
         self.snapshot_runner = SnapshotRunner()
@@ -95,20 +131,73 @@ class AnvilForkSimulator(UpstreamSimulator):
             if self._rpc is None or not self._alive():
                 await self._launch(block_number)
                 return
-            try:
-                forking = {"jsonRpcUrl": self.upstream_url, "blockNumber": block_number}
-                await self._rpc.call(
-                    "anvil_reset", [{"forking": forking}], timeout=self.reset_timeout
-                )
-                head = await eth_get_block(self._rpc, "latest")
-            except ChainError:
-                await self._launch(block_number)
+            if self._can_stay_warm(block_number) and await self._advance(block_number):
                 return
-            if head is None:
-                raise SimulationError("fork has no latest block after anvil_reset")
-            self._head, self._fork_block = head, block_number
-            self._nonces.clear()
-            await self._warm()
+            await self._reset(block_number)
+
+    def _can_stay_warm(self, block_number: int) -> bool:
+        return (
+            self.keep_warm
+            and not self.warm_unavailable
+            and self.method == "simulate_v1"
+            and block_number - self._fork_block <= self.max_gap
+            and block_number - self._anchor < self.rebase_every
+        )
+
+    async def _advance(self, block_number: int) -> bool:
+        """Write the new blocks' changes onto the fork and check a sample; False: reset instead."""
+        assert self._rpc is not None
+        try:
+            async with asyncio.timeout(self.warm_timeout):
+                moved = await advance(
+                    self._upstream, self._rpc, self.head, block_number, self.reset_timeout
+                )
+        except WarmUnavailable as error:
+            self.warm_unavailable = str(error)
+            return False
+        except TimeoutError:
+            self.warm_timeouts += 1
+            return False
+        except ChainError:
+            return False
+        if moved is None:  # the new blocks do not continue our head: a reorg
+            return False
+        self._head, self._fork_block = moved.head, block_number
+        self._nonces.clear()
+        self.heads_warm += 1
+        self.keys_written += moved.written
+        if self.check_sample <= 0:
+            return True
+        probes = sample_probes(moved.changes, self._hot_probes(), self.check_sample, self._rng)
+        try:
+            mismatches = await drift(
+                self._upstream, self._rpc, probes, block_number, self.reset_timeout
+            )
+        except ChainError:
+            return True  # the check could not run; the next head checks again
+        self.drift_checks += 1
+        self.drift_mismatches += mismatches
+        return mismatches == 0
+
+    def _hot_probes(self) -> list[Probe]:
+        return [("eth_call", [{"to": to, "data": "0x" + data.hex()}]) for to, data in self.warmup]
+
+    async def _reset(self, block_number: int) -> None:
+        """``anvil_reset`` the fork to ``block_number`` (a relaunch if that fails)."""
+        assert self._rpc is not None
+        try:
+            forking = {"jsonRpcUrl": self.upstream_url, "blockNumber": block_number}
+            await self._rpc.call("anvil_reset", [{"forking": forking}], timeout=self.reset_timeout)
+            head = await eth_get_block(self._rpc, "latest")
+        except ChainError:
+            await self._launch(block_number)
+            return
+        if head is None:
+            raise SimulationError("fork has no latest block after anvil_reset")
+        self._head, self._fork_block, self._anchor = head, block_number, block_number
+        self.heads_reset += 1
+        self._nonces.clear()
+        await self._warm()
 
     async def _warm(self) -> None:
         """Fetch, in one batch, the state the next bundles will read (``warmup`` calls): a reset
@@ -166,6 +255,7 @@ class AnvilForkSimulator(UpstreamSimulator):
     async def close(self) -> None:
         async with self._lock:
             await self._shutdown()
+            await self._upstream.close()
             self._head = None
 
     # -- supervision -----------------------------------------------------------------------
@@ -228,5 +318,6 @@ class AnvilForkSimulator(UpstreamSimulator):
             raise SimulationError(f"fork process does not answer: {error}") from None
         if head is None:
             raise SimulationError("fork has no latest block")
-        self._head, self._fork_block = head, block_number
+        self._head, self._fork_block, self._anchor = head, block_number, block_number
+        self.heads_reset += 1
         self._nonces.clear()

@@ -1,34 +1,61 @@
 """Fill a :class:`~simulation.state.ChainState` from the chain with batched JSON-RPC calls.
 
 Pools are loaded by their kind (:class:`~simulation.pools.PoolKind`) from the factories the
-state follows; feeds via ``latestRoundData``; the lending market's reserves via its
-config getters and positions by replaying its events since a start block. Every read is one
-batch per kind of call (chunked), never one round trip per pool.
+state follows; feed proxies via ``latestRoundData``, ``aggregator()`` and ``phaseId()``; the
+lending market's reserves via its config getters and positions by replaying its events since a
+start block. Every read is one batch per kind of call (chunked), never one round trip per pool.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from chain.abi import Abi
 from chain.topics import LENDING_TOPICS
 from chain.types import Log
+from simulation.aave_v3 import AavePosition, ReserveState, check_revision
 from simulation.calls import LoadError, eth_calls
 from simulation.lending import ReserveConfig
 from simulation.pools import PoolKind
-from simulation.state import ChainState, FeedAnswer
+from simulation.state import ChainState, FeedAnswer, FeedLink
 
-__all__ = ["LoadError", "load_feeds", "load_lending", "load_pools"]
+__all__ = ["AaveSnapshot", "LoadError", "load_aave", "load_feeds", "load_lending", "load_pools"]
 
+# EACAggregatorProxy's reads (Chainlink AggregatorProxy.sol): the answer and the current phase.
 FEED = Abi.from_signatures(
-    "function latestRoundData() returns (uint80, int256, uint256, uint256, uint80)"
+    "function latestRoundData() returns (uint80, int256, uint256, uint256, uint80)",
+    "function aggregator() returns (address)",
+    "function phaseId() returns (uint16)",
 )
 LENDING = Abi.from_signatures(
     "function getReservesList() returns (address[])",
     "function getReserveConfig(address) returns (address, uint8, uint256, uint256, uint256)",
 )
 ERC20 = Abi.from_signatures("function decimals() returns (uint8)")
+# Aave V3's IPool, AaveOracle and scaled-balance tokens; the ReserveData and
+# UserConfigurationMap structs are all-static, so their fields are read as flat words.
+AAVE = Abi.from_signatures(
+    "function POOL_REVISION() returns (uint256)",
+    "function getReservesList() returns (address[])",
+    "function getReserveData(address) returns (uint256, uint128, uint128, uint128, uint128,"
+    " uint128, uint40, uint16, address, address, address, address, uint128, uint128, uint128)",
+    "function getUserConfiguration(address) returns (uint256)",
+    "function scaledBalanceOf(address) returns (uint256)",
+    "function getAssetPrice(address) returns (uint256)",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AaveSnapshot:
+    """Aave V3 as of one block: the pool's revision, its reserves, the oracle's prices and the
+    positions of the users asked for."""
+
+    revision: int
+    reserves: dict[str, ReserveState]
+    prices: dict[str, int]
+    positions: dict[str, AavePosition]
 
 
 async def load_pools(rpc: Any, state: ChainState, block: str = "latest") -> int:
@@ -47,12 +74,80 @@ async def load_pools(rpc: Any, state: ChainState, block: str = "latest") -> int:
 async def load_feeds(
     rpc: Any, state: ChainState, feeds: Iterable[str], block: str = "latest"
 ) -> None:
-    fn = FEED.function("latestRoundData")
+    """Each proxy's latest answer and the aggregator it reads now (whose transmits and events
+    the state follows), in one batch."""
+    reads = [FEED.function(name) for name in ("latestRoundData", "aggregator", "phaseId")]
     feeds = list(feeds)
-    raw = await eth_calls(rpc, [(feed, fn.encode()) for feed in feeds], block)
-    for feed, answer in zip(feeds, raw, strict=True):
-        round_id, value, _, updated_at, _ = fn.decode_output(answer)
+    raw = await eth_calls(rpc, [(feed, fn.encode()) for feed in feeds for fn in reads], block)
+    for index, feed in enumerate(feeds):
+        answer, aggregator, phase = (
+            fn.decode_output(data)
+            for fn, data in zip(reads, raw[3 * index : 3 * index + 3], strict=True)
+        )
+        round_id, value, _, updated_at, _ = answer
         state.set_feed(FeedAnswer(feed, round_id, value, updated_at))
+        state.link_aggregator(aggregator[0].lower(), FeedLink(feed, phase[0]))
+
+
+async def load_aave(
+    rpc: Any, pool: str, oracle: str, users: Iterable[str], block: str = "latest"
+) -> AaveSnapshot:
+    """Reserves, prices and the users' scaled positions, in three batches; a pool revision this
+    bot has no rules for is refused (:class:`~simulation.aave_v3.UnsupportedRevision`)."""
+    fn = AAVE.function
+    revision_raw, list_raw = await eth_calls(
+        rpc, [(pool, fn("POOL_REVISION").encode()), (pool, fn("getReservesList").encode())], block
+    )
+    (revision,) = fn("POOL_REVISION").decode_output(revision_raw)
+    check_revision(revision)
+    assets = [a.lower() for a in fn("getReservesList").decode_output(list_raw)[0]]
+    raw = await eth_calls(
+        rpc,
+        [(pool, fn("getReserveData").encode(a)) for a in assets]
+        + [(oracle, fn("getAssetPrice").encode(a)) for a in assets],
+        block,
+    )
+    reserves, tokens = {}, {}
+    for asset, data in zip(assets, raw, strict=False):
+        (
+            config,
+            liquidity_index,
+            liquidity_rate,
+            borrow_index,
+            borrow_rate,
+            _,
+            updated,
+            rid,
+            a_token,
+            _,
+            debt_token,
+            *_,
+        ) = fn("getReserveData").decode_output(data)
+        reserves[asset] = ReserveState(
+            asset, rid, config, liquidity_index, liquidity_rate, borrow_index, borrow_rate, updated
+        )
+        tokens[asset] = (a_token.lower(), debt_token.lower())
+    prices = {
+        a: fn("getAssetPrice").decode_output(data)[0]
+        for a, data in zip(assets, raw[len(assets) :], strict=True)
+    }
+    users = list(users)
+    balance = fn("scaledBalanceOf")
+    calls = [(pool, fn("getUserConfiguration").encode(u)) for u in users]
+    calls += [(token, balance.encode(u)) for u in users for a in assets for token in tokens[a]]
+    raw = await eth_calls(rpc, calls, block)
+    positions = {}
+    per_user = 2 * len(assets)
+    for index, user in enumerate(users):
+        (configuration,) = fn("getUserConfiguration").decode_output(raw[index])
+        start = len(users) + index * per_user
+        values = [balance.decode_output(r)[0] for r in raw[start : start + per_user]]
+        positions[user] = AavePosition(
+            dict(zip(assets, values[0::2], strict=True)),
+            dict(zip(assets, values[1::2], strict=True)),
+            configuration,
+        )
+    return AaveSnapshot(revision, reserves, prices, positions)
 
 
 async def load_lending(

@@ -8,10 +8,16 @@ the fork cache stays warm for the next bundle.
 
 Known difference from a node: pyrevm never ends a transaction inside the journal, so accounts
 and slots that an earlier tx of the same bundle touched are warm (and SSTORE sees the bundle's
-original values) for the later txs — a later tx that touches the same pool uses less gas than on
-chain (2,000–2,500 per re-touched slot/account). The first tx of a bundle, and txs touching
-disjoint state, are exact. pyrevm offers no cold write into its cache (``insert_account_storage``
-goes through the journal), so this cannot be fixed from Python. The EIP-7623 calldata floor
+original values) for the later txs: a later tx that re-touches the same state uses a different
+gas than on chain. Measured on the devnet (tests/test_sim_differential.py): a V2 backrun 2,900
+low, the second backrun of a two-victim bundle 32,700 low, a liquidation behind its oracle
+update 16,500 high (SSTORE gas and refunds priced against the values at the bundle's start).
+The first tx of a bundle, and txs touching disjoint state, are exact; token amounts and success
+always are.
+pyrevm offers no cold write into its cache (``insert_account_storage`` goes through the
+journal), and ``EVM.commit()`` between txs does not make the next tx's gas exact either (the
+same 2,900 on the V2 backrun, and it would write the bundle into the cache for good), so this
+cannot be fixed from Python; 0.3.7 is the newest pyrevm on PyPI. The EIP-7623 calldata floor
 (Prague) is applied here: pyrevm's revm predates it. Also: ``BASEFEE``/``GASLIMIT`` read 0
 and 2**64-1 inside calls (pyrevm sets them so), contract creation and access-list txs are
 refused (pyrevm keeps access-list accounts warm for good), and pyrevm fetches fork state

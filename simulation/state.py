@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chain.intents import Intent, MulticallIntent, OracleUpdateIntent, SwapIntent
-from chain.topics import ANSWER_UPDATED, BORROW, LENDING_TOPICS, REPAY, SUPPLY, WITHDRAW
+from chain.topics import (
+    AGGREGATOR_CONFIRMED,
+    ANSWER_UPDATED,
+    BORROW,
+    LENDING_TOPICS,
+    REPAY,
+    SUPPLY,
+    WITHDRAW,
+)
 from chain.types import Log
 from simulation.lending import Position, ReserveConfig
 from simulation.pools import PoolKind, PoolState, StateMissing
@@ -31,6 +39,8 @@ def _word(data: bytes, index: int) -> int:
 
 
 def _address(word: bytes) -> str:
+    if len(word) != 32:
+        raise ValueError("an address word is 32 bytes")
     return "0x" + word[-20:].hex()
 
 
@@ -46,6 +56,21 @@ class FeedAnswer:
     round_id: int
     answer: int
     updated_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class FeedLink:
+    """Which feed proxy an aggregator answers for, and in which of the proxy's phases.
+
+    Round ids read through a proxy are ``(phase << 64) | aggregator round``
+    (Chainlink's AggregatorProxy); the aggregator's own events carry the bare round.
+    """
+
+    proxy: str
+    phase: int
+
+    def round_id(self, aggregator_round: int) -> int:
+        return (self.phase << 64) | aggregator_round
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +116,8 @@ class ChainState:
     (``{"uniswap-v2": factory, ...}``), so pending router swaps can be routed through the right
     pools. ``feed_assets`` maps a feed address to the asset it prices
     for the lending market (``prices`` then gives asset -> answer, what the lending math takes).
+    Feeds are keyed by their proxy, the address consumers read; ``aggregators`` maps each proxy's
+    current aggregator, which emits the answers and receives the oracles' ``transmit``, to it.
     """
 
     def __init__(
@@ -113,6 +140,7 @@ class ChainState:
         # (token0, token1) -> every pool trading them, of any factory and kind.
         self.by_tokens: dict[tuple[str, str], tuple[str, ...]] = {}
         self.feeds: dict[str, FeedAnswer] = {}
+        self.aggregators: dict[str, FeedLink] = {}
         self.reserve_configs: dict[str, ReserveConfig] = {}
         self.positions: dict[str, Position] = {}
         self.block_number = 0
@@ -126,6 +154,11 @@ class ChainState:
         if self._current is not None:
             self._current.undo.append((table, key, table.get(key, _MISSING)))
         table[key] = value
+
+    def _delete(self, table: dict[Any, Any], key: Any) -> None:
+        if self._current is not None:
+            self._current.undo.append((table, key, table[key]))
+        del table[key]
 
     def add_pool(self, factory: str, pool: PoolState) -> None:
         self._set(self.pools, pool.address, pool)
@@ -156,10 +189,17 @@ class ChainState:
         """The topics of every log the state follows: a head source subscribes to these."""
         pools = {t for kind in self.factories.values() for t in kind.pool_topics}
         created = {kind.creation_topic for kind in self.factories.values()}
-        return (*sorted(pools | created), ANSWER_UPDATED, *LENDING_TOPICS)
+        return (*sorted(pools | created), ANSWER_UPDATED, AGGREGATOR_CONFIRMED, *LENDING_TOPICS)
 
     def set_feed(self, answer: FeedAnswer) -> None:
         self._set(self.feeds, answer.feed, answer)
+
+    def link_aggregator(self, aggregator: str, link: FeedLink) -> None:
+        """``aggregator`` now answers for ``link.proxy``; the proxy's previous one no longer."""
+        for old, known in list(self.aggregators.items()):
+            if known.proxy == link.proxy and old != aggregator:
+                self._delete(self.aggregators, old)
+        self._set(self.aggregators, aggregator, link)
 
     def set_position(self, user: str, position: Position) -> None:
         self._set(self.positions, user, position)
@@ -220,15 +260,23 @@ class ChainState:
             new_pairs.append((log.address, created.token0, created.token1, created.address))
             pools.add(created.address)
         elif topic0 == ANSWER_UPDATED:
-            if log.address in self.feeds or log.address in self.feed_assets:
+            link = self.aggregators.get(log.address)
+            if link is not None:
                 answer = FeedAnswer(
-                    log.address,
-                    int.from_bytes(log.topics[2], "big"),
+                    link.proxy,
+                    link.round_id(int.from_bytes(log.topics[2], "big")),
                     _signed(int.from_bytes(log.topics[1], "big")),
                     _word(log.data, 0),
                 )
                 self.set_feed(answer)
-                feeds.add(log.address)
+                feeds.add(link.proxy)
+        elif topic0 == AGGREGATOR_CONFIRMED:
+            # A new phase: the proxy's answer stays the last one seen until the new aggregator's
+            # first AnswerUpdated (it reads the new aggregator's rounds from then on).
+            current = next((k for k in self.aggregators.values() if k.proxy == log.address), None)
+            if current is not None:
+                latest = _address(log.topics[2])
+                self.link_aggregator(latest, FeedLink(log.address, current.phase + 1))
         elif topic0 in LENDING_TOPICS and log.address == self.lending_pool:
             users.update(self._apply_lending(log))
 
@@ -280,6 +328,8 @@ class ChainState:
                     table.pop(key, None)
                 else:
                     table[key] = old
+                if table is self.aggregators and old is not _MISSING:
+                    feeds.add(old.proxy)
                 for target, bucket in ((self.pools, pools), (self.feeds, feeds)):
                     if table is target:
                         bucket.add(key)
@@ -305,11 +355,12 @@ class ChainState:
         approximate; the fork simulation is what decides.
         """
         if isinstance(intent, OracleUpdateIntent):
-            old = self.feeds.get(intent.feed)
+            link = self.aggregators.get(intent.feed)
+            old = None if link is None else self.feeds.get(link.proxy)
             if old is None:
                 return PendingEffect()
-            new = FeedAnswer(intent.feed, old.round_id + 1, intent.answer, old.updated_at)
-            return PendingEffect(feeds={intent.feed: new})
+            new = FeedAnswer(old.feed, old.round_id + 1, intent.answer, old.updated_at)
+            return PendingEffect(feeds={old.feed: new})
         swaps: tuple[SwapIntent, ...] = ()
         if isinstance(intent, SwapIntent):
             swaps = (intent,)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from anvil.devnet import Devnet
+from anvil.world import World
 from chain.node import AnvilProcess
+from chain.rpc import Rpc, connect
 
 
 @pytest.fixture
@@ -52,3 +54,18 @@ def devnet_factory(devnet_cache: Path) -> Iterator[Callable[..., Devnet]]:
     yield start
     for devnet in started:
         devnet.stop()
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[World]:
+    """An automining devnet for one test module (a module may define its own ``world``)."""
+    devnet = Devnet(block_time=0, state_dir=None)
+    yield devnet.start()
+    devnet.stop()
+
+
+@pytest.fixture(scope="module")
+async def upstream(world: World) -> AsyncIterator[Rpc]:
+    """A WebSocket client of the module's ``world``."""
+    async with connect(world.rpc["ws"]) as rpc:
+        yield rpc

@@ -16,7 +16,16 @@ from eth_account import Account
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chain.topics import ANSWER_UPDATED, BORROW, LIQUIDATION_CALL, REPAY, SUPPLY, SYNC, WITHDRAW
+from chain.topics import (
+    AGGREGATOR_CONFIRMED,
+    ANSWER_UPDATED,
+    BORROW,
+    LIQUIDATION_CALL,
+    REPAY,
+    SUPPLY,
+    SYNC,
+    WITHDRAW,
+)
 from chain.types import Bundle, Log, MalformedError, SignedTx
 from execution.relay import (
     RelayClient,
@@ -29,21 +38,33 @@ from execution.relay import (
 )
 from mevbot.config import ConfigError, load_config
 from simulation.amm import Pool
-from simulation.state import ChainState
+from simulation.state import ChainState, FeedLink
 
 POOL = "0x" + "11" * 20
 FEED = "0x" + "22" * 20
+AGGREGATOR = "0x" + "23" * 20
 LENDING = "0x" + "33" * 20
 TOKENS = ("0x" + "aa" * 20, "0x" + "bb" * 20)
 
 words = st.binary(min_size=0, max_size=200)
 topic_values = st.one_of(
-    st.sampled_from([SYNC, ANSWER_UPDATED, SUPPLY, WITHDRAW, BORROW, REPAY, LIQUIDATION_CALL]),
+    st.sampled_from(
+        [
+            SYNC,
+            ANSWER_UPDATED,
+            AGGREGATOR_CONFIRMED,
+            SUPPLY,
+            WITHDRAW,
+            BORROW,
+            REPAY,
+            LIQUIDATION_CALL,
+        ]
+    ),
     st.binary(min_size=0, max_size=40),
 )
 logs = st.builds(
     Log,
-    address=st.sampled_from([POOL, FEED, LENDING, "0x" + "44" * 20]),
+    address=st.sampled_from([POOL, FEED, AGGREGATOR, LENDING, "0x" + "44" * 20]),
     topics=st.lists(topic_values, max_size=5).map(tuple),
     data=words,
     block_number=st.just(10),
@@ -56,6 +77,7 @@ logs = st.builds(
 
 def _state() -> ChainState:
     state = ChainState(lending_pool=LENDING, feed_assets={FEED: TOKENS[0]})
+    state.link_aggregator(AGGREGATOR, FeedLink(FEED, 1))
     state.add_pool("0x" + "77" * 20, Pool(POOL, *TOKENS, 10**18, 10**18))
     return state
 
@@ -69,6 +91,7 @@ def test_apply_block_counts_garbage_logs_as_malformed_and_never_raises(block_log
     assert state.block_number == 10
     for pool in state.pools.values():
         assert 0 <= pool.reserve0 < 2**256 and 0 <= pool.reserve1 < 2**256
+    assert all(len(a) == 42 and link.proxy == FEED for a, link in state.aggregators.items())
     assert state.can_roll_back_to(9) or not block_logs  # the undo entry was kept
 
 

@@ -1,4 +1,4 @@
-"""PriceFeed and LendingPool on a real anvil, and simulation/lending.py against both.
+"""LendingPool (priced by OCR feeds) on a real anvil, and simulation/lending.py against it.
 
 The pure-math properties run without a node; the on-chain tests share one anvil per module and
 roll it back with evm_snapshot/evm_revert around every test (and every hypothesis example), so
@@ -7,6 +7,7 @@ each starts from the same freshly deployed market.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,7 @@ from web3.logs import DISCARD
 
 from anvil import artifacts
 from chain.node import AnvilProcess
+from chain.ocr import transmit_answer
 from simulation.lending import (
     MAX_UINT256,
     WAD,
@@ -38,8 +40,6 @@ from simulation.lending import (
     percent_mul,
 )
 
-ANSWER_UPDATED_TOPIC = "0559884fd3a460db3073b7fc896cc77986f16e378210ded43186175bf646fc5f"
-NEW_ROUND_TOPIC = "0109fc6f55cf40689f02fbaad7af7fe7bbac8a3d2186600afc7d3e10cac60271"
 LIQUIDATION_CALL_TOPIC = "e413a321e8681d831f4dbccbca790d2952b56f977908e45be37335533e005286"
 USD = 10**8
 
@@ -99,6 +99,41 @@ class AssetSpec:
 
 
 @dataclass
+class Feed:
+    """An OCR aggregator behind its proxy; ``transmitter`` may transmit under ``digest``."""
+
+    devnet: Devnet
+    proxy: Contract
+    aggregator: Contract
+    digest: bytes
+    transmitter: str
+    epochs: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def transmit(self, answer: int) -> Any:
+        """Transmit ``answer`` in the next epoch; the receipt."""
+        data = transmit_answer(answer, self.digest, next(self.epochs))
+        return self.devnet.w3.eth.wait_for_transaction_receipt(
+            self.devnet.w3.eth.send_transaction(
+                {"from": self.transmitter, "to": self.aggregator.address, "data": data}
+            )
+        )
+
+
+def deploy_feed(devnet: Devnet, description: str, answer: int, transmitter: str) -> Feed:
+    """Aggregator (4 oracles, f = 1, ``transmitter`` the first) answering ``answer``, and its
+    proxy."""
+    owner = devnet.accounts[0]
+    aggregator = devnet.deploy("OffchainAggregator", 1, 2**191 - 1, 8, description)
+    oracles = [transmitter, *devnet.accounts[6:9]]
+    devnet.send(aggregator.functions.setConfig(oracles, oracles, 1, 1, b""), owner)
+    digest = aggregator.functions.latestConfigDetails().call()[2]
+    proxy = devnet.deploy("AggregatorProxy", aggregator.address, "0x" + "00" * 20)
+    feed = Feed(devnet, proxy, aggregator, digest, transmitter)
+    feed.transmit(answer)
+    return feed
+
+
+@dataclass
 class Market:
     """A LendingPool with one token + feed per reserve; ``updater`` posts prices."""
 
@@ -106,18 +141,18 @@ class Market:
     pool: Contract
     updater: str
     tokens: dict[str, Contract]
-    feeds: dict[str, Contract]
+    feeds: dict[str, Feed]
     configs: dict[str, ReserveConfig]
 
     def address(self, symbol: str) -> str:
         return self.tokens[symbol].address.lower()
 
     def set_price(self, symbol: str, price: int) -> None:
-        self.devnet.send(self.feeds[symbol].functions.updateAnswer(price), self.updater)
+        self.feeds[symbol].transmit(price)
 
     def prices(self) -> dict[str, int]:
         return {
-            self.address(symbol): feed.functions.latestAnswer().call()
+            self.address(symbol): feed.proxy.functions.latestAnswer().call()
             for symbol, feed in self.feeds.items()
         }
 
@@ -159,17 +194,17 @@ def deploy_market(
     owner, updater = devnet.accounts[0], devnet.accounts[1]
     pool = devnet.deploy("LendingPool")
     tokens: dict[str, Contract] = {}
-    feeds: dict[str, Contract] = {}
+    feeds: dict[str, Feed] = {}
     configs: dict[str, ReserveConfig] = {}
     for spec in specs:
         token = (existing or {}).get(spec.symbol) or devnet.deploy(
             "ERC20Token", spec.symbol, spec.symbol, spec.decimals
         )
-        feed = devnet.deploy("PriceFeed", 8, f"{spec.symbol} / USD", spec.price, updater)
+        feed = deploy_feed(devnet, f"{spec.symbol} / USD", spec.price, updater)
         devnet.send(
             pool.functions.configureReserve(
                 token.address,
-                feed.address,
+                feed.proxy.address,
                 spec.ltv,
                 spec.liquidation_threshold,
                 spec.liquidation_bonus,
@@ -227,63 +262,6 @@ def borrower_at_12000_usdc(market: Market) -> str:
     market.supply("WETH", borrower, 10 * 10**18)
     market.borrow("USDC", borrower, 12_000 * 10**6)
     return borrower
-
-
-# ---------------------------------------------------------------- price feed
-
-
-def test_feed_reports_rounds_and_emits_chainlink_events(market: Market) -> None:
-    devnet, feed = market.devnet, market.feeds["WETH"]
-    assert feed.functions.decimals().call() == 8
-    assert feed.functions.description().call() == "WETH / USD"
-    assert feed.functions.version().call() == 4
-    first = feed.functions.latestRoundData().call()
-    assert list(first) == [1, 2000 * USD, first[2], first[3], 1]
-
-    receipt = devnet.send(feed.functions.updateAnswer(1987 * USD), market.updater)
-    block_time = devnet.w3.eth.get_block(receipt["blockNumber"])["timestamp"]
-    assert list(feed.functions.latestRoundData().call()) == [
-        2,
-        1987 * USD,
-        block_time,
-        block_time,
-        2,
-    ]
-    assert feed.functions.getRoundData(1).call() == first
-    assert feed.functions.latestAnswer().call() == 1987 * USD
-    assert feed.functions.latestRound().call() == 2
-    assert feed.functions.latestTimestamp().call() == block_time
-    assert feed.functions.getAnswer(1).call() == 2000 * USD
-    assert devnet.revert_reason(feed.functions.getRoundData(3), market.updater) == (
-        "No data present"
-    )
-
-    logs = {log["topics"][0].hex(): log for log in receipt["logs"]}
-    answered, started = logs[ANSWER_UPDATED_TOPIC], logs[NEW_ROUND_TOPIC]
-    assert answered["address"] == started["address"] == feed.address
-    assert int.from_bytes(answered["topics"][1], "big") == 1987 * USD
-    assert int.from_bytes(answered["topics"][2], "big") == 2
-    assert int.from_bytes(answered["data"], "big") == block_time
-    assert int.from_bytes(started["topics"][1], "big") == 2
-    assert started["topics"][2][-20:] == bytes.fromhex(market.updater[2:])
-
-
-def test_only_the_updater_posts_and_only_the_owner_changes_it(market: Market) -> None:
-    devnet, feed = market.devnet, market.feeds["WETH"]
-    owner, stranger, new_updater = devnet.accounts[0], devnet.accounts[5], devnet.accounts[6]
-    for sender in (owner, stranger):
-        assert devnet.revert_reason(feed.functions.updateAnswer(1), sender) == (
-            "PriceFeed: not updater"
-        )
-    assert devnet.revert_reason(feed.functions.setUpdater(stranger), stranger) == (
-        "PriceFeed: not owner"
-    )
-    devnet.send(feed.functions.setUpdater(new_updater), owner)
-    assert devnet.revert_reason(feed.functions.updateAnswer(1), market.updater) == (
-        "PriceFeed: not updater"
-    )
-    devnet.send(feed.functions.updateAnswer(1234 * USD), new_updater)
-    assert feed.functions.latestAnswer().call() == 1234 * USD
 
 
 # ---------------------------------------------------------------- lending pool

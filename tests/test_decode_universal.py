@@ -392,6 +392,65 @@ def test_v4_swap_actions_decode_but_are_not_v2_v3_swaps() -> None:
     assert intent.calls[0].intent.calls[0].path == (USDC, native)
 
 
+currencies = st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex())
+uint128s = st.integers(0, 2**128 - 1)
+
+
+@st.composite
+def v4_actions(draw: st.DrawFn, hop_limits: bool) -> tuple[tuple[int, list[str], tuple], dict]:
+    """A V4Router swap action (v4-periphery IV4Router structs) and the fields it must decode to."""
+    exact_in, single = draw(st.booleans()), draw(st.booleans())
+    amount, limit = draw(uint128s), draw(uint128s)
+    extra = ["uint256"] if hop_limits else []
+    if single:
+        key = (draw(currencies), draw(currencies), draw(st.integers(0, 2**24 - 1)),
+               draw(st.integers(-(2**23), 2**23 - 1)), draw(currencies))  # fmt: skip
+        zero_for_one = draw(st.booleans())
+        types = [f"({POOL_KEY},bool,uint128,uint128,{','.join([*extra, 'bytes'])})"]
+        values = ((key, zero_for_one, amount, limit, *([7] if hop_limits else []), b"hook"),)
+        path = (key[0], key[1]) if zero_for_one else (key[1], key[0])
+        fees, spacings, hooks = (key[2],), (key[3],), (key[4],)
+        action = 0x06 if exact_in else 0x08
+    else:
+        keys = draw(st.lists(st.tuples(currencies, st.integers(0, 2**24 - 1),
+                                       st.integers(-(2**23), 2**23 - 1), currencies,
+                                       st.binary(max_size=40)), min_size=1, max_size=3))  # fmt: skip
+        end = draw(currencies)
+        limits = [[1] * len(keys)] if hop_limits else []
+        types = [f"(address,{PATH_KEYS},{'uint256[],' if hop_limits else ''}uint128,uint128)"]
+        values = ((end, keys, *limits, amount, limit),)
+        hops = tuple(k[0] for k in keys)
+        path = (end, *hops) if exact_in else (*hops, end)
+        fees = tuple(k[1] for k in keys)
+        spacings, hooks = tuple(k[2] for k in keys), tuple(k[3] for k in keys)
+        action = 0x07 if exact_in else 0x09
+    want = {
+        "kind": "exact_in" if exact_in else "exact_out",
+        "path": path,
+        "fees": fees,
+        "tick_spacings": spacings,
+        "hooks": hooks,
+        "amount_in": amount if exact_in else None,
+        "amount_out_min": limit if exact_in else None,
+        "amount_out": None if exact_in else amount,
+        "amount_in_max": None if exact_in else limit,
+    }
+    return (action, types, values), want
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), version=st.sampled_from([V2, V2_1, V2_1_1]))
+def test_random_v4_swap_actions_round_trip(data: st.DataObject, version: UniversalVersion) -> None:
+    drawn = data.draw(st.lists(v4_actions(version is V2_1_1), min_size=1, max_size=4))
+    intent, stats = decode(version, execute([v4_swap([action for action, _ in drawn])]))
+    assert intent is not None, stats.log_line()
+    calls = intent.calls[0].intent.calls
+    assert len(calls) == len(drawn)
+    for call, (_, want) in zip(calls, drawn, strict=True):
+        assert isinstance(call, V4SwapIntent)
+        assert {k: getattr(call, k) for k in want} == want
+
+
 def test_sub_plans_nest_their_swaps_in_order() -> None:
     swap = (0x08, SWAP_V2, (MSG_SENDER_WORD, 10**18, 1, [WETH, USDC], True))
     inner = [swap, (0x04, TOKEN_TO_AMOUNT, (USDC, MSG_SENDER_WORD, 0))]
@@ -426,6 +485,85 @@ def test_bad_plans_are_malformed_with_a_reason() -> None:
         ["bytes", "bytes[]"], [b"\x0b", [b"\x00" * 40]]
     )
     assert "command 0 (WRAP_ETH): truncated" in decode(V2, short_input)[1].last_malformed
+
+
+SDK_VECTORS = json.loads((ROOT / "tests/universal_router_sdk_vectors.json").read_text())
+RECIPIENT, FEE_RECIPIENT = "0x" + "aa" * 20, "0x" + "bb" * 20
+NATIVE = "0x" + "00" * 20
+
+
+def sdk_call(name: str, kind: RouterKind = RouterKind.UNIVERSAL_ROUTER_V2) -> Any:
+    vector = SDK_VECTORS["vectors"][name]
+    decoder = Decoder({ROUTER: kind})
+    intent = decoder.decode(ROUTER, bytes.fromhex(vector["calldata"][2:]), int(vector["value"]))
+    assert intent is not None, (name, decoder.stats.log_line())
+    return intent
+
+
+@pytest.mark.parametrize("name", sorted(SDK_VECTORS["vectors"]))
+def test_the_universal_router_sdks_calldata_decodes_on_v2_and_v2_1(name: str) -> None:
+    for kind in (RouterKind.UNIVERSAL_ROUTER_V2, RouterKind.UNIVERSAL_ROUTER_V2_1):
+        intent = sdk_call(name, kind)
+        assert isinstance(intent, MulticallIntent) and intent.method == "execute"
+
+
+def test_sdk_vectors_read_as_their_names_say() -> None:
+    wrap_fee_sweep = sdk_call("_UNISWAP_V2_1_ETH_FOR_USDC_WITH_FEE")
+    assert [c.name for c in wrap_fee_sweep.calls] == [
+        "WRAP_ETH",
+        "V2_SWAP_EXACT_IN",
+        "PAY_PORTION",
+        "SWEEP",
+    ]
+    (swap,) = wrap_fee_sweep.swaps
+    assert (swap.path, swap.amount_in, swap.recipient, swap.eth_in) == (
+        (WETH, USDC),
+        10**18,
+        "router",
+        True,
+    )
+    fee = wrap_fee_sweep.calls[2].intent
+    assert (fee.token, fee.amount, fee.recipient) == (USDC, 500, FEE_RECIPIENT)  # 5%, in bips
+    assert wrap_fee_sweep.calls[3].intent.recipient == RECIPIENT
+
+    (two_hops,) = sdk_call("_UNISWAP_V3_1_ETH_FOR_DAI_2_HOP").swaps
+    assert (two_hops.path, two_hops.fees) == ((WETH, USDC, DAI), (3000, 500))
+    assert (two_hops.amount_in, two_hops.eth_in, two_hops.recipient) == (10**18, True, RECIPIENT)
+
+    (exact_out,) = sdk_call("_UNISWAP_V3_DAI_FOR_1_ETH_2_HOP").swaps
+    assert (exact_out.path, exact_out.fees) == ((DAI, USDC, WETH), (500, 3000))
+    assert (exact_out.amount_out, exact_out.eth_out) == (10**18, True)
+
+    # V3 pays the V2 pair directly, then the V2 leg trades what the pair received.
+    v3_leg, v2_leg = sdk_call("_UNISWAP_MIXED_1_ETH_FOR_DAI").swaps
+    assert (v3_leg.protocol, v3_leg.path, v3_leg.amount_in) == ("uniswap-v3", (WETH, USDC), 10**18)
+    assert (v2_leg.protocol, v2_leg.path) == ("uniswap-v2", (USDC, DAI))
+    assert v2_leg.whole_balance and v2_leg.amount_in is None
+
+    # Three exact-output routes share the wrapped ether: each is paid by it.
+    split = sdk_call("_UNISWAP_SPLIT_THREE_ROUTES_ETH_TO_USDC_EXACT_OUTPUT").swaps
+    assert [(s.protocol, s.fees, s.amount_out, s.eth_in) for s in split] == [
+        ("uniswap-v2", (), 10**9, True),
+        ("uniswap-v3", (3000,), 10**9, True),
+        ("uniswap-v3", (500,), 10**9, True),
+    ]
+
+    permit = sdk_call("_UNISWAP_V2_1000_USDC_FOR_ETH_PERMIT")
+    assert [c.name for c in permit.calls] == ["PERMIT2_PERMIT", "V2_SWAP_EXACT_IN", "UNWRAP_WETH"]
+    assert (permit.calls[0].intent.token, permit.calls[0].intent.amount) == (USDC, 1000 * 10**6)
+    assert permit.calls[1].payer_is_user and permit.swaps[0].eth_out
+
+    v4 = sdk_call("_UNISWAP_V4_DAI_FOR_1_ETH_2_HOP")
+    assert v4.swaps == ()
+    swap_v4, settle, take = v4.calls[0].intent.calls
+    assert swap_v4.path == (DAI, USDC, NATIVE) and swap_v4.fees == (3000, 3000)
+    assert (swap_v4.kind, swap_v4.amount_out) == ("exact_out", 10**18)
+    assert (settle.method, take.method, take.token, take.recipient) == (
+        "SETTLE",
+        "TAKE",
+        NATIVE,
+        RECIPIENT,
+    )
 
 
 # --- the devnet: every router kind's traffic ------------------------------------------------------

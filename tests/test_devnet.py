@@ -103,8 +103,14 @@ def test_devnet_comes_up_with_a_complete_world_and_restarts_from_cache(tmp_path)
         assert weth_price("sushiswap") == pytest.approx(3000 * 1.012)
 
         for symbol, feed in world.feeds.items():
-            _, answer, _, updated_at, _ = d.call("PriceFeed", feed["address"], "latestRoundData")
+            # Read through the proxy: phase 1, the aggregator's first OCR transmission.
+            round_id, answer, _, updated_at, _ = d.call(
+                "AggregatorProxy", feed["address"], "latestRoundData"
+            )
             assert answer == round(world.tokens[symbol]["usd_price"] * 1e8) and updated_at > 0
+            assert round_id == (1 << 64) | 1
+            (aggregator,) = d.call("AggregatorProxy", feed["address"], "aggregator")
+            assert aggregator.lower() == feed["aggregator"]
 
         health = []
         for borrower in world.borrowers:

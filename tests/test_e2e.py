@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+from devnet_txs import transmit
 from eth_account import Account
 from eth_utils import to_checksum_address
 from fault_support import landed_in
@@ -22,7 +23,6 @@ from mevbot.submitter import Verdict
 from simulation.simulator import ETH
 
 ERC20 = load_artifact("ERC20Token").abi
-FEED = load_artifact("PriceFeed").abi
 
 
 async def _until(predicate: Callable[[], object], timeout: float = 15.0, what: str = "") -> None:
@@ -139,18 +139,18 @@ async def test_a_pending_feed_update_is_backrun_by_a_liquidation(stack_and_bot):
     async with connect(world.rpc["ws"]) as rpc:
         await _mine(stack, bot)
         await _mine(stack, bot)
-        feed = world.feeds["WETH"]["address"]
         updater = Account.from_key(world.roles["oracle_updater"].private_key)
         lower = world.feeds["WETH"]["answer"] * 96 // 100  # the HF 1.035 borrower goes under 1
+        aggregator, data = transmit(world, "WETH", lower)
         nonce = int(await rpc.call("eth_getTransactionCount", [updater.address, "pending"]), 16)
         update = updater.sign_transaction(
             {
                 "type": 2,
                 "chainId": world.chain_id,
                 "nonce": nonce,
-                "to": to_checksum_address(feed),
-                "data": FEED.function("updateAnswer").encode(lower),
-                "gas": 100_000,
+                "to": to_checksum_address(aggregator),
+                "data": data,
+                "gas": 300_000,
                 "maxFeePerGas": 2 * bot.engine.head.base_fee + 10**9,
                 "maxPriorityFeePerGas": 10**9,
                 "value": 0,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
 
 import eth_abi
 import pytest
@@ -14,11 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from anvil import artifacts
-from anvil.devnet import Devnet
 from anvil.world import World
 from chain.abi import load_artifact
 from chain.node import ANVIL_DEV_KEYS, AnvilProcess, free_port
-from chain.rpc import Rpc, connect, eth_get_transaction_count, eth_send_raw_transaction
+from chain.rpc import Rpc, eth_get_transaction_count, eth_send_raw_transaction
 from chain.types import BlockHeader, MalformedError
 from simulation.backends import open_simulator
 from simulation.fork import AnvilForkSimulator
@@ -130,19 +128,6 @@ def test_next_base_fee_follows_eip_1559() -> None:
 
 
 # -- devnet -------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def world() -> Iterator[World]:
-    devnet = Devnet(block_time=0, state_dir=None)
-    yield devnet.start()
-    devnet.stop()
-
-
-@pytest.fixture(scope="module")
-async def upstream(world: World) -> AsyncIterator[Rpc]:
-    async with connect(world.rpc["ws"]) as rpc:
-        yield rpc
-
-
 async def signed_swap(
     world: World, upstream: Rpc, trader: int, amount: int, nonce_offset: int = 0
 ) -> bytes:

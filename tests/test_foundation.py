@@ -74,7 +74,16 @@ def _selector(signature: str) -> bytes:
         ("UniswapV2Router02", "swapExactTokensForETHSupportingFeeOnTransferTokens(uint256,uint256,address[],address,uint256)", "791ac947"),
         ("LendingPool", "liquidationCall(address,address,address,uint256,bool)", "00a718a9"),
         ("LendingPool", "getUserAccountData(address)", "bf92857c"),
-        ("PriceFeed", "latestRoundData()", "feaf968c"),
+        ("AggregatorProxy", "latestRoundData()", "feaf968c"),
+        ("AggregatorProxy", "aggregator()", "245a7bfc"),
+        ("AggregatorProxy", "phaseId()", "58303b10"),
+        ("AggregatorProxy", "proposeAggregator(address)", "f8a2abd3"),
+        ("AggregatorProxy", "confirmAggregator(address)", "a928c096"),
+        # OCR1 transmit, SVR forward and transmitSecondary (reference builders-oracles-2026 §4.2).
+        ("OffchainAggregator", "transmit(bytes,bytes32[],bytes32[],bytes32)", "c9807539"),
+        ("OffchainAggregator", "latestRoundData()", "feaf968c"),
+        ("DualAggregator", "transmitSecondary(bytes32[3],bytes,bytes32[],bytes32[],bytes32)", "ba0cb29e"),
+        ("Forwarder", "forward(address,bytes)", "6fadcf72"),
     ],
 )  # fmt: skip
 def test_devnet_contracts_have_mainnet_selectors(contract, signature, expected):
@@ -89,7 +98,8 @@ def test_devnet_contracts_have_mainnet_selectors(contract, signature, expected):
         ("UniswapV2Pair", "Sync", "1c411e9a96e071241c2f21f7726b17ae89e3cab4c78be50e062b03a9fffbbad1"),
         ("UniswapV2Pair", "Swap", "d78ad95fa46c994b6551d0da85fc275fe613ce37657fb8d5e3d130840159d822"),
         ("UniswapV2Factory", "PairCreated", "0d3648bd0f6ba80134a33ba9275ac585d9d315f0ad8355cddefde31afa28d0e9"),
-        ("PriceFeed", "AnswerUpdated", "0559884fd3a460db3073b7fc896cc77986f16e378210ded43186175bf646fc5f"),
+        ("OffchainAggregator", "AnswerUpdated", "0559884fd3a460db3073b7fc896cc77986f16e378210ded43186175bf646fc5f"),
+        ("OffchainAggregator", "NewTransmission", "f6a97944f31ea060dfde0566e4167c1a1082551e64b60ecb14d599a9d023d451"),
         ("LendingPool", "LiquidationCall", "e413a321e8681d831f4dbccbca790d2952b56f977908e45be37335533e005286"),
     ],
 )  # fmt: skip

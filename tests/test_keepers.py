@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
+from devnet_txs import next_transmit
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -39,7 +40,6 @@ from simulation.uniswap_v2 import UNISWAP_V2
 
 ROOT = Path(__file__).resolve().parents[1]
 BALANCE_OF = load_artifact("ERC20Token").abi.function("balanceOf")
-UPDATE_ANSWER = load_artifact("PriceFeed").abi.function("updateAnswer")
 GWEI = 10**9
 POLICY = FeePolicy(priority_fee_wei=GWEI, max_fee_cap_wei=200 * GWEI)
 
@@ -212,6 +212,7 @@ async def test_a_failing_job_backs_off_and_is_reported_while_the_others_run(tmp_
 async def test_a_five_percent_move_gives_exactly_one_update(devnet_factory, tmp_path):
     world = devnet_factory(block_time=None).world
     feed = world.feeds["WETH"]["address"]
+    aggregator = world.feeds["WETH"]["aggregator"]  # emits the answers, not the proxy
     async with connect(world.rpc["http"]) as rpc:
         head = await eth_get_block(rpc, "latest")
         moved_at = head.number + 2
@@ -226,12 +227,12 @@ async def test_a_five_percent_move_gives_exactly_one_update(devnet_factory, tmp_
             lambda block: START if block < moved_at else START * 95 // 100,
         )
         await keeper.recover()
-        before = await _count_logs(rpc, feed, ANSWER_UPDATED)
+        before = await _count_logs(rpc, aggregator, ANSWER_UPDATED)
         actions = []
         for _ in range(6):
             actions.append(await _tick(keeper, rpc))
             await _mine(rpc)
-        assert await _count_logs(rpc, feed, ANSWER_UPDATED) == before + 1
+        assert await _count_logs(rpc, aggregator, ANSWER_UPDATED) == before + 1
         assert sum(a is not None for a in actions) == 1 and "deviation" in next(
             a for a in actions if a
         )
@@ -242,7 +243,7 @@ async def test_a_five_percent_move_gives_exactly_one_update(devnet_factory, tmp_
 
 async def test_with_no_move_there_is_one_update_per_heartbeat(devnet_factory, tmp_path):
     world = devnet_factory(block_time=None).world
-    feed = world.feeds["WETH"]["address"]
+    aggregator = world.feeds["WETH"]["aggregator"]  # emits the answers, not the proxy
     async with connect(world.rpc["http"]) as rpc:
         ledger = Ledger.open(tmp_path / "l.db")
         store = SqliteKeeperStore.open(tmp_path / "k.db")
@@ -256,19 +257,19 @@ async def test_with_no_move_there_is_one_update_per_heartbeat(devnet_factory, tm
             heartbeat_s=600,
         )
         await keeper.recover()
-        before = await _count_logs(rpc, feed, ANSWER_UPDATED)
+        before = await _count_logs(rpc, aggregator, ANSWER_UPDATED)
         counts = []
         for _ in range(2):
             for _ in range(3):
                 await _tick(keeper, rpc)
                 await _mine(rpc)
-            counts.append(await _count_logs(rpc, feed, ANSWER_UPDATED) - before)
+            counts.append(await _count_logs(rpc, aggregator, ANSWER_UPDATED) - before)
             await rpc.call("evm_increaseTime", [600])
             await _mine(rpc)
         for _ in range(3):
             await _tick(keeper, rpc)
             await _mine(rpc)
-        counts.append(await _count_logs(rpc, feed, ANSWER_UPDATED) - before)
+        counts.append(await _count_logs(rpc, aggregator, ANSWER_UPDATED) - before)
         assert counts == [0, 1, 2]
         await store.close()
         ledger.close()
@@ -303,7 +304,7 @@ async def test_a_keeper_killed_after_sending_is_restarted_without_a_duplicate(
     devnet_factory, tmp_path
 ):
     world = devnet_factory(block_time=None).world
-    feed = world.feeds["WETH"]["address"]
+    aggregator = world.feeds["WETH"]["aggregator"]  # emits the answers, not the proxy
     world_file = tmp_path / "world.json"
     world_file.write_text(json.dumps(world.to_json()))
     ledger_path, store_path = tmp_path / "l.db", tmp_path / "k.db"
@@ -316,11 +317,13 @@ async def test_a_keeper_killed_after_sending_is_restarted_without_a_duplicate(
         str(store_path),
         stdout=asyncio.subprocess.PIPE,
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests'}"},
     )
     try:
         line = (await asyncio.wait_for(child.stdout.readline(), 30)).decode()
-        assert line.startswith("SENT deviation update"), line
+        assert line.startswith("SENT deviation transmit to " + world.feeds["WETH"]["aggregator"]), (
+            line
+        )
         child.send_signal(signal.SIGKILL)  # before any block is mined
         assert await asyncio.wait_for(child.wait(), 10) == -signal.SIGKILL
     finally:
@@ -330,7 +333,7 @@ async def test_a_keeper_killed_after_sending_is_restarted_without_a_duplicate(
     async with connect(world.rpc["http"]) as rpc:
         pool = await rpc.call("txpool_content")
         assert len(pool["pending"]) == 1
-        before = await _count_logs(rpc, feed, ANSWER_UPDATED)
+        before = await _count_logs(rpc, aggregator, ANSWER_UPDATED)
         ledger = Ledger.open(ledger_path)
         store = SqliteKeeperStore.open(store_path)
         sender = _sender(rpc, world, "oracle_updater", ledger)
@@ -342,7 +345,7 @@ async def test_a_keeper_killed_after_sending_is_restarted_without_a_duplicate(
         for _ in range(3):
             await _mine(rpc)
             await _tick(keeper, rpc)
-        assert await _count_logs(rpc, feed, ANSWER_UPDATED) == before + 1
+        assert await _count_logs(rpc, aggregator, ANSWER_UPDATED) == before + 1
         assert sender.tracked == () and ledger.pending_public_txs() == []
         await store.close()
         ledger.close()
@@ -352,14 +355,15 @@ async def test_a_keeper_killed_after_sending_is_restarted_without_a_duplicate(
 
 
 async def _drop_eth(rpc, world: World, state: ChainState, percent: int) -> None:
-    """The feed updater posts ETH -percent% directly; the block is applied to the state."""
+    """An oracle transmits ETH -percent%; the block is applied to the state."""
     updater = LocalSigner(world.roles["oracle_updater"].private_key)
     nonce = int(await rpc.call("eth_getTransactionCount", [updater.address, "latest"]), 16)
+    aggregator, data = await next_transmit(rpc, world, "WETH", START * (100 - percent) // 100)
     signed = updater.sign_eip1559(
         chain_id=world.chain_id,
         nonce=nonce,
-        to=world.feeds["WETH"]["address"],
-        data=UPDATE_ANSWER.encode(START * (100 - percent) // 100),
+        to=aggregator,
+        data=data,
         value=0,
         gas=200_000,
         max_fee_per_gas=10 * GWEI,
@@ -486,11 +490,11 @@ async def test_two_instances_sharing_one_store_update_once_and_liquidate_once(
 ):
     world = devnet_factory(block_time=None).world
     weth = world.tokens["WETH"]["address"]
-    feed = world.feeds["WETH"]["address"]
+    aggregator = world.feeds["WETH"]["aggregator"]  # emits the answers, not the proxy
     async with connect(world.rpc["http"]) as rpc:
         head = await eth_get_block(rpc, "latest")
         moved_at = head.number + 1
-        before = await _count_logs(rpc, feed, ANSWER_UPDATED)
+        before = await _count_logs(rpc, aggregator, ANSWER_UPDATED)
         simulator = AnvilForkSimulator(world.rpc["http"])
         await simulator.start()
         instances = []
@@ -539,10 +543,10 @@ async def test_two_instances_sharing_one_store_update_once_and_liquidate_once(
                     state.apply_block(head.number, head.hash, [Log.from_rpc(r) for r in raw])
         finally:
             await simulator.close()
-        assert await _count_logs(rpc, feed, ANSWER_UPDATED) == before + 1
+        assert await _count_logs(rpc, aggregator, ANSWER_UPDATED) == before + 1
         assert await _count_logs(rpc, world.lending["pool"], LIQUIDATION_CALL) == 1
         rows = {(s.owner, row.job): row for s, *_ in instances for row in s.status()}
-        assert rows[("a", "oracle")].last_action.startswith("deviation update")
+        assert rows[("a", "oracle")].last_action.startswith("deviation transmit")
         assert rows[("a", "liquidation")].last_action.startswith("liquidation of")
         assert rows[("b", "oracle")].state == rows[("b", "liquidation")].state == "standby"
         assert rows[("b", "oracle")].last_action is None

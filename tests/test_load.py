@@ -19,10 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import signal
-import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +27,7 @@ import pytest
 from fault_support import bot_config, proc_status_kb, until
 
 from anvil.world import World
+from bench.burst import SWAPS_PER_S, TRANSFERS_PER_S, devnet_process, start_traffic
 from chain.rpc import connect
 from mevbot.deployment import deployment_from_world, devnet_keys
 from mevbot.runtime import Bot
@@ -38,17 +35,10 @@ from mevbot.runtime import Bot
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 BURST_S = 30.0
-SWAPS_PER_S = 30  # 10x the demo's ~3 swaps per 1 s block
-TRANSFERS_PER_S = 150
-# The traffic re-sends what sits unmined this long, as a wallet does: anvil can drop a tx sent
-# while the devnet builder moves the pool (see anvil/builder.py), and a held-up sender must not
-# stay held up for the rest of the burst. One block time.
-RESEND_AFTER_S = 1.0
 INTAKE_SLOTS = 16  # the traffic arrives in 0.1 s batches of ~18: irrelevant ones must shed
 # A backrun that reaches the relay after the next block is built is too late: one block time.
 LATENCY_GOAL_MS = 1000.0
 MAX_RSS_GROWTH_KB = 200 * 1024
-CLI = [sys.executable, "-m", "mevbot.cli"]
 
 
 class PendingTxsLost(AssertionError):
@@ -57,27 +47,9 @@ class PendingTxsLost(AssertionError):
 
 @pytest.fixture
 def devnet(devnet_cache: Path, tmp_path: Path) -> Iterator[World]:
-    """`mevbot devnet` in its own process, as a user runs it: builder and relay out of the bot's
-    event loop (in one process they starve its WebSocket reader and anvil drops the laggard).
-    Its output goes to a file (a pipe nobody reads would fill up and stall the builder) and is
-    printed at the end: the builder's summary says how many txs it had to send again."""
-    out, log = tmp_path / "devnet.json", tmp_path / "devnet.log"
-    command = [*CLI, "devnet", "--out", str(out), "--block-time", "1"]
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [*command, "--state-dir", str(devnet_cache)], stdout=sink, stderr=subprocess.STDOUT
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while "Ctrl-C" not in log.read_text(errors="replace"):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"mevbot devnet did not come up:\n{log.read_text()}")
-            time.sleep(0.1)
-        yield World.from_json(json.loads(out.read_text()))
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
-        print(*log.read_text(errors="replace").splitlines()[-1:])
+    """`mevbot devnet` in its own process, as a user runs it (bench.burst.devnet_process)."""
+    with devnet_process(devnet_cache, tmp_path) as world:
+        yield world
 
 
 async def _what_was_missed(bot: Bot, world: World, sent: set[str]) -> str:
@@ -117,23 +89,14 @@ async def test_a_30_s_burst_at_10x_the_pending_rate(devnet: World, tmp_path, rec
         bot.intake.capacity = INTAKE_SLOTS
         await until(lambda: bot.engine.head is not None, what="the bot's first head")
         rss_before = proc_status_kb("VmRSS")
-        world_json, sent_json = tmp_path / "devnet-world.json", tmp_path / "sent.json"
-        world_json.write_text(json.dumps(devnet.to_json()))
-        traffic = await asyncio.create_subprocess_exec(
-            *(sys.executable, "-m", "anvil.traffic", "--world", str(world_json)),
-            *("--seconds", str(BURST_S), "--swaps-per-s", str(SWAPS_PER_S)),
-            *("--transfers-per-s", str(TRANSFERS_PER_S), "--seed", "17", "--out", str(sent_json)),
-            *("--resend-after", str(RESEND_AFTER_S)),
-            # Router02 swaps only: every swap of the burst is one the bot must handle.
-            *("--mix", "v2=1"),
-        )
+        traffic = await start_traffic(devnet, tmp_path, BURST_S)
         deepest = 0
         while traffic.returncode is None:
             deepest = max(deepest, len(bot.intake))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(traffic.wait(), 0.05)
         assert traffic.returncode == 0
-        sent = json.loads(sent_json.read_text())
+        sent = json.loads((tmp_path / "sent.json").read_text())
         swaps, transfers = set(sent["swaps"]), set(sent["transfers"])
         offered_total = len(swaps) + len(transfers)
         with contextlib.suppress(AssertionError):  # what never arrives is judged below

@@ -31,7 +31,7 @@ from mevbot.metrics import Metrics
 from mevbot.runtime import Bot
 from mevbot.status import Intake, SourceRow
 
-FEED = load_artifact("PriceFeed").abi
+FEED = load_artifact("AggregatorProxy").abi
 
 
 def samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

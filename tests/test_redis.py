@@ -678,7 +678,7 @@ async def test_two_keeper_instances_on_one_redis_act_once(devnet_factory, redis_
 
         async def updates() -> int:
             query = {
-                "address": feed,
+                "address": world.feeds["WETH"]["aggregator"],  # the aggregator emits the answers
                 "fromBlock": "0x0",
                 "toBlock": "latest",
                 "topics": ["0x" + ANSWER_UPDATED.hex()],
@@ -721,7 +721,7 @@ async def test_two_keeper_instances_on_one_redis_act_once(devnet_factory, redis_
         # Whichever took the lease first acted; the other stood by.
         rows = sorted(((s.status()[0], s) for s, _ in instances), key=lambda r: r[0].state)
         (acted, holder), (stood_by, standby) = rows
-        assert acted.state == "idle" and acted.last_action.startswith("deviation update")
+        assert acted.state == "idle" and acted.last_action.startswith("deviation transmit")
         assert stood_by.state == "standby" and stood_by.last_action is None
         # The holder shuts down cleanly: the other takes the lease at once, and finds nothing
         # left to do.

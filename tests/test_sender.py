@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import itertools
 
-from chain.abi import load_artifact
+from devnet_txs import transmit
+
 from chain.node import ANVIL_DEV_KEYS
 from chain.rpc import connect, eth_get_block
 from execution.ledger import Ledger, PublicTxStatus
@@ -13,7 +14,6 @@ from execution.nonces import NonceManager
 from execution.sender import FeePolicy, TxEventKind, TxRequest, TxSender, bump
 from execution.signer import LocalSigner
 
-UPDATE_ANSWER = load_artifact("PriceFeed").abi.function("updateAnswer")
 GWEI = 10**9
 
 
@@ -26,7 +26,7 @@ def test_bump_is_at_least_an_eighth_and_one_wei():
 
 async def test_an_underpriced_keeper_tx_is_replaced_with_bumps_and_mined(devnet_factory, tmp_path):
     world = devnet_factory(block_time=None).world
-    feed = world.feeds["WETH"]["address"]
+    aggregator, update = transmit(world, "WETH", 2_900 * 10**8)
     updater = LocalSigner(world.roles["oracle_updater"].private_key)
     competitors = [LocalSigner(ANVIL_DEV_KEYS[i]) for i in (7, 8)]
     async with connect(world.rpc["http"]) as rpc:
@@ -43,7 +43,7 @@ async def test_an_underpriced_keeper_tx_is_replaced_with_bumps_and_mined(devnet_
         )
         await sender.recover()
         head = await eth_get_block(rpc, "latest")
-        request = TxRequest("oracle:test:1", feed, UPDATE_ANSWER.encode(2_900 * 10**8))
+        request = TxRequest("oracle:test:1", aggregator, update)
         first = await sender.send(request, block=head.number, base_fee=head.base_fee)
         assert first.max_priority_fee_per_gas == GWEI // 10
         # Blocks hold two 21000-gas transfers and not our tx beside them: competitors tipping

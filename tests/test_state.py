@@ -5,24 +5,27 @@ from __future__ import annotations
 import random
 
 import pytest
+from devnet_txs import transmit
 
 from anvil import artifacts
+from anvil.deployer import Deployer
 from anvil.traffic import Traffic
 from anvil.world import World
 from chain.abi import load_artifact
+from chain.ocr import transmit_answer
 from chain.rpc import connect
 from chain.topics import STATE_TOPICS
 from chain.types import Log
 from simulation.amm import Pool
 from simulation.lending import account_data
 from simulation.loader import load_feeds, load_lending, load_pools
-from simulation.state import ChainState, FeedAnswer
+from simulation.state import ChainState, FeedAnswer, FeedLink
 from simulation.uniswap_v2 import UNISWAP_V2
 from watcher.decode import Decoder, RouterKind
 
 PAIR = artifacts.load("UniswapV2Pair").abi
 POOL = load_artifact("LendingPool").abi
-FEED = load_artifact("PriceFeed").abi
+PROXY = load_artifact("AggregatorProxy").abi
 
 
 def _state_for(world: World) -> ChainState:
@@ -156,22 +159,14 @@ async def test_lending_positions_and_health_follow_feed_updates(devnet_factory):
                 local.health_factor,
             ) == await _chain_account_data(rpc, pool, user)
 
-        # The oracle updater pushes ETH down 5%: positions' health follows from the AnswerUpdated log.
+        # An oracle transmits ETH 5% down to the aggregator: the proxy's answer, and positions'
+        # health, follow from the aggregator's AnswerUpdated log.
         feed = world.feeds["WETH"]["address"]
         new_answer = world.feeds["WETH"]["answer"] * 95 // 100
-        await rpc.call("anvil_impersonateAccount", [world.roles["oracle_updater"].address])
-        await rpc.call(
-            "eth_sendTransaction",
-            [
-                {
-                    "from": world.roles["oracle_updater"].address,
-                    "to": feed,
-                    "data": "0x" + FEED.function("updateAnswer").encode(new_answer).hex(),
-                }
-            ],
-        )
+        await _transmit(rpc, world, new_answer)
         await _mine_block(rpc, state)
         assert state.feeds[feed].answer == new_answer
+        assert state.feeds[feed].round_id == (1 << 64) | 2 == await _proxy_round(rpc, feed)
         under_water = 0
         for borrower in world.borrowers:
             user = borrower["address"]
@@ -180,6 +175,81 @@ async def test_lending_positions_and_health_follow_feed_updates(devnet_factory):
             assert local.health_factor == chain[5]
             under_water += local.health_factor < 10**18
         assert under_water >= 1
+
+
+async def _transmit(rpc, world: World, answer: int, epoch: int = 2) -> None:
+    aggregator, data = transmit(world, "WETH", answer, epoch)
+    await rpc.call(
+        "eth_sendTransaction",
+        [
+            {
+                "from": world.roles["oracle_updater"].address,
+                "to": aggregator,
+                "data": "0x" + data.hex(),
+            }
+        ],
+    )
+
+
+async def _proxy_round(rpc, proxy: str) -> int:
+    fn = PROXY.function("latestRoundData")
+    raw = await rpc.call("eth_call", [{"to": proxy, "data": "0x" + fn.encode().hex()}, "latest"])
+    return fn.decode_output(bytes.fromhex(raw[2:]))[0]
+
+
+async def test_a_proxy_phase_change_moves_the_feed_to_the_new_aggregator(devnet_factory):
+    """confirmAggregator on the proxy: the state follows the new aggregator's answers (phase 2
+    round ids), ignores the old one's, and a reorg restores the old link."""
+    devnet = devnet_factory(block_time=None)
+    world = devnet.world
+    feed = world.feeds["WETH"]
+    owner, updater = world.roles["deployer"].address, world.roles["oracle_updater"].address
+    deployer = Deployer(world.rpc["http"])
+    replacement = deployer.deploy("OffchainAggregator", 1, 2**191 - 1, 8, "ETH / USD", sender=owner)
+    signers = [f"0x{i:040x}" for i in range(1, 5)]
+    transmitters = [updater] + [f"0x{i:040x}" for i in range(11, 14)]
+    deployer.transact(
+        "OffchainAggregator",
+        replacement,
+        "setConfig",
+        signers,
+        transmitters,
+        1,
+        1,
+        b"",
+        sender=owner,
+    )
+    (_, _, digest) = deployer.call("OffchainAggregator", replacement, "latestConfigDetails")
+    deployer.transact(
+        "AggregatorProxy", feed["address"], "proposeAggregator", replacement, sender=owner
+    )
+    async with connect(world.rpc["ws"]) as rpc:
+        state = await _loaded_state(rpc, world)
+        assert state.aggregators == {
+            f["aggregator"]: FeedLink(f["address"], 1) for f in world.feeds.values()
+        }
+        before = state.block_number
+        data = PROXY.function("confirmAggregator").encode(replacement)
+        await rpc.call(
+            "eth_sendTransaction",
+            [{"from": owner, "to": feed["address"], "data": "0x" + data.hex()}],
+        )
+        await _mine_block(rpc, state)
+        assert state.aggregators[replacement] == FeedLink(feed["address"], 2)
+        assert feed["aggregator"] not in state.aggregators
+        await _transmit(rpc, world, 2_500 * 10**8)  # to the old aggregator: the proxy ignores it
+        answer = transmit_answer(2_400 * 10**8, bytes(digest), 1)
+        await rpc.call(
+            "eth_sendTransaction",
+            [{"from": updater, "to": replacement, "data": "0x" + answer.hex()}],
+        )
+        await _mine_block(rpc, state)
+        assert state.feeds[feed["address"]].answer == 2_400 * 10**8
+        assert state.feeds[feed["address"]].round_id == (2 << 64) | 1
+        assert await _proxy_round(rpc, feed["address"]) == (2 << 64) | 1
+        state.rollback_to(before)
+        assert state.aggregators[feed["aggregator"]] == FeedLink(feed["address"], 1)
+        assert state.feeds[feed["address"]].answer == feed["answer"]
 
 
 async def test_pending_swap_effect_equals_what_the_chain_then_does(devnet_factory):
@@ -210,19 +280,23 @@ async def _pending(rpc, raw_hex: str) -> dict:
     return await rpc.call("eth_getTransactionByHash", [tx_hash])
 
 
-def test_pending_oracle_update_moves_prices_only_in_the_overlay():
-    feed, asset = "0x" + "fe" * 20, "0x" + "aa" * 20
+def test_pending_transmit_moves_prices_only_in_the_overlay():
+    feed, aggregator, asset = "0x" + "fe" * 20, "0x" + "a0" * 20, "0x" + "aa" * 20
     state = ChainState(feed_assets={feed: asset})
-    state.set_feed(FeedAnswer(feed, 3, 3000_0000_0000, 1))
-    calldata = FEED.function("updateAnswer").encode(2850_0000_0000)
-    decoder = Decoder(feeds=state.feeds.__contains__)
-    effect = state.after(decoder.decode(feed, calldata))
+    state.set_feed(FeedAnswer(feed, (1 << 64) | 3, 3000_0000_0000, 1))
+    state.link_aggregator(aggregator, FeedLink(feed, 1))
+    calldata = transmit_answer(2850_0000_0000, bytes(16), 4)
+    decoder = Decoder(feeds=state.aggregators.__contains__)
+    effect = state.after(decoder.decode(aggregator, calldata))
     assert state.prices_after(effect) == {asset: 2850_0000_0000}
+    assert effect.feeds[feed].round_id == (1 << 64) | 4
     assert state.prices == {asset: 3000_0000_0000}
-    truncated = decoder.decode(feed, calldata[:-1])
+    truncated = decoder.decode(aggregator, calldata[:-1])
     assert truncated is None and state.after(truncated).empty, "truncated calldata: no effect"
     elsewhere = decoder.decode("0x" + "01" * 20, calldata)
-    assert elsewhere is None and state.after(elsewhere).empty, "an untracked feed has none"
+    assert elsewhere is None and state.after(elsewhere).empty, "an untracked aggregator has none"
+    to_proxy = decoder.decode(feed, calldata)
+    assert to_proxy is None, "transmits go to the aggregator; the proxy has no transmit"
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from devnet_txs import transmit
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 from hypothesis import given, settings
@@ -18,6 +19,7 @@ from anvil import artifacts
 from anvil.traffic import Traffic
 from anvil.world import World
 from chain.abi import load_artifact
+from chain.ocr import transmit_answer
 from chain.rpc import connect
 from chain.topics import PAIR_CREATED, SYNC
 from chain.types import BlockHeader, Log, PendingTx
@@ -33,7 +35,7 @@ from simulation.lending import (
 )
 from simulation.liquidation import PositionIndex, find_liquidations
 from simulation.loader import load_feeds, load_lending, load_pools
-from simulation.state import ChainState, FeedAnswer, StateChanges
+from simulation.state import ChainState, FeedAnswer, FeedLink, StateChanges
 from simulation.uniswap_v2 import UNISWAP_V2
 from strategies.backrun import BackrunArbitrage
 from strategies.base import BlockContext, PendingContext
@@ -42,7 +44,6 @@ from watcher.decode import Decoder, RouterKind
 
 ROUTER_ABI = artifacts.load("UniswapV2Router02").abi
 SWAP = ROUTER_ABI.function("swapExactTokensForTokens")
-UPDATE_ANSWER = load_artifact("PriceFeed").abi.function("updateAnswer")
 EXECUTOR = load_artifact("Executor").abi
 ERC20_BALANCE = load_artifact("ERC20Token").abi.function("balanceOf")
 
@@ -53,9 +54,11 @@ UNTRACKED_ROUTER = "0x" + "0c" * 20
 TRADER = "0x" + "77" * 20
 LENDING_POOL = "0x" + "1e" * 20
 FEED_WETH, FEED_USDC, FEED_WBTC = "0x" + "f1" * 20, "0x" + "f2" * 20, "0x" + "f3" * 20
+# Each feed proxy's aggregator: where oracles transmit.
+AGGREGATOR_OF = {feed: "0x" + "a" + feed[3:] for feed in (FEED_WETH, FEED_USDC, FEED_WBTC)}
 DECODER = Decoder(
     {r: RouterKind.UNISWAP_V2_ROUTER for r in (ROUTER_A, ROUTER_B, UNTRACKED_ROUTER)},
-    feeds=(FEED_WETH, FEED_USDC, FEED_WBTC),
+    feeds=tuple(AGGREGATOR_OF.values()),
 )
 WAD = 10**18
 
@@ -299,7 +302,8 @@ def _lending_state() -> tuple[ChainState, dict[str, str]]:
         (FEED_USDC, 10**8),
         (FEED_WBTC, 60_000 * 10**8),
     ):
-        state.set_feed(FeedAnswer(feed, 1, answer, 1))
+        state.set_feed(FeedAnswer(feed, (1 << 64) | 1, answer, 1))
+        state.link_aggregator(AGGREGATOR_OF[feed], FeedLink(feed, 1))
     users = {"edge": _address(0xE1), "safe": _address(0xE2), "btc": _address(0xE3)}
     state.set_position(users["edge"], Position({WETH: 10 * WAD}, {USDC: 23_913_043_478}))
     state.set_position(users["safe"], Position({WETH: 10 * WAD}, {USDC: 16_500_000_000}))
@@ -312,7 +316,8 @@ def _lending_state() -> tuple[ChainState, dict[str, str]]:
 
 
 def _feed_update(feed: str, answer: int, raw: bool = True) -> PendingTx:
-    return _pending(feed, UPDATE_ANSWER.encode(answer), raw=raw)
+    """An oracle's pending transmit of ``answer`` to ``feed``'s aggregator."""
+    return _pending(AGGREGATOR_OF[feed], transmit_answer(answer, bytes(16), 2), raw=raw)
 
 
 def _expected_liquidation(
@@ -597,7 +602,6 @@ async def test_devnet_liquidation_behind_a_pending_feed_update_earns_exactly_the
 ):
     world = devnet_factory(block_time=None).world
     weth, usdc = world.tokens["WETH"]["address"], world.tokens["USDC"]["address"]
-    feed = world.feeds["WETH"]["address"]
     async with connect(world.rpc["ws"]) as rpc:
         state = await _loaded_state(rpc, world)
         inventory = {
@@ -608,11 +612,10 @@ async def test_devnet_liquidation_behind_a_pending_feed_update_earns_exactly_the
         }
         strategy = LiquidationBackrun("liq", weth=weth, max_cover=inventory)
         new_answer = world.feeds["WETH"]["answer"] * 96 // 100  # -4%: only the HF 1.035 borrower
-        sent = await _sign_and_send(
-            rpc, world, "oracle_updater", feed, UPDATE_ANSWER.encode(new_answer), tip=10**9
-        )
+        aggregator, data = transmit(world, "WETH", new_answer)
+        sent = await _sign_and_send(rpc, world, "oracle_updater", aggregator, data, tip=10**9)
         tx = await _as_pending(rpc, sent)
-        intent = Decoder(feeds=[feed]).decode(tx.to, tx.input)
+        intent = Decoder(feeds=state.aggregators.__contains__).decode(tx.to, tx.input)
         context = PendingContext(tx, state.after(intent), state.block_number + 1)
 
         (candidate,) = strategy.on_pending(context, state)

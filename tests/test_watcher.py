@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from tcp_proxy import TcpProxy
 
 from chain.node import ANVIL_DEV_KEYS, AnvilProcess
+from chain.ocr import transmit_answer
 from chain.rpc import connect
 from chain.topics import ANSWER_UPDATED
 from chain.types import PendingTx
@@ -289,37 +290,47 @@ async def test_malformed_frames_are_counted_and_a_silent_subscription_is_replace
 # -- heads --------------------------------------------------------------------------------------
 
 
-def _deploy_feed(http_url: str) -> str:
+def _deploy_feed(http_url: str) -> tuple[str, bytes]:
+    """An OCR aggregator (deployed, configured, first answer transmitted: blocks 1-3) and its
+    config digest."""
     from web3 import Web3
 
-    artifact = json.loads((ROOT / "chain/artifacts/PriceFeed.json").read_text())
+    artifact = json.loads((ROOT / "chain/artifacts/OffchainAggregator.json").read_text())
     w3 = Web3(Web3.HTTPProvider(http_url))
     owner = w3.eth.accounts[0]
     contract = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
     receipt = w3.eth.wait_for_transaction_receipt(
-        contract.constructor(8, "ETH / USD", 2000 * 10**8, owner).transact({"from": owner})
+        contract.constructor(1, 10**30, 8, "ETH / USD").transact({"from": owner})
     )
-    return receipt["contractAddress"].lower()
+    feed = contract(address=receipt["contractAddress"])
+    oracles = w3.eth.accounts[:4]
+    w3.eth.wait_for_transaction_receipt(
+        feed.functions.setConfig(oracles, oracles, 1, 1, b"").transact({"from": owner})
+    )
+    digest = feed.functions.latestConfigDetails().call()[2]
+    _update_feed(http_url, feed.address.lower(), digest, 1, 2000 * 10**8)
+    return feed.address.lower(), digest
 
 
-def _update_feed(http_url: str, feed: str, answer: int) -> None:
+def _update_feed(http_url: str, feed: str, digest: bytes, epoch: int, answer: int) -> None:
     from web3 import Web3
 
-    artifact = json.loads((ROOT / "chain/artifacts/PriceFeed.json").read_text())
     w3 = Web3(Web3.HTTPProvider(http_url))
-    contract = w3.eth.contract(address=Web3.to_checksum_address(feed), abi=artifact["abi"])
-    tx = contract.functions.updateAnswer(answer).transact({"from": w3.eth.accounts[0]})
+    data = transmit_answer(answer, digest, epoch)
+    tx = w3.eth.send_transaction(
+        {"from": w3.eth.accounts[0], "to": Web3.to_checksum_address(feed), "data": data}
+    )
     w3.eth.wait_for_transaction_receipt(tx)
 
 
 async def test_heads_carry_tracked_logs_and_a_reorg_has_the_right_depth(
     anvil: AnvilProcess,
 ) -> None:
-    feed = await asyncio.to_thread(_deploy_feed, anvil.http_url)
+    feed, digest = await asyncio.to_thread(_deploy_feed, anvil.http_url)
     source = HeadSource(anvil.ws_url, addresses=[feed], backoff=FAST)
     async with running(source) as events, connect(anvil.ws_url) as rpc:
         await wait_for(lambda: any(isinstance(e, NewHead) for e in events), 10, "the first head")
-        await asyncio.to_thread(_update_feed, anvil.http_url, feed, 2100 * 10**8)
+        await asyncio.to_thread(_update_feed, anvil.http_url, feed, digest, 2, 2100 * 10**8)
         for _ in range(4):
             await rpc.call("evm_mine")
         tip = int(await rpc.call("eth_blockNumber"), 16)
@@ -334,9 +345,9 @@ async def test_heads_carry_tracked_logs_and_a_reorg_has_the_right_depth(
             10,
             "new tip",
         )
-    # The deployment block (caught up at start) and the update block carry AnswerUpdated.
+    # The first transmission's block (caught up at start) and the update's carry AnswerUpdated.
     with_logs = [e for e in events if isinstance(e, NewHead) and e.logs]
-    assert [e.number for e in with_logs] == [1, 2]
+    assert [e.number for e in with_logs] == [3, 4]
     answers = []
     for head in with_logs:
         (log,) = head.logs

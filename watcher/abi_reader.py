@@ -173,6 +173,14 @@ _ELEMENTARY: dict[str, _AbiType] = {
 def _compile_type(abi_type: str) -> _AbiType:
     if abi_type.endswith("[]"):
         return _AbiType(1, True, _array_reader(_compile_type(abi_type[:-2])))
+    if abi_type.endswith("]"):  # a fixed-size array of a static type, e.g. OCR2's bytes32[3]
+        element, _, count = abi_type[:-1].rpartition("[")
+        inner = _compile_type(element)
+        if inner.dynamic or not count.isdigit():
+            raise ValueError(f"ABI type {abi_type!r} is not supported by the decoder")
+        return _AbiType(
+            inner.head_words * int(count), False, _sequence_reader([inner] * int(count))
+        )
     if abi_type.startswith("("):
         components = [_compile_type(t) for t in _split_top_level(abi_type[1:-1])]
         sequence = _sequence_reader(components)

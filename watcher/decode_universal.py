@@ -163,10 +163,10 @@ def _v4_swap(plan: _Plan, name: str, args: tuple[Any, ...], depth: int) -> Multi
     calls: list[Intent] = []
     for index, (action, data) in enumerate(zip(actions, params, strict=True)):
         spec = plan.version.v4_actions.get(action)
-        if spec is None:
+        if spec is None or spec.read is None or spec.build is None:
             raise MalformedError(f"V4_SWAP action 0x{action:02x} is not a V4Router action")
         try:
-            calls.append(spec.build(plan, spec.name, spec.read(data), depth))  # type: ignore[misc]
+            calls.append(spec.build(plan, spec.name, spec.read(data), depth))
         except MalformedError as error:
             raise MalformedError(f"V4_SWAP action {index}: {error.reason}") from None
     return MulticallIntent(plan.router, name, plan.deadline, None, plan.value, tuple(calls))

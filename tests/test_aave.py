@@ -1,0 +1,326 @@
+"""Aave V3 on the devnet: the code is @aave/core-v3's, the pool revision is read, reserves carry
+their configured parameters, the oracle reads our OCR feeds, borrowers sit at their target
+health factors, a transmit moves them, and debt grows with time."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from devnet_txs import transmit
+from hypothesis import HealthCheck, given, settings
+from hypothesis import event as hypothesis_event
+from hypothesis import strategies as st
+from official_code import differences
+
+from anvil import artifacts
+from anvil.aave import AAVE_RESERVES
+from anvil.deployer import Deployer, DeployError, encode
+from anvil.world import World
+from chain.rpc import connect
+from simulation.aave_v3 import (
+    UnsupportedRevision,
+    account_data,
+    check_revision,
+    liquidation,
+    ray_mul,
+)
+from simulation.lending import AccountData, LendingRevert
+from simulation.loader import load_aave
+
+# EIP-1967's implementation slot: where the provider's InitializableImmutableAdminUpgradeability
+# proxies keep their implementation.
+IMPLEMENTATION_SLOT = "0x360894a13ba1a3210667c828492db98dca3e2076cc3735a920a3ca505d382bbc"
+WAD = 10**18
+POOL = artifacts.load("Pool").abi
+
+
+@pytest.fixture
+def world(devnet_factory) -> World:
+    return devnet_factory(block_time=None).world
+
+
+def _code(d: Deployer, address: str) -> bytes:
+    return bytes.fromhex(d.rpc("eth_getCode", address, "latest")[2:])
+
+
+def test_every_aave_contract_runs_the_packages_code(world: World):
+    d, aave = Deployer(world.rpc["http"]), world.aave
+    libraries = aave["libraries"]
+    contracts = [
+        ("PoolAddressesProvider", aave["addresses_provider"], None),
+        ("ACLManager", aave["acl_manager"], None),
+        ("Pool", aave["pool_implementation"], libraries),
+        ("PoolConfigurator", aave["pool_configurator_implementation"], libraries),
+        ("AaveOracle", aave["oracle"], None),
+        ("AaveProtocolDataProvider", aave["data_provider"], None),
+        *((name, address, None) for name, address in aave["token_implementations"].items()),
+        *(
+            ("DefaultReserveInterestRateStrategy", r["interest_rate_strategy"], None)
+            for r in aave["reserves"].values()
+        ),
+        *((name, address, libraries) for name, address in libraries.items()),
+    ]
+    assert len(contracts) == 6 + 3 + 4 + 8  # + token impls, rate strategies, libraries
+    assert [n for n, a, libs in contracts if differences(n, _code(d, a), libs)] == []
+    for proxy, implementation in (
+        (aave["pool"], aave["pool_implementation"]),
+        (aave["pool_configurator"], aave["pool_configurator_implementation"]),
+    ):
+        slot = d.rpc("eth_getStorageAt", proxy, IMPLEMENTATION_SLOT, "latest")
+        assert "0x" + slot[-40:] == implementation
+
+
+def test_the_pool_revision_and_the_reserves_are_as_configured(world: World):
+    d, aave = Deployer(world.rpc["http"]), world.aave
+    assert d.call("Pool", aave["pool"], "POOL_REVISION") == (1,)
+    (listed,) = d.call("Pool", aave["pool"], "getReservesList")
+    assert [a.lower() for a in listed] == [world.tokens[r.symbol]["address"] for r in AAVE_RESERVES]
+    for reserve in AAVE_RESERVES:
+        asset = world.tokens[reserve.symbol]["address"]
+        config = d.call(
+            "AaveProtocolDataProvider", aave["data_provider"], "getReserveConfigurationData", asset
+        )
+        decimals, ltv, threshold, bonus, factor, collateral, borrowing, stable, active, frozen = (
+            config
+        )
+        assert (decimals, ltv, threshold, bonus, factor) == (
+            world.tokens[reserve.symbol]["decimals"],
+            reserve.ltv_bps,
+            reserve.liquidation_threshold_bps,
+            reserve.liquidation_bonus_bps,
+            reserve.reserve_factor_bps,
+        )
+        assert (collateral, borrowing, stable, active, frozen) == (True, True, False, True, False)
+        assert d.call(
+            "AaveProtocolDataProvider", aave["data_provider"], "getLiquidationProtocolFee", asset
+        ) == (reserve.liquidation_protocol_fee_bps,)
+        # The Aave oracle prices every asset by our OCR feed, read through its proxy.
+        assert d.call("AaveOracle", aave["oracle"], "getAssetPrice", asset) == (
+            world.feeds[reserve.symbol]["answer"],
+        )
+
+
+def test_borrowers_sit_at_their_targets_and_a_transmit_puts_the_edge_one_under(world: World):
+    d, pool = Deployer(world.rpc["http"]), world.aave["pool"]
+
+    def health(user: str) -> int:
+        return d.call("Pool", pool, "getUserAccountData", user)[5]
+
+    for borrower in world.aave["borrowers"]:
+        target = round(borrower["target_health_factor"] * WAD)
+        assert abs(health(borrower["address"]) - target) * 10**6 < target  # rounding of amounts
+    edge, second = world.aave["borrowers"][0]["address"], world.aave["borrowers"][1]["address"]
+    aggregator, data = transmit(world, "WETH", world.feeds["WETH"]["answer"] * 96 // 100)
+    d.send(world.roles["oracle_updater"].address, aggregator, data)
+    assert health(edge) < WAD < health(second)
+
+
+def test_variable_debt_grows_with_time(world: World):
+    d, borrower = Deployer(world.rpc["http"]), world.aave["borrowers"][0]
+    debt_token = world.aave["reserves"][borrower["debt"]]["variable_debt_token"]
+
+    def debt() -> int:
+        return d.call("VariableDebtToken", debt_token, "balanceOf", borrower["address"])[0]
+
+    before = debt()
+    assert before >= borrower["debt_amount"]
+    d.rpc("evm_increaseTime", 30 * 86_400)
+    d.rpc("evm_mine")
+    assert debt() > before
+
+
+# ------------------------------------------------- local account math equals the pool's, to the wei
+
+
+def _transmit_next(d: Deployer, world: World, symbol: str, answer: int) -> None:
+    aggregator = world.feeds[symbol]["aggregator"]
+    epoch = d.call("OffchainAggregator", aggregator, "latestTransmissionDetails")[1]
+    _, data = transmit(world, symbol, answer, epoch + 1)
+    d.send(world.roles["oracle_updater"].address, aggregator, data)
+
+
+async def _local_and_chain(world: World, users: list[str]):
+    async with connect(world.rpc["http"]) as rpc:
+        snapshot = await load_aave(rpc, world.aave["pool"], world.aave["oracle"], users)
+        block = await rpc.call("eth_getBlockByNumber", ["latest", False])
+        now = int(block["timestamp"], 16)
+        fn = POOL.function("getUserAccountData")
+        chain = []
+        for user in users:
+            raw = await rpc.call(
+                "eth_call",
+                [{"to": world.aave["pool"], "data": "0x" + fn.encode(user).hex()}, "latest"],
+            )
+            chain.append(AccountData(*fn.decode_output(bytes.fromhex(raw[2:]))))
+    local = [
+        account_data(snapshot.positions[u], snapshot.reserves, snapshot.prices, now) for u in users
+    ]
+    return local, chain
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.integers(0, 5),  # borrower
+            st.sampled_from(["supply", "borrow"]),
+            st.integers(1, 60),  # percent of the borrower's collateral / available borrows
+            st.integers(0, 400 * 86_400),  # seconds before the step
+        ),
+        max_size=3,
+    ),
+    eth_move=st.integers(-20, 20),
+    btc_move=st.integers(-20, 20),
+    elapsed=st.integers(0, 3 * 365 * 86_400),
+)
+def test_local_account_data_equals_get_user_account_data(world, steps, eth_move, btc_move, elapsed):
+    d = Deployer(world.rpc["http"])
+    snapshot = d.rpc("evm_snapshot")
+    try:
+        borrowers = world.aave["borrowers"]
+        pool = world.aave["pool"]
+        for index, action, percent, wait in steps:
+            borrower = borrowers[index]
+            user = borrower["address"]
+            d.rpc("evm_increaseTime", wait)
+            d.rpc("anvil_impersonateAccount", user)
+            if action == "supply":
+                asset = world.tokens[borrower["collateral"]]["address"]
+                amount = max(1, borrower["collateral_amount"] * percent // 100)
+                symbol = borrower["collateral"]
+                if symbol == "WETH":
+                    d.send(user, asset, encode("WETH9", "deposit"), amount)
+                else:
+                    d.send(
+                        world.roles["deployer"].address,
+                        asset,
+                        encode("ERC20Token", "mint", user, amount),
+                    )
+                d.transact("Pool", pool, "supply", asset, amount, user, 0, sender=user, gas=10**6)
+            else:
+                asset = world.tokens[borrower["debt"]]["address"]
+                available = d.call("Pool", pool, "getUserAccountData", user)[2]
+                price = d.call("AaveOracle", world.aave["oracle"], "getAssetPrice", asset)[0]
+                units = 10 ** world.tokens[borrower["debt"]]["decimals"]
+                amount = available * percent // 100 * units // price
+                if amount:
+                    d.transact(
+                        "Pool", pool, "borrow", asset, amount, 2, 0, user, sender=user, gas=10**6
+                    )
+            d.rpc("anvil_stopImpersonatingAccount", user)
+        _transmit_next(d, world, "WETH", world.feeds["WETH"]["answer"] * (100 + eth_move) // 100)
+        _transmit_next(d, world, "WBTC", world.feeds["WBTC"]["answer"] * (100 + btc_move) // 100)
+        d.rpc("evm_increaseTime", elapsed)
+        d.rpc("evm_mine")
+        users = [b["address"] for b in borrowers]
+        local, chain = asyncio.run(_local_and_chain(world, users))
+        assert local == chain
+        hypothesis_event(f"under water: {sum(c.health_factor < WAD for c in chain)}")
+    finally:
+        d.rpc("evm_revert", snapshot)
+
+
+def test_an_unknown_pool_revision_is_refused_with_one_clear_line():
+    check_revision(1)
+    with pytest.raises(UnsupportedRevision, match=r"^Aave pool revision 3 is not supported"):
+        check_revision(3)
+
+
+def _balance(d: Deployer, token: str, holder: str) -> int:
+    return d.call("ERC20Token", token, "balanceOf", holder)[0]
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    index=st.integers(0, 5),
+    eth_drop=st.integers(0, 30),
+    btc_drop=st.integers(0, 30),
+    elapsed=st.integers(1, 2 * 365 * 86_400),
+    cover_percent=st.sampled_from([1, 10, 30, 50, 70, 100, None]),  # None: type(uint256).max
+)
+def test_liquidation_sizing_equals_what_liquidation_call_moves(
+    world, index, eth_drop, btc_drop, elapsed, cover_percent
+):
+    """Close factor, per-reserve bonus and protocol fee, against the pool's own liquidationCall
+    at a fixed block time: repaid debt, collateral received and the treasury's fee, to the wei;
+    where the pool reverts, the local sizing raises the same code."""
+    d = Deployer(world.rpc["http"])
+    snapshot = d.rpc("evm_snapshot")
+    try:
+        aave, borrower = world.aave, world.aave["borrowers"][index]
+        liquidator, treasury = world.roles["keeper"].address, world.roles["deployer"].address
+        collateral = world.tokens[borrower["collateral"]]["address"]
+        debt = world.tokens[borrower["debt"]]["address"]
+        _transmit_next(d, world, "WETH", world.feeds["WETH"]["answer"] * (100 - eth_drop) // 100)
+        _transmit_next(d, world, "WBTC", world.feeds["WBTC"]["answer"] * (100 - btc_drop) // 100)
+        d.rpc("evm_mine")
+        block = d.rpc("eth_getBlockByNumber", "latest", False)
+        at = int(block["timestamp"], 16) + elapsed
+        local_snapshot = asyncio.run(_snapshot(world, [borrower["address"]]))
+        position = local_snapshot.positions[borrower["address"]]
+        owed = d.call(
+            "VariableDebtToken",
+            aave["reserves"][borrower["debt"]]["variable_debt_token"],
+            "balanceOf",
+            borrower["address"],
+        )[0]
+        cover = 2**256 - 1 if cover_percent is None else max(1, owed * cover_percent // 100)
+        args = (collateral, debt, borrower["address"], cover, False)
+        try:
+            expected = liquidation(
+                position,
+                local_snapshot.reserves,
+                local_snapshot.prices,
+                at,
+                collateral,
+                debt,
+                cover,
+            )
+        except LendingRevert as revert:
+            d.rpc("evm_setNextBlockTimestamp", at)
+            d.rpc("evm_mine")
+            data = encode("Pool", "liquidationCall", *args)
+            with pytest.raises(
+                DeployError, match=rf"^eth_call: execution reverted: {revert.code} "
+            ):
+                d.rpc(
+                    "eth_call",
+                    {"from": liquidator, "to": aave["pool"], "data": "0x" + data.hex()},
+                    "latest",
+                )
+            hypothesis_event(f"revert {revert.code}")
+            return
+        d.send(treasury, debt, encode("ERC20Token", "mint", liquidator, 10**30))
+        d.transact("ERC20Token", debt, "approve", aave["pool"], 2**256 - 1, sender=liquidator)
+        a_collateral = aave["reserves"][borrower["collateral"]]["a_token"]
+        before = (_balance(d, debt, liquidator), _balance(d, collateral, liquidator))
+        treasury_before = d.call("AToken", a_collateral, "scaledBalanceOf", treasury)[0]
+        d.rpc("evm_setNextBlockTimestamp", at)
+        d.transact("Pool", aave["pool"], "liquidationCall", *args, sender=liquidator, gas=2_000_000)
+        after = (_balance(d, debt, liquidator), _balance(d, collateral, liquidator))
+        assert before[0] - after[0] == expected.debt_repaid
+        assert after[1] - before[1] == expected.collateral_to_liquidator
+        # The fee moves as aTokens: its scaled amount at the collateral reserve's index then.
+        reserve = local_snapshot.reserves[collateral]
+        fee_scaled = (
+            d.call("AToken", a_collateral, "scaledBalanceOf", treasury)[0] - treasury_before
+        )
+        index_then = reserve.normalized_income(at)
+        assert abs(ray_mul(fee_scaled, index_then) - expected.protocol_fee) <= 1
+        hypothesis_event("liquidated")
+    finally:
+        d.rpc("evm_revert", snapshot)
+
+
+async def _snapshot(world: World, users: list[str]):
+    async with connect(world.rpc["http"]) as rpc:
+        return await load_aave(rpc, world.aave["pool"], world.aave["oracle"], users)

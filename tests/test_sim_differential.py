@@ -21,7 +21,7 @@ from anvil import artifacts
 from anvil.world import World
 from chain.abi import load_artifact
 from chain.rpc import Rpc, eth_get_transaction_count
-from simulation.actions import ArbitrageAction, LiquidationAction
+from simulation.actions import HopArbitrageAction, LiquidationAction, SwapHop
 from simulation.backends import open_simulator
 from simulation.prepared import prepare
 from simulation.simulator import DEFAULT_COINBASE, ETH, SimCall, SimResult, Simulator, resolve_block
@@ -38,7 +38,7 @@ TIP = 10**9
 MEASURED = {
     "v2_backrun": [0, 2_900],
     "block_arbitrage": [0],
-    "liquidation": [0, -16_500],
+    "liquidation": [0, -18_500],  # behind an OCR transmit (the feed it updates writes more)
     "two_backruns": [0, 2_900, 2_500, 32_700],
 }
 
@@ -105,10 +105,16 @@ def _executor_call(world: World, calldata: bytes, nonce: int | None = None) -> S
 
 def _backrun(world: World, pair: str, nonce: int | None = None) -> SimCall:
     """Sell WETH on sushiswap's pool of ``pair``, buy it back on uniswap's, where victims sell."""
-    action = ArbitrageAction(
-        pairs=(_pair(world, "sushiswap", pair), _pair(world, "uniswap", pair)),
-        token_in=world.tokens["WETH"]["address"],
-        amount_in=10**17,
+    weth = world.tokens["WETH"]["address"]
+    sell, buy = (world.dexes[dex]["pairs"][pair] for dex in ("sushiswap", "uniswap"))
+    action = HopArbitrageAction(
+        (
+            SwapHop(sell["address"], "uniswap-v2", sell["token0"] == weth),
+            SwapHop(buy["address"], "uniswap-v2", buy["token0"] != weth),
+        ),
+        weth,
+        10**17,
+        flash=False,
     )
     return _executor_call(world, action.calldata(0, 10**13), nonce)
 

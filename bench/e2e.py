@@ -395,6 +395,7 @@ async def run(
                 environ={
                     "MEVBOT_STORE__LEDGER_PATH": str(Path(scratch) / "ledger.sqlite"),
                     "MEVBOT_STRATEGIES__TARGET_BLOCKS": "1",
+                    "MEVBOT_METRICS__PORT": "0",
                     "MEVBOT_SIMULATION__BACKEND": backend,
                 },
             )

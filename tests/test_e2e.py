@@ -41,6 +41,7 @@ async def stack_and_bot(devnet_cache, tmp_path) -> AsyncIterator[tuple[DevnetSta
             environ={
                 "MEVBOT_STORE__LEDGER_PATH": str(tmp_path / "ledger.sqlite"),
                 "MEVBOT_STRATEGIES__TARGET_BLOCKS": "1",
+                "MEVBOT_METRICS__PORT": "0",
             },
         )
         bot = Bot(

@@ -65,6 +65,7 @@ async def recording(devnet_cache: Path, tmp_path_factory) -> AsyncIterator[Recor
             "MEVBOT_METRICS__ENABLED": "false",
             "MEVBOT_KEEPERS__LIQUIDATION": "false",
             "MEVBOT_STRATEGIES__TARGET_BLOCKS": "1",
+            "MEVBOT_METRICS__PORT": "0",
         },
     )
     async with DevnetStack(block_time=None, state_dir=devnet_cache) as stack:

@@ -55,10 +55,11 @@ log = logging.getLogger("mevbot.submitter")
 
 # Before anything is learned for a shape and context, sign with room to spare.
 UNMEASURED_GAS_LIMIT = 800_000
-# Signed limit over the learned gas: state moves between simulation and inclusion, and the
-# same shape costs more as the first toucher of its pools than behind a victim.
-LIMIT_MARGIN_BPS = 5_000
-LIMIT_MARGIN_MIN = 40_000
+# Signed limit over the learned gas: state moves between simulation and inclusion, the same
+# shape costs more as the first toucher of its pools than behind a victim, and a V3 hop costs
+# ~20k more per initialized tick it crosses (seen on the devnet: 302k learned, 339k used).
+LIMIT_MARGIN_BPS = 10_000
+LIMIT_MARGIN_MIN = 60_000
 # A failed tx that burnt at least this share of its limit ran out of gas (the 63/64 rule
 # leaves the outer frame a sliver to revert with after an inner call ran dry).
 OUT_OF_GAS_SHARE = 0.95

@@ -16,7 +16,7 @@ from eth_account import Account
 from eth_utils import keccak
 
 from anvil.deployer import Call, Deployer, encode
-from anvil.uniswap_v3 import V3PoolSpec, deploy_v3
+from anvil.uniswap_v3 import V2_PAIR_INIT_CODE_HASH, V3_POOL_INIT_CODE_HASH, V3PoolSpec, deploy_v3
 from chain.node import ANVIL_DEV_KEYS
 
 MAX_UINT = 2**256 - 1
@@ -424,9 +424,13 @@ class _Builder:
                 calls += self.approve_calls(trader.address, router)
         self.d.send_all(calls)
 
-    def deploy_executor(self) -> str:
+    def deploy_executor(self, v2_factories: list[str], v3_factory: str) -> str:
+        """The Executor, trusting callbacks from the pools of these factories (kinds: Executor.Kind
+        V2 = 0, V3 = 1), and funded with the spec's inventory."""
         owner = self.roles["executor"].address
-        executor = self.d.deploy("Executor", owner, self.addresses["WETH"], sender=owner)
+        factories = [(f, V2_PAIR_INIT_CODE_HASH, 0) for f in v2_factories]
+        factories.append((v3_factory, V3_POOL_INIT_CODE_HASH, 1))
+        executor = self.d.deploy("Executor", owner, self.addresses["WETH"], factories, sender=owner)
         for symbol, value in self.spec.executor_funding:
             self.give(symbol, self.owner, self.amount(symbol, value))
             contract = "WETH9" if symbol == "WETH" else "ERC20Token"
@@ -461,7 +465,7 @@ def deploy_world(http_url: str, ws_url: str, spec: WorldSpec = SPEC) -> World:
     ]
     # The Universal Router is paid by a prior transfer or WRAP_ETH, never pulls: no approval.
     builder.fund_traders([r["address"] for r in routers if r["kind"] != "universal-router"])
-    executor = builder.deploy_executor()
+    executor = builder.deploy_executor([d["factory"] for d in dexes.values()], v3["factory"])
     return World(
         chain_id=int(deployer.rpc("eth_chainId"), 16),
         rpc={"http": http_url, "ws": ws_url},

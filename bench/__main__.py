@@ -2,8 +2,8 @@
 ``bench/results.json``.
 
 Sections, in order: decoding on one core (:mod:`bench.decode`), the state update of 10,000
-pools (:mod:`bench.state`), the devnet's first deploy and cached start (:mod:`bench.devnet`),
-the fork simulator against a bare ``eth_simulateV1``
+pools (:mod:`bench.state`), Uniswap V3 quotes (:mod:`bench.v3`), the devnet's first deploy
+and cached start (:mod:`bench.devnet`), the fork simulator against a bare ``eth_simulateV1``
 (:mod:`bench.simulate`), the pending-tx stream from anvil (:mod:`bench.watcher`), then end to
 end on the devnet with the web3.py baseline interleaved block by block (:mod:`bench.e2e`) and a
 mevbot-only run for the landed/submitted ratio. ``--skip-slow`` leaves out the stream and the two
@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import decode, devnet, e2e, simulate, state, watcher
+from bench import decode, devnet, e2e, simulate, state, v3, watcher
 from chain.node import find_anvil
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
@@ -125,6 +125,9 @@ NOTES = {
     "devnet_start_ms": "bench.devnet: Devnet.start() from launching anvil to the world ready, "
     "first_deploy into an empty state directory (every contract deployed, the state saved), "
     "cached_start loading that state; goals 10 s and 2 s",
+    "v3_quote_us": "bench.v3: V3Pool.amount_out on a 0.05 % pool with dense liquidity near the "
+    "price, in microseconds: exact-in quotes crossing no initialized tick, and exactly ten "
+    "(goals: 20 and 150 us)",
     "state_update_ms_10k_pools": "bench.state: one block of 400 Sync logs over 10,000 tracked "
     "pools; memory by tracemalloc while building the pools",
     "peak_rss_mb": "ru_maxrss of this process + the largest waited-for child. Caveat: a child "
@@ -157,6 +160,7 @@ def run(skip_slow: bool = False) -> dict[str, Any]:
     machine = _machine()
     decoded = _on_one_core(lambda: decode.run(3.0))
     state_figures = state.run()
+    v3_figures = v3.run()
     devnet_start_ms = devnet.run()
     simulate_ms, overhead = _simulation(300)
     result: dict[str, Any] = {
@@ -169,6 +173,10 @@ def run(skip_slow: bool = False) -> dict[str, Any]:
         "e2e_ms": None,
         "baseline_e2e_ms": None,
         "speedup_vs_baseline_p50": None,
+        "v3_quote_us": {
+            "no_tick": v3_figures["v3_quote_no_tick_us"],
+            "ten_ticks": v3_figures["v3_quote_ten_ticks_us"],
+        },
         "state_update_ms_10k_pools": {
             **state_figures["state_update_ms_10k_pools"],  # type: ignore[dict-item]
             "syncs_per_block": state_figures["syncs_per_block"],

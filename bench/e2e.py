@@ -58,10 +58,10 @@ from bench.baseline import (
 from bench.stats import timing
 from chain.rpc import Rpc, StreamRpc, connect
 from mevbot.config import load_config
+from mevbot.counters import Count, Tally
 from mevbot.deployment import deployment_from_world, devnet_keys
 from mevbot.runtime import Bot
 from mevbot.submitter import Verdict
-from simulation.actions import ArbitrageAction
 from simulation.candidates import Candidate
 from strategies.backrun import BackrunArbitrage
 
@@ -260,7 +260,6 @@ class EndToEnd:
     def _check_agreement(self, victim: Victim, candidate: Candidate) -> None:
         """Would the baseline's two-pool math have found the bot's trade on the same state?"""
         action = candidate.action
-        assert isinstance(action, ArbitrageAction)
         pair = next(p for p in self.setup.pairs if p.address == victim.pair)
         reserves = dict(victim.reserves)
         reserves[pair.address] = reserves_after_swap(
@@ -268,7 +267,7 @@ class EndToEnd:
         )
         cycles = [c for c in self.cycles if any(hop.pair == pair.address for hop in c)]
         theirs = best_backrun(cycles, reserves)
-        if theirs is None or theirs.pairs != tuple(action.pairs):
+        if theirs is None or theirs.pairs != tuple(action.pools):
             self.agreement["different_trade"] += 1
         elif abs(theirs.profit - candidate.expected_profit) * 10_000 > candidate.expected_profit:
             self.agreement["profit_off_by_over_0.01%"] += 1
@@ -330,37 +329,39 @@ class EndToEnd:
         """Mine once more so that the last bundles' target block passes, and let the inclusion
         tracker settle every bundle sent (it may defer a block it cannot see yet)."""
         await self.mine()
-        counters = self.bot.engine.counters
+        counts = self.bot.engine.counts
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(VERDICT_TIMEOUT_S):
-                while _settled(counters) < counters["candidates_sent"]:  # noqa: ASYNC110
+                while counts.tally().bundles_settled() < counts.tally().candidates("sent"):  # noqa: ASYNC110
                     await asyncio.sleep(0.01)
 
 
-def _settled(counters: Counter[str]) -> int:
-    return sum(v for k, v in counters.items() if k.startswith("bundles_"))
+def _by_label(counts: Iterable[Count], position: int) -> Counter[str]:
+    totals: Counter[str] = Counter()
+    for count in counts:
+        totals[count.labels[position]] += count.value
+    return totals
 
 
-def _landing(before: Counter[str], after: Counter[str]) -> dict[str, Any]:
+def _landing(before: Tally, after: Tally) -> dict[str, Any]:
     """mevbot's bundles over the measured blocks, as its inclusion tracker settled them."""
-    delta = Counter({k: after[k] - before[k] for k in after})
-    submitted, landed = delta["candidates_sent"], delta["bundles_landed"]
+    bundles = _by_label(after.bundles, 1) - _by_label(before.bundles, 1)
+    verdicts = _by_label(after.opportunities, 1) - _by_label(before.opportunities, 1)
+    dropped = _by_label(after.dropped, 1) - _by_label(before.dropped, 1)
+    submitted, landed = verdicts["sent"], bundles["landed"]
     # Candidates verified on the fork (sent or dropped); reverting = reverted or out of gas.
-    verified = submitted + delta["candidates_dropped"]
-    reverting = delta["dropped_reverts"] + delta["dropped_out_of_gas"]
+    verified = submitted + verdicts["dropped"]
+    reverting = dropped["reverts"] + dropped["out_of_gas"]
     return {
         "submitted": submitted,
         "landed": landed,
         "landed_ratio": round(landed / submitted, 4) if submitted else None,
         "dropped_reverting": reverting,
         "dropped_reverting_share": round(reverting / verified, 4) if verified else None,
-        "settled": {
-            k.removeprefix("bundles_"): v
-            for k, v in delta.items()
-            if k.startswith("bundles_") and v
-        },
+        "settled": {status: n for status, n in bundles.items() if status != "sent"},
         "engine_counters": {
-            k: v for k, v in delta.items() if v and k.startswith(("candidates_", "dropped_"))
+            **{f"candidates_{verdict}": n for verdict, n in verdicts.items()},
+            **{f"dropped_{reason}": n for reason, n in dropped.items()},
         },
     }
 
@@ -432,12 +433,12 @@ async def _measure(
     else:
         await bench.mine()
     bench.ours, bench.theirs, bench.agreement = Samples(), Samples(), Counter()
-    counters_before = Counter(bench.bot.engine.counters)
+    counts_before = bench.bot.engine.counts.tally()
     first_block = bench.bot.state.block_number + 1
     for index in range(blocks):
         await bench.block(index, victims_per_block, bench.baseline is not None and index % 2 == 1)
     await bench.settle()
-    landing = _landing(counters_before, bench.bot.engine.counters)
+    landing = _landing(counts_before, bench.bot.engine.counts.tally())
     assert bench.bot.ledger is not None
     last_block = bench.bot.state.block_number
     with_bundle, landed_in = bench.bot.ledger.blocks_landed(first_block, last_block)

@@ -46,7 +46,9 @@ def _address(kind: int, index: int) -> str:
 def build_graph(pool_count: int, rng: random.Random) -> ChainState:
     """WETH against every token on both DEXes, the rest token/token pairs; prices within 0.3%
     of a common truth so that only a few gaps exist before any swap."""
-    state = ChainState(routers=dict(zip(ROUTERS, FACTORIES, strict=True)))
+    state = ChainState(
+        routers={r: {"uniswap-v2": f} for r, f in zip(ROUTERS, FACTORIES, strict=True)}
+    )
     token_count = pool_count // 8
     tokens = [_address(0x70, i) for i in range(token_count)]
     price = {WETH: 1.0} | {t: 10 ** rng.uniform(-4, 1) for t in tokens}  # in WETH
@@ -68,7 +70,7 @@ def build_graph(pool_count: int, rng: random.Random) -> ChainState:
 
 def pending_swaps(state: ChainState, count: int, rng: random.Random) -> list[PendingContext]:
     decoder = Decoder({r: RouterKind.UNISWAP_V2_ROUTER for r in ROUTERS})
-    factory_router = {f: r for r, f in state.routers.items()}
+    factory_router = {v["uniswap-v2"]: r for r, v in state.routers.items()}
     pools = list(state.pools.values())
     contexts = []
     for nonce in range(count):
@@ -146,7 +148,7 @@ def bench_liquidation(position_count: int, updates: int, seed: int) -> dict[str,
     assets = [WETH, *(_address(0x60, i) for i in range(3))]
     feeds = [_address(0xF0, i) for i in range(len(assets))]
     state = ChainState(
-        routers=dict(zip(ROUTERS, FACTORIES, strict=True)),
+        routers={r: {"uniswap-v2": f} for r, f in zip(ROUTERS, FACTORIES, strict=True)},
         feed_assets=dict(zip(feeds, assets, strict=True)),
         lending_pool=LENDING_POOL,
     )

@@ -9,11 +9,20 @@ The taxonomy is deliberately small:
 - :class:`AuxiliaryIntent`: router housekeeping that moves no pool: unwrapWETH9, refundETH,
   sweepToken, selfPermit*, approvals, oracle-slippage checks; inside a multicall it tells where the
   swap's output goes (``unwrapWETH9`` makes it ETH).
-- :class:`MulticallIntent`: a router ``multicall`` with its decoded inner calls in order.
+- :class:`MulticallIntent`: a router ``multicall`` with its decoded inner calls in order, or a
+  Universal Router ``execute`` (and its sub-plans and V4_SWAP action lists), whose calls are
+  :class:`CommandIntent` values.
+- :class:`CommandIntent`: one Universal Router command: its byte, name, allow-revert flag and the
+  intent it carries.
+- :class:`V4SwapIntent`: a swap action inside the Universal Router's V4_SWAP (recognised; V4 pool
+  state is not tracked, so it is not among a multicall's ``swaps``).
 
 Addresses are lowercase ``0x`` strings and amounts are plain ints, as everywhere in the bot.
-Recipients are the raw calldata value: the V3 routers read sentinels there (SwapRouter: the zero
-address means "the router"; SwapRouter02: ``0x..01`` is msg.sender, ``0x..02`` the router).
+Recipients of the V3 routers are the raw calldata value: they read sentinels there (SwapRouter:
+the zero address means "the router"; SwapRouter02: ``0x..01`` is msg.sender, ``0x..02`` the
+router). The Universal Router's sentinels are decoded into :data:`MSG_SENDER` and
+:data:`ROUTER`, and its CONTRACT_BALANCE amount (the router's whole balance of the token) into
+``whole_balance=True``.
 """
 
 from __future__ import annotations
@@ -23,6 +32,12 @@ from typing import Literal
 
 Protocol = Literal["uniswap-v2", "uniswap-v3"]
 SwapKind = Literal["exact_in", "exact_out"]
+
+# A Universal Router recipient that is the transaction's sender (calldata address(1)) and one that
+# is the router itself (address(2)): universal-router contracts/libraries/Constants.sol (v1),
+# v4-periphery src/libraries/ActionConstants.sol (v2).
+MSG_SENDER = "msg.sender"
+ROUTER = "router"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +52,11 @@ class SwapIntent:
     ``deadline`` is None where the method has none (SwapRouter02; see the enclosing multicall).
     ``eth_in``: the payer pays with ETH (V2 ETH variants, or a V3/SwapRouter02 call with value).
     ``eth_out``: the output is paid as ETH (V2 ...ForETH variants, or a multicall swap into the
-    router followed by ``unwrapWETH9``).
+    router followed by ``unwrapWETH9``), or the Universal Router equivalents (WRAP_ETH before,
+    UNWRAP_WETH after).
+    ``whole_balance``: the input is whatever the router holds of ``token_in`` then (the
+    Universal Router's CONTRACT_BALANCE); ``amount_in`` is that amount when the call itself put
+    it there (ether it wrapped), else None (the output of an earlier swap, or a prior transfer).
     """
 
     protocol: Protocol
@@ -56,6 +75,7 @@ class SwapIntent:
     eth_in: bool
     eth_out: bool
     fee_on_transfer: bool
+    whole_balance: bool = False
 
     @property
     def token_in(self) -> str:
@@ -106,7 +126,10 @@ class AuxiliaryIntent:
     ``token``, ``amount`` (the minimum for unwrap/sweep, the value for permits and wraps) and
     ``recipient`` are set where the method has them. Inside a multicall an inner call the decoder
     does not know is kept with its selector as ``method`` (``"0x…"``), so that the multicall's
-    swaps still show.
+    swaps still show. Universal Router commands use the command's name (``"WRAP_ETH"``,
+    ``"PAY_PORTION"``: there ``amount`` is the portion, in bips, or in 1e18ths for
+    PAY_PORTION_FULL_PRECISION); ``whole_balance`` as for :class:`SwapIntent` (``amount`` is
+    None unless the decoder knows the balance).
     """
 
     router: str
@@ -114,6 +137,7 @@ class AuxiliaryIntent:
     token: str | None = None
     amount: int | None = None
     recipient: str | None = None
+    whole_balance: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +146,9 @@ class MulticallIntent:
 
     ``deadline`` is set by ``multicall(uint256,bytes[])``; ``previous_blockhash`` by
     ``multicall(bytes32,bytes[])`` (SwapRouter02 checks the parent block hash instead).
+    A Universal Router ``execute`` (``method`` "execute", its deadline if it has one) and its
+    EXECUTE_SUB_PLAN commands hold :class:`CommandIntent` calls; its V4_SWAP commands hold the
+    V4Router actions (:class:`V4SwapIntent` and :class:`AuxiliaryIntent`) directly.
     """
 
     router: str
@@ -133,14 +160,52 @@ class MulticallIntent:
 
     @property
     def swaps(self) -> tuple[SwapIntent, ...]:
-        """The swaps in call order, nested multicalls flattened."""
+        """The V2/V3 swaps in call order, nested multicalls and sub-plans flattened."""
         found: list[SwapIntent] = []
         for call in self.calls:
-            if isinstance(call, SwapIntent):
-                found.append(call)
-            elif isinstance(call, MulticallIntent):
-                found.extend(call.swaps)
+            inner = call.intent if isinstance(call, CommandIntent) else call
+            if isinstance(inner, SwapIntent):
+                found.append(inner)
+            elif isinstance(inner, MulticallIntent):
+                found.extend(inner.swaps)
         return tuple(found)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandIntent:
+    """One Universal Router command: ``command`` is the byte as sent, ``name`` its meaning on the
+    router's version, ``allow_revert`` the byte's high bit (a failing command does not revert the
+    transaction), ``intent`` what it does: a :class:`SwapIntent`, an :class:`AuxiliaryIntent`
+    (payments, Permit2, checks, and the commands only recognised by name) or a
+    :class:`MulticallIntent` (EXECUTE_SUB_PLAN, V4_SWAP). ``payer_is_user`` is set for V2/V3 swaps
+    (False: the router pays from its own balance)."""
+
+    command: int
+    name: str
+    allow_revert: bool
+    intent: Intent
+    payer_is_user: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class V4SwapIntent:
+    """A V4 swap action (v4-periphery V4Router) inside the Universal Router's V4_SWAP.
+
+    ``path`` is input -> output as currencies (the zero address is native ETH); ``fees``,
+    ``tick_spacings`` and ``hooks`` are those of each hop's pool. Amounts as in
+    :class:`SwapIntent`; an exact-in amount of 0 means the router's open delta (OPEN_DELTA).
+    """
+
+    action: str
+    kind: SwapKind
+    path: tuple[str, ...]
+    fees: tuple[int, ...]
+    tick_spacings: tuple[int, ...]
+    hooks: tuple[str, ...]
+    amount_in: int | None
+    amount_out_min: int | None
+    amount_out: int | None
+    amount_in_max: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,5 +223,7 @@ Intent = (
     | LiquidityIntent
     | AuxiliaryIntent
     | MulticallIntent
+    | CommandIntent
+    | V4SwapIntent
     | OracleUpdateIntent
 )

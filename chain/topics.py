@@ -12,6 +12,13 @@ def event_topic(signature: str) -> bytes:
 
 SYNC = event_topic("Sync(uint112,uint112)")
 PAIR_CREATED = event_topic("PairCreated(address,address,address,uint256)")
+# Uniswap V3 (v3-core IUniswapV3PoolEvents.sol / IUniswapV3Factory.sol @d8b1c63); the Swap and
+# PoolCreated hashes equal relay-keepers-uniswap.md §4.4 (tests/test_uniswap_v3_pool.py checks).
+V3_SWAP = event_topic("Swap(address,address,int256,int256,uint160,uint128,int24)")
+V3_MINT = event_topic("Mint(address,address,int24,int24,uint128,uint256,uint256)")
+V3_BURN = event_topic("Burn(address,int24,int24,uint128,uint256,uint256)")
+V3_INITIALIZE = event_topic("Initialize(uint160,int24)")
+V3_POOL_CREATED = event_topic("PoolCreated(address,address,uint24,int24,address)")
 ANSWER_UPDATED = event_topic("AnswerUpdated(int256,uint256,uint256)")
 SUPPLY = event_topic("Supply(address,address,address,uint256,uint16)")
 WITHDRAW = event_topic("Withdraw(address,address,address,uint256)")

@@ -143,9 +143,9 @@ class InclusionTracker:
 
     # --- pure part: given a block and receipts ----------------------------------------------------
 
-    def realized_profit(self, receipt: TxReceipt, pending: PendingBundle) -> int:
-        """Profit in wei booked by ``receipt``: event profit - coinbase paid - gas cost."""
-        gain = 0
+    def booked(self, receipt: TxReceipt, pending: PendingBundle) -> tuple[int, int]:
+        """(the Executor events' profit in wei, the coinbase tips they paid) of ``receipt``."""
+        gain = paid = 0
         if receipt.status == 1:
             for log in receipt.logs:
                 if log.address != self.executor:
@@ -159,8 +159,8 @@ class InclusionTracker:
                 else:
                     continue
                 gain += self._to_wei(token.lower(), values["profit"], pending)
-                gain -= values["coinbasePaid"]
-        return gain - receipt.gas_cost_wei
+                paid += values["coinbasePaid"]
+        return gain, paid
 
     def _to_wei(self, token: str, amount: int, pending: PendingBundle) -> int:
         if token == self.weth:
@@ -184,14 +184,23 @@ class InclusionTracker:
             )
         if receipt is None:
             return None
-        profit = self.realized_profit(receipt, pending)
+        gain, coinbase_paid = self.booked(receipt, pending)
+        profit = gain - coinbase_paid - receipt.gas_cost_wei
         if receipt.status != 1:
             status, detail = OutcomeStatus.FAILED, "reverted"
         elif in_bundle_order(block.tx_hashes, pending.tx_hashes):
             status, detail = OutcomeStatus.LANDED, None
         else:
             status, detail = OutcomeStatus.UNBUNDLED, "included outside bundle order"
-        return Settlement(status, block.number, receipt.gas_used, profit, detail)
+        return Settlement(
+            status,
+            block.number,
+            receipt.gas_used,
+            profit,
+            detail,
+            gas_cost_wei=receipt.gas_cost_wei,
+            coinbase_paid_wei=coinbase_paid,
+        )
 
     def settle_block(
         self,

@@ -228,10 +228,12 @@ class Settlement:
     gas_used: int | None = None
     realized_profit_wei: int | None = None
     detail: str | None = None
-    lost_to: str | None = (
-        None  # a missed bundle: the builder of the block (its extra data or fee recipient)
-    )
+    lost_to: str | None = None  # a missed bundle: who built the block (extra data or miner)
     victim_landed: bool | None = None  # a missed backrun: whether its victim got in without us
+    # What our included tx paid (gas used x effective price, and the Executor's coinbase
+    # transfer): counted by the live bot, not kept in the ledger file.
+    gas_cost_wei: int | None = None
+    coinbase_paid_wei: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,12 +9,14 @@ that arrives while it still runs is skipped, as pymaker's lifecycle does.
 
 Jobs name their effects with :func:`action_key` (job, target, round or block) and claim the key
 in the store before acting, so no effect is taken twice. :meth:`Scheduler.status` gives one
-frozen :class:`KeeperStatus` row per job (the fields of ``mevbot.status.KeeperRow``).
+frozen :class:`KeeperStatus` row per job (the fields of ``mevbot.status.KeeperRow``), with the
+runs that acted; each such run is logged as a ``keeper_action`` event.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from chain.types import BlockHeader
 from keepers.store import KeeperStore
 
 Clock = Callable[[], float]
+log = logging.getLogger("keepers.scheduler")
 
 
 def action_key(job: str, target: str, round_or_block: int | str) -> str:
@@ -57,6 +60,7 @@ class KeeperStatus:
     last_action: str | None
     failures: int
     state: str  # idle | running | standby | backoff
+    actions: int = 0  # runs that took an action
 
 
 @dataclass
@@ -71,6 +75,7 @@ class _Entry:
     last_action: str | None = None
     last_error: str | None = None
     failures: int = 0
+    actions: int = 0
     consecutive_failures: int = 0
     backoff_until: float = 0.0
     state: str = "idle"
@@ -114,7 +119,9 @@ class Scheduler:
 
     def status(self) -> tuple[KeeperStatus, ...]:
         return tuple(
-            KeeperStatus(e.job.name, e.last_run, e.next_run, e.last_action, e.failures, e.state)
+            KeeperStatus(
+                e.job.name, e.last_run, e.next_run, e.last_action, e.failures, e.state, e.actions
+            )
             for e in self._entries.values()
         )
 
@@ -193,6 +200,16 @@ class Scheduler:
             entry.state = "idle"
             if action is not None:
                 entry.last_action = action
+                entry.actions += 1
+                log.info(
+                    "%s: %s",
+                    entry.job.name,
+                    action,
+                    extra={
+                        "event": "keeper_action",
+                        "fields": {"job": entry.job.name, "action": action},
+                    },
+                )
             if entry.interval_s is not None and not entry.every_block:
                 entry.next_run = now + entry.interval_s
         finally:

@@ -6,6 +6,9 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
+from importlib.metadata import version
+
+from mevbot.logfmt import FORMATTERS, LOG_LEVELS, LogSettings, configure_logging
 
 DESCRIPTION = """\
 mevbot: a DeFi mempool watcher and MEV bundle bot (good MEV only: backrun arbitrage,
@@ -23,14 +26,36 @@ COMMAND_MODULES = (
     "mevbot.cmd_replay",
 )
 
+# The long-running commands: they log (as structured lines with --no-tui, else in the dashboard).
+LOGGING_COMMANDS = ("run", "demo")
+
+
+def _add_log_options(command: argparse.ArgumentParser) -> None:
+    group = command.add_argument_group("logging")
+    group.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default="info",
+        help="the least severe records our packages log (default: info)",
+    )
+    group.add_argument(
+        "--log-format",
+        choices=tuple(FORMATTERS),
+        default="logfmt",
+        help="log lines as key=value pairs (logfmt, the default) or one JSON object each",
+    )
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mevbot", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--version", action="version", version=f"mevbot {version('mevbot')}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(commands)
+    for name in LOGGING_COMMANDS:
+        _add_log_options(commands.choices[name])
     return parser
 
 
@@ -42,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if handler is None:
             parser.print_help()
             return 2
+        if args.command in LOGGING_COMMANDS:
+            configure_logging(LogSettings(args.log_level, args.log_format))
         return handler(args)
     except KeyboardInterrupt:  # Ctrl-C before the command handles signals itself (start-up)
         print("mevbot: interrupted", file=sys.stderr)

@@ -1,8 +1,9 @@
 """``mevbot watch`` (stream pending txs with decoded intents) and ``mevbot decode`` (calldata).
 
 JSON output (``watch --jsonl`` and ``decode``): an intent is an object with ``"type"`` (the
-intent class: SwapIntent, PairSwapIntent, LiquidityIntent, AuxiliaryIntent, MulticallIntent)
-and its fields; integers (amounts, deadlines, fees) are decimal strings so that uint256 values
+intent class: SwapIntent, PairSwapIntent, LiquidityIntent, AuxiliaryIntent, MulticallIntent,
+CommandIntent, V4SwapIntent) and its fields; ``decode`` adds ``"swaps"``, the V2/V3 swaps the
+call makes, in order; integers (amounts, deadlines, fees) are decimal strings so that uint256 values
 survive any JSON parser; booleans stay booleans, tuples are arrays, bytes are 0x hex.
 """
 
@@ -19,7 +20,7 @@ from typing import IO, Any
 
 import orjson
 
-from chain.intents import Intent
+from chain.intents import Intent, MulticallIntent, SwapIntent
 from chain.topics import STATE_TOPICS
 from chain.types import MalformedError, PendingTx, hex_to_bytes, hex_to_int
 from mevbot.config import check_stream_url
@@ -230,6 +231,12 @@ def _quantity(value: Any, name: str) -> int:
     return hex_to_int(value, name)
 
 
+def _swaps(intent: Intent | None) -> tuple[SwapIntent, ...]:
+    if isinstance(intent, SwapIntent):
+        return (intent,)
+    return intent.swaps if isinstance(intent, MulticallIntent) else ()
+
+
 def decode_stream(lines: IO[str], out: IO[str], err: IO[str], decoder: Decoder) -> tuple[int, int]:
     """Decode JSON lines; returns (lines decoded to an intent, bad lines)."""
     decoded = bad = 0
@@ -253,6 +260,7 @@ def decode_stream(lines: IO[str], out: IO[str], err: IO[str], decoder: Decoder) 
         intent = decoder.decode(to, calldata, value)
         decoded += intent is not None
         record["decoded"] = None if intent is None else to_json(intent)
+        record["swaps"] = to_json(_swaps(intent))
         out.write(json.dumps(record, separators=(",", ":")) + "\n")
     return decoded, bad
 
@@ -329,7 +337,8 @@ def register(commands: Any) -> None:
         help="decode router calldata from JSON lines",
         description=(
             "Read JSON lines with at least to, input and value (hex or decimal), print each with "
-            "a 'decoded' field (null when not decoded). Bad lines are reported on stderr with "
+            "a 'decoded' field (null when not decoded) and a 'swaps' field (the V2/V3 swaps it "
+            "makes, in order, with amounts, paths and fees). Bad lines are reported on stderr with "
             "their line number and skipped."
         ),
     )

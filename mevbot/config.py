@@ -211,7 +211,20 @@ class Config(_Model):
     devnet_json: Path | None = None
     executor: str | None = None
     weth: str | None = None
-    routers: dict[str, Literal["uniswap-v2", "uniswap-v3", "uniswap-v3-02"]] = {}
+    routers: dict[
+        str,
+        Literal[
+            "uniswap-v2",
+            "uniswap-v3",
+            "uniswap-v3-02",
+            "universal-router",
+            "universal-router-v1",
+            "universal-router-v1.2",
+            "universal-router-v2",
+            "universal-router-v2.1",
+            "universal-router-v2.1.1",
+        ],
+    ] = {}
     v2_factories: dict[str, str] = Field(
         default_factory=dict, description="V2 router address -> its factory (pools to track)"
     )
@@ -276,6 +289,11 @@ PRESETS: Mapping[str, Mapping[str, Any]] = {
             "0xd9e1ce17f2641f24ae83637ab66a2cca9c378b9f": "uniswap-v2",
             "0xe592427a0aece92de3edee1f18e0157c05861564": "uniswap-v3",
             "0x68b3465833fb72a70ecdf485e0e4c7bd8665fc45": "uniswap-v3-02",
+            # Uniswap/universal-router deploy-addresses/mainnet.json
+            "0xef1c6e67703c7bd7107eed8303fbe6ec2554bf6b": "universal-router-v1",
+            "0x3fc91a3afd70395cd496c647d5a6cc9d4b2b7fad": "universal-router-v1.2",
+            "0x66a9893cc07d91d95644aedd05d03f95e1dba8af": "universal-router-v2",
+            "0x4c82d1fbfe28c977cbb58d8c7ff8fcf9f70a2cca": "universal-router-v2.1.1",
         },
         "v2_factories": {  # router -> factory: Uniswap V2, SushiSwap
             "0x7a250d5630b4cf539739df2c5dacb4c659f2488d": (

@@ -9,11 +9,13 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Callable
 
-from mevbot.logfmt import EventFormatter
+from mevbot.logfmt import FORMATTERS, log_settings
 from mevbot.status import BotStatus
 
+# Our packages' loggers: they log at the chosen level; anything else only from WARNING up.
+OUR_LOGGERS = ("mevbot", "keepers", "execution", "watcher", "simulation", "strategies", "chain")
 # The layers under the app log under their own package names (``execution.relay``...).
-LAYERS = ("chain", "watcher", "simulation", "execution", "strategies", "keepers")
+LAYERS = OUR_LOGGERS[1:]
 
 
 class _ToApp(logging.Handler):
@@ -25,17 +27,22 @@ class _ToApp(logging.Handler):
 
 
 def log_output(no_tui: bool) -> None:
-    """INFO and up from mevbot and its layers; with ``--no-tui`` as structured lines on stderr
-    (with the dashboard, the bot's own log tail shows them instead)."""
-    root = logging.getLogger("mevbot")
-    root.setLevel(logging.INFO)
+    """Our loggers at the chosen level (INFO by default), the layers' records through the app's
+    own logger; with ``--no-tui`` every record as a structured line on stderr in the chosen
+    format (with the dashboard, the bot's own log tail shows them instead)."""
+    settings = log_settings()
+    level = getattr(logging, settings.level.upper())
+    for name in OUR_LOGGERS:
+        logging.getLogger(name).setLevel(level)
     for name in LAYERS:
         layer = logging.getLogger(name)
-        layer.setLevel(logging.INFO)
         layer.addHandler(_ToApp())
+        layer.propagate = False  # they reach stderr through "mevbot", once
     if no_tui:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(EventFormatter())
+        handler.setFormatter(FORMATTERS[settings.format]())
+        root = logging.getLogger()
+        root.setLevel(max(level, logging.WARNING))
         root.addHandler(handler)
 
 

@@ -29,6 +29,7 @@ from chain.abi import load_artifact
 from chain.topics import ANSWER_UPDATED, LIQUIDATION_CALL
 from keepers.oracle import OracleFeed, SeriesPrice
 from mevbot.config import load_config
+from mevbot.counters import total
 from mevbot.deployment import deployment_from_world, devnet_keys
 from mevbot.runtime import Bot
 
@@ -52,6 +53,7 @@ class DemoSummary:
     errors: int
     latency_ms: dict[str, dict[str, float]]
     swaps_by_router: dict[str, int] = field(default_factory=dict)  # the traffic sent, by kind
+    landed_by_venue: dict[str, int] = field(default_factory=dict)  # uniswap-v2, -v3, mixed
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -118,7 +120,8 @@ async def _traffic(
         if bot.state.block_number == seen or bot.engine.head is None:
             continue
         seen = bot.state.block_number
-        reserves = {a: (p.reserve0, p.reserve1) for a, p in bot.state.pools.items()}
+        pairs = [bot.state.pools[a] for a in stack.world.pool_addresses()]  # the V2 pairs
+        reserves = {p.address: (p.reserve0, p.reserve1) for p in pairs}
         for _ in range(rng.randint(*SWAPS_PER_BLOCK)):
             trade = traffic.next(reserves, bot.engine.head.base_fee)
             by_router[trade.swap.kind] += 1
@@ -216,20 +219,19 @@ async def _summarize(
         rpc, [f["address"] for f in world.feeds.values()], ANSWER_UPDATED, start + 1, end
     )
     status = bot.snapshot()
-    counters = bot.engine.counters
+    tally = status.tally
     return DemoSummary(
         blocks=end - start,
         pending_seen=status.intake.pending_seen,
         decoded=status.intake.decoded,
-        opportunities=sum(counters[f"candidates_{v}"] for v in ("sent", "dropped", "simulated")),
-        bundles_submitted=counters["candidates_sent"],
+        opportunities=tally.candidates() - tally.candidates("duplicate"),
+        bundles_submitted=tally.candidates("sent"),
         bundles_landed=bot.ledger.counts_by_status().get("landed", 0),
         realized_profit_wei=_value_wei(world, deltas, prices),
         liquidations=len(liquidations),
         oracle_updates=len(updates),
         shed=status.intake.shed,
-        errors=status.counters.get("errors", 0)
-        + bot.supervisor.total_restarts
-        + stack.stats().build_errors,
+        errors=total(tally.errors) + stack.stats().build_errors,
         latency_ms={k: {"p50": t.p50, "p99": t.p99, "n": t.n} for k, t in status.latency.items()},
+        landed_by_venue={c.labels[0]: c.value for c in tally.landed_by_venue},
     )

@@ -20,10 +20,14 @@ from simulation.pools import PoolKind
 from simulation.uniswap_v2 import UNISWAP_V2
 from watcher.decode import RouterKind
 
+# Router kind names in the config and the devnet's world JSON. "universal-router" is the version
+# the devnet deploys: the npm package @uniswap/universal-router 2.1.0.
 ROUTER_KINDS = {
     "uniswap-v2": RouterKind.UNISWAP_V2_ROUTER,
     "uniswap-v3": RouterKind.UNISWAP_V3_SWAP_ROUTER,
     "uniswap-v3-02": RouterKind.UNISWAP_V3_SWAP_ROUTER02,
+    "universal-router": RouterKind.UNIVERSAL_ROUTER_V2_1,
+    **{kind.value: kind for kind in RouterKind if kind.value.startswith("universal-router-")},
 }
 
 
@@ -44,12 +48,23 @@ class Deployment:
     lending_from_block: int = 0
     # Factories whose pools are tracked without a router of ours: factory -> pool kind name.
     pool_factories: dict[str, str] = field(default_factory=dict)
+    # Routers that trade other protocols too (SwapRouter, SwapRouter02, the Universal Router):
+    # router -> protocol ("uniswap-v2", "uniswap-v3") -> the factory whose pools it uses.
+    router_protocols: dict[str, dict[str, str]] = field(default_factory=dict)
     relay_dialects: dict[str, str] = field(default_factory=dict)  # relay name -> dialect
 
     @property
     def factories(self) -> list[str]:
         """Every V2 factory the routers trade through, once each."""
         return sorted(set(self.router_factories.values()))
+
+    @property
+    def venues(self) -> dict[str, dict[str, str]]:
+        """Every router's factories by protocol: what routes a pending swap to its pools."""
+        venues = {router: {"uniswap-v2": f} for router, f in self.router_factories.items()}
+        for router, by_protocol in self.router_protocols.items():
+            venues.setdefault(router, {}).update(by_protocol)
+        return venues
 
     @property
     def pool_kinds(self) -> dict[str, PoolKind]:
@@ -86,11 +101,29 @@ def deployment_from_world(world: Any, relay_url: str | None) -> Deployment:
         relays=(("devnet", relay_url),) if relay_url else (),
         executor=world.executor,
         weth=world.tokens["WETH"]["address"],
-        routers={d["router"]: RouterKind.UNISWAP_V2_ROUTER for d in world.dexes.values()},
+        # Worlds from before the V3 side list only their V2 routers, in ``dexes``.
+        routers={d["router"]: RouterKind.UNISWAP_V2_ROUTER for d in world.dexes.values()}
+        | {r["address"]: ROUTER_KINDS[r["kind"]] for r in world.routers},
         router_factories={d["router"]: d["factory"] for d in world.dexes.values()},
+        router_protocols=_v3_venues(world),
+        pool_factories={world.v3["factory"]: "uniswap-v3"} if world.v3 else {},
         lending_pool=world.lending["pool"],
         relay_dialects={"devnet": "buildernet"},  # the devnet relay speaks BuilderNet
     )
+
+
+def _v3_venues(world: Any) -> dict[str, dict[str, str]]:
+    """The devnet's V3 routers: SwapRouter trades V3 pools; SwapRouter02 and the Universal Router
+    trade V3 pools and the pairs of the V2 factory they were deployed with."""
+    if not world.v3:
+        return {}
+    v3 = {"uniswap-v3": world.v3["factory"]}
+    both = {**v3, "uniswap-v2": world.v3["v2_factory"]}
+    return {
+        r["address"]: v3 if r["kind"] == "uniswap-v3" else both
+        for r in world.routers
+        if r["kind"] in ("uniswap-v3", "uniswap-v3-02", "universal-router")
+    }
 
 
 def devnet_keys(world: Any) -> Keys:

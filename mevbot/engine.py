@@ -10,7 +10,6 @@ to the strategies; a new head is applied to the state, moves the simulator and t
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from chain.envelope import signed_envelope
 from chain.intents import Intent
 from chain.types import BlockHeader, PendingTx
+from mevbot.counters import Counts
 from mevbot.latency import LatencyBook
 from mevbot.submitter import Submitter, Verdict
 from simulation.candidates import Candidate
@@ -39,7 +39,7 @@ class Engine:
         strategies: Sequence[Strategy],
         simulator: Simulator,
         submitter: Submitter,
-        counters: Counter[str],
+        counts: Counts,
         latency: LatencyBook,
         on_block_hooks: Sequence[Callable[[NewHead, StateChanges], Any]] = (),
     ) -> None:
@@ -48,7 +48,7 @@ class Engine:
         self.strategies = list(strategies)
         self.simulator = simulator
         self.submitter = submitter
-        self.counters = counters
+        self.counts = counts
         self.latency = latency
         self.on_block_hooks = list(on_block_hooks)
         self.processed_block = 0  # the last head whose processing finished
@@ -66,7 +66,7 @@ class Engine:
     def candidates_for(self, tx: PendingTx, intent: Intent | None = None) -> list[Candidate]:
         """What the strategies make of a pending tx, from the state after it (no I/O: callers
         that submit candidates concurrently still consider txs in arrival order)."""
-        self.counters["pending"] += 1
+        self.counts.pending += 1
         start = time.monotonic_ns()
         if intent is None:
             intent = self.decoder.decode(tx.to, tx.input, tx.value)
@@ -76,11 +76,11 @@ class Engine:
         self.latency.record_ns("state", state_start, time.monotonic_ns())
         if effect.empty:
             return []
-        self.counters["pending_relevant"] += 1
+        self.counts.pending_relevant += 1
         if tx.raw is None:
             raw = signed_envelope(tx)
             if raw is None:
-                self.counters["no_envelope"] += 1
+                self.counts.no_envelope += 1
             else:
                 tx = replace(tx, raw=raw)
         context = PendingContext(tx, effect, self.state.block_number + 1)
@@ -97,8 +97,8 @@ class Engine:
             # The block the state was loaded at (a head stream announces the current head when it
             # connects): its logs are in already, and lending events are deltas.
             changes = StateChanges()
-        self.counters["blocks"] += 1
-        self.counters["malformed_logs"] += changes.malformed
+        self.counts.blocks += 1
+        self.counts.malformed_logs += changes.malformed
         await self.simulator.on_new_head(head.number)
         await self.submitter.on_head(head.header)
         for hook in self.on_block_hooks:
@@ -111,7 +111,7 @@ class Engine:
 
     def on_reorg(self, reorg: Reorg) -> None:
         """Roll the state back to the common ancestor; the new branch's heads follow."""
-        self.counters["reorgs"] += 1
+        self.counts.reorgs += 1
         if reorg.common_ancestor is None or not self.state.can_roll_back_to(reorg.common_ancestor):
             raise RuntimeError(
                 f"reorg of depth {reorg.depth} is deeper than the state's history: reload needed"

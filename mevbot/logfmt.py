@@ -10,11 +10,13 @@ doubled so an escape shown can never be confused with the same characters receiv
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
 from collections import deque
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 _ELLIPSIS = "…"
 
@@ -79,6 +81,37 @@ def format_event(kind: str, **fields: object) -> str:
     return " ".join(parts)
 
 
+def event(kind: str, **fields: object) -> dict[str, object]:
+    """The ``extra`` of a structured log record: ``log.info(msg, extra=event("bundle_sent",
+    block=5))`` is shown as ``kind=bundle_sent ... block=5`` (or its JSON object)."""
+    return {"event": kind, "fields": fields}
+
+
+def eth(wei: int) -> str:
+    """Wei as an exact decimal amount of ETH: ``0.0125``, ``-0.000000000000000001``, ``0``."""
+    whole, fraction = divmod(abs(wei), 10**18)
+    text = f"{whole}.{fraction:018d}".rstrip("0").rstrip(".")
+    return f"-{text}" if wei < 0 else text
+
+
+def record_fields(record: logging.LogRecord, formatter: logging.Formatter) -> dict[str, object]:
+    """``kind`` (the record's event, else ``log``), time, level, logger, message, the event's
+    fields, and the exception if any."""
+    extra = getattr(record, "fields", None)
+    fields: dict[str, object] = {
+        "kind": str(getattr(record, "event", "log")),
+        "ts": round(record.created, 3),
+        "level": record.levelname.lower(),
+        "logger": record.name,
+        "msg": record.getMessage(),
+    }
+    if isinstance(extra, Mapping):
+        fields.update({str(key): value for key, value in extra.items() if str(key) != "kind"})
+    if record.exc_info:
+        fields["exc"] = formatter.formatException(record.exc_info)
+    return fields
+
+
 class EventFormatter(logging.Formatter):
     """Formats log records as :func:`format_event` lines (the ``--no-tui`` output).
 
@@ -87,19 +120,63 @@ class EventFormatter(logging.Formatter):
     """
 
     def format(self, record: logging.LogRecord) -> str:
-        kind = getattr(record, "event", "log")
-        extra = getattr(record, "fields", None)
-        fields: dict[str, object] = {
-            "ts": round(record.created, 3),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        if isinstance(extra, Mapping):
-            fields.update({str(key): value for key, value in extra.items()})
-        if record.exc_info:
-            fields["exc"] = self.formatException(record.exc_info)
+        fields = record_fields(record, self)
+        kind = fields.pop("kind")
         return format_event(str(kind), **fields)
+
+
+def _json_value(value: object) -> object:
+    """A JSON-safe value: numbers, strings, booleans and null as they are; bytes as 0x hex;
+    NaN, infinities and anything else as text."""
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "0x" + bytes(value).hex()
+    return str(value)
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats log records as one JSON object per line, with the fields of
+    :class:`EventFormatter` (ASCII only: every control or non-ASCII character is escaped)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = record_fields(record, self)
+        return json.dumps({key: _json_value(value) for key, value in fields.items()})
+
+
+# --log-format choices.
+FORMATTERS: Mapping[str, type[logging.Formatter]] = {
+    "logfmt": EventFormatter,
+    "json": JsonFormatter,
+}
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+@dataclass(frozen=True, slots=True)
+class LogSettings:
+    """``--log-level`` and ``--log-format`` as the command line gave them."""
+
+    level: str = "info"
+    format: str = "logfmt"
+
+
+_settings = LogSettings()
+
+
+def configure_logging(settings: LogSettings) -> None:
+    """Set by the command line before any command runs; read by the commands that log."""
+    global _settings
+    _settings = settings
+
+
+def log_settings() -> LogSettings:
+    return _settings
+
+
+# Events the dashboard shows in a panel of their own: in the log tail they would crowd out the rest.
+PANEL_EVENTS = frozenset({"opportunity"})
 
 
 class TailHandler(logging.Handler):
@@ -117,6 +194,8 @@ class TailHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if record.levelno >= logging.ERROR:
             self.errors += 1
+        if record.levelno < logging.WARNING and getattr(record, "event", None) in PANEL_EVENTS:
+            return
         try:
             clock = time.strftime("%H:%M:%S", time.localtime(record.created))
             line = f"{clock} {record.levelname} {record.name}: {record.getMessage()}"

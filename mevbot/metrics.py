@@ -10,52 +10,85 @@ never collide). Counts reach it in two ways:
   means its component restarted from zero, so the new total is counted afresh, as Prometheus
   treats counter resets). Calling it often, or at every scrape, never double counts.
 
-Counts the status rows do not carry cumulatively travel in ``BotStatus.counters`` under keys
-made by :func:`counter_key`: ``opportunities:<strategy>:<verdict>``, ``bundles:<status>``,
-``keeper_actions:<job>``, ``errors:<kind>``. Any other key is exported as
-``mevbot_events_total{name=<key>}`` so that nothing the runtime counts is lost.
+What the pipeline counts comes from the status's :class:`~mevbot.counters.Tally`, one family
+per field (:data:`TALLY_FAMILIES`): opportunities by strategy and verdict, candidates dropped by
+reason, bundles by status and by relay, realized profit and loss, gas and coinbase tips paid (in
+wei), keeper actions by job, errors by component. Counters carry no ``_created`` series.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 
+from mevbot.counters import Count, Tally
 from mevbot.endpoint import StatusServer
 from mevbot.latency import STAGES
 from mevbot.status import BotStatus
+
+# A counter's _created series doubles every sample line and says only when this process started.
+disable_created_metrics()
 
 # 0.05 ms .. 1 s, roughly 1-2.5-5 per decade: decode sits at the bottom, relay round trips high.
 LATENCY_BUCKETS_S = (
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 )  # fmt: skip
 
-# BotStatus.counters families: key prefix -> label names after it.
-COUNTER_FAMILIES: Mapping[str, tuple[str, ...]] = {
-    "opportunities": ("strategy", "verdict"),
-    "bundles": ("status",),
-    "keeper_actions": ("job",),
-    "errors": ("kind",),
-}
+# The Tally's labelled counts: (metric name without _total, help, label names, the field).
+TALLY_FAMILIES: tuple[tuple[str, str, tuple[str, ...], Callable[[Tally], Iterable[Count]]], ...] = (
+    ("mevbot_opportunities", "Candidates by strategy and verdict", ("strategy", "verdict"),
+     lambda t: t.opportunities),
+    ("mevbot_candidates_dropped", "Candidates dropped, by strategy and reason",
+     ("strategy", "reason"), lambda t: t.dropped),
+    ("mevbot_bundles", "Bundles (one per target block): sent, then how each settled",
+     ("strategy", "status"), lambda t: t.bundles),
+    ("mevbot_relay_bundles", "Bundles a relay accepted (sent) and how those settled",
+     ("relay", "status"), lambda t: t.relay_bundles),
+    ("mevbot_realized_profit_wei", "Realized profit of settled bundles that gained, in wei",
+     ("strategy",), lambda t: t.realized_profit_wei),
+    ("mevbot_realized_loss_wei", "Realized loss of settled bundles that lost, in wei",
+     ("strategy",), lambda t: t.realized_loss_wei),
+    ("mevbot_gas_paid_wei", "Gas paid by our included txs, in wei", ("strategy",),
+     lambda t: t.gas_paid_wei),
+    ("mevbot_coinbase_tips_wei", "Coinbase tips paid by our included txs, in wei",
+     ("strategy",), lambda t: t.tips_paid_wei),
+    ("mevbot_bundles_landed_by_venue", "Landed bundles by the pools they traded", ("venue",),
+     lambda t: t.landed_by_venue),
+    ("mevbot_keeper_actions", "Keeper runs that took an action, by job", ("job",),
+     lambda t: t.keeper_actions),
+    ("mevbot_errors", "Errors by component (relay:, keeper:, task:, log, shared-ledger)",
+     ("component",), lambda t: t.errors),
+)  # fmt: skip
 
-
-def counter_key(family: str, *labels: str) -> str:
-    """The ``BotStatus.counters`` key of one labelled count, e.g. ``bundles:landed``."""
-    expected = COUNTER_FAMILIES.get(family)
-    if expected is None or len(labels) != len(expected):
-        raise ValueError(f"counter family {family!r} takes labels {expected}, got {labels}")
-    return ":".join((family, *labels))
-
-
-def _parse_counter_key(key: str) -> tuple[str, tuple[str, ...]] | None:
-    family, _, rest = key.partition(":")
-    names = COUNTER_FAMILIES.get(family)
-    if names is None or not rest:
-        return None
-    # The last label may itself contain ':' (a verdict such as "dropped: stale").
-    labels = tuple(rest.split(":", len(names) - 1))
-    return (family, labels) if len(labels) == len(names) else None
+# The Tally's plain counts: (metric name without _total, help, the field).
+TALLY_TOTALS: tuple[tuple[str, str, Callable[[Tally], int]], ...] = (
+    ("mevbot_pending_handled", "Pending txs the engine considered", lambda t: t.pending),
+    ("mevbot_pending_relevant", "Pending txs that changed the tracked state",
+     lambda t: t.pending_relevant),
+    ("mevbot_no_envelope", "Pending txs whose signed envelope could not be rebuilt",
+     lambda t: t.no_envelope),
+    ("mevbot_blocks", "Blocks processed", lambda t: t.blocks),
+    ("mevbot_malformed_logs", "Malformed logs skipped", lambda t: t.malformed_logs),
+    ("mevbot_reorgs", "Reorgs rolled back", lambda t: t.reorgs),
+    ("mevbot_profit_mismatches", "Simulated gains that differed from the strategy's",
+     lambda t: t.profit_mismatches),
+    ("mevbot_bundle_members_dropped", "Block-bundle members that no longer joined at a new head",
+     lambda t: t.members_dropped),
+    ("mevbot_bundle_members_displaced", "Block-bundle members displaced by a better candidate",
+     lambda t: t.members_displaced),
+    ("mevbot_block_bundles_carried", "Block bundles sent again for the next block",
+     lambda t: t.bundles_carried),
+    ("mevbot_block_bundles_cancelled", "Target-block bundles cancelled at the relays",
+     lambda t: t.bundles_cancelled),
+)  # fmt: skip
 
 
 class Metrics:
@@ -85,19 +118,16 @@ class Metrics:
         self.decoded = counter("mevbot_decoded", "Pending txs decoded into an intent")
         self.undecoded = counter("mevbot_undecoded", "Pending txs with no known intent")
         self.shed = counter("mevbot_shed", "Events shed under overload")
-        self.opportunities = counter(
-            "mevbot_opportunities", "Candidates by strategy and verdict", ("strategy", "verdict")
-        )
-        self.bundles = counter("mevbot_bundles", "Bundles by status reached", ("status",))
         self.relay_requests = counter(
             "mevbot_relay_requests", "Relay requests by outcome (ok, error)", ("relay", "outcome")
         )
         self.relay_sent = counter("mevbot_relay_sent", "Relay requests sent", ("relay",))
-        self.keeper_actions = counter("mevbot_keeper_actions", "Keeper actions taken", ("job",))
         self.keeper_failures = counter("mevbot_keeper_failures", "Keeper job failures", ("job",))
         self.task_restarts = counter("mevbot_task_restarts", "Supervised task restarts", ("task",))
-        self.errors = counter("mevbot_errors", "Errors by kind", ("kind",))
-        self.events = counter("mevbot_events", "Other counts the runtime reports", ("name",))
+        self.tally_families = [
+            (counter(name, doc, labels), field) for name, doc, labels, field in TALLY_FAMILIES
+        ]
+        self.tally_totals = [(counter(name, doc), field) for name, doc, field in TALLY_TOTALS]
         self.stage_latency = Histogram(
             "mevbot_stage_latency_seconds",
             "Latency of each pipeline stage, wire_to_relay end to end",
@@ -167,18 +197,12 @@ class Metrics:
             self._catch_up(self.keeper_failures, (keeper.job,), keeper.failures)
         for task in status.tasks:
             self._catch_up(self.task_restarts, (task.name,), task.restarts)
-        families: dict[str, Counter] = {
-            "opportunities": self.opportunities,
-            "bundles": self.bundles,
-            "keeper_actions": self.keeper_actions,
-            "errors": self.errors,
-        }
-        for key, total in status.counters.items():
-            parsed = _parse_counter_key(key)
-            if parsed is None:
-                self._catch_up(self.events, (key,), total)
-            else:
-                self._catch_up(families[parsed[0]], parsed[1], total)
+        tally = status.tally
+        for metric, counts in self.tally_families:
+            for count in counts(tally):
+                self._catch_up(metric, count.labels, count.value)
+        for metric, value in self.tally_totals:
+            self._catch_up(metric, (), value(tally))
 
         self.head_block.set(status.head_block)
         self.head_age.set(float("nan") if status.head_age_s is None else status.head_age_s)

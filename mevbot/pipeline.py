@@ -4,7 +4,6 @@ relays, an in-memory ledger)."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -14,6 +13,7 @@ from execution.ledger import Ledger
 from execution.relay import MultiRelay
 from execution.signer import LocalSigner
 from mevbot.config import Config
+from mevbot.counters import Counts
 from mevbot.deployment import Deployment
 from mevbot.engine import Engine
 from mevbot.latency import LatencyBook
@@ -75,7 +75,7 @@ def build_engine(
     shared: SharedBook | None = None,
 ) -> Engine:
     """The engine and its submitter over the given collaborators."""
-    counters: Counter[str] = Counter()
+    counts = Counts()
     submitter = Submitter(
         simulator=simulator,
         signer=signer,
@@ -87,7 +87,7 @@ def build_engine(
         executor=deployment.executor,
         weth=deployment.weth,
         chain_id=deployment.chain_id,
-        counters=counters,
+        counts=counts,
         latency=latency,
         target_blocks=config.strategies.target_blocks,
         dry_run=config.dry_run,
@@ -100,6 +100,6 @@ def build_engine(
         strategies=strategies,
         simulator=simulator,
         submitter=submitter,
-        counters=counters,
+        counts=counts,
         latency=latency,
     )

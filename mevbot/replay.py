@@ -246,7 +246,7 @@ def _replayed(line: int, candidate: Candidate, verdict: Verdict) -> ReplayCandid
 
 async def _load_state(view: BlockView, deployment: Deployment, start: int) -> ChainState:
     state = ChainState(
-        routers=deployment.router_factories,
+        routers=deployment.venues,
         factories=deployment.pool_kinds,
         lending_pool=deployment.lending_pool,
         history=128,

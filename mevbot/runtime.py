@@ -43,6 +43,7 @@ from keepers.oracle import OracleFeed, OracleKeeper
 from keepers.scheduler import Scheduler
 from keepers.store import KeeperStore, SqliteKeeperStore
 from mevbot.config import Config
+from mevbot.counters import Counts
 from mevbot.deployment import Deployment, Keys
 from mevbot.endpoint import StatusServer
 from mevbot.engine import Engine
@@ -474,7 +475,7 @@ class Bot:
         # What the core and the parts fill in as they start.
         self.rpc: ReconnectingRpc | None = None
         self.state = ChainState(
-            routers=self.deployment.router_factories,
+            routers=self.deployment.venues,
             factories=self.deployment.pool_kinds,
             lending_pool=self.deployment.lending_pool,
             history=128,
@@ -583,7 +584,9 @@ class Bot:
         stats = self.decoder.stats
         merger, intake = self.merger, self.intake
         if merger is None or intake is None:  # workers and keepers watch nothing themselves
-            return IntakeStatus((), 0, stats.decoded, stats.undecoded + stats.malformed, 0, 0, 0)
+            undecoded = stats.undecoded + stats.malformed
+            seen = stats.decoded + undecoded  # the pending txs handed to this process's engine
+            return IntakeStatus((), seen, stats.decoded, undecoded, 0, 0, 0)
         coverage = merger.coverage()
         elapsed = max(time.time() - self.started_at, 1e-9)
         sources = tuple(
@@ -603,8 +606,9 @@ class Bot:
         return IntakeStatus(
             sources=sources,
             pending_seen=coverage.unique,
-            decoded=stats.decoded,
-            undecoded=stats.undecoded + stats.malformed,
+            # What the intake decoded, once per tx (the engine decodes again what it could not).
+            decoded=intake.decoded,
+            undecoded=intake.undecoded,
             shed=sum(intake.shed.values()),
             queue_depth=len(intake),
             queue_capacity=intake.capacity,
@@ -623,6 +627,19 @@ class Bot:
             )
             for r in (relays.stats() if relays else ())
         )
+        keepers = tuple(self.keeper_rows())
+        tasks = tuple(
+            TaskRow(t.name, t.state, t.restarts, t.last_error) for t in self.supervisor.status()
+        )
+        errors = {
+            "log": self.log_tail.errors,
+            **{f"relay:{r.name}": r.errors for r in relay_rows},
+            **{f"keeper:{k.job}": k.failures for k in keepers},
+            **{f"task:{t.name}": t.restarts for t in tasks},
+        }
+        tally = (engine.counts if engine is not None else Counts()).tally(
+            keeper_actions={k.job: k.actions for k in keepers}, errors=errors
+        )
         bundles = tuple(
             BundleRow(
                 target_block=b.target_block,
@@ -635,9 +652,6 @@ class Bot:
             for b in (self.ledger.recent_bundles(12) if self.ledger is not None else ())
         )
         head = engine.submitter.head if engine is not None else None
-        counters = dict(engine.counters) if engine is not None else {}
-        counters["errors"] = self.log_tail.errors
-        counters["restarts"] = self.supervisor.total_restarts
         return BotStatus(
             network=self.deployment.network,
             chain_id=self.deployment.chain_id,
@@ -650,13 +664,11 @@ class Bot:
                 tuple(list(engine.submitter.opportunities)[-12:]) if engine is not None else ()
             ),
             bundles=bundles,
-            keepers=tuple(self.keeper_rows()),
+            keepers=keepers,
             latency=self.latency.summary(),
-            tasks=tuple(
-                TaskRow(t.name, t.state, t.restarts, t.last_error) for t in self.supervisor.status()
-            ),
+            tasks=tasks,
             log_tail=self.log_tail.lines(12),
-            counters=counters,
+            tally=tally,
         )
 
 

@@ -1,6 +1,7 @@
 """What the bot shows: one frozen snapshot of its state, rendered by the TUI and `status --json`.
 
-The runtime assembles a :class:`BotStatus` a few times a second from its components' counters;
+The runtime assembles a :class:`BotStatus` a few times a second from its components' counters
+(what the pipeline counts travels as one :class:`~mevbot.counters.Tally`);
 renderers only read it (rendering is separate from state, as in rich). Strings that come from
 the chain (token symbols, revert reasons, relay messages) are carried raw here and escaped by
 each renderer.
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from mevbot.counters import Tally
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +96,7 @@ class KeeperRow:
     last_action: str | None
     failures: int
     state: str = "ok"
+    actions: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +124,7 @@ class BotStatus:
     latency: dict[str, Timing]
     tasks: tuple[TaskRow, ...]
     log_tail: tuple[str, ...]
-    counters: dict[str, int] = field(default_factory=dict)
+    tally: Tally = field(default_factory=Tally)
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON types (ints stay ints; wei amounts can exceed 2**53, so readers beware)."""

@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -42,7 +42,9 @@ from execution.inclusion import InclusionTracker
 from execution.ledger import Ledger, OutcomeStatus, Settlement
 from execution.relay import MultiRelay
 from execution.signer import LocalSigner
+from mevbot import events
 from mevbot.block_bundle import BlockBundle, Member
+from mevbot.counters import UNKNOWN_STRATEGY, Counts
 from mevbot.latency import LatencyBook
 from mevbot.status import OpportunityRow
 from simulation.actions import GasShape
@@ -136,7 +138,7 @@ class Submitter:
         executor: str,
         weth: str,
         chain_id: int,
-        counters: Counter[str],
+        counts: Counts,
         latency: LatencyBook,
         target_blocks: int = 3,
         dry_run: bool = False,
@@ -154,7 +156,7 @@ class Submitter:
         self.executor = executor.lower()
         self.weth = weth.lower()
         self.chain_id = chain_id
-        self.counters = counters
+        self.counts = counts
         self.latency = latency
         self.target_blocks = target_blocks
         self.dry_run = dry_run or relays is None
@@ -167,6 +169,8 @@ class Submitter:
         self.head: BlockHeader | None = None
         self.bundle_nonce: int | None = None
         self.bundle: BlockBundle | None = None
+        # (bundle hash, target block) -> (strategy, venue, relays that accepted it), until settled.
+        self._accepted: dict[tuple[str, int], tuple[str, str, tuple[str, ...]]] = {}
         # Members join the bundle one at a time: each is signed at the next nonce and simulated
         # behind the others.
         self._lock = asyncio.Lock()
@@ -183,7 +187,13 @@ class Submitter:
         report = await self.tracker.on_block(self.rpc, header.number)
         for settled in report.settled:
             outcome = settled.settlement
-            self.counters[f"bundles_{outcome.status.value}"] += 1
+            strategy, venue, relays = self._accepted.pop(
+                (settled.bundle_hash, settled.target_block), (UNKNOWN_STRATEGY, "none", ())
+            )
+            self.counts.settled(outcome, strategy, relays)
+            if outcome.status is OutcomeStatus.LANDED:
+                self.counts.landed_by_venue[venue] += 1
+            events.settled(settled, strategy)
             await self._share(
                 "record_outcome", outcome.status.value, outcome.realized_profit_wei or 0
             )
@@ -204,7 +214,7 @@ class Submitter:
         await self._rejoin(self.bundle, live, next_base_fee(header))
         self._adopt(self.bundle, old, after=header.number)
         if self.bundle.members:
-            self.counters["bundles_carried"] += 1
+            self.counts.bundles_carried += 1
             if not self.dry_run:
                 await self._send(self.bundle, self.bundle.members[-1])
         elif ahead and not self.dry_run:
@@ -212,7 +222,7 @@ class Submitter:
             for block, replacement in ahead.items():
                 await self.relays.cancel(replacement.next())
                 self.bundle.replacements[block] = replacement.next()
-            self.counters["bundles_cancelled"] += len(ahead)
+            self.counts.bundles_cancelled += len(ahead)
 
     async def _rejoin(self, bundle: BlockBundle, members: list[Member], base_fee: int) -> None:
         """Sign and simulate ``members`` again, in order, into ``bundle``; those that no longer
@@ -220,7 +230,7 @@ class Submitter:
         for member in members:
             _, problem, _ = await self._join(bundle, member.candidate, member.bid, base_fee)
             if problem is not None:
-                self.counters["members_dropped"] += 1
+                self.counts.members_dropped += 1
                 log.info(
                     "bundle member %s dropped for block %d: %s",
                     member.candidate.key,
@@ -255,10 +265,15 @@ class Submitter:
     def _policy(self, candidate: Candidate) -> BidPolicy:
         return self.policies.get(candidate.strategy) or self.policies["default"]
 
+    def _tell(self, candidate: Candidate, verdict: Verdict) -> Verdict:
+        """Count and log a verdict."""
+        self.counts.verdict(candidate.strategy, verdict.outcome, verdict.reason)
+        events.verdict(candidate, verdict)
+        return verdict
+
     def _note(self, candidate: Candidate, verdict: Verdict) -> Verdict:
-        self.counters[f"candidates_{verdict.outcome}"] += 1
+        self._tell(candidate, verdict)
         if verdict.outcome == "dropped":
-            self.counters[f"dropped_{verdict.reason.split(':')[0]}"] += 1
             self.ledger.mark_candidate(candidate.key, "dropped", verdict.reason)
         self.opportunities.append(
             OpportunityRow(
@@ -277,13 +292,11 @@ class Submitter:
     async def submit(self, candidate: Candidate) -> Verdict:
         """Add one candidate to the block's bundle and send it (at most once per key)."""
         if self.head is None or self.bundle_nonce is None or self.bundle is None:
-            self.counters["dropped_no_head"] += 1
-            return Verdict("dropped", "no_head: no block seen yet")
+            return self._tell(candidate, Verdict("dropped", "no_head: no block seen yet"))
         if not self.ledger.record_candidate(candidate) or (
             self.claim is not None and not await self.claim(candidate.key)
         ):
-            self.counters["candidates_duplicate"] += 1
-            return Verdict("duplicate")
+            return self._tell(candidate, Verdict("duplicate"))
         base_fee = next_base_fee(self.head)
         bid = self._policy(candidate).price(
             candidate.expected_profit_wei,
@@ -318,18 +331,19 @@ class Submitter:
             if trial is bundle:
                 self.ledger.record_bundles(member.plan)
             else:
-                self.counters["members_displaced"] += len(conflicting)
+                self.counts.members_displaced += len(conflicting)
                 self._adopt(trial, bundle, after=self.head.number)
                 self.bundle = bundle = trial
             if self.dry_run:
                 self.ledger.mark_candidate(candidate.key, "simulated")
                 verdict = Verdict("simulated", "dry run", member.plan, result)
                 return self._note(candidate, verdict)
-            delivered = await self._send(bundle, member)
-        if not delivered:
+            relays = await self._send(bundle, member)
+        if not relays:
             verdict = Verdict("dropped", "relays: no relay accepted it", member.plan, result)
             return self._note(candidate, verdict)
         self.ledger.mark_candidate(candidate.key, "sent")
+        events.sent(candidate, member.plan, relays)
         await self._share("record_sent", len(member.plan.bundles))
         return self._note(candidate, Verdict("sent", "", member.plan, result))
 
@@ -416,12 +430,13 @@ class Submitter:
         if net < self._policy(candidate).min_net_profit_wei:
             return f"below_minimum: simulated net {net} wei", result
         if gain + member.bid.coinbase_wei != candidate.expected_profit_wei:
-            self.counters["profit_mismatch"] += 1
+            self.counts.profit_mismatches += 1
         return None, result
 
-    async def _send(self, bundle: BlockBundle, member: Member) -> int:
+    async def _send(self, bundle: BlockBundle, member: Member) -> set[str]:
         """Send the bundle for each of its blocks, replacing what was sent for that block before;
-        the relays' answers go to the ledger under ``member``'s plan. Returns how many accepted."""
+        the relays' answers go to the ledger under ``member``'s plan. Returns the relays that
+        accepted it for some block."""
         assert self.relays is not None
         txs = tuple(bundle.txs())
         submissions = []
@@ -439,20 +454,26 @@ class Submitter:
         if later:  # the next blocks are less urgent: all at once, after the first is answered
             outcomes = await asyncio.gather(*(self.relays.send_bundle(s) for s in later))
             answers |= {s.bundle.block_number: o for s, o in zip(later, outcomes, strict=True)}
-        delivered = 0
+        relays: set[str] = set()
+        strategy, plan = member.candidate.strategy, member.plan
         for block_number, outcomes_for_block in answers.items():
+            accepted = tuple(o.relay for o in outcomes_for_block if o.error is None)
+            if accepted:
+                self.counts.sent(strategy, accepted)
+                venue = member.candidate.action.venue
+                self._accepted[plan.bundle_hash, block_number] = (strategy, venue, accepted)
+                relays.update(accepted)
             for outcome in outcomes_for_block:
                 error = outcome.error
                 self.ledger.record_relay_answer(
-                    member.plan.bundle_hash,
+                    plan.bundle_hash,
                     block_number,
                     outcome.relay,
                     ok=error is None,
                     error_kind=None if error is None else error.kind,
                     message=None if error is None else str(error),
                 )
-                delivered += error is None
-        return delivered
+        return relays
 
     async def _share(self, method: str, *args: Any) -> None:
         """Tell the shared book; its outage is counted, never stops the pipeline."""
@@ -461,5 +482,5 @@ class Submitter:
         try:
             await getattr(self.shared, method)(*args)
         except Exception as error:  # a Redis outage must not take the submitter down
-            self.counters["shared_ledger_errors"] += 1
+            self.counts.shared_ledger_errors += 1
             log.warning("shared ledger: %s", error)

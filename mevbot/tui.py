@@ -31,6 +31,7 @@ from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
+from mevbot.counters import Tally, total
 from mevbot.latency import STAGES
 from mevbot.logfmt import printable
 from mevbot.status import BotStatus, BundleRow, OpportunityRow, RelayHealth, Timing
@@ -147,8 +148,17 @@ def _table(columns: Sequence[Column]) -> Table:
     return table
 
 
-def _panel(body: RenderableType, title: str, height: int | None = None) -> Panel:
-    return Panel(body, title=title, title_align="left", height=height)
+def _panel(
+    body: RenderableType, title: str, height: int | None = None, subtitle: str | None = None
+) -> Panel:
+    return Panel(
+        body,
+        title=title,
+        title_align="left",
+        height=height,
+        subtitle=subtitle,
+        subtitle_align="left",
+    )
 
 
 def _table_height(rows: int) -> int:
@@ -170,7 +180,7 @@ def _line(*parts: Text | str) -> Text:
     return line
 
 
-def _relay_summary(relay: RelayHealth) -> Text:
+def _relay_summary(relay: RelayHealth, tally: Tally) -> Text:
     if relay.sent and not relay.ok:
         style = "red"
     elif relay.errors:
@@ -183,6 +193,11 @@ def _relay_summary(relay: RelayHealth) -> Text:
         text.append(f", {relay.errors:,} err", style=style)
     if relay.latency is not None:
         text.append(f", p50 {format_ms(relay.latency.p50)} ms")
+    # Of the bundles (target blocks) this relay accepted, how many landed.
+    accepted = total(tally.relay_bundles, relay.name, "sent")
+    if accepted:
+        landed = total(tally.relay_bundles, relay.name, "landed")
+        text.append(f", landed {landed:,}/{accepted:,} ({format_share(landed, accepted)})")
     return text
 
 
@@ -207,7 +222,9 @@ def header_panel(status: BotStatus) -> Panel:
         chain.append(" DRY RUN ", style="bold black on yellow")
     relays = _line("relays: ")
     if status.relays:
-        relays.append_text(Text("   ").join(_relay_summary(relay) for relay in status.relays))
+        relays.append_text(
+            Text("   ").join(_relay_summary(relay, status.tally) for relay in status.relays)
+        )
     else:
         relays.append(MISSING, style="dim")
     lines = [chain, relays]
@@ -360,6 +377,57 @@ def bundles_panel(status: BotStatus, rows: int | None = None) -> Panel:
     return _panel(table, "Bundles")
 
 
+_RESULT_COLUMNS: tuple[Column, ...] = (
+    ("strategy", 14, False), ("candidates", 10, True), ("sent", 7, True), ("landed", 7, True),
+    ("net", 14, True), ("gas", 14, True), ("tips", 14, True),
+)  # fmt: skip
+
+
+def _strategies(tally: Tally) -> list[str]:
+    counted = (*tally.opportunities, *tally.bundles, *tally.gas_paid_wei)
+    return sorted({count.labels[0] for count in counted})
+
+
+def _result_row(tally: Tally, strategy: str) -> list[Text]:
+    candidates = total(tally.opportunities, strategy)
+    net = total(tally.realized_profit_wei, strategy) - total(tally.realized_loss_wei, strategy)
+    return [
+        safe(strategy, limit=30),
+        _num(candidates - total(tally.opportunities, strategy, "duplicate")),
+        _num(total(tally.opportunities, strategy, "sent")),
+        _num(total(tally.bundles, strategy, "landed")),
+        Text(format_eth(net), style="green" if net > 0 else "red" if net < 0 else ""),
+        Text(format_eth(total(tally.gas_paid_wei, strategy))),
+        Text(format_eth(total(tally.tips_paid_wei, strategy))),
+    ]
+
+
+def results_height(status: BotStatus, rows: int | None) -> int:
+    return _table_height(len(_strategies(status.tally)[:rows]))
+
+
+def results_panel(status: BotStatus, rows: int | None = None) -> Panel:
+    """Since start, per strategy: candidates (repeats of a key left out), sent, bundles landed,
+    realized profit net of losses, gas and tips paid; and the totals."""
+    tally = status.tally
+    table = _fill(
+        _table(_RESULT_COLUMNS),
+        (_result_row(tally, strategy) for strategy in _strategies(tally)[:rows]),
+        "results",
+    )
+    return _panel(table, "Results", subtitle=result_totals(tally))
+
+
+def result_totals(tally: Tally) -> str:
+    """Since start: bundles sent and landed, realized profit net of losses, gas and tips paid."""
+    return (
+        f"sent {total(tally.bundles, None, 'sent'):,}"
+        f" · landed {total(tally.bundles, None, 'landed'):,}"
+        f" · net {format_eth(tally.net_profit_wei)} · gas {format_eth(total(tally.gas_paid_wei))}"
+        f" · tips {format_eth(total(tally.tips_paid_wei))}"
+    )
+
+
 _KEEPER_COLUMNS: tuple[Column, ...] = (
     ("job", 14, False), ("state", 7, False), ("last run", 9, False), ("next run", 8, False),
     ("fail", 4, True), ("last action", None, False),
@@ -453,6 +521,7 @@ def _sections(status: BotStatus, now: float, wide: bool) -> list[_Section]:
         len(status.tasks),
     )
     n_opportunities, n_bundles = len(status.opportunities), len(status.bundles)
+    n_strategies = len(_strategies(status.tally))
 
     def shown(count: int, rows: int | None) -> int:
         return count if rows is None else min(count, rows)
@@ -471,6 +540,14 @@ def _sections(status: BotStatus, now: float, wide: bool) -> list[_Section]:
             table_height(n_opportunities),
             n_opportunities,
             min(n_opportunities, 3),
+        ),
+        _Section(  # before the bundles: of the same importance, kept when one must go
+            "results",
+            3,
+            lambda rows: results_panel(status, rows),
+            lambda rows: results_height(status, rows),
+            n_strategies,
+            min(n_strategies, 1),
         ),
         _Section(
             "bundles",
@@ -566,8 +643,8 @@ def _sections(status: BotStatus, now: float, wide: bool) -> list[_Section]:
 
 
 _DISPLAY_ORDER = (
-    "header", "intake", "latency", "opportunities", "bundles", "keepers+tasks", "tasks", "keepers",
-    "log",
+    "header", "results", "intake", "latency", "opportunities", "bundles", "keepers+tasks",
+    "tasks", "keepers", "log",
 )  # fmt: skip
 
 

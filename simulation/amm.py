@@ -183,6 +183,12 @@ class Pool:
         except InsufficientLiquidityError:
             return None
 
+    def rate(self, token_in: str) -> float:
+        reserve_in, reserve_out = self.reserves_for(token_in)
+        if not reserve_in:
+            return 0.0
+        return reserve_out / reserve_in * (FEE_DENOMINATOR - self.fee_bps) / FEE_DENOMINATOR
+
     def constant_product(self, zero_for_one: bool) -> tuple[int, int, int]:
         if zero_for_one:
             return self.reserve0, self.reserve1, self.fee_bps

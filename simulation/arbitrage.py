@@ -51,11 +51,13 @@ from simulation.amm import (
     get_amount_out,
     min_amount_in,
 )
-from simulation.pools import Hop, PoolState
+from simulation.pools import Hop, PoolState, StateMissing
 
 SCAN_LIMIT = 64
 """Most amounts one refinement evaluates (each costs one pass along the path, ~1 µs a hop)."""
-SEARCH_SCAN_LIMIT = 4096
+SEARCH_BUDGET = 4
+"""Most cycles without a closed form searched in one call, widest marginal gap first."""
+SEARCH_SCAN_LIMIT = 128
 """Most inputs the exact search scans each side of its estimate (:func:`search_path_input`)."""
 
 
@@ -274,23 +276,30 @@ def search_path_input(
     """``(amount_in, profit)`` maximising ``out(x) - x`` along a path with no closed form.
 
     ``steps`` are the hops' exact integer outputs, each nondecreasing in its input and concave
-    up to flooring (as every AMM curve is). Inputs at powers of two bracket the optimum (the
-    search stops two doublings past the best, or where the output stops growing: the path ran
-    out of liquidity); an integer ternary search narrows the bracket to a point ``x0``.
+    up to flooring (as every AMM curve is); a step that cannot price an amount (the local state
+    lacks what it needs: :class:`~simulation.pools.StateMissing`) caps the search below it.
+    Inputs at powers of two bracket the optimum (the search stops two doublings past the best,
+    or where the output stops growing: the path ran out of liquidity); a ternary search narrows
+    the bracket to a part in 2**20 of the input (to single units for small inputs).
 
     **Exactness.** Flooring makes the integer profit ``p`` jagged below the real, concave curve
     ``P``: ``P - E <= p <= P``, where ``E`` is what the floors can lose (one unit of each hop's
-    output, valued at the rest of the path, measured at ``x0``). Every input that beats the best
-    profit ``m`` found has ``P >= m``, an interval around ``x0`` on which ``p >= m - E``; so a
-    scan outward from ``x0``, in each direction until ``p`` falls below ``m - E``, sees every
-    such input and the result is the exact integer maximum. The scan stops early after
-    ``scan_limit`` inputs a side (a path whose flat region is wider than that), short of the
-    maximum by at most ``E``. ``(0, 0)`` when no input makes a profit.
+    output, valued at the rest of the path, measured at the estimate). Every input that beats
+    the best profit ``m`` found has ``P >= m``, an interval around the estimate on which
+    ``p >= m - E``; a scan outward from it, in each direction until ``p`` falls below ``m - E``,
+    sees every such input, and the result is the exact integer maximum. The scan stops after
+    ``scan_limit`` inputs a side: with fine units (18-decimal tokens) that flat region spans
+    billions of inputs whose profits differ by a few units at most, and the result is then short
+    of the maximum by at most ``E`` plus the bracket's quadratic error (a few wei).
+    ``(0, 0)`` when no input makes a profit.
     """
 
     def output(amount: int, first: int = 0) -> int:
-        for step in steps[first:]:
-            amount = step(amount)
+        try:
+            for step in steps[first:]:
+                amount = step(amount)
+        except (StateMissing, ArithmeticError):  # unpriceable here, or past what a pool takes
+            return -1
         return amount
 
     # Below the first input that gets anything out, the profit only falls: skip that stretch.
@@ -300,15 +309,17 @@ def search_path_input(
         out = output(amount)
         if out == 0:
             continue
+        if out < 0 or out <= last_out:
+            break
         if not best_in or out - amount > best_profit:
             best_in, best_profit = amount, out - amount
-        if out <= last_out or amount >= best_in << 2:
+        if amount >= best_in << 2:
             break
         last_out = out
     if best_in == 0:
         return 0, 0
     low, high = best_in >> 1, best_in << 1
-    while high - low > 2:
+    while high - low > max(2, high >> 20):
         third = (high - low) // 3
         if output(low + third) - low - third < output(high - third) - high + third:
             low += third
@@ -316,8 +327,11 @@ def search_path_input(
             high -= third
     centre = (low + high) // 2
     amounts = [centre]
-    for step in steps:
-        amounts.append(step(amounts[-1]))
+    try:
+        for step in steps:
+            amounts.append(step(amounts[-1]))
+    except (StateMissing, ArithmeticError):
+        return (best_in, best_profit) if best_profit > 0 else (0, 0)
     loss = 1 + sum(
         output(amounts[k] + 1, k) - output(amounts[k], k) + 1 for k in range(1, len(steps))
     )
@@ -347,6 +361,20 @@ def _best_bound_first(candidate: tuple[int, int, Cycle, list[Hop], _Term]) -> tu
     return -candidate[0], candidate[1]
 
 
+def _rate_product(
+    cycle: Cycle, fetched: dict[str, PoolState], pools: Mapping[str, PoolState]
+) -> float:
+    """The cycle's marginal rates multiplied: at most 1, no input profits (every curve is
+    concave); the larger, the wider the gap."""
+    product = 1.0
+    for address, token_in in zip(cycle.pools, cycle.tokens, strict=True):
+        pool = fetched.get(address)
+        if pool is None:
+            pool = fetched[address] = pools[address]
+        product *= pool.rate(token_in)
+    return product
+
+
 def best_opportunity(
     cycles: Iterable[Cycle], pools: Mapping[str, PoolState], min_profit: int = 0
 ) -> Opportunity | None:
@@ -357,7 +385,7 @@ def best_opportunity(
     Profits are in each cycle's start token: pass cycles of one start token, or convert.
     """
     candidates: list[tuple[int, int, Cycle, list[Hop], _Term]] = []
-    searched: list[Cycle] = []
+    searched: list[tuple[float, int, Cycle]] = []
     # Cycles found through one moved pool all share it; a local dict makes repeats cheap when
     # ``pools`` is a ChainMap, whose lookups run as Python code (~0.4 µs each).
     fetched: dict[str, PoolState] = {}
@@ -371,7 +399,9 @@ def best_opportunity(
                 pool = fetched[address] = pools[address]
             hop = pool.constant_product(zero_for_one)
             if hop is None:
-                searched.append(cycle)
+                gap = _rate_product(cycle, fetched, pools)
+                if gap > 1.0:
+                    searched.append((gap, order, cycle))
                 break
             reserve_in, reserve_out, fee_bps = hop
             hops.append(hop)
@@ -393,7 +423,8 @@ def best_opportunity(
         amount_in, profit = _refine(hops, *curve, SCAN_LIMIT)
         if profit > best_profit:
             best, best_profit = (cycle, amount_in), profit
-    for cycle in searched:
+    # The exact search costs ~100 quotes a cycle: only the widest gaps get one.
+    for _, _, cycle in sorted(searched, key=lambda item: (-item[0], item[1]))[:SEARCH_BUDGET]:
         amount_in, profit = search_path_input(cycle.steps(fetched))
         if profit > best_profit:
             best, best_profit = (cycle, amount_in), profit

@@ -282,13 +282,16 @@ def find_liquidations(
 
     ``prices`` default to the state's feed answers and ``pools`` to its pools (pass
     ``state.prices_after`` / ``state.pools_after`` of a pending effect to look ahead);
-    swap-back venues are the pools of ``factories`` (default: those of the state's routers).
+    swap-back venues are the pools of ``factories`` (default: the V2 factories of the state's
+    routers: the Executor's liquidation swaps back through V2 pairs).
     ``max_cover`` caps the debt covered per debt asset (the executor's inventory); an asset
     missing from it cannot be covered at all.
     """
     prices = state.prices if prices is None else prices
     pools = state.pools if pools is None else pools
-    factories = tuple(dict.fromkeys(state.routers.values()) if factories is None else factories)
+    if factories is None:
+        factories = (v.get("uniswap-v2") for v in state.routers.values())
+    factories = tuple(dict.fromkeys(f for f in factories if f is not None))
     positions = state.positions
     found = []
     for user in positions if users is None else users:

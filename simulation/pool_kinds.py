@@ -5,14 +5,21 @@ from __future__ import annotations
 
 from simulation.pools import PoolKind
 from simulation.uniswap_v2 import UNISWAP_V2
+from simulation.uniswap_v3 import UNISWAP_V3
 
-POOL_KINDS: dict[str, PoolKind] = {kind.name: kind for kind in (UNISWAP_V2,)}
+POOL_KINDS: dict[str, PoolKind] = {kind.name: kind for kind in (UNISWAP_V2, UNISWAP_V3)}
 
 
 def register_pool_kind(kind: PoolKind) -> PoolKind:
     """Make ``kind`` known by its name (to configs, deployments and the runtime)."""
     POOL_KINDS[kind.name] = kind
     return kind
+
+
+def executor_hop(kind_name: str) -> int | None:
+    """The Executor's hop kind for pools of ``kind_name`` (None: it cannot trade them)."""
+    kind = POOL_KINDS.get(kind_name)
+    return None if kind is None else kind.executor_hop
 
 
 def pool_kind(name: str) -> PoolKind:

@@ -19,6 +19,12 @@ from typing import Any, ClassVar, Protocol
 
 from chain.types import Log
 
+
+class StateMissing(LookupError):
+    """A quote needs pool state the local copy does not hold yet (e.g. a V3 tick-bitmap word
+    beyond the loaded ones): the amount cannot be priced now."""
+
+
 Hop = tuple[int, int, int]
 """``(reserve_in, reserve_out, fee_bps)``: a constant-product hop, for the closed-form search."""
 
@@ -42,7 +48,8 @@ class PoolState(Protocol):
         ...
 
     def amount_out(self, token_in: str, amount_in: int) -> int:
-        """Exact in: what selling ``amount_in`` of ``token_in`` pays out (0 when nothing)."""
+        """Exact in: what selling ``amount_in`` of ``token_in`` pays out (0 when nothing);
+        :class:`StateMissing` when the local state cannot price that much."""
         ...
 
     def amount_in(self, token_in: str, amount_out: int) -> int | None:
@@ -57,6 +64,11 @@ class PoolState(Protocol):
     def apply_log(self, log: Log) -> PoolState | None:
         """The pool after one of its own logs, or None for a log that does not change it.
         :class:`ValueError` for a malformed log."""
+        ...
+
+    def rate(self, token_in: str) -> float:
+        """The marginal output per unit of ``token_in`` at the current price, after the fee: a
+        float, for pruning only (a cycle whose rates multiply to at most 1 cannot profit)."""
         ...
 
     def constant_product(self, zero_for_one: bool) -> Hop | None:
@@ -77,7 +89,9 @@ class PoolKind:
     ``creation_topic`` is its factories' pool-created event, turned into the new pool by
     ``from_creation_log``. ``load(rpc, factories, block)`` reads every pool of the factories
     with batched calls, as ``(factory, pool)``. ``warmup(pool)`` lists the reads that pull what
-    a bundle through the pool touches into a fresh fork.
+    a bundle through the pool touches into a fresh fork. ``executor_hop`` is the Executor's hop
+    kind that swaps through such a pool (``Executor.Kind``); None: the Executor cannot, and no
+    strategy trades it.
     """
 
     name: str
@@ -86,3 +100,4 @@ class PoolKind:
     from_creation_log: Callable[[Log], PoolState]
     load: Loader
     warmup: Callable[[PoolState], Calls]
+    executor_hop: int | None = None

@@ -21,7 +21,7 @@ from chain.intents import Intent, MulticallIntent, OracleUpdateIntent, SwapInten
 from chain.topics import ANSWER_UPDATED, BORROW, LENDING_TOPICS, REPAY, SUPPLY, WITHDRAW
 from chain.types import Log
 from simulation.lending import Position, ReserveConfig
-from simulation.pools import PoolKind, PoolState
+from simulation.pools import PoolKind, PoolState, StateMissing
 
 _MISSING: Any = object()
 
@@ -87,21 +87,22 @@ class ChainState:
     """Pools, feeds and positions as of ``block_number``, with undo history for reorgs.
 
     ``factories`` maps each factory whose new pools are followed to its pool kind; ``routers``
-    maps a router address to the factory whose pools it trades, so pending router swaps can be
-    routed through the right pools. ``feed_assets`` maps a feed address to the asset it prices
+    maps a router address to the factory whose pools it trades for each protocol
+    (``{"uniswap-v2": factory, ...}``), so pending router swaps can be routed through the right
+    pools. ``feed_assets`` maps a feed address to the asset it prices
     for the lending market (``prices`` then gives asset -> answer, what the lending math takes).
     """
 
     def __init__(
         self,
         *,
-        routers: Mapping[str, str] | None = None,
+        routers: Mapping[str, Mapping[str, str]] | None = None,
         factories: Mapping[str, PoolKind] | None = None,
         feed_assets: Mapping[str, str] | None = None,
         lending_pool: str | None = None,
         history: int = 64,
     ) -> None:
-        self.routers = dict(routers or {})
+        self.routers = {router: dict(venues) for router, venues in (routers or {}).items()}
         self.factories = dict(factories or {})
         self.feed_assets = dict(feed_assets or {})
         self.lending_pool = lending_pool
@@ -316,12 +317,15 @@ class ChainState:
             swaps = intent.swaps
         overlay: dict[str, PoolState] = {}
         for swap in swaps:
-            if not self._apply_swap(swap, overlay):
+            try:
+                if not self._apply_swap(swap, overlay):
+                    return PendingEffect()
+            except (StateMissing, ArithmeticError):  # a pool we cannot price that far yet
                 return PendingEffect()
         return PendingEffect(pools=overlay)
 
     def _apply_swap(self, swap: SwapIntent, overlay: dict[str, PoolState]) -> bool:
-        factory = self.routers.get(swap.router)
+        factory = self.routers.get(swap.router, {}).get(swap.protocol)
         if factory is None or len(swap.path) < 2:
             return False
         hops: list[PoolState] = []

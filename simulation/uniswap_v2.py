@@ -89,4 +89,5 @@ UNISWAP_V2 = PoolKind(
     from_creation_log=pair_from_creation_log,
     load=load_factories,
     warmup=warmup,
+    executor_hop=0,  # Executor.Kind.V2 (anvil/contracts/Executor.sol)
 )

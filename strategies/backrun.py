@@ -2,13 +2,15 @@
 
 On a pending transaction the strategy looks only at the cycles through the pools that swap
 moves, evaluated on the state the swap leaves (:meth:`ChainState.pools_after`), and proposes the
-best one as a bundle ``[their swap, our Executor.arbitrage]``: ours lands after theirs, never
-before. On a new block it looks for gaps the block itself left (no trigger, nothing to backrun)
-among the cycles through the pools the block changed or that it proposed a block earlier (a gap
-stays open until someone closes it) — all cycles on the first block it sees — and proposes up
-to ``max_block_candidates`` trades on disjoint pools. Cycles start and end in
-``start_token`` (WETH: the Executor's inventory), so profits are already in ETH wei.
-Amounts and profits are exact under the integer math the pools run.
+best one as a bundle ``[their swap, our Executor.arbitrageHops]``: ours lands after theirs,
+never before. On a new block it looks for gaps the block itself left (no trigger, nothing to
+backrun) among the cycles through the pools the block changed or that it proposed a block
+earlier (a gap stays open until someone closes it) — all cycles on the first block it sees —
+and proposes up to ``max_block_candidates`` trades on disjoint pools. Cycles through pools of
+any kind (V2 and V3 alike) start and end in ``start_token`` (WETH), so profits are already in
+ETH wei; the Executor finances each with a flash swap of its first hop, so it needs no
+inventory (with ``max_amount_in`` it trades its own, up to that much). Amounts and profits are
+exact under the integer math the pools run.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from simulation.actions import ArbitrageAction
+from simulation.actions import HopArbitrageAction
 from simulation.arbitrage import Cycle, CycleIndex, Opportunity, best_opportunity
 from simulation.candidates import Candidate
+from simulation.pool_kinds import executor_hop
 from simulation.pools import PoolState
 from simulation.state import ChainState
 from strategies.base import BlockContext, PendingContext
@@ -36,6 +39,11 @@ class BackrunStats:
     candidates: int = 0
     block_candidates: int = 0
     cycle_rebuilds: int = 0
+
+
+def tradable(pools: Iterable[PoolState]) -> list[PoolState]:
+    """The pools the Executor can swap through (its pool kind registers an Executor hop)."""
+    return [pool for pool in pools if executor_hop(pool.kind) is not None]
 
 
 def cycle_id(cycle: Cycle) -> str:
@@ -54,8 +62,9 @@ class BackrunArbitrage:
 
     ``cycles`` should cover the state's pools (see :meth:`for_state`); it is rebuilt from all
     of them when a block brings new pairs. ``min_expected_profit_wei`` is the least expected
-    profit (before gas and bid) worth a candidate. ``max_amount_in`` caps the input to the
-    executor's inventory: a larger optimum is traded at the cap, its profit recomputed exactly.
+    profit (before gas and bid) worth a candidate. ``max_amount_in`` makes the executor trade its
+    own inventory instead of a flash swap, capped to it: a larger optimum is traded at the cap,
+    its profit recomputed exactly.
     """
 
     def __init__(
@@ -88,7 +97,7 @@ class BackrunArbitrage:
         """A strategy whose cycles are every cycle from ``start_token`` over ``state``'s pools."""
         strategy = cls(
             name,
-            CycleIndex.build(state.pools.values(), [start_token], max_hops),
+            CycleIndex.build(tradable(state.pools.values()), [start_token], max_hops),
             start_token=start_token,
             max_hops=max_hops,
             **options,
@@ -123,7 +132,7 @@ class BackrunArbitrage:
             Candidate(
                 strategy=self.name,
                 key=f"backrun:{context.target_block}:{tx.hash}",
-                action=ArbitrageAction(opportunity.cycle.pools, self.start_token, amount_in),
+                action=self._action(opportunity, pools, amount_in),
                 backrun=(tx,),
                 target_block=context.target_block,
                 profit_token=self.start_token,
@@ -133,13 +142,23 @@ class BackrunArbitrage:
             )
         ]
 
+    def _action(
+        self, opportunity: Opportunity, pools: Mapping[str, PoolState], amount_in: int
+    ) -> HopArbitrageAction:
+        """The Executor's hop cycle: financed by a flash swap of its first hop, or from the
+        executor's inventory when the strategy is capped to it."""
+        flash = self.max_amount_in is None
+        return HopArbitrageAction.for_cycle(opportunity.cycle, pools, amount_in, flash=flash)
+
     def _refresh_cycles(self, state: ChainState, new_pairs: bool) -> None:
         """Rebuild the cycles from every pool when pools appeared (or a reorg removed some), so
         that no cycle names a pool the state no longer has."""
         if self._indexed_pool_count is None:
             self._indexed_pool_count = len(state.pools)
         if new_pairs or self._indexed_pool_count != len(state.pools):
-            self.cycles = CycleIndex.build(state.pools.values(), [self.start_token], self.max_hops)
+            self.cycles = CycleIndex.build(
+                tradable(state.pools.values()), [self.start_token], self.max_hops
+            )
             self._indexed_pool_count = len(state.pools)
             self.stats.cycle_rebuilds += 1
 
@@ -172,7 +191,7 @@ class BackrunArbitrage:
             touching = self.cycles.cycles_touching
             cycles = list(dict.fromkeys(c for pool in pools for c in touching(pool)))
         candidates = self._disjoint_candidates(cycles, state.pools, context)
-        self._open_pools = frozenset(p for c in candidates for p in c.action.pairs)
+        self._open_pools = frozenset(p for c in candidates for p in c.action.pools)
         return candidates
 
     def _disjoint_candidates(
@@ -190,7 +209,7 @@ class BackrunArbitrage:
                 Candidate(
                     strategy=self.name,
                     key=f"arb:{context.target_block}:{cycle_id(opportunity.cycle)}",
-                    action=ArbitrageAction(opportunity.cycle.pools, self.start_token, amount_in),
+                    action=self._action(opportunity, pools, amount_in),
                     backrun=(),
                     target_block=context.target_block,
                     profit_token=self.start_token,

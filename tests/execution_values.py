@@ -8,7 +8,7 @@ from execution.bids import Bid
 from execution.bundler import BundlePlan, build_bundles
 from execution.executor_calls import ExecutorCall
 from execution.signer import LocalSigner
-from simulation.actions import ArbitrageAction
+from simulation.actions import HopArbitrageAction, SwapHop
 from simulation.candidates import Candidate
 
 OURS = LocalSigner("0x" + "42" * 32)
@@ -48,7 +48,14 @@ def candidate(key: str, target_block: int = 100) -> Candidate:
     return Candidate(
         strategy="backrun_arbitrage",
         key=key,
-        action=ArbitrageAction(("0x" + "01" * 20, "0x" + "02" * 20), WETH, 10**18),
+        action=HopArbitrageAction(
+            (
+                SwapHop("0x" + "01" * 20, "uniswap-v2", True),
+                SwapHop("0x" + "02" * 20, "uniswap-v2", False),
+            ),
+            WETH,
+            10**18,
+        ),
         backrun=(trigger,),
         target_block=target_block,
         profit_token=WETH,

@@ -189,10 +189,12 @@ async def push_victim(
     dex: str = "uniswap",
     pair: str = "WETH/USDC",
     percent: int = 3,
+    deadline: int = 2**40,
 ) -> SignedTx:
     """Send a pending swap selling ``percent``% of the pool's WETH (reserves read on chain):
     prices move apart, so a bot has a backrun to make (the trade of tests/test_e2e.py).
-    ``traffic`` is a synced :class:`anvil.traffic.Traffic`."""
+    ``traffic`` is a synced :class:`anvil.traffic.Traffic`; a ``deadline`` in the past makes
+    the router revert the swap."""
     world = stack.world
     weth = world.tokens["WETH"]["address"]
     entry = world.dexes[dex]["pairs"][pair]
@@ -201,7 +203,7 @@ async def push_victim(
     amount = reserves[0 if entry["token0"] == weth else 1] * percent // 100
     trader = world.traders[0].address
     data = ROUTER.function("swapExactTokensForTokens").encode(
-        amount, 0, [weth, other], trader, 2**40
+        amount, 0, [weth, other], trader, deadline
     )
     base_fee = await latest_base_fee(stack.rpc)
     victim = traffic.sign(trader, world.dexes[dex]["router"], data, base_fee)

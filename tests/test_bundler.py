@@ -57,11 +57,11 @@ def test_a_backrun_tx_without_its_envelope_is_refused() -> None:
 def test_arbitrage_calldata_round_trips() -> None:
     item = candidate("k")
     call = executor_call(EXECUTOR, item, BID, gas_limit_for(260_891), WETH)
-    args = EXECUTOR_ABI.function("arbitrage").decode_input(call.data)
+    args = EXECUTOR_ABI.function("arbitrageHops").decode_input(call.data)
     assert args == (
-        item.action.pairs,
-        WETH,
+        ((item.action.pools[0], 0, True), (item.action.pools[1], 0, False)),
         10**18,
+        True,
         BID.min_profit_arg,
         BID.coinbase_wei,
     )

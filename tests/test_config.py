@@ -35,6 +35,8 @@ def test_preset_fills_chain_id_relays_and_routers(tmp_path):
     ]
     assert config.relays[0].url == "https://relay.flashbots.net"
     assert config.routers["0x7a250d5630b4cf539739df2c5dacb4c659f2488d"] == "uniswap-v2"
+    assert config.routers["0x66a9893cc07d91d95644aedd05d03f95e1dba8af"] == "universal-router-v2"
+    assert sum(kind.startswith("universal-router") for kind in config.routers.values()) == 4
     assert config.node.ws == "ws://node:8546"
     sepolia = load_config(network="sepolia", environ={})
     assert sepolia.chain_id == 11155111 and "sepolia" in sepolia.relays[0].url
@@ -244,6 +246,39 @@ def test_key_variables_the_file_names_are_not_config_fields(tmp_path):
         environ={"MEVBOT_OWNER_KEY": "0x" + "11" * 32},
     )
     assert config.keys.executor_env == "MEVBOT_OWNER_KEY"
+
+
+def test_the_worlds_routers_reach_the_deployment_by_kind(tmp_path):
+    routers = [
+        {"address": "0x" + "02" * 20, "kind": "uniswap-v2", "name": "uni"},
+        {"address": "0x" + "06" * 20, "kind": "uniswap-v3-02", "name": "swap-router-02"},
+        {"address": "0x" + "07" * 20, "kind": "universal-router", "name": "universal-router"},
+    ]
+    world = World(
+        chain_id=31337,
+        rpc={"http": "http://127.0.0.1:1", "ws": "ws://127.0.0.1:1"},
+        roles={},
+        traders=[],
+        borrowers=[],
+        tokens={"WETH": {"address": "0x" + "01" * 20}},
+        dexes={"uni": {"router": "0x" + "02" * 20, "factory": "0x" + "03" * 20}},
+        feeds={},
+        lending={"pool": "0x" + "04" * 20},
+        executor="0x" + "05" * 20,
+        deployed_block=1,
+        routers=routers,
+    )
+    devnet_json = tmp_path / "devnet.json"
+    devnet_json.write_text(json.dumps(world.to_json()))
+    config = load_config(
+        _write(tmp_path, f'network = "devnet"\ndevnet_json = "{devnet_json}"\n'), environ={}
+    )
+    kinds = {a: k.value for a, k in resolve_deployment(config).routers.items()}
+    assert kinds == {
+        "0x" + "02" * 20: "uniswap-v2-router",
+        "0x" + "06" * 20: "uniswap-v3-swap-router02",
+        "0x" + "07" * 20: "universal-router-v2.1",  # the npm package the devnet deploys
+    }
 
 
 def test_a_relay_names_a_known_dialect(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from decimal import Decimal
 
 import pytest
 
@@ -23,6 +24,8 @@ def test_demo_lands_bundles_liquidates_and_updates_the_oracle(tmp_path):
             "--block-time",
             "0.5",
             "--no-tui",
+            "--log-format",
+            "json",
             "--summary",
             str(summary),
         ],
@@ -42,4 +45,18 @@ def test_demo_lands_bundles_liquidates_and_updates_the_oracle(tmp_path):
     assert data["pending_seen"] >= data["decoded"] > 0
     for stage in ("decode", "state", "strategy", "simulate", "sign", "submit", "wire_to_relay"):
         assert data["latency_ms"][stage]["n"] > 0
-    assert "kind=log" in done.stderr, "--no-tui prints structured log lines"
+    # --no-tui --log-format json: one JSON object per line, an event for every verdict, bundle
+    # sent and settled (profit in ETH) and keeper action.
+    events = [json.loads(line) for line in done.stderr.splitlines()]
+    by_kind: dict[str, list[dict]] = {}
+    for event in events:
+        by_kind.setdefault(event["kind"], []).append(event)
+    verdicts = {event["verdict"] for event in by_kind["opportunity"]}
+    assert "sent" in verdicts and verdicts <= {"sent", "dropped", "simulated"}
+    sent = [e for e in by_kind["opportunity"] if e["verdict"] == "sent"]
+    assert len(sent) >= data["bundles_submitted"] and len(by_kind["bundle_sent"]) == len(sent)
+    landed = by_kind["bundle_landed"]
+    assert len(landed) >= data["bundles_landed"]
+    assert all(Decimal(e["profit_eth"]) > 0 and e["included_block"] for e in landed)
+    assert all(e["profit_eth"] is None for e in by_kind.get("bundle_missed", []))
+    assert {e["job"] for e in by_kind["keeper_action"]} >= {"oracle-keeper"}

@@ -127,7 +127,8 @@ async def test_a_pending_swap_is_backrun_in_the_next_block_for_exactly_the_simul
         )
         assert gained[weth] + gained[ETH] > 0
         await _until(
-            lambda: bot.engine.counters["bundles_landed"] >= 1, what="the ledger to settle it"
+            lambda: bot.engine.counts.bundles["backrun", "landed"] >= 1,
+            what="the ledger to settle it",
         )
 
 
@@ -176,23 +177,30 @@ async def test_losing_and_reverting_candidates_are_never_sent(stack_and_bot):
     stack, bot = stack_and_bot
     await _mine(stack, bot)
     received_before = stack.stats().bundles_received
-    sent_before = bot.engine.counters["candidates_sent"]
+    sent_before = bot.engine.counts.tally().candidates("sent")
     from dataclasses import replace
 
-    from simulation.actions import ArbitrageAction
+    from simulation.actions import HopArbitrageAction, SwapHop
     from simulation.candidates import Candidate
 
     world = stack.world
     weth = world.tokens["WETH"]["address"]
     pairs = (
-        world.dexes["uniswap"]["pairs"]["WETH/USDC"]["address"],
-        world.dexes["sushiswap"]["pairs"]["WETH/USDC"]["address"],
+        world.dexes["uniswap"]["pairs"]["WETH/USDC"],
+        world.dexes["sushiswap"]["pairs"]["WETH/USDC"],
     )
     # Claims a fat profit, but the trade loses (wrong direction): the executor reverts on the fork.
     fake = Candidate(
         "backrun",
         "test:losing",
-        ArbitrageAction(pairs[::-1], weth, 10**18),
+        HopArbitrageAction(
+            tuple(
+                SwapHop(p["address"], "uniswap-v2", (p["token0"] == weth) == (i == 0))
+                for i, p in enumerate(pairs[::-1])
+            ),
+            weth,
+            10**18,
+        ),
         (),
         bot.state.block_number + 1,
         weth,
@@ -210,7 +218,7 @@ async def test_losing_and_reverting_candidates_are_never_sent(stack_and_bot):
     again = await bot.engine.submitter.submit(fake)
     assert again.outcome == "duplicate", "an idempotency key acts once"
     assert stack.stats().bundles_received == received_before
-    assert bot.engine.counters["candidates_sent"] == sent_before
+    assert bot.engine.counts.tally().candidates("sent") == sent_before
 
 
 async def test_the_dashboard_renders_the_running_bot(stack_and_bot):

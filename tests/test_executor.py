@@ -17,6 +17,7 @@ from test_contracts_lending import USD, AssetSpec, Devnet, Market, deploy_market
 from web3 import Web3
 from web3.contract import Contract
 
+from anvil.uniswap_v3 import V2_PAIR_INIT_CODE_HASH
 from chain.node import AnvilProcess
 from simulation.amm import get_amount_out
 from simulation.lending import liquidation_amounts, percent_mul
@@ -84,7 +85,10 @@ def chain_world() -> Iterator[World]:
         )
         market.supply("TKN", devnet.accounts[2], 1_000_000 * ETHER)
 
-        executor = devnet.deploy("Executor", owner, weth.address)
+        factories = [
+            (pair.functions.factory().call(), V2_PAIR_INIT_CODE_HASH, 0) for pair in (cheap, dear)
+        ]
+        executor = devnet.deploy("Executor", owner, weth.address, factories)
         devnet.send(weth.functions.deposit(), owner, value=10 * ETHER)
         devnet.send(weth.functions.transfer(executor.address, 10 * ETHER), owner)
         devnet.send(tkn.functions.mint(executor.address, 10_000 * ETHER), deployer)

@@ -18,6 +18,7 @@ import sys
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -44,7 +45,9 @@ from anvil.stack import DevnetStack
 from anvil.traffic import Traffic
 from chain.node import free_port
 from execution.ledger import Ledger
+from mevbot.counters import Tally
 from mevbot.deployment import deployment_from_world
+from mevbot.endpoint import status_from_json
 from watcher.journal import read_journal
 
 pytestmark = pytest.mark.faults
@@ -59,7 +62,8 @@ async def stack(devnet_cache: Path) -> AsyncIterator[DevnetStack]:
 
 
 def _reserves(bot) -> dict[str, tuple[int, int]]:
-    return {address: (p.reserve0, p.reserve1) for address, p in bot.state.pools.items()}
+    pools = bot.state.pools.items()
+    return {a: (p.reserve0, p.reserve1) for a, p in pools if p.kind == "uniswap-v2"}
 
 
 def _tasks(bot) -> dict[str, str]:
@@ -116,7 +120,7 @@ async def test_node_websocket_cut_at_random_loses_no_pending_tx(stack, tmp_path,
             pool = await stack.rpc.call("txpool_status", [])
             assert int(pool["pending"], 16) + int(pool["queued"], 16) == len(sent), "none mined"
             await until(
-                lambda: bot.engine.counters["pending"] >= len(sent),
+                lambda: bot.engine.counts.pending >= len(sent),
                 timeout=30,
                 what=f"the bot to see and process all {len(sent)} pending txs after the cuts",
             )
@@ -125,7 +129,7 @@ async def test_node_websocket_cut_at_random_loses_no_pending_tx(stack, tmp_path,
             assert source.health.reconnects >= cuts
             assert set(_tasks(bot).values()) == {"running"}
             assert bot.supervisor.total_restarts == 0, bot.supervisor.status()
-            assert bot.engine.counters["pending"] == len(sent)
+            assert bot.engine.counts.pending == len(sent)
         seen = {event.hash for event in read_journal(journal) if hasattr(event, "input")}
         assert seen == sent
         record_property(
@@ -303,6 +307,11 @@ class BotProcess:
             await self._reader
 
 
+def _tally(status: dict[str, Any]) -> Tally:
+    """The counts in a ``/status`` answer."""
+    return status_from_json(status).tally
+
+
 @contextlib.asynccontextmanager
 async def bot_process(config: Path, port: int) -> AsyncIterator[BotProcess]:
     process = BotProcess(config, port)
@@ -311,10 +320,6 @@ async def bot_process(config: Path, port: int) -> AsyncIterator[BotProcess]:
         yield process
     finally:
         await process.terminate()
-
-
-async def _status_counter(process: BotProcess, name: str) -> int:
-    return (await process.status())["counters"].get(name, 0)
 
 
 async def test_sigkilled_bot_restarts_with_the_ledger_intact_and_no_duplicate_bundle(
@@ -342,7 +347,7 @@ async def test_sigkilled_bot_restarts_with_the_ledger_intact_and_no_duplicate_bu
         report = await stack.builder.build_block()
         await _wait_status(
             first,
-            lambda s: s["head_block"] >= report.number and s["counters"].get("candidates_sent"),
+            lambda s: s["head_block"] >= report.number and _tally(s).candidates("sent"),
             "the first bot to send the block's arbitrage",
         )
         victim = await push_victim(stack, traffic)
@@ -367,14 +372,14 @@ async def test_sigkilled_bot_restarts_with_the_ledger_intact_and_no_duplicate_bu
     async with bot_process(config, port) as second:
         await _wait_status(
             second,
-            lambda s: s["counters"].get("blocks", 0) >= 1 and s["counters"].get("pending", 0) >= 1,
+            lambda s: _tally(s).blocks >= 1 and _tally(s).pending >= 1,
             "the restarted bot to process the head and the still-pending victim",
         )
         await asyncio.sleep(1.0)  # time for any (wrong) resend to reach the relay
         status = await second.status()
         assert stack.stats().bundles_received == received, "a bundle was sent twice"
-        assert status["counters"].get("candidates_sent", 0) == 0
-        duplicates = status["counters"].get("candidates_duplicate", 0)
+        assert _tally(status).candidates("sent") == 0
+        duplicates = _tally(status).candidates("duplicate")
         assert duplicates >= 1
         assert {t["name"]: t["state"] for t in status["tasks"]} == dict.fromkeys(
             ("watcher", "engine", "keepers", "refunds"), "running"
@@ -438,7 +443,7 @@ async def test_a_chain_reorg_rolls_the_bot_state_back_and_reapplies_the_new_bran
             branch.append([swap.raw_hex, offset])
         await stack.rpc.call("anvil_reorg", [depth, branch])
         report = await mine(stack, bot)
-        assert bot.engine.counters["reorgs"] >= 1
+        assert bot.engine.counts.reorgs >= 1
         assert bot.state.block_number == report.number
         assert bot.state.block_hash != replaced
         mismatched = {}
@@ -450,6 +455,6 @@ async def test_a_chain_reorg_rolls_the_bot_state_back_and_reapplies_the_new_bran
         assert set(_tasks(bot).values()) == {"running"}
         record_property(
             "survived",
-            f"{bot.engine.counters['reorgs']} reorg(s) handled; all {len(bot.state.pools)} pools' "
+            f"{bot.engine.counts.reorgs} reorg(s) handled; all {len(bot.state.pools)} pools' "
             "reserves equal getReserves on the new chain",
         )

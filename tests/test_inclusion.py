@@ -21,7 +21,7 @@ from execution.inclusion import InclusionTracker
 from execution.ledger import Ledger, OutcomeStatus
 from execution.nonces import NonceManager
 from execution.signer import LocalSigner
-from simulation.actions import ArbitrageAction
+from simulation.actions import HopArbitrageAction, SwapHop
 from simulation.candidates import Candidate
 
 GWEI = 10**9
@@ -125,7 +125,15 @@ async def arbitrage_candidate(chain: Chain, key: str, target_block: int) -> Cand
     return Candidate(
         strategy="backrun_arbitrage",
         key=key,
-        action=ArbitrageAction((sushi["address"], uni["address"]), weth, amount),
+        action=HopArbitrageAction(
+            (
+                SwapHop(sushi["address"], "uniswap-v2", sushi["token0"] == weth),
+                SwapHop(uni["address"], "uniswap-v2", uni["token0"] != weth),
+            ),
+            weth,
+            amount,
+            flash=False,
+        ),
         backrun=(trigger,),
         target_block=target_block,
         profit_token=weth,

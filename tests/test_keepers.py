@@ -49,7 +49,7 @@ POLICY = FeePolicy(priority_fee_wei=GWEI, max_fee_cap_wei=200 * GWEI)
 
 async def _state(rpc, world: World) -> ChainState:
     state = ChainState(
-        routers={d["router"]: d["factory"] for d in world.dexes.values()},
+        routers={d["router"]: {"uniswap-v2": d["factory"]} for d in world.dexes.values()},
         factories={d["factory"]: UNISWAP_V2 for d in world.dexes.values()},
         lending_pool=world.lending["pool"],
     )

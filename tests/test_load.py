@@ -145,15 +145,13 @@ async def test_a_30_s_burst_at_10x_the_pending_rate(devnet: World, tmp_path, rec
         await until(lambda: len(bot.intake) == 0, what="the intake to drain")
         # The engine may hold the last item it popped: let the accounting settle.
         await until(
-            lambda: (
-                bot.engine.counters["pending"] + sum(bot.intake.shed.values()) == bot.intake.offered
-            ),
+            lambda: bot.engine.counts.pending + sum(bot.intake.shed.values()) == bot.intake.offered,
             what="every offered tx to be processed or shed",
         )
         rss_after = proc_status_kb("VmRSS")
         peak = proc_status_kb("VmHWM")
         intake = bot.intake
-        counters = bot.engine.counters
+        counts = bot.engine.counts
         shed = dict(intake.shed)
         wire = bot.latency.timing("wire_to_relay")
         assert wire is not None and wire.n > 0, "no backrun reached the relay"
@@ -161,14 +159,14 @@ async def test_a_30_s_burst_at_10x_the_pending_rate(devnet: World, tmp_path, rec
             f"peak RSS {peak / 1024:.0f} MB (RSS {rss_before / 1024:.0f} -> "
             f"{rss_after / 1024:.0f} MB); wire_to_relay p50 {wire.p50:.1f} ms p99 "
             f"{wire.p99:.1f} ms (n={wire.n}); shed {shed}; "
-            f"{counters['pending_relevant']}/{len(swaps)} swaps handled; "
+            f"{counts.pending_relevant}/{len(swaps)} swaps handled; "
             f"{intake.offered}/{offered_total} txs taken in; {len(sent['resent'])} sent again "
             f"by the traffic's wallet after sitting unmined, {len(sent['taken_back'])} of them "
             f"not in the node's pool at that moment; {_sources(bot)}"
         )
         print(f"\nload: {figures}")
         record_property("survived", figures)
-        assert counters["pending"] + sum(shed.values()) == intake.offered, figures
+        assert counts.pending + sum(shed.values()) == intake.offered, figures
         assert shed.get("relevant", 0) == 0, f"a relevant tx was shed: {figures}"
         assert shed.get("irrelevant", 0) > 0, f"the bursts never overflowed the intake: {figures}"
         assert deepest <= INTAKE_SLOTS
@@ -176,7 +174,7 @@ async def test_a_30_s_burst_at_10x_the_pending_rate(devnet: World, tmp_path, rec
         assert {t.state for t in bot.supervisor.status()} == {"running"}
         assert wire.p50 <= LATENCY_GOAL_MS, figures
         # The bot's own bundle txs reach anvil's pool through the builder: offered can be more.
-        if intake.offered < offered_total or counters["pending_relevant"] < len(swaps):
+        if intake.offered < offered_total or counts.pending_relevant < len(swaps):
             raise PendingTxsLost(
                 f"{figures}; {await _what_was_missed(bot, devnet, swaps | transfers)}"
             )

@@ -6,19 +6,32 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
+from collections.abc import AsyncIterator
 from dataclasses import replace
+from pathlib import Path
 
 import aiohttp
 import pytest
+from fault_support import bot_config, call, mine, push_victim, sent_for, until, with_relays
 from prometheus_client.parser import text_string_to_metric_families
 from test_tui import HOSTILE, HOSTILE_SHOWN, sample_status
 
+from anvil.stack import DevnetStack
+from anvil.traffic import Traffic
+from chain.abi import load_artifact
 from chain.node import free_port
+from keepers.oracle import OracleFeed, SeriesPrice
 from mevbot import cmd_status
+from mevbot.counters import Count, total
+from mevbot.deployment import devnet_keys
 from mevbot.endpoint import StatusFetchError, status_from_json
 from mevbot.latency import LatencyBook
-from mevbot.metrics import Metrics, counter_key
+from mevbot.metrics import Metrics
+from mevbot.runtime import Bot
 from mevbot.status import Intake, SourceRow
+
+FEED = load_artifact("PriceFeed").abi
 
 
 def samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -65,16 +78,7 @@ def test_stage_latencies_land_in_per_stage_histograms():
 
 def test_update_from_catches_counters_up_without_double_counting():
     metrics = Metrics()
-    status = sample_status(
-        counters={
-            counter_key("opportunities", "backrun", "sent"): 5,
-            counter_key("opportunities", "liquidation", "dropped: stale"): 2,
-            counter_key("bundles", "landed"): 3,
-            counter_key("keeper_actions", "oracle-eth-usd"): 7,
-            counter_key("errors", "malformed_tx"): 11,
-            "journal_bytes": 4096,
-        }
-    )
+    status = sample_status()
     metrics.update_from(status)
     metrics.update_from(status)  # the same totals again: nothing new
     assert value(metrics, "mevbot_pending_seen_total", source="ws-hashes") == 10_000
@@ -86,22 +90,38 @@ def test_update_from_catches_counters_up_without_double_counting():
     assert value(metrics, "mevbot_decoded_total") == 8_721
     assert value(metrics, "mevbot_undecoded_total") == 1_279
     assert value(metrics, "mevbot_shed_total") == 37
+    assert value(metrics, "mevbot_pending_handled_total") == 9_000
+    assert value(metrics, "mevbot_pending_relevant_total") == 800
+    assert value(metrics, "mevbot_blocks_total") == 1_200
+    assert value(metrics, "mevbot_reorgs_total") == 0
     assert value(metrics, "mevbot_opportunities_total", strategy="backrun", verdict="sent") == 5
     assert (
+        value(metrics, "mevbot_opportunities_total", strategy="liquidation", verdict="dropped") == 2
+    )
+    assert (
         value(
-            metrics, "mevbot_opportunities_total", strategy="liquidation", verdict="dropped: stale"
+            metrics,
+            "mevbot_candidates_dropped_total",
+            strategy="liquidation",
+            reason="unprofitable_after_gas",
         )
         == 2
     )
-    assert value(metrics, "mevbot_bundles_total", status="landed") == 3
+    assert value(metrics, "mevbot_bundles_total", strategy="backrun", status="sent") == 3
+    assert value(metrics, "mevbot_bundles_total", strategy="liquidation", status="landed") == 3
+    assert value(metrics, "mevbot_relay_bundles_total", relay="flashbots", status="landed") == 3
+    assert value(metrics, "mevbot_relay_bundles_total", relay="titan", status="sent") == 4
+    assert value(metrics, "mevbot_realized_profit_wei_total", strategy="liquidation") == 18e16
+    assert value(metrics, "mevbot_realized_loss_wei_total", strategy="backrun") == 1e15
+    assert value(metrics, "mevbot_gas_paid_wei_total", strategy="backrun") == 3e15
+    assert value(metrics, "mevbot_coinbase_tips_wei_total", strategy="liquidation") == 5e16
     assert value(metrics, "mevbot_relay_sent_total", relay="flashbots") == 120
     assert value(metrics, "mevbot_relay_requests_total", relay="flashbots", outcome="ok") == 118
     assert value(metrics, "mevbot_relay_requests_total", relay="flashbots", outcome="error") == 2
     assert value(metrics, "mevbot_keeper_actions_total", job="oracle-eth-usd") == 7
     assert value(metrics, "mevbot_keeper_failures_total", job="liquidations") == 3
     assert value(metrics, "mevbot_task_restarts_total", task="source:mevshare") == 4
-    assert value(metrics, "mevbot_errors_total", kind="malformed_tx") == 11
-    assert value(metrics, "mevbot_events_total", name="journal_bytes") == 4096
+    assert value(metrics, "mevbot_errors_total", component="relay:flashbots") == 2
     assert value(metrics, "mevbot_head_block") == 7_654_321
     assert value(metrics, "mevbot_head_age_seconds") == pytest.approx(3.2)
     assert value(metrics, "mevbot_queue_depth") == 12
@@ -125,25 +145,30 @@ def test_update_from_catches_counters_up_without_double_counting():
             queue_depth=0,
             queue_capacity=4096,
         ),
-        counters={**status.counters, counter_key("bundles", "landed"): 1},
+        tally=replace(
+            status.tally,
+            bundles=(Count(("liquidation", "landed"), 1), Count(("liquidation", "sent"), 6)),
+        ),
     )
     metrics.update_from(later)
     assert value(metrics, "mevbot_pending_seen_total", source="ws-hashes") == 10_250
     assert value(metrics, "mevbot_decoded_total") == 8_800
     assert value(metrics, "mevbot_shed_total") == 40
-    assert value(metrics, "mevbot_bundles_total", status="landed") == 3 + 1  # reset: counted afresh
+    # A total that went down was reset (its component restarted): counted afresh.
+    assert value(metrics, "mevbot_bundles_total", strategy="liquidation", status="landed") == 3 + 1
+    assert value(metrics, "mevbot_bundles_total", strategy="liquidation", status="sent") == 2 + 4
     assert value(metrics, "mevbot_pending_seen_total", source="txpool") == 2_500  # counters stay
     gauges = samples(metrics)
     assert (("mevbot_source_tx_per_second", (("source", "txpool"),))) not in gauges
     assert gauges[("mevbot_source_tx_per_second", (("source", "ws-hashes"),))] == 50.0
 
 
-def test_counter_keys_are_checked_and_registries_are_private():
-    assert counter_key("bundles", "missed") == "bundles:missed"
-    with pytest.raises(ValueError, match="takes labels"):
-        counter_key("bundles", "a", "b")
-    with pytest.raises(ValueError, match="takes labels"):
-        counter_key("no_such_family", "x")
+def test_the_exposition_has_no_created_series_and_no_catch_all_and_registries_are_private():
+    metrics = Metrics()
+    metrics.update_from(sample_status())
+    names = {name for name, _ in samples(metrics)}
+    assert not any(name.endswith("_created") for name in names)
+    assert "mevbot_events_total" not in names
     one, two = Metrics(), Metrics()  # two bots in one process: no "duplicated timeseries"
     one.observe_stage("sign", 0.5)
     assert value(one, "mevbot_stage_latency_seconds_count", stage="sign") == 1
@@ -246,3 +271,118 @@ def test_a_status_answer_is_validated_before_it_is_shown():
     data["intake"]["sources"][0]["seen"] = "lots"
     with pytest.raises(StatusFetchError, match=r"intake\.sources\.0\.seen"):
         status_from_json(data)
+
+
+@pytest.fixture
+async def stack(devnet_cache: Path) -> AsyncIterator[DevnetStack]:
+    async with DevnetStack(block_time=None, state_dir=devnet_cache) as stack:
+        yield stack
+
+
+def families(text: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    """Sample values per family name, by sorted labels."""
+    return {
+        family.name: {
+            tuple(sorted(sample.labels.items())): sample.value for sample in family.samples
+        }
+        for family in text_string_to_metric_families(text)
+    }
+
+
+async def test_a_running_bot_exports_every_count_it_keeps(stack, tmp_path, capsys):
+    """A devnet bot with an oracle keeper and a second relay that refuses connections: after a
+    backrun landed and a backrun of a swap that reverts was dropped, ``/metrics`` has samples
+    in every family of what the bot counts, and the wei ones agree with the ledger."""
+    world = stack.world
+    feed = world.feeds["WETH"]["address"]
+    round_data = FEED.function("latestRoundData")
+    answer = round_data.decode_output(await call(stack.rpc, feed, round_data.encode()))[1]
+    # 10% above the feed: the keeper's deviation threshold (1%) is crossed at once.
+    reference = SeriesPrice("test ETH/USD", lambda _: answer * 11 // 10)
+    refusing = f"http://127.0.0.1:{free_port()}/"
+    bot = Bot(
+        bot_config(
+            tmp_path / "ledger.sqlite", MEVBOT_METRICS__ENABLED="true", MEVBOT_METRICS__PORT="0"
+        ),
+        with_relays(stack, {"refusing": refusing}),
+        devnet_keys(world),
+        oracle_feeds=[OracleFeed(feed, reference, 100, 3600)],
+    )
+    await bot.start()
+    try:
+        await mine(stack, bot)
+        await mine(stack, bot)
+        traffic = Traffic(world, seed=11)
+        await traffic.sync_nonces(stack.rpc)
+        victim = await push_victim(stack, traffic)
+        await until(lambda: sent_for(bot, victim.hash), 30, "a backrun bundle")
+        (verdict,) = sent_for(bot, victim.hash)
+        report = await mine(stack, bot)
+        assert verdict.plan.bundle_hash in report.included
+        await until(
+            lambda: bot.engine.counts.bundles["backrun", "landed"] >= 1, 15, "the bundle to settle"
+        )
+        expired = await push_victim(stack, traffic, pair="WETH/DAI", deadline=1)
+        await until(
+            lambda: any(c.trigger_hash == expired.hash for c, _ in bot.engine.submitter.verdicts),
+            30,
+            "a verdict on the expired swap's backrun",
+        )
+        (dropped,) = [v for c, v in bot.engine.submitter.verdicts if c.trigger_hash == expired.hash]
+        assert dropped.outcome == "dropped" and dropped.reason.startswith("reverts: backrun tx 0")
+        await until(lambda: bot.snapshot().tally.keeper_actions, 15, "the oracle keeper to act")
+
+        assert bot.status_server is not None
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session,
+            session.get(bot.status_server.url + "/metrics") as response,
+        ):
+            assert response.status == 200
+            text = await response.text()
+        tally = bot.snapshot().tally
+        ledger_profit = bot.ledger.realized_profit_total()
+        code = await asyncio.to_thread(run_status_command, "--url", bot.status_server.url)
+        shown = capsys.readouterr().out
+        assert code == 0
+    finally:
+        await bot.stop()
+
+    found = families(text)
+    assert "mevbot_events" not in found and "_created" not in text
+
+    def positive(family: str, **labels: str) -> float:
+        samples = found[family]
+        value = samples.get(tuple(sorted(labels.items())), 0.0)
+        assert value > 0, f"{family}{labels}: {samples}"
+        return value
+
+    positive("mevbot_opportunities", strategy="backrun", verdict="sent")
+    positive("mevbot_opportunities", strategy="backrun", verdict="dropped")
+    positive("mevbot_candidates_dropped", strategy="backrun", reason="reverts")
+    positive("mevbot_bundles", strategy="backrun", status="sent")
+    positive("mevbot_bundles", strategy="backrun", status="landed")
+    positive("mevbot_relay_bundles", relay="devnet", status="sent")
+    positive("mevbot_relay_bundles", relay="devnet", status="landed")
+    profit = positive("mevbot_realized_profit_wei", strategy="backrun")
+    gas = positive("mevbot_gas_paid_wei", strategy="backrun")
+    tips = positive("mevbot_coinbase_tips_wei", strategy="backrun")
+    positive("mevbot_keeper_actions", job="oracle-keeper")
+    positive("mevbot_errors", component="relay:refusing")
+    assert not any(labels == (("relay", "refusing"),) for labels in found["mevbot_relay_bundles"])
+
+    # The dashboard's intake line divides by the pending txs it shows (each decoded once, the
+    # bot's own bundle txs that reached the pool included): `pending N · decoded x% (d/N)`.
+    match = re.search(r"pending (\d+) · decoded [\d.]+% \((\d+)/(\d+)\)", shown)
+    assert match is not None, shown
+    pending, decoded, classified = map(int, match.groups())
+    assert classified == pending >= 3 and 0 < decoded < pending
+    assert found["mevbot_decoded"][()] + found["mevbot_undecoded"][()] == pending
+    assert found["mevbot_pending_unique"][()] == pending
+
+    # The wei counts are exact in the tally and agree with the ledger; the exposition's floats
+    # round them.
+    assert tally.net_profit_wei == ledger_profit > 0
+    assert profit == pytest.approx(total(tally.realized_profit_wei, "backrun"), rel=1e-12)
+    assert gas == pytest.approx(total(tally.gas_paid_wei, "backrun"), rel=1e-12)
+    assert tips == pytest.approx(total(tally.tips_paid_wei, "backrun"), rel=1e-12)
+    assert total(tally.tips_paid_wei) >= verdict.plan.bid.coinbase_wei > 0

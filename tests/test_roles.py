@@ -99,10 +99,8 @@ async def test_a_watcher_and_two_workers_send_each_backrun_once_and_it_lands(
         await until(lambda: sent_for_victim(), 20, "a worker to send the backrun")
         await asyncio.sleep(0.5)  # give the other worker every chance to send it again
         assert len(sent_for_victim()) == 1, "exactly one worker sent the backrun"
-        handled = sum(b.engine.counters["pending"] for b in workers)
-        assert handled >= 1 and all(
-            b.engine.counters.get("candidates_duplicate", 0) >= 0 for b in workers
-        )
+        handled = sum(b.engine.counts.pending for b in workers)
+        assert handled >= 1
         number = await mine()
         block = await stack.rpc.call("eth_getBlockByNumber", [hex(number), False])
         assert victim.hash in block["transactions"]

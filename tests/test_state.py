@@ -27,7 +27,7 @@ FEED = load_artifact("PriceFeed").abi
 
 def _state_for(world: World) -> ChainState:
     return ChainState(
-        routers={d["router"]: d["factory"] for d in world.dexes.values()},
+        routers={d["router"]: {"uniswap-v2": d["factory"]} for d in world.dexes.values()},
         factories={d["factory"]: UNISWAP_V2 for d in world.dexes.values()},
         lending_pool=world.lending["pool"],
     )

@@ -21,7 +21,7 @@ from chain.abi import load_artifact
 from chain.rpc import connect
 from chain.topics import PAIR_CREATED, SYNC
 from chain.types import BlockHeader, Log, PendingTx
-from simulation.actions import ArbitrageAction, LiquidationAction
+from simulation.actions import HopArbitrageAction, LiquidationAction
 from simulation.amm import Pool, get_amount_out
 from simulation.candidates import Candidate
 from simulation.lending import (
@@ -93,7 +93,9 @@ def _swap_tx(router: str, token_in: str, token_out: str, amount_in: int, **kw: b
 
 def _two_dex_state(weth_reserve: int, tkn_reserve: int) -> tuple[ChainState, Pool, Pool]:
     """WETH/TKN on two DEXes at the same price."""
-    state = ChainState(routers={ROUTER_A: FACTORY_A, ROUTER_B: FACTORY_B})
+    state = ChainState(
+        routers={ROUTER_A: {"uniswap-v2": FACTORY_A}, ROUTER_B: {"uniswap-v2": FACTORY_B}}
+    )
     pool_a = Pool(_address(0xA1), WETH, TKN, weth_reserve, tkn_reserve)
     pool_b = Pool(_address(0xB1), WETH, TKN, weth_reserve, tkn_reserve)
     state.add_pool(FACTORY_A, pool_a)
@@ -113,9 +115,9 @@ def _brute_force_best(pools: list[Pool]) -> int:
     return best
 
 
-def _cycle_profit(action: ArbitrageAction, pools: dict[str, Pool]) -> int:
+def _cycle_profit(action: HopArbitrageAction, pools: dict[str, Pool]) -> int:
     amount, token = action.amount_in, action.token_in
-    for address in action.pairs:
+    for address in action.pools:
         amount, token = pools[address].amount_out(token, amount), pools[address].token_out(token)
     assert token == action.token_in
     return amount - action.amount_in
@@ -137,7 +139,7 @@ def test_a_pending_swap_that_moves_a_pool_gives_one_backrun_with_the_exact_best_
     assert candidate.expected_profit_wei == candidate.expected_profit
     assert candidate.profit_token == WETH and candidate.action.token_in == WETH
     # TKN is cheap on A after the swap: buy it there, sell it on B.
-    assert candidate.action.pairs == (pool_a.address, pool_b.address)
+    assert candidate.action.pools == (pool_a.address, pool_b.address)
     assert candidate.key == f"backrun:{context.target_block}:{tx.hash}"
     assert candidate.target_block == state.block_number + 1 and candidate.detected_at == 123
 
@@ -236,7 +238,7 @@ def _word(value: int | str) -> bytes:
 
 def test_block_state_arbitrage_finds_disjoint_trades_and_new_pairs():
     state = ChainState(
-        routers={ROUTER_A: FACTORY_A, ROUTER_B: FACTORY_B},
+        routers={ROUTER_A: {"uniswap-v2": FACTORY_A}, ROUTER_B: {"uniswap-v2": FACTORY_B}},
         factories={FACTORY_A: UNISWAP_V2, FACTORY_B: UNISWAP_V2},
     )
     state.add_pool(FACTORY_A, Pool(_address(0xA1), WETH, TKN, 10**21, 2 * 10**21))
@@ -247,7 +249,7 @@ def test_block_state_arbitrage_finds_disjoint_trades_and_new_pairs():
     (first,) = strategy.on_block(_block_context(state, frozenset()), state)
     assert first.backrun == () and first.trigger_hash is None
     assert first.key.startswith(f"arb:{state.block_number + 1}:")
-    assert set(first.action.pairs) == {_address(0xA1), _address(0xB1)}
+    assert set(first.action.pools) == {_address(0xA1), _address(0xB1)}
     assert first.expected_profit == _cycle_profit(first.action, dict(state.pools)) > 0
 
     # A new WETH/DAI pair on the second DEX, priced 8% above the first: a second, disjoint trade.
@@ -265,7 +267,7 @@ def test_block_state_arbitrage_finds_disjoint_trades_and_new_pairs():
     candidates = strategy.on_block(BlockContext(header, changes, 8), state)
 
     assert strategy.stats.cycle_rebuilds == 1
-    assert [set(c.action.pairs) for c in candidates] == [
+    assert [set(c.action.pools) for c in candidates] == [
         {_address(0xA2), new_pair},
         {_address(0xA1), _address(0xB1)},
     ]
@@ -287,7 +289,7 @@ def _lending_state() -> tuple[ChainState, dict[str, str]]:
     """Borrowers at ETH=3000: one at HF ~1.035 (WETH/USDC), one at ~1.5, one on WBTC already
     under water (HF ~0.98); WETH/USDC pools on two DEXes, the second dearer for WETH."""
     state = ChainState(
-        routers={ROUTER_A: FACTORY_A, ROUTER_B: FACTORY_B},
+        routers={ROUTER_A: {"uniswap-v2": FACTORY_A}, ROUTER_B: {"uniswap-v2": FACTORY_B}},
         feed_assets={FEED_WETH: WETH, FEED_USDC: USDC, FEED_WBTC: WBTC},
         lending_pool=LENDING_POOL,
     )
@@ -490,7 +492,7 @@ def test_the_shared_search_sizes_already_unhealthy_positions_and_respects_invent
 
 async def _loaded_state(rpc, world: World) -> ChainState:
     state = ChainState(
-        routers={d["router"]: d["factory"] for d in world.dexes.values()},
+        routers={d["router"]: {"uniswap-v2": d["factory"]} for d in world.dexes.values()},
         factories={d["factory"]: UNISWAP_V2 for d in world.dexes.values()},
         lending_pool=world.lending["pool"],
     )
@@ -542,22 +544,7 @@ async def _as_pending(rpc, sent: _Sent) -> PendingTx:
 
 async def _send_ours_and_mine(rpc, world: World, trigger: str, candidate: Candidate) -> None:
     """Our executor call right after the trigger (zero tip sorts it behind), then one block."""
-    action = candidate.action
-    if isinstance(action, ArbitrageAction):
-        data = EXECUTOR.function("arbitrage").encode(
-            list(action.pairs), action.token_in, action.amount_in, 0, 0
-        )
-    else:
-        data = EXECUTOR.function("liquidate").encode(
-            action.pool,
-            action.collateral_asset,
-            action.debt_asset,
-            action.user,
-            action.debt_to_cover,
-            list(action.swap_pairs),
-            0,
-            0,
-        )
+    data = candidate.action.calldata(0, 0)
     ours = await _sign_and_send(rpc, world, "executor", world.executor, data, tip=0)
     await rpc.call("evm_mine")
     block = await rpc.call("eth_getBlockByNumber", ["latest", False])
@@ -597,7 +584,7 @@ async def test_devnet_backrun_of_a_pending_swap_earns_exactly_the_expected_profi
         context = PendingContext(tx, state.after(intent), state.block_number + 1)
 
         (candidate,) = strategy.on_pending(context, state)
-        assert pool.address in candidate.action.pairs and candidate.backrun == (tx,)
+        assert pool.address in candidate.action.pools and candidate.backrun == (tx,)
         assert 0 < candidate.action.amount_in <= inventory
 
         await _send_ours_and_mine(rpc, world, tx.hash, candidate)

@@ -4,18 +4,31 @@ small terminals, a live dashboard that survives a failing or stalled snapshot, l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
+import json
 import logging
+import math
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import replace
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
-from mevbot.logfmt import EventFormatter, TailHandler, format_event, printable
+from mevbot.counters import Count, Tally
+from mevbot.logfmt import (
+    EventFormatter,
+    JsonFormatter,
+    TailHandler,
+    eth,
+    event,
+    format_event,
+    printable,
+)
 from mevbot.status import (
     BotStatus,
     BundleRow,
@@ -34,6 +47,7 @@ from mevbot.tui import (
     format_eth,
     format_relative,
     render,
+    results_panel,
 )
 
 NOW = 1_750_000_000.0
@@ -45,9 +59,36 @@ TITLES = (
     "Stage latency (wire → relay)",
     "Opportunities",
     "Bundles",
+    "Results",
     "Keepers",
     "Tasks",
     "Log",
+)
+
+
+SAMPLE_TALLY = Tally(
+    pending=9_000,
+    pending_relevant=800,
+    blocks=1_200,
+    opportunities=(Count(("backrun", "sent"), 5), Count(("liquidation", "dropped"), 2)),
+    dropped=(Count(("liquidation", "unprofitable_after_gas"), 2),),
+    bundles=(
+        Count(("backrun", "missed"), 1),
+        Count(("backrun", "sent"), 3),
+        Count(("liquidation", "landed"), 3),
+        Count(("liquidation", "sent"), 2),
+    ),
+    relay_bundles=(
+        Count(("flashbots", "landed"), 3),
+        Count(("flashbots", "sent"), 5),
+        Count(("titan", "sent"), 4),
+    ),
+    realized_profit_wei=(Count(("liquidation",), 18 * 10**16),),
+    realized_loss_wei=(Count(("backrun",), 10**15),),
+    gas_paid_wei=(Count(("backrun",), 3 * 10**15), Count(("liquidation",), 2 * 10**15)),
+    tips_paid_wei=(Count(("liquidation",), 5 * 10**16),),
+    keeper_actions=(Count(("oracle-eth-usd",), 7),),
+    errors=(Count(("log",), 1), Count(("relay:flashbots",), 2)),
 )
 
 
@@ -127,7 +168,7 @@ def sample_status(
             "12:00:02 WARNING watcher: mevshare reconnecting",
             f"12:00:03 INFO keepers: oracle updated {symbol}",
         ),
-        counters={"opportunities:backrun:sent": 5},
+        tally=SAMPLE_TALLY,
     )
     return replace(status, **changes)
 
@@ -375,17 +416,29 @@ def test_format_event_never_emits_a_control_character(value: str):
     assert line.startswith("kind=x value=")
 
 
-def test_log_records_become_event_lines_and_a_bounded_tail():
-    logger = logging.getLogger("mevbot.test_tui")
+@contextlib.contextmanager
+def _logging_to(
+    name: str, formatter: logging.Formatter, tail: TailHandler
+) -> Iterator[tuple[logging.Logger, io.StringIO]]:
+    """``name``'s records at INFO and up, formatted into a string and kept in ``tail``."""
+    logger = logging.getLogger(name)
     logger.propagate = False
     stream = io.StringIO()
     plain = logging.StreamHandler(stream)
-    plain.setFormatter(EventFormatter())
-    tail = TailHandler(capacity=3)
+    plain.setFormatter(formatter)
     logger.addHandler(plain)
     logger.addHandler(tail)
     logger.setLevel(logging.INFO)
     try:
+        yield logger, stream
+    finally:
+        logger.removeHandler(plain)
+        logger.removeHandler(tail)
+
+
+def test_log_records_become_event_lines_and_a_bounded_tail():
+    tail = TailHandler(capacity=3)
+    with _logging_to("mevbot.test_tui", EventFormatter(), tail) as (logger, stream):
         logger.info(
             "bundle sent", extra={"event": "bundle_sent", "fields": {"block": 5, "sym": HOSTILE}}
         )
@@ -395,9 +448,6 @@ def test_log_records_become_event_lines_and_a_bounded_tail():
             logger.exception("relay failed")
         for i in range(3):
             logger.info("tick %d", i)
-    finally:
-        logger.removeHandler(plain)
-        logger.removeHandler(tail)
     lines = stream.getvalue().splitlines()
     assert len(lines) == 5
     assert lines[0].startswith("kind=bundle_sent ts=")
@@ -409,3 +459,50 @@ def test_log_records_become_event_lines_and_a_bounded_tail():
     assert [line.split(": ", 1)[1] for line in tail.lines()] == ["tick 0", "tick 1", "tick 2"]
     assert tail.lines(last=1)[0].endswith("INFO mevbot.test_tui: tick 2")
     assert tail.lines(last=0) == ()
+
+
+def test_the_results_panel_shows_what_the_tally_counted_per_strategy_and_relay():
+    text = as_text(results_panel(sample_status()), width=120)
+    # 0.18 ETH gained by liquidation, 0.001 ETH lost by backrun; gas 0.003 + 0.002 ETH.
+    assert "sent 5 · landed 3 · net 0.179 ETH · gas 0.005 ETH · tips 0.05 ETH" in text
+    # Candidates, sent, bundles landed, net, gas, tips per strategy.
+    assert re.search(r"backrun\s+5\s+5\s+0\s+-0\.001 ETH\s+0\.003 ETH\s+0 ETH", text), text
+    assert re.search(r"liquidation\s+2\s+0\s+3\s+0\.18 ETH\s+0\.002 ETH\s+0\.05 ETH", text), text
+    header = as_text(render(sample_status(), NOW), width=160)
+    assert "flashbots 118/120 ok, 2 err, p50 41.5 ms, landed 3/5 (60.0%)" in header
+    assert "titan 40/40 ok, p50 35.0 ms, landed 0/4 (0.0%)" in header
+
+
+def test_json_log_lines_are_ascii_objects_and_verdicts_stay_out_of_the_tail():
+    tail = TailHandler()
+    big = 3 * 10**30  # wei beyond 64 bits stay exact
+    with _logging_to("mevbot.test_json", JsonFormatter(), tail) as (logger, stream):
+        logger.info(
+            "bundle landed",
+            extra=event(
+                "bundle_landed",
+                profit_eth=eth(big),
+                wei=big,
+                sym=HOSTILE,
+                raw=b"\x01",
+                nan=math.nan,
+            ),
+        )
+        logger.info("verdict", extra=event("opportunity", verdict="dropped"))
+    first, second = stream.getvalue().splitlines()
+    assert first.isascii() and first.isprintable()
+    landed = json.loads(first)
+    assert landed["kind"] == "bundle_landed" and landed["level"] == "info"
+    assert landed["profit_eth"] == "3000000000000" and landed["wei"] == big
+    assert landed["sym"] == HOSTILE and landed["raw"] == "0x01" and landed["nan"] == "nan"
+    assert json.loads(second)["verdict"] == "dropped"
+    # Verdicts have their own panel; the log tail keeps the rest.
+    assert [line.split(": ", 1)[1] for line in tail.lines()] == ["bundle landed"]
+
+
+@given(st.integers(min_value=-(10**40), max_value=10**40))
+def test_eth_is_the_exact_decimal_amount(wei: int):
+    text = eth(wei)
+    with localcontext(prec=100):
+        assert Decimal(text) * 10**18 == wei
+    assert text == "0" or not text.endswith(("0", ".")) or "." not in text

@@ -24,7 +24,7 @@ def swap_intent(
     kind: SwapKind,
     path: tuple[str, ...],
     fees: tuple[int, ...],
-    amount: int,
+    amount: int | None,
     limit: int,
     recipient: str,
     deadline: int | None,

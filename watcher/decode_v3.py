@@ -77,6 +77,19 @@ def _auxiliary(
     return build
 
 
+def _position(recipient: int | None) -> Build:
+    """ApproveAndCall's ``mint``/``increaseLiquidity((token0, token1, ...))``: liquidity for the
+    position manager, from what the multicall left in the router."""
+
+    def build(router: str, method: str, value: int, args: tuple[Any, ...]) -> AuxiliaryIntent:
+        params = args[0]
+        return AuxiliaryIntent(
+            router, method, params[0], None, None if recipient is None else params[recipient]
+        )
+
+    return build
+
+
 # PeripheryPayments(WithFee) and SelfPermit, in both routers.
 _PAYMENT_ROWS: tuple[Row, ...] = (
     ("49404b7c", "unwrapWETH9(uint256,address)", _auxiliary(amount=0, recipient=1)),
@@ -131,4 +144,10 @@ SWAP_ROUTER02_ROWS: tuple[Row, ...] = (
     ("ab3fdd50", "approveZeroThenMaxMinusOne(address)", _auxiliary(0)),
     ("efdeed8e", "checkOracleSlippage(bytes[],uint128[],uint24,uint32)", _auxiliary()),
     ("f25801a7", "checkOracleSlippage(bytes,uint24,uint32)", _auxiliary()),
+    # swap-router-contracts contracts/base/ApproveAndCall.sol (selectors: the npm artifact's ABI).
+    ("dee00f35", "getApprovalType(address,uint256)", _auxiliary(0, 1)),
+    ("b3a2af13", "callPositionManager(bytes)", _auxiliary()),
+    ("11ed56c9", "mint((address,address,uint24,int24,int24,uint256,uint256,address))",
+     _position(7)),
+    ("f100b205", "increaseLiquidity((address,address,uint256,uint256,uint256))", _position(None)),
 )  # fmt: skip

@@ -61,6 +61,9 @@ class Intake:
         self.decoder = decoder
         self.relevant = relevant
         self.offered = 0
+        # Pending txs offered, by whether the decoder recognised them (each is decoded once).
+        self.decoded = 0
+        self.undecoded = 0
         self.shed: Counter[str] = Counter()
         self._relevant: deque[Admitted] = deque()
         self._irrelevant: deque[Admitted] = deque()
@@ -87,6 +90,10 @@ class Intake:
         is_relevant = self.relevant(event, intent)
         with self._lock:
             self.offered += 1
+            if intent is None:
+                self.undecoded += 1
+            else:
+                self.decoded += 1
             if len(self._relevant) + len(self._irrelevant) >= self.capacity:
                 if self._irrelevant:
                     self._irrelevant.popleft()

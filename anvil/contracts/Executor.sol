@@ -4,15 +4,63 @@ pragma solidity ^0.8.24;
 import {IERC20} from "./interfaces/IERC20.sol";
 import {IWETH} from "./interfaces/IWETH.sol";
 import {IUniswapV2Pair} from "./interfaces/IUniswapV2Pair.sol";
+import {IUniswapV3Pool} from "./interfaces/IUniswapV3Pool.sol";
 import {IPool} from "./interfaces/IPool.sol";
 
 /// @title Executor
-/// @notice The bot's on-chain arm. It trades only its own inventory, obeys only its owner, and
-/// reverts unless the trade pays: after each arbitrage or liquidation the gain in the measured
-/// token must cover minProfit (plus the coinbase tip when that token is WETH, since the tip is
-/// then paid out of it). The tip goes to block.coinbase in ETH, unwrapping WETH for whatever the
-/// ETH balance lacks, so a bundle pays the builder only when it lands profitably.
+/// @notice The bot's on-chain arm. It obeys only its owner and reverts unless the trade pays:
+/// after each arbitrage or liquidation the gain in the measured token must cover minProfit (plus
+/// the coinbase tip when that token is WETH, since the tip is then paid out of it). The tip goes
+/// to block.coinbase in ETH, unwrapping WETH for whatever the ETH balance lacks, so a bundle pays
+/// the builder only when it lands profitably.
+///
+/// A cycle of hops through Uniswap V2 pairs and V3 pools either spends inventory or is financed
+/// by a flash swap of its first hop (no inventory needed). Pools call back (uniswapV2Call,
+/// uniswapV3SwapCallback), and every callback is an attack surface: one is obeyed only when its
+/// caller is the very pool this contract is swapping with at that moment inside an owner-only
+/// entry point (the transient `_armed`), and is a genuine pool of a configured factory (its
+/// CREATE2 address recomputed from the factory, its tokens, fee and init-code hash).
 contract Executor {
+    /// @notice The pool kinds a hop can swap through; each has its own swap and callback.
+    enum Kind {
+        V2,
+        V3
+    }
+
+    /// @notice One swap of a cycle: token0 in when zeroForOne, else token1 in.
+    struct Hop {
+        address pool;
+        Kind kind;
+        bool zeroForOne;
+    }
+
+    /// @notice A factory whose pools may call back, and the init-code hash of its pools.
+    struct Factory {
+        address factory;
+        bytes32 initCodeHash;
+        Kind kind;
+    }
+
+    /// @dev A hop with the pool's tokens and fee, from which a callback recomputes its address.
+    struct Leg {
+        address pool;
+        Kind kind;
+        bool zeroForOne;
+        address token0;
+        address token1;
+        uint24 fee;
+    }
+
+    /// @dev What a pool hands back to its callback: the cycle, which leg is calling, what the
+    /// first hop owes (V2 flash swaps; a V3 pool states what it is owed) and whether the callback
+    /// runs the rest of the cycle (the flash swap's first hop) or only pays.
+    struct Plan {
+        Leg[] legs;
+        uint256 index;
+        uint256 amountIn;
+        bool flash;
+    }
+
     event ArbitrageExecuted(address indexed tokenIn, uint256 amountIn, uint256 profit, uint256 coinbasePaid);
     event LiquidationExecuted(
         address indexed pool,
@@ -36,15 +84,34 @@ contract Executor {
 
     address public immutable owner;
     IWETH public immutable weth;
+    Factory[] private _factories;
+    /// @dev The pool whose callback is awaited: set just before this contract calls a pool's
+    /// swap (only ever below an owner-only entry point), consumed by that callback, cleared after
+    /// the swap returns. Zero whenever no swap of ours is under way.
+    address private transient _armed;
+
+    // v3-core TickMath MIN_SQRT_RATIO + 1 and MAX_SQRT_RATIO - 1: "no price limit".
+    uint160 internal constant MIN_SQRT_PRICE_LIMIT = 4295128740;
+    uint160 internal constant MAX_SQRT_PRICE_LIMIT = 1461446703485210103287273052203988822378723970341;
 
     modifier onlyOwner() {
         require(msg.sender == owner, "executor: not owner");
         _;
     }
 
-    constructor(address owner_, address weth_) {
+    /// @param factories_ the factories whose pools may call back: each V2 factory with its pair
+    /// init-code hash (0x96e8ac42…845f for Uniswap's, others differ), the V3 factory with
+    /// 0xe34f199b…8b54 (v3-periphery PoolAddress.POOL_INIT_CODE_HASH).
+    constructor(address owner_, address weth_, Factory[] memory factories_) {
         owner = owner_;
         weth = IWETH(weth_);
+        for (uint256 i = 0; i < factories_.length; i++) {
+            _factories.push(factories_[i]);
+        }
+    }
+
+    function factories() external view returns (Factory[] memory) {
+        return _factories;
     }
 
     /// @notice Anyone may send ether (WETH unwraps land here; the owner funds tips this way).
@@ -62,6 +129,54 @@ contract Executor {
         uint256 profit = _gain(tokenIn, balanceBefore);
         _settle(tokenIn, profit, minProfit, coinbaseWei);
         emit ArbitrageExecuted(tokenIn, amountIn, profit, coinbaseWei);
+    }
+
+    /// @notice Swap amountIn of the first hop's input token through the hops, which must chain
+    /// into a cycle back to that token. With flash, nothing is spent from inventory: the first
+    /// hop pays out first (a V2 flash swap, or the V3 swap before its callback), the rest of the
+    /// cycle runs inside that pool's callback, and the first pool is repaid there. Without flash
+    /// the first hop's input comes from inventory. Profit = start token balance after - before.
+    function arbitrageHops(Hop[] calldata hops, uint256 amountIn, bool flash, uint256 minProfit, uint256 coinbaseWei)
+        external
+        onlyOwner
+    {
+        Leg[] memory legs = _legs(hops);
+        address tokenIn = _tokenIn(legs[0]);
+        require(_tokenOut(legs[legs.length - 1]) == tokenIn, "executor: cycle must end in tokenIn");
+        uint256 balanceBefore = IERC20(tokenIn).balanceOf(address(this));
+        if (flash) {
+            _flashFirstHop(legs, amountIn);
+        } else {
+            _runLegs(legs, 0, amountIn);
+        }
+        uint256 profit = _gain(tokenIn, balanceBefore);
+        _settle(tokenIn, profit, minProfit, coinbaseWei);
+        emit ArbitrageExecuted(tokenIn, amountIn, profit, coinbaseWei);
+    }
+
+    /// @notice A V2 pair's flash-swap callback: the first hop of a flash cycle paid amount0 or
+    /// amount1 here; run the rest of the cycle and repay the pair the hop's input.
+    function uniswapV2Call(address sender, uint256 amount0, uint256 amount1, bytes calldata data) external {
+        Plan memory plan = abi.decode(data, (Plan));
+        Leg memory leg = plan.legs[plan.index];
+        _acceptCallback(leg, Kind.V2);
+        // A pair calls back whoever its swap paid; only a swap this contract started counts.
+        require(sender == address(this), "executor: swap not started by executor");
+        _runLegs(plan.legs, plan.index + 1, leg.zeroForOne ? amount1 : amount0);
+        _transfer(_tokenIn(leg), msg.sender, plan.amountIn);
+    }
+
+    /// @notice A V3 pool's swap callback: pay what the pool is owed (running the rest of the
+    /// cycle first when this is a flash cycle's first hop).
+    function uniswapV3SwapCallback(int256 amount0Delta, int256 amount1Delta, bytes calldata data) external {
+        Plan memory plan = abi.decode(data, (Plan));
+        Leg memory leg = plan.legs[plan.index];
+        _acceptCallback(leg, Kind.V3);
+        (int256 owed, int256 received) = leg.zeroForOne ? (amount0Delta, amount1Delta) : (amount1Delta, amount0Delta);
+        if (plan.flash) {
+            _runLegs(plan.legs, plan.index + 1, uint256(-received));
+        }
+        _transfer(_tokenIn(leg), msg.sender, uint256(owed));
     }
 
     /// @notice Liquidate `user` on an Aave-V3-shaped pool with this contract's debtAsset
@@ -144,20 +259,129 @@ contract Executor {
         for (uint256 i = 0; i < pairs.length; i++) {
             IUniswapV2Pair pair = IUniswapV2Pair(pairs[i]);
             address token0 = pair.token0();
-            (uint256 reserve0, uint256 reserve1,) = pair.getReserves();
+            bool zeroForOne = token == token0;
+            require(zeroForOne || token == pair.token1(), "executor: token not in pair");
             address recipient = i + 1 < pairs.length ? pairs[i + 1] : address(this);
-            if (token == token0) {
-                amount = _amountOut(amount, reserve0, reserve1);
-                pair.swap(0, amount, recipient, "");
-                token = pair.token1();
-            } else {
-                require(token == pair.token1(), "executor: token not in pair");
-                amount = _amountOut(amount, reserve1, reserve0);
-                pair.swap(amount, 0, recipient, "");
-                token = token0;
-            }
+            amount = _v2Swap(address(pair), zeroForOne, amount, recipient, "");
+            token = zeroForOne ? pair.token1() : token0;
         }
         return token;
+    }
+
+    /// @dev The hops with their pools' tokens (and fee), checked to chain token to token.
+    function _legs(Hop[] calldata hops) internal view returns (Leg[] memory legs) {
+        require(hops.length != 0, "executor: empty path");
+        legs = new Leg[](hops.length);
+        for (uint256 i = 0; i < hops.length; i++) {
+            Hop calldata hop = hops[i];
+            IUniswapV3Pool pool = IUniswapV3Pool(hop.pool);
+            legs[i] = Leg(
+                hop.pool, hop.kind, hop.zeroForOne, pool.token0(), pool.token1(), hop.kind == Kind.V3 ? pool.fee() : 0
+            );
+            require(i == 0 || _tokenIn(legs[i]) == _tokenOut(legs[i - 1]), "executor: hops do not chain");
+        }
+    }
+
+    /// @dev The first hop as a flash swap: its output is paid here first, its callback runs the
+    /// rest of the cycle (legs 1..) and repays it.
+    function _flashFirstHop(Leg[] memory legs, uint256 amountIn) internal {
+        Leg memory leg = legs[0];
+        bytes memory data = abi.encode(Plan(legs, 0, amountIn, true));
+        _armed = leg.pool;
+        if (leg.kind == Kind.V2) {
+            _v2Swap(leg.pool, leg.zeroForOne, amountIn, address(this), data);
+        } else {
+            _v3Swap(leg, amountIn, address(this), data);
+        }
+        _armed = address(0);
+    }
+
+    /// @dev Swaps amountIn (held here) through legs[start..]; a V2 leg's input is sent to its
+    /// pair by whoever holds it (this contract, or the previous leg's swap paying the pair
+    /// directly), a V3 leg's is paid from here in its callback. The last leg pays this contract.
+    function _runLegs(Leg[] memory legs, uint256 start, uint256 amountIn) internal {
+        uint256 amount = amountIn;
+        bool inputHere = true;
+        for (uint256 i = start; i < legs.length; i++) {
+            Leg memory leg = legs[i];
+            bool nextIsV2 = i + 1 < legs.length && legs[i + 1].kind == Kind.V2;
+            address recipient = nextIsV2 ? legs[i + 1].pool : address(this);
+            if (leg.kind == Kind.V2) {
+                if (inputHere) {
+                    _transfer(_tokenIn(leg), leg.pool, amount);
+                }
+                amount = _v2Swap(leg.pool, leg.zeroForOne, amount, recipient, "");
+            } else {
+                _armed = leg.pool;
+                amount = _v3Swap(leg, amount, recipient, abi.encode(Plan(legs, i, 0, false)));
+                _armed = address(0);
+            }
+            inputHere = !nextIsV2;
+        }
+    }
+
+    /// @dev Sells amountIn (already in the pair) for what the pair's reserves give.
+    function _v2Swap(address pair, bool zeroForOne, uint256 amountIn, address recipient, bytes memory data)
+        internal
+        returns (uint256 amountOut)
+    {
+        (uint256 reserve0, uint256 reserve1,) = IUniswapV2Pair(pair).getReserves();
+        if (zeroForOne) {
+            amountOut = _amountOut(amountIn, reserve0, reserve1);
+            IUniswapV2Pair(pair).swap(0, amountOut, recipient, data);
+        } else {
+            amountOut = _amountOut(amountIn, reserve1, reserve0);
+            IUniswapV2Pair(pair).swap(amountOut, 0, recipient, data);
+        }
+    }
+
+    /// @dev Exact input with no price limit; the pool's deltas are its own (negative: paid out).
+    function _v3Swap(Leg memory leg, uint256 amountIn, address recipient, bytes memory data)
+        internal
+        returns (uint256 amountOut)
+    {
+        uint160 limit = leg.zeroForOne ? MIN_SQRT_PRICE_LIMIT : MAX_SQRT_PRICE_LIMIT;
+        (int256 amount0, int256 amount1) =
+            IUniswapV3Pool(leg.pool).swap(recipient, leg.zeroForOne, int256(amountIn), limit, data);
+        return uint256(-(leg.zeroForOne ? amount1 : amount0));
+    }
+
+    /// @dev The gate of every callback: the caller must be the pool this contract armed (so an
+    /// owner-only entry point started the swap, and this is its one callback), and a genuine pool
+    /// of a configured factory of the callback's kind.
+    function _acceptCallback(Leg memory leg, Kind kind) internal {
+        address armed = _armed;
+        require(armed != address(0), "executor: no swap in progress");
+        require(msg.sender == armed, "executor: callback from unexpected caller");
+        _armed = address(0);
+        require(leg.kind == kind && _isPool(leg, msg.sender), "executor: caller is not a known pool");
+    }
+
+    /// @dev CREATE2 address of the leg's pool under each configured factory of its kind (salt:
+    /// v2-periphery UniswapV2Library.pairFor, v3-periphery PoolAddress.computeAddress).
+    function _isPool(Leg memory leg, address caller) internal view returns (bool) {
+        bytes32 salt = leg.kind == Kind.V2
+            ? keccak256(abi.encodePacked(leg.token0, leg.token1))
+            : keccak256(abi.encode(leg.token0, leg.token1, leg.fee));
+        for (uint256 i = 0; i < _factories.length; i++) {
+            Factory storage f = _factories[i];
+            if (f.kind != leg.kind) {
+                continue;
+            }
+            bytes32 hash = keccak256(abi.encodePacked(hex"ff", f.factory, salt, f.initCodeHash));
+            if (address(uint160(uint256(hash))) == caller) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    function _tokenIn(Leg memory leg) internal pure returns (address) {
+        return leg.zeroForOne ? leg.token0 : leg.token1;
+    }
+
+    function _tokenOut(Leg memory leg) internal pure returns (address) {
+        return leg.zeroForOne ? leg.token1 : leg.token0;
     }
 
     /// @dev UniswapV2Library.getAmountOut: 0.3% fee, floor.

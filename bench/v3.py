@@ -1,10 +1,13 @@
-"""Uniswap V3 quote benchmark: exact-in quotes that cross no initialized tick, and ten.
+"""Uniswap V3 benchmark: exact-in quotes that cross no initialized tick, and ten; a block of
+V3 Swap logs over 10,000 tracked V3 pools.
 
-``python -m bench.v3`` prints JSON. The pool is shaped like a busy 0.05 % pool (tick spacing
-10): a full-range position plus 200 overlapping ranges around the price, so every spaced tick
-near the price is initialized, and the bitmap words the quotes need are known. Each sample is
-one :meth:`~simulation.uniswap_v3_pool.V3Pool.amount_out` call, alternating direction, with an
-amount drawn so that the swap crosses the stated number of initialized ticks (checked).
+``python -m bench.v3`` prints JSON. The quoted pool is shaped like a busy 0.05 % pool (tick
+spacing 10): a full-range position plus 200 overlapping ranges around the price, so every spaced
+tick near the price is initialized, and the bitmap words the quotes need are known. Each sample
+is one :meth:`~simulation.uniswap_v3_pool.V3Pool.amount_out` call, alternating direction, with
+an amount drawn so that the swap crosses the stated number of initialized ticks (checked). The
+block figure is :meth:`~simulation.state.ChainState.apply_block` of 400 Swap logs on random
+tracked pools, each timing one whole block.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ import time
 from collections.abc import Sequence
 
 from bench.stats import timing
+from chain.topics import V3_SWAP
+from chain.types import Log
+from simulation.state import ChainState
 from simulation.uniswap_v3_math import MAX_TICK, get_sqrt_ratio_at_tick
 from simulation.uniswap_v3_pool import V3Pool
 
@@ -81,6 +87,51 @@ def _quote_times(rng: random.Random, pool: V3Pool, crossed: int, samples: int) -
     return micros
 
 
+def _word(value: int) -> bytes:
+    return (value % (1 << 256)).to_bytes(32, "big")
+
+
+def _swap_log(rng: random.Random, number: int, index: int, pool: str) -> Log:
+    tick = rng.randrange(-200_000, 200_000)
+    data = b"".join(
+        _word(value)
+        for value in (
+            rng.randrange(-(10**20), 10**20),
+            rng.randrange(-(10**20), 10**20),
+            get_sqrt_ratio_at_tick(tick) + 1,
+            rng.randrange(10**15, 10**24),
+            tick,
+        )
+    )
+    topics = (V3_SWAP, _word(0xABC), _word(0xDEF))
+    return Log(pool, topics, data, number, "0x" + f"{number:064x}", "0x" + "00" * 32, index, index)
+
+
+def swap_log_blocks(
+    rng: random.Random, pools: int = 10_000, swaps: int = 400, blocks: int = 200
+) -> list[float]:
+    """Milliseconds to apply each block of ``swaps`` Swap logs over ``pools`` tracked pools."""
+    state = ChainState()
+    for index in range(pools):
+        address = "0x" + f"{index + 1:040x}"
+        token0, token1 = "0x" + f"{2 * index:040x}", "0x" + f"{2 * index + 1:040x}"
+        sqrt_price = get_sqrt_ratio_at_tick(0)
+        pool = V3Pool(address, token0, token1, 3000, 60, sqrt_price, 0, 10**20, {0: 1}, {0: (1, 1)})
+        state.add_pool("0x" + "fa" * 20, pool)
+    addresses = list(state.pools)
+    prepared = [
+        [_swap_log(rng, number, i, rng.choice(addresses)) for i in range(swaps)]
+        for number in range(1, blocks + 1)
+    ]
+    samples = []
+    for number, logs in enumerate(prepared, start=1):
+        started = time.perf_counter()
+        changes = state.apply_block(number, "0x" + f"{number:064x}", logs)
+        samples.append((time.perf_counter() - started) * 1e3)
+        assert changes.malformed == 0
+    return samples
+
+
 def run(samples: int = 3000, seed: int = 11) -> dict[str, object]:
     rng = random.Random(seed)
     pool = busy_pool(rng)
@@ -88,6 +139,7 @@ def run(samples: int = 3000, seed: int = 11) -> dict[str, object]:
         "v3_quote_no_tick_us": timing(_quote_times(rng, pool, 0, samples), 1),
         "v3_quote_ten_ticks_us": timing(_quote_times(rng, pool, 10, samples), 1),
         "initialized_ticks": len(pool.ticks),
+        "v3_swap_logs_ms_10k_pools": timing(swap_log_blocks(rng), 3),
     }
 
 

@@ -77,11 +77,6 @@ class SwapResult:
     ticks_crossed: int
 
 
-def _signed(word: bytes) -> int:
-    value = int.from_bytes(word, "big")
-    return value - (1 << 256) if value >> 255 else value
-
-
 def _words(data: bytes, count: int) -> list[bytes]:
     if len(data) != 32 * count:
         raise ValueError(f"log data is {len(data)} bytes, expected {count} words")
@@ -254,8 +249,23 @@ class V3Pool:
 
     def after(self, result: SwapResult) -> V3Pool:
         """The pool after a swap :meth:`simulate` computed (ticks and bitmap do not change)."""
-        return replace(
-            self, sqrt_price_x96=result.sqrt_price_x96, tick=result.tick, liquidity=result.liquidity
+        return self.with_slot0(result.sqrt_price_x96, result.tick, result.liquidity)
+
+    def with_slot0(self, sqrt_price_x96: int, tick: int, liquidity: int) -> V3Pool:
+        """The same pool at another price, tick and in-range liquidity (built directly, not by
+        ``dataclasses.replace``: a block's Swap logs come through here on the hot path)."""
+        return V3Pool(
+            self.address,
+            self.token0,
+            self.token1,
+            self.fee,
+            self.tick_spacing,
+            sqrt_price_x96,
+            tick,
+            liquidity,
+            self.words,
+            self.ticks,
+            self.bitmap_complete,
         )
 
     def rate(self, token_in: str) -> float:
@@ -281,19 +291,24 @@ class V3Pool:
         """
         topic0 = log.topic0
         if topic0 == V3_SWAP:
-            if len(log.topics) != 3:
-                raise ValueError("Swap needs 3 topics")
-            _, _, sqrt_price, liquidity, tick = _words(log.data, 5)
-            return replace(
-                self,
-                sqrt_price_x96=self._price(int.from_bytes(sqrt_price, "big")),
-                liquidity=self._liquidity(int.from_bytes(liquidity, "big")),
-                tick=self._tick(_signed(tick)),
-            )
+            data = log.data
+            if len(log.topics) != 3 or len(data) != 160:
+                raise ValueError("Swap needs 3 topics and 5 data words")
+            sqrt_price = int.from_bytes(data[64:96], "big")
+            liquidity = int.from_bytes(data[96:128], "big")
+            tick = int.from_bytes(data[128:], "big", signed=True)
+            if (
+                MIN_SQRT_RATIO <= sqrt_price < MAX_SQRT_RATIO
+                and liquidity <= MAX_UINT128
+                and MIN_TICK <= tick <= MAX_TICK
+            ):
+                return self.with_slot0(sqrt_price, tick, liquidity)
+            raise ValueError(f"Swap: price {sqrt_price}, liquidity or tick {tick} out of range")
         if topic0 in (V3_MINT, V3_BURN):
             if len(log.topics) != 4:
                 raise ValueError("Mint/Burn needs 4 topics")
-            lower, upper = _signed(log.topics[2]), _signed(log.topics[3])
+            lower = int.from_bytes(log.topics[2], "big", signed=True)
+            upper = int.from_bytes(log.topics[3], "big", signed=True)
             if topic0 == V3_MINT:
                 amount = int.from_bytes(_words(log.data, 4)[1], "big")
             else:
@@ -301,10 +316,10 @@ class V3Pool:
             return self.with_position_change(lower, upper, amount)
         if topic0 == V3_INITIALIZE:
             sqrt_price, tick = _words(log.data, 2)
-            return replace(
-                self,
-                sqrt_price_x96=self._price(int.from_bytes(sqrt_price, "big")),
-                tick=self._tick(_signed(tick)),
+            return self.with_slot0(
+                self._price(int.from_bytes(sqrt_price, "big")),
+                self._tick(int.from_bytes(tick, "big", signed=True)),
+                self.liquidity,
             )
         return None
 

@@ -259,10 +259,12 @@ def test_each_callback_called_from_an_eoa_reverts_and_moves_nothing(world):
         encode("Executor", "uniswapV2Call", c.executor, 0, 10**20, plan(pair, 0, 10**20)),
         encode("Executor", "uniswapV3SwapCallback", 10**20, -1, plan(pool, 1, 0)),
     ]
+    entry, _ = v2_v3_cycle(c)
     before = c.wei(c.executor) | c.wei(ATTACKER, ether=False)
     for sender in (ATTACKER, c.owner.address):  # not even the owner may call one
         for data in calls:
             assert c.attack(sender, c.executor, data) == "executor: no swap in progress"
+    assert c.attack(ATTACKER, c.executor, entry.calldata(0, 0)) == "executor: not owner"
     assert c.wei(c.executor) | c.wei(ATTACKER, ether=False) == before
 
 

@@ -285,7 +285,7 @@ def test_swap_and_initialize_logs_set_slot0_exactly():
         pool.apply_log(_log((event_topic("Collect(address,address,int24,int24,uint128,uint128)"),)))
         is None
     )
-    with pytest.raises(ValueError, match="5 words"):
+    with pytest.raises(ValueError, match="5 data words"):
         pool.apply_log(_log((V3_SWAP, sender, recipient), 1, 2))
 
 

@@ -55,9 +55,9 @@ from simulation.pools import Hop, PoolState, StateMissing
 
 SCAN_LIMIT = 64
 """Most amounts one refinement evaluates (each costs one pass along the path, ~1 µs a hop)."""
-SEARCH_BUDGET = 4
+SEARCH_BUDGET = 2
 """Most cycles without a closed form searched in one call, widest marginal gap first."""
-SEARCH_SCAN_LIMIT = 128
+SEARCH_SCAN_LIMIT = 32
 """Most inputs the exact search scans each side of its estimate (:func:`search_path_input`)."""
 
 
@@ -280,7 +280,7 @@ def search_path_input(
     lacks what it needs: :class:`~simulation.pools.StateMissing`) caps the search below it.
     Inputs at powers of two bracket the optimum (the search stops two doublings past the best,
     or where the output stops growing: the path ran out of liquidity); a ternary search narrows
-    the bracket to a part in 2**20 of the input (to single units for small inputs).
+    the bracket to a part in 2**12 of the input (to single units for small inputs).
 
     **Exactness.** Flooring makes the integer profit ``p`` jagged below the real, concave curve
     ``P``: ``P - E <= p <= P``, where ``E`` is what the floors can lose (one unit of each hop's
@@ -319,7 +319,7 @@ def search_path_input(
     if best_in == 0:
         return 0, 0
     low, high = best_in >> 1, best_in << 1
-    while high - low > max(2, high >> 20):
+    while high - low > max(2, high >> 12):
         third = (high - low) // 3
         if output(low + third) - low - third < output(high - third) - high + third:
             low += third
@@ -423,7 +423,7 @@ def best_opportunity(
         amount_in, profit = _refine(hops, *curve, SCAN_LIMIT)
         if profit > best_profit:
             best, best_profit = (cycle, amount_in), profit
-    # The exact search costs ~100 quotes a cycle: only the widest gaps get one.
+    # The exact search costs ~60 quotes a cycle: only the widest gaps get one.
     for _, _, cycle in sorted(searched, key=lambda item: (-item[0], item[1]))[:SEARCH_BUDGET]:
         amount_in, profit = search_path_input(cycle.steps(fetched))
         if profit > best_profit:

@@ -56,7 +56,7 @@ def print_summary(title: str, data: Mapping[str, Any], file: TextIO | None = Non
     table.add_column(justify="right")
     for key, value in data.items():
         if key != "latency_ms":
-            table.add_row(key.replace("_", " "), _cell(key, value))
+            table.add_row(key.removesuffix("_wei").replace("_", " "), _cell(key, value))
     Console(file=file or sys.stdout, width=100).print(table)
 
 

@@ -23,7 +23,7 @@ from eth_utils import to_checksum_address
 from anvil import artifacts
 from anvil.builder import BlockReport
 from anvil.stack import DevnetStack
-from chain.abi import load_artifact
+from chain.abi import Abi, load_artifact
 from chain.types import SignedTx
 from execution.bundler import BundlePlan
 from execution.inclusion import in_bundle_order
@@ -115,6 +115,30 @@ async def chain_reserves(rpc: Any, pair: str) -> tuple[int, int]:
     fn = PAIR.function("getReserves")
     reserve0, reserve1, _ = fn.decode_output(await call(rpc, pair, fn.encode()))
     return reserve0, reserve1
+
+
+V3_POOL = Abi.from_signatures(
+    "function slot0() returns (uint160, int24, uint16, uint16, uint16, uint8, bool)",
+    "function liquidity() returns (uint128)",
+)
+
+
+async def pool_on_chain(rpc: Any, pool: Any) -> tuple[int, ...]:
+    """What the chain says of a tracked pool, in the terms the bot keeps: a V2 pair's reserves,
+    a V3 pool's sqrt price, tick and in-range liquidity."""
+    if pool.kind == "uniswap-v2":
+        return await chain_reserves(rpc, pool.address)
+    slot0, liquidity = V3_POOL.function("slot0"), V3_POOL.function("liquidity")
+    sqrt_price, tick, *_ = slot0.decode_output(await call(rpc, pool.address, slot0.encode()))
+    (active,) = liquidity.decode_output(await call(rpc, pool.address, liquidity.encode()))
+    return sqrt_price, tick, active
+
+
+def pool_kept(pool: Any) -> tuple[int, ...]:
+    """The same figures from the bot's own state."""
+    if pool.kind == "uniswap-v2":
+        return pool.reserve0, pool.reserve1
+    return pool.sqrt_price_x96, pool.tick, pool.liquidity
 
 
 async def send_raw(rpc: Any, tx: SignedTx) -> str:

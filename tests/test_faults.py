@@ -26,11 +26,12 @@ import pytest
 from bad_relays import BadRelay
 from fault_support import (
     bot_on,
-    chain_reserves,
     descendants,
     kill_pids,
     landed_in,
     mine,
+    pool_kept,
+    pool_on_chain,
     push_victim,
     send_raw,
     sent_for,
@@ -448,13 +449,13 @@ async def test_a_chain_reorg_rolls_the_bot_state_back_and_reapplies_the_new_bran
         assert bot.state.block_hash != replaced
         mismatched = {}
         for address, pool in bot.state.pools.items():
-            on_chain = await chain_reserves(stack.rpc, address)
-            if on_chain != (pool.reserve0, pool.reserve1):
-                mismatched[address] = (on_chain, (pool.reserve0, pool.reserve1))
+            on_chain = await pool_on_chain(stack.rpc, pool)
+            if on_chain != pool_kept(pool):
+                mismatched[address] = (on_chain, pool_kept(pool))
         assert not mismatched
         assert set(_tasks(bot).values()) == {"running"}
         record_property(
             "survived",
             f"{bot.engine.counts.reorgs} reorg(s) handled; all {len(bot.state.pools)} pools' "
-            "reserves equal getReserves on the new chain",
+            "states (V2 reserves, V3 price, tick and liquidity) equal the new chain's",
         )

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "mevbot.cmd_watch",
     "mevbot.cmd_status",
     "mevbot.cmd_replay",
+    "mevbot.cmd_keys",
 )
 
 

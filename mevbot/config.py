@@ -193,6 +193,7 @@ class KeysConfig(_Model):
     searcher_env: str = "MEVBOT_SEARCHER_KEY"
     keeper_env: str = "MEVBOT_KEEPER_KEY"
     executor_keystore: Path | None = None
+    keeper_keystore: Path | None = None
     # The relay signing identity, created here once when MEVBOT_SEARCHER_KEY is not set:
     # builders pay refunds to the signing address, so it must not change between runs.
     searcher_keystore: Path = Path("mevbot-searcher-keystore.json")

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "mevbot.cmd_status",
     "mevbot.cmd_replay",
     "mevbot.cmd_keys",
+    "mevbot.cmd_executor",
 )
 
 

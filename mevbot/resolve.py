@@ -131,6 +131,19 @@ def resolve_keys(
     return Keys(executor=executor, searcher=searcher, keeper=keeper)
 
 
+def resolve_executor_signer(
+    config: Config, environ: Mapping[str, str] | None = None
+) -> LocalSigner:
+    """The executor owner's key alone (the devnet's development key unless its variable is set)."""
+    environ = os.environ if environ is None else environ
+    if config.network == "devnet" and config.keys.executor_env not in environ:
+        return devnet_keys(load_world(config)).executor
+    try:
+        return resolve_signer(config, "executor", environ)
+    except SignerKeyError as error:
+        raise ConfigError(f"keys: {error}") from None
+
+
 def resolve_signer(
     config: Config, role: Literal["executor", "keeper"], environ: Mapping[str, str]
 ) -> LocalSigner:

@@ -2,8 +2,8 @@
 
 The node, WETH, the executor's address and the owner key come from ``--config FILE`` (the same
 config ``mevbot run`` reads; for the devnet, its world JSON) or from ``--rpc URL`` with
-``--weth-address``/``--executor`` and the key in ``MEVBOT_EXECUTOR_KEY`` (or ``--keystore FILE``, password
-in ``MEVBOT_KEYSTORE_PASSWORD``). ``deploy`` deploys the committed artifact
+``--weth-address``/``--executor`` and the key in ``MEVBOT_EXECUTOR_KEY`` (or ``--keystore FILE``,
+password in ``MEVBOT_KEYSTORE_PASSWORD``). ``deploy`` deploys the committed artifact
 (``chain/artifacts/Executor.json``) owned by the executor key; ``--write-config`` puts its address
 into the config file, leaving the rest of the file as it was. Exit 2 for a problem with the
 config or the arguments, 1 when the node or the transaction fails; one line each.

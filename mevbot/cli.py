@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "mevbot.cmd_replay",
     "mevbot.cmd_keys",
     "mevbot.cmd_executor",
+    "mevbot.cmd_doctor",
 )
 
 

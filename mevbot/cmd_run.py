@@ -103,8 +103,11 @@ def _run(args: argparse.Namespace) -> int:
         for check in checks:
             if not check.ok:
                 _say(check.line())
-        if exit_code(checks):
+        if exit_code(checks) and not args.force:
             return exit_code(checks)
+        if exit_code(checks):
+            failed = sum(not check.ok for check in checks)
+            _say(f"going live with {failed} failed check(s) (--force)")
         bot = Bot(
             config,
             deployment,
@@ -147,15 +150,21 @@ def register(commands: Any) -> None:
             "candidate bundle on an anvil fork, send the profitable ones to the configured "
             "relays, and run the oracle and liquidation keepers. Keys come from environment "
             "variables or an encrypted keystore, never from the config. Before it starts it "
-            "checks that the node is the config's chain, that the executor has code and obeys "
-            "the executor key, that the executor and searcher keys differ and that every relay "
-            "answers: each failure is one line; exit 2 for a configuration problem, 1 for "
-            "something down. SIGINT/SIGTERM stop it cleanly (in-flight work finished, ledger "
+            "makes the checks of `mevbot doctor` (the node's chain, methods and head, the "
+            "executor's code, owner and funds, distinct keys holding gas, every relay answering "
+            "and taking our signature, pools and positions): each failure is one line; exit 2 "
+            "for a configuration problem, 1 for something down, unless --force. SIGINT/SIGTERM "
+            "stop it cleanly (in-flight work finished, ledger "
             "closed, fork process stopped)."
         ),
     )
     run.add_argument("--config", required=True, metavar="FILE", help="the TOML config file")
     run.add_argument("--dry-run", action="store_true", help="simulate everything, submit nothing")
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="start even when a start-up check fails (each failure is still printed)",
+    )
     run.add_argument(
         "--no-tui", action="store_true", help="structured log lines instead of the dashboard"
     )

@@ -40,6 +40,7 @@ def render(checks: Sequence[Check], title: str) -> None:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from mevbot.config import ConfigError, load_config
+    from mevbot.networks import limits
     from mevbot.preflight import run_checks
     from mevbot.resolve import resolve_deployment, resolve_keys
 
@@ -53,6 +54,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     checks = asyncio.run(run_checks(config, deployment, keys))
     failed = sum(not check.ok for check in checks)
     render(checks, f"mevbot doctor: {deployment.network} (chain {deployment.chain_id})")
+    missing = limits(deployment)
+    if missing:
+        print(f"what the bot does not do on {deployment.network}:")
+        for limit in missing:
+            print(f"  - {limit}")
     print(f"{len(checks) - failed} passed, {failed} failed" + ("" if failed else ": ready to run"))
     return 1 if failed else 0
 

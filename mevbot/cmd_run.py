@@ -70,8 +70,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from chain.errors import ChainError
+    from chain.types import MalformedError
     from mevbot.config import ConfigError, load_config
     from mevbot.console import dashboard, log_output, stop_event
+    from mevbot.networks import limits
     from mevbot.preflight import exit_code, run_checks
     from mevbot.resolve import resolve_deployment, resolve_keys
     from mevbot.runtime import Bot
@@ -103,6 +105,9 @@ def _run(args: argparse.Namespace) -> int:
         for check in checks:
             if not check.ok:
                 _say(check.line())
+        if all(check.ok for check in checks if check.name == "node"):  # the right chain
+            for limit in limits(deployment):
+                _say(f"on {deployment.network}: {limit}")
         if exit_code(checks) and not args.force:
             return exit_code(checks)
         if exit_code(checks):
@@ -120,7 +125,7 @@ def _run(args: argparse.Namespace) -> int:
         )
         try:
             await _unless_stopped(stop, bot.start())
-        except (ChainError, LoadError, SimulationError, OSError) as error:
+        except (ChainError, LoadError, MalformedError, SimulationError, OSError) as error:
             await bot.stop()
             return _fail(f"could not start: {type(error).__name__}: {error}", 1)
         except _Interrupted:

@@ -25,7 +25,7 @@ import asyncio
 import importlib.util
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
@@ -174,7 +174,17 @@ async def check_executor(rpc: Rpc, deployment: Deployment, keys: Keys) -> list[C
         )
     else:
         found.append(Check("executor owner", True, f"{executor} obeys the executor key"))
-    found.append(await _funds(rpc, deployment))
+    try:
+        found.append(await _funds(rpc, deployment))
+    except (RpcError, MalformedError):
+        found.append(
+            Check(
+                "executor funds",
+                False,
+                f"WETH {deployment.weth} does not answer balanceOf: no token there",
+                "set weth to the network's WETH",
+            )
+        )
     return found
 
 
@@ -302,13 +312,25 @@ async def _node(deployment: Deployment, keys: Keys, timeout: float) -> list[Chec
             found = [check_chain("node", url, "node.ws", await eth_chain_id(rpc), deployment)]
             if found[0].ok:
                 found.append(await check_methods(rpc))
-                found.append(await check_head(rpc, deployment))
-                found += await check_executor(rpc, deployment, keys)
-                found += await check_gas(rpc, keys)
-                found += await check_state(rpc, deployment)
+                found += await _guard("head", check_head(rpc, deployment))
+                found += await _guard("executor", check_executor(rpc, deployment, keys))
+                found += await _guard("keys gas", check_gas(rpc, keys))
+                found += await _guard("pools", check_state(rpc, deployment))
             return found
     except (ChainError, MalformedError, OSError, TimeoutError) as error:
         return [_unreachable("node", url, error, "node.ws", timeout)]
+
+
+async def _guard(name: str, work: Awaitable[Check | list[Check]]) -> list[Check]:
+    """``work``'s checks; one failed check when the node answers it with an error or nonsense
+    (a contract missing at a configured address), so the other checks still run."""
+    from simulation.loader import LoadError
+
+    try:
+        found = await work
+    except (RpcError, MalformedError, LoadError) as error:
+        return [Check(name, False, str(error), "check the addresses the config gives")]
+    return found if isinstance(found, list) else [found]
 
 
 async def check_state(rpc: Rpc, deployment: Deployment) -> list[Check]:
@@ -323,17 +345,29 @@ async def check_state(rpc: Rpc, deployment: Deployment) -> list[Check]:
         lending_pool=deployment.lending_pool,
     )
     factories = len(deployment.pool_kinds)
-    pools = await load_pools(rpc, state)
-    found = [
-        Check("pools", True, f"{pools} pools from {factories} factories")
-        if pools
-        else Check(
-            "pools",
-            False,
-            f"0 pools from {factories} factories on {deployment.network}: no backrun arbitrage",
-            "set routers and v2_factories to the DEXes of this network",
-        )
-    ]
+    try:
+        pools = await load_pools(rpc, state)
+    except (RpcError, MalformedError, LoadError) as error:
+        listed = ", ".join(deployment.pool_kinds)
+        found = [
+            Check(
+                "pools",
+                False,
+                f"the factories {listed} do not load on this node ({error})",
+                "set v2_factories to factories this network has (or point node.ws at it)",
+            )
+        ]
+    else:
+        found = [
+            Check("pools", True, f"{pools} pools from {factories} factories")
+            if pools
+            else Check(
+                "pools",
+                False,
+                f"0 pools from {factories} factories on {deployment.network}: no arbitrage",
+                "set routers and v2_factories to the DEXes of this network",
+            )
+        ]
     if deployment.lending_pool is None:
         found.append(Check("positions", True, "no lending market configured: no liquidations"))
         return found

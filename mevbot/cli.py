@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "mevbot.cmd_keys",
     "mevbot.cmd_executor",
     "mevbot.cmd_doctor",
+    "mevbot.cmd_fork",
 )
 
 

@@ -87,7 +87,7 @@ def _chain(chain_id: int) -> str:
     return f"chain {chain_id}" + (f" ({network})" if network else "")
 
 
-def _where(url: str) -> str:
+def origin(url: str) -> str:
     """scheme://host[:port] of a URL (paths of some endpoints carry API keys); paths as given."""
     parts = urlsplit(url)
     if not parts.hostname:
@@ -109,14 +109,14 @@ def _why(error: BaseException, url: str, timeout: float) -> str:
     if isinstance(root, OSError) and root.strerror:
         return root.strerror
     # The URL once, without its path: some carry API keys.
-    return (str(error) or type(error).__name__).replace(url, _where(url))
+    return (str(error) or type(error).__name__).replace(url, origin(url))
 
 
 def _unreachable(name: str, url: str, error: BaseException, field: str, timeout: float) -> Check:
     return Check(
         name,
         False,
-        f"{_where(url)}: {_why(error, url, timeout)}",
+        f"{origin(url)}: {_why(error, url, timeout)}",
         f"start the node or correct {field}",
         "runtime",
     )
@@ -293,11 +293,11 @@ async def check_head(rpc: Rpc, deployment: Deployment) -> Check:
 def check_chain(name: str, url: str, field: str, chain_id: int, deployment: Deployment) -> Check:
     wanted = deployment.chain_id
     if chain_id == wanted:
-        return Check(name, True, f"{_where(url)} is {_chain(chain_id)}")
+        return Check(name, True, f"{origin(url)} is {_chain(chain_id)}")
     return Check(
         name,
         False,
-        f"{_where(url)} is {_chain(chain_id)}, but the config is for {deployment.network} "
+        f"{origin(url)} is {_chain(chain_id)}, but the config is for {deployment.network} "
         f"(chain {wanted})",
         f"point {field} at a {deployment.network} node, or set network to the node's chain",
     )
@@ -438,12 +438,12 @@ async def _simulate_v1(url: str, timeout: float) -> Check:
         return Check(
             "simulator node",
             False,
-            f"{_where(url)} does not answer eth_simulateV1 ({error.message})",
+            f"{origin(url)} does not answer eth_simulateV1 ({error.message})",
             'set simulation.backend = "anvil" (a local fork of node.http)',
         )
     except (ChainError, OSError, TimeoutError) as error:
         return _unreachable("simulator node", url, error, "node.http", timeout)
-    return Check("simulator node", True, f"{_where(url)} answers eth_simulateV1")
+    return Check("simulator node", True, f"{origin(url)} answers eth_simulateV1")
 
 
 async def check_relay(session: aiohttp.ClientSession, name: str, url: str) -> Check:
@@ -458,11 +458,11 @@ async def check_relay(session: aiohttp.ClientSession, name: str, url: str) -> Ch
         return Check(
             f"relay {name}",
             False,
-            f"{_where(url)}: {_why(error, url, RELAY_TIMEOUT_S)}",
+            f"{origin(url)}: {_why(error, url, RELAY_TIMEOUT_S)}",
             "check the relay URL, or set dry_run = true to submit nothing",
             "runtime",
         )
-    return Check(f"relay {name}", True, f"{_where(url)} answers (HTTP {status})")
+    return Check(f"relay {name}", True, f"{origin(url)} answers (HTTP {status})")
 
 
 async def check_signature(

@@ -77,6 +77,21 @@ def _doctor_rows(output: str) -> dict[str, str]:
     return rows
 
 
+def _backrun_landed(port: int) -> tuple[bool, str]:
+    """Whether the bot at ``port`` sent a backrun of a pending tx and has landed bundles (its
+    `mevbot status`), polled for up to 90 s; and the last status, to show when not."""
+    sent_backrun = landed = False
+    data: dict[str, object] = {}
+    deadline = time.monotonic() + 90
+    while not (sent_backrun and landed) and time.monotonic() < deadline:
+        time.sleep(1.0)
+        shown = _mevbot("status", "--json", "--url", f"http://127.0.0.1:{port}")
+        data = json.loads(shown.stdout)
+        sent_backrun |= any(o["trigger"] and o["verdict"] == "sent" for o in data["opportunities"])
+        landed |= data["counters"].get("bundles_landed", 0) > 0
+    return sent_backrun and landed, json.dumps(data)[-3000:]
+
+
 def _devnet(tmp_path: Path, devnet_cache: Path) -> tuple[subprocess.Popen[str], Path]:
     world = tmp_path / "devnet.json"
     devnet = _popen(
@@ -130,16 +145,8 @@ def test_deploy_doctor_run_land_and_withdraw_the_profit(tmp_path, devnet_cache):
         traffic = _popen(
             sys.executable, "-m", "anvil.traffic", "--world", str(world), "--seconds", "20"
         )
-        landed_backrun = False
-        deadline = time.monotonic() + 90
-        while not landed_backrun and time.monotonic() < deadline:
-            time.sleep(1.0)
-            shown = _mevbot("status", "--json", "--url", f"http://127.0.0.1:{port}")
-            data = json.loads(shown.stdout)
-            backruns = [o for o in data["opportunities"] if o["trigger"] and o["verdict"] == "sent"]
-            landed = [b for b in data["bundles"] if b["status"] == "landed"]
-            landed_backrun = bool(backruns and landed)
-        assert landed_backrun, "no backrun sent and landed"
+        landed_backrun, status = _backrun_landed(port)
+        assert landed_backrun, status
         _stop(traffic)
         assert "mevbot stopped" in _stop(bot)
 

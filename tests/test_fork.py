@@ -56,7 +56,9 @@ def test_run_lands_a_backrun_on_a_fork_of_the_devnet(tmp_path, devnet_cache):
         assert int(_rpc(description["rpc"]["http"], "eth_chainId"), 16) == 31337
 
         port = free_port()
-        config = _config(tmp_path, forked, port=port)
+        # The fork simulates on itself: a fork of the fork of the devnet would fetch every slot
+        # through two forks.
+        config = _config(tmp_path, forked, '[simulation]\nbackend = "node"\n', port=port)
         doctor = _mevbot("doctor", "--config", str(config))
         assert doctor.returncode == 0 and "0 failed: ready to run" in doctor.stdout, doctor.stdout
         bot = _popen(*CLI, "run", "--config", str(config), "--no-tui")

@@ -26,10 +26,14 @@ one the node no longer knows is sent again right after each re-send and before e
 (counted in ``restored``).
 
 Results per block go to a bounded history; counters cover blocks, bundles received, included and
-rejected by reason, and anomalies. The builder also answers the relay's ``eth_callBundle`` with
-the documented fields, simulated with its own coinbase so ``coinbaseDiff`` is what the block
-would pay. Bundle simulation reuses :mod:`simulation.prepared` (decoding signed envelopes) and
-the call/reader helpers of :mod:`simulation.fork_v1` and :mod:`simulation.balances`.
+rejected by reason, and anomalies. Each report also says, per landed eth_sendBundle bundle, what
+each of its txs paid the coinbase and the best payment of a bundle it displaced; the
+``after_block`` hook (the devnet's refund desk, :mod:`anvil.refunds`) gets every report.
+
+The builder also answers the relay's ``eth_callBundle`` with the documented fields, simulated
+with its own coinbase so ``coinbaseDiff`` is what the block would pay. Bundle simulation reuses
+:mod:`simulation.prepared` (decoding signed envelopes) and the call/reader helpers of
+:mod:`simulation.fork_v1` and :mod:`simulation.balances`.
 """
 
 from __future__ import annotations

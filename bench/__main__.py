@@ -117,8 +117,11 @@ NOTES = {
     "node_backend": 'e2e_ms.node_backend: the same bot with simulation.backend = "node" '
     "(eth_simulateV1 on the devnet node itself, no fork process), 40 blocks, one victim each",
     "landing": "e2e_ms.landing: mevbot's bundles settled by its inclusion tracker in the "
-    "interleaved run (victims share a block and the executor nonce, so at most one lands per "
-    "block); e2e_ms.landing_100_blocks: a mevbot-only run of 100 blocks, one victim per block",
+    "interleaved run (a block's victims and their backruns go out as one bundle, each backrun on "
+    "the next nonce): landed/submitted counts members, blocks_landed_share the blocks we sent a "
+    "bundle for in which it landed, dropped_reverting_share the verified candidates dropped as "
+    "reverting or out of gas; e2e_ms.landing_100_blocks: a mevbot-only run of 100 blocks, one "
+    "victim per block",
     "devnet_start_ms": "bench.devnet: Devnet.start() from launching anvil to the world ready, "
     "first_deploy into an empty state directory (every contract deployed, the state saved), "
     "cached_start loading that state; goals 10 s and 2 s",

@@ -70,6 +70,7 @@ DEXES = ("uniswap", "sushiswap")
 VICTIM_BPS = 250  # of the pool's reserve of the token sold: prices move ~5%
 SWAP = artifacts.load("UniswapV2Router02").abi.function("swapExactTokensForTokens")
 VERDICT_TIMEOUT_S = 10.0
+VERDICT_POLL_S = 0.05
 ENGINE_STAGES = ("state", "strategy", "sign", "simulate", "submit")
 
 
@@ -251,7 +252,10 @@ class EndToEnd:
                 strategy_done = any(s == "strategy" for s, _, _ in self.stages.since(mark))
                 if strategy_done and self._backrun.stats.candidates == candidates_before:
                     return None
-                await wake.wait()
+                # A verdict reached without a stage after it (dropped while waiting for the
+                # block's bundle) records nothing to wake on: look again shortly.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), VERDICT_POLL_S)
 
     def _check_agreement(self, victim: Victim, candidate: Candidate) -> None:
         """Would the baseline's two-pool math have found the bot's trade on the same state?"""

@@ -5,7 +5,8 @@ A role is a composition of parts (:data:`ROLE_PARTS`), not a branch: every role 
 ``pipeline`` part adds the simulator, ledger, relays and the engine (with or without strategies);
 ``watch`` reads the node's pending txs through the bounded intake and its heads; ``feed``
 takes the intake to the engine, ``publish`` to Redis Streams for workers, ``bus-heads`` and
-``bus-pending`` read them back; ``keepers`` runs the keeper jobs. Heads from wherever they come
+``bus-pending`` read them back; ``keepers`` runs the keeper jobs; ``refunds`` reconciles the
+refunds builders owe the searcher key. Heads from wherever they come
 go to every part that asked for them (:meth:`Bot.on_head_event`), in order.
 ``snapshot()`` assembles the :class:`~mevbot.status.BotStatus` the UI renders; ``stop()``
 cancels the tasks, lets in-flight work unwind and closes what the parts opened.
@@ -33,7 +34,8 @@ from chain.rpc_reconnecting import ReconnectingRpc
 from chain.types import BlockHeader, PendingTx
 from execution.ledger import Ledger
 from execution.nonces import NonceManager
-from execution.relay import MultiRelay, RelayClient
+from execution.refunds import Reconciled, RefundTracker
+from execution.relay import MultiRelay, RelayClient, RelayFailure
 from execution.sender import FeePolicy, TxSender
 from execution.signer import LocalSigner
 from keepers.liquidation import LiquidationKeeper
@@ -81,6 +83,9 @@ PENDING_STALE_AFTER_S = 2.0
 # the relays, not on this process, so a burst drains in about one round trip instead of one per
 # tx. Each tx is still considered (state after it, strategies) in arrival order.
 PENDING_IN_FLIGHT = 4
+# Builders report refunds hours late and in batches: reading them every few blocks is plenty.
+REFUND_EVERY_BLOCKS = 10
+REFUNDING = frozenset({"flashbots", "buildernet"})  # dialects with refund-tracking methods
 CLAIM_TTL_S = 86_400.0  # an effect's key stays claimed for a day: far longer than it can matter
 BALANCE_OF = Abi.from_signatures("function balanceOf(address) returns (uint256)")
 
@@ -294,6 +299,51 @@ class BusPendingPart:
         bot.supervisor.spawn("bus-pending", consumer.run)
 
 
+class LatestHead:
+    """A slot holding only the newest head: a slow consumer skips heads, never delays the
+    engine that offers them."""
+
+    def __init__(self) -> None:
+        self._slot: asyncio.Queue[BlockHeader] = asyncio.Queue(maxsize=1)
+
+    def offer(self, head: NewHead, changes: object) -> None:
+        if self._slot.full():
+            self._slot.get_nowait()
+        self._slot.put_nowait(head.header)
+
+    async def get(self) -> BlockHeader:
+        return await self._slot.get()
+
+
+class RefundsPart:
+    """Refunds the builders owe the searcher key, read every :data:`REFUND_EVERY_BLOCKS` blocks
+    from the relays whose dialect has refund-tracking methods (Flashbots, BuilderNet) and
+    reconciled into the ledger; the latest totals are the bot's ``refunds``."""
+
+    async def start(self, bot: Bot) -> None:
+        engine, relays, ledger = bot.engine, bot.relays, bot.ledger
+        assert engine is not None and ledger is not None
+        clients = [c for c in (relays.clients if relays else ()) if c.dialect.name in REFUNDING]
+        if not clients:
+            return
+        self.bot = bot
+        self.trackers = [RefundTracker(c, ledger, bot.keys.searcher.address) for c in clients]
+        self.heads = LatestHead()
+        engine.on_block_hooks.append(self.heads.offer)
+        bot.supervisor.spawn("refunds", self._run)
+
+    async def _run(self) -> None:
+        while True:
+            header = await self.heads.get()
+            if header.number % REFUND_EVERY_BLOCKS:
+                continue
+            for tracker in self.trackers:
+                try:
+                    self.bot.refunds = await tracker.reconcile()
+                except RelayFailure as failure:  # counted by the relay client; try next time
+                    log.warning("refunds from %s: %s", tracker.client.name, failure)
+
+
 class KeepersPart:
     """Keeper jobs on their own task: they see the latest head, never delay the pipeline."""
 
@@ -309,7 +359,7 @@ class KeepersPart:
             bot.closers.append(sqlite_store.close)
             store = sqlite_store
         self.scheduler = Scheduler(store, bot.instance)
-        self._latest_head: asyncio.Queue[BlockHeader] = asyncio.Queue(maxsize=1)
+        self.heads = LatestHead()
         fees = FeePolicy(
             priority_fee_wei=10**9,
             max_fee_cap_wei=int(cfg.fee_cap_gwei * 10**9),
@@ -349,26 +399,26 @@ class KeepersPart:
                     feeds=bot.oracle_feeds,
                 )
             )
-        engine.on_block_hooks.append(self._offer_head)
+        engine.on_block_hooks.append(self.heads.offer)
         bot.keeper_rows = lambda: [KeeperRow(*astuple(s)) for s in self.scheduler.status()]
         bot.supervisor.spawn("keepers", self._run)
-
-    def _offer_head(self, head: NewHead, changes: object) -> None:
-        """Conflate: the keepers' slot holds only the newest head."""
-        if self._latest_head.full():
-            self._latest_head.get_nowait()
-        self._latest_head.put_nowait(head.header)
 
     async def _run(self) -> None:
         try:
             while True:
-                await self.scheduler.on_block(await self._latest_head.get())
+                await self.scheduler.on_block(await self.heads.get())
         finally:
             await self.scheduler.release()
 
 
 def _all() -> tuple[Part, ...]:
-    return (PipelinePart(with_strategies=True), KeepersPart(), WatchPart(), FeedPart())
+    return (
+        PipelinePart(with_strategies=True),
+        KeepersPart(),
+        RefundsPart(),
+        WatchPart(),
+        FeedPart(),
+    )
 
 
 def _watcher() -> tuple[Part, ...]:
@@ -380,7 +430,7 @@ def _worker() -> tuple[Part, ...]:
 
 
 def _keeper() -> tuple[Part, ...]:
-    return (PipelinePart(with_strategies=False), KeepersPart(), BusHeadsPart())
+    return (PipelinePart(with_strategies=False), KeepersPart(), RefundsPart(), BusHeadsPart())
 
 
 # The parts of each role, started in this order after the core.
@@ -442,6 +492,7 @@ class Bot:
         self.relays: MultiRelay | None = None
         self.merger: Merger | None = None
         self.intake: Intake | None = None
+        self.refunds: Reconciled | None = None
 
     # ------------------------------------------------------------------ start / stop
 

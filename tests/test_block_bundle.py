@@ -13,6 +13,7 @@ from anvil import artifacts
 from anvil.stack import DevnetStack
 from anvil.traffic import Traffic
 from chain.rpc import connect
+from mevbot import runtime
 from mevbot.config import load_config
 from mevbot.deployment import deployment_from_world, devnet_keys
 from mevbot.runtime import Bot
@@ -157,5 +158,40 @@ async def test_a_bundle_whose_victim_was_mined_without_it_is_cancelled(stack, tm
                 assert all(ours not in [tx.hash for tx in e.bundle.txs] for e in left), (
                     f"our stale backrun is still at the builder for block {block}"
                 )
+    finally:
+        await bot.stop()
+
+
+async def test_the_running_bot_reconciles_the_refunds_its_landed_bundles_earn(
+    stack, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(runtime, "REFUND_EVERY_BLOCKS", 1)
+    bot = _bot(stack, tmp_path, target_blocks=1)
+    await bot.start()
+    try:
+        async with connect(stack.world.rpc["ws"]) as rpc:
+            searcher = bot.keys.searcher.address.lower()
+            await _mine(stack, bot)
+            traffic = Traffic(stack.world, seed=7)
+            await traffic.sync_nonces(rpc)
+            before = int(await rpc.call("eth_getBalance", [searcher, "latest"]), 16)
+            victim = _sell_weth(stack, bot, traffic, 3, "WETH/USDC")
+            await rpc.call("eth_sendRawTransaction", [victim.raw_hex])
+            await _until(
+                lambda: any(
+                    v.outcome == "sent" and c.trigger_hash == victim.hash
+                    for c, v in bot.engine.submitter.verdicts
+                ),
+                what="the backrun bundle",
+            )
+            for _ in range(4):  # it lands; its refund is paid the block after; then read back
+                await _mine(stack, bot)
+            await _until(
+                lambda: bot.refunds is not None and bot.refunds.received_wei > 0,
+                what="the refunds reconciled as received",
+            )
+            after = int(await rpc.call("eth_getBalance", [searcher, "latest"]), 16)
+            assert after - before == bot.refunds.received_wei, "the ledger's refunds are on chain"
+            assert bot.ledger.refund_totals(searcher).received_wei == bot.refunds.received_wei
     finally:
         await bot.stop()

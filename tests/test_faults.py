@@ -377,7 +377,7 @@ async def test_sigkilled_bot_restarts_with_the_ledger_intact_and_no_duplicate_bu
         duplicates = status["counters"].get("candidates_duplicate", 0)
         assert duplicates >= 1
         assert {t["name"]: t["state"] for t in status["tasks"]} == dict.fromkeys(
-            ("watcher", "engine", "keepers"), "running"
+            ("watcher", "engine", "keepers", "refunds"), "running"
         )
     with Ledger.open(ledger) as reopened:
         for key in before:

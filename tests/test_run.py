@@ -92,6 +92,7 @@ def test_run_against_the_devnet_status_and_clean_shutdown(tmp_path, devnet_cache
                 "watcher": "running",
                 "engine": "running",
                 "keepers": "running",
+                "refunds": "running",
             }
             text = subprocess.run(
                 [*CLI, "status", "--url", f"http://127.0.0.1:{port}"],

@@ -73,8 +73,8 @@ def test_run_lands_a_backrun_on_a_fork_of_the_devnet(tmp_path, devnet_cache):
         assert "fork stopped:" in _stop(fork)
     finally:
         for process in (traffic, bot, fork):
-            if process is not None and process.poll() is None:
-                process.kill()
+            if process is not None:
+                _stop(process)  # SIGTERM: its anvil processes stop with it
         _stop(devnet)
 
 

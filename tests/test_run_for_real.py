@@ -163,8 +163,8 @@ def test_deploy_doctor_run_land_and_withdraw_the_profit(tmp_path, devnet_cache):
         assert after["WETH"] == "50"
     finally:
         for process in (traffic, bot):
-            if process is not None and process.poll() is None:
-                process.kill()
+            if process is not None:
+                _stop(process)  # SIGTERM: its anvil processes stop with it
         _stop(devnet)
 
 

@@ -8,11 +8,15 @@ the builder as its ``eth_callBundle`` simulator and bundle counter, and builds a
 landed bundles earned (from :data:`REFUND_PAYER_KEY`) and the relay answers the refund-tracking
 methods. Leaving the block stops the builder after the block in
 progress, then the relay, then anvil.
+
+:class:`BuilderStack` is the relay, builder and refund desk over any node; :class:`DevnetStack`
+puts them over the devnet, :class:`anvil.fork.ForkStack` over an anvil fork of another chain.
 """
 
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Self
 
@@ -30,14 +34,14 @@ DEVNET_ANVIL_ARGS = ("--order", "fifo")
 REFUND_PAYER_KEY = ANVIL_DEV_KEYS[5]
 
 
-class DevnetStack:
-    """Devnet + relay + builder; use as an async context manager."""
+class BuilderStack(ABC):
+    """The local relay, block builder and refund desk over a node that a subclass starts
+    (:meth:`_start_node` gives its HTTP and WebSocket URLs); use as an async context manager."""
 
     def __init__(
         self,
         *,
         block_time: float | None = 1.0,
-        state_dir: Path | None = DEFAULT_STATE_DIR,
         coinbase: str = DEVNET_COINBASE,
         relay_host: str = "127.0.0.1",
         relay_port: int = 0,
@@ -50,56 +54,54 @@ class DevnetStack:
         self.relay_host = relay_host
         self.relay_port = relay_port
         self.rpc_timeout = rpc_timeout
-        self.devnet = Devnet(block_time=None, state_dir=state_dir, anvil_args=DEVNET_ANVIL_ARGS)
         self._rpc: Rpc | None = None
         self._builder: Builder | None = None
         self._relay: LocalRelay | None = None
         self._refunds: RefundDesk | None = None
 
-    @property
-    def world(self) -> World:
-        return self.devnet.world
+    @abstractmethod
+    async def _start_node(self) -> tuple[str, str]:
+        """Start the node; its HTTP and WebSocket URLs."""
+
+    @abstractmethod
+    async def _stop_node(self) -> None:
+        """Stop the node (also when it never started)."""
 
     @property
     def rpc(self) -> Rpc:
         if self._rpc is None:
-            raise RuntimeError("the devnet stack is not running")
+            raise RuntimeError("the stack is not running")
         return self._rpc
 
     @property
     def builder(self) -> Builder:
         if self._builder is None:
-            raise RuntimeError("the devnet stack is not running")
+            raise RuntimeError("the stack is not running")
         return self._builder
 
     @property
     def relay(self) -> LocalRelay:
         if self._relay is None:
-            raise RuntimeError("the devnet stack is not running")
+            raise RuntimeError("the stack is not running")
         return self._relay
 
     @property
     def refunds(self) -> RefundDesk:
         if self._refunds is None:
-            raise RuntimeError("the devnet stack is not running")
+            raise RuntimeError("the stack is not running")
         return self._refunds
 
     @property
     def relay_url(self) -> str:
         return self.relay.url
 
-    @property
-    def rpc_url(self) -> str:
-        return self.devnet.node.http_url
-
     def stats(self) -> BuilderStats:
         return self.builder.stats()
 
     async def start(self) -> Self:
-        # Deploying or loading the world is blocking web3 work: keep the event loop free.
-        await asyncio.to_thread(self.devnet.start)
+        http_url, ws_url = await self._start_node()
         try:
-            self._rpc = await connect(self.devnet.node.http_url, timeout=self.rpc_timeout)
+            self._rpc = await connect(http_url, timeout=self.rpc_timeout)
             book = BundleBook()
             self._refunds = RefundDesk(
                 self._rpc, LocalSigner(REFUND_PAYER_KEY), share_bps=self.refund_share_bps
@@ -109,7 +111,7 @@ class DevnetStack:
                 book,
                 coinbase=self.coinbase,
                 block_time=self.block_time or 1.0,
-                pool_feed=self.devnet.node.ws_url,
+                pool_feed=ws_url,
                 after_block=self._refunds.after_block,
             )
             await self._builder.start()
@@ -136,10 +138,51 @@ class DevnetStack:
         if self._rpc is not None:
             await self._rpc.close()
         self._builder = self._relay = self._rpc = self._refunds = None
-        await asyncio.to_thread(self.devnet.stop)
+        await self._stop_node()
 
     async def __aenter__(self) -> Self:
         return await self.start()
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+class DevnetStack(BuilderStack):
+    """Devnet + relay + builder; use as an async context manager."""
+
+    def __init__(
+        self,
+        *,
+        block_time: float | None = 1.0,
+        state_dir: Path | None = DEFAULT_STATE_DIR,
+        coinbase: str = DEVNET_COINBASE,
+        relay_host: str = "127.0.0.1",
+        relay_port: int = 0,
+        rpc_timeout: float = 5.0,
+        refund_share_bps: int = 5000,
+    ) -> None:
+        super().__init__(
+            block_time=block_time,
+            coinbase=coinbase,
+            relay_host=relay_host,
+            relay_port=relay_port,
+            rpc_timeout=rpc_timeout,
+            refund_share_bps=refund_share_bps,
+        )
+        self.devnet = Devnet(block_time=None, state_dir=state_dir, anvil_args=DEVNET_ANVIL_ARGS)
+
+    @property
+    def world(self) -> World:
+        return self.devnet.world
+
+    @property
+    def rpc_url(self) -> str:
+        return self.devnet.node.http_url
+
+    async def _start_node(self) -> tuple[str, str]:
+        # Deploying or loading the world is blocking web3 work: keep the event loop free.
+        await asyncio.to_thread(self.devnet.start)
+        return self.devnet.node.http_url, self.devnet.node.ws_url
+
+    async def _stop_node(self) -> None:
+        await asyncio.to_thread(self.devnet.stop)

@@ -5,7 +5,8 @@ advanced/gas-fee-refunds.md: "the refund recipient is the signer used on the eth
 request") and relays keep reputation per signing address, so the key must be the same in every
 run: a random key per run would scatter refunds over addresses nobody tracks. :func:`load_or_create`
 opens the keystore, or creates it when there is none: a fresh key, eth-account's Web3 Secret
-Storage encryption, file mode 0600, written to a temporary file and renamed into place.
+Storage encryption, file mode 0600, written to a temporary file and linked into place (an
+existing file is never replaced).
 """
 
 from __future__ import annotations
@@ -53,7 +54,14 @@ def load_or_create(path: Path, password: str) -> SearcherIdentity:
     if path.exists():
         return SearcherIdentity(Account.from_key(decrypt_keystore(path, password)), path, False)
     account = Account.create()
-    keystore = Account.encrypt(account.key, password)
+    save_keystore(path, account.key, password)
+    return SearcherIdentity(account, path, True)
+
+
+def save_keystore(path: Path, key: bytes, password: str) -> None:
+    """Encrypt ``key`` into a new keystore file at ``path`` (mode 0600, written to a temporary
+    file and linked into place); an existing file is never replaced."""
+    keystore = Account.encrypt(key, password)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -62,8 +70,10 @@ def load_or_create(path: Path, password: str) -> SearcherIdentity:
             json.dump(keystore, file)
             file.flush()
             os.fsync(file.fileno())
-        os.replace(temporary, path)
+        os.link(temporary, path)
+    except FileExistsError:
+        raise SignerKeyError(f"keystore {path}: the file exists; it is never overwritten") from None
     except OSError as error:
-        temporary.unlink(missing_ok=True)
         raise SignerKeyError(f"keystore {path}: cannot create it: {error.strerror}") from None
-    return SearcherIdentity(account, path, True)
+    finally:
+        temporary.unlink(missing_ok=True)

@@ -24,6 +24,10 @@ COMMAND_MODULES = (
     "mevbot.cmd_watch",
     "mevbot.cmd_status",
     "mevbot.cmd_replay",
+    "mevbot.cmd_keys",
+    "mevbot.cmd_executor",
+    "mevbot.cmd_doctor",
+    "mevbot.cmd_fork",
 )
 
 # The long-running commands: they log (as structured lines with --no-tui, else in the dashboard).

@@ -74,6 +74,7 @@ def _run(args: argparse.Namespace) -> int:
     from mevbot.config import ConfigError, load_config
     from mevbot.console import dashboard, log_output, stop_event
     from mevbot.exit_summary import print_summary, run_summary, write_summary
+    from mevbot.networks import limits
     from mevbot.preflight import exit_code, run_checks
     from mevbot.resolve import resolve_deployment, resolve_keys
     from mevbot.runtime import Bot
@@ -105,8 +106,14 @@ def _run(args: argparse.Namespace) -> int:
         for check in checks:
             if not check.ok:
                 _say(check.line())
-        if exit_code(checks):
+        if all(check.ok for check in checks if check.name == "node"):  # the right chain
+            for limit in limits(deployment):
+                _say(f"on {deployment.network}: {limit}")
+        if exit_code(checks) and not args.force:
             return exit_code(checks)
+        if exit_code(checks):
+            failed = sum(not check.ok for check in checks)
+            _say(f"going live with {failed} failed check(s) (--force)")
         bot = Bot(
             config,
             deployment,
@@ -119,7 +126,7 @@ def _run(args: argparse.Namespace) -> int:
         )
         try:
             await _unless_stopped(stop, bot.start())
-        except (ChainError, MalformedError, LoadError, SimulationError, OSError) as error:
+        except (ChainError, LoadError, MalformedError, SimulationError, OSError) as error:
             await bot.stop()
             return _fail(f"could not start: {type(error).__name__}: {error}", 1)
         except _Interrupted:
@@ -154,15 +161,21 @@ def register(commands: Any) -> None:
             "candidate bundle on an anvil fork, send the profitable ones to the configured "
             "relays, and run the oracle and liquidation keepers. Keys come from environment "
             "variables or an encrypted keystore, never from the config. Before it starts it "
-            "checks that the node is the config's chain, that the executor has code and obeys "
-            "the executor key, that the executor and searcher keys differ and that every relay "
-            "answers: each failure is one line; exit 2 for a configuration problem, 1 for "
-            "something down. SIGINT/SIGTERM stop it cleanly (in-flight work finished, ledger "
+            "makes the checks of `mevbot doctor` (the node's chain, methods and head, the "
+            "executor's code, owner and funds, distinct keys holding gas, every relay answering "
+            "and taking our signature, pools and positions): each failure is one line; exit 2 "
+            "for a configuration problem, 1 for something down, unless --force. SIGINT/SIGTERM "
+            "stop it cleanly (in-flight work finished, ledger "
             "closed, fork process stopped)."
         ),
     )
     run.add_argument("--config", required=True, metavar="FILE", help="the TOML config file")
     run.add_argument("--dry-run", action="store_true", help="simulate everything, submit nothing")
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="start even when a start-up check fails (each failure is still printed)",
+    )
     run.add_argument(
         "--no-tui", action="store_true", help="structured log lines instead of the dashboard"
     )

@@ -26,6 +26,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from execution.dialects import DIALECTS
+from mevbot.networks import preset_fields
 
 ENV_PREFIX = "MEVBOT_"
 _KEY_LIKE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
@@ -191,6 +192,7 @@ class KeysConfig(_Model):
     searcher_env: str = "MEVBOT_SEARCHER_KEY"
     keeper_env: str = "MEVBOT_KEEPER_KEY"
     executor_keystore: Path | None = None
+    keeper_keystore: Path | None = None
     # The relay signing identity, created here once when MEVBOT_SEARCHER_KEY is not set:
     # builders pay refunds to the signing address, so it must not change between runs.
     searcher_keystore: Path = Path("mevbot-searcher-keystore.json")
@@ -280,34 +282,21 @@ MAINNET_RELAYS = (
     },
 )
 
+# SushiSwap's Router02 -> its factory (a Uniswap V2 fork: decoded and loaded like Uniswap V2).
+_SUSHISWAP = {
+    "0xd9e1ce17f2641f24ae83637ab66a2cca9c378b9f": "0xc0aee478e3658e2610c5f7a4a2e1777ce9e4f2ac"
+}
+
+# Each network's addresses come from mevbot/networks.py, which cites their sources.
 PRESETS: Mapping[str, Mapping[str, Any]] = {
     "mainnet": {
         "chain_id": 1,
         "relays": list(MAINNET_RELAYS),
-        "routers": {
-            "0x7a250d5630b4cf539739df2c5dacb4c659f2488d": "uniswap-v2",
-            "0xd9e1ce17f2641f24ae83637ab66a2cca9c378b9f": "uniswap-v2",
-            "0xe592427a0aece92de3edee1f18e0157c05861564": "uniswap-v3",
-            "0x68b3465833fb72a70ecdf485e0e4c7bd8665fc45": "uniswap-v3-02",
-            # Uniswap/universal-router deploy-addresses/mainnet.json
-            "0xef1c6e67703c7bd7107eed8303fbe6ec2554bf6b": "universal-router-v1",
-            "0x3fc91a3afd70395cd496c647d5a6cc9d4b2b7fad": "universal-router-v1.2",
-            "0x66a9893cc07d91d95644aedd05d03f95e1dba8af": "universal-router-v2",
-            "0x4c82d1fbfe28c977cbb58d8c7ff8fcf9f70a2cca": "universal-router-v2.1.1",
-        },
-        "v2_factories": {  # router -> factory: Uniswap V2, SushiSwap
-            "0x7a250d5630b4cf539739df2c5dacb4c659f2488d": (
-                "0x5c69bee701ef814a2b6a3edd4b1652cb9cc5aa6f"
-            ),
-            "0xd9e1ce17f2641f24ae83637ab66a2cca9c378b9f": (
-                "0xc0aee478e3658e2610c5f7a4a2e1777ce9e4f2ac"
-            ),
-        },
-        "weth": "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2",
+        **preset_fields("mainnet", v2_forks=_SUSHISWAP),
     },
     "sepolia": {
         "chain_id": 11155111,
-        "weth": "0xfff9976782d46cc05630d1f6ebab18b2324d6b14",
+        **preset_fields("sepolia"),
         "relays": [
             {
                 "name": "flashbots-sepolia",
@@ -318,6 +307,7 @@ PRESETS: Mapping[str, Mapping[str, Any]] = {
     },
     "hoodi": {
         "chain_id": 560048,
+        **preset_fields("hoodi"),
         "relays": [
             {
                 "name": "titan-hoodi",

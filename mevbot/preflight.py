@@ -1,19 +1,32 @@
-"""Checks before the bot starts: the node is the chain the config names, the executor is deployed
-and obeys the executor key, the executor and searcher keys differ, the shared Redis (if any) and
-every relay answer.
+"""Checks before the bot starts (``mevbot run``) and for ``mevbot doctor``: the node answers over
+WebSocket and HTTP as the chain the config names, serves the subscriptions the watcher uses and
+has a recent head; the simulator the config chooses can run; the executor is the committed
+artifact, obeys the executor key and holds funds; the keys differ and hold gas; every relay
+answers and accepts the searcher's signature; the shared Redis (if any) answers; pools and
+lending positions load.
 
 Each result is a :class:`Check` (name, passed or not, what was found, the fix) that also says
 what a failure is: ``config`` (the config or the keys must change: exit 2) or ``runtime``
 (something is down or silent: exit 1). ``mevbot run`` refuses to start on any failure, one line
 per failed check; the records are typed so that a command can print them all as a table.
 Checks that need the node are skipped when the node does not answer.
+
+The relay's signature check sends ``eth_cancelBundle`` (or the builder's own cancel shape) for a
+fresh replacement uuid: it names no bundle of ours, so it changes nothing; unlike
+``eth_callBundle`` it spends no simulation quota nor reputation (flashbots-docs
+advanced/reputation.md counts simulated gas), and the stats methods that once answered a signed
+request (``flashbots_getUserStatsV2``) return 403 since 2025-06-09 (flashbots-docs commit
+70c6c4d). A relay that checks signatures refuses a bad one before reading the method
+(``-32025 invalid flashbots signature``, or HTTP 401/403).
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import socket
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
@@ -21,8 +34,8 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from chain.abi import Abi
-from chain.errors import ChainError
-from chain.rpc import Rpc, connect, eth_call, eth_chain_id
+from chain.errors import ChainError, RpcError
+from chain.rpc import Rpc, connect, eth_call, eth_chain_id, eth_get_balance, eth_get_block
 from chain.types import MalformedError, hex_to_bytes
 from mevbot.config import PRESETS, Config
 
@@ -33,6 +46,18 @@ if TYPE_CHECKING:  # `mevbot watch` checks its node without loading the bot
 # account the executor obeys.
 OWNER = Abi.from_signatures("function owner() returns (address)").function("owner")
 RELAY_TIMEOUT_S = 5.0
+# A synced node's head is one slot (12 s) old; a minute means it is behind or stuck.
+HEAD_MAX_AGE_S = 60.0
+# The relay's answer to a bad X-Flashbots-Signature (flashbots/mev-share#25); the older relay
+# answered HTTP 403 "error in signature check" (ethers-provider-flashbots-bundle#110).
+INVALID_SIGNATURE = -32025
+BALANCE = Abi.from_signatures("function balanceOf(address) returns (uint256)").function("balanceOf")
+# What the watcher subscribes to (watcher/pending.py full and hash-only, watcher/heads.py).
+SUBSCRIPTIONS = (
+    ("newHeads",),
+    ("newPendingTransactions", True),
+    ("newPendingTransactions",),
+)
 _NETWORKS = {int(preset["chain_id"]): name for name, preset in PRESETS.items()}
 
 Kind = Literal["config", "runtime"]
@@ -63,7 +88,7 @@ def _chain(chain_id: int) -> str:
     return f"chain {chain_id}" + (f" ({network})" if network else "")
 
 
-def _where(url: str) -> str:
+def origin(url: str) -> str:
     """scheme://host[:port] of a URL (paths of some endpoints carry API keys); paths as given."""
     parts = urlsplit(url)
     if not parts.hostname:
@@ -85,14 +110,14 @@ def _why(error: BaseException, url: str, timeout: float) -> str:
     if isinstance(root, OSError) and root.strerror:
         return root.strerror
     # The URL once, without its path: some carry API keys.
-    return (str(error) or type(error).__name__).replace(url, _where(url))
+    return (str(error) or type(error).__name__).replace(url, origin(url))
 
 
 def _unreachable(name: str, url: str, error: BaseException, field: str, timeout: float) -> Check:
     return Check(
         name,
         False,
-        f"{_where(url)}: {_why(error, url, timeout)}",
+        f"{origin(url)}: {_why(error, url, timeout)}",
         f"start the node or correct {field}",
         "runtime",
     )
@@ -120,7 +145,7 @@ async def check_executor(rpc: Rpc, deployment: Deployment, keys: Keys) -> list[C
                 "executor",
                 False,
                 f"no contract at {executor} on {_chain(deployment.chain_id)}",
-                "deploy anvil/contracts/Executor.sol and set executor to its address",
+                "deploy one: mevbot executor deploy --config FILE --write-config",
             )
         ]
     try:
@@ -134,8 +159,11 @@ async def check_executor(rpc: Rpc, deployment: Deployment, keys: Keys) -> list[C
                 "set executor to the address of your deployed Executor",
             )
         ]
-    found = [Check("executor", True, f"{executor} has code")]
     owner, signer = str(owner).lower(), keys.executor.address.lower()
+    found = [
+        Check("executor", True, f"{executor} has code"),
+        await _artifact(rpc, executor, code, owner),
+    ]
     if owner != signer:
         found.append(
             Check(
@@ -147,33 +175,237 @@ async def check_executor(rpc: Rpc, deployment: Deployment, keys: Keys) -> list[C
         )
     else:
         found.append(Check("executor owner", True, f"{executor} obeys the executor key"))
+    try:
+        found.append(await _funds(rpc, deployment))
+    except (RpcError, MalformedError):
+        found.append(
+            Check(
+                "executor funds",
+                False,
+                f"WETH {deployment.weth} does not answer balanceOf: no token there",
+                "set weth to the network's WETH",
+            )
+        )
     return found
+
+
+async def _artifact(rpc: Rpc, executor: str, code: bytes, owner: str) -> Check:
+    """The code is the committed artifact's (chain/artifacts/Executor.json), immutables aside."""
+    from mevbot.executor_code import WETH, is_artifact_code
+
+    try:
+        (weth,) = WETH.decode_output(await eth_call(rpc, executor, WETH.encode()))
+    except (ChainError, MalformedError):
+        weth = None
+    if weth is not None and is_artifact_code(code, owner, str(weth)):
+        return Check(
+            "executor code", True, "the committed artifact (chain/artifacts/Executor.json)"
+        )
+    return Check(
+        "executor code",
+        False,
+        f"{executor} is not the committed Executor artifact (another build or contract)",
+        "deploy the committed one: mevbot executor deploy --config FILE --write-config",
+    )
+
+
+async def _funds(rpc: Rpc, deployment: Deployment) -> Check:
+    """The executor trades its own inventory: it needs ETH or WETH."""
+    executor = deployment.executor
+    eth = await eth_get_balance(rpc, executor)
+    (weth,) = BALANCE.decode_output(await eth_call(rpc, deployment.weth, BALANCE.encode(executor)))
+    detail = f"{executor} holds {_ether(eth)} ETH and {_ether(weth)} WETH"
+    if eth or weth:
+        return Check("executor funds", True, detail)
+    return Check(
+        "executor funds",
+        False,
+        detail,
+        "fund it: mevbot executor fund --config FILE --weth AMOUNT",
+        "runtime",
+    )
+
+
+def _ether(wei: int) -> str:
+    return f"{wei / 10**18:.6g}"
+
+
+async def check_gas(rpc: Rpc, keys: Keys) -> list[Check]:
+    """The executor key (and the keeper's) pay gas: each holds ether."""
+    found = []
+    for role, signer in (("executor", keys.executor), ("keeper", keys.keeper)):
+        if signer is None:
+            continue
+        balance = await eth_get_balance(rpc, signer.address)
+        found.append(
+            Check(
+                f"{role} key gas",
+                balance > 0,
+                f"{signer.address} holds {_ether(balance)} ETH",
+                "" if balance else f"send {signer.address} ether: it pays its transactions' gas",
+                "runtime",
+            )
+        )
+    return found
+
+
+async def check_methods(rpc: Rpc) -> Check:
+    """The node serves what the watcher uses: the subscriptions and txpool_content."""
+    missing = []
+    for args in SUBSCRIPTIONS:
+        try:
+            subscription = await rpc.subscribe(*args)  # type: ignore[attr-defined]
+            await subscription.unsubscribe()
+        except RpcError:
+            missing.append("eth_subscribe " + " ".join(map(str, args)).replace(" True", " (full)"))
+    try:
+        await rpc.call("txpool_content", [])
+    except RpcError:
+        missing.append("txpool_content")
+    if not missing:
+        return Check("node methods", True, "eth_subscribe newHeads/newPendingTransactions, txpool")
+    return Check(
+        "node methods",
+        False,
+        f"the node does not serve {', '.join(missing)}",
+        "the watcher needs them: point node.ws at a node that serves them (geth, reth, anvil)",
+        "runtime",
+    )
+
+
+async def check_head(rpc: Rpc, deployment: Deployment) -> Check:
+    head = await eth_get_block(rpc, "latest")
+    assert head is not None
+    if deployment.network == "devnet":
+        return Check("head", True, f"head {head.number} (devnet blocks are built on demand)")
+    age = time.time() - head.timestamp
+    detail = f"head {head.number}, {age:.0f} s old"
+    if age <= HEAD_MAX_AGE_S:
+        return Check("head", True, detail)
+    return Check(
+        "head",
+        False,
+        f"{detail}: the node is behind",
+        "wait until it has synced, or point node.ws at a synced node",
+        "runtime",
+    )
 
 
 def check_chain(name: str, url: str, field: str, chain_id: int, deployment: Deployment) -> Check:
     wanted = deployment.chain_id
     if chain_id == wanted:
-        return Check(name, True, f"{_where(url)} is {_chain(chain_id)}")
+        return Check(name, True, f"{origin(url)} is {_chain(chain_id)}")
     return Check(
         name,
         False,
-        f"{_where(url)} is {_chain(chain_id)}, but the config is for {deployment.network} "
+        f"{origin(url)} is {_chain(chain_id)}, but the config is for {deployment.network} "
         f"(chain {wanted})",
         f"point {field} at a {deployment.network} node, or set network to the node's chain",
     )
 
 
 async def _node(deployment: Deployment, keys: Keys, timeout: float) -> list[Check]:
-    """node.ws answers as the configured chain; then the executor is checked there."""
+    """node.ws answers as the configured chain; then everything that needs the node is checked
+    there: its methods and head, the executor, the keys' gas, the pools and positions."""
     url = deployment.node_ws
     try:
-        async with asyncio.timeout(timeout), connect(url, timeout=timeout) as rpc:
+        async with asyncio.timeout(4 * timeout), connect(url, timeout=timeout) as rpc:
             found = [check_chain("node", url, "node.ws", await eth_chain_id(rpc), deployment)]
             if found[0].ok:
-                found += await check_executor(rpc, deployment, keys)
+                found.append(await check_methods(rpc))
+                found += await _guard("head", check_head(rpc, deployment))
+                found += await _guard("executor", check_executor(rpc, deployment, keys))
+                found += await _guard("keys gas", check_gas(rpc, keys))
+                found += await _guard("pools", check_state(rpc, deployment))
             return found
     except (ChainError, MalformedError, OSError, TimeoutError) as error:
         return [_unreachable("node", url, error, "node.ws", timeout)]
+
+
+async def _guard(name: str, work: Awaitable[Check | list[Check]]) -> list[Check]:
+    """``work``'s checks; one failed check when the node answers it with an error or nonsense
+    (a contract missing at a configured address), so the other checks still run."""
+    from simulation.loader import LoadError
+
+    try:
+        found = await work
+    except (RpcError, MalformedError, LoadError) as error:
+        return [Check(name, False, str(error), "check the addresses the config gives")]
+    return found if isinstance(found, list) else [found]
+
+
+async def check_state(rpc: Rpc, deployment: Deployment) -> list[Check]:
+    """Pools load from the deployment's factories, positions from its lending market: what the
+    bot would work with, and what it will not do where a protocol is missing."""
+    from simulation.loader import LoadError, load_lending, load_pools
+    from simulation.state import ChainState
+
+    state = ChainState(
+        routers=deployment.router_factories,
+        factories=deployment.pool_kinds,
+        lending_pool=deployment.lending_pool,
+    )
+    factories = len(deployment.pool_kinds)
+    try:
+        pools = await load_pools(rpc, state)
+    except (RpcError, MalformedError, LoadError) as error:
+        listed = ", ".join(deployment.pool_kinds)
+        found = [
+            Check(
+                "pools",
+                False,
+                f"the factories {listed} do not load on this node ({error})",
+                "set v2_factories to factories this network has (or point node.ws at it)",
+            )
+        ]
+    else:
+        found = [
+            Check("pools", True, f"{pools} pools from {factories} factories")
+            if pools
+            else Check(
+                "pools",
+                False,
+                f"0 pools from {factories} factories on {deployment.network}: no arbitrage",
+                "set routers and v2_factories to the DEXes of this network",
+            )
+        ]
+    if deployment.lending_pool is None:
+        found.append(Check("positions", True, "no lending market configured: no liquidations"))
+        return found
+    try:
+        positions = await load_lending(rpc, state, from_block=deployment.lending_from_block)
+    except LoadError as error:
+        found.append(
+            Check(
+                "positions",
+                False,
+                f"the lending market {deployment.lending_pool} does not load: {error}",
+                "correct lending_pool, or remove it to run without liquidations",
+            )
+        )
+        return found
+    found.append(Check("positions", True, f"{positions} positions in {deployment.lending_pool}"))
+    return found
+
+
+def check_simulator(config: Config) -> Check:
+    """The chosen simulation backend can run here (the node it needs is checked apart)."""
+    from chain.node import AnvilNotFound, find_anvil
+
+    backend = config.simulation.backend
+    if backend == "anvil":
+        try:
+            return Check("simulator", True, f"anvil fork of node.http ({find_anvil()})")
+        except AnvilNotFound as error:
+            return Check("simulator", False, "anvil not found", str(error))
+    if backend == "revm" and importlib.util.find_spec("pyrevm") is None:
+        return Check(
+            "simulator",
+            False,
+            "simulation.backend is revm, but pyrevm is not installed",
+            'install pyrevm (make setup), or set simulation.backend = "anvil"',
+        )
+    return Check("simulator", True, f"{backend}")
 
 
 async def check_reachable(name: str, url: str, field: str, timeout: float) -> Check | int:
@@ -185,13 +417,34 @@ async def check_reachable(name: str, url: str, field: str, timeout: float) -> Ch
         return _unreachable(name, url, error, field, timeout)
 
 
-async def _fork_node(deployment: Deployment, timeout: float) -> Check:
-    """node.http (where the simulator forks from) answers as the same chain."""
+async def _fork_node(config: Config, deployment: Deployment, timeout: float) -> list[Check]:
+    """node.http (where the simulator forks from, or simulates on) answers as the same chain;
+    with the node backend it answers eth_simulateV1."""
     url = deployment.node_http
     found = await check_reachable("fork node", url, "node.http", timeout)
     if isinstance(found, Check):
-        return found
-    return check_chain("fork node", url, "node.http", found, deployment)
+        return [found]
+    checks = [check_chain("fork node", url, "node.http", found, deployment)]
+    if checks[0].ok and config.simulation.backend == "node":
+        checks.append(await _simulate_v1(url, timeout))
+    return checks
+
+
+async def _simulate_v1(url: str, timeout: float) -> Check:
+    # An empty block of no calls: the cheapest request the method answers.
+    try:
+        async with asyncio.timeout(timeout), connect(url, timeout=timeout) as rpc:
+            await rpc.call("eth_simulateV1", [{"blockStateCalls": [{"calls": []}]}, "latest"])
+    except RpcError as error:
+        return Check(
+            "simulator node",
+            False,
+            f"{origin(url)} does not answer eth_simulateV1 ({error.message})",
+            'set simulation.backend = "anvil" (a local fork of node.http)',
+        )
+    except (ChainError, OSError, TimeoutError) as error:
+        return _unreachable("simulator node", url, error, "node.http", timeout)
+    return Check("simulator node", True, f"{origin(url)} answers eth_simulateV1")
 
 
 async def check_relay(session: aiohttp.ClientSession, name: str, url: str) -> Check:
@@ -206,11 +459,57 @@ async def check_relay(session: aiohttp.ClientSession, name: str, url: str) -> Ch
         return Check(
             f"relay {name}",
             False,
-            f"{_where(url)}: {_why(error, url, RELAY_TIMEOUT_S)}",
+            f"{origin(url)}: {_why(error, url, RELAY_TIMEOUT_S)}",
             "check the relay URL, or set dry_run = true to submit nothing",
             "runtime",
         )
-    return Check(f"relay {name}", True, f"{_where(url)} answers (HTTP {status})")
+    return Check(f"relay {name}", True, f"{origin(url)} answers (HTTP {status})")
+
+
+async def check_signature(
+    session: aiohttp.ClientSession, name: str, url: str, dialect: str, keys: Keys
+) -> Check:
+    """The relay takes a request signed by the searcher key (see the module's docstring)."""
+    from execution.dialects import Replacement, get_dialect
+    from execution.relay import RelayClient, RelayError, RelayFailure
+
+    if not get_dialect(dialect).signs:
+        return Check(f"relay {name} signature", True, f"{dialect} takes no signature header")
+    client = RelayClient(
+        url,
+        keys.searcher,
+        name=name,
+        dialect=dialect,
+        session=session,
+        timeout=RELAY_TIMEOUT_S,
+        max_retries=0,
+    )
+    signer = keys.searcher.address.lower()
+    try:
+        await client.cancel(Replacement.new())
+    except RelayError as error:
+        refused = error.status in (401, 403) or error.code == INVALID_SIGNATURE
+        if refused or "signature" in error.message.lower():
+            return Check(
+                f"relay {name} signature",
+                False,
+                f"refuses the searcher's signature ({signer}): {error.detail}",
+                "check the relay's URL and dialect; some builders only take known searchers",
+            )
+    except RelayFailure as error:
+        return Check(
+            f"relay {name} signature", False, error.detail, "check the relay URL", "runtime"
+        )
+    return Check(f"relay {name} signature", True, f"accepts requests signed by {signer}")
+
+
+async def _relay(
+    session: aiohttp.ClientSession, name: str, url: str, dialect: str, keys: Keys
+) -> list[Check]:
+    found = [await check_relay(session, name, url)]
+    if found[0].ok:
+        found.append(await check_signature(session, name, url, dialect, keys))
+    return found
 
 
 async def check_redis(url: str, timeout: float) -> Check:
@@ -227,13 +526,13 @@ async def check_redis(url: str, timeout: float) -> Check:
         return Check(
             "redis",
             False,
-            f"{_where(url)}: {_why(error, url, timeout)}",
+            f"{origin(url)}: {_why(error, url, timeout)}",
             "start redis-server, or correct --redis (or store.redis_url)",
             "runtime",
         )
     finally:
         await client.aclose()
-    return Check("redis", True, f"{_where(url)} answers")
+    return Check("redis", True, f"{origin(url)} answers")
 
 
 async def run_checks(
@@ -243,12 +542,18 @@ async def run_checks(
     the instances share, if any."""
     timeout = config.node.timeout_s
     found = [check_keys(keys, config), *await _node(deployment, keys, timeout)]
-    found.append(await _fork_node(deployment, timeout))
+    found += await _fork_node(config, deployment, timeout)
+    found.append(check_simulator(config))
     if redis_url is not None:
         found.append(await check_redis(redis_url, timeout))
     if not config.dry_run and deployment.relays:
+        dialects = deployment.relay_dialects
         async with aiohttp.ClientSession() as session:
-            found += await asyncio.gather(
-                *(check_relay(session, name, url) for name, url in deployment.relays)
-            )
+            for checks in await asyncio.gather(
+                *(
+                    _relay(session, name, url, dialects.get(name, "generic"), keys)
+                    for name, url in deployment.relays
+                )
+            ):
+                found += checks
     return tuple(found)

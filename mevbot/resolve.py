@@ -18,6 +18,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import Literal
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -118,21 +119,44 @@ def resolve_keys(
     if config.network == "devnet" and names.executor_env not in environ:
         return devnet_keys(world or load_world(config))
     try:
-        if names.executor_keystore is not None:
-            executor = LocalSigner.from_keystore(
-                names.executor_keystore, names.keystore_password_env, environ=dict(environ)
-            )
-        else:
-            executor = LocalSigner.from_env(names.executor_env, environ=dict(environ))
+        executor = resolve_signer(config, "executor", environ)
         searcher = _searcher(config, environ)
         keeper = (
-            LocalSigner.from_env(names.keeper_env, environ=dict(environ))
-            if names.keeper_env in environ
+            resolve_signer(config, "keeper", environ)
+            if names.keeper_env in environ or names.keeper_keystore is not None
             else None
         )
     except SignerKeyError as error:
         raise ConfigError(f"keys: {error}") from None
     return Keys(executor=executor, searcher=searcher, keeper=keeper)
+
+
+def resolve_executor_signer(
+    config: Config, environ: Mapping[str, str] | None = None
+) -> LocalSigner:
+    """The executor owner's key alone (the devnet's development key unless its variable is set)."""
+    environ = os.environ if environ is None else environ
+    if config.network == "devnet" and config.keys.executor_env not in environ:
+        return devnet_keys(load_world(config)).executor
+    try:
+        return resolve_signer(config, "executor", environ)
+    except SignerKeyError as error:
+        raise ConfigError(f"keys: {error}") from None
+
+
+def resolve_signer(
+    config: Config, role: Literal["executor", "keeper"], environ: Mapping[str, str]
+) -> LocalSigner:
+    """The executor's or keeper's key: its keystore when the config names one (password in
+    ``keys.keystore_password_env``), else its environment variable."""
+    names = config.keys
+    keystore = names.executor_keystore if role == "executor" else names.keeper_keystore
+    if keystore is not None:
+        return LocalSigner.from_keystore(
+            keystore, names.keystore_password_env, environ=dict(environ)
+        )
+    variable = names.executor_env if role == "executor" else names.keeper_env
+    return LocalSigner.from_env(variable, environ=dict(environ))
 
 
 def _searcher(config: Config, environ: Mapping[str, str]) -> LocalAccount:

@@ -115,8 +115,8 @@ def test_an_executor_address_without_code_is_refused(net, tmp_path):
     code, lines = _run(config, _environ())
     assert code == 2
     assert lines == [
-        f"mevbot run: executor: no contract at {nothing} on chain 31337 (devnet); deploy "
-        "anvil/contracts/Executor.sol and set executor to its address"
+        f"mevbot run: executor: no contract at {nothing} on chain 31337 (devnet); deploy one: "
+        "mevbot executor deploy --config FILE --write-config"
     ]
 
 

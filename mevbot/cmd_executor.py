@@ -50,6 +50,8 @@ class Target:
     executor: str | None
     signer: Callable[[], LocalSigner]
     config_path: Path | None = None
+    # (factory, init-code hash of its pools, Executor.Kind): whose pools may call the Executor back
+    factories: tuple[tuple[str, bytes, int], ...] = ()
 
 
 def _address(value: str | None, what: str) -> str | None:
@@ -76,7 +78,27 @@ def _from_config(path: Path) -> Target:
     if url is None:
         raise _Refused(f"node.http: required to reach the {config.network} node")
     signer = lambda: resolve_executor_signer(config)  # noqa: E731 (only verbs that sign ask)
-    return Target(url, config.chain_id, weth, executor, signer, path)
+    factories = _factories(config)
+    return Target(url, config.chain_id, weth, executor, signer, path, factories)
+
+
+def _factories(config: Config) -> tuple[tuple[str, bytes, int], ...]:
+    """The factories the config's pools come from, each with the init-code hash of Uniswap's own
+    pools of its kind (a fork with another hash is refused by the Executor's callback check)."""
+    from anvil.uniswap_v3 import V2_PAIR_INIT_CODE_HASH, V3_POOL_INIT_CODE_HASH
+    from mevbot.config import ConfigError
+    from mevbot.resolve import resolve_deployment
+
+    hashes = {"uniswap-v2": V2_PAIR_INIT_CODE_HASH, "uniswap-v3": V3_POOL_INIT_CODE_HASH}
+    try:
+        kinds = resolve_deployment(config).pool_kinds
+    except ConfigError:
+        return ()
+    return tuple(
+        (factory, hashes[kind.name], kind.executor_hop)
+        for factory, kind in kinds.items()
+        if kind.name in hashes and kind.executor_hop is not None
+    )
 
 
 def _load(path: Path) -> Config:
@@ -200,7 +222,13 @@ async def _deploy(args: argparse.Namespace, target: Target, rpc: Rpc) -> None:
     from mevbot.transact import transact
 
     signer, weth = target.signer(), _weth(target)
-    mined = await transact(rpc, signer, None, creation_code(signer.address, weth), wait_s=args.wait)
+    if not target.factories:
+        print(
+            "no pool factories in the config: the executor will accept no pool's callback "
+            "(no flash-financed trades); name the network's DEXes (v2_factories) to allow them"
+        )
+    code = creation_code(signer.address, weth, target.factories)
+    mined = await transact(rpc, signer, None, code, wait_s=args.wait)
     address = _address(mined.contract, "contractAddress")
     print(
         f"executor {address} deployed: owner {signer.address}, WETH {weth}, tx {mined.tx_hash} "

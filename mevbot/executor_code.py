@@ -8,6 +8,8 @@ those two words filled in.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import eth_abi
 
 from chain.abi import load_artifact
@@ -20,9 +22,13 @@ WITHDRAW_ETH = EXECUTOR.abi.function("withdrawETH")
 _ZERO_WORD = bytes(32)
 
 
-def creation_code(owner: str, weth: str) -> bytes:
-    """What a deployment transaction carries: the creation bytecode and constructor(owner, weth)."""
-    return EXECUTOR.bytecode + eth_abi.encode(["address", "address"], [owner, weth])
+def creation_code(owner: str, weth: str, factories: Sequence[tuple[str, bytes, int]]) -> bytes:
+    """What a deployment transaction carries: the creation bytecode and constructor(owner, weth,
+    factories), each factory ``(address, init-code hash of its pools, Executor.Kind)``."""
+    arguments = eth_abi.encode(
+        ["address", "address", "(address,bytes32,uint8)[]"], [owner, weth, list(factories)]
+    )
+    return EXECUTOR.bytecode + arguments
 
 
 def is_artifact_code(code: bytes, owner: str, weth: str) -> bool:

@@ -88,7 +88,8 @@ def _backrun_landed(port: int) -> tuple[bool, str]:
         shown = _mevbot("status", "--json", "--url", f"http://127.0.0.1:{port}")
         data = json.loads(shown.stdout)
         sent_backrun |= any(o["trigger"] and o["verdict"] == "sent" for o in data["opportunities"])
-        landed |= data["counters"].get("bundles_landed", 0) > 0
+        bundles = data["tally"]["bundles"]
+        landed |= any(c["labels"][1] == "landed" and c["value"] > 0 for c in bundles)
     return sent_backrun and landed, json.dumps(data)[-3000:]
 
 

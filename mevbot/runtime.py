@@ -81,10 +81,11 @@ from watcher.pending import PendingSource
 
 log = logging.getLogger("mevbot.runtime")
 PENDING_STALE_AFTER_S = 2.0
-# Pending txs whose candidates are verified and sent at once: that work waits on the node and
-# the relays, not on this process, so a burst drains in about one round trip instead of one per
-# tx. Each tx is still considered (state after it, strategies) in arrival order.
-PENDING_IN_FLIGHT = 4
+# Pending txs whose candidates may wait for their turn to join the block's bundle (each joins,
+# is simulated and sent in turn): the intake keeps draining meanwhile, and a burst queues here,
+# bounded, instead of being shed. Each tx is still considered (state after it, strategies) in
+# arrival order.
+PENDING_IN_FLIGHT = 64
 PNL_BLOCKS = 120  # the dashboard's PnL sparkline looks back this many blocks
 # Builders report refunds hours late and in batches: reading them every few blocks is plenty.
 REFUND_EVERY_BLOCKS = 10

@@ -376,13 +376,17 @@ def _rate_product(
 
 
 def best_opportunity(
-    cycles: Iterable[Cycle], pools: Mapping[str, PoolState], min_profit: int = 0
+    cycles: Iterable[Cycle],
+    pools: Mapping[str, PoolState],
+    min_profit: int = 0,
+    search_budget: int = SEARCH_BUDGET,
 ) -> Opportunity | None:
     """The most profitable trade over ``cycles`` with profit > ``min_profit``, or None.
 
     ``pools`` maps address to pool state (e.g. the state after a pending swap, layered over the
     current state with a ``ChainMap``); every pool of every cycle must be in it.
     Profits are in each cycle's start token: pass cycles of one start token, or convert.
+    At most ``search_budget`` cycles without a closed form get the exact search.
     """
     candidates: list[tuple[int, int, Cycle, list[Hop], _Term]] = []
     searched: list[tuple[float, int, Cycle]] = []
@@ -424,7 +428,7 @@ def best_opportunity(
         if profit > best_profit:
             best, best_profit = (cycle, amount_in), profit
     # The exact search costs ~60 quotes a cycle: only the widest gaps get one.
-    for _, _, cycle in sorted(searched, key=lambda item: (-item[0], item[1]))[:SEARCH_BUDGET]:
+    for _, _, cycle in sorted(searched, key=lambda item: (-item[0], item[1]))[:search_budget]:
         amount_in, profit = search_path_input(cycle.steps(fetched))
         if profit > best_profit:
             best, best_profit = (cycle, amount_in), profit

@@ -21,7 +21,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from simulation.actions import HopArbitrageAction
-from simulation.arbitrage import Cycle, CycleIndex, Opportunity, best_opportunity
+from simulation.arbitrage import (
+    SEARCH_BUDGET,
+    Cycle,
+    CycleIndex,
+    Opportunity,
+    best_opportunity,
+)
 from simulation.candidates import Candidate
 from simulation.pool_kinds import executor_hop
 from simulation.pools import PoolState
@@ -123,7 +129,11 @@ class BackrunArbitrage:
         else:
             cycles = dict.fromkeys(cycle for pool in moved for cycle in touching(pool))
         pools = state.pools_after(context.effect)
-        found = self._best(cycles, pools)
+        # Behind a swap through constant-product pools only, the closed-form cycles answer
+        # (mixed cycles, ~60 quotes each, wait for the block); a swap that moved a pool with no
+        # closed form (V3) gets the exact search.
+        mixed = any(pools[p].constant_product(True) is None for p in moved)
+        found = self._best(cycles, pools, SEARCH_BUDGET if mixed else 0)
         if found is None:
             return []
         opportunity, amount_in, profit = found
@@ -163,11 +173,16 @@ class BackrunArbitrage:
             self.stats.cycle_rebuilds += 1
 
     def _best(
-        self, cycles: Iterable[Cycle], pools: Mapping[str, PoolState]
+        self,
+        cycles: Iterable[Cycle],
+        pools: Mapping[str, PoolState],
+        search_budget: int = SEARCH_BUDGET,
     ) -> tuple[Opportunity, int, int] | None:
         """The best opportunity with its (possibly capped) input and exact profit, if it pays
         at least the minimum."""
-        opportunity = best_opportunity(cycles, pools, self.min_expected_profit_wei - 1)
+        opportunity = best_opportunity(
+            cycles, pools, self.min_expected_profit_wei - 1, search_budget
+        )
         if opportunity is None:
             return None
         if self.max_amount_in is None or opportunity.amount_in <= self.max_amount_in:

@@ -225,7 +225,8 @@ async def test_failing_relays_are_counted_and_the_healthy_relay_gets_every_bundl
 
             stats = {s.relay: s for s in bot.relays.stats()}
             healthy = stats["devnet"]
-            assert healthy.sent == healthy.ok == received >= 1 and not healthy.errors
+            # Sends to the relay are its bundles plus the cancels of bundles gone stale.
+            assert healthy.sent == healthy.ok >= received >= 1 and not healthy.errors
             assert dict(stats["broken"].errors) == {"server_error": healthy.sent}
             assert dict(stats["silent"].errors) == {"timeout": healthy.sent}
             assert dict(stats["garbage"].errors) == {"bad_response": healthy.sent}

@@ -410,8 +410,9 @@ class Submitter:
                     f"conflict: member {owner} fails behind it ({outcome.revert_reason})",
                     result,
                 )
-            if not ours:
-                return f"reverts: backrun tx {outcome.revert_reason}", result
+            if not ours:  # which of the member's own victims, counted from 0
+                victim = failed - len(bundle.txs())
+                return f"reverts: backrun tx {victim}: {outcome.revert_reason}", result
             if outcome.gas_used >= member.gas_limit * OUT_OF_GAS_SHARE:
                 self.gas.ran_out(candidate, member.gas_limit)
                 return f"out_of_gas: used {outcome.gas_used} of {member.gas_limit}", result

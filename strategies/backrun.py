@@ -47,6 +47,10 @@ class BackrunStats:
     cycle_rebuilds: int = 0
 
 
+def _closed_form(cycle: Cycle, pools: Mapping[str, PoolState]) -> bool:
+    return all(pools[p].constant_product(True) is not None for p in cycle.pools)
+
+
 def tradable(pools: Iterable[PoolState]) -> list[PoolState]:
     """The pools the Executor can swap through (its pool kind registers an Executor hop)."""
     return [pool for pool in pools if executor_hop(pool.kind) is not None]
@@ -129,10 +133,12 @@ class BackrunArbitrage:
         else:
             cycles = dict.fromkeys(cycle for pool in moved for cycle in touching(pool))
         pools = state.pools_after(context.effect)
-        # Behind a swap through constant-product pools only, the closed-form cycles answer
-        # (mixed cycles, ~60 quotes each, wait for the block); a swap that moved a pool with no
-        # closed form (V3) gets the exact search.
-        mixed = any(pools[p].constant_product(True) is None for p in moved)
+        # Behind a swap through constant-product pools, where a closed-form cycle answers, mixed
+        # cycles (~60 quotes each) wait for the block; a swap that moved a pool with no closed
+        # form (V3), or one with no closed-form cycle through it, gets the exact search.
+        cycles = list(cycles)
+        closed = any(_closed_form(c, pools) for c in cycles)
+        mixed = not closed or any(pools[p].constant_product(True) is None for p in moved)
         found = self._best(cycles, pools, SEARCH_BUDGET if mixed else 0)
         if found is None:
             return []

@@ -13,7 +13,7 @@ from anvil import artifacts
 from anvil.stack import DevnetStack
 from anvil.traffic import Traffic
 from chain.rpc import connect
-from mevbot import runtime
+from mevbot import parts as runtime_parts
 from mevbot.config import load_config
 from mevbot.deployment import deployment_from_world, devnet_keys
 from mevbot.runtime import Bot
@@ -177,7 +177,7 @@ async def test_a_bundle_whose_victim_was_mined_without_it_is_cancelled(stack, tm
 async def test_the_running_bot_reconciles_the_refunds_its_landed_bundles_earn(
     stack, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(runtime, "REFUND_EVERY_BLOCKS", 1)
+    monkeypatch.setattr(runtime_parts, "REFUND_EVERY_BLOCKS", 1)
     bot = _bot(stack, tmp_path, target_blocks=1)
     await bot.start()
     try:

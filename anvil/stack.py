@@ -20,6 +20,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Self
 
+from anvil import artifacts
 from anvil.builder import DEVNET_COINBASE, Builder, BuilderStats
 from anvil.devnet import DEFAULT_STATE_DIR, Devnet
 from anvil.refunds import RefundDesk
@@ -178,6 +179,38 @@ class DevnetStack(BuilderStack):
     @property
     def rpc_url(self) -> str:
         return self.devnet.node.http_url
+
+    async def empty_executor(self, symbol: str) -> int:
+        """The executor's owner withdraws its whole balance of the world token ``symbol``
+        (mined before this returns), so that what the bot trades afterwards is financed by flash
+        swaps alone; returns the amount withdrawn."""
+        world = self.world
+        token, owner = world.tokens[symbol]["address"], world.roles["executor"].address
+        balance_of = artifacts.load("ERC20Token").abi.function("balanceOf")
+        raw = await self.rpc.call(
+            "eth_call", [{"to": token, "data": "0x" + balance_of.encode(world.executor).hex()}]
+        )
+        (amount,) = balance_of.decode_output(bytes.fromhex(raw[2:]))
+        withdraw = artifacts.load("Executor").abi.function("withdraw")
+        # The owner is one of anvil's development accounts, which the node signs for.
+        tx_hash = await self.rpc.call(
+            "eth_sendTransaction",
+            [
+                {
+                    "from": owner,
+                    "to": world.executor,
+                    "data": "0x" + withdraw.encode(token, amount, owner).hex(),
+                }
+            ],
+        )
+        while (receipt := await self.rpc.call("eth_getTransactionReceipt", [tx_hash])) is None:
+            if self.block_time is None:
+                await self.builder.build_block()
+            else:
+                await asyncio.sleep(0.05)
+        if receipt["status"] != "0x1":
+            raise RuntimeError(f"the executor's owner could not withdraw its {symbol}")
+        return amount
 
     async def _start_node(self) -> tuple[str, str]:
         # Deploying or loading the world is blocking web3 work: keep the event loop free.

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 from devnet_txs import transmit
+from e2e_support import balances, block_tx_hashes, mine, sent_for, stack_with_bot, until
 from eth_account import Account
 from eth_utils import to_checksum_address
 from fault_support import landed_in
@@ -16,74 +16,14 @@ from anvil.stack import DevnetStack
 from anvil.traffic import Traffic
 from chain.abi import load_artifact
 from chain.rpc import connect
-from mevbot.config import load_config
-from mevbot.deployment import deployment_from_world, devnet_keys
 from mevbot.runtime import Bot
-from mevbot.submitter import Verdict
 from simulation.simulator import ETH
-
-ERC20 = load_artifact("ERC20Token").abi
-
-
-async def _until(predicate: Callable[[], object], timeout: float = 15.0, what: str = "") -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
 async def stack_and_bot(devnet_cache, tmp_path) -> AsyncIterator[tuple[DevnetStack, Bot]]:
-    async with DevnetStack(block_time=None, state_dir=devnet_cache) as stack:
-        config = load_config(
-            network="devnet",
-            environ={
-                "MEVBOT_STORE__LEDGER_PATH": str(tmp_path / "ledger.sqlite"),
-                "MEVBOT_STRATEGIES__TARGET_BLOCKS": "1",
-                "MEVBOT_METRICS__PORT": "0",
-            },
-        )
-        bot = Bot(
-            config, deployment_from_world(stack.world, stack.relay_url), devnet_keys(stack.world)
-        )
-        await bot.start()
-        try:
-            yield stack, bot
-        finally:
-            await bot.stop()
-
-
-async def _mine(stack: DevnetStack, bot: Bot):
-    report = await stack.builder.build_block()
-    await _until(
-        lambda: bot.engine.processed_block >= report.number, what=f"bot at block {report.number}"
-    )
-    return report
-
-
-async def _balances(rpc, holder: str, tokens: list[str]) -> dict[str, int]:
-    out = {ETH: int(await rpc.call("eth_getBalance", [holder, "latest"]), 16)}
-    fn = ERC20.function("balanceOf")
-    for token in tokens:
-        raw = await rpc.call(
-            "eth_call", [{"to": token, "data": "0x" + fn.encode(holder).hex()}, "latest"]
-        )
-        out[token] = fn.decode_output(bytes.fromhex(raw[2:]))[0]
-    return out
-
-
-def _sent_for(bot: Bot, trigger: str) -> list[Verdict]:
-    return [
-        v
-        for c, v in bot.engine.submitter.verdicts
-        if c.trigger_hash == trigger and v.outcome == "sent"
-    ]
-
-
-async def _block_tx_hashes(rpc, number: int) -> list[str]:
-    block = await rpc.call("eth_getBlockByNumber", [hex(number), False])
-    return block["transactions"]
+    async with stack_with_bot(devnet_cache, tmp_path) as running:
+        yield running
 
 
 async def test_a_pending_swap_is_backrun_in_the_next_block_for_exactly_the_simulated_profit(
@@ -93,8 +33,8 @@ async def test_a_pending_swap_is_backrun_in_the_next_block_for_exactly_the_simul
     world = stack.world
     weth = world.tokens["WETH"]["address"]
     async with connect(world.rpc["ws"]) as rpc:
-        await _mine(stack, bot)  # the bot sees a head; block-state arbitrage may go out
-        await _mine(stack, bot)  # ... and land here, so the next trade starts from level prices
+        await mine(stack, bot)  # the bot sees a head; block-state arbitrage may go out
+        await mine(stack, bot)  # ... and land here, so the next trade starts from level prices
         traffic = Traffic(world, seed=3)
         await traffic.sync_nonces(rpc)
         # A trader sells 3% of the uniswap WETH/USDC pool's WETH: prices move apart by ~6%.
@@ -108,18 +48,18 @@ async def test_a_pending_swap_is_backrun_in_the_next_block_for_exactly_the_simul
             trader, world.dexes["uniswap"]["router"], data, bot.engine.head.base_fee
         )
         await rpc.call("eth_sendRawTransaction", [victim.raw_hex])
-        await _until(lambda: _sent_for(bot, victim.hash), what="a backrun bundle for the victim")
-        (verdict,) = _sent_for(bot, victim.hash)
+        await until(lambda: sent_for(bot, victim.hash), what="a backrun bundle for the victim")
+        (verdict,) = sent_for(bot, victim.hash)
         simulated = verdict.simulation
         assert simulated is not None and simulated.success
-        before = await _balances(rpc, world.executor, [weth])
+        before = await balances(rpc, world.executor, [weth])
 
-        report = await _mine(stack, bot)
+        report = await mine(stack, bot)
         assert landed_in(report, verdict.plan), "our backrun landed right behind its victim"
-        txs = await _block_tx_hashes(rpc, report.number)
+        txs = await block_tx_hashes(rpc, report.number)
         ours = verdict.plan.our_tx.hash
         assert txs.index(ours) == txs.index(victim.hash) + 1, "right after the victim"
-        after = await _balances(rpc, world.executor, [weth])
+        after = await balances(rpc, world.executor, [weth])
         gained = {k: after[k] - before[k] for k in before}
         assert gained == {k: simulated.balance_diffs[world.executor].get(k, 0) for k in gained}
         assert (
@@ -127,7 +67,7 @@ async def test_a_pending_swap_is_backrun_in_the_next_block_for_exactly_the_simul
             == verdict.plan.bid.net_profit_wei + verdict.plan.bid.gas_cost_wei
         )
         assert gained[weth] + gained[ETH] > 0
-        await _until(
+        await until(
             lambda: bot.engine.counts.bundles["backrun", "landed"] >= 1,
             what="the ledger to settle it",
         )
@@ -138,8 +78,8 @@ async def test_a_pending_feed_update_is_backrun_by_a_liquidation(stack_and_bot):
     world = stack.world
     usdc = world.tokens["USDC"]["address"]
     async with connect(world.rpc["ws"]) as rpc:
-        await _mine(stack, bot)
-        await _mine(stack, bot)
+        await mine(stack, bot)
+        await mine(stack, bot)
         updater = Account.from_key(world.roles["oracle_updater"].private_key)
         lower = world.feeds["WETH"]["answer"] * 96 // 100  # the HF 1.035 borrower goes under 1
         aggregator, data = transmit(world, "WETH", lower)
@@ -160,15 +100,15 @@ async def test_a_pending_feed_update_is_backrun_by_a_liquidation(stack_and_bot):
         update_hash = await rpc.call(
             "eth_sendRawTransaction", ["0x" + bytes(update.raw_transaction).hex()]
         )
-        await _until(
-            lambda: _sent_for(bot, update_hash), what="a liquidation bundle behind the update"
+        await until(
+            lambda: sent_for(bot, update_hash), what="a liquidation bundle behind the update"
         )
-        verdict = _sent_for(bot, update_hash)[0]
-        before = await _balances(rpc, world.executor, [usdc])
-        report = await _mine(stack, bot)
-        txs = await _block_tx_hashes(rpc, report.number)
+        verdict = sent_for(bot, update_hash)[0]
+        before = await balances(rpc, world.executor, [usdc])
+        report = await mine(stack, bot)
+        txs = await block_tx_hashes(rpc, report.number)
         assert txs.index(verdict.plan.our_tx.hash) == txs.index(update_hash) + 1
-        after = await _balances(rpc, world.executor, [usdc])
+        after = await balances(rpc, world.executor, [usdc])
         simulated = verdict.simulation.balance_diffs[world.executor]
         assert after[usdc] - before[usdc] == simulated[usdc] > 0
         assert after[ETH] - before[ETH] == simulated.get(ETH, 0) == -verdict.plan.bid.coinbase_wei
@@ -176,7 +116,7 @@ async def test_a_pending_feed_update_is_backrun_by_a_liquidation(stack_and_bot):
 
 async def test_losing_and_reverting_candidates_are_never_sent(stack_and_bot):
     stack, bot = stack_and_bot
-    await _mine(stack, bot)
+    await mine(stack, bot)
     received_before = stack.stats().bundles_received
     sent_before = bot.engine.counts.tally().candidates("sent")
     from dataclasses import replace
@@ -228,8 +168,8 @@ async def test_the_dashboard_renders_the_running_bot(stack_and_bot):
     from mevbot.tui import render
 
     stack, bot = stack_and_bot
-    await _mine(stack, bot)
-    await _mine(stack, bot)
+    await mine(stack, bot)
+    await mine(stack, bot)
     status = bot.snapshot()
     assert status.head_block == bot.state.block_number and status.tasks
     console = Console(record=True, width=140, force_terminal=False)
@@ -265,7 +205,7 @@ async def test_a_head_announced_again_is_not_applied_twice(stack_and_bot):
             }
         ],
     )
-    report = await _mine(stack, bot)
+    report = await mine(stack, bot)
     position = bot.state.positions[borrower]
     block = await stack.rpc.call("eth_getBlockByNumber", [hex(report.number), False])
     raw_logs = await stack.rpc.call(

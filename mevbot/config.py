@@ -170,6 +170,15 @@ class SimulationConfig(_Model):
     backend: Literal["anvil", "revm", "node"] = "anvil"
 
 
+class StateConfig(_Model):
+    """Upkeep of the tracked pools: every ``verify_every_blocks`` blocks (0: never) the state
+    verifier re-reads the next ``verify_sample`` pools from the node, in rotation, and reloads
+    the ones that drifted."""
+
+    verify_every_blocks: int = Field(10, ge=0)
+    verify_sample: int = Field(32, ge=1)
+
+
 class StoreConfig(_Model):
     """``redis_url`` set: keeper leases, effect claims and the shared ledger live in Redis,
     shared by every instance (``mevbot run --redis URL`` overrides it)."""
@@ -235,6 +244,7 @@ class Config(_Model):
     strategies: StrategiesConfig = StrategiesConfig()
     keepers: KeepersConfig = KeepersConfig()
     simulation: SimulationConfig = SimulationConfig()
+    state: StateConfig = StateConfig()
     store: StoreConfig = StoreConfig()
     keys: KeysConfig = KeysConfig()
     metrics: MetricsConfig = MetricsConfig()

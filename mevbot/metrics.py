@@ -124,6 +124,17 @@ class Metrics:
         self.relay_sent = counter("mevbot_relay_sent", "Relay requests sent", ("relay",))
         self.keeper_failures = counter("mevbot_keeper_failures", "Keeper job failures", ("job",))
         self.task_restarts = counter("mevbot_task_restarts", "Supervised task restarts", ("task",))
+        self.v3_words = counter(
+            "mevbot_v3_bitmap_words",
+            "V3 tick-bitmap words quotes found missing: asked for, fetched, dropped over a bound",
+            ("outcome",),
+        )
+        self.pools_checked = counter(
+            "mevbot_pools_verified", "Tracked pools the state verifier compared with the node"
+        )
+        self.pool_drift = counter(
+            "mevbot_pool_drift", "Tracked pools found drifted from the node (each reloaded)"
+        )
         self.tally_families = [
             (counter(name, doc, labels), field) for name, doc, labels, field in TALLY_FAMILIES
         ]
@@ -197,6 +208,12 @@ class Metrics:
             self._catch_up(self.keeper_failures, (keeper.job,), keeper.failures)
         for task in status.tasks:
             self._catch_up(self.task_restarts, (task.name,), task.restarts)
+        pools = status.pools
+        self._catch_up(self.v3_words, ("asked",), pools.words_asked)
+        self._catch_up(self.v3_words, ("fetched",), pools.words_fetched)
+        self._catch_up(self.v3_words, ("dropped",), pools.words_dropped)
+        self._catch_up(self.pools_checked, (), pools.pools_checked)
+        self._catch_up(self.pool_drift, (), pools.pools_drifted)
         tally = status.tally
         for metric, counts in self.tally_families:
             for count in counts(tally):

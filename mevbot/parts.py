@@ -37,11 +37,14 @@ from mevbot.engine import Engine
 from mevbot.pipeline import build_engine, build_strategies
 from mevbot.status import (
     KeeperRow,
+    PoolUpkeep,
 )
 from simulation.backends import open_simulator
 from simulation.candidates import Candidate
 from simulation.fork import AnvilForkSimulator
 from simulation.state import ChainState
+from simulation.v3_words import WordFetcher
+from simulation.verifier import StateVerifier
 from watcher.events import NewHead, Reorg
 from watcher.heads import HeadSource
 from watcher.intake import Intake
@@ -389,6 +392,46 @@ class KeepersPart:
             await self.scheduler.release()
 
 
+class PoolUpkeepPart:
+    """The tracked pools' upkeep on tasks of their own: the V3 bitmap words pending swaps found
+    missing are fetched (:mod:`simulation.v3_words`), and every ``state.verify_every_blocks``
+    blocks the state verifier re-reads the next ``state.verify_sample`` pools from the node and
+    reloads the ones that drifted (:mod:`simulation.verifier`)."""
+
+    async def start(self, bot: Bot) -> None:
+        engine, config = bot.engine, bot.config.state
+        assert engine is not None
+        self.words = WordFetcher(bot.rpc, bot.state)
+        self.words.attach()
+        bot.supervisor.spawn("v3-words", self.words.run)
+        self.verifier = StateVerifier(bot.rpc, bot.state, config.verify_sample)
+        self.every = config.verify_every_blocks
+        if self.every:
+            self.heads = LatestHead()
+            engine.on_block_hooks.append(self.heads.offer)
+            bot.supervisor.spawn("verifier", self._verify)
+        bot.pool_upkeep = self.status
+
+    async def _verify(self) -> None:
+        last = 0
+        while True:
+            header = await self.heads.get()
+            if header.number - last >= self.every:
+                last = header.number
+                await self.verifier.verify()
+
+    def status(self) -> PoolUpkeep:
+        words, checks = self.words.counts, self.verifier.counts
+        return PoolUpkeep(
+            words_asked=words.asked,
+            words_fetched=words.fetched,
+            words_dropped=words.dropped,
+            pools_checked=checks.checked,
+            pools_drifted=checks.drifted,
+            last_drift=checks.last_drift,
+        )
+
+
 def _all() -> tuple[Part, ...]:
     return (
         PipelinePart(with_strategies=True),
@@ -396,6 +439,7 @@ def _all() -> tuple[Part, ...]:
         RefundsPart(),
         WatchPart(),
         FeedPart(),
+        PoolUpkeepPart(),
     )
 
 
@@ -404,11 +448,22 @@ def _watcher() -> tuple[Part, ...]:
 
 
 def _worker() -> tuple[Part, ...]:
-    return (PipelinePart(with_strategies=True), BusHeadsPart(), BusPendingPart())
+    return (
+        PipelinePart(with_strategies=True),
+        BusHeadsPart(),
+        BusPendingPart(),
+        PoolUpkeepPart(),
+    )
 
 
 def _keeper() -> tuple[Part, ...]:
-    return (PipelinePart(with_strategies=False), KeepersPart(), RefundsPart(), BusHeadsPart())
+    return (
+        PipelinePart(with_strategies=False),
+        KeepersPart(),
+        RefundsPart(),
+        BusHeadsPart(),
+        PoolUpkeepPart(),
+    )
 
 
 # The parts of each role, started in this order after the core.

@@ -39,6 +39,7 @@ from mevbot.status import (
     BotStatus,
     BundleRow,
     KeeperRow,
+    PoolUpkeep,
     RelayHealth,
     SourceRow,
     TaskRow,
@@ -83,6 +84,7 @@ class Bot:
         # A stable name lets a restarted worker take back its own pending stream entries.
         self.instance = self.name or f"{socket.gethostname()}:{os.getpid()}"
         self.keeper_rows: Callable[[], Sequence[KeeperRow]] = tuple
+        self.pool_upkeep: Callable[[], PoolUpkeep] = PoolUpkeep
         self.closers: list[Callable[[], Any]] = []
         self.head_handlers: list[HeadHandler] = []
         # What the core and the parts fill in as they start.
@@ -284,4 +286,5 @@ class Bot:
             log_tail=self.log_tail.lines(12),
             tally=tally,
             pnl_by_block=tuple(self.pnl_by_block),
+            pools=self.pool_upkeep(),
         )

@@ -108,6 +108,20 @@ class TaskRow:
 
 
 @dataclass(frozen=True, slots=True)
+class PoolUpkeep:
+    """The tracked pools' upkeep: V3 bitmap words asked for by quotes, fetched and dropped over
+    the fetcher's bounds; pools the state verifier compared with the node, and found drifted
+    (each reloaded), the last of them as ``last_drift``."""
+
+    words_asked: int = 0
+    words_fetched: int = 0
+    words_dropped: int = 0
+    pools_checked: int = 0
+    pools_drifted: int = 0
+    last_drift: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class BotStatus:
     """Everything the dashboard shows, at one instant."""
 
@@ -127,6 +141,7 @@ class BotStatus:
     tally: Tally = field(default_factory=Tally)
     # Cumulative realized profit net of losses (wei) after each of the last blocks, oldest first.
     pnl_by_block: tuple[tuple[int, int], ...] = ()
+    pools: PoolUpkeep = field(default_factory=PoolUpkeep)
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON types (ints stay ints; wei amounts can exceed 2**53, so readers beware)."""

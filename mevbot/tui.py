@@ -250,7 +250,17 @@ _INTAKE_COLUMNS: tuple[Column, ...] = (
 
 
 def intake_height(status: BotStatus, rows: int | None) -> int:
-    return _table_height(len(status.intake.sources[:rows])) + 1
+    return _table_height(len(status.intake.sources[:rows])) + 2
+
+
+def pools_line(status: BotStatus) -> Text:
+    """The tracked pools' upkeep: the state verifier's checks and drift, the V3 words fetched."""
+    pools = status.pools
+    return _line(
+        f"pools verified {pools.pools_checked:,} · drifted ",
+        Text(f"{pools.pools_drifted:,}", style="yellow" if pools.pools_drifted else ""),
+        f" · V3 words fetched {pools.words_fetched:,}/{pools.words_asked:,}",
+    )
 
 
 def intake_panel(status: BotStatus, rows: int | None = None, height: int | None = None) -> Panel:
@@ -285,7 +295,7 @@ def intake_panel(status: BotStatus, rows: int | None = None, height: int | None 
             f"{intake.queue_depth:,}/{intake.queue_capacity:,}", style="red" if queue_full else ""
         ),
     )
-    return _panel(Group(table, summary), "Intake", height)
+    return _panel(Group(table, summary, pools_line(status)), "Intake", height)
 
 
 _LATENCY_COLUMNS: tuple[Column, ...] = (

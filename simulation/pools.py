@@ -79,6 +79,7 @@ class PoolState(Protocol):
 
 Calls = list[tuple[str, bytes]]
 Loader = Callable[[Any, Sequence[str], str], Awaitable[list[tuple[str, PoolState]]]]
+Rereader = Callable[[Any, Sequence[Any], str], Awaitable[list[Any]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +92,9 @@ class PoolKind:
     with batched calls, as ``(factory, pool)``. ``warmup(pool)`` lists the reads that pull what
     a bundle through the pool touches into a fresh fork. ``executor_hop`` is the Executor's hop
     kind that swaps through such a pool (``Executor.Kind``); None: the Executor cannot, and no
-    strategy trades it.
+    strategy trades it. ``reread(rpc, pools, block)`` reads the same pools again from the node,
+    as far as each knows itself (a V3 pool: the bitmap words it holds): the state verifier
+    compares them with the local ones; None: pools of the kind are not verified.
     """
 
     name: str
@@ -101,3 +104,4 @@ class PoolKind:
     load: Loader
     warmup: Callable[[PoolState], Calls]
     executor_hop: int | None = None
+    reread: Rereader | None = None

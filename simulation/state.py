@@ -13,7 +13,7 @@ run for every pending transaction. Pools are seen only through
 from __future__ import annotations
 
 from collections import ChainMap, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,6 +147,8 @@ class ChainState:
         self.block_hash = ""
         self._history: deque[_BlockUndo] = deque(maxlen=history)
         self._current: _BlockUndo | None = None
+        # Told of every StateMissing a pending swap ran into (e.g. a V3 bitmap word to fetch).
+        self.on_missing: Callable[[StateMissing], None] | None = None
 
     # ------------------------------------------------------------------ tables
 
@@ -170,6 +172,12 @@ class ChainState:
         known = self.by_tokens.get(tokens, ())
         if pool.address not in known:
             self._set(self.by_tokens, tokens, (*known, pool.address))
+
+    def refresh_pool(self, pool: PoolState) -> None:
+        """Replace a tracked pool's state with what was read from the node at the current block
+        (more bitmap words, or a repair): no block changed it, so no undo entry is kept."""
+        if pool.address in self.pools:
+            self.pools[pool.address] = pool
 
     def pair_for(
         self, factory: str, token_a: str, token_b: str, *route_key: Any
@@ -371,7 +379,9 @@ class ChainState:
             try:
                 if not self._apply_swap(swap, overlay):
                     return PendingEffect()
-            except (StateMissing, ArithmeticError):  # a pool we cannot price that far yet
+            except (StateMissing, ArithmeticError) as error:  # cannot price that far yet
+                if self.on_missing is not None and isinstance(error, StateMissing):
+                    self.on_missing(error)
                 return PendingEffect()
         return PendingEffect(pools=overlay)
 

@@ -9,13 +9,14 @@ fills in from its first ``Sync``. The pool values and their exact math are
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from chain.abi import Abi
 from chain.topics import PAIR_CREATED, SYNC
 from chain.types import Log
 from simulation.amm import Pool
-from simulation.calls import eth_calls
+from simulation.calls import LoadError, eth_calls
 from simulation.pools import Calls, PoolKind, PoolState
 
 FACTORY = Abi.from_signatures(
@@ -72,6 +73,20 @@ async def load_factories(
     return await load_pairs(rpc, [(f, p) for (f, _), p in zip(indexed, pairs, strict=True)], block)
 
 
+async def reread(rpc: Any, pairs: Sequence[Pool], block: str = "latest") -> list[Pool]:
+    """The pairs with their reserves as the node has them at ``block``, in one batch."""
+    fn = PAIR.function("getReserves")
+    raw = await eth_calls(rpc, [(pair.address, fn.encode()) for pair in pairs], block)
+    fresh = []
+    for pair, answer in zip(pairs, raw, strict=True):
+        try:
+            reserve0, reserve1, _ = fn.decode_output(answer)
+        except ValueError as error:
+            raise LoadError(f"V2 pair {pair.address}: {error}") from None
+        fresh.append(replace(pair, reserve0=reserve0, reserve1=reserve1))
+    return fresh
+
+
 def warmup(pool: PoolState) -> Calls:
     """The pair's reserves and its token balances (what a swap through it reads)."""
     balance = PAIR.function("balanceOf")
@@ -90,4 +105,5 @@ UNISWAP_V2 = PoolKind(
     load=load_factories,
     warmup=warmup,
     executor_hop=0,  # Executor.Kind.V2 (anvil/contracts/Executor.sol)
+    reread=reread,
 )

@@ -15,6 +15,7 @@ whole (empty) bitmap. Selectors and events: ``../shared/reference/relay-keepers-
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from chain.abi import Abi
@@ -68,16 +69,26 @@ def pool_from_creation_log(log: Log) -> V3Pool:
     )
 
 
+Words = dict[int, int]
+Ticks = dict[int, tuple[int, int]]
+
+
 async def load_words(
     rpc: Any, pool: V3Pool, indexes: Iterable[int], block: str = "latest"
 ) -> V3Pool:
     """``pool`` knowing the bitmap words ``indexes`` too, with the ticks they mark."""
-    return (await _load_words(rpc, [(pool, sorted(set(indexes)))], block))[0]
+    ((words, ticks),) = await read_words(rpc, [(pool, sorted(set(indexes)))], block)
+    try:
+        return pool.with_words(words, ticks)
+    except ValueError as error:
+        raise LoadError(f"V3 pool {pool.address}: {error}") from None
 
 
-async def _load_words(
+async def read_words(
     rpc: Any, wanted: Sequence[tuple[V3Pool, Sequence[int]]], block: str
-) -> list[V3Pool]:
+) -> list[tuple[Words, Ticks]]:
+    """For each ``(pool, word indexes)``: those bitmap words as the node has them at ``block``
+    and the ``(liquidity_gross, liquidity_net)`` of every tick they mark, in two batches."""
     bitmap_fn, ticks_fn = POOL.function("tickBitmap"), POOL.function("ticks")
     raw = await eth_calls(
         rpc,
@@ -111,14 +122,14 @@ async def _load_words(
         block,
     )
     answers = iter(raw)
-    loaded = []
+    read: list[tuple[Words, Ticks]] = []
     for (pool, _), pool_words, ticks in zip(wanted, words, marked, strict=True):
         try:
             infos = {tick: ticks_fn.decode_output(next(answers))[:2] for tick in ticks}
-            loaded.append(pool.with_words(pool_words, infos))
         except ValueError as error:
             raise LoadError(f"V3 pool {pool.address}: {error}") from None
-    return loaded
+        read.append((pool_words, infos))
+    return read
 
 
 async def load_pools(
@@ -143,8 +154,15 @@ async def load_pools(
             raise LoadError(f"V3 pool {address}: {error}") from None
         centre = pool.tick // pool.tick_spacing >> 8
         scalars.append((pool, range(centre - WORDS_AROUND, centre + WORDS_AROUND + 1)))
-    loaded = await _load_words(rpc, scalars, block)
-    return [(factory, pool) for (factory, _), pool in zip(pools, loaded, strict=True)]
+    loaded = []
+    for (factory, _), (pool, _), (words, ticks) in zip(
+        pools, scalars, await read_words(rpc, scalars, block), strict=True
+    ):
+        try:
+            loaded.append((factory, pool.with_words(words, ticks)))
+        except ValueError as error:
+            raise LoadError(f"V3 pool {pool.address}: {error}") from None
+    return loaded
 
 
 async def load_factories(
@@ -179,6 +197,29 @@ async def load_factories(
     return await load_pools(rpc, pools, block)
 
 
+async def reread(rpc: Any, pools: Sequence[V3Pool], block: str = "latest") -> list[V3Pool]:
+    """The pools as the node has them at ``block``: slot0's price and tick, the in-range
+    liquidity, and the bitmap words each holds with the ticks they mark (three batches)."""
+    slot0, liquidity = POOL.function("slot0"), POOL.function("liquidity")
+    raw = await eth_calls(
+        rpc, [(p.address, fn.encode()) for p in pools for fn in (slot0, liquidity)], block
+    )
+    read = await read_words(rpc, [(p, sorted(p.words)) for p in pools], block)
+    fresh = []
+    for index, (pool, (words, ticks)) in enumerate(zip(pools, read, strict=True)):
+        try:
+            price, tick, *_ = slot0.decode_output(raw[2 * index])
+            (in_range,) = liquidity.decode_output(raw[2 * index + 1])
+            node = replace(
+                pool, sqrt_price_x96=price, tick=tick, liquidity=in_range, words=words, ticks=ticks
+            )
+            node.check()
+        except ValueError as error:
+            raise LoadError(f"V3 pool {pool.address}: {error}") from None
+        fresh.append(node)
+    return fresh
+
+
 def warmup(pool: PoolState) -> Calls:
     """slot0, liquidity and the pool's token balances (what every swap through it reads)."""
     balance = ERC20.function("balanceOf")
@@ -198,4 +239,5 @@ UNISWAP_V3 = PoolKind(
     load=load_factories,
     warmup=warmup,
     executor_hop=1,  # Executor.Kind.V3 (anvil/contracts/Executor.sol)
+    reread=reread,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 
 from anvil.builder import BlockReport
@@ -29,8 +29,11 @@ async def until(predicate: Callable[[], object], timeout: float = 15.0, what: st
 
 
 @contextlib.asynccontextmanager
-async def stack_with_bot(state_dir: Path, workdir: Path) -> AsyncIterator[tuple[DevnetStack, Bot]]:
-    """A devnet that builds a block when asked and the bot on it (bundles for the next block)."""
+async def stack_with_bot(
+    state_dir: Path, workdir: Path, environ: Mapping[str, str] | None = None
+) -> AsyncIterator[tuple[DevnetStack, Bot]]:
+    """A devnet that builds a block when asked and the bot on it (bundles for the next block),
+    configured further by ``environ`` (``MEVBOT_...`` variables)."""
     async with DevnetStack(block_time=None, state_dir=state_dir) as stack:
         config = load_config(
             network="devnet",
@@ -38,6 +41,7 @@ async def stack_with_bot(state_dir: Path, workdir: Path) -> AsyncIterator[tuple[
                 "MEVBOT_STORE__LEDGER_PATH": str(workdir / "ledger.sqlite"),
                 "MEVBOT_STRATEGIES__TARGET_BLOCKS": "1",
                 "MEVBOT_METRICS__PORT": "0",
+                **(environ or {}),
             },
         )
         bot = Bot(

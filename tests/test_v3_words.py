@@ -1,0 +1,91 @@
+"""Missing V3 bitmap words are fetched and merged: a large pending swap that crosses past a pool's
+deliberately narrow window leaves no effect at first, then, once the fetcher has read the words
+it asked for, is quoted exactly as the official QuoterV2 quotes it on the devnet."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from anvil.deployer import Deployer
+from anvil.devnet import Devnet
+from anvil.world import World
+from chain.intents import SwapIntent
+from chain.rpc import connect
+from simulation.loader import load_pools
+from simulation.state import ChainState
+from simulation.uniswap_v3 import UNISWAP_V3
+from simulation.uniswap_v3_pool import V3Pool
+from simulation.v3_words import SPREAD, WordFetcher
+
+
+@pytest.fixture(scope="module")
+def chain_world(devnet_cache: Path) -> Iterator[World]:
+    with Devnet(block_time=0, state_dir=devnet_cache) as world:
+        yield world
+
+
+def _word(pool: V3Pool, tick: int) -> int:
+    return tick // pool.tick_spacing >> 8
+
+
+def _narrowed(pool: V3Pool) -> V3Pool:
+    """The pool knowing only the bitmap word of its current tick."""
+    centre = _word(pool, pool.tick)
+    ticks = {t: info for t, info in pool.ticks.items() if _word(pool, t) == centre}
+    return replace(pool, words={centre: pool.words[centre]}, ticks=ticks)
+
+
+async def test_a_swap_past_the_loaded_words_is_quoted_exactly_once_they_are_fetched(chain_world):
+    world = chain_world
+    factory, router = world.v3["factory"], world.v3["swap_router02"]
+    weth, usdc = world.tokens["WETH"]["address"], world.tokens["USDC"]["address"]
+    state = ChainState(routers={router: {"uniswap-v3": factory}}, factories={factory: UNISWAP_V3})
+    deployer = Deployer(world.rpc["http"])
+    async with connect(world.rpc["http"]) as rpc:
+        await load_pools(rpc, state)
+        state.block_number = int(await rpc.call("eth_blockNumber"), 16)
+        (full,) = [
+            p
+            for p in state.pools.values()
+            if isinstance(p, V3Pool) and {p.token0, p.token1} == {weth, usdc} and p.fee == 500
+        ]
+        # As much WETH as the pool holds: the price leaves the current tick's word.
+        amount = deployer.call("ERC20Token", weth, "balanceOf", full.address)[0]
+        result = full.simulate(full.token0 == weth, amount)
+        assert 1 <= abs(_word(full, result.tick) - _word(full, full.tick)) < SPREAD
+        state.refresh_pool(_narrowed(full))
+        intent = SwapIntent(
+            "uniswap-v3", router, "exactInputSingle", "exact_in", (weth, usdc), (500,),
+            amount, 0, None, None, world.traders[0].address, None, 0, False, False, False,
+        )  # fmt: skip
+        fetcher = WordFetcher(rpc, state)
+        fetcher.attach()
+        assert state.after(intent).empty, "the narrow window cannot price it"
+        assert state.after(intent).empty
+        assert (fetcher.counts.misses, fetcher.counts.asked) == (2, SPREAD), "asked once"
+        task = asyncio.create_task(fetcher.run())
+        try:
+            for _ in range(500):
+                effect = state.after(intent)
+                if not effect.empty:
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            task.cancel()
+    assert not effect.empty, "the words arrived"
+    quoted, price_after, _, _ = deployer.call(
+        "QuoterV2", world.v3["quoter"], "quoteExactInputSingle", (weth, usdc, amount, 500, 0)
+    )
+    pool = state.pools[full.address]
+    assert pool.amount_out(weth, amount) == quoted
+    assert effect.pools[full.address].sqrt_price_x96 == price_after
+    assert {w: pool.words[w] for w in full.words if w in pool.words} == {
+        w: full.words[w] for w in full.words if w in pool.words
+    }
+    counts = fetcher.counts
+    assert counts.fetched >= 1 and counts.dropped == counts.failed_rounds == 0

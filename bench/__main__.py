@@ -143,7 +143,9 @@ NOTES = {
     "v3_quote_us": "bench.v3: V3Pool.amount_out on a 0.05 % pool with dense liquidity near the "
     "price, in microseconds: exact-in quotes crossing no initialized tick, and exactly ten "
     "(goals: 20 and 150 us); v3_swap_logs_ms_10k_pools: one block of 400 V3 Swap logs over "
-    "10,000 tracked V3 pools (goal 5 ms)",
+    "10,000 tracked V3 pools (goal 5 ms); pending_cycle_search_1k_pools: the best WETH cycle "
+    "(cycles_touching + best_opportunity, microseconds) after a pending V3 swap over about 1,000 "
+    "V2 and V3 pools (goal 1 ms)",
     "state_update_ms_10k_pools": "bench.state: one block of 400 Sync logs over 10,000 tracked "
     "pools; memory by tracemalloc while building the pools",
     "peak_rss_mb": "ru_maxrss of this process + the largest waited-for child. Caveat: a child "
@@ -221,6 +223,7 @@ def run(skip_slow: bool = False) -> dict[str, Any]:
             "ten_ticks": v3_figures["v3_quote_ten_ticks_us"],
         },
         "v3_swap_logs_ms_10k_pools": v3_figures["v3_swap_logs_ms_10k_pools"],
+        "pending_cycle_search_1k_pools": v3_figures["pending_cycle_search_1k_pools"],
         "state_update_ms_10k_pools": {
             **state_figures["state_update_ms_10k_pools"],  # type: ignore[dict-item]
             "syncs_per_block": state_figures["syncs_per_block"],

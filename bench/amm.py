@@ -11,17 +11,15 @@ times ``cycles_touching`` + ``best_opportunity`` for WETH-start cycles of up to 
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
-import sys
 import time
 from collections import ChainMap
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
-from bench.stats import timing
+from bench.stats import json_main, timing
 from simulation.amm import Pool
 from simulation.arbitrage import CycleIndex, best_opportunity, optimal_two_pool
+from simulation.pools import PoolState
 
 HUBS: tuple[tuple[str, float, int], ...] = (
     ("weth", 3000.0, 18),
@@ -59,24 +57,26 @@ def build_graph(rng: random.Random, tail_tokens: int = 560) -> tuple[list[Pool],
     return pools, hubs[0][0]
 
 
-def _search_times(
+def search_times(
     rng: random.Random,
     index: CycleIndex,
-    base: dict[str, Pool],
-    targets: Sequence[Pool],
+    base: Mapping[str, PoolState],
+    targets: Sequence[PoolState],
     both_directions: bool,
+    held: Callable[[PoolState, str], int] = lambda pool, token: pool.reserves_for(token)[0],
 ) -> dict[str, object]:
     """Time ``cycles_touching`` + ``best_opportunity`` after a pending swap on each target.
 
-    The swap sells 0.5..5 % of one side's reserve. Without ``both_directions`` only the cycles
-    that sell the swap's *output* token into the pool are searched (the ones it can help).
+    The swap sells 0.5..5 % of what the pool ``held`` of the token sold (a V2 pair's reserve).
+    Without ``both_directions`` only the cycles that sell the swap's *output* token into the
+    pool are searched (the ones it can help).
     """
     micros: list[float] = []
     examined: list[int] = []
     found = 0
     for pool in targets:
         sold = rng.choice((pool.token0, pool.token1))
-        amount = int(pool.reserves_for(sold)[0] * rng.uniform(0.005, 0.05))
+        amount = int(held(pool, sold) * rng.uniform(0.005, 0.05))
         overlay = ChainMap({pool.address: pool.swap(sold, amount)[1]}, base)
         started = time.perf_counter()
         if both_directions:
@@ -106,7 +106,7 @@ def run(samples: int = 2000, seed: int = 7) -> dict[str, object]:
     targets = rng.choices(tracked, k=samples)
     busiest = max(tracked, key=lambda pool: len(index.cycles_touching(pool.address)))
     searches = {
-        f"{name}_{'both' if both else 'gaining'}_directions": _search_times(
+        f"{name}_{'both' if both else 'gaining'}_directions": search_times(
             rng, index, base, pool_targets, both
         )
         for name, pool_targets in (("random_pool", targets), ("busiest_pool", [busiest] * 300))
@@ -129,13 +129,7 @@ def run(samples: int = 2000, seed: int = 7) -> dict[str, object]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.amm", description=__doc__)
-    parser.add_argument("--samples", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args(argv)
-    json.dump(run(args.samples, args.seed), sys.stdout, indent=2)
-    print()
-    return 0
+    return json_main("python -m bench.amm", __doc__, run, 2000, 7, argv)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
 
 
 def percentile(samples: Sequence[float], fraction: float) -> float:
@@ -21,3 +24,21 @@ def timing(samples: Sequence[float], digits: int = 4) -> dict[str, float | int]:
         "p99": round(percentile(samples, 0.99), digits),
         "n": len(samples),
     }
+
+
+def json_main(
+    prog: str,
+    doc: str | None,
+    run: Callable[[int, int], object],
+    samples: int,
+    seed: int,
+    argv: Sequence[str] | None = None,
+) -> int:
+    """A benchmark module's command line: ``--samples`` and ``--seed``, the result as JSON."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc)
+    parser.add_argument("--samples", type=int, default=samples)
+    parser.add_argument("--seed", type=int, default=seed)
+    args = parser.parse_args(argv)
+    json.dump(run(args.samples, args.seed), sys.stdout, indent=2)
+    print()
+    return 0

@@ -1,5 +1,6 @@
 """Uniswap V3 benchmark: exact-in quotes that cross no initialized tick, and ten; a block of
-V3 Swap logs over 10,000 tracked V3 pools.
+V3 Swap logs over 10,000 tracked V3 pools; the best cycle for a pending V3 swap over 1,000
+V2 and V3 pools.
 
 ``python -m bench.v3`` prints JSON. The quoted pool is shaped like a busy 0.05 % pool (tick
 spacing 10): a full-range position plus 200 overlapping ranges around the price, so every spaced
@@ -7,23 +8,30 @@ tick near the price is initialized, and the bitmap words the quotes need are kno
 is one :meth:`~simulation.uniswap_v3_pool.V3Pool.amount_out` call, alternating direction, with
 an amount drawn so that the swap crosses the stated number of initialized ticks (checked). The
 block figure is :meth:`~simulation.state.ChainState.apply_block` of 400 Swap logs on random
-tracked pools, each timing one whole block.
+tracked pools, each timing one whole block. The cycle figure takes :func:`bench.amm.build_graph`
+with fewer long-tail tokens (about 1,000 pools): its 25-bps DEX stays V2, its 30-bps pools become
+V3 pools of the 0.3 % tier with the same price (half the liquidity full range, the rest in ten
+ranges around the price), and every hub pair gains a 0.05 % pool; each sample is a pending swap
+of 0.5..5 % of a random V3 pool's virtual reserve, timed as ``cycles_touching`` +
+``best_opportunity`` over WETH cycles of up to 3 hops (:func:`bench.amm.search_times`).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
-import sys
 import time
 from collections.abc import Sequence
+from math import isqrt
 
-from bench.stats import timing
+from bench.amm import HUBS, build_graph, search_times
+from bench.stats import json_main, timing
 from chain.topics import V3_SWAP
 from chain.types import Log
+from simulation.amm import Pool
+from simulation.arbitrage import CycleIndex
+from simulation.pools import PoolState
 from simulation.state import ChainState
-from simulation.uniswap_v3_math import MAX_TICK, get_sqrt_ratio_at_tick
+from simulation.uniswap_v3_math import MAX_TICK, Q96, get_sqrt_ratio_at_tick, get_tick_at_sqrt_ratio
 from simulation.uniswap_v3_pool import V3Pool
 
 TOKEN0, TOKEN1 = "0x" + "0a" * 20, "0x" + "1b" * 20
@@ -132,6 +140,66 @@ def swap_log_blocks(
     return samples
 
 
+def _like(pair: Pool, address: str, fee: int, spacing: int, rng: random.Random) -> V3Pool:
+    """A V3 pool at the pair's price holding about the pair's liquidity."""
+    sqrt_price = isqrt((pair.reserve1 << 192) // pair.reserve0)
+    tick = get_tick_at_sqrt_ratio(sqrt_price)
+    pool = V3Pool(
+        address, pair.token0, pair.token1, fee, spacing, sqrt_price, tick, bitmap_complete=True
+    )
+    liquidity = isqrt(pair.reserve0 * pair.reserve1)
+    full = MAX_TICK // spacing * spacing
+    centre = tick // spacing * spacing
+    ranges = [(-full, full, liquidity // 2)]
+    for _ in range(10):
+        lower = centre - spacing * rng.randrange(1, 30)
+        ranges.append((lower, centre + spacing * rng.randrange(1, 30), liquidity // 20))
+    for lower, upper, amount in ranges:
+        changed = pool.with_position_change(lower, upper, amount)
+        assert changed is not None
+        pool = changed
+    return pool
+
+
+def mixed_graph(rng: random.Random, tail_tokens: int = 270) -> tuple[list[PoolState], str]:
+    """About 1,000 V2 and V3 pools (see the module docstring) and the WETH address."""
+    pairs, weth = build_graph(rng, tail_tokens)
+    hubs = {"0x" + f"{1:02x}" + f"{i:038x}" for i in range(len(HUBS))}
+    pools: list[PoolState] = []
+    for index, pair in enumerate(pairs):
+        if pair.fee_bps != 30:
+            pools.append(pair)
+            continue
+        pools.append(_like(pair, "0x" + f"{3:02x}" + f"{index:038x}", 3000, 60, rng))
+        if {pair.token0, pair.token1} <= hubs:
+            pools.append(_like(pair, "0x" + f"{4:02x}" + f"{index:038x}", 500, 10, rng))
+    return pools, weth
+
+
+def _virtual_reserve(pool: PoolState, token: str) -> int:
+    assert isinstance(pool, V3Pool)
+    if token == pool.token0:
+        return pool.liquidity * Q96 // pool.sqrt_price_x96
+    return pool.liquidity * pool.sqrt_price_x96 // Q96
+
+
+def pending_cycle_search(rng: random.Random, samples: int) -> dict[str, object]:
+    """The best WETH cycle after a pending V3 swap, over the mixed graph."""
+    pools, weth = mixed_graph(rng)
+    index = CycleIndex.build(pools, [weth], max_hops=3)
+    base = {pool.address: pool for pool in pools}
+    targets = [p for p in pools if isinstance(p, V3Pool) and index.cycles_touching(p.address)]
+    figures = search_times(
+        rng, index, base, rng.choices(targets, k=samples), False, _virtual_reserve
+    )
+    return {
+        "pools": len(pools),
+        "v3_pools": sum(isinstance(p, V3Pool) for p in pools),
+        "cycles": len(index.cycles),
+        **figures,
+    }
+
+
 def run(samples: int = 3000, seed: int = 11) -> dict[str, object]:
     rng = random.Random(seed)
     pool = busy_pool(rng)
@@ -140,17 +208,12 @@ def run(samples: int = 3000, seed: int = 11) -> dict[str, object]:
         "v3_quote_ten_ticks_us": timing(_quote_times(rng, pool, 10, samples), 1),
         "initialized_ticks": len(pool.ticks),
         "v3_swap_logs_ms_10k_pools": timing(swap_log_blocks(rng), 3),
+        "pending_cycle_search_1k_pools": pending_cycle_search(rng, min(samples, 1000)),
     }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.v3", description=__doc__)
-    parser.add_argument("--samples", type=int, default=3000)
-    parser.add_argument("--seed", type=int, default=11)
-    args = parser.parse_args(argv)
-    json.dump(run(args.samples, args.seed), sys.stdout, indent=2)
-    print()
-    return 0
+    return json_main("python -m bench.v3", __doc__, run, 3000, 11, argv)
 
 
 if __name__ == "__main__":

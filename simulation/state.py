@@ -231,10 +231,21 @@ class ChainState:
         users: set[str] = set()
         new_pairs: list[tuple[str, str, str, str]] = []
         malformed = 0
+        # Most of a block's logs are tracked pools' own (Swap, Sync): they take a short path
+        # here, the rest go through _apply_log.
+        tracked, undo, changed = self.pools, self._current.undo, pools.add
         try:
             for log in logs:
                 try:
-                    self._apply_log(log, pools, feeds, users, new_pairs)
+                    pool = tracked.get(log.address)
+                    if pool is None:
+                        self._apply_log(log, pools, feeds, users, new_pairs)
+                        continue
+                    after = pool.apply_log(log)
+                    if after is not None:
+                        undo.append((tracked, log.address, pool))
+                        tracked[log.address] = after
+                        changed(log.address)
                 except (IndexError, ValueError):
                     malformed += 1
         finally:
@@ -253,14 +264,8 @@ class ChainState:
         users: set[str],
         new_pairs: list[tuple[str, str, str, str]],
     ) -> None:
+        """A log of anything but a tracked pool (apply_block handles those)."""
         topic0 = log.topic0
-        pool = self.pools.get(log.address)
-        if pool is not None:
-            after = pool.apply_log(log)
-            if after is not None:
-                self._set(self.pools, pool.address, after)
-                pools.add(pool.address)
-            return
         kind = self.factories.get(log.address)
         if kind is not None and topic0 == kind.creation_topic:
             created = kind.from_creation_log(log)

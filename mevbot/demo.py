@@ -2,8 +2,9 @@
 
 Everything runs in this process on loopback ports: the devnet stack (anvil with the world, the
 local relay and block builder), a traffic task sending traders' swaps every block, an oracle
-reference price path that makes borrowers liquidatable, and the bot. After ``blocks`` blocks
-(or Ctrl-C) it measures the outcome on chain and returns a :class:`DemoSummary`.
+reference price path that makes borrowers liquidatable, and the bot. The executor starts with no
+WETH (its owner withdraws it first): every backrun is financed by a flash swap. After ``blocks``
+blocks (or Ctrl-C) it measures the outcome on chain and returns a :class:`DemoSummary`.
 
 ``realized_profit_wei`` is measured on chain: the change in value of the executor contract's
 holdings (ETH and tokens, all valued at the feed prices at the end, so price moves of the demo
@@ -144,6 +145,7 @@ async def run_demo(
     stop = stop or asyncio.Event()
     async with DevnetStack(block_time=block_time, state_dir=state_dir) as stack:
         world = stack.world
+        await stack.empty_executor("WETH")
         start = int(await stack.rpc.call("eth_blockNumber"), 16)
         feed = world.feeds["WETH"]
         reference = SeriesPrice.table("devnet ETH/USD", reference_points("WETH", start))

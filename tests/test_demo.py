@@ -1,4 +1,5 @@
-"""`mevbot demo` on a fresh devnet ends by itself with landed bundles, profit, liquidations."""
+"""`mevbot demo` on a fresh devnet ends by itself with landed bundles (some through V3 pools, the
+executor starting with no WETH), profit, liquidations."""
 
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ def test_demo_lands_bundles_liquidates_and_updates_the_oracle(tmp_path):
     data = json.loads(summary.read_text())
     assert data["blocks"] >= 30
     assert data["bundles_landed"] >= 1
+    venues = data["landed_by_venue"]
+    assert venues.get("uniswap-v3", 0) + venues.get("mixed", 0) >= 1, "backruns through V3 pools"
     assert data["realized_profit_wei"] > 0
     assert data["liquidations"] >= 1
     assert data["oracle_updates"] >= 1

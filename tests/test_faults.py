@@ -385,7 +385,7 @@ async def test_sigkilled_bot_restarts_with_the_ledger_intact_and_no_duplicate_bu
         duplicates = _tally(status).candidates("duplicate")
         assert duplicates >= 1
         assert {t["name"]: t["state"] for t in status["tasks"]} == dict.fromkeys(
-            ("watcher", "engine", "keepers", "refunds"), "running"
+            ("watcher", "engine", "keepers", "refunds", "v3-words", "verifier"), "running"
         )
     with Ledger.open(ledger) as reopened:
         for key in before:

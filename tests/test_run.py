@@ -94,6 +94,8 @@ def test_run_against_the_devnet_status_and_clean_shutdown(tmp_path, devnet_cache
                 "engine": "running",
                 "keepers": "running",
                 "refunds": "running",
+                "v3-words": "running",
+                "verifier": "running",
             }
             text = subprocess.run(
                 [*CLI, "status", "--url", f"http://127.0.0.1:{port}"],

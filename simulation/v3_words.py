@@ -55,14 +55,15 @@ class WordCounts:
     failed_rounds: int = 0
 
 
-def _wanted_words(pool: V3Pool, word: int) -> range:
-    """The missing word and the words beyond it, away from the pool's current tick's word."""
+def _wanted_words(pool: V3Pool, word: int) -> list[int]:
+    """The missing word, then the words beyond it away from the pool's current tick's word
+    (nearest first: what a bound leaves out is the farthest)."""
     centre = pool.tick // pool.tick_spacing >> 8
     if word < centre:
-        return range(word - SPREAD + 1, word + 1)
+        return [word - step for step in range(SPREAD)]
     if word > centre:
-        return range(word, word + SPREAD)
-    return range(word - SPREAD // 2, word + SPREAD // 2 + 1)
+        return [word + step for step in range(SPREAD)]
+    return sorted(range(word - SPREAD // 2, word + SPREAD // 2 + 1), key=lambda w: abs(w - word))
 
 
 class WordFetcher:

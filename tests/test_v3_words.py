@@ -89,3 +89,26 @@ async def test_a_swap_past_the_loaded_words_is_quoted_exactly_once_they_are_fetc
     }
     counts = fetcher.counts
     assert counts.fetched >= 1 and counts.dropped == counts.failed_rounds == 0
+
+
+def test_asking_is_deduplicated_and_bounded():
+    """A word known, waiting or asked twice is asked once; past a pool's bound, words are
+    dropped and counted (no node needed: asking never waits on one)."""
+    from simulation.uniswap_v3_math import get_sqrt_ratio_at_tick
+    from simulation.uniswap_v3_pool import MissingTickWordError
+    from simulation.v3_words import MAX_WORDS_PER_POOL
+
+    address = "0x" + "33" * 20
+    # Tick 0 with spacing 1 is in word 0; it knows words 0..MAX-3, so two more fit.
+    words = dict.fromkeys(range(MAX_WORDS_PER_POOL - 2), 0)
+    pool = V3Pool(address, "0x" + "0a" * 20, "0x" + "1b" * 20, 100, 1,
+                  get_sqrt_ratio_at_tick(0), 0, 10**18, words, {})  # fmt: skip
+    state = ChainState()
+    state.add_pool("0x" + "fa" * 20, pool)
+    fetcher = WordFetcher(None, state)
+    fetcher.want(MissingTickWordError(address, 1))  # above: words 1..4, all known
+    assert fetcher.counts.asked == 0
+    fetcher.want(MissingTickWordError(address, -1))  # below: -1..-4, the nearest two fit
+    fetcher.want(MissingTickWordError(address, -1))
+    counts = fetcher.counts
+    assert (counts.misses, counts.asked, counts.dropped) == (3, 2, SPREAD - 2 + SPREAD - 2)

@@ -394,7 +394,8 @@ class KeepersPart:
 
 class PoolUpkeepPart:
     """The tracked pools' upkeep on tasks of their own: the V3 bitmap words pending swaps found
-    missing are fetched (:mod:`simulation.v3_words`), and every ``state.verify_every_blocks``
+    missing, and those next to a price a block moved, are fetched (:mod:`simulation.v3_words`),
+    and every ``state.verify_every_blocks``
     blocks the state verifier re-reads the next ``state.verify_sample`` pools from the node and
     reloads the ones that drifted (:mod:`simulation.verifier`)."""
 
@@ -403,6 +404,7 @@ class PoolUpkeepPart:
         assert engine is not None
         self.words = WordFetcher(bot.rpc, bot.state)
         self.words.attach()
+        engine.on_block_hooks.append(lambda _, changes: self.words.follow(changes.pools))
         bot.supervisor.spawn("v3-words", self.words.run)
         self.verifier = StateVerifier(bot.rpc, bot.state, config.verify_sample)
         self.every = config.verify_every_blocks

@@ -16,14 +16,17 @@ direction the price went (a swap that crossed one word is likely to cross the ne
 :data:`MAX_WORDS_PER_POOL` words. A word already known, waiting or being read is not asked again.
 What goes over a bound is counted as dropped (the next miss asks again).
 
-Log application needs no fetch: a Mint or Burn in a word the pool does not know is skipped by
-the pool, and the word's state is what the node returns when it is fetched.
+A block's logs that moved a pool's price also ask (:meth:`WordFetcher.follow`): for the words
+next to the new price that the pool does not know, so that the loaded window follows the price.
+A Mint or Burn in a word the pool does not know is skipped by the pool; the word's state is what
+the node returns when it is fetched.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,11 +98,22 @@ class WordFetcher:
         """Ask for ``missing.word`` of ``missing.pool`` (and the words beyond it)."""
         self._counts["misses"] += 1
         pool = self.state.pools.get(missing.pool)
-        if not isinstance(pool, V3Pool):
-            return
+        if isinstance(pool, V3Pool):
+            self._ask(pool, _wanted_words(pool, missing.word))
+
+    def follow(self, addresses: Iterable[str]) -> None:
+        """Keep the words next to each pool's current tick's word known: a block's logs that
+        moved a pool's price (``StateChanges.pools``) ask for what is missing around it."""
+        for address in addresses:
+            pool = self.state.pools.get(address)
+            if isinstance(pool, V3Pool) and not pool.bitmap_complete:
+                centre = pool.tick // pool.tick_spacing >> 8
+                self._ask(pool, [centre, centre - 1, centre + 1])
+
+    def _ask(self, pool: V3Pool, words: Iterable[int]) -> None:
         queued = self._queue.setdefault(pool.address, set())
         room = MAX_WORDS_PER_POOL - len(pool.words) - len(queued)
-        for word in _wanted_words(pool, missing.word):
+        for word in words:
             if word in pool.words or word in queued or (pool.address, word) in self._reading:
                 continue
             if room <= 0 or self._queued >= MAX_QUEUED:
@@ -109,9 +123,10 @@ class WordFetcher:
             self._queued += 1
             self._counts["asked"] += 1
             room -= 1
-        if not queued:
+        if queued:
+            self._wake.set()
+        else:
             del self._queue[pool.address]
-        self._wake.set()
 
     async def run(self) -> None:
         """Read what was asked, round after round, until cancelled."""

@@ -112,3 +112,23 @@ def test_asking_is_deduplicated_and_bounded():
     fetcher.want(MissingTickWordError(address, -1))
     counts = fetcher.counts
     assert (counts.misses, counts.asked, counts.dropped) == (3, 2, SPREAD - 2 + SPREAD - 2)
+
+
+async def test_a_moved_price_brings_its_neighbouring_words(chain_world):
+    world = chain_world
+    factory = world.v3["factory"]
+    state = ChainState(factories={factory: UNISWAP_V3})
+    async with connect(world.rpc["http"]) as rpc:
+        await load_pools(rpc, state)
+        state.block_number = int(await rpc.call("eth_blockNumber"), 16)
+        full = next(p for p in state.pools.values() if isinstance(p, V3Pool))
+        state.refresh_pool(_narrowed(full))
+        fetcher = WordFetcher(rpc, state)
+        fetcher.follow([full.address])
+        assert fetcher.counts.asked == 2
+        await fetcher.fetch_round()
+    centre = _word(full, full.tick)
+    pool = state.pools[full.address]
+    assert sorted(pool.words) == [centre - 1, centre, centre + 1]
+    assert {w: pool.words[w] for w in pool.words} == {w: full.words[w] for w in pool.words}
+    assert {t for t in full.ticks if abs(_word(full, t) - centre) <= 1} == set(pool.ticks)

@@ -395,9 +395,9 @@ class KeepersPart:
 class PoolUpkeepPart:
     """The tracked pools' upkeep on tasks of their own: the V3 bitmap words pending swaps found
     missing, and those next to a price a block moved, are fetched (:mod:`simulation.v3_words`),
-    and every ``state.verify_every_blocks``
-    blocks the state verifier re-reads the next ``state.verify_sample`` pools from the node and
-    reloads the ones that drifted (:mod:`simulation.verifier`)."""
+    and every ``state.verify_every_blocks`` blocks the state verifier re-reads the next
+    ``state.verify_sample`` pools from the node and reloads the ones that drifted
+    (:mod:`simulation.verifier`)."""
 
     async def start(self, bot: Bot) -> None:
         engine, config = bot.engine, bot.config.state

@@ -133,13 +133,14 @@ class V3Pool:
         zero amount, 'SPL' for a limit on the wrong side, 'LOK' for a pool not initialized) and
         :class:`MissingTickWordError` when it needs a bitmap word it does not know.
         """
-        return self._swap(zero_for_one, amount_specified, sqrt_price_limit_x96, True)
+        return SwapResult(*self._swap(zero_for_one, amount_specified, sqrt_price_limit_x96, True))
 
     def _swap(
-        self, zero_for_one: bool, amount_specified: int, limit: int | None, final_tick: bool
-    ) -> SwapResult:
-        """The swap loop. Quotes pass ``final_tick=False``: a swap ending inside a range then
-        skips computing the tick there, and the result keeps the starting tick."""
+        self, zero_for_one: bool, amount_specified: int, limit: int | None, full: bool
+    ) -> tuple[int, int, int, int, int, int, int]:
+        """The swap loop, as :class:`SwapResult`'s fields. Quotes pass ``full=False``: a swap
+        ending inside a range then skips computing the tick there (the result keeps the starting
+        tick) and the fee growth is left at 0."""
         if amount_specified == 0:
             raise V3Revert("AS")
         if not -_INT256_MAX <= amount_specified <= _INT256_MAX:
@@ -189,7 +190,7 @@ class V3Pool:
             else:
                 remaining += amount_out
                 calculated += amount_in + fee_amount
-            if liquidity:
+            if full and liquidity:
                 fee_growth += (fee_amount << 128) // liquidity
             if sqrt_price == sqrt_next:
                 if initialized:
@@ -200,12 +201,12 @@ class V3Pool:
             elif sqrt_price != start:
                 tick = None
         if tick is None:
-            tick = get_tick_at_sqrt_ratio(sqrt_price) if final_tick else self.tick
+            tick = get_tick_at_sqrt_ratio(sqrt_price) if full else self.tick
         if zero_for_one == exact_in:
             amount0, amount1 = amount_specified - remaining, calculated
         else:
             amount0, amount1 = calculated, amount_specified - remaining
-        return SwapResult(amount0, amount1, sqrt_price, tick, liquidity, fee_growth, crossed)
+        return amount0, amount1, sqrt_price, tick, liquidity, fee_growth, crossed
 
     # ------------------------------------------------------------------ PoolState
 
@@ -217,8 +218,8 @@ class V3Pool:
             raise ValueError(f"amount_in must be >= 0, got {amount_in}")
         if amount_in == 0 or self.sqrt_price_x96 == 0:
             return 0
-        result = self._swap(zero_for_one, amount_in, None, False)
-        return -(result.amount1 if zero_for_one else result.amount0)
+        amount0, amount1, *_ = self._swap(zero_for_one, amount_in, None, False)
+        return -(amount1 if zero_for_one else amount0)
 
     def amount_in(self, token_in: str, amount_out: int) -> int | None:
         """What exactly ``amount_out`` of the other token costs in ``token_in`` (fee included);
@@ -230,10 +231,8 @@ class V3Pool:
             return 0
         if self.sqrt_price_x96 == 0:
             return None
-        result = self._swap(zero_for_one, -amount_out, None, False)
-        paid, received = (
-            (result.amount0, -result.amount1) if zero_for_one else (result.amount1, -result.amount0)
-        )
+        amount0, amount1, *_ = self._swap(zero_for_one, -amount_out, None, False)
+        paid, received = (amount0, -amount1) if zero_for_one else (amount1, -amount0)
         return paid if received == amount_out else None
 
     def swap(self, token_in: str, amount_in: int) -> tuple[int, V3Pool]:

@@ -32,6 +32,7 @@ from mevbot.engine import Engine
 from mevbot.latency import LatencyBook
 from mevbot.logfmt import TailHandler
 from mevbot.metrics import Metrics
+from mevbot.mevshare import MevShareDesk
 from mevbot.parts import CLAIM_TTL_S, PNL_BLOCKS, ROLE_PARTS, ROLES, HeadHandler
 from mevbot.redis_bus import RedisBus
 from mevbot.redis_store import RedisKeeperStore, SharedLedger, connect_redis
@@ -107,6 +108,7 @@ class Bot:
         self.merger: Merger | None = None
         self.intake: Intake | None = None
         self.refunds: Reconciled | None = None
+        self.mevshare: MevShareDesk | None = None
         self.pnl_by_block: deque[tuple[int, int]] = deque(maxlen=PNL_BLOCKS)
 
     # ------------------------------------------------------------------ start / stop
@@ -284,4 +286,5 @@ class Bot:
             log_tail=self.log_tail.lines(12),
             tally=tally,
             pnl_by_block=tuple(self.pnl_by_block),
+            mevshare=self.mevshare.status() if self.mevshare is not None else None,
         )

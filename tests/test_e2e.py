@@ -1,10 +1,13 @@
-"""End to end on the devnet: pending victim -> bot -> relay -> builder -> landed, exact profit."""
+"""End to end on the devnet: pending victim -> bot -> relay -> builder -> landed, exact profit;
+and a private swap -> the MEV-Share node's hint -> the bot's backrun -> landed behind it, with
+the user's refund measured on chain."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
 
+import aiohttp
 import pytest
 from devnet_txs import transmit
 from eth_account import Account
@@ -12,10 +15,12 @@ from eth_utils import to_checksum_address
 from fault_support import landed_in
 
 from anvil import artifacts
+from anvil.private_flow import EXACT_HINTS
 from anvil.stack import DevnetStack
 from anvil.traffic import Traffic
 from chain.abi import load_artifact
 from chain.rpc import connect
+from execution.relay import RelayClient
 from mevbot.config import load_config
 from mevbot.deployment import deployment_from_world, devnet_keys
 from mevbot.runtime import Bot
@@ -36,6 +41,7 @@ async def _until(predicate: Callable[[], object], timeout: float = 15.0, what: s
 @pytest.fixture
 async def stack_and_bot(devnet_cache, tmp_path) -> AsyncIterator[tuple[DevnetStack, Bot]]:
     async with DevnetStack(block_time=None, state_dir=devnet_cache) as stack:
+        stack.world.extra["mevshare"] = stack.matchmaker_url  # the bot follows its hints too
         config = load_config(
             network="devnet",
             environ={
@@ -279,3 +285,49 @@ async def test_a_head_announced_again_is_not_applied_twice(stack_and_bot):
     again = NewHead(BlockHeader.from_rpc(block), logs, 0, "test")
     await bot.engine.on_head(again)
     assert bot.state.positions[borrower] == position
+
+
+async def test_a_private_swap_is_backrun_through_the_node_and_its_user_refunded(stack_and_bot):
+    stack, bot = stack_and_bot
+    world, rpc = stack.world, stack.rpc
+    await _mine(stack, bot)
+    await _mine(stack, bot)  # block-state arbitrage (public path) lands; prices level
+    desk = bot.mevshare
+    assert desk is not None
+    await _until(lambda: desk.source.connected, what="the bot on the node's stream")
+
+    traffic = Traffic(world, seed=3)
+    await traffic.sync_nonces(rpc)
+    weth = world.tokens["WETH"]["address"]
+    pool = bot.state.pools[world.dexes["uniswap"]["pairs"]["WETH/USDC"]["address"]]
+    amount = pool.reserves_for(weth)[0] * 3 // 100
+    trader = world.traders[0].address
+    swap = artifacts.load("UniswapV2Router02").abi.function("swapExactTokensForTokens")
+    data = swap.encode(amount, 0, [weth, world.tokens["USDC"]["address"]], trader, 2**40)
+    victim = traffic.sign(trader, world.dexes["uniswap"]["router"], data, bot.engine.head.base_fee)
+    async with aiohttp.ClientSession() as session:
+        wallet = RelayClient(stack.matchmaker_url, Account.create(), session=session)
+        await wallet.request(
+            "eth_sendPrivateTransaction",
+            [{"tx": victim.raw_hex, "preferences": {"privacy": {"hints": list(EXACT_HINTS)}}}],
+        )
+    await _until(lambda: desk.counts["sent"] >= 1, what="a backrun of the hint")
+    assert desk.counts["candidates_exact"] >= 1
+    (row,) = [r for r in desk.rows if r.status == "pending"]
+
+    report = await _mine(stack, bot)
+    block = await rpc.call("eth_getBlockByNumber", [hex(report.number), False])
+    txs = [h.lower() for h in block["transactions"]]
+    assert txs[txs.index(victim.hash) + 1] == row.tx_hash  # right behind the swap, same block
+    await _until(lambda: desk.counts["landed"] == 1, what="the desk to settle the backrun")
+    (landed,) = [b for b in report.landed if row.tx_hash in b.tx_hashes]
+    payment = landed.tx_payments[-1]
+    assert payment >= row.coinbase_wei > 0  # the coinbase transfer inside our tx, plus tips
+    assert desk.status().landed == 1 and desk.status().coinbase_paid_wei == row.coinbase_wei
+
+    # The builder's refund desk pays the user after the block: exactly 90% of our payment.
+    before = int(await rpc.call("eth_getBalance", [trader, hex(report.number)]), 16)
+    paid = await _mine(stack, bot)
+    after = int(await rpc.call("eth_getBalance", [trader, hex(paid.number)]), 16)
+    assert after - before == payment * 90 // 100
+    assert stack.matchmaker.stats().refunds_wei == payment * 90 // 100

@@ -235,6 +235,7 @@ class MatchedBackrun:
 
     order_hash: str
     backrun_hash: str
+    bundle_hash: str  # of the merged eth_sendBundle that landed (the refund desk's key)
     searcher: str
     block_number: int
     payment: int
@@ -527,6 +528,7 @@ class Matchmaker:
             MatchedBackrun(
                 order_hash=order.uuid,
                 backrun_hash=backrun.tx.hash,
+                bundle_hash=bundle.bundle_hash,
                 searcher=backrun.searcher,
                 block_number=bundle.block_number,
                 payment=payment,

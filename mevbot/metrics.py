@@ -32,7 +32,7 @@ from prometheus_client import (
 from mevbot.counters import Count, Tally
 from mevbot.endpoint import StatusServer
 from mevbot.latency import STAGES
-from mevbot.status import BotStatus
+from mevbot.status import BotStatus, MevShareStatus
 
 # A counter's _created series doubles every sample line and says only when this process started.
 disable_created_metrics()
@@ -124,6 +124,22 @@ class Metrics:
         self.relay_sent = counter("mevbot_relay_sent", "Relay requests sent", ("relay",))
         self.keeper_failures = counter("mevbot_keeper_failures", "Keeper job failures", ("job",))
         self.task_restarts = counter("mevbot_task_restarts", "Supervised task restarts", ("task",))
+        self.mevshare_hints = counter("mevbot_mevshare_hints", "MEV-Share hints received")
+        self.mevshare_candidates = counter(
+            "mevbot_mevshare_candidates", "Backruns of hints proposed, by sizing", ("sizing",)
+        )
+        self.mevshare_backruns = counter(
+            "mevbot_mevshare_backruns",
+            "MEV-Share backruns by outcome (sent, refused, landed, missed)",
+            ("outcome",),
+        )
+        self.mevshare_paid = counter(
+            "mevbot_mevshare_coinbase_paid_wei", "What landed MEV-Share backruns paid the coinbase"
+        )
+        self.mevshare_refunds = counter(
+            "mevbot_mevshare_refunds_wei",
+            "Users' refunds from our landed backruns by the node's default rule (90%)",
+        )
         self.tally_families = [
             (counter(name, doc, labels), field) for name, doc, labels, field in TALLY_FAMILIES
         ]
@@ -197,6 +213,8 @@ class Metrics:
             self._catch_up(self.keeper_failures, (keeper.job,), keeper.failures)
         for task in status.tasks:
             self._catch_up(self.task_restarts, (task.name,), task.restarts)
+        if status.mevshare is not None:
+            self._mevshare(status.mevshare)
         tally = status.tally
         for metric, counts in self.tally_families:
             for count in counts(tally):
@@ -216,6 +234,20 @@ class Metrics:
             {(task.name,): 1.0 if task.state == "running" else 0.0 for task in status.tasks},
         )
         self._set_gauges(self.info, {(status.network, str(status.chain_id)): 1.0})
+
+    def _mevshare(self, mevshare: MevShareStatus) -> None:
+        self._catch_up(self.mevshare_hints, (), mevshare.hints)
+        for sizing, count in mevshare.candidates.items():
+            self._catch_up(self.mevshare_candidates, (sizing,), count)
+        for outcome, count in (
+            ("sent", mevshare.sent),
+            ("refused", mevshare.refused),
+            ("landed", mevshare.landed),
+            ("missed", mevshare.missed),
+        ):
+            self._catch_up(self.mevshare_backruns, (outcome,), count)
+        self._catch_up(self.mevshare_paid, (), mevshare.coinbase_paid_wei)
+        self._catch_up(self.mevshare_refunds, (), mevshare.refunds_due_wei)
 
     # --- exposing --------------------------------------------------------------------------
 

@@ -17,9 +17,11 @@ from fault_support import landed_in
 from anvil import artifacts
 from anvil.private_flow import EXACT_HINTS
 from anvil.stack import DevnetStack
+from anvil.svr import SVR_OPERATOR_KEY, forward_secondary
 from anvil.traffic import Traffic
 from chain.abi import load_artifact
 from chain.rpc import connect
+from chain.topics import LIQUIDATION_CALL
 from execution.relay import RelayClient
 from mevbot.config import load_config
 from mevbot.deployment import deployment_from_world, devnet_keys
@@ -331,3 +333,66 @@ async def test_a_private_swap_is_backrun_through_the_node_and_its_user_refunded(
     after = int(await rpc.call("eth_getBalance", [trader, hex(paid.number)]), 16)
     assert after - before == payment * 90 // 100
     assert stack.matchmaker.stats().refunds_wei == payment * 90 // 100
+
+
+async def test_an_svr_update_sent_privately_is_backrun_with_a_liquidation(stack_and_bot):
+    stack, bot = stack_and_bot
+    world, rpc = stack.world, stack.rpc
+    feed = world.feeds["WETH"]
+    assert bot.deployment.svr_aggregators == (feed["svr_aggregator"],)
+    await _mine(stack, bot)
+    await _mine(stack, bot)
+    desk = bot.mevshare
+    assert desk is not None
+    await _until(lambda: desk.source.connected, what="the bot on the node's stream")
+    operator = Account.from_key(SVR_OPERATOR_KEY)
+    lower = feed["answer"] * 96 // 100  # the HF 1.035 borrower goes under 1
+    data = forward_secondary(
+        feed["svr_aggregator"], bytes.fromhex(feed["config_digest"][2:]), 1, lower, 1
+    )
+    nonce = int(await rpc.call("eth_getTransactionCount", [operator.address, "latest"]), 16)
+    update = operator.sign_transaction(
+        {
+            "type": 2,
+            "chainId": world.chain_id,
+            "nonce": nonce,
+            "to": to_checksum_address(feed["forwarder"]),
+            "data": data,
+            "gas": 400_000,
+            "maxFeePerGas": 2 * bot.engine.head.base_fee + 10**9,
+            "maxPriorityFeePerGas": 10**9,
+            "value": 0,
+        }
+    )
+    update_hash = "0x" + update.hash.hex()
+    async with aiohttp.ClientSession() as session:
+        operator_rpc = RelayClient(stack.matchmaker_url, operator, session=session)
+        await operator_rpc.request(
+            "eth_sendPrivateTransaction",
+            [
+                {
+                    "tx": "0x" + bytes(update.raw_transaction).hex(),
+                    "preferences": {"privacy": {"hints": ["calldata"]}},
+                }
+            ],
+        )
+    await _until(lambda: desk.counts["sent"] >= 1, what="a liquidation of the SVR hint")
+    assert desk.counts["candidates_oracle"] >= 1
+    ours = [r.tx_hash for r in desk.rows if r.status == "pending"]
+
+    report = await _mine(stack, bot)
+    txs = [h.lower() for h in await _block_tx_hashes(rpc, report.number)]
+    assert txs[txs.index(update_hash) + 1] in ours  # right behind the private update
+    await _until(lambda: desk.counts["landed"] == 1, what="the desk to settle the liquidation")
+    logs = await rpc.call(
+        "eth_getLogs",
+        [
+            {
+                "address": world.lending["pool"],
+                "topics": ["0x" + LIQUIDATION_CALL.hex()],
+                "fromBlock": hex(report.number),
+                "toBlock": hex(report.number),
+            }
+        ],
+    )
+    assert [log["transactionHash"] for log in logs] == [txs[txs.index(update_hash) + 1]]

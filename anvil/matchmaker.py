@@ -161,10 +161,26 @@ def hint_event(order: Order) -> dict[str, Any] | None:
     }
 
 
-def _hints(value: Any) -> frozenset[str]:
+def _block_option(options: Mapping[str, Any], name: str) -> int | None:
+    """A simOptions block number: a JSON number (the docs) or a hex string (what
+    mev-share-client-ts sends, ``mungeSimBundleOptions``)."""
+    value = options.get(name)
+    if value is None or value == "latest":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    try:
+        return hex_to_int(value, name)
+    except MalformedError as error:
+        raise RpcError(INVALID_PARAMS, error.reason) from None
+
+
+def parse_hints(value: Any) -> frozenset[str]:
+    """A ``privacy.hints`` list as the node reads it: snake_case names only; any hint at all
+    brings the ``hash`` hint with it."""
     if not isinstance(value, list) or not all(isinstance(h, str) for h in value):
         raise RpcError(CUSTOM_ERROR, "invalid bundle privacy")
-    hints = frozenset(h.lower() for h in value)
+    hints = frozenset(value)
     if hints - KNOWN_HINTS:
         raise RpcError(CUSTOM_ERROR, f"invalid hint {sorted(hints - KNOWN_HINTS)[0]!r}")
     # mev-share-node: any non-empty hints add the hash hint.
@@ -353,7 +369,7 @@ class Matchmaker:
         validity = preferences.get("validity") or {}
         if not isinstance(privacy, dict) or not isinstance(validity, dict):
             raise RpcError(INVALID_PARAMS, "preferences: privacy and validity are objects")
-        hints = _hints(privacy["hints"]) if "hints" in privacy else DEFAULT_HINTS
+        hints = parse_hints(privacy["hints"]) if "hints" in privacy else DEFAULT_HINTS
         percent, recipient = _refund_target(
             validity.get("refund"), tx.sender, DEFAULT_REFUND_PERCENT
         )
@@ -473,7 +489,7 @@ class Matchmaker:
         validity = obj.get("validity") or {}
         if not isinstance(privacy, dict) or not isinstance(validity, dict):
             raise RpcError(CUSTOM_ERROR, "invalid bundle privacy")
-        hints = _hints(privacy.get("hints") or [])
+        hints = parse_hints(privacy.get("hints") or [])
         want = privacy.get("wantRefund", DEFAULT_REFUND_PERCENT)
         percent, recipient = _refund_target(
             validity.get("refundConfig"), txs[0].sender, _percent(want)
@@ -489,11 +505,13 @@ class Matchmaker:
         options = params[1] if len(params) == 2 else {}
         if not isinstance(options, dict):
             raise RpcError(INVALID_PARAMS, "mev_simBundle: simOptions must be an object")
-        head = await eth_get_block(self.rpc, options.get("parentBlock", "latest"))
+        parent = _block_option(options, "parentBlock")
+        head = await eth_get_block(self.rpc, "latest" if parent is None else parent)
         if head is None:
             raise RpcError(CUSTOM_ERROR, "unknown parent block")
-        number = options.get("blockNumber", head.number + 1)
-        if not isinstance(number, int) or not bundle.block_number <= number <= bundle.max_block:
+        number = _block_option(options, "blockNumber")
+        number = head.number + 1 if number is None else number
+        if not bundle.block_number <= number <= bundle.max_block:
             raise RpcError(CUSTOM_ERROR, "invalid inclusion")
         runs = await self._simulate([tx.raw for tx in bundle.txs], head)
         if runs is None:

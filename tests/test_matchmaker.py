@@ -298,3 +298,39 @@ async def test_traffic_sends_its_private_share_to_the_node_and_it_lands(
         assert all(isinstance(r, dict) and r["status"] == "0x1" for r in receipts)
         stats = stack.matchmaker.stats()
         assert stats.orders >= 1 and stats.expired == 0
+
+
+async def test_the_client_ts_request_shapes_are_served(net: Net) -> None:
+    """mev-share-client-ts's mungers: sendPrivateTransaction with ``fast``, a hex
+    ``maxBlockNumber`` and ``builders``; mev_simBundle with hex simOptions."""
+    stack, node = net.stack, net.node
+    head = int(await stack.rpc.call("eth_blockNumber"), 16)
+    user_tx = await _user_swap(stack, net.traffic)
+    answer = await node.request(
+        "eth_sendPrivateTransaction",
+        [
+            {
+                "tx": user_tx.raw_hex,
+                "maxBlockNumber": hex(head + 3),
+                "preferences": {
+                    "fast": True,
+                    "privacy": {"hints": ["contract_address", "function_selector", "hash"]},
+                    "builders": ["flashbots"],
+                },
+            }
+        ],
+    )
+    assert answer == user_tx.hash
+    hint = await asyncio.wait_for(net.hints.get(), 10)
+    assert hint.txs[0].function_selector is not None and hint.txs[0].call_data is None
+
+    tip = await _tip_tx(stack, BACKRUN_BID)
+    sim = await node.sim_mev_bundle(
+        mev_bundle(head + 1, [tip]), {"parentBlock": hex(head), "blockNumber": hex(head + 1)}
+    )
+    assert sim.success and sim.state_block == head and sim.gas_used > 21_000
+    # What the coinbase got: the transfer plus the priority fee on the gas used.
+    assert sim.profit == sim.refundable_value == BACKRUN_BID + 10**9 * sim.gas_used
+    assert sim.mev_gas_price == sim.profit // sim.gas_used
+    with pytest.raises(RelayError, match="invalid inclusion"):
+        await node.sim_mev_bundle(mev_bundle(head + 1, [tip]), {"blockNumber": hex(head + 2)})

@@ -17,7 +17,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from eth_account import Account
-from eth_utils import keccak
+from eth_utils import keccak, to_checksum_address
 
 from anvil.matchmaker import (
     UNISWAP_V2_SWAP,
@@ -40,6 +40,8 @@ pytestmark = pytest.mark.timeout(90)
 GET_RESERVES = "0x0902f1ac"
 TIPPER = "0x00000000000000000000000000000000000071b0"
 TIPPER_CODE = "0x5f5f5f5f34415af100"  # forwards msg.value to block.coinbase
+REVERTER = "0x000000000000000000000000000000000000dead"
+REVERTER_CODE = "0x5f5ffd"  # always reverts
 BACKRUN_BID = 10**16
 CURVE = bytes.fromhex("8b3e96f2b889fa771c53c981b40daf005f63f637f1869f707052d15a3dd97140")
 BALANCER = bytes.fromhex("2170c741c41531aec20e7c107c24eecfdd15e69c9bb0a8dd37b1840b9e0b207b")
@@ -158,8 +160,10 @@ async def _user_swap(stack: DevnetStack, traffic: Traffic) -> SignedTx:
     return signed
 
 
-async def _tip_tx(stack: DevnetStack, value: int) -> SignedTx:
-    account = Account.from_key(stack.world.roles["searcher"].private_key)
+async def _tip_tx(
+    stack: DevnetStack, value: int, role: str = "searcher", to: str = TIPPER
+) -> SignedTx:
+    account = Account.from_key(stack.world.roles[role].private_key)
     nonce = int(await stack.rpc.call("eth_getTransactionCount", [account.address, "latest"]), 16)
     head = await stack.rpc.call("eth_getBlockByNumber", ["latest", False])
     fee = int(head["baseFeePerGas"], 16)
@@ -168,7 +172,7 @@ async def _tip_tx(stack: DevnetStack, value: int) -> SignedTx:
             "type": 2,
             "chainId": 31337,
             "nonce": nonce,
-            "to": TIPPER,
+            "to": to_checksum_address(to),
             "value": value,
             "gas": 60_000,
             "maxFeePerGas": 3 * fee + 10**9,
@@ -199,7 +203,9 @@ async def net(devnet_cache: Path) -> AsyncIterator[Net]:
         aiohttp.ClientSession() as session,
         hint_stream(stack.matchmaker_url) as hints,
     ):
-        await stack.rpc.call("anvil_setCode", [TIPPER, TIPPER_CODE])
+        await stack.rpc.batch(
+            [("anvil_setCode", [TIPPER, TIPPER_CODE]), ("anvil_setCode", [REVERTER, REVERTER_CODE])]
+        )
         searcher = Account.from_key(stack.world.roles["searcher"].private_key)
         node = RelayClient(stack.matchmaker_url, searcher, session=session, timeout=10.0)
         traffic = Traffic(stack.world, seed=11)
@@ -334,3 +340,33 @@ async def test_the_client_ts_request_shapes_are_served(net: Net) -> None:
     assert sim.mev_gas_price == sim.profit // sim.gas_used
     with pytest.raises(RelayError, match="invalid inclusion"):
         await node.sim_mev_bundle(mev_bundle(head + 1, [tip]), {"blockNumber": hex(head + 2)})
+
+
+async def test_the_best_backrun_wins_and_a_reverting_one_is_refused(net: Net) -> None:
+    stack, node = net.stack, net.node
+    user_tx = await _user_swap(stack, net.traffic)
+    await node.request("eth_sendPrivateTransaction", [{"tx": user_tx.raw_hex}])
+    hint = await asyncio.wait_for(net.hints.get(), 10)
+    # Protect's default hints: the hash and the swap's pool, nothing else.
+    assert hint.txs == () and hint.logs and all(not log.data for log in hint.logs)
+    head = int(await stack.rpc.call("eth_blockNumber"), 16)
+
+    reverting = await _tip_tx(stack, 0, role="keeper", to=REVERTER)
+    with pytest.raises(RelayError, match="backrun simulation failed"):
+        await node.send_mev_bundle(mev_bundle(head + 1, [hint.hash, reverting]))
+    low = await _tip_tx(stack, BACKRUN_BID, role="searcher")
+    high = await _tip_tx(stack, 2 * BACKRUN_BID, role="executor")
+    await node.send_mev_bundle(mev_bundle(head + 1, [hint.hash, low], max_block=head + 3))
+    await node.send_mev_bundle(mev_bundle(head + 1, [hint.hash, high]))
+
+    report = await stack.builder.build_block()
+    block = await stack.rpc.call("eth_getBlockByNumber", [hex(report.number), False])
+    txs = [h.lower() for h in block["transactions"]]
+    assert txs[txs.index(user_tx.hash) + 1] == high.hash and low.hash not in txs
+    (matched,) = stack.matchmaker.matched
+    assert matched.backrun_hash == high.hash and matched.refund == matched.payment * 90 // 100
+    stats = stack.matchmaker.stats()
+    assert (stats.backruns, stats.backruns_refused, stats.backruns_landed) == (2, 1, 1)
+    # The order is settled: a late backrun of it finds nothing to backrun.
+    with pytest.raises(RelayError, match="backrun target not found"):
+        await node.send_mev_bundle(mev_bundle(report.number + 1, [hint.hash, low]))

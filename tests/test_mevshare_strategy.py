@@ -9,6 +9,8 @@ known SVR aggregator gives the liquidations the oracle-update path gives for tha
 from __future__ import annotations
 
 import eth_abi
+from hypothesis import given
+from hypothesis import strategies as st
 from test_strategies import (
     AGGREGATOR_OF,
     DECODER,
@@ -29,6 +31,7 @@ from chain.topics import SYNC
 from strategies.backrun import BackrunArbitrage
 from strategies.liquidation import LiquidationBackrun
 from strategies.mevshare import BOUNDED, EXACT, ORACLE, HintBackrun
+from watcher.decode_feeds import svr_forward
 from watcher.events import HintLog, HintTx, MevShareHint
 
 HINT_HASH = "0x" + "5e" * 32
@@ -129,3 +132,35 @@ def test_an_svr_update_hint_gives_the_liquidations_of_the_oracle_update_path() -
         decode=DECODER.decode,
     )
     assert other.on_hint(hint, state, state.block_number + 1) == []
+
+
+@given(st.binary(max_size=300))
+def test_the_forward_decoder_never_raises_on_hostile_calldata(junk: bytes) -> None:
+    assert svr_forward(junk) is None or isinstance(svr_forward(junk), tuple)
+    assert svr_forward(FORWARD + junk) is None or svr_forward(FORWARD + junk)[0].startswith("0x")
+
+
+@given(st.binary(min_size=20, max_size=20), st.binary(max_size=200))
+def test_the_forward_decoder_returns_what_was_forwarded(to: bytes, data: bytes) -> None:
+    call = FORWARD + eth_abi.encode(["address", "bytes"], ["0x" + to.hex(), data])
+    assert svr_forward(call) == ("0x" + to.hex(), data)
+
+
+def test_hostile_hints_are_skipped_not_fatal() -> None:
+    state, pool_a, _ = _two_dex_state(100_000, 200_000)
+    strategy = HintBackrun(
+        "mevshare",
+        BackrunArbitrage.for_state("b", state, start_token=WETH),
+        liquidation=LiquidationBackrun("liquidation", weth=WETH),
+        svr_aggregators=[FORWARDER],
+        decode=DECODER.decode,
+    )
+    # A Sync whose data is cut short only names its pool: guessed sizes, no crash.
+    short = HintLog(pool_a.address, (SYNC,), b"\x01" * 7)
+    found = strategy.on_hint(_hint((short,)), state, 1)
+    assert {h.sizing for h in found} <= {BOUNDED} and strategy.stats.bounded == 1
+    # A forward whose inner call is garbage, to an "SVR aggregator": nothing.
+    garbage = FORWARD + eth_abi.encode(["address", "bytes"], [FORWARDER, b"\xba\x0c\xb2\x9e"])
+    assert (
+        strategy.on_hint(_hint(None, (HintTx(None, FORWARDER, FORWARD, garbage),)), state, 1) == []
+    )

@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,8 +53,8 @@ from anvil.relay import (
     INVALID_PARAMS,
     LocalRelay,
     RpcError,
-    _param_object,
     decode_raw_tx,
+    param_object,
     parse_mev_bundle,
 )
 from chain.rpc import Rpc, eth_get_block
@@ -76,6 +77,7 @@ KNOWN_HINTS = frozenset(
 )
 BACKRUNS_PER_ORDER = 16
 MAX_ORDERS = 4096
+MATCHED_KEPT = 1024  # the latest landed backruns kept for inspection (the totals are counters)
 SUBSCRIBER_QUEUE = 1024
 
 # Swap events whose topics identify the pool (mev-share-node hints.go filterSpecialLogs).
@@ -306,10 +308,20 @@ class Matchmaker:
         self.ping_interval = ping_interval
         self.sim_timeout = sim_timeout
         self.orders: dict[str, Order] = {}  # by matching hash
-        self.matched: list[MatchedBackrun] = []
+        self.matched: deque[MatchedBackrun] = deque(maxlen=MATCHED_KEPT)
         self._subscribers: set[asyncio.Queue[bytes | None]] = set()
         self._counts: dict[str, int] = dict.fromkeys(
-            ("orders", "hints", "backruns", "backruns_refused", "landed", "expired"), 0
+            (
+                "orders",
+                "hints",
+                "backruns",
+                "backruns_refused",
+                "landed",
+                "backruns_landed",
+                "expired",
+                "refunds_wei",
+            ),
+            0,
         )
         self._lock = asyncio.Lock()
         self._session: aiohttp.ClientSession | None = None
@@ -350,17 +362,12 @@ class Matchmaker:
             self._session = None
 
     def stats(self) -> MatchmakerStats:
-        return MatchmakerStats(
-            **self._counts,
-            backruns_landed=len(self.matched),
-            refunds_wei=sum(m.refund for m in self.matched),
-            subscribers=len(self._subscribers),
-        )
+        return MatchmakerStats(**self._counts, subscribers=len(self._subscribers))
 
     # -- users --
 
     async def _send_private_tx(self, params: Any, signer: str) -> Any:
-        obj = _param_object(params, "eth_sendPrivateTransaction")
+        obj = param_object(params, "eth_sendPrivateTransaction")
         tx = decode_raw_tx(obj.get("tx"))
         preferences = obj.get("preferences") or {}
         if not isinstance(preferences, dict):
@@ -444,7 +451,7 @@ class Matchmaker:
     # -- searchers (and users' bundles) --
 
     async def _send_bundle(self, params: Any, signer: str) -> Any:
-        obj = _param_object(params, "mev_sendBundle")
+        obj = param_object(params, "mev_sendBundle")
         bundle = parse_mev_bundle(obj, signer)
         head = await self._head()
         if bundle.block_number > head.number + MAX_BLOCK_OFFSET or head.number >= bundle.max_block:
@@ -498,7 +505,7 @@ class Matchmaker:
         return {"bundleHash": bundle_hash}
 
     async def _sim_bundle(self, params: Any, signer: str) -> Any:
-        bundle = parse_mev_bundle(_param_object(params, "mev_simBundle", max_params=2), signer)
+        bundle = parse_mev_bundle(param_object(params, "mev_simBundle", max_params=2), signer)
         if bundle.backrun_of is not None:
             # Docs: no results "unless the private transaction being backrun has already landed".
             raise RpcError(CUSTOM_ERROR, "mev_simBundle takes signed txs only, not a {hash}")
@@ -542,6 +549,8 @@ class Matchmaker:
         backrun = next(b for b in order.backruns if b.tx.hash == bundle.tx_hashes[-1])
         payment = bundle.tx_payments[-1]
         percent = bundle.refund.percent if bundle.refund is not None else 0
+        self._counts["backruns_landed"] += 1
+        self._counts["refunds_wei"] += payment * percent // 100
         self.matched.append(
             MatchedBackrun(
                 order_hash=order.uuid,

@@ -310,7 +310,8 @@ def decode_raw_tx(raw_hex: Any) -> SignedTx:
     return SignedTx(raw=raw, hash=tx.hash, sender=tx.sender, nonce=tx.nonce)
 
 
-def _param_object(params: Any, method: str, *, max_params: int = 1) -> Mapping[str, Any]:
+def param_object(params: Any, method: str, *, max_params: int = 1) -> Mapping[str, Any]:
+    """The object in ``[object]`` (or ``[object, ...]`` up to ``max_params``), or the error."""
     if not isinstance(params, list) or not 1 <= len(params) <= max_params:
         raise RpcError(INVALID_PARAMS, f"{method}: expected params [object]")
     if not isinstance(params[0], dict):
@@ -430,7 +431,7 @@ def _refund_terms(obj: Mapping[str, Any], txs: tuple[SignedTx, ...]) -> RefundTe
 def parse_send_bundle(params: Any) -> Submission | Replacement:
     """eth_sendBundle params -> the :class:`Submission`, or the :class:`Replacement` naming the
     bundle to cancel (a uuid with empty, null or missing txs), or the relay's error."""
-    obj = _param_object(params, "eth_sendBundle")
+    obj = param_object(params, "eth_sendBundle")
     version = obj.get("version")
     if version is not None and version not in _BUNDLE_VERSIONS:
         raise RpcError(INVALID_PARAMS, f"Unsupported version {version!r:.20}")
@@ -643,13 +644,13 @@ class LocalRelay:
         return result
 
     async def _cancel_bundle(self, params: Any, searcher: str) -> Any:
-        uuid = _param_object(params, "eth_cancelBundle").get("replacementUuid")
+        uuid = param_object(params, "eth_cancelBundle").get("replacementUuid")
         if not isinstance(uuid, str) or not uuid:
             raise RpcError(INVALID_PARAMS, "eth_cancelBundle: missing replacementUuid")
         return list(self.book.cancel(searcher, uuid))
 
     async def _call_bundle(self, params: Any, searcher: str) -> Any:
-        obj = _param_object(params, "eth_callBundle")
+        obj = param_object(params, "eth_callBundle")
         txs = _decode_bundle_txs(obj.get("txs"))
         state_block = obj.get("stateBlockNumber", "latest")
         if not isinstance(state_block, str):
@@ -667,12 +668,12 @@ class LocalRelay:
         return await self._simulate(call)
 
     async def _send_mev_bundle(self, params: Any, searcher: str) -> Any:
-        entry = parse_mev_bundle(_param_object(params, "mev_sendBundle"), searcher)
+        entry = parse_mev_bundle(param_object(params, "mev_sendBundle"), searcher)
         await self._accept(entry)
         return {"bundleHash": entry.bundle_hash}
 
     async def _sim_mev_bundle(self, params: Any, searcher: str) -> Any:
-        bundle = parse_mev_bundle(_param_object(params, "mev_simBundle", max_params=2), searcher)
+        bundle = parse_mev_bundle(param_object(params, "mev_simBundle", max_params=2), searcher)
         options = params[1] if len(params) == 2 else {}
         if not isinstance(options, dict):
             raise RpcError(INVALID_PARAMS, "mev_simBundle: simOptions must be an object")

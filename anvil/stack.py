@@ -2,12 +2,13 @@
 
 ``async with DevnetStack(block_time=1.0) as stack:`` starts anvil (``--order fifo``, automine
 off) with the deployed world, points the builder at it, serves the relay on a loopback port with
-the builder as its ``eth_callBundle`` simulator and bundle counter, and builds a block every
+the builder as its ``eth_callBundle`` simulator and bundle counter, the MEV-Share node
+(:mod:`anvil.matchmaker`) beside it, and builds a block every
 ``block_time`` seconds. ``block_time=None`` builds nothing on its own: the caller calls
 ``await stack.builder.build_block()``. After each block the refund desk pays the refunds the
-landed bundles earned (from :data:`REFUND_PAYER_KEY`) and the relay answers the refund-tracking
-methods. Leaving the block stops the builder after the block in
-progress, then the relay, then anvil.
+landed bundles earned (from :data:`REFUND_PAYER_KEY`), the relay answers the refund-tracking
+methods and the MEV-Share node hands its live orders over for the next block. Leaving the block
+stops the builder after the block in progress, then the MEV-Share node, the relay, then anvil.
 
 :class:`BuilderStack` is the relay, builder and refund desk over any node; :class:`DevnetStack`
 puts them over the devnet, :class:`anvil.fork.ForkStack` over an anvil fork of another chain.
@@ -21,8 +22,9 @@ from pathlib import Path
 from typing import Self
 
 from anvil import artifacts
-from anvil.builder import DEVNET_COINBASE, Builder, BuilderStats
+from anvil.builder import DEVNET_COINBASE, BlockReport, Builder, BuilderStats
 from anvil.devnet import DEFAULT_STATE_DIR, Devnet
+from anvil.matchmaker import Matchmaker, start_matchmaker
 from anvil.refunds import RefundDesk
 from anvil.relay import BundleBook, LocalRelay, start_relay
 from anvil.world import World
@@ -59,6 +61,7 @@ class BuilderStack(ABC):
         self._builder: Builder | None = None
         self._relay: LocalRelay | None = None
         self._refunds: RefundDesk | None = None
+        self._matchmaker: Matchmaker | None = None
 
     @abstractmethod
     async def _start_node(self) -> tuple[str, str]:
@@ -96,6 +99,22 @@ class BuilderStack(ABC):
     def relay_url(self) -> str:
         return self.relay.url
 
+    @property
+    def matchmaker(self) -> Matchmaker:
+        if self._matchmaker is None:
+            raise RuntimeError("the stack is not running")
+        return self._matchmaker
+
+    @property
+    def matchmaker_url(self) -> str:
+        """The MEV-Share node: JSON-RPC on POST, the event stream on GET."""
+        return self.matchmaker.url
+
+    async def _after_block(self, report: BlockReport) -> None:
+        await self.refunds.after_block(report)
+        if self._matchmaker is not None:
+            await self._matchmaker.after_block(report)
+
     def stats(self) -> BuilderStats:
         return self.builder.stats()
 
@@ -113,7 +132,7 @@ class BuilderStack(ABC):
                 coinbase=self.coinbase,
                 block_time=self.block_time or 1.0,
                 pool_feed=ws_url,
-                after_block=self._refunds.after_block,
+                after_block=self._after_block,
             )
             await self._builder.start()
             self._relay = await start_relay(
@@ -123,6 +142,9 @@ class BuilderStack(ABC):
                 on_bundle=self._builder.on_bundle,
                 book=book,
                 methods=self._refunds.methods,
+            )
+            self._matchmaker = await start_matchmaker(
+                self._rpc, self._relay.url, self.relay_host, block_time=self.block_time or 1.0
             )
             if self.block_time is not None:
                 self._builder.start_loop()
@@ -134,11 +156,13 @@ class BuilderStack(ABC):
     async def stop(self) -> None:
         if self._builder is not None:
             await self._builder.stop()
+        if self._matchmaker is not None:
+            await self._matchmaker.stop()
         if self._relay is not None:
             await self._relay.stop()
         if self._rpc is not None:
             await self._rpc.close()
-        self._builder = self._relay = self._rpc = self._refunds = None
+        self._builder = self._relay = self._rpc = self._refunds = self._matchmaker = None
         await self._stop_node()
 
     async def __aenter__(self) -> Self:

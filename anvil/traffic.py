@@ -10,13 +10,16 @@ generator serves tests, the demo and benchmarks.
 :func:`run_traffic` sends at fixed rates and behaves like a wallet: a sender whose next tx has not
 been mined after ``resend_after`` seconds gets its unmined txs sent again (a node may drop a
 pool tx: the devnet builder can lose one sent while it moves the pool, and real nodes evict),
-and it goes on doing so after the last send until everything is mined (``drain``).
+and it goes on doing so after the last send until everything is mined (``drain``). With
+``private_share`` > 0 and a MEV-Share node, that share of the trades goes privately to the node
+instead (:mod:`anvil.private_flow`), never to the public pool (the wallet does not re-send them).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import sys
@@ -26,11 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from eth_account import Account
 from eth_utils import to_checksum_address
 
 from anvil import artifacts
 from anvil.mix import DEFAULT_MIX, FAMILIES, Mix, mix_argument
+from anvil.private_flow import PrivateFlow
 from anvil.swaps import VARIANTS, SwapMaker, UserSwap, needs_eth
 from anvil.world import World, derived_key
 from chain.errors import RpcError
@@ -218,13 +223,57 @@ async def run_traffic(
     resend_after: float = 3.0,
     drain: float = 10.0,
     mix: Mix = DEFAULT_MIX,
+    private_share: float = 0.0,
+    mevshare_url: str | None = None,
 ) -> SentTraffic:
     """Send swaps of the ``mix`` (V2 ones sized from on-chain reserves, re-read every tick; a
     swap paid by a prior transfer counts its two txs) and plain ETH transfers
     from spare senders at the given rates, re-sending what a sender has had stuck for
     ``resend_after`` seconds (0: never); then, as a wallet does, keep re-sending until all of
-    it is mined, for at most ``drain`` seconds. Return what was sent."""
+    it is mined, for at most ``drain`` seconds. ``private_share`` of the swaps go to the MEV-Share
+    node at ``mevshare_url`` instead. Return what was sent."""
+    if not 0.0 <= private_share <= 1.0:
+        raise ValueError(f"private_share is a share within 0..1, got {private_share}")
+    if private_share and mevshare_url is None:
+        raise ValueError("private_share needs the MEV-Share node's URL")
+    async with contextlib.AsyncExitStack() as stack:
+        private = None
+        if private_share and mevshare_url is not None:
+            session = await stack.enter_async_context(aiohttp.ClientSession())
+            private = PrivateFlow(mevshare_url, session, seed=seed)
+        return await _run(
+            world,
+            rpc,
+            seconds=seconds,
+            swaps_per_s=swaps_per_s,
+            transfers_per_s=transfers_per_s,
+            seed=seed,
+            tick=tick,
+            resend_after=resend_after,
+            drain=drain,
+            mix=mix,
+            private=private,
+            private_share=private_share,
+        )
+
+
+async def _run(
+    world: World,
+    rpc: Any,
+    *,
+    seconds: float,
+    swaps_per_s: float,
+    transfers_per_s: float,
+    seed: int,
+    tick: float,
+    resend_after: float,
+    drain: float,
+    mix: Mix,
+    private: PrivateFlow | None,
+    private_share: float,
+) -> SentTraffic:
     traffic = Traffic(world, seed=seed, mix=mix)
+    choose_private = random.Random(seed + 1)
     await traffic.sync_nonces(rpc)
     kinds: Counter[str] = Counter()
     spammers = [Account.from_key(derived_key(f"traffic-spam-{i}")) for i in range(8)]
@@ -259,8 +308,11 @@ async def run_traffic(
             trade = traffic.next(reserves, base_fee)
             kinds[trade.swap.kind] += 1
             swaps += [tx.hash for tx in trade.txs]
-            batch += trade.txs
             sent_swaps += 1
+            if private is not None and choose_private.random() < private_share:
+                await private.send(trade.txs, int(head["number"], 16))
+            else:
+                batch += trade.txs
         while sent_transfers < transfers_per_s * (elapsed + tick):
             spammer = spammers[sent_transfers % len(spammers)]
             tx = spammer.sign_transaction(
@@ -301,6 +353,7 @@ async def run_traffic(
         sorted(wallet.resent),
         sorted(wallet.taken_back),
         dict(sorted(kinds.items())),
+        [] if private is None else private.sent,
     )
 
 
@@ -315,6 +368,7 @@ class SentTraffic:
     resent: list[str]
     taken_back: list[str]
     by_kind: dict[str, int]  # swaps per router kind
+    private: list[str] = field(default_factory=list)  # the swaps' txs sent to the MEV-Share node
 
 
 class _Wallet:
@@ -376,9 +430,10 @@ def main(argv: list[str] | None = None) -> int:
             "Send devnet traffic from its own process: traders' swaps (which move pool prices) "
             "and plain ETH transfers (which touch no pool), at fixed rates for a while; write "
             'the sent tx hashes as JSON {"swaps": [...], "transfers": [...], "resent": [...], '
-            '"taken_back": [...], "by_kind": {...}} (resent: txs sent again because they sat '
-            "unmined, as a wallet does; taken_back: those the node accepted again, not holding "
-            "them at that moment; by_kind: swaps per router kind)."
+            '"taken_back": [...], "by_kind": {...}, "private": [...]} (resent: txs sent again '
+            "because they sat unmined, as a wallet does; taken_back: those the node accepted "
+            "again, not holding them at that moment; by_kind: swaps per router kind; private: "
+            "swap txs sent to the MEV-Share node)."
         ),
     )
     parser.add_argument("--world", required=True, help="the JSON of `mevbot devnet --out`")
@@ -407,6 +462,12 @@ def main(argv: list[str] | None = None) -> int:
         default=10.0,
         help="after sending, keep re-sending stuck txs until all are mined, at most this long, s",
     )
+    parser.add_argument(
+        "--private-share",
+        type=float,
+        default=0.0,
+        help="share of swaps sent privately to the devnet's MEV-Share node (0..1; default 0)",
+    )
     parser.add_argument("--out", help="where to write the sent hashes (default: stdout)")
     args = parser.parse_args(argv)
 
@@ -424,6 +485,8 @@ def main(argv: list[str] | None = None) -> int:
                 resend_after=args.resend_after,
                 drain=args.drain,
                 mix=args.mix,
+                private_share=args.private_share,
+                mevshare_url=world.extra.get("mevshare"),
             )
 
     sent = asyncio.run(go())
@@ -434,6 +497,7 @@ def main(argv: list[str] | None = None) -> int:
             "resent": sent.resent,
             "taken_back": sent.taken_back,
             "by_kind": sent.by_kind,
+            "private": sent.private,
         }
     )
     if args.out:

@@ -17,6 +17,7 @@ from eth_utils import keccak
 
 from anvil.aave import deploy_aave
 from anvil.deployer import Call, Deployer, encode
+from anvil.svr import SVR_FEEDS, SVR_OPERATOR_KEY, create_address
 from anvil.uniswap_v3 import V2_PAIR_INIT_CODE_HASH, V3_POOL_INIT_CODE_HASH, V3PoolSpec, deploy_v3
 from chain.node import ANVIL_DEV_KEYS
 from chain.ocr import transmit_answer
@@ -337,15 +338,28 @@ class _Builder:
         for token in self.spec.tokens:
             answer = token_units(token.usd_price, FEED_DECIMALS)
             description = f"{token.symbol} / USD"
-            aggregator = self.d.deploy(
-                "OffchainAggregator", 1, 2**191 - 1, FEED_DECIMALS, description, sender=self.owner
-            )
+            svr: dict[str, str] = {}
+            oracles = transmitters
+            if token.symbol in SVR_FEEDS:
+                svr = self._svr_aggregator(description)
+                # The SVR operators' forwarder transmits as one of the oracles.
+                oracles = [updater, svr["forwarder"], *transmitters[2:]]
+                aggregator = svr["svr_aggregator"]
+            else:
+                aggregator = self.d.deploy(
+                    "OffchainAggregator",
+                    1,
+                    2**191 - 1,
+                    FEED_DECIMALS,
+                    description,
+                    sender=self.owner,
+                )
             self.d.transact(
                 "OffchainAggregator",
                 aggregator,
                 "setConfig",
                 signers,
-                transmitters,
+                oracles,
                 FAULTS,
                 1,
                 b"",
@@ -356,16 +370,32 @@ class _Builder:
             proxy = self.d.deploy(
                 "AggregatorProxy", aggregator, "0x" + "00" * 20, sender=self.owner
             )
+            if svr and proxy != svr["svr_proxy"]:
+                raise RuntimeError(f"the SVR proxy landed at {proxy}, not {svr['svr_proxy']}")
             feeds[token.symbol] = {
                 "address": proxy,
                 "aggregator": aggregator,
                 "decimals": FEED_DECIMALS,
                 "description": description,
                 "answer": answer,
-                "transmitters": transmitters,
+                "transmitters": oracles,
                 "config_digest": "0x" + bytes(digest).hex(),
+                **{k: v for k, v in svr.items() if k != "svr_proxy"},
             }
         return feeds
+
+    def _svr_aggregator(self, description: str) -> dict[str, str]:
+        """A forwarder for the SVR operator and a dual aggregator whose secondary proxy is the
+        feed's proxy, deployed two owner txs later (after the aggregator and its setConfig)."""
+        operator = role(SVR_OPERATOR_KEY).address
+        self.d.rpc("anvil_setBalance", operator, hex(10**21))  # pays for its transmissions
+        forwarder = self.d.deploy("Forwarder", [operator], sender=self.owner)
+        nonce = int(self.d.rpc("eth_getTransactionCount", self.owner, "pending"), 16)
+        proxy = create_address(self.owner, nonce + 2)
+        aggregator = self.d.deploy(
+            "DualAggregator", 1, 2**191 - 1, FEED_DECIMALS, description, proxy, sender=self.owner
+        )
+        return {"svr_aggregator": aggregator, "forwarder": forwarder, "svr_proxy": proxy}
 
     def deploy_lending(self, feeds: dict[str, dict[str, Any]]) -> dict[str, Any]:
         pool = self.d.deploy("LendingPool", sender=self.owner)

@@ -14,7 +14,7 @@ from eth_utils import keccak
 
 from chain.types import Bundle, PendingTx, SignedTx
 from execution.bids import Bid
-from execution.executor_calls import ExecutorCall
+from execution.executor_calls import ExecutorCall, sign_executor_call
 from execution.signer import LocalSigner
 from simulation.candidates import Candidate
 
@@ -72,16 +72,7 @@ def build_bundles(
     if last < first_block:
         raise BundleBuildError(f"last block {last} precedes the target block {first_block}")
     backrun = tuple(backrun_signed(tx) for tx in candidate.backrun)
-    ours = signer.sign_eip1559(
-        chain_id=chain_id,
-        nonce=nonce,
-        to=call.to,
-        data=call.data,
-        value=0,
-        gas=call.gas_limit,
-        max_fee_per_gas=bid.max_fee_per_gas,
-        max_priority_fee_per_gas=bid.max_priority_fee_per_gas,
-    )
+    ours = sign_executor_call(signer, call, bid, nonce, chain_id)
     txs = (*backrun, ours)
     bundles = tuple(
         Bundle(txs=txs, block_number=block, replacement_uuid=replacement_uuid)

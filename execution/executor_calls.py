@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chain.types import SignedTx
 from execution.bids import Bid
+from execution.signer import LocalSigner
 from simulation.candidates import Candidate
 
 DEFAULT_GAS_MARGIN_BPS = 2_500  # +25%
@@ -64,4 +66,20 @@ def executor_call(
         gas_limit=gas_limit,
         min_profit=min_profit,
         coinbase_wei=bid.coinbase_wei,
+    )
+
+
+def sign_executor_call(
+    signer: LocalSigner, call: ExecutorCall, bid: Bid, nonce: int, chain_id: int
+) -> SignedTx:
+    """``call`` as a type-2 tx at ``nonce``, with the bid's fee caps."""
+    return signer.sign_eip1559(
+        chain_id=chain_id,
+        nonce=nonce,
+        to=call.to,
+        data=call.data,
+        value=0,
+        gas=call.gas_limit,
+        max_fee_per_gas=bid.max_fee_per_gas,
+        max_priority_fee_per_gas=bid.max_priority_fee_per_gas,
     )

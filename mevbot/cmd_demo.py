@@ -41,6 +41,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     on_started=started,
                     stop=stop,
                     mix=args.mix,
+                    private_share=args.private_share,
                 )
 
     try:
@@ -62,9 +63,11 @@ def register(commands: Any) -> None:
         help="run the devnet, traffic and the bot with its keepers, with the terminal UI",
         description=(
             "Everything on this machine, no configuration: start the devnet (anvil with the "
-            "world, a local relay and block builder), send traders' swaps every block, move the "
-            "oracle's reference price so that borrowers become liquidatable, and run the bot: "
-            "backrun arbitrage, liquidation backruns, the oracle and liquidation keepers. The "
+            "world, a local relay and block builder), send traders' swaps every block (part of "
+            "them privately to the devnet's MEV-Share node), move the oracle's reference price "
+            "so that borrowers become liquidatable, and run the bot: backrun arbitrage, "
+            "backruns of MEV-Share hints, liquidation backruns, the oracle and liquidation "
+            "keepers. The "
             "terminal UI shows it live. After --blocks blocks (or Ctrl-C) it prints a summary "
             "measured on chain (bundles landed, realized profit, liquidations, oracle updates, "
             "stage latencies) and writes it to --summary."
@@ -92,6 +95,16 @@ def register(commands: Any) -> None:
             "shares of the traffic's swaps by router family: v2 (Router02, which the bot "
             "backruns), v3 (V3 SwapRouter, SwapRouter02), universal (Universal Router); "
             f"default {DEFAULT_MIX}"
+        ),
+    )
+    demo.add_argument(
+        "--private-share",
+        type=float,
+        default=0.5,
+        metavar="SHARE",
+        help=(
+            "share of the swaps sent privately to the devnet's MEV-Share node, whose hints the "
+            "bot backruns (0..1, default 0.5)"
         ),
     )
     demo.add_argument(

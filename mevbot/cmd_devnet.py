@@ -34,12 +34,14 @@ def cmd_devnet(args: argparse.Namespace) -> int:
         try:
             world = stack.world
             world.extra["relay"] = stack.relay_url
+            world.extra["mevshare"] = stack.matchmaker_url
             await asyncio.to_thread(out.write_text, json.dumps(world.to_json(), indent=1) + "\n")
             how = "loaded from cache" if stack.devnet.loaded_from_cache else "deployed"
             mining = "manual (evm_mine)" if args.manual_mining else f"every {args.block_time} s"
             endpoints = f"{world.rpc['http']}  {world.rpc['ws']}"
             print(f"devnet up ({how}): {endpoints}  chain id {world.chain_id}")
             print(f"relay {stack.relay_url}; blocks {mining}")
+            print(f"mev-share node {stack.matchmaker_url} (JSON-RPC on POST, hints on GET)")
             print(f"world description written to {out}")
             print("Ctrl-C to stop", flush=True)
             await stop.wait()

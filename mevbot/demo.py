@@ -3,12 +3,17 @@
 Everything runs in this process on loopback ports: the devnet stack (anvil with the world, the
 local relay and block builder), a traffic task sending traders' swaps every block, an oracle
 reference price path that makes borrowers liquidatable, and the bot. The executor starts with no
-WETH (its owner withdraws it first): every backrun is financed by a flash swap. After ``blocks``
-blocks (or Ctrl-C) it measures the outcome on chain and returns a :class:`DemoSummary`.
+WETH (its owner withdraws it first): every backrun is financed by a flash swap. A share of the
+traders' swaps goes privately to the devnet's MEV-Share node (``private_share``), whose hints the
+bot backruns. After ``blocks`` blocks (or Ctrl-C) it measures the outcome on chain and returns a
+:class:`DemoSummary`.
 
 ``realized_profit_wei`` is measured on chain: the change in value of the executor contract's
 holdings (ETH and tokens, all valued at the feed prices at the end, so price moves of the demo
 itself do not count) plus the change of the executor owner's ETH (the gas it paid).
+``mevshare_backruns_landed`` counts the bot's backruns of hints that landed behind their user's
+tx; ``refunds_paid_wei`` is what the users of those private txs received back on chain (the
+refund transfers the devnet builder's refund desk saw mined).
 """
 
 from __future__ import annotations
@@ -22,12 +27,16 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from anvil.mix import DEFAULT_MIX, Mix
+from anvil.private_flow import PrivateFlow
 from anvil.stack import DevnetStack
 from anvil.traffic import Traffic
 from anvil.world import World, reference_points
 from chain.abi import load_artifact
 from chain.topics import ANSWER_UPDATED, LIQUIDATION_CALL
+from execution.refunds import RefundStatus
 from keepers.oracle import OracleFeed, SeriesPrice
 from mevbot.config import load_config
 from mevbot.counters import total
@@ -55,6 +64,8 @@ class DemoSummary:
     latency_ms: dict[str, dict[str, float]]
     swaps_by_router: dict[str, int] = field(default_factory=dict)  # the traffic sent, by kind
     landed_by_venue: dict[str, int] = field(default_factory=dict)  # uniswap-v2, -v3, mixed
+    mevshare_backruns_landed: int = 0
+    refunds_paid_wei: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,12 +119,20 @@ async def _count_logs(
 
 
 async def _traffic(
-    stack: DevnetStack, bot: Bot, seed: int, mix: Mix, by_router: Counter[str]
+    stack: DevnetStack,
+    bot: Bot,
+    seed: int,
+    mix: Mix,
+    by_router: Counter[str],
+    private: PrivateFlow,
+    private_share: float,
 ) -> None:
     """A few traders' swaps of the ``mix`` per block, V2 ones sized from the bot's view of the
-    reserves; counts them by router kind into ``by_router``."""
+    reserves, ``private_share`` of them sent privately; counts them by router kind into
+    ``by_router``."""
     traffic = Traffic(stack.world, seed=seed, mix=mix)
     rng = random.Random(seed)
+    choose_private = random.Random(seed + 1)
     await traffic.sync_nonces(stack.rpc)
     seen = bot.state.block_number
     while True:
@@ -126,6 +145,9 @@ async def _traffic(
         for _ in range(rng.randint(*SWAPS_PER_BLOCK)):
             trade = traffic.next(reserves, bot.engine.head.base_fee)
             by_router[trade.swap.kind] += 1
+            if choose_private.random() < private_share:
+                await private.send(trade.txs, seen)
+                continue
             for tx in trade.txs:
                 await stack.rpc.call("eth_sendRawTransaction", [tx.raw_hex])
 
@@ -141,11 +163,16 @@ async def run_demo(
     stop: asyncio.Event | None = None,
     seed: int = 1,
     mix: Mix = DEFAULT_MIX,
+    private_share: float = 0.5,
 ) -> DemoSummary:
     stop = stop or asyncio.Event()
-    async with DevnetStack(block_time=block_time, state_dir=state_dir) as stack:
+    async with (
+        DevnetStack(block_time=block_time, state_dir=state_dir) as stack,
+        aiohttp.ClientSession() as session,
+    ):
         world = stack.world
         await stack.empty_executor("WETH")
+        world.extra["mevshare"] = stack.matchmaker_url
         start = int(await stack.rpc.call("eth_blockNumber"), 16)
         feed = world.feeds["WETH"]
         reference = SeriesPrice.table("devnet ETH/USD", reference_points("WETH", start))
@@ -171,7 +198,16 @@ async def run_demo(
         owner_before = await _holdings(stack.rpc, world, owner)
         by_router: Counter[str] = Counter()
         traffic = asyncio.create_task(
-            _traffic(stack, bot, seed, mix, by_router), name="demo traffic"
+            _traffic(
+                stack,
+                bot,
+                seed,
+                mix,
+                by_router,
+                PrivateFlow(stack.matchmaker_url, session, seed=seed),
+                private_share,
+            ),
+            name="demo traffic",
         )
         try:
             if on_started is not None:
@@ -236,4 +272,17 @@ async def _summarize(
         errors=total(tally.errors) + stack.stats().build_errors,
         latency_ms={k: {"p50": t.p50, "p99": t.p99, "n": t.n} for k, t in status.latency.items()},
         landed_by_venue={c.labels[0]: c.value for c in tally.landed_by_venue},
+        mevshare_backruns_landed=status.mevshare.landed if status.mevshare is not None else 0,
+        refunds_paid_wei=_refunds_received(stack),
+    )
+
+
+def _refunds_received(stack: DevnetStack) -> int:
+    """What the users of backrun private txs got back: the refundPercent refunds of the merged
+    bundles that landed, whose transfers were mined."""
+    merged = {m.bundle_hash for m in stack.matchmaker.matched}
+    return sum(
+        entry.amount
+        for entry in stack.refunds.entries
+        if entry.hash in merged and entry.source is None and entry.status is RefundStatus.RECEIVED
     )

@@ -52,6 +52,11 @@ class Deployment:
     # router -> protocol ("uniswap-v2", "uniswap-v3") -> the factory whose pools it uses.
     router_protocols: dict[str, dict[str, str]] = field(default_factory=dict)
     relay_dialects: dict[str, str] = field(default_factory=dict)  # relay name -> dialect
+    # A MEV-Share node: its event stream (GET) and the JSON-RPC endpoint for mev_sendBundle
+    # (Flashbots: mev-share.flashbots.net and relay.flashbots.net; the devnet's serves both).
+    mevshare_stream: str | None = None
+    mevshare_rpc: str | None = None
+    svr_aggregators: tuple[str, ...] = ()  # SVR dual aggregators whose updates come as hints
 
     @property
     def factories(self) -> list[str]:
@@ -109,6 +114,11 @@ def deployment_from_world(world: Any, relay_url: str | None) -> Deployment:
         pool_factories={world.v3["factory"]: "uniswap-v3"} if world.v3 else {},
         lending_pool=world.lending["pool"],
         relay_dialects={"devnet": "buildernet"},  # the devnet relay speaks BuilderNet
+        mevshare_stream=world.extra.get("mevshare"),
+        mevshare_rpc=world.extra.get("mevshare"),
+        svr_aggregators=tuple(
+            f["svr_aggregator"] for f in world.feeds.values() if "svr_aggregator" in f
+        ),
     )
 
 

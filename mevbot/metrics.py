@@ -32,7 +32,7 @@ from prometheus_client import (
 from mevbot.counters import Count, Tally
 from mevbot.endpoint import StatusServer
 from mevbot.latency import STAGES
-from mevbot.status import BotStatus
+from mevbot.status import BotStatus, MevShareStatus
 
 # A counter's _created series doubles every sample line and says only when this process started.
 disable_created_metrics()
@@ -135,6 +135,22 @@ class Metrics:
         self.pool_drift = counter(
             "mevbot_pool_drift", "Tracked pools found drifted from the node (each reloaded)"
         )
+        self.mevshare_hints = counter("mevbot_mevshare_hints", "MEV-Share hints received")
+        self.mevshare_candidates = counter(
+            "mevbot_mevshare_candidates", "Backruns of hints proposed, by sizing", ("sizing",)
+        )
+        self.mevshare_backruns = counter(
+            "mevbot_mevshare_backruns",
+            "MEV-Share backruns by outcome (sent, refused, landed, missed)",
+            ("outcome",),
+        )
+        self.mevshare_paid = counter(
+            "mevbot_mevshare_coinbase_paid_wei", "What landed MEV-Share backruns paid the coinbase"
+        )
+        self.mevshare_refunds = counter(
+            "mevbot_mevshare_refunds_wei",
+            "Users' refunds from our landed backruns by the node's default rule (90%)",
+        )
         self.tally_families = [
             (counter(name, doc, labels), field) for name, doc, labels, field in TALLY_FAMILIES
         ]
@@ -214,6 +230,8 @@ class Metrics:
         self._catch_up(self.v3_words, ("dropped",), pools.words_dropped)
         self._catch_up(self.pools_checked, (), pools.pools_checked)
         self._catch_up(self.pool_drift, (), pools.pools_drifted)
+        if status.mevshare is not None:
+            self._mevshare(status.mevshare)
         tally = status.tally
         for metric, counts in self.tally_families:
             for count in counts(tally):
@@ -233,6 +251,20 @@ class Metrics:
             {(task.name,): 1.0 if task.state == "running" else 0.0 for task in status.tasks},
         )
         self._set_gauges(self.info, {(status.network, str(status.chain_id)): 1.0})
+
+    def _mevshare(self, mevshare: MevShareStatus) -> None:
+        self._catch_up(self.mevshare_hints, (), mevshare.hints)
+        for sizing, count in mevshare.candidates.items():
+            self._catch_up(self.mevshare_candidates, (sizing,), count)
+        for outcome, count in (
+            ("sent", mevshare.sent),
+            ("refused", mevshare.refused),
+            ("landed", mevshare.landed),
+            ("missed", mevshare.missed),
+        ):
+            self._catch_up(self.mevshare_backruns, (outcome,), count)
+        self._catch_up(self.mevshare_paid, (), mevshare.coinbase_paid_wei)
+        self._catch_up(self.mevshare_refunds, (), mevshare.refunds_due_wei)
 
     # --- exposing --------------------------------------------------------------------------
 

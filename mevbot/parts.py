@@ -5,7 +5,8 @@ Redis when given); the ``pipeline`` part adds the simulator, ledger, relays and 
 or without strategies); ``watch`` reads the node's pending txs through the bounded intake and its
 heads; ``feed`` takes the intake to the engine, ``publish`` to Redis Streams for workers,
 ``bus-heads`` and ``bus-pending`` read them back; ``keepers`` runs the keeper jobs; ``refunds``
-reconciles the refunds builders owe the searcher key.
+reconciles the refunds builders owe the searcher key; ``mevshare`` backruns the hints of a
+MEV-Share node's stream.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from keepers.oracle import OracleKeeper
 from keepers.scheduler import Scheduler
 from keepers.store import KeeperStore, SqliteKeeperStore
 from mevbot.engine import Engine
-from mevbot.pipeline import build_engine, build_strategies
+from mevbot.mevshare import MevShareDesk
+from mevbot.pipeline import bid_policies, build_engine, build_strategies
 from mevbot.status import (
     KeeperRow,
     PoolUpkeep,
@@ -45,11 +47,15 @@ from simulation.fork import AnvilForkSimulator
 from simulation.state import ChainState
 from simulation.v3_words import WordFetcher
 from simulation.verifier import StateVerifier
-from watcher.events import NewHead, Reorg
+from strategies.backrun import BackrunArbitrage
+from strategies.liquidation import LiquidationBackrun
+from strategies.mevshare import HintBackrun
+from watcher.events import MevShareHint, NewHead, Reorg
 from watcher.heads import HeadSource
 from watcher.intake import Intake
 from watcher.journal import JournalWriter
 from watcher.merge import Merger
+from watcher.mevshare import MevShareSource
 from watcher.pending import PendingSource
 
 if TYPE_CHECKING:
@@ -68,6 +74,9 @@ REFUND_EVERY_BLOCKS = 10
 REFUNDING = frozenset({"flashbots", "buildernet"})  # dialects with refund-tracking methods
 CLAIM_TTL_S = 86_400.0  # an effect's key stays claimed for a day: far longer than it can matter
 BALANCE_OF = Abi.from_signatures("function balanceOf(address) returns (uint256)")
+# Hints wait here for the hint strategy; past this many the oldest is shed (counted): a hint
+# is worth something only while its tx is pending.
+HINT_QUEUE = 256
 
 HeadHandler = Callable[[NewHead | Reorg], Awaitable[None]]
 
@@ -434,6 +443,79 @@ class PoolUpkeepPart:
         )
 
 
+class MevSharePart:
+    """Hints from the deployment's MEV-Share stream (:mod:`watcher.mevshare`, supervised) through
+    a bounded queue to the hint strategy; its backruns go to the node as ``mev_sendBundle`` and
+    are followed to the chain (:mod:`mevbot.mevshare`). Off without a node or in a dry run."""
+
+    async def start(self, bot: Bot) -> None:
+        d, engine, ledger = bot.deployment, bot.engine, bot.ledger
+        if d.mevshare_stream is None or d.mevshare_rpc is None or bot.config.dry_run:
+            return
+        assert engine is not None and ledger is not None
+        cfg = bot.config.strategies
+        session = aiohttp.ClientSession()
+        bot.closers.append(session.close)
+        source = MevShareSource(d.mevshare_stream, name="mevshare")
+        liquidation = None
+        if d.lending_pool is not None:
+            liquidation = LiquidationBackrun(
+                "mevshare", weth=d.weth, min_expected_profit_wei=cfg.liquidation.min_profit_wei
+            )
+        strategy = HintBackrun(
+            "mevshare",
+            BackrunArbitrage.for_state(
+                "mevshare",
+                bot.state,
+                start_token=d.weth,
+                min_expected_profit_wei=max(1, cfg.backrun.min_profit_wei),
+            ),
+            liquidation=liquidation,
+            svr_aggregators=d.svr_aggregators,
+            decode=bot.decoder.decode,
+        )
+        self.desk = bot.mevshare = MevShareDesk(
+            strategy=strategy,
+            state=bot.state,
+            node=RelayClient(d.mevshare_rpc, bot.keys.searcher, name="mevshare", session=session),
+            signer=bot.keys.executor,
+            rpc=bot.rpc,
+            ledger=ledger,
+            policy=bid_policies(bot.config)["backrun"],
+            executor=d.executor,
+            weth=d.weth,
+            chain_id=d.chain_id,
+            source=source.stats,
+        )
+        self.hints: asyncio.Queue[MevShareHint] = asyncio.Queue(HINT_QUEUE)
+        self.heads = LatestHead()
+
+        def on_block(head: NewHead, changes: object) -> None:
+            self.desk.head = head.header
+            self.heads.offer(head, changes)
+
+        engine.on_block_hooks.append(on_block)
+        bot.supervisor.spawn("mevshare-stream", lambda: source.run(self._offer))
+        bot.supervisor.spawn("mevshare", self._work)
+        bot.supervisor.spawn("mevshare-heads", self._follow)
+
+    async def _offer(self, hint: object) -> None:
+        if not isinstance(hint, MevShareHint):
+            return
+        if self.hints.full():
+            self.hints.get_nowait()
+            self.desk.counts["shed"] += 1
+        self.hints.put_nowait(hint)
+
+    async def _work(self) -> None:
+        while True:
+            await self.desk.on_hint(await self.hints.get())
+
+    async def _follow(self) -> None:
+        while True:
+            await self.desk.on_head(await self.heads.get())
+
+
 def _all() -> tuple[Part, ...]:
     return (
         PipelinePart(with_strategies=True),
@@ -442,6 +524,7 @@ def _all() -> tuple[Part, ...]:
         WatchPart(),
         FeedPart(),
         PoolUpkeepPart(),
+        MevSharePart(),
     )
 
 

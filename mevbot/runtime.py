@@ -32,6 +32,7 @@ from mevbot.engine import Engine
 from mevbot.latency import LatencyBook
 from mevbot.logfmt import TailHandler
 from mevbot.metrics import Metrics
+from mevbot.mevshare import MevShareDesk
 from mevbot.parts import CLAIM_TTL_S, PNL_BLOCKS, ROLE_PARTS, ROLES, HeadHandler
 from mevbot.redis_bus import RedisBus
 from mevbot.redis_store import RedisKeeperStore, SharedLedger, connect_redis
@@ -109,6 +110,7 @@ class Bot:
         self.merger: Merger | None = None
         self.intake: Intake | None = None
         self.refunds: Reconciled | None = None
+        self.mevshare: MevShareDesk | None = None
         self.pnl_by_block: deque[tuple[int, int]] = deque(maxlen=PNL_BLOCKS)
 
     # ------------------------------------------------------------------ start / stop
@@ -287,4 +289,5 @@ class Bot:
             tally=tally,
             pnl_by_block=tuple(self.pnl_by_block),
             pools=self.pool_upkeep(),
+            mevshare=self.mevshare.status() if self.mevshare is not None else None,
         )

@@ -9,6 +9,7 @@ each renderer.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -122,6 +123,40 @@ class PoolUpkeep:
 
 
 @dataclass(frozen=True, slots=True)
+class MevShareRow:
+    """One backrun of a MEV-Share hint: how it was sized, what it bid, what became of it
+    (``pending``, ``refused`` by the node, ``landed``, ``missed``, ``failed``)."""
+
+    hint_hash: str
+    tx_hash: str
+    sizing: str
+    target_block: int
+    expected_profit_wei: int
+    coinbase_wei: int
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class MevShareStatus:
+    """The MEV-Share source and its backruns: the node, whether its stream is connected, hints
+    received and malformed, candidates by sizing, backruns by outcome, what landed ones paid the
+    coinbase and the users' refunds by the node's default rule (wei), the latest rows."""
+
+    url: str
+    connected: bool
+    hints: int
+    malformed: int
+    candidates: Mapping[str, int]
+    sent: int
+    refused: int
+    landed: int
+    missed: int
+    coinbase_paid_wei: int
+    refunds_due_wei: int
+    rows: tuple[MevShareRow, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class BotStatus:
     """Everything the dashboard shows, at one instant."""
 
@@ -142,6 +177,7 @@ class BotStatus:
     # Cumulative realized profit net of losses (wei) after each of the last blocks, oldest first.
     pnl_by_block: tuple[tuple[int, int], ...] = ()
     pools: PoolUpkeep = field(default_factory=PoolUpkeep)
+    mevshare: MevShareStatus | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON types (ints stay ints; wei amounts can exceed 2**53, so readers beware)."""

@@ -35,7 +35,14 @@ from rich.text import Text
 from mevbot.counters import Tally, total
 from mevbot.latency import STAGES
 from mevbot.logfmt import printable
-from mevbot.status import BotStatus, BundleRow, OpportunityRow, RelayHealth, Timing
+from mevbot.status import (
+    BotStatus,
+    BundleRow,
+    MevShareStatus,
+    OpportunityRow,
+    RelayHealth,
+    Timing,
+)
 
 Row = TypeVar("Row")
 
@@ -464,6 +471,50 @@ def result_totals(tally: Tally) -> str:
     )
 
 
+_MEVSHARE_COLUMNS: tuple[Column, ...] = (
+    ("block", 9, True), ("hint", 12, False), ("sizing", 8, False), ("expected", 14, True),
+    ("bid", 14, True), ("status", None, False),
+)  # fmt: skip
+
+
+MEVSHARE_LINES = 2  # the summary lines above the table
+
+
+def mevshare_summary(mevshare: MevShareStatus) -> tuple[str, str]:
+    """The source's totals: hints and candidates by sizing; backruns by outcome and paid."""
+    sizing = " ".join(f"{k} {v:,}" for k, v in sorted(mevshare.candidates.items())) or "none"
+    return (
+        f"hints {mevshare.hints:,} (malformed {mevshare.malformed:,}) · candidates {sizing}",
+        f"backruns sent {mevshare.sent:,} · landed {mevshare.landed:,}"
+        f" · refused {mevshare.refused:,} · missed {mevshare.missed:,}"
+        f" · paid {format_eth(mevshare.coinbase_paid_wei)}"
+        f" · users' refunds {format_eth(mevshare.refunds_due_wei)}",
+    )
+
+
+def mevshare_panel(mevshare: MevShareStatus, rows: int | None = None) -> Panel:
+    """The MEV-Share source (the node's stream), its hints and the bundles sent for them."""
+    table = _fill(
+        _table(_MEVSHARE_COLUMNS),
+        (
+            (
+                _num(row.target_block),
+                safe(short_hash(row.hint_hash)),
+                safe(row.sizing, limit=10),
+                Text(format_eth(row.expected_profit_wei)),
+                Text(format_eth(row.coinbase_wei)),
+                safe(row.status, style=_BUNDLE_STYLES.get(row.status, "yellow"), limit=20),
+            )
+            for row in _newest(mevshare.rows, rows, lambda row: row.target_block)
+        ),
+        "MEV-Share backruns",
+    )
+    state = "connected" if mevshare.connected else "disconnected"
+    title = f"MEV-Share · {printable(mevshare.url, 60)} · {state}"
+    lines = [_line(line) for line in mevshare_summary(mevshare)]
+    return _panel(Group(*lines, table), title)
+
+
 _KEEPER_COLUMNS: tuple[Column, ...] = (
     ("job", 14, False), ("state", 7, False), ("last run", 9, False), ("next run", 8, False),
     ("fail", 4, True), ("last action", None, False),
@@ -602,6 +653,19 @@ def _sections(status: BotStatus, now: float, wide: bool) -> list[_Section]:
             min(len(status.log_tail), 2),
         ),
     ]
+    mevshare = status.mevshare
+    if mevshare is not None:
+        n_mevshare = len(mevshare.rows)
+        sections.append(
+            _Section(
+                "mevshare",
+                3,
+                lambda rows: mevshare_panel(mevshare, rows),
+                lambda rows: MEVSHARE_LINES + _table_height(shown(n_mevshare, rows)),
+                n_mevshare,
+                min(n_mevshare, 2),
+            )
+        )
     if wide:
 
         def intake_and_latency_height(rows: int | None) -> int:
@@ -679,7 +743,8 @@ def _sections(status: BotStatus, now: float, wide: bool) -> list[_Section]:
 
 
 _DISPLAY_ORDER = (
-    "header", "results", "intake", "latency", "opportunities", "bundles", "keepers+tasks",
+    "header", "results", "intake", "latency", "opportunities", "bundles", "mevshare",
+    "keepers+tasks",
     "tasks", "keepers", "log",
 )  # fmt: skip
 

@@ -126,29 +126,16 @@ class BackrunArbitrage:
         if tx.raw is None:
             self.stats.skipped_no_raw += 1
             return []
-        self._refresh_cycles(state, new_pairs=False)
-        touching = self.cycles.cycles_touching
-        if len(moved) == 1:
-            cycles: Iterable[Cycle] = touching(next(iter(moved)))
-        else:
-            cycles = dict.fromkeys(cycle for pool in moved for cycle in touching(pool))
-        pools = state.pools_after(context.effect)
-        # Behind a swap through constant-product pools, where a closed-form cycle answers, mixed
-        # cycles (~60 quotes each) wait for the block; a swap that moved a pool with no closed
-        # form (V3), or one with no closed-form cycle through it, gets the exact search.
-        cycles = list(cycles)
-        closed = any(_closed_form(c, pools) for c in cycles)
-        mixed = not closed or any(pools[p].constant_product(True) is None for p in moved)
-        found = self._best(cycles, pools, SEARCH_BUDGET if mixed else 0)
+        found = self.best_after(state, moved, state.pools_after(context.effect))
         if found is None:
             return []
-        opportunity, amount_in, profit = found
+        action, profit = found
         self.stats.candidates += 1
         return [
             Candidate(
                 strategy=self.name,
                 key=f"backrun:{context.target_block}:{tx.hash}",
-                action=self._action(opportunity, pools, amount_in),
+                action=action,
                 backrun=(tx,),
                 target_block=context.target_block,
                 profit_token=self.start_token,
@@ -157,6 +144,30 @@ class BackrunArbitrage:
                 detected_at=tx.received_at,
             )
         ]
+
+    def best_after(
+        self, state: ChainState, moved: Iterable[str], pools: Mapping[str, PoolState]
+    ) -> tuple[HopArbitrageAction, int] | None:
+        """The best cycle through the ``moved`` pools on ``pools`` (the state after a trade):
+        its Executor action and exact profit, if it pays at least the minimum."""
+        moved = list(moved)
+        self._refresh_cycles(state, new_pairs=False)
+        touching = self.cycles.cycles_touching
+        if len(moved) == 1:
+            cycles: Iterable[Cycle] = touching(moved[0])
+        else:
+            cycles = dict.fromkeys(cycle for pool in moved for cycle in touching(pool))
+        # Behind a swap through constant-product pools, where a closed-form cycle answers, mixed
+        # cycles (~60 quotes each) wait for the block; a swap that moved a pool with no closed
+        # form (V3), or one with no closed-form cycle through it, gets the exact search.
+        cycles = list(cycles)
+        closed = any(_closed_form(c, pools) for c in cycles)
+        mixed = not closed or any(pools[p].constant_product(True) is None for p in moved)
+        found = self._best(cycles, pools, SEARCH_BUDGET if mixed else 0)
+        if found is None:
+            return None
+        opportunity, amount_in, profit = found
+        return self._action(opportunity, pools, amount_in), profit
 
     def _action(
         self, opportunity: Opportunity, pools: Mapping[str, PoolState], amount_in: int

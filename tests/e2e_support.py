@@ -35,6 +35,7 @@ async def stack_with_bot(
     """A devnet that builds a block when asked and the bot on it (bundles for the next block),
     configured further by ``environ`` (``MEVBOT_...`` variables)."""
     async with DevnetStack(block_time=None, state_dir=state_dir) as stack:
+        stack.world.extra["mevshare"] = stack.matchmaker_url  # the bot follows its hints too
         config = load_config(
             network="devnet",
             environ={

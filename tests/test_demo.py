@@ -45,6 +45,9 @@ def test_demo_lands_bundles_liquidates_and_updates_the_oracle(tmp_path):
     assert data["liquidations"] >= 1
     assert data["oracle_updates"] >= 1
     assert data["errors"] == 0, done.stderr[-3000:]
+    # Half the swaps go privately to the MEV-Share node: backrun through it, users refunded.
+    assert data["mevshare_backruns_landed"] >= 1
+    assert data["refunds_paid_wei"] > 0
     assert data["pending_seen"] >= data["decoded"] > 0
     for stage in ("decode", "state", "strategy", "simulate", "sign", "submit", "wire_to_relay"):
         assert data["latency_ms"][stage]["n"] > 0

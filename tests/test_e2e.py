@@ -1,9 +1,12 @@
-"""End to end on the devnet: pending victim -> bot -> relay -> builder -> landed, exact profit."""
+"""End to end on the devnet: pending victim -> bot -> relay -> builder -> landed, exact profit;
+and a private swap -> the MEV-Share node's hint -> the bot's backrun -> landed behind it, with
+the user's refund measured on chain."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 from devnet_txs import transmit
 from e2e_support import balances, block_tx_hashes, mine, sent_for, stack_with_bot, until
@@ -12,10 +15,14 @@ from eth_utils import to_checksum_address
 from fault_support import landed_in
 
 from anvil import artifacts
+from anvil.private_flow import EXACT_HINTS
 from anvil.stack import DevnetStack
+from anvil.svr import SVR_OPERATOR_KEY, forward_secondary
 from anvil.traffic import Traffic
 from chain.abi import load_artifact
 from chain.rpc import connect
+from chain.topics import LIQUIDATION_CALL
+from execution.relay import RelayClient
 from mevbot.runtime import Bot
 from simulation.simulator import ETH
 
@@ -219,3 +226,112 @@ async def test_a_head_announced_again_is_not_applied_twice(stack_and_bot):
     again = NewHead(BlockHeader.from_rpc(block), logs, 0, "test")
     await bot.engine.on_head(again)
     assert bot.state.positions[borrower] == position
+
+
+async def test_a_private_swap_is_backrun_through_the_node_and_its_user_refunded(stack_and_bot):
+    stack, bot = stack_and_bot
+    world, rpc = stack.world, stack.rpc
+    await mine(stack, bot)
+    await mine(stack, bot)  # block-state arbitrage (public path) lands; prices level
+    desk = bot.mevshare
+    assert desk is not None
+    await until(lambda: desk.source.connected, what="the bot on the node's stream")
+
+    traffic = Traffic(world, seed=3)
+    await traffic.sync_nonces(rpc)
+    weth = world.tokens["WETH"]["address"]
+    pool = bot.state.pools[world.dexes["uniswap"]["pairs"]["WETH/USDC"]["address"]]
+    amount = pool.reserves_for(weth)[0] * 3 // 100
+    trader = world.traders[0].address
+    swap = artifacts.load("UniswapV2Router02").abi.function("swapExactTokensForTokens")
+    data = swap.encode(amount, 0, [weth, world.tokens["USDC"]["address"]], trader, 2**40)
+    victim = traffic.sign(trader, world.dexes["uniswap"]["router"], data, bot.engine.head.base_fee)
+    async with aiohttp.ClientSession() as session:
+        wallet = RelayClient(stack.matchmaker_url, Account.create(), session=session)
+        await wallet.request(
+            "eth_sendPrivateTransaction",
+            [{"tx": victim.raw_hex, "preferences": {"privacy": {"hints": list(EXACT_HINTS)}}}],
+        )
+    await until(lambda: desk.counts["sent"] >= 1, what="a backrun of the hint")
+    assert desk.counts["candidates_exact"] >= 1
+    (row,) = [r for r in desk.rows if r.status == "pending"]
+
+    report = await mine(stack, bot)
+    block = await rpc.call("eth_getBlockByNumber", [hex(report.number), False])
+    txs = [h.lower() for h in block["transactions"]]
+    assert txs[txs.index(victim.hash) + 1] == row.tx_hash  # right behind the swap, same block
+    await until(lambda: desk.counts["landed"] == 1, what="the desk to settle the backrun")
+    (landed,) = [b for b in report.landed if row.tx_hash in b.tx_hashes]
+    payment = landed.tx_payments[-1]
+    assert payment >= row.coinbase_wei > 0  # the coinbase transfer inside our tx, plus tips
+    assert desk.status().landed == 1 and desk.status().coinbase_paid_wei == row.coinbase_wei
+
+    # The builder's refund desk pays the user after the block: exactly 90% of our payment.
+    before = int(await rpc.call("eth_getBalance", [trader, hex(report.number)]), 16)
+    paid = await mine(stack, bot)
+    after = int(await rpc.call("eth_getBalance", [trader, hex(paid.number)]), 16)
+    assert after - before == payment * 90 // 100
+    assert stack.matchmaker.stats().refunds_wei == payment * 90 // 100
+
+
+async def test_an_svr_update_sent_privately_is_backrun_with_a_liquidation(stack_and_bot):
+    stack, bot = stack_and_bot
+    world, rpc = stack.world, stack.rpc
+    feed = world.feeds["WETH"]
+    assert bot.deployment.svr_aggregators == (feed["svr_aggregator"],)
+    await mine(stack, bot)
+    await mine(stack, bot)
+    desk = bot.mevshare
+    assert desk is not None
+    await until(lambda: desk.source.connected, what="the bot on the node's stream")
+    operator = Account.from_key(SVR_OPERATOR_KEY)
+    lower = feed["answer"] * 96 // 100  # the HF 1.035 borrower goes under 1
+    data = forward_secondary(
+        feed["svr_aggregator"], bytes.fromhex(feed["config_digest"][2:]), 1, lower, 1
+    )
+    nonce = int(await rpc.call("eth_getTransactionCount", [operator.address, "latest"]), 16)
+    update = operator.sign_transaction(
+        {
+            "type": 2,
+            "chainId": world.chain_id,
+            "nonce": nonce,
+            "to": to_checksum_address(feed["forwarder"]),
+            "data": data,
+            "gas": 400_000,
+            "maxFeePerGas": 2 * bot.engine.head.base_fee + 10**9,
+            "maxPriorityFeePerGas": 10**9,
+            "value": 0,
+        }
+    )
+    update_hash = "0x" + update.hash.hex()
+    async with aiohttp.ClientSession() as session:
+        operator_rpc = RelayClient(stack.matchmaker_url, operator, session=session)
+        await operator_rpc.request(
+            "eth_sendPrivateTransaction",
+            [
+                {
+                    "tx": "0x" + bytes(update.raw_transaction).hex(),
+                    "preferences": {"privacy": {"hints": ["calldata"]}},
+                }
+            ],
+        )
+    await until(lambda: desk.counts["sent"] >= 1, what="a liquidation of the SVR hint")
+    assert desk.counts["candidates_oracle"] >= 1
+    ours = [r.tx_hash for r in desk.rows if r.status == "pending"]
+
+    report = await mine(stack, bot)
+    txs = [h.lower() for h in await block_tx_hashes(rpc, report.number)]
+    assert txs[txs.index(update_hash) + 1] in ours  # right behind the private update
+    await until(lambda: desk.counts["landed"] == 1, what="the desk to settle the liquidation")
+    logs = await rpc.call(
+        "eth_getLogs",
+        [
+            {
+                "address": world.lending["pool"],
+                "topics": ["0x" + LIQUIDATION_CALL.hex()],
+                "fromBlock": hex(report.number),
+                "toBlock": hex(report.number),
+            }
+        ],
+    )
+    assert [log["transactionHash"] for log in logs] == [txs[txs.index(update_hash) + 1]]

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from fault_support import bot_config, call, mine, push_victim, sent_for, until, with_relays
 from prometheus_client.parser import text_string_to_metric_families
-from test_tui import HOSTILE, HOSTILE_SHOWN, sample_status
+from test_tui import HOSTILE, HOSTILE_SHOWN, sample_mevshare, sample_status
 
 from anvil.stack import DevnetStack
 from anvil.traffic import Traffic
@@ -263,6 +263,20 @@ async def test_mevbot_status_fails_clearly_without_a_bot(capsys):
         assert "answered HTTP 404" in capsys.readouterr().err
     finally:
         await server.stop()
+
+
+def test_mevshare_counts_are_exported_and_survive_the_status_json():
+    metrics = Metrics()
+    status = sample_status(mevshare=sample_mevshare())
+    metrics.update_from(status)
+    metrics.update_from(status)
+    assert value(metrics, "mevbot_mevshare_hints_total") == 1234
+    assert value(metrics, "mevbot_mevshare_candidates_total", sizing="exact") == 10
+    assert value(metrics, "mevbot_mevshare_backruns_total", outcome="landed") == 4
+    assert value(metrics, "mevbot_mevshare_backruns_total", outcome="refused") == 3
+    assert value(metrics, "mevbot_mevshare_coinbase_paid_wei_total") == 6 * 10**15
+    assert value(metrics, "mevbot_mevshare_refunds_wei_total") == 54 * 10**14
+    assert status_from_json(json.loads(json.dumps(status.to_json()))) == status
 
 
 def test_a_status_answer_is_validated_before_it_is_shown():

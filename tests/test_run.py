@@ -96,7 +96,14 @@ def test_run_against_the_devnet_status_and_clean_shutdown(tmp_path, devnet_cache
                 "refunds": "running",
                 "v3-words": "running",
                 "verifier": "running",
+                # The devnet's JSON names its MEV-Share node: the bot follows its hints.
+                "mevshare-stream": "running",
+                "mevshare": "running",
+                "mevshare-heads": "running",
             }
+            assert (
+                data["mevshare"]["url"] == json.loads(world_json.read_text())["extra"]["mevshare"]
+            )
             text = subprocess.run(
                 [*CLI, "status", "--url", f"http://127.0.0.1:{port}"],
                 capture_output=True,

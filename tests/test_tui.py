@@ -34,6 +34,8 @@ from mevbot.status import (
     BundleRow,
     Intake,
     KeeperRow,
+    MevShareRow,
+    MevShareStatus,
     OpportunityRow,
     RelayHealth,
     SourceRow,
@@ -536,3 +538,41 @@ def test_the_results_panel_shows_the_pnl_and_its_sparkline_over_blocks():
     title = next(line for line in text.splitlines() if "Results" in line)
     assert "PnL" in title and "▁█▄" in title, title
     assert sparkline(history[:1]) == "" and sparkline(((1, 5), (2, 5))) == "▁▁"
+
+
+def sample_mevshare() -> MevShareStatus:
+    rows = (
+        MevShareRow("0x" + "5e" * 32, "0x" + "01" * 32, "exact", 7_654_322, 12 * 10**15, 6 * 10**15, "landed"),
+        MevShareRow("0x" + "6f" * 32, "0x" + "02" * 32, "bounded", 7_654_323, 10**15, 5 * 10**14, "refused"),
+        MevShareRow("0x" + "7a" * 32, "0x" + "03" * 32, "oracle", 7_654_323, 3 * 10**16, 10**16, "pending"),
+    )  # fmt: skip
+    return MevShareStatus(
+        url="https://mev-share.flashbots.net",
+        connected=True,
+        hints=1234,
+        malformed=2,
+        candidates={"exact": 10, "bounded": 6, "oracle": 1},
+        sent=15,
+        refused=3,
+        landed=4,
+        missed=8,
+        coinbase_paid_wei=6 * 10**15,
+        refunds_due_wei=54 * 10**14,
+        rows=rows,
+    )
+
+
+def test_the_mevshare_panel_shows_the_source_its_hints_and_its_bundles():
+    mevshare = sample_mevshare()
+    text = as_text(render(sample_status(mevshare=mevshare), NOW))
+    assert "MEV-Share · https://mev-share.flashbots.net · connected" in text
+    summary = "hints 1,234 (malformed 2) · candidates bounded 6 exact 10 oracle 1"
+    assert summary in text
+    outcomes = (
+        "sent 15 · landed 4 · refused 3 · missed 8 · paid 0.006 ETH · users' refunds 0.0054 ETH"
+    )
+    assert outcomes in text
+    for figure in ("7,654,322", "0x5e5e…5e5e", "exact", "0.012 ETH", "landed", "refused", "oracle"):
+        assert figure in text, figure
+    # Without a MEV-Share source there is no panel.
+    assert "MEV-Share" not in as_text(render(sample_status(), NOW))

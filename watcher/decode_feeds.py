@@ -9,8 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from eth_abi import decode as abi_decode
+from eth_abi.exceptions import DecodingError
+
 from chain.intents import OracleUpdateIntent
-from chain.ocr import Report, decode_ocr2_report, decode_report
+from chain.ocr import FORWARD, Report, decode_ocr2_report, decode_report
 from watcher.decode_v2 import Build, Row
 
 
@@ -37,3 +40,16 @@ FEED_ROWS: tuple[Row, ...] = (
         _median_of(1, decode_ocr2_report),
     ),
 )
+
+
+def svr_forward(call_data: bytes) -> tuple[str, bytes] | None:
+    """The inner call of an SVR forwarder's ``forward(address to, bytes data)`` (selector
+    ``0x6fadcf72``, reference builders-oracles-2026.md §4.2): ``(to, data)``, or None for other or
+    malformed calldata."""
+    if call_data[:4] != FORWARD:
+        return None
+    try:
+        to, data = abi_decode(["address", "bytes"], call_data[4:])
+    except (DecodingError, ValueError, OverflowError):
+        return None
+    return to.lower(), bytes(data)

@@ -4,8 +4,8 @@ writes when it is given no world JSON of the upstream).
 The protocols come in as :class:`Venues` (a network preset's addresses or the user's flags); the
 rest is read from the fork at its first block: the pools are what the factories created, found by
 each pool kind's own loader (V2 ``allPairs``, V3 ``PoolCreated`` logs, as the bot finds them);
-the pools' tokens answer their symbol and decimals; lending positions are replayed from the
-lending market's events; Aave's pool and oracle are what its PoolAddressesProvider names.
+the pools' tokens answer their symbol and decimals; Aave's pool and oracle are what its
+PoolAddressesProvider names, and its borrowers are the accounts its pool's ``Borrow`` events name.
 :func:`describe_fork` also deploys a fresh Executor (the committed artifact) owned by the
 executor role, trusting the pools of those factories, and gives it ether, so the description
 works with ``mevbot run`` unchanged, in the shape ``mevbot devnet --out`` writes. The roles are
@@ -24,12 +24,11 @@ from anvil.deployer import Deployer
 from anvil.world import World, deploy_executor, dev_roles
 from chain.abi import Abi
 from chain.errors import RpcError
-from chain.rpc import Rpc, connect, eth_block_number, eth_chain_id
+from chain.rpc import Rpc, connect, eth_block_number, eth_chain_id, eth_get_logs
+from chain.topics import BORROW
 from chain.types import MalformedError, hex_to_bytes
 from simulation.calls import eth_calls
-from simulation.loader import load_lending
 from simulation.pools import PoolState
-from simulation.state import ChainState
 from simulation.uniswap_v2 import UNISWAP_V2
 from simulation.uniswap_v3 import UNISWAP_V3
 from simulation.uniswap_v3_pool import V3Pool
@@ -58,7 +57,6 @@ class Venues:
     v2: Mapping[str, str] = field(default_factory=dict)
     routers: Mapping[str, str] = field(default_factory=dict)
     v3_factory: str | None = None
-    lending_pool: str | None = None
     aave_provider: str | None = None
 
 
@@ -79,7 +77,6 @@ async def describe_fork(http_url: str, ws_url: str, venues: Venues) -> World:
         v3 = await UNISWAP_V3.load(rpc, [venues.v3_factory], block) if venues.v3_factory else []
         pools = [pool for _, pool in (*v2, *v3)]
         tokens = await _tokens(rpc, [venues.weth, *(t for p in pools for t in _pair(p))], block)
-        borrowers = await _positions(rpc, venues.lending_pool, head)
         aave = await _aave(rpc, venues.aave_provider, block)
     symbols = {entry["address"]: name for name, entry in tokens.items()}
     return World(
@@ -87,11 +84,11 @@ async def describe_fork(http_url: str, ws_url: str, venues: Venues) -> World:
         rpc={"http": http_url, "ws": ws_url},
         roles=roles,
         traders=[],
-        borrowers=borrowers,
+        borrowers=[],
         tokens=tokens,
         dexes=_dexes(venues, v2, symbols),
         feeds={},
-        lending={"pool": venues.lending_pool},
+        lending={"pool": None},
         executor=executor,
         deployed_block=head,
         routers=[
@@ -204,24 +201,25 @@ def _v3(
     }
 
 
-async def _positions(rpc: Rpc, pool: str | None, head: int) -> list[dict[str, Any]]:
-    """Every borrower of the lending market, replayed from its events up to the fork's head."""
-    if pool is None:
-        return []
-    state = ChainState(lending_pool=pool)
-    await load_lending(rpc, state, from_block=0, to_block=head)
-    return [
-        {"address": user, "collateral": dict(p.collateral), "debt": dict(p.debt)}
-        for user, p in sorted(state.positions.items())
-        if p.debt
-    ]
-
-
 async def _aave(rpc: Rpc, provider: str | None, block: str) -> dict[str, Any]:
-    """Aave V3's pool and oracle as its PoolAddressesProvider names them."""
+    """Aave V3's pool and oracle as its PoolAddressesProvider names them, and every account that
+    borrowed from the pool up to ``block`` (the ``onBehalfOf`` of its Borrow events: the debt's
+    owner)."""
     if provider is None:
         return {}
     reads = [PROVIDER.function("getPool"), PROVIDER.function("getPriceOracle")]
     raw = await eth_calls(rpc, [(provider, fn.encode()) for fn in reads], block)
     pool, oracle = (str(fn.decode_output(r)[0]).lower() for fn, r in zip(reads, raw, strict=True))
-    return {"addresses_provider": provider, "pool": pool, "oracle": oracle}
+    topics = ["0x" + BORROW.hex()]
+    borrows = await eth_get_logs(
+        rpc, {"address": pool, "fromBlock": "0x0", "toBlock": block, "topics": topics}
+    )
+    # IPool.Borrow(reserve indexed, user, onBehalfOf indexed, amount, mode, rate, referral indexed)
+    owners = ("0x" + log.topics[2][12:].hex() for log in borrows if len(log.topics) > 2)
+    accounts = dict.fromkeys(owners)
+    return {
+        "addresses_provider": provider,
+        "pool": pool,
+        "oracle": oracle,
+        "borrowers": [{"address": account} for account in accounts],
+    }

@@ -7,7 +7,7 @@ works against the fork unchanged.
 With ``--world`` (the upstream's own world JSON) the description is that one. Without it, the
 protocols' addresses come from the network preset (``--network``, else the one whose chain id the
 node answers) and the flags (``--weth``, ``--v2 ROUTER=FACTORY``, ``--router KIND=ADDRESS``,
-``--v3-factory``, ``--lending-pool``, ``--aave-provider``), which add to it or replace it; the
+``--v3-factory``, ``--aave-provider``), which add to it or replace it; the
 pools and positions are read from the chain, and a fresh Executor is deployed on the fork
 (:mod:`anvil.discover`). ``--replay-journal`` pushes a recorded journal's pending transactions
 into the fork's mempool at their recorded pace.
@@ -69,7 +69,7 @@ def _router(text: str) -> tuple[str, str]:
     return kind, address
 
 
-_PROTOCOL_FLAGS = ("network", "weth", "v2", "router", "v3_factory", "lending_pool", "aave_provider")
+_PROTOCOL_FLAGS = ("network", "weth", "v2", "router", "v3_factory", "aave_provider")
 
 
 def _venues(args: argparse.Namespace, chain_id: int) -> Venues:
@@ -97,7 +97,6 @@ def _venues(args: argparse.Namespace, chain_id: int) -> Venues:
         v2=v2,
         routers=routers,
         v3_factory=args.v3_factory or known.uniswap_v3_factory,
-        lending_pool=args.lending_pool,
         aave_provider=args.aave_provider or known.aave_v3_addresses_provider,
     )
 
@@ -168,7 +167,8 @@ def cmd_fork(args: argparse.Namespace) -> int:
                 v2 = sum(len(d["pairs"]) for d in world.dexes.values())
                 found = (
                     f"{v2} V2 pairs, {len(world.v3.get('pools', []))} V3 pools, "
-                    f"{len(world.borrowers)} borrowers; executor {world.executor} deployed"
+                    f"{len(world.aave.get('borrowers', []))} Aave borrowers; "
+                    f"executor {world.executor} deployed"
                 )
             world.extra["forked_from"] = {"rpc": origin(args.rpc), "block": head}
             where = f"{stack.node.http_url}  {stack.node.ws_url}"
@@ -229,9 +229,6 @@ def register(commands: Any) -> None:
         help="a router of kind uniswap-v3, uniswap-v3-02 or universal-router[-vX] (repeatable)",
     )
     fork.add_argument("--v3-factory", type=_address, metavar="ADDRESS", help="Uniswap V3 factory")
-    fork.add_argument(
-        "--lending-pool", type=_address, metavar="ADDRESS", help="the devnet-style lending market"
-    )
     fork.add_argument(
         "--aave-provider", type=_address, metavar="ADDRESS", help="Aave V3 PoolAddressesProvider"
     )

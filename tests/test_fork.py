@@ -53,7 +53,6 @@ def _protocol_flags(world: dict) -> list[str]:
         f"--router=uniswap-v3-02={v3['swap_router02']}",
         f"--router=universal-router={v3['universal_router']}",
         "--v3-factory", v3["factory"],
-        "--lending-pool", world["lending"]["pool"],
         "--aave-provider", world["aave"]["addresses_provider"],
     ]  # fmt: skip
 
@@ -90,9 +89,11 @@ def test_run_lands_a_backrun_on_a_fork_of_the_devnet_without_its_world(tmp_path,
         assert {t["address"]: t["decimals"] for t in description["tokens"].values()} == {
             t["address"]: t["decimals"] for t in upstream["tokens"].values()
         }
-        assert {b["address"] for b in description["borrowers"]} == {
-            b["address"] for b in upstream["borrowers"]
+        aave = description["aave"]
+        assert {b["address"] for b in aave["borrowers"]} == {
+            b["address"] for b in upstream["aave"]["borrowers"]
         }
+        assert len(aave["borrowers"]) == 6 and "6 Aave borrowers; executor" in said
         assert description["aave"]["pool"] == upstream["aave"]["pool"]
         assert description["aave"]["oracle"] == upstream["aave"]["oracle"]
         executor = description["executor"]

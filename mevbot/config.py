@@ -232,6 +232,9 @@ class Config(_Model):
     )
     lending_pool: str | None = None
     lending_from_block: int = Field(0, ge=0)
+    mev_share_url: str | None = Field(
+        None, description="a MEV-Share event stream (SSE) the preflight checks is reachable"
+    )
     strategies: StrategiesConfig = StrategiesConfig()
     keepers: KeepersConfig = KeepersConfig()
     simulation: SimulationConfig = SimulationConfig()

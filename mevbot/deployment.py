@@ -52,6 +52,8 @@ class Deployment:
     # router -> protocol ("uniswap-v2", "uniswap-v3") -> the factory whose pools it uses.
     router_protocols: dict[str, dict[str, str]] = field(default_factory=dict)
     relay_dialects: dict[str, str] = field(default_factory=dict)  # relay name -> dialect
+    aave_provider: str | None = None  # Aave V3's PoolAddressesProvider, where it is deployed
+    mev_share_url: str | None = None  # a MEV-Share event stream, when one is configured
 
     @property
     def factories(self) -> list[str]:
@@ -109,6 +111,8 @@ def deployment_from_world(world: Any, relay_url: str | None) -> Deployment:
         pool_factories={world.v3["factory"]: "uniswap-v3"} if world.v3 else {},
         lending_pool=world.lending["pool"],
         relay_dialects={"devnet": "buildernet"},  # the devnet relay speaks BuilderNet
+        aave_provider=world.aave.get("addresses_provider"),
+        mev_share_url=world.extra.get("mevshare"),
     )
 
 

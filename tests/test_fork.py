@@ -26,6 +26,9 @@ from test_run_for_real import (
 )
 
 from chain.node import free_port
+from chain.topics import V3_SWAP
+
+TRAFFIC = [sys.executable, "-m", "anvil.traffic"]
 
 
 def _rpc(url: str, method: str, *params: object) -> object:
@@ -140,7 +143,7 @@ def test_replay_journal_pushes_the_recorded_pending_txs_into_the_fork(tmp_path, 
         watch = _popen(*CLI, "watch", "--rpc", upstream["ws"], "--record", str(journal))
         time.sleep(2.0)  # subscribed before the traffic starts
         traffic = subprocess.run(
-            [sys.executable, "-m", "anvil.traffic", "--world", str(world), "--seconds", "4"],
+            [*TRAFFIC, "--world", str(world), "--seconds", "4", "--mix", "v3=1"],
             capture_output=True,
             text=True,
             timeout=120,
@@ -151,6 +154,11 @@ def test_replay_journal_pushes_the_recorded_pending_txs_into_the_fork(tmp_path, 
         recorded = [json.loads(line) for line in journal.read_text().splitlines() if line]
         hashes = [r["data"]["hash"] for r in recorded if r["kind"] == "tx"]
         assert hashes and all("raw" in r["data"] for r in recorded if r["kind"] == "tx")
+        # The recorder follows every registered pool kind's logs: the V3 swaps' are journaled.
+        logged = {
+            log["topics"][0] for r in recorded if r["kind"] == "head" for log in r["data"]["logs"]
+        }
+        assert "0x" + V3_SWAP.hex() in logged
 
         forked = tmp_path / "fork.json"
         fork = _popen(

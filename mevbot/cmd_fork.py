@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from anvil.world import World
 
 
+UPSTREAM_TIMEOUT_S = 10.0
+
+
 class _Refused(Exception):
     """The arguments do not say what to fork: exit 2."""
 
@@ -89,7 +92,7 @@ def _venues(args: argparse.Namespace, chain_id: int) -> Venues:
     weth = args.weth or known.weth
     if weth is None:
         raise _Refused(
-            f"chain {chain_id} has no network preset: give --weth and the DEXes "
+            f"chain {chain_id} has no network preset with WETH: give --weth and the DEXes "
             "(--v2 ROUTER=FACTORY, --v3-factory), or --world FILE"
         )
     return Venues(
@@ -101,19 +104,11 @@ def _venues(args: argparse.Namespace, chain_id: int) -> Venues:
     )
 
 
-async def _upstream_chain_id(url: str) -> int:
-    from chain.rpc import connect, eth_chain_id
-
-    async with asyncio.timeout(30), connect(url, timeout=10) as rpc:
-        return await eth_chain_id(rpc)
-
-
 def cmd_fork(args: argparse.Namespace) -> int:
     from anvil.fork import ForkStack, push_pending
     from anvil.world import World
-    from chain.errors import ChainError
     from chain.rpc import eth_block_number, eth_chain_id
-    from mevbot.preflight import origin
+    from mevbot.preflight import Check, check_reachable, origin
     from mevbot.serve import serve_stack
     from watcher.journal import JournalError, read_journal
 
@@ -139,10 +134,11 @@ def cmd_fork(args: argparse.Namespace) -> int:
     async def main() -> int:
         venues = None
         if upstream_world is None:
+            chain_id = await check_reachable("--rpc", args.rpc, "--rpc", UPSTREAM_TIMEOUT_S)
+            if isinstance(chain_id, Check):
+                return _fail(chain_id.line(), 1)
             try:
-                venues = _venues(args, await _upstream_chain_id(args.rpc))
-            except (ChainError, OSError, TimeoutError) as error:
-                return _fail(f"--rpc {origin(args.rpc)}: {error or 'no answer within 30 s'}", 1)
+                venues = _venues(args, chain_id)
             except _Refused as error:
                 return _fail(str(error), 2)
         stack = ForkStack(

@@ -17,6 +17,7 @@ from eth_account.signers.local import LocalAccount
 from execution.signer import LocalSigner
 from simulation.pool_kinds import pool_kind
 from simulation.pools import PoolKind
+from simulation.state import ChainState
 from simulation.uniswap_v2 import UNISWAP_V2
 from watcher.decode import RouterKind
 
@@ -75,6 +76,17 @@ class Deployment:
         kinds = {factory: UNISWAP_V2 for factory in self.factories}
         kinds.update({factory: pool_kind(name) for factory, name in self.pool_factories.items()})
         return kinds
+
+
+def chain_state(deployment: Deployment, history: int = 128) -> ChainState:
+    """An empty state of what the deployment's bot follows: the routers' venues, the factories'
+    pool kinds and the lending market (``history`` blocks of undo for reorgs)."""
+    return ChainState(
+        routers=deployment.venues,
+        factories=deployment.pool_kinds,
+        lending_pool=deployment.lending_pool,
+        history=history,
+    )
 
 
 @dataclass(frozen=True, slots=True)

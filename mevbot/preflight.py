@@ -42,6 +42,7 @@ from mevbot.config import PRESETS, Config
 
 if TYPE_CHECKING:  # `mevbot watch` checks its node without loading the bot
     from mevbot.deployment import Deployment, Keys
+    from simulation.state import ChainState
 
 # anvil/contracts/Executor.sol: `address public immutable owner` (its getter) is the only
 # account the executor obeys.
@@ -310,7 +311,9 @@ def check_chain(name: str, url: str, field: str, chain_id: int, deployment: Depl
     )
 
 
-async def _node(deployment: Deployment, keys: Keys, timeout: float) -> list[Check]:
+async def _node(
+    deployment: Deployment, keys: Keys, timeout: float, state: ChainState | None
+) -> list[Check]:
     """node.ws answers as the configured chain; then everything that needs the node is checked
     there: its methods and head, the executor, the keys' gas, the pools and positions."""
     url = deployment.node_ws
@@ -322,7 +325,7 @@ async def _node(deployment: Deployment, keys: Keys, timeout: float) -> list[Chec
                 found += await _guard("head", check_head(rpc, deployment))
                 found += await _guard("executor", check_executor(rpc, deployment, keys))
                 found += await _guard("keys gas", check_gas(rpc, keys))
-                found += await _guard("pools", check_state(rpc, deployment))
+                found += await _guard("pools", check_state(rpc, deployment, state))
                 found += await check_aave(rpc, deployment)
             return found
     except (ChainError, MalformedError, OSError, TimeoutError) as error:
@@ -341,20 +344,22 @@ async def _guard(name: str, work: Awaitable[Check | list[Check]]) -> list[Check]
     return found if isinstance(found, list) else [found]
 
 
-async def check_state(rpc: Rpc, deployment: Deployment) -> list[Check]:
-    """Pools load from the deployment's factories, positions from its lending market: what the
-    bot would work with, and what it will not do where a protocol is missing."""
-    from simulation.loader import LoadError, load_lending, load_pools
-    from simulation.state import ChainState
+async def check_state(
+    rpc: Rpc, deployment: Deployment, state: ChainState | None = None
+) -> list[Check]:
+    """Pools load from the deployment's factories, positions from its lending market, both at
+    the head: what the bot would work with, and what it will not do where a protocol is missing.
+    They load into ``state`` when given (the bot's, which then starts from it); its block is set
+    to the head only when both loaded."""
+    from mevbot.deployment import chain_state
+    from simulation.loader import LoadError, load_pools
 
-    state = ChainState(
-        routers=deployment.venues,
-        factories=deployment.pool_kinds,
-        lending_pool=deployment.lending_pool,
-    )
+    state = chain_state(deployment) if state is None else state
+    head = await eth_get_block(rpc, "latest")
+    assert head is not None
     factories = len(deployment.pool_kinds)
     try:
-        pools = await load_pools(rpc, state)
+        pools = await load_pools(rpc, state, hex(head.number))
     except (RpcError, MalformedError, LoadError) as error:
         listed = ", ".join(deployment.pool_kinds)
         found = [
@@ -378,21 +383,26 @@ async def check_state(rpc: Rpc, deployment: Deployment) -> list[Check]:
         ]
     if deployment.lending_pool is None:
         found.append(Check("positions", True, "no lending market configured: no liquidations"))
-        return found
-    try:
-        positions = await load_lending(rpc, state, from_block=deployment.lending_from_block)
-    except LoadError as error:
-        found.append(
-            Check(
-                "positions",
-                False,
-                f"the lending market {deployment.lending_pool} does not load: {error}",
-                "correct lending_pool, or remove it to run without liquidations",
-            )
-        )
-        return found
-    found.append(Check("positions", True, f"{positions} positions in {deployment.lending_pool}"))
+    else:
+        found.append(await _positions(rpc, deployment, state, head.number))
+    if all(check.ok for check in found):
+        state.block_number, state.block_hash = head.number, head.hash
     return found
+
+
+async def _positions(rpc: Rpc, deployment: Deployment, state: ChainState, head: int) -> Check:
+    from simulation.loader import LoadError, load_lending
+
+    try:
+        positions = await load_lending(rpc, state, deployment.lending_from_block, head)
+    except LoadError as error:
+        return Check(
+            "positions",
+            False,
+            f"the lending market {deployment.lending_pool} does not load: {error}",
+            "correct lending_pool, or remove it to run without liquidations",
+        )
+    return Check("positions", True, f"{positions} positions in {deployment.lending_pool}")
 
 
 async def check_aave(rpc: Rpc, deployment: Deployment) -> list[Check]:
@@ -608,12 +618,17 @@ async def check_redis(url: str, timeout: float) -> Check:
 
 
 async def run_checks(
-    config: Config, deployment: Deployment, keys: Keys, redis_url: str | None = None
+    config: Config,
+    deployment: Deployment,
+    keys: Keys,
+    redis_url: str | None = None,
+    state: ChainState | None = None,
 ) -> tuple[Check, ...]:
     """Every start-up check, in the order a person would fix them; ``redis_url`` is the Redis
-    the instances share, if any."""
+    the instances share, if any; the pools and positions load into ``state`` when given (see
+    :func:`check_state`)."""
     timeout = config.node.timeout_s
-    found = [check_keys(keys, config), *await _node(deployment, keys, timeout)]
+    found = [check_keys(keys, config), *await _node(deployment, keys, timeout, state)]
     found += await _fork_node(config, deployment, timeout)
     found.append(check_simulator(config))
     if redis_url is not None:

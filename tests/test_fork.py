@@ -69,7 +69,7 @@ def test_run_lands_a_backrun_on_a_fork_of_the_devnet_without_its_world(tmp_path,
         refused = _mevbot("fork", "--rpc", upstream["rpc"]["http"], "--out", str(forked))
         assert refused.returncode == 2
         assert refused.stderr == (
-            "mevbot fork: chain 31337 has no network preset: give --weth and the DEXes "
+            "mevbot fork: chain 31337 has no network preset with WETH: give --weth and the DEXes "
             "(--v2 ROUTER=FACTORY, --v3-factory), or --world FILE\n"
         )
         fork, said = _fork(world, forked, "--block-time", "0.5", *_protocol_flags(upstream))

@@ -138,7 +138,8 @@ def _v3_venues(world: Any) -> dict[str, dict[str, str]]:
     return {
         r["address"]: v3 if r["kind"] == "uniswap-v3" else both
         for r in world.routers
-        if r["kind"] in ("uniswap-v3", "uniswap-v3-02", "universal-router")
+        # every Universal Router version (a fork's world names them by version) trades both
+        if r["kind"] in ("uniswap-v3", "uniswap-v3-02") or r["kind"].startswith("universal-router")
     }
 
 

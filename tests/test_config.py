@@ -261,8 +261,10 @@ def test_the_worlds_routers_reach_the_deployment_by_kind(tmp_path):
         {"address": "0x" + "02" * 20, "kind": "uniswap-v2", "name": "uni"},
         {"address": "0x" + "06" * 20, "kind": "uniswap-v3-02", "name": "swap-router-02"},
         {"address": "0x" + "07" * 20, "kind": "universal-router", "name": "universal-router"},
+        {"address": "0x" + "08" * 20, "kind": "universal-router-v2", "name": "ur-v2"},  # a fork's
     ]
-    devnet_json = _world_json(tmp_path, routers=routers)
+    v3 = {"factory": "0x" + "09" * 20, "v2_factory": "0x" + "03" * 20}
+    devnet_json = _world_json(tmp_path, routers=routers, v3=v3)
     config = load_config(
         _write(tmp_path, f'network = "devnet"\ndevnet_json = "{devnet_json}"\n'), environ={}
     )
@@ -271,7 +273,11 @@ def test_the_worlds_routers_reach_the_deployment_by_kind(tmp_path):
         "0x" + "02" * 20: "uniswap-v2-router",
         "0x" + "06" * 20: "uniswap-v3-swap-router02",
         "0x" + "07" * 20: "universal-router-v2.1",  # the npm package the devnet deploys
+        "0x" + "08" * 20: "universal-router-v2",
     }
+    both = {"uniswap-v3": "0x" + "09" * 20, "uniswap-v2": "0x" + "03" * 20}
+    venues = resolve_deployment(config).venues
+    assert venues["0x" + "06" * 20] == venues["0x" + "07" * 20] == venues["0x" + "08" * 20] == both
 
 
 def test_a_relay_names_a_known_dialect(tmp_path):

@@ -5,6 +5,8 @@ recorded journal's pending transactions pushed into its mempool at their recorde
 chain keeps its chain id; automine off, transactions in arrival order) and puts the devnet's
 relay, builder and refund desk over it, so bundles sent to the fork's relay land in the fork's
 blocks. A fork of the devnet (a fork of a fork) keeps the devnet's contracts, balances and keys.
+Given :class:`~anvil.discover.Venues`, it deploys an Executor on the fork and reads the fork's
+world description from it (:func:`anvil.discover.describe_fork`) before any block is built.
 
 :func:`push_pending` sends the signed envelopes of a journal's ``tx`` events
 (``mevbot watch --record``) with ``eth_sendRawTransaction``, waiting between two sends what the
@@ -17,7 +19,9 @@ import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from anvil.discover import Venues, describe_fork
 from anvil.stack import DEVNET_ANVIL_ARGS, BuilderStack
+from anvil.world import World
 from chain.errors import RpcError
 from chain.node import AnvilProcess
 from chain.rpc import Rpc
@@ -25,7 +29,8 @@ from chain.types import PendingTx
 
 
 class ForkStack(BuilderStack):
-    """An anvil fork of ``upstream`` (at ``block``, else its head) + relay + builder."""
+    """An anvil fork of ``upstream`` (at ``block``, else its head) + relay + builder; with
+    ``venues``, its :attr:`world` is read from the fork."""
 
     def __init__(
         self,
@@ -34,16 +39,25 @@ class ForkStack(BuilderStack):
         block: int | None = None,
         block_time: float | None = 1.0,
         relay_port: int = 0,
+        venues: Venues | None = None,
     ) -> None:
         super().__init__(block_time=block_time, relay_port=relay_port)
         self.upstream = upstream
         self.block = block
+        self.venues = venues
         self.node: AnvilProcess | None = None
+        self.world: World | None = None
 
     async def _start_node(self) -> tuple[str, str]:
         at = ("--fork-block-number", str(self.block)) if self.block is not None else ()
         args = ("--fork-url", self.upstream, *at, *DEVNET_ANVIL_ARGS, "--no-mining")
         self.node = await asyncio.to_thread(AnvilProcess(args=args).start)
+        if self.venues is not None:
+            try:
+                self.world = await describe_fork(self.node.http_url, self.node.ws_url, self.venues)
+            except BaseException:
+                await self._stop_node()
+                raise
         return self.node.http_url, self.node.ws_url
 
     async def _stop_node(self) -> None:

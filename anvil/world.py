@@ -144,6 +144,29 @@ SPEC = WorldSpec(
 )
 
 
+def dev_roles() -> dict[str, Role]:
+    """The bot's roles on a devnet or a fork: anvil's public development keys, which anvil holds
+    unlocked and funds (never for real funds)."""
+    return {
+        "deployer": role(ANVIL_DEV_KEYS[0]),
+        "searcher": role(ANVIL_DEV_KEYS[1]),
+        "executor": role(ANVIL_DEV_KEYS[2]),
+        "oracle_updater": role(ANVIL_DEV_KEYS[3]),
+        "keeper": role(ANVIL_DEV_KEYS[4]),
+    }
+
+
+def deploy_executor(
+    deployer: Deployer, owner: str, weth: str, v2_factories: list[str], v3_factory: str | None
+) -> str:
+    """The Executor (the committed artifact) owned by ``owner``, trusting callbacks from the
+    pools of these factories (kinds: Executor.Kind V2 = 0, V3 = 1)."""
+    factories = [(f, V2_PAIR_INIT_CODE_HASH, 0) for f in v2_factories]
+    if v3_factory is not None:
+        factories.append((v3_factory, V3_POOL_INIT_CODE_HASH, 1))
+    return deployer.deploy("Executor", owner, weth, factories, sender=owner)
+
+
 def derived_key(label: str) -> str:
     """A deterministic devnet key from a public seed (never for real funds)."""
     return "0x" + keccak(text=f"mevbot-devnet:{label}").hex()
@@ -211,13 +234,7 @@ class _Builder:
         self.d = deployer
         self.spec = spec
         self.tokens = {t.symbol: t for t in spec.tokens}
-        self.roles = {
-            "deployer": role(ANVIL_DEV_KEYS[0]),
-            "searcher": role(ANVIL_DEV_KEYS[1]),
-            "executor": role(ANVIL_DEV_KEYS[2]),
-            "oracle_updater": role(ANVIL_DEV_KEYS[3]),
-            "keeper": role(ANVIL_DEV_KEYS[4]),
-        }
+        self.roles = dev_roles()
         self.traders = [role(derived_key(f"trader-{i}")) for i in range(spec.traders)]
         self.addresses: dict[str, str] = {}
 
@@ -491,12 +508,9 @@ class _Builder:
         self.d.send_all(calls)
 
     def deploy_executor(self, v2_factories: list[str], v3_factory: str) -> str:
-        """The Executor, trusting callbacks from the pools of these factories (kinds: Executor.Kind
-        V2 = 0, V3 = 1), and funded with the spec's inventory."""
+        """The Executor trusting the pools of these factories, funded with the spec's inventory."""
         owner = self.roles["executor"].address
-        factories = [(f, V2_PAIR_INIT_CODE_HASH, 0) for f in v2_factories]
-        factories.append((v3_factory, V3_POOL_INIT_CODE_HASH, 1))
-        executor = self.d.deploy("Executor", owner, self.addresses["WETH"], factories, sender=owner)
+        executor = deploy_executor(self.d, owner, self.addresses["WETH"], v2_factories, v3_factory)
         for symbol, value in self.spec.executor_funding:
             self.give(symbol, self.owner, self.amount(symbol, value))
             contract = "WETH9" if symbol == "WETH" else "ERC20Token"

@@ -101,9 +101,9 @@ def weth_cycles(pairs: Sequence[PairInfo], weth: str, max_hops: int = 3) -> list
 
 @dataclass(frozen=True, slots=True)
 class Backrun:
-    """Trade ``amount_in`` WETH through ``pairs`` in order for ``profit`` WETH."""
+    """Trade ``amount_in`` WETH through ``hops`` in order for ``profit`` WETH."""
 
-    pairs: tuple[str, ...]
+    hops: Cycle
     amount_in: int
     profit: int
 
@@ -135,7 +135,7 @@ def best_backrun(
             out = amount_out(out, reserve_in, reserve_out)
         profit = out - amount
         if profit > 0 and (best is None or profit > best.profit):
-            best = Backrun(tuple(hop.pair for hop in cycle), amount, profit)
+            best = Backrun(cycle, amount, profit)
     return best
 
 
@@ -296,10 +296,11 @@ class Web3Backrunner:
         if backrun is None or backrun.profit <= gas_cost:
             return BaselineOutcome(tx_hash, "no_opportunity", seen_ns, clock.stages)
         coinbase = (backrun.profit - gas_cost) // COINBASE_SHARE
-        call = self.executor.functions.arbitrage(
-            [AsyncWeb3.to_checksum_address(p) for p in backrun.pairs],
-            AsyncWeb3.to_checksum_address(setup.weth),
+        # Executor.arbitrageHops from inventory: hops (pool, Kind.V2 = 0, zeroForOne).
+        call = self.executor.functions.arbitrageHops(
+            [(AsyncWeb3.to_checksum_address(h.pair), 0, h.zero_for_one) for h in backrun.hops],
             backrun.amount_in,
+            False,
             gas_cost,
             coinbase,
         )

@@ -22,12 +22,12 @@ from execution.signer import LocalSigner
 KEY = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"  # anvil dev key 2
 EXECUTOR = "0x" + "5a" * 20
 PAIRS = ["0x" + "11" * 20, "0x" + "22" * 20]
-WETH = "0x" + "33" * 20
 
 
 def _calldata() -> bytes:
-    arbitrage = load_artifact("Executor").abi.function("arbitrage")
-    return arbitrage.encode(PAIRS, WETH, 5 * 10**18, 2 * 10**15, 3 * 10**15)
+    arbitrage = load_artifact("Executor").abi.function("arbitrageHops")
+    hops = [(PAIRS[0], 0, True), (PAIRS[1], 0, False)]  # two V2 pairs (Executor.Kind.V2)
+    return arbitrage.encode(hops, 5 * 10**18, False, 2 * 10**15, 3 * 10**15)
 
 
 def _percentiles(samples: list[int]) -> dict[str, float | int]:

@@ -33,9 +33,9 @@ from eth_utils import to_checksum_address
 
 from anvil import artifacts
 from anvil.devnet import Devnet
-from anvil.world import World
-from chain.abi import load_artifact
+from anvil.world import Role, World
 from chain.rpc import Rpc, WsRpc, connect, eth_get_transaction_count
+from simulation.actions import HopArbitrageAction, SwapHop
 from simulation.balances import balance_query
 from simulation.fork import AnvilForkSimulator
 from simulation.fork_v1 import call_object, request
@@ -67,8 +67,8 @@ async def _measure(runs: dict[str, Timed], n: int, warmup: int = 30) -> dict[str
     return {name: _stats(values) for name, values in samples.items()}
 
 
-async def _bundles(world: World, upstream: Rpc) -> dict[str, list[bytes | SimCall]]:
-    trader = world.traders[0]
+async def _signed_swap(world: World, upstream: Rpc, trader: Role, amount: int, tip: int) -> bytes:
+    """``trader`` sells ``amount`` WETH for USDC through the uniswap router (a signed tx)."""
     weth, usdc = world.tokens["WETH"]["address"], world.tokens["USDC"]["address"]
     swap = artifacts.load("UniswapV2Router02").abi.function("swapExactTokensForTokens")
     tx = {
@@ -76,20 +76,28 @@ async def _bundles(world: World, upstream: Rpc) -> dict[str, list[bytes | SimCal
         "chainId": world.chain_id,
         "nonce": await eth_get_transaction_count(upstream, trader.address),
         "to": to_checksum_address(world.dexes["uniswap"]["router"]),
-        "data": swap.encode(10**18, 0, [weth, usdc], trader.address, 2**40),
+        "data": swap.encode(amount, 0, [weth, usdc], trader.address, 2**40),
         "gas": 300_000,
         "maxFeePerGas": 100 * 10**9,
-        "maxPriorityFeePerGas": 2 * 10**9,
+        "maxPriorityFeePerGas": tip,
         "value": 0,
     }
-    victim = bytes(Account.sign_transaction(tx, trader.private_key).raw_transaction)
-    pairs = [world.dexes[d]["pairs"]["WETH/USDC"]["address"] for d in ("sushiswap", "uniswap")]
+    return bytes(Account.sign_transaction(tx, trader.private_key).raw_transaction)
+
+
+async def _bundles(world: World, upstream: Rpc) -> dict[str, list[bytes | SimCall]]:
+    victim = await _signed_swap(world, upstream, world.traders[0], 10**18, 2 * 10**9)
+    weth = world.tokens["WETH"]["address"]
+    # WETH -> USDC on sushiswap, USDC -> WETH on uniswap, from the executor's inventory.
+    hops = tuple(
+        SwapHop(pair["address"], "uniswap-v2", (pair["token0"] == weth) == (dex == "sushiswap"))
+        for dex in ("sushiswap", "uniswap")
+        for pair in [world.dexes[dex]["pairs"]["WETH/USDC"]]
+    )
     arbitrage = SimCall(
         sender=world.roles["executor"].address,
         to=world.executor,
-        data=load_artifact("Executor")
-        .abi.function("arbitrage")
-        .encode(pairs, weth, 10**18, 0, 10**14),
+        data=HopArbitrageAction(hops, weth, 10**18, flash=False).calldata(0, 10**14),
         gas=400_000,
         max_fee_per_gas=100 * 10**9,
         max_priority_fee_per_gas=10**9,
@@ -211,22 +219,8 @@ async def _follow_the_chain(
 
 async def _land_swap(world: World, upstream: Rpc, index: int) -> None:
     """A trader's small swap on the simulated pool, mined (the devnet automines)."""
-    trader = world.traders[1 + index % 2]
-    weth, usdc = world.tokens["WETH"]["address"], world.tokens["USDC"]["address"]
-    swap = artifacts.load("UniswapV2Router02").abi.function("swapExactTokensForTokens")
-    tx = {
-        "type": 2,
-        "chainId": world.chain_id,
-        "nonce": await eth_get_transaction_count(upstream, trader.address),
-        "to": to_checksum_address(world.dexes["uniswap"]["router"]),
-        "data": swap.encode(10**17, 0, [weth, usdc], trader.address, 2**40),
-        "gas": 300_000,
-        "maxFeePerGas": 100 * 10**9,
-        "maxPriorityFeePerGas": 10**9,
-        "value": 0,
-    }
-    raw = Account.sign_transaction(tx, trader.private_key).raw_transaction
-    tx_hash = await upstream.call("eth_sendRawTransaction", ["0x" + bytes(raw).hex()])
+    raw = await _signed_swap(world, upstream, world.traders[1 + index % 2], 10**17, 10**9)
+    tx_hash = await upstream.call("eth_sendRawTransaction", ["0x" + raw.hex()])
     for _ in range(500):
         if await upstream.call("eth_getTransactionReceipt", [tx_hash]) is not None:
             return

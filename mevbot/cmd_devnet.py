@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,50 +11,26 @@ from typing import Any
 def cmd_devnet(args: argparse.Namespace) -> int:
     from anvil.devnet import DEFAULT_STATE_DIR
     from anvil.stack import DevnetStack
-    from chain.node import AnvilNotFound, NodeStartError
-    from mevbot.console import stop_event
+    from anvil.world import World
+    from mevbot.serve import serve_stack
 
     state_dir = None if args.no_cache else (args.state_dir or DEFAULT_STATE_DIR)
-    out = Path(args.out).resolve()
+    stack = DevnetStack(
+        block_time=None if args.manual_mining else args.block_time,
+        state_dir=state_dir,
+        relay_port=args.relay_port,
+    )
 
-    async def main() -> int:
-        stop = stop_event()
-        stack = DevnetStack(
-            block_time=None if args.manual_mining else args.block_time,
-            state_dir=state_dir,
-            relay_port=args.relay_port,
-        )
-        try:
-            await stack.start()
-        except (AnvilNotFound, NodeStartError) as error:
-            print(f"mevbot devnet: {error}", file=sys.stderr)
-            return 1
-        try:
-            world = stack.world
-            world.extra["relay"] = stack.relay_url
-            world.extra["mevshare"] = stack.matchmaker_url
-            await asyncio.to_thread(out.write_text, json.dumps(world.to_json(), indent=1) + "\n")
-            how = "loaded from cache" if stack.devnet.loaded_from_cache else "deployed"
-            mining = "manual (evm_mine)" if args.manual_mining else f"every {args.block_time} s"
-            endpoints = f"{world.rpc['http']}  {world.rpc['ws']}"
-            print(f"devnet up ({how}): {endpoints}  chain id {world.chain_id}")
-            print(f"relay {stack.relay_url}; blocks {mining}")
-            print(f"mev-share node {stack.matchmaker_url} (JSON-RPC on POST, hints on GET)")
-            print(f"world description written to {out}")
-            print("Ctrl-C to stop", flush=True)
-            await stop.wait()
-        finally:
-            stats = stack.stats()
-            await stack.stop()
-        print(
-            f"devnet stopped: {stats.blocks_built} blocks built, {stats.bundles_included} of "
-            f"{stats.bundles_received} bundles included, {stats.public_txs_mined} public txs "
-            f"mined, {stats.restored} sent again after the pool forgot them, "
-            f"anomalies {dict(stats.anomalies) or 'none'}"
-        )
-        return 0
+    async def describe() -> tuple[World, list[str]]:
+        world = stack.world
+        how = "loaded from cache" if stack.devnet.loaded_from_cache else "deployed"
+        mining = "manual (evm_mine)" if args.manual_mining else f"every {args.block_time} s"
+        endpoints = f"{world.rpc['http']}  {world.rpc['ws']}"
+        return world, [
+            f"devnet up ({how}): {endpoints}  chain id {world.chain_id}; blocks {mining}"
+        ]
 
-    return asyncio.run(main())
+    return asyncio.run(serve_stack("devnet", stack, Path(args.out).resolve(), describe))
 
 
 def register(commands: Any) -> None:

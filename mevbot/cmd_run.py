@@ -73,6 +73,7 @@ def _run(args: argparse.Namespace) -> int:
     from chain.types import MalformedError
     from mevbot.config import ConfigError, load_config
     from mevbot.console import dashboard, log_output, stop_event
+    from mevbot.deployment import chain_state
     from mevbot.exit_summary import print_summary, run_summary, write_summary
     from mevbot.networks import limits
     from mevbot.preflight import exit_code, run_checks
@@ -102,7 +103,8 @@ def _run(args: argparse.Namespace) -> int:
         stop = stop_event()
         relays = "no relay (dry run)" if config.dry_run else f"{len(deployment.relays)} relay(s)"
         _say(f"checking the node, the executor, the keys and {relays}")
-        checks = await _unless_stopped(stop, run_checks(config, deployment, keys, redis_url))
+        state = chain_state(deployment)  # the checks load pools and positions into it
+        checks = await _unless_stopped(stop, run_checks(config, deployment, keys, redis_url, state))
         for check in checks:
             if not check.ok:
                 _say(check.line())
@@ -123,6 +125,7 @@ def _run(args: argparse.Namespace) -> int:
             role=args.role,
             redis_url=redis_url,
             name=args.name,
+            preloaded=state if state.block_number else None,
         )
         try:
             await _unless_stopped(stop, bot.start())

@@ -21,10 +21,11 @@ from typing import IO, Any
 import orjson
 
 from chain.intents import Intent, MulticallIntent, SwapIntent
-from chain.topics import STATE_TOPICS
 from chain.types import MalformedError, PendingTx, hex_to_bytes, hex_to_int
 from mevbot.config import check_stream_url
 from mevbot.preflight import Check, check_reachable
+from simulation.pool_kinds import POOL_KINDS
+from simulation.state import state_topics
 from watcher.decode import MAINNET_ROUTERS, Decoder, RouterKind
 from watcher.events import MevShareHint, NewHead, Reorg
 from watcher.heads import HeadSource
@@ -140,7 +141,8 @@ def _build_sources(args: argparse.Namespace) -> list[Source]:
         else:
             sources.append(PendingSource(args.rpc, mode="full" if kind == "ws-full" else "hashes"))
     if args.record and args.rpc:
-        sources.append(HeadSource(args.rpc, topics=STATE_TOPICS))
+        # What a replay's state follows: every registered pool kind's logs, feeds, lending.
+        sources.append(HeadSource(args.rpc, topics=state_topics(POOL_KINDS.values())))
     return sources
 
 

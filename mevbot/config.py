@@ -241,6 +241,9 @@ class Config(_Model):
     )
     lending_pool: str | None = None
     lending_from_block: int = Field(0, ge=0)
+    mev_share_url: str | None = Field(
+        None, description="a MEV-Share event stream (SSE) the preflight checks is reachable"
+    )
     strategies: StrategiesConfig = StrategiesConfig()
     keepers: KeepersConfig = KeepersConfig()
     simulation: SimulationConfig = SimulationConfig()
@@ -298,25 +301,11 @@ _SUSHISWAP = {
 }
 
 # Each network's addresses come from mevbot/networks.py, which cites their sources.
-# Uniswap/universal-router deploy-addresses/mainnet.json, with the command table of each
-# deployed version (watcher/decode_universal.py).
-MAINNET_UNIVERSAL_ROUTERS = {
-    "0xef1c6e67703c7bd7107eed8303fbe6ec2554bf6b": "universal-router-v1",
-    "0x3fc91a3afd70395cd496c647d5a6cc9d4b2b7fad": "universal-router-v1.2",
-    "0x66a9893cc07d91d95644aedd05d03f95e1dba8af": "universal-router-v2",
-    "0x4c82d1fbfe28c977cbb58d8c7ff8fcf9f70a2cca": "universal-router-v2.1.1",
-}
-
-
-def _with_routers(fields: dict[str, Any], routers: Mapping[str, str]) -> dict[str, Any]:
-    return {**fields, "routers": {**fields.get("routers", {}), **routers}}
-
-
 PRESETS: Mapping[str, Mapping[str, Any]] = {
     "mainnet": {
         "chain_id": 1,
         "relays": list(MAINNET_RELAYS),
-        **_with_routers(preset_fields("mainnet", v2_forks=_SUSHISWAP), MAINNET_UNIVERSAL_ROUTERS),
+        **preset_fields("mainnet", v2_forks=_SUSHISWAP),
     },
     "sepolia": {
         "chain_id": 11155111,

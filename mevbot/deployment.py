@@ -17,6 +17,7 @@ from eth_account.signers.local import LocalAccount
 from execution.signer import LocalSigner
 from simulation.pool_kinds import pool_kind
 from simulation.pools import PoolKind
+from simulation.state import ChainState
 from simulation.uniswap_v2 import UNISWAP_V2
 from watcher.decode import RouterKind
 
@@ -52,6 +53,7 @@ class Deployment:
     # router -> protocol ("uniswap-v2", "uniswap-v3") -> the factory whose pools it uses.
     router_protocols: dict[str, dict[str, str]] = field(default_factory=dict)
     relay_dialects: dict[str, str] = field(default_factory=dict)  # relay name -> dialect
+    aave_provider: str | None = None  # Aave V3's PoolAddressesProvider, where it is deployed
     # A MEV-Share node: its event stream (GET) and the JSON-RPC endpoint for mev_sendBundle
     # (Flashbots: mev-share.flashbots.net and relay.flashbots.net; the devnet's serves both).
     mevshare_stream: str | None = None
@@ -78,6 +80,17 @@ class Deployment:
         kinds = {factory: UNISWAP_V2 for factory in self.factories}
         kinds.update({factory: pool_kind(name) for factory, name in self.pool_factories.items()})
         return kinds
+
+
+def chain_state(deployment: Deployment, history: int = 128) -> ChainState:
+    """An empty state of what the deployment's bot follows: the routers' venues, the factories'
+    pool kinds and the lending market (``history`` blocks of undo for reorgs)."""
+    return ChainState(
+        routers=deployment.venues,
+        factories=deployment.pool_kinds,
+        lending_pool=deployment.lending_pool,
+        history=history,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +127,7 @@ def deployment_from_world(world: Any, relay_url: str | None) -> Deployment:
         pool_factories={world.v3["factory"]: "uniswap-v3"} if world.v3 else {},
         lending_pool=world.lending["pool"],
         relay_dialects={"devnet": "buildernet"},  # the devnet relay speaks BuilderNet
+        aave_provider=world.aave.get("addresses_provider"),
         mevshare_stream=world.extra.get("mevshare"),
         mevshare_rpc=world.extra.get("mevshare"),
         svr_aggregators=tuple(
@@ -132,7 +146,8 @@ def _v3_venues(world: Any) -> dict[str, dict[str, str]]:
     return {
         r["address"]: v3 if r["kind"] == "uniswap-v3" else both
         for r in world.routers
-        if r["kind"] in ("uniswap-v3", "uniswap-v3-02", "universal-router")
+        # every Universal Router version (a fork's world names them by version) trades both
+        if r["kind"] in ("uniswap-v3", "uniswap-v3-02") or r["kind"].startswith("universal-router")
     }
 
 

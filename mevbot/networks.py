@@ -2,9 +2,10 @@
 address, and what the bot therefore will not do there.
 
 The config presets (:data:`mevbot.config.PRESETS`) take from here what the bot reads (WETH, the
-routers it decodes, the V2 factories whose pools it loads); the rest (V3 factories and quoters,
-Universal Routers, Aave's PoolAddressesProvider, the MEV-Share stream) is what :func:`limits` names
-when it tells the user, at start and in ``mevbot doctor``, what the bot will not do on a network.
+routers it decodes, Universal Routers among them, the V2 factories whose pools it loads); the
+rest (V3 factories and quoters, Aave's PoolAddressesProvider, the MEV-Share stream) is what
+:func:`limits` names when it tells the user, at start and in ``mevbot doctor``, what the bot will
+not do on a network.
 
 Sources, one per family (quoted in the comments below):
 - Uniswap V2: docs.uniswap.org "V2 Deployment Addresses" (Uniswap/docs
@@ -23,7 +24,7 @@ Sources, one per family (quoted in the comments below):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -41,7 +42,8 @@ class Protocols:
     quoter_v2: str | None = None
     swap_router: str | None = None
     swap_router02: str | None = None
-    universal_routers: tuple[str, ...] = ()
+    # address -> the decoder's version name (watcher/decode_universal.py's command tables)
+    universal_routers: Mapping[str, str] = field(default_factory=dict)
     aave_v3_addresses_provider: str | None = None
     mev_share_stream: str | None = None
 
@@ -59,13 +61,14 @@ NETWORKS: dict[str, Protocols] = {
         quoter_v2="0x61ffe014ba17989e743c5f6cb21bf9697530b21e",
         swap_router="0xe592427a0aece92de3edee1f18e0157c05861564",
         swap_router02="0x68b3465833fb72a70ecdf485e0e4c7bd8665fc45",
-        # universal-router deploy-addresses/mainnet.json: UniversalRouterV2,
-        # UniversalRouterV1_2_V2Support, UniversalRouterV1
-        universal_routers=(
-            "0x66a9893cc07d91d95644aedd05d03f95e1dba8af",
-            "0x3fc91a3afd70395cd496c647d5a6cc9d4b2b7fad",
-            "0xef1c6e67703c7bd7107eed8303fbe6ec2554bf6b",
-        ),
+        # universal-router deploy-addresses/mainnet.json: UniversalRouterV2_1_1,
+        # UniversalRouterV2, UniversalRouterV1_2_V2Support, UniversalRouterV1
+        universal_routers={
+            "0x4c82d1fbfe28c977cbb58d8c7ff8fcf9f70a2cca": "universal-router-v2.1.1",
+            "0x66a9893cc07d91d95644aedd05d03f95e1dba8af": "universal-router-v2",
+            "0x3fc91a3afd70395cd496c647d5a6cc9d4b2b7fad": "universal-router-v1.2",
+            "0xef1c6e67703c7bd7107eed8303fbe6ec2554bf6b": "universal-router-v1",
+        },
         # aave-address-book AaveV3Ethereum.POOL_ADDRESSES_PROVIDER
         aave_v3_addresses_provider="0x2f39d218133afab8f2b819b1066c7e434ad94e9e",
         mev_share_stream="https://mev-share.flashbots.net",
@@ -83,10 +86,10 @@ NETWORKS: dict[str, Protocols] = {
         swap_router02="0x3bfa4769fb09eefc5a80d6e87c3b9c650f7ae48e",
         # universal-router deploy-addresses/sepolia.json: UniversalRouterV2,
         # UniversalRouterV1_2_V2Support
-        universal_routers=(
-            "0x3a9d48ab9751398bbfa63ad67599bb04e4bdf98b",
-            "0x3fc91a3afd70395cd496c647d5a6cc9d4b2b7fad",
-        ),
+        universal_routers={
+            "0x3a9d48ab9751398bbfa63ad67599bb04e4bdf98b": "universal-router-v2",
+            "0x3fc91a3afd70395cd496c647d5a6cc9d4b2b7fad": "universal-router-v1.2",
+        },
         # aave-address-book AaveV3Sepolia.POOL_ADDRESSES_PROVIDER
         aave_v3_addresses_provider="0x012bac54348c0e635dcac9d5fb99f06f24136c9a",
         mev_share_stream="https://mev-share-sepolia.flashbots.net",
@@ -112,6 +115,7 @@ def preset_fields(network: str, v2_forks: Mapping[str, str] | None = None) -> di
         routers[known.swap_router] = "uniswap-v3"
     if known.swap_router02:
         routers[known.swap_router02] = "uniswap-v3-02"
+    routers.update(known.universal_routers)
     if v2:
         fields["v2_factories"] = v2
     if routers:
@@ -135,11 +139,6 @@ def limits(deployment: Deployment) -> list[str]:
         found.append(
             f"Uniswap V3 (factory {known.uniswap_v3_factory}): its pools are not tracked, "
             "so V3 swaps are not backrun"
-        )
-    if known.universal_routers:
-        found.append(
-            f"Universal Router ({', '.join(known.universal_routers)}): its swaps are not "
-            "decoded, so they are not backrun"
         )
     if deployment.lending_pool is None:
         aave = known.aave_v3_addresses_provider

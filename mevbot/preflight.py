@@ -2,8 +2,9 @@
 WebSocket and HTTP as the chain the config names, serves the subscriptions the watcher uses and
 has a recent head; the simulator the config chooses can run; the executor is the committed
 artifact, obeys the executor key and holds funds; the keys differ and hold gas; every relay
-answers and accepts the searcher's signature; the shared Redis (if any) answers; pools and
-lending positions load.
+answers and accepts the searcher's signature; the MEV-Share event stream (when configured)
+answers as one; Aave's PoolAddressesProvider (where the network has Aave V3) names a pool whose
+revision the bot knows; the shared Redis (if any) answers; pools and lending positions load.
 
 Each result is a :class:`Check` (name, passed or not, what was found, the fix) that also says
 what a failure is: ``config`` (the config or the keys must change: exit 2) or ``runtime``
@@ -41,6 +42,7 @@ from mevbot.config import PRESETS, Config
 
 if TYPE_CHECKING:  # `mevbot watch` checks its node without loading the bot
     from mevbot.deployment import Deployment, Keys
+    from simulation.state import ChainState
 
 # anvil/contracts/Executor.sol: `address public immutable owner` (its getter) is the only
 # account the executor obeys.
@@ -52,6 +54,11 @@ HEAD_MAX_AGE_S = 60.0
 # answered HTTP 403 "error in signature check" (ethers-provider-flashbots-bundle#110).
 INVALID_SIGNATURE = -32025
 BALANCE = Abi.from_signatures("function balanceOf(address) returns (uint256)").function("balanceOf")
+# aave-v3-core IPoolAddressesProvider.getPool() and the Pool's POOL_REVISION() (read-only).
+GET_POOL = Abi.from_signatures("function getPool() returns (address)").function("getPool")
+POOL_REVISION = Abi.from_signatures("function POOL_REVISION() returns (uint256)").function(
+    "POOL_REVISION"
+)
 # What the watcher subscribes to (watcher/pending.py full and hash-only, watcher/heads.py).
 SUBSCRIPTIONS = (
     ("newHeads",),
@@ -304,7 +311,9 @@ def check_chain(name: str, url: str, field: str, chain_id: int, deployment: Depl
     )
 
 
-async def _node(deployment: Deployment, keys: Keys, timeout: float) -> list[Check]:
+async def _node(
+    deployment: Deployment, keys: Keys, timeout: float, state: ChainState | None
+) -> list[Check]:
     """node.ws answers as the configured chain; then everything that needs the node is checked
     there: its methods and head, the executor, the keys' gas, the pools and positions."""
     url = deployment.node_ws
@@ -316,7 +325,8 @@ async def _node(deployment: Deployment, keys: Keys, timeout: float) -> list[Chec
                 found += await _guard("head", check_head(rpc, deployment))
                 found += await _guard("executor", check_executor(rpc, deployment, keys))
                 found += await _guard("keys gas", check_gas(rpc, keys))
-                found += await _guard("pools", check_state(rpc, deployment))
+                found += await _guard("pools", check_state(rpc, deployment, state))
+                found += await check_aave(rpc, deployment)
             return found
     except (ChainError, MalformedError, OSError, TimeoutError) as error:
         return [_unreachable("node", url, error, "node.ws", timeout)]
@@ -334,20 +344,22 @@ async def _guard(name: str, work: Awaitable[Check | list[Check]]) -> list[Check]
     return found if isinstance(found, list) else [found]
 
 
-async def check_state(rpc: Rpc, deployment: Deployment) -> list[Check]:
-    """Pools load from the deployment's factories, positions from its lending market: what the
-    bot would work with, and what it will not do where a protocol is missing."""
-    from simulation.loader import LoadError, load_lending, load_pools
-    from simulation.state import ChainState
+async def check_state(
+    rpc: Rpc, deployment: Deployment, state: ChainState | None = None
+) -> list[Check]:
+    """Pools load from the deployment's factories, positions from its lending market, both at
+    the head: what the bot would work with, and what it will not do where a protocol is missing.
+    They load into ``state`` when given (the bot's, which then starts from it); its block is set
+    to the head only when both loaded."""
+    from mevbot.deployment import chain_state
+    from simulation.loader import LoadError, load_pools
 
-    state = ChainState(
-        routers=deployment.venues,
-        factories=deployment.pool_kinds,
-        lending_pool=deployment.lending_pool,
-    )
+    state = chain_state(deployment) if state is None else state
+    head = await eth_get_block(rpc, "latest")
+    assert head is not None
     factories = len(deployment.pool_kinds)
     try:
-        pools = await load_pools(rpc, state)
+        pools = await load_pools(rpc, state, hex(head.number))
     except (RpcError, MalformedError, LoadError) as error:
         listed = ", ".join(deployment.pool_kinds)
         found = [
@@ -371,21 +383,91 @@ async def check_state(rpc: Rpc, deployment: Deployment) -> list[Check]:
         ]
     if deployment.lending_pool is None:
         found.append(Check("positions", True, "no lending market configured: no liquidations"))
-        return found
-    try:
-        positions = await load_lending(rpc, state, from_block=deployment.lending_from_block)
-    except LoadError as error:
-        found.append(
-            Check(
-                "positions",
-                False,
-                f"the lending market {deployment.lending_pool} does not load: {error}",
-                "correct lending_pool, or remove it to run without liquidations",
-            )
-        )
-        return found
-    found.append(Check("positions", True, f"{positions} positions in {deployment.lending_pool}"))
+    else:
+        found.append(await _positions(rpc, deployment, state, head.number))
+    if all(check.ok for check in found):
+        state.block_number, state.block_hash = head.number, head.hash
     return found
+
+
+async def _positions(rpc: Rpc, deployment: Deployment, state: ChainState, head: int) -> Check:
+    from simulation.loader import LoadError, load_lending
+
+    try:
+        positions = await load_lending(rpc, state, deployment.lending_from_block, head)
+    except LoadError as error:
+        return Check(
+            "positions",
+            False,
+            f"the lending market {deployment.lending_pool} does not load: {error}",
+            "correct lending_pool, or remove it to run without liquidations",
+        )
+    return Check("positions", True, f"{positions} positions in {deployment.lending_pool}")
+
+
+async def check_aave(rpc: Rpc, deployment: Deployment) -> list[Check]:
+    """Aave V3's PoolAddressesProvider names its pool, and the pool's revision is one whose
+    liquidation rules the bot knows; nothing where the network has no Aave V3."""
+    from simulation.aave_v3 import UnsupportedRevision, check_revision
+
+    provider = deployment.aave_provider
+    if provider is None:
+        return []
+    try:
+        (pool,) = GET_POOL.decode_output(await eth_call(rpc, provider, GET_POOL.encode()))
+    except (ChainError, MalformedError, ValueError):
+        return [
+            Check(
+                "aave",
+                False,
+                f"the PoolAddressesProvider {provider} does not answer getPool()",
+                "point node.ws at the network's node (Aave V3 is deployed there)",
+            )
+        ]
+    pool = str(pool).lower()
+    try:
+        (revision,) = POOL_REVISION.decode_output(await eth_call(rpc, pool, POOL_REVISION.encode()))
+        check_revision(revision)
+    except UnsupportedRevision as error:
+        return [Check("aave", False, f"pool {pool}: {error}", "run without liquidations there")]
+    except (ChainError, MalformedError, ValueError):
+        return [
+            Check(
+                "aave",
+                False,
+                f"the pool {pool} that {provider} names does not answer POOL_REVISION()",
+                "point node.ws at the network's node (Aave V3 is deployed there)",
+            )
+        ]
+    return [Check("aave", True, f"pool {pool} (from {provider}), revision {revision}")]
+
+
+async def check_mev_share(session: aiohttp.ClientSession, url: str) -> Check:
+    """The MEV-Share stream answers a GET as a Server-Sent Events stream (its headers are enough:
+    events may be minutes apart)."""
+    headers = {"Accept": "text/event-stream"}
+    try:
+        async with (
+            asyncio.timeout(RELAY_TIMEOUT_S),
+            session.get(url, headers=headers, allow_redirects=False) as reply,
+        ):
+            status, kind = reply.status, reply.content_type
+    except (aiohttp.ClientError, OSError, TimeoutError) as error:
+        return Check(
+            "mev-share",
+            False,
+            f"{origin(url)}: {_why(error, url, RELAY_TIMEOUT_S)}",
+            "check mev_share_url",
+            "runtime",
+        )
+    if status != 200 or kind != "text/event-stream":
+        return Check(
+            "mev-share",
+            False,
+            f"{origin(url)} answers HTTP {status} ({kind}), not an event stream",
+            "point mev_share_url at a MEV-Share event stream",
+        )
+    return Check("mev-share", True, f"{origin(url)} streams events")
 
 
 def check_simulator(config: Config) -> Check:
@@ -536,24 +618,31 @@ async def check_redis(url: str, timeout: float) -> Check:
 
 
 async def run_checks(
-    config: Config, deployment: Deployment, keys: Keys, redis_url: str | None = None
+    config: Config,
+    deployment: Deployment,
+    keys: Keys,
+    redis_url: str | None = None,
+    state: ChainState | None = None,
 ) -> tuple[Check, ...]:
     """Every start-up check, in the order a person would fix them; ``redis_url`` is the Redis
-    the instances share, if any."""
+    the instances share, if any; the pools and positions load into ``state`` when given (see
+    :func:`check_state`)."""
     timeout = config.node.timeout_s
-    found = [check_keys(keys, config), *await _node(deployment, keys, timeout)]
+    found = [check_keys(keys, config), *await _node(deployment, keys, timeout, state)]
     found += await _fork_node(config, deployment, timeout)
     found.append(check_simulator(config))
     if redis_url is not None:
         found.append(await check_redis(redis_url, timeout))
-    if not config.dry_run and deployment.relays:
-        dialects = deployment.relay_dialects
-        async with aiohttp.ClientSession() as session:
-            for checks in await asyncio.gather(
-                *(
-                    _relay(session, name, url, dialects.get(name, "generic"), keys)
-                    for name, url in deployment.relays
-                )
-            ):
-                found += checks
+    relays = deployment.relays if not config.dry_run else ()
+    dialects = deployment.relay_dialects
+    async with aiohttp.ClientSession() as session:
+        for checks in await asyncio.gather(
+            *(
+                _relay(session, name, url, dialects.get(name, "generic"), keys)
+                for name, url in relays
+            )
+        ):
+            found += checks
+        if deployment.mevshare_stream is not None:
+            found.append(await check_mev_share(session, deployment.mevshare_stream))
     return tuple(found)

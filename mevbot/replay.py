@@ -39,7 +39,7 @@ from chain.types import PendingTx
 from execution.ledger import Ledger
 from execution.signer import LocalSigner
 from mevbot.config import Config
-from mevbot.deployment import Deployment
+from mevbot.deployment import Deployment, chain_state
 from mevbot.latency import LatencyBook
 from mevbot.pipeline import build_engine, build_strategies
 from mevbot.submitter import Verdict
@@ -245,12 +245,7 @@ def _replayed(line: int, candidate: Candidate, verdict: Verdict) -> ReplayCandid
 
 
 async def _load_state(view: BlockView, deployment: Deployment, start: int) -> ChainState:
-    state = ChainState(
-        routers=deployment.venues,
-        factories=deployment.pool_kinds,
-        lending_pool=deployment.lending_pool,
-        history=128,
-    )
+    state = chain_state(deployment)
     await load_pools(view, state)
     if deployment.lending_pool is not None:
         await load_lending(view, state, from_block=deployment.lending_from_block, to_block=start)

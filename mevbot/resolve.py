@@ -28,6 +28,7 @@ from execution.identity import keystore_address, load_or_create
 from execution.signer import LocalSigner, SignerKeyError
 from mevbot.config import Config, ConfigError
 from mevbot.deployment import ROUTER_KINDS, Deployment, Keys, deployment_from_world, devnet_keys
+from mevbot.networks import NETWORKS
 
 log = logging.getLogger("mevbot.resolve")
 
@@ -79,6 +80,8 @@ def resolve_deployment(config: Config, world: World | None = None) -> Deployment
         lending_pool=config.lending_pool,
         lending_from_block=config.lending_from_block,
         relay_dialects={r.name: r.dialect for r in config.relays},
+        aave_provider=NETWORKS[config.network].aave_v3_addresses_provider,
+        mevshare_stream=config.mev_share_url,
     )
 
 
@@ -108,6 +111,7 @@ def _on_top_of_world(config: Config, world: Deployment) -> Deployment:
             **world.relay_dialects,
             **{relay.name: relay.dialect for relay in config.relays},
         },
+        mevshare_stream=config.mev_share_url or world.mevshare_stream,
     )
 
 

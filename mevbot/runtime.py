@@ -26,7 +26,7 @@ from execution.relay import MultiRelay
 from keepers.oracle import OracleFeed
 from mevbot.config import Config
 from mevbot.counters import Counts
-from mevbot.deployment import Deployment, Keys
+from mevbot.deployment import Deployment, Keys, chain_state
 from mevbot.endpoint import StatusServer
 from mevbot.engine import Engine
 from mevbot.latency import LatencyBook
@@ -49,7 +49,7 @@ from mevbot.status import (
     Intake as IntakeStatus,
 )
 from mevbot.supervisor import Supervisor
-from simulation.loader import load_feeds, load_lending, load_pools
+from simulation.loader import catch_up, load_feeds, load_lending, load_pools
 from simulation.state import ChainState
 from watcher.decode import Decoder
 from watcher.events import NewHead, Reorg
@@ -73,6 +73,9 @@ class Bot:
     redis_url: str | None = None
     name: str | None = None
     log_tail: TailHandler = field(default_factory=TailHandler)
+    # The state the start-up checks loaded (pools and positions at their block, which is set):
+    # start() catches it up to the head instead of loading it again.
+    preloaded: ChainState | None = None
 
     def __post_init__(self) -> None:
         if self.role not in ROLE_PARTS:
@@ -90,12 +93,7 @@ class Bot:
         self.head_handlers: list[HeadHandler] = []
         # What the core and the parts fill in as they start.
         self.rpc: ReconnectingRpc | None = None
-        self.state = ChainState(
-            routers=self.deployment.venues,
-            factories=self.deployment.pool_kinds,
-            lending_pool=self.deployment.lending_pool,
-            history=128,
-        )
+        self.state = self.preloaded or chain_state(self.deployment)
         self.decoder = Decoder(
             self.deployment.routers,
             pairs=self.state.pools.__contains__,
@@ -124,13 +122,16 @@ class Bot:
         self.rpc = ReconnectingRpc(d.node_ws, timeout=self.config.node.timeout_s)
         await self.rpc.__aenter__()
         self.closers.append(self.rpc.close)
-        await load_pools(self.rpc, self.state)
-        if d.lending_pool is not None:
-            await load_lending(self.rpc, self.state, from_block=d.lending_from_block)
-        await load_feeds(self.rpc, self.state, self.state.feed_assets)
         head = await eth_get_block(self.rpc, "latest")
         assert head is not None
-        self.state.block_number, self.state.block_hash = head.number, head.hash
+        if self.preloaded is None:
+            await load_pools(self.rpc, self.state, hex(head.number))
+            if d.lending_pool is not None:
+                await load_lending(self.rpc, self.state, d.lending_from_block, head.number)
+            self.state.block_number, self.state.block_hash = head.number, head.hash
+        else:
+            await catch_up(self.rpc, self.state, head.number, head.hash)
+        await load_feeds(self.rpc, self.state, self.state.feed_assets, hex(head.number))
         if self.redis_url:
             client = connect_redis(self.redis_url)
             self.closers.append(client.aclose)

@@ -4,6 +4,7 @@ Pools are loaded by their kind (:class:`~simulation.pools.PoolKind`) from the fa
 state follows; feed proxies via ``latestRoundData``, ``aggregator()`` and ``phaseId()``; the
 lending market's reserves via its config getters and positions by replaying its events since a
 start block. Every read is one batch per kind of call (chunked), never one round trip per pool.
+A state loaded at an earlier block is brought up to a later one by :func:`catch_up`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ from simulation.lending import ReserveConfig
 from simulation.pools import PoolKind
 from simulation.state import ChainState, FeedAnswer, FeedLink
 
-__all__ = ["AaveSnapshot", "LoadError", "load_aave", "load_feeds", "load_lending", "load_pools"]
+__all__ = [
+    "AaveSnapshot",
+    "LoadError",
+    "catch_up",
+    "load_aave",
+    "load_feeds",
+    "load_lending",
+    "load_pools",
+]
 
 # EACAggregatorProxy's reads (Chainlink AggregatorProxy.sol): the answer and the current phase.
 FEED = Abi.from_signatures(
@@ -180,3 +189,30 @@ async def load_lending(
     )
     state.replay_lending(Log.from_rpc(raw) for raw in raw_logs)
     return len(state.positions)
+
+
+async def catch_up(rpc: Any, state: ChainState, number: int, block_hash: str) -> int:
+    """Bring a state loaded at an earlier block up to block ``number``: the logs it follows from
+    the blocks after its own (one ``eth_getLogs``) are applied block by block, in order. Returns
+    how many blocks had such logs."""
+    start = state.block_number + 1
+    if number < start:
+        return 0
+    raw_logs = await rpc.call(
+        "eth_getLogs",
+        [
+            {
+                "fromBlock": hex(start),
+                "toBlock": hex(number),
+                "topics": [["0x" + t.hex() for t in state.log_topics]],
+            }
+        ],
+    )
+    by_block: dict[tuple[int, str], list[Log]] = {}
+    for raw in raw_logs:
+        log = Log.from_rpc(raw)
+        by_block.setdefault((log.block_number, log.block_hash), []).append(log)
+    for (block, hash_), logs in sorted(by_block.items()):
+        state.apply_block(block, hash_, sorted(logs, key=lambda log: log.log_index))
+    state.block_number, state.block_hash = number, block_hash
+    return len(by_block)

@@ -108,6 +108,15 @@ class _BlockUndo:
     undo: list[tuple[dict[Any, Any], Any, Any]] = field(default_factory=list)
 
 
+def state_topics(kinds: Iterable[PoolKind]) -> tuple[bytes, ...]:
+    """The topics of every log a state of pools of ``kinds`` follows (their state changes and
+    their factories' pool-created events), feeds and lending positions."""
+    kinds = list(kinds)
+    pools = {t for kind in kinds for t in kind.pool_topics}
+    created = {kind.creation_topic for kind in kinds}
+    return (*sorted(pools | created), ANSWER_UPDATED, AGGREGATOR_CONFIRMED, *LENDING_TOPICS)
+
+
 class ChainState:
     """Pools, feeds and positions as of ``block_number``, with undo history for reorgs.
 
@@ -195,9 +204,7 @@ class ChainState:
     @property
     def log_topics(self) -> tuple[bytes, ...]:
         """The topics of every log the state follows: a head source subscribes to these."""
-        pools = {t for kind in self.factories.values() for t in kind.pool_topics}
-        created = {kind.creation_topic for kind in self.factories.values()}
-        return (*sorted(pools | created), ANSWER_UPDATED, AGGREGATOR_CONFIRMED, *LENDING_TOPICS)
+        return state_topics(self.factories.values())
 
     def set_feed(self, answer: FeedAnswer) -> None:
         self._set(self.feeds, answer.feed, answer)

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -204,7 +205,9 @@ def test_a_role_without_redis_says_where_redis_comes_from(tmp_path):
     )
 
 
-def test_the_devnet_honours_the_files_own_addresses_and_relays(tmp_path):
+def _world_json(tmp_path: Path, **fields: Any) -> Path:
+    """A minimal devnet world JSON (WETH 0x01.., a V2 router 0x02.. of factory 0x03.., the
+    lending pool 0x04.., the executor 0x05..) with ``fields`` on top."""
     world = World(
         chain_id=31337,
         rpc={"http": "http://127.0.0.1:1", "ws": "ws://127.0.0.1:1"},
@@ -217,10 +220,15 @@ def test_the_devnet_honours_the_files_own_addresses_and_relays(tmp_path):
         lending={"pool": "0x" + "04" * 20},
         executor="0x" + "05" * 20,
         deployed_block=1,
-        extra={"relay": "http://127.0.0.1:2"},
+        **fields,
     )
     devnet_json = tmp_path / "devnet.json"
     devnet_json.write_text(json.dumps(world.to_json()))
+    return devnet_json
+
+
+def test_the_devnet_honours_the_files_own_addresses_and_relays(tmp_path):
+    devnet_json = _world_json(tmp_path, extra={"relay": "http://127.0.0.1:2"})
     router, factory = "0x" + "aa" * 20, "0x" + "bb" * 20
     config = load_config(
         _write(
@@ -253,23 +261,10 @@ def test_the_worlds_routers_reach_the_deployment_by_kind(tmp_path):
         {"address": "0x" + "02" * 20, "kind": "uniswap-v2", "name": "uni"},
         {"address": "0x" + "06" * 20, "kind": "uniswap-v3-02", "name": "swap-router-02"},
         {"address": "0x" + "07" * 20, "kind": "universal-router", "name": "universal-router"},
+        {"address": "0x" + "08" * 20, "kind": "universal-router-v2", "name": "ur-v2"},  # a fork's
     ]
-    world = World(
-        chain_id=31337,
-        rpc={"http": "http://127.0.0.1:1", "ws": "ws://127.0.0.1:1"},
-        roles={},
-        traders=[],
-        borrowers=[],
-        tokens={"WETH": {"address": "0x" + "01" * 20}},
-        dexes={"uni": {"router": "0x" + "02" * 20, "factory": "0x" + "03" * 20}},
-        feeds={},
-        lending={"pool": "0x" + "04" * 20},
-        executor="0x" + "05" * 20,
-        deployed_block=1,
-        routers=routers,
-    )
-    devnet_json = tmp_path / "devnet.json"
-    devnet_json.write_text(json.dumps(world.to_json()))
+    v3 = {"factory": "0x" + "09" * 20, "v2_factory": "0x" + "03" * 20}
+    devnet_json = _world_json(tmp_path, routers=routers, v3=v3)
     config = load_config(
         _write(tmp_path, f'network = "devnet"\ndevnet_json = "{devnet_json}"\n'), environ={}
     )
@@ -278,7 +273,11 @@ def test_the_worlds_routers_reach_the_deployment_by_kind(tmp_path):
         "0x" + "02" * 20: "uniswap-v2-router",
         "0x" + "06" * 20: "uniswap-v3-swap-router02",
         "0x" + "07" * 20: "universal-router-v2.1",  # the npm package the devnet deploys
+        "0x" + "08" * 20: "universal-router-v2",
     }
+    both = {"uniswap-v3": "0x" + "09" * 20, "uniswap-v2": "0x" + "03" * 20}
+    venues = resolve_deployment(config).venues
+    assert venues["0x" + "06" * 20] == venues["0x" + "07" * 20] == venues["0x" + "08" * 20] == both
 
 
 def test_a_relay_names_a_known_dialect(tmp_path):

@@ -110,11 +110,17 @@ def predicted_cycle_profit(world: World, amount_in: int) -> int:
     return weth_out - amount_in
 
 
+def hops(world: World, *route: tuple[Contract, Contract]) -> list[tuple[str, int, bool]]:
+    """Executor hops (pool, Kind.V2 = 0, zeroForOne) selling each (pair, token) in turn."""
+    return [
+        (pair.address, 0, pair.functions.token0().call() == token.address) for pair, token in route
+    ]
+
+
 def arbitrage_call(world: World, amount_in: int, min_profit: int, coinbase_wei: int) -> Any:
-    pairs = [world.cheap_tkn_pair.address, world.dear_tkn_pair.address]
-    return world.executor.functions.arbitrage(
-        pairs, world.weth.address, amount_in, min_profit, coinbase_wei
-    )
+    """WETH -> TKN on the cheap-TKN pair, TKN -> WETH on the dear one, from inventory."""
+    cycle = hops(world, (world.cheap_tkn_pair, world.weth), (world.dear_tkn_pair, world.tkn))
+    return world.executor.functions.arbitrageHops(cycle, amount_in, False, min_profit, coinbase_wei)
 
 
 def test_only_the_owner_can_call_anything(world: World) -> None:
@@ -173,16 +179,11 @@ def test_arbitrage_reverts_below_min_profit_or_off_cycle(world: World) -> None:
     too_greedy = arbitrage_call(world, amount_in, profit - tip + 1, tip)
     assert devnet.revert_reason(too_greedy, world.owner) == "executor: profit below minimum"
     # The reverse direction loses money: no minimum at all still refuses it.
-    losing = executor.functions.arbitrage(
-        [world.dear_tkn_pair.address, world.cheap_tkn_pair.address],
-        world.weth.address,
-        amount_in,
-        0,
-        0,
-    )
+    backwards = hops(world, (world.dear_tkn_pair, world.weth), (world.cheap_tkn_pair, world.tkn))
+    losing = executor.functions.arbitrageHops(backwards, amount_in, False, 0, 0)
     assert devnet.revert_reason(losing, world.owner) == "executor: profit below minimum"
-    one_way = executor.functions.arbitrage(
-        [world.cheap_tkn_pair.address], world.weth.address, amount_in, 0, 0
+    one_way = executor.functions.arbitrageHops(
+        hops(world, (world.cheap_tkn_pair, world.weth)), amount_in, False, 0, 0
     )
     assert devnet.revert_reason(one_way, world.owner) == "executor: cycle must end in tokenIn"
 

@@ -18,6 +18,7 @@ from chain.abi import load_artifact
 from chain.node import ANVIL_DEV_KEYS, AnvilProcess, free_port
 from chain.rpc import Rpc, eth_get_transaction_count, eth_send_raw_transaction
 from chain.types import BlockHeader, MalformedError
+from simulation.actions import HopArbitrageAction, SwapHop
 from simulation.backends import open_simulator
 from simulation.fork import AnvilForkSimulator
 from simulation.node_sim import NodeSimulator
@@ -32,7 +33,6 @@ from simulation.simulator import (
 )
 
 ROUTER = artifacts.load("UniswapV2Router02").abi
-EXECUTOR = load_artifact("Executor").abi
 ERC20 = load_artifact("ERC20Token").abi
 
 
@@ -158,13 +158,14 @@ async def signed_swap(
 def arbitrage_call(
     world: World, amount_in: int, coinbase_wei: int, sender: str | None = None
 ) -> SimCall:
-    pairs = [
-        world.dexes["sushiswap"]["pairs"]["WETH/USDC"]["address"],
-        world.dexes["uniswap"]["pairs"]["WETH/USDC"]["address"],
-    ]
-    data = EXECUTOR.function("arbitrage").encode(
-        pairs, world.tokens["WETH"]["address"], amount_in, 0, coinbase_wei
+    weth = world.tokens["WETH"]["address"]
+    sushi, uni = (world.dexes[d]["pairs"]["WETH/USDC"] for d in ("sushiswap", "uniswap"))
+    # WETH -> USDC on sushiswap, USDC -> WETH on uniswap, from the executor's inventory.
+    hops = (
+        SwapHop(sushi["address"], "uniswap-v2", sushi["token0"] == weth),
+        SwapHop(uni["address"], "uniswap-v2", uni["token0"] != weth),
     )
+    data = HopArbitrageAction(hops, weth, amount_in, flash=False).calldata(0, coinbase_wei)
     return SimCall(
         sender=sender or world.roles["executor"].address,
         to=world.executor,

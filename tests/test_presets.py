@@ -32,6 +32,9 @@ def test_sepolia_and_mainnet_presets_hold_uniswaps_published_addresses():
     assert sepolia.routers == {
         "0xee567fe1712faf6149d80da1e6934e354124cfe3": "uniswap-v2",
         "0x3bfa4769fb09eefc5a80d6e87c3b9c650f7ae48e": "uniswap-v3-02",
+        # Uniswap/universal-router deploy-addresses/sepolia.json
+        "0x3a9d48ab9751398bbfa63ad67599bb04e4bdf98b": "universal-router-v2",
+        "0x3fc91a3afd70395cd496c647d5a6cc9d4b2b7fad": "universal-router-v1.2",
     }
     mainnet = load_config(network="mainnet", environ={})
     assert mainnet.weth == "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2"
@@ -39,6 +42,7 @@ def test_sepolia_and_mainnet_presets_hold_uniswaps_published_addresses():
         "0x5c69bee701ef814a2b6a3edd4b1652cb9cc5aa6f"
     )
     assert mainnet.routers["0x68b3465833fb72a70ecdf485e0e4c7bd8665fc45"] == "uniswap-v3-02"
+    assert mainnet.routers["0x66a9893cc07d91d95644aedd05d03f95e1dba8af"] == "universal-router-v2"
     hoodi = load_config(network="hoodi", environ={})
     assert (hoodi.weth, hoodi.routers, hoodi.v2_factories) == (None, {}, {})
 

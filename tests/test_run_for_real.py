@@ -1,7 +1,10 @@
 """Run it for real, through the CLI only, on the devnet: `mevbot executor deploy` a fresh
 Executor, fund it, `mevbot doctor` all ✔, `mevbot run` lands a backrun, `mevbot executor
 withdraw` moves the profit out. And `mevbot doctor` on a broken config shows each ✖ with its fix
-and exits 1."""
+and exits 1.
+
+The MEV-Share stream the doctor checks is a loopback server that answers as the stream does (SSE
+headers and a ping comment): Flashbots' stream cannot be reached from here."""
 
 from __future__ import annotations
 
@@ -11,8 +14,12 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from chain.node import free_port
@@ -102,6 +109,29 @@ def _devnet(tmp_path: Path, devnet_cache: Path) -> tuple[subprocess.Popen[str], 
     return devnet, world
 
 
+class _Stream(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        self.wfile.write(b":ping\n\n")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def _event_stream() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Stream)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def _config(tmp_path: Path, world: Path, extra: str = "", port: int | None = None) -> Path:
     config = tmp_path / "mevbot.toml"
     metrics = f"port = {port}" if port else "enabled = false"
@@ -117,6 +147,17 @@ def test_deploy_doctor_run_land_and_withdraw_the_profit(tmp_path, devnet_cache):
     bot = traffic = None
     try:
         port = free_port()
+        with _event_stream() as stream:
+            config = _config(tmp_path, world, f'mev_share_url = "{stream}"', port=port)
+            doctor = _mevbot("doctor", "--config", str(config))
+        assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+        assert "✖" not in doctor.stdout and "0 failed: ready to run" in doctor.stdout
+        rows = _doctor_rows(doctor.stdout)
+        assert f"{stream} streams events" in rows["mev-share"]
+        aave = json.loads(world.read_text())["aave"]
+        assert (
+            f"pool {aave['pool']} (from {aave['addresses_provider']}), revision 1" in rows["aave"]
+        )
         config = _config(tmp_path, world, port=port)
         before = config.read_text()
         deployed = _mevbot("executor", "deploy", "--config", str(config), "--write-config")
@@ -139,7 +180,7 @@ def test_deploy_doctor_run_land_and_withdraw_the_profit(tmp_path, devnet_cache):
         assert {"node", "node methods", "executor code", "executor owner", "executor funds"} <= set(
             rows
         )
-        assert {"relay devnet", "relay devnet signature", "pools", "positions"} <= set(rows)
+        assert {"relay devnet", "relay devnet signature", "pools", "positions", "aave"} <= set(rows)
 
         bot = _popen(*CLI, "run", "--config", str(config), "--no-tui")
         _wait_for(bot, "started on devnet")
@@ -174,11 +215,13 @@ def test_doctor_shows_each_broken_part_with_its_fix_and_exits_1(tmp_path, devnet
     try:
         world = json.loads(world_json.read_text())
         closed = free_port()
-        # A sepolia config pointed at the devnet's node: the wrong chain, and a closed relay.
+        # A sepolia config pointed at the devnet's node: the wrong chain, a closed relay and
+        # MEV-Share stream.
         sepolia = tmp_path / "sepolia.toml"
         sepolia.write_text(
             f'network = "sepolia"\nexecutor = "{world["executor"]}"\n'
             f'weth = "{world["tokens"]["WETH"]["address"]}"\n'
+            f'mev_share_url = "http://127.0.0.1:{closed}/"\n'
             f'[node]\nws = "{world["rpc"]["ws"]}"\nhttp = "{world["rpc"]["http"]}"\n'
             f'[[relays]]\nname = "closed"\nurl = "http://127.0.0.1:{closed}"\n'
         )
@@ -189,17 +232,22 @@ def test_doctor_shows_each_broken_part_with_its_fix_and_exits_1(tmp_path, devnet
         doctor = _mevbot("doctor", "--config", str(sepolia), env=ENV | keys)
         assert doctor.returncode == 1, doctor.stdout + doctor.stderr
         rows = _doctor_rows(doctor.stdout)
-        for name in ("node", "fork node", "relay closed"):
+        for name in ("node", "fork node", "relay closed", "mev-share"):
             assert rows[name].lstrip().startswith("✖"), doctor.stdout
         wrong = "is chain 31337 (devnet), but the config is for sepolia (chain 11155111)"
         assert wrong in rows["node"] and "point node.ws at a sepolia node" in rows["node"]
         assert f"127.0.0.1:{closed}: connection refused" in rows["relay closed"]
         assert "check the relay URL" in rows["relay closed"]
-        assert "3 failed" in doctor.stdout
+        assert f"127.0.0.1:{closed}: connection refused" in rows["mev-share"]
+        assert "check mev_share_url" in rows["mev-share"]
+        assert "4 failed" in doctor.stdout
         assert keys["MEVBOT_EXECUTOR_KEY"][2:] not in doctor.stdout + doctor.stderr
 
         nothing = "0x000000000000000000000000000000000000dead"
-        no_code = _config(tmp_path, world_json, f'executor = "{nothing}"\n')
+        relay = world["extra"]["relay"]  # answers HTTP, but is no event stream
+        no_code = _config(
+            tmp_path, world_json, f'executor = "{nothing}"\nmev_share_url = "{relay}"\n'
+        )
         doctor = _mevbot("doctor", "--config", str(no_code))
         assert doctor.returncode == 1
         rows = _doctor_rows(doctor.stdout)
@@ -207,6 +255,9 @@ def test_doctor_shows_each_broken_part_with_its_fix_and_exits_1(tmp_path, devnet
         assert rows["executor"].lstrip().startswith("✖")
         assert f"no contract at {nothing}" in rows["executor"]
         assert "mevbot executor deploy --config FILE --write-config" in rows["executor"]
-        assert "1 failed" in doctor.stdout
+        assert rows["mev-share"].lstrip().startswith("✖")
+        assert "answers HTTP 405 (text/plain), not an event stream" in rows["mev-share"]
+        assert "point mev_share_url at a MEV-Share event stream" in rows["mev-share"]
+        assert "2 failed" in doctor.stdout
     finally:
         _stop(devnet)

@@ -18,7 +18,7 @@ from chain.topics import STATE_TOPICS
 from chain.types import Log
 from simulation.amm import Pool
 from simulation.lending import account_data
-from simulation.loader import load_feeds, load_lending, load_pools
+from simulation.loader import catch_up, load_feeds, load_lending, load_pools
 from simulation.state import ChainState, FeedAnswer, FeedLink
 from simulation.uniswap_v2 import UNISWAP_V2
 from watcher.decode import Decoder, RouterKind
@@ -94,6 +94,24 @@ async def test_reserves_from_logs_equal_get_reserves_after_every_block(devnet_fa
             await _mine_block(rpc, state)
             tracked = {a: (p.reserve0, p.reserve1) for a, p in state.pools.items()}
             assert await _chain_reserves(rpc, list(state.pools)) == tracked
+
+
+async def test_a_state_loaded_blocks_ago_catches_up_with_the_logs_since(devnet_factory):
+    devnet = devnet_factory(block_time=None)
+    world = devnet.world
+    async with connect(world.rpc["ws"]) as rpc:
+        state = await _loaded_state(rpc, world)
+        traffic = Traffic(world, seed=13)
+        await traffic.sync_nonces(rpc)
+        for _ in range(3):  # blocks the state does not see (the bot is still starting)
+            await _send_swaps(rpc, traffic, state, count=4)
+            await rpc.call("evm_mine")
+        await rpc.call("evm_mine")  # and one without a swap
+        head = await rpc.call("eth_getBlockByNumber", ["latest", False])
+        assert await catch_up(rpc, state, int(head["number"], 16), head["hash"]) == 3
+        assert (state.block_number, state.block_hash) == (int(head["number"], 16), head["hash"])
+        tracked = {a: (p.reserve0, p.reserve1) for a, p in state.pools.items()}
+        assert await _chain_reserves(rpc, list(state.pools)) == tracked
 
 
 async def test_reorg_rolls_back_and_the_new_branch_applies(devnet_factory):

@@ -117,20 +117,6 @@ contract Executor {
     /// @notice Anyone may send ether (WETH unwraps land here; the owner funds tips this way).
     receive() external payable {}
 
-    /// @notice Swap amountIn of tokenIn (held here) through the V2 pairs in order; the cycle must
-    /// end in tokenIn. Profit = tokenIn balance after - before.
-    function arbitrage(address[] calldata pairs, address tokenIn, uint256 amountIn, uint256 minProfit, uint256 coinbaseWei)
-        external
-        onlyOwner
-    {
-        uint256 balanceBefore = IERC20(tokenIn).balanceOf(address(this));
-        address tokenOut = _swapPath(pairs, tokenIn, amountIn);
-        require(tokenOut == tokenIn, "executor: cycle must end in tokenIn");
-        uint256 profit = _gain(tokenIn, balanceBefore);
-        _settle(tokenIn, profit, minProfit, coinbaseWei);
-        emit ArbitrageExecuted(tokenIn, amountIn, profit, coinbaseWei);
-    }
-
     /// @notice Swap amountIn of the first hop's input token through the hops, which must chain
     /// into a cycle back to that token. With flash, nothing is spent from inventory: the first
     /// hop pays out first (a V2 flash swap, or the V3 swap before its callback), the rest of the

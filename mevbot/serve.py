@@ -1,6 +1,6 @@
 """What ``mevbot devnet`` and ``mevbot fork`` share: start a node with the local relay, builder
-and MEV-Share node on top, write its world description, say what is up, run until Ctrl-C or SIGTERM, then stop
-everything and print what the builder did."""
+and MEV-Share node on top, write its world description, say what is up, run until Ctrl-C or
+SIGTERM, then stop everything and print what the builder did."""
 
 from __future__ import annotations
 

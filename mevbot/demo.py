@@ -212,7 +212,7 @@ async def _summarize(
     deltas["ETH"] += owner_after["ETH"] - owner_before["ETH"]
     liquidations = [
         log
-        for log in await _count_logs(rpc, world.lending["pool"], LIQUIDATION_CALL, start + 1, end)
+        for log in await _count_logs(rpc, world.aave["pool"], LIQUIDATION_CALL, start + 1, end)
         if log["data"][2 + 64 * 2 : 2 + 64 * 3].endswith(world.executor[2:])
     ]
     updates = await _count_logs(

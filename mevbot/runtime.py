@@ -120,12 +120,13 @@ class Bot:
         self.rpc = ReconnectingRpc(d.node_ws, timeout=self.config.node.timeout_s)
         await self.rpc.__aenter__()
         self.closers.append(self.rpc.close)
-        await load_pools(self.rpc, self.state)
-        if d.lending_pool is not None:
-            await load_lending(self.rpc, self.state, from_block=d.lending_from_block)
-        await load_feeds(self.rpc, self.state, self.state.feed_assets)
         head = await eth_get_block(self.rpc, "latest")
         assert head is not None
+        # One block for every load: Aave events are deltas, applied from the next head on.
+        await load_pools(self.rpc, self.state, hex(head.number))
+        if d.lending_pool is not None:
+            await load_lending(self.rpc, self.state, d.lending_from_block, head.number)
+        await load_feeds(self.rpc, self.state, self.state.feed_assets, hex(head.number))
         self.state.block_number, self.state.block_hash = head.number, head.hash
         if self.redis_url:
             client = connect_redis(self.redis_url)

@@ -2,8 +2,8 @@
 
 Pools are loaded by their kind (:class:`~simulation.pools.PoolKind`) from the factories the
 state follows; feed proxies via ``latestRoundData``, ``aggregator()`` and ``phaseId()``; the
-lending market's reserves via its config getters and positions by replaying its events since a
-start block. Every read is one batch per kind of call (chunked), never one round trip per pool.
+Aave V3 Pool's revision, reserves, oracle sources and users' scaled positions at one block.
+Every read is one batch per kind of call (chunked), never one round trip per pool.
 """
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from chain.abi import Abi
-from chain.topics import LENDING_TOPICS
+from chain.topics import BALANCE_TRANSFER, BORROW, SUPPLY
 from chain.types import Log
 from simulation.aave_v3 import AavePosition, ReserveState, check_revision
 from simulation.calls import LoadError, eth_calls
-from simulation.lending import ReserveConfig
 from simulation.pools import PoolKind
 from simulation.state import ChainState, FeedAnswer, FeedLink
 
@@ -29,11 +28,6 @@ FEED = Abi.from_signatures(
     "function aggregator() returns (address)",
     "function phaseId() returns (uint16)",
 )
-LENDING = Abi.from_signatures(
-    "function getReservesList() returns (address[])",
-    "function getReserveConfig(address) returns (address, uint8, uint256, uint256, uint256)",
-)
-ERC20 = Abi.from_signatures("function decimals() returns (uint8)")
 # Aave V3's IPool, AaveOracle and scaled-balance tokens; the ReserveData and
 # UserConfigurationMap structs are all-static, so their fields are read as flat words.
 AAVE = Abi.from_signatures(
@@ -44,6 +38,10 @@ AAVE = Abi.from_signatures(
     "function getUserConfiguration(address) returns (uint256)",
     "function scaledBalanceOf(address) returns (uint256)",
     "function getAssetPrice(address) returns (uint256)",
+    "function getSourceOfAsset(address) returns (address)",
+    "function ADDRESSES_PROVIDER() returns (address)",
+    "function getPriceOracle() returns (address)",
+    "function FLASHLOAN_PREMIUM_TOTAL() returns (uint128)",
 )
 
 
@@ -124,7 +122,16 @@ async def load_aave(
             *_,
         ) = fn("getReserveData").decode_output(data)
         reserves[asset] = ReserveState(
-            asset, rid, config, liquidity_index, liquidity_rate, borrow_index, borrow_rate, updated
+            asset,
+            rid,
+            config,
+            liquidity_index,
+            liquidity_rate,
+            borrow_index,
+            borrow_rate,
+            updated,
+            a_token.lower(),
+            debt_token.lower(),
         )
         tokens[asset] = (a_token.lower(), debt_token.lower())
     prices = {
@@ -153,30 +160,71 @@ async def load_aave(
 async def load_lending(
     rpc: Any, state: ChainState, from_block: int, to_block: int | str = "latest"
 ) -> int:
-    """Reserve configs and every position, replayed from the pool's events; returns the count
-    of users with a position."""
+    """The state's Aave V3 Pool as of ``to_block``: its reserves, the oracle's feed proxies
+    (``getSourceOfAsset``: the feeds whose answers price each asset) and the scaled position of
+    every user its Supply and Borrow events (and its aTokens' transfers) since ``from_block``
+    name; returns the count of users with a position. An unsupported pool revision is a
+    :class:`LoadError` saying so."""
     pool = state.lending_pool
     if pool is None:
         raise LoadError("no lending pool configured")
-    list_fn, config_fn = LENDING.function("getReservesList"), LENDING.function("getReserveConfig")
-    (assets,) = list_fn.decode_output((await eth_calls(rpc, [(pool, list_fn.encode())]))[0])
-    configs = await eth_calls(rpc, [(pool, config_fn.encode(a)) for a in assets])
-    for asset, raw in zip(assets, configs, strict=True):
-        feed, decimals, ltv, threshold, bonus = config_fn.decode_output(raw)
-        asset = asset.lower()
-        state.reserve_configs[asset] = ReserveConfig(asset, decimals, ltv, threshold, bonus)
-        state.feed_assets[feed.lower()] = asset
-    to = to_block if isinstance(to_block, str) else hex(to_block)
+    header = await rpc.call("eth_getBlockByNumber", [_block_tag(to_block), False])
+    if not isinstance(header, dict):
+        raise LoadError(f"block {to_block} not found")
+    block, timestamp = header["number"], int(header["timestamp"], 16)
+    fn = AAVE.function
+    provider_raw, premium_raw = await eth_calls(
+        rpc,
+        [(pool, fn(name).encode()) for name in ("ADDRESSES_PROVIDER", "FLASHLOAN_PREMIUM_TOTAL")],
+        block,
+    )
+    (provider,) = fn("ADDRESSES_PROVIDER").decode_output(provider_raw)
+    (state.flash_loan_premium,) = fn("FLASHLOAN_PREMIUM_TOTAL").decode_output(premium_raw)
+    (oracle_raw,) = await eth_calls(rpc, [(provider, fn("getPriceOracle").encode())], block)
+    oracle = fn("getPriceOracle").decode_output(oracle_raw)[0].lower()
+    users = await _users(rpc, pool, from_block, block)
+    snapshot = await load_aave(rpc, pool, oracle, [], block)
+    a_tokens = [r.a_token for r in snapshot.reserves.values()]
+    if a_tokens:
+        users |= await _users(rpc, a_tokens, from_block, block, BALANCE_TRANSFER)
+    snapshot = await load_aave(rpc, pool, oracle, sorted(users), block)
+    assets = list(snapshot.reserves)
+    sources = await eth_calls(
+        rpc, [(oracle, fn("getSourceOfAsset").encode(a)) for a in assets], block
+    )
+    for asset, raw in zip(assets, sources, strict=True):
+        state.feed_assets[fn("getSourceOfAsset").decode_output(raw)[0].lower()] = asset
+        state.set_reserve(snapshot.reserves[asset])
+    for user, position in snapshot.positions.items():
+        if position.scaled_collateral or position.scaled_debt or position.configuration:
+            state.set_position(user, position)
+    state.timestamp = timestamp
+    return len(state.positions)
+
+
+def _block_tag(block: int | str) -> str:
+    return block if isinstance(block, str) else hex(block)
+
+
+async def _users(
+    rpc: Any,
+    address: str | list[str],
+    from_block: int,
+    to_block: str,
+    topic: bytes | None = None,
+) -> set[str]:
+    """Users an Aave pool's Supply and Borrow events (``onBehalfOf``, topic 2), or its aTokens'
+    BalanceTransfer events (the recipient, topic 2), name between the two blocks."""
+    topics = [SUPPLY, BORROW] if topic is None else [topic]
     raw_logs = await rpc.call(
         "eth_getLogs",
         [
             {
-                "address": pool,
+                "address": address,
                 "fromBlock": hex(from_block),
-                "toBlock": to,
-                "topics": [["0x" + t.hex() for t in LENDING_TOPICS]],
+                "toBlock": to_block,
+                "topics": [["0x" + t.hex() for t in topics]],
             }
         ],
     )
-    state.replay_lending(Log.from_rpc(raw) for raw in raw_logs)
-    return len(state.positions)
+    return {"0x" + Log.from_rpc(raw).topics[2][-20:].hex() for raw in raw_logs}

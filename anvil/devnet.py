@@ -26,7 +26,8 @@ DEFAULT_STATE_DIR = PROJECT_ROOT / ".devnet-state"
 
 # The code that builds the world: editing it changes what a deploy produces.
 WORLD_CODE = tuple(
-    Path(__file__).with_name(name) for name in ("world.py", "uniswap_v3.py", "deployer.py")
+    Path(__file__).with_name(name)
+    for name in ("world.py", "uniswap_v3.py", "aave.py", "deployer.py")
 )
 
 

@@ -259,7 +259,7 @@ class ChainState:
             for log in logs:
                 try:
                     self._apply_log(log, pools, feeds, users, new_pairs)
-                except (IndexError, ValueError):
+                except (IndexError, ValueError, ArithmeticError):  # e.g. an index of zero
                     malformed += 1
         finally:
             self._history.append(self._current)

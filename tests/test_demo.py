@@ -1,4 +1,5 @@
-"""`mevbot demo` on a fresh devnet ends by itself with landed bundles, profit, liquidations."""
+"""`mevbot demo` on a fresh devnet ends by itself with landed bundles, profit, liquidations on
+Aave (backruns of the oracle keeper's transmits and the keeper's own), oracle updates."""
 
 from __future__ import annotations
 
@@ -39,8 +40,11 @@ def test_demo_lands_bundles_liquidates_and_updates_the_oracle(tmp_path):
     assert data["blocks"] >= 30
     assert data["bundles_landed"] >= 1
     assert data["realized_profit_wei"] > 0
-    assert data["liquidations"] >= 1
-    assert data["oracle_updates"] >= 1
+    assert data["liquidation_backruns"] >= 1  # behind a pending transmit of the oracle keeper
+    assert data["keeper_liquidations"] >= 1  # behind the private WBTC update
+    assert data["liquidations"] == data["liquidation_backruns"] + data["keeper_liquidations"]
+    assert data["keeper_oracle_updates"] >= 1
+    assert data["oracle_updates"] > data["keeper_oracle_updates"]  # the private one too
     assert data["errors"] == 0, done.stderr[-3000:]
     assert data["pending_seen"] >= data["decoded"] > 0
     for stage in ("decode", "state", "strategy", "simulate", "sign", "submit", "wire_to_relay"):

@@ -105,7 +105,7 @@ async def load_aave(
         + [(oracle, fn("getAssetPrice").encode(a)) for a in assets],
         block,
     )
-    reserves, tokens = {}, {}
+    reserves = {}
     for asset, data in zip(assets, raw, strict=False):
         (
             config,
@@ -133,7 +133,6 @@ async def load_aave(
             a_token.lower(),
             debt_token.lower(),
         )
-        tokens[asset] = (a_token.lower(), debt_token.lower())
     prices = {
         a: fn("getAssetPrice").decode_output(data)[0]
         for a, data in zip(assets, raw[len(assets) :], strict=True)
@@ -141,7 +140,12 @@ async def load_aave(
     users = list(users)
     balance = fn("scaledBalanceOf")
     calls = [(pool, fn("getUserConfiguration").encode(u)) for u in users]
-    calls += [(token, balance.encode(u)) for u in users for a in assets for token in tokens[a]]
+    calls += [
+        (token, balance.encode(u))
+        for u in users
+        for a in assets
+        for token in (reserves[a].a_token, reserves[a].variable_debt_token)
+    ]
     raw = await eth_calls(rpc, calls, block)
     positions = {}
     per_user = 2 * len(assets)

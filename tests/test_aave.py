@@ -201,11 +201,11 @@ def _step(d: Deployer, world: World, borrower: dict, action: str, percent: int) 
     collateral = world.tokens[borrower["collateral"]]["address"]
     debt = world.tokens[borrower["debt"]]["address"]
     reserves = world.aave["reserves"]
-    if action == "crash":
-        _transmit_next(
-            d, world, "WETH", world.feeds["WETH"]["answer"] * (100 - percent // 4) // 100
-        )
-        return
+    if action in ("crash", "liquidate"):  # ETH down by 0-25% (liquidate: 10-35%) of its start
+        drop = percent // 4 + (10 if action == "liquidate" else 0)
+        _transmit_next(d, world, "WETH", world.feeds["WETH"]["answer"] * (100 - drop) // 100)
+        if action == "crash":
+            return
     sender = world.roles["keeper"].address if action == "liquidate" else user
     d.rpc("anvil_impersonateAccount", sender)
     try:

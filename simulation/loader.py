@@ -177,11 +177,11 @@ async def load_lending(
         raise LoadError(f"block {to_block} not found")
     block, timestamp = header["number"], int(header["timestamp"], 16)
     fn = AAVE.function
-    provider_raw, premium_raw = await eth_calls(
-        rpc,
-        [(pool, fn(name).encode()) for name in ("ADDRESSES_PROVIDER", "FLASHLOAN_PREMIUM_TOTAL")],
-        block,
+    names = ("POOL_REVISION", "ADDRESSES_PROVIDER", "FLASHLOAN_PREMIUM_TOTAL")
+    revision_raw, provider_raw, premium_raw = await eth_calls(
+        rpc, [(pool, fn(name).encode()) for name in names], block
     )
+    check_revision(fn("POOL_REVISION").decode_output(revision_raw)[0])  # before any other read
     (provider,) = fn("ADDRESSES_PROVIDER").decode_output(provider_raw)
     (state.flash_loan_premium,) = fn("FLASHLOAN_PREMIUM_TOTAL").decode_output(premium_raw)
     (oracle_raw,) = await eth_calls(rpc, [(provider, fn("getPriceOracle").encode())], block)

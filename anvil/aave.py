@@ -5,8 +5,8 @@ manager; the logic libraries, linked into the Pool and the PoolConfigurator impl
 which the provider puts behind its proxies; the AaveOracle reading our feed proxies (USD, 8
 decimals); the protocol data provider; the aToken and debt-token implementations and one
 interest-rate strategy per reserve; then each reserve is initialised and configured (LTV,
-liquidation threshold and bonus, reserve factor, liquidation protocol fee) through the
-configurator, liquidity is supplied and borrowers open positions near their thresholds.
+liquidation threshold and bonus, reserve factor, liquidation protocol fee, flash loans on) through
+the configurator, liquidity is supplied and borrowers open positions near their thresholds.
 """
 
 from __future__ import annotations
@@ -172,6 +172,7 @@ def deploy_aave(builder: Any, feeds: dict[str, dict[str, Any]]) -> dict[str, Any
                 reserve.liquidation_bonus_bps,
             ),
             ("setReserveBorrowing", True),
+            ("setReserveFlashLoaning", True),  # as Aave's markets: liquidators borrow here
             ("setReserveFactor", reserve.reserve_factor_bps),
             ("setLiquidationProtocolFee", reserve.liquidation_protocol_fee_bps),
         ):

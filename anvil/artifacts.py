@@ -4,7 +4,7 @@ The Uniswap contracts are deployed from the compiled artifacts their npm package
 package.json, installed into ``node_modules`` by ``make setup``): the same creation code mainnet
 runs, so pool addresses follow from the init-code hashes the routers have baked in. Only the
 devnet (``anvil/``) and tests read ``node_modules``; the bot needs nothing from it. Every other
-name (the Executor, our tokens, the lending pool, the feeds) is one of our own artifacts, built
+name (the Executor, our tokens, the feeds) is one of our own artifacts, built
 by ``make contracts`` into ``chain/artifacts``. Aave V3's contracts come the same way from
 ``@aave/core-v3``.
 """

@@ -27,7 +27,7 @@ DEFAULT_STATE_DIR = PROJECT_ROOT / ".devnet-state"
 # The code that builds the world: editing it changes what a deploy produces.
 WORLD_CODE = tuple(
     Path(__file__).with_name(name)
-    for name in ("world.py", "uniswap_v3.py", "deployer.py", "svr.py")
+    for name in ("world.py", "uniswap_v3.py", "aave.py", "deployer.py", "svr.py")
 )
 
 

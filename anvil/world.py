@@ -1,7 +1,8 @@
 """The devnet world: what is deployed, at which prices, and the JSON that describes it.
 
-:data:`SPEC` fixes tokens, prices, pools, lending reserves and borrowers; :func:`deploy_world`
-deploys it on an anvil reachable over HTTP and returns a :class:`World` whose
+:data:`SPEC` fixes tokens, prices, pools and borrowers (the Aave V3 reserves are
+:mod:`anvil.aave`'s); :func:`deploy_world` deploys it on an anvil reachable over HTTP and
+returns a :class:`World` whose
 :meth:`World.to_json` is what ``mevbot devnet --out FILE`` writes and the bot's config reads.
 Keys are anvil's public development keys or derived from fixed public seeds: they only ever
 hold devnet ether.
@@ -52,15 +53,6 @@ class PoolSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class ReserveSpec:
-    symbol: str
-    ltv_bps: int
-    liquidation_threshold_bps: int
-    liquidation_bonus_bps: int
-    pool_liquidity: float = 0.0  # supplied by the deployer so that borrowers can borrow
-
-
-@dataclass(frozen=True, slots=True)
 class BorrowerSpec:
     """A borrower supplying ``collateral_amount`` of one asset and borrowing ``debt`` up to a
     target health factor at the start prices."""
@@ -76,7 +68,6 @@ class WorldSpec:
     tokens: tuple[TokenSpec, ...]
     dexes: tuple[str, ...]
     pools: tuple[PoolSpec, ...]
-    reserves: tuple[ReserveSpec, ...]
     borrowers: tuple[BorrowerSpec, ...]
     traders: int = 30
     v3_pools: tuple[V3PoolSpec, ...] = ()
@@ -106,12 +97,6 @@ SPEC = WorldSpec(
         PoolSpec("sushiswap", "WBTC", "WETH", 1_500_000, skew=1.002),
         PoolSpec("sushiswap", "USDC", "DAI", 1_000_000, skew=1.001),
         PoolSpec("sushiswap", "WBTC", "USDC", 1_000_000, skew=0.998),
-    ),
-    reserves=(
-        ReserveSpec("WETH", 8000, 8250, 10500),
-        ReserveSpec("WBTC", 7000, 7500, 11000),
-        ReserveSpec("USDC", 8000, 8500, 10450, pool_liquidity=5_000_000),
-        ReserveSpec("DAI", 7500, 8000, 10500, pool_liquidity=5_000_000),
     ),
     borrowers=(
         BorrowerSpec("WETH", 10, "USDC", 1.035),  # liquidatable after a 3.5% ETH drop
@@ -190,11 +175,9 @@ class World:
     rpc: dict[str, str]
     roles: dict[str, Role]
     traders: list[Role]
-    borrowers: list[dict[str, Any]]
     tokens: dict[str, dict[str, Any]]
     dexes: dict[str, dict[str, Any]]
     feeds: dict[str, dict[str, Any]]
-    lending: dict[str, Any]
     executor: str
     deployed_block: int
     extra: dict[str, Any] = field(default_factory=dict)
@@ -203,8 +186,8 @@ class World:
     # factory, position manager, quoter, routers and pools (see anvil.uniswap_v3.deploy_v3).
     routers: list[dict[str, str]] = field(default_factory=list)
     v3: dict[str, Any] = field(default_factory=dict)
-    # Aave V3 from @aave/core-v3 (see anvil.aave.deploy_aave): beside the older lending market
-    # until the bot follows it.
+    # Aave V3 from @aave/core-v3 (see anvil.aave.deploy_aave): the pool, its reserves, oracle
+    # and borrowers.
     aave: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -344,7 +327,7 @@ class _Builder:
 
     def deploy_feeds(self) -> dict[str, dict[str, Any]]:
         """Per token an OCR aggregator behind an EACAggregatorProxy-style proxy (the address the
-        lending market reads), configured with its oracles and answering the start price after
+        Aave oracle reads), configured with its oracles and answering the start price after
         one ``transmit`` from the oracle keeper's key."""
         updater = self.roles["oracle_updater"].address
         signers = [role(derived_key(f"oracle-signer-{i}")).address for i in range(ORACLES)]
@@ -414,87 +397,6 @@ class _Builder:
         )
         return {"svr_aggregator": aggregator, "forwarder": forwarder, "svr_proxy": proxy}
 
-    def deploy_lending(self, feeds: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        pool = self.d.deploy("LendingPool", sender=self.owner)
-        reserves = {}
-        for reserve in self.spec.reserves:
-            self.d.transact(
-                "LendingPool",
-                pool,
-                "configureReserve",
-                self.addresses[reserve.symbol],
-                feeds[reserve.symbol]["address"],
-                reserve.ltv_bps,
-                reserve.liquidation_threshold_bps,
-                reserve.liquidation_bonus_bps,
-                sender=self.owner,
-            )
-            reserves[reserve.symbol] = asdict(reserve) | {"asset": self.addresses[reserve.symbol]}
-        self.approve_all(self.owner, pool)
-        for reserve in self.spec.reserves:
-            if reserve.pool_liquidity:
-                amount = self.usd_amount(reserve.symbol, reserve.pool_liquidity)
-                self.give(reserve.symbol, self.owner, amount)
-                self.d.transact(
-                    "LendingPool",
-                    pool,
-                    "supply",
-                    self.addresses[reserve.symbol],
-                    amount,
-                    self.owner,
-                    0,
-                    sender=self.owner,
-                )
-        return {"pool": pool, "reserves": reserves}
-
-    def open_borrowers(self, pool: str) -> list[dict[str, Any]]:
-        thresholds = {r.symbol: r.liquidation_threshold_bps for r in self.spec.reserves}
-        borrowers = []
-        for index, spec in enumerate(self.spec.borrowers):
-            account = self.account(f"borrower-{index}")
-            self.d.rpc("anvil_setBalance", account.address, hex(10**21))
-            self.d.rpc("anvil_impersonateAccount", account.address)
-            collateral = self.amount(spec.collateral, spec.collateral_amount)
-            self.give(spec.collateral, account.address, collateral)
-            self.approve_all(account.address, pool)
-            collateral_usd = spec.collateral_amount * self.tokens[spec.collateral].usd_price
-            debt_usd = collateral_usd * thresholds[spec.collateral] / 10_000 / spec.health_factor
-            debt = self.usd_amount(spec.debt, debt_usd)
-            self.d.transact(
-                "LendingPool",
-                pool,
-                "supply",
-                self.addresses[spec.collateral],
-                collateral,
-                account.address,
-                0,
-                sender=account.address,
-            )
-            self.d.transact(
-                "LendingPool",
-                pool,
-                "borrow",
-                self.addresses[spec.debt],
-                debt,
-                2,
-                0,
-                account.address,
-                sender=account.address,
-            )
-            self.d.rpc("anvil_stopImpersonatingAccount", account.address)
-            borrowers.append(
-                {
-                    "address": account.address,
-                    "private_key": account.private_key,
-                    "collateral": spec.collateral,
-                    "collateral_amount": collateral,
-                    "debt": spec.debt,
-                    "debt_amount": debt,
-                    "target_health_factor": spec.health_factor,
-                }
-            )
-        return borrowers
-
     def fund_traders(self, routers: list[str]) -> None:
         calls: list[Call] = []
         for trader in self.traders:
@@ -534,8 +436,6 @@ def deploy_world(http_url: str, ws_url: str, spec: WorldSpec = SPEC) -> World:
     tokens = builder.deploy_tokens()
     dexes = builder.deploy_dexes()
     feeds = builder.deploy_feeds()
-    lending = builder.deploy_lending(feeds)
-    borrowers = builder.open_borrowers(lending["pool"])
     v3 = deploy_v3(builder, dexes["uniswap"]["factory"])
     routers = [{"address": d["router"], "kind": "uniswap-v2", "name": n} for n, d in dexes.items()]
     routers += [
@@ -552,11 +452,9 @@ def deploy_world(http_url: str, ws_url: str, spec: WorldSpec = SPEC) -> World:
         rpc={"http": http_url, "ws": ws_url},
         roles=builder.roles,
         traders=builder.traders,
-        borrowers=borrowers,
         tokens=tokens,
         dexes=dexes,
         feeds=feeds,
-        lending=lending,
         executor=executor,
         deployed_block=int(deployer.rpc("eth_blockNumber"), 16),
         routers=routers,

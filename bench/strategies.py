@@ -1,4 +1,4 @@
-"""Strategy hot-path latency on a synthetic 2,000-pool graph and a 10,000-position lending book.
+"""Strategy hot-path latency on a synthetic 2,000-pool graph and a 10,000-position Aave book.
 
 ``python -m bench.strategies [--pools 2000] [--swaps 2000] [--positions 10000]`` prints JSON:
 per pending swap, :meth:`BackrunArbitrage.on_pending` alone and with the
@@ -21,8 +21,8 @@ from collections.abc import Callable
 from anvil import artifacts
 from chain.ocr import transmit_answer
 from chain.types import BlockHeader, PendingTx
+from simulation.aave_v3 import RAY, AavePosition, ReserveState
 from simulation.amm import Pool
-from simulation.lending import Position, ReserveConfig
 from simulation.state import ChainState, FeedAnswer, FeedLink, StateChanges
 from strategies.backrun import BackrunArbitrage
 from strategies.base import BlockContext, PendingContext
@@ -152,8 +152,11 @@ def bench_liquidation(position_count: int, updates: int, seed: int) -> dict[str,
         feed_assets=dict(zip(feeds, assets, strict=True)),
         lending_pool=LENDING_POOL,
     )
-    for feed, asset, price in zip(feeds, assets, (3000, 1, 1, 60_000), strict=True):
-        state.reserve_configs[asset] = ReserveConfig(asset, 18, 8000, 8250, 10500)
+    configuration = 8000 | 8250 << 16 | 10500 << 32 | 18 << 48
+    for reserve_id, (feed, asset, price) in enumerate(
+        zip(feeds, assets, (3000, 1, 1, 60_000), strict=True)
+    ):
+        state.set_reserve(ReserveState(asset, reserve_id, configuration, RAY, 0, RAY, 0, 0))
         state.set_feed(FeedAnswer(feed, 1, price * 10**8, 1))
         if asset != WETH:
             state.add_pool(
@@ -167,9 +170,10 @@ def bench_liquidation(position_count: int, updates: int, seed: int) -> dict[str,
         amount = rng.randint(1, 100) * WAD
         health = rng.uniform(1.01, 3.0)
         debt_amount = int(amount * prices[collateral] * 0.825 / health / prices[debt])
-        state.set_position(
-            _address(0x50, index), Position({collateral: amount}, {debt: debt_amount})
-        )
+        flags = 1 << 2 * state.reserves[collateral].reserve_id + 1
+        flags |= 1 << 2 * state.reserves[debt].reserve_id
+        position = AavePosition({collateral: amount}, {debt: debt_amount}, flags)
+        state.set_position(_address(0x50, index), position)
     strategy = LiquidationBackrun("l", weth=WETH)
     samples, found = [], 0
     for nonce in range(updates):

@@ -30,7 +30,27 @@ LIQUIDATION_CALL = event_topic(
     "LiquidationCall(address,address,address,uint256,uint256,address,bool)"
 )
 
-LENDING_TOPICS: tuple[bytes, ...] = (SUPPLY, WITHDRAW, BORROW, REPAY, LIQUIDATION_CALL)
+# Aave V3's IPool (@aave/core-v3 1.19.3 contracts/interfaces/IPool.sol): indexes and rates after
+# every action, and the user-configuration collateral bits.
+RESERVE_DATA_UPDATED = event_topic(
+    "ReserveDataUpdated(address,uint256,uint256,uint256,uint256,uint256)"
+)
+COLLATERAL_ENABLED = event_topic("ReserveUsedAsCollateralEnabled(address,address)")
+COLLATERAL_DISABLED = event_topic("ReserveUsedAsCollateralDisabled(address,address)")
+# An aToken moved between users (IAToken.sol): its value is the scaled amount.
+BALANCE_TRANSFER = event_topic("BalanceTransfer(address,address,uint256,uint256)")
+
+# The pool's own events (from the pool's address); BALANCE_TRANSFER comes from its aTokens.
+LENDING_TOPICS: tuple[bytes, ...] = (
+    SUPPLY,
+    WITHDRAW,
+    BORROW,
+    REPAY,
+    LIQUIDATION_CALL,
+    RESERVE_DATA_UPDATED,
+    COLLATERAL_ENABLED,
+    COLLATERAL_DISABLED,
+)
 # What simulation's state is kept from: V2 reserves, new pairs, oracle answers and phases, lending
 # positions.
 STATE_TOPICS: tuple[bytes, ...] = (
@@ -39,4 +59,5 @@ STATE_TOPICS: tuple[bytes, ...] = (
     ANSWER_UPDATED,
     AGGREGATOR_CONFIRMED,
     *LENDING_TOPICS,
+    BALANCE_TRANSFER,
 )

@@ -1,13 +1,14 @@
 """The liquidation keeper: liquidate positions under health factor 1, once each, at a profit.
 
-Positions come from :class:`~simulation.state.ChainState` (kept from the lending events by the
-block pipeline). Every ``reconcile_every`` blocks the keeper checks them against the pool's own
-``getUserAccountData`` (one batched ``eth_call``) and counts the users whose local health factor
-disagrees. On every block it finds the positions with health factor < 1 with the shared search
-(:func:`simulation.liquidation.find_liquidations`: close-factor size capped by the executor's
-inventory, collateral plus bonus swapped back through the best pool), then runs the exact
-``Executor.liquidate`` on the fork simulator: the measured debt-asset gain (bonus minus the
-swap-back cost) minus the gas must stay above ``min_profit_wei``.
+Positions come from :class:`~simulation.state.ChainState` (kept from the Aave pool's events by
+the block pipeline, balances at the head's time). Every ``reconcile_every`` blocks the keeper
+checks them against the pool's own ``getUserAccountData`` (one batched ``eth_call``) and counts
+the users whose local health factor disagrees. On every block it finds the positions with health
+factor < 1 with the shared search (:func:`simulation.liquidation.find_liquidations`: close-factor
+size, flash-borrowed from the pool; collateral plus bonus less the protocol fee swapped back
+through the best pool), then runs the exact ``Executor.liquidate`` on the fork simulator: the
+measured debt-asset gain (bonus minus the swap-back cost and the loan's premium) minus the gas
+must stay above ``min_profit_wei``; a revert is logged with Aave's error decoded.
 
 The action goes out privately by default: a :class:`~simulation.candidates.Candidate` with no
 backrun, handed to the injected ``submit`` (the app wires the bundle pipeline), keyed by
@@ -20,6 +21,7 @@ position state is never liquidated twice, by any instance.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -32,14 +34,14 @@ from execution.executor_calls import gas_limit_for
 from execution.sender import SendRefused, TxRequest, TxSender
 from keepers.scheduler import Tick, action_key
 from keepers.store import KeeperStore
-from simulation.actions import LiquidationAction
-from simulation.candidates import Candidate
-from simulation.lending import (
+from simulation.aave_v3 import (
     HEALTH_FACTOR_LIQUIDATION_THRESHOLD,
-    LendingRevert,
-    Position,
+    AavePosition,
+    AaveRevert,
     health_factor,
 )
+from simulation.actions import LiquidationAction
+from simulation.candidates import Candidate
 from simulation.liquidation import LiquidationOpportunity, find_liquidations, value_in_wei
 from simulation.simulator import SimCall, SimulationError, Simulator
 from simulation.state import ChainState
@@ -48,18 +50,19 @@ POOL = Abi.from_signatures(
     "function getUserAccountData(address) returns (uint256, uint256, uint256, uint256,"
     " uint256, uint256)"
 )
-ERC20 = Abi.from_signatures("function balanceOf(address) returns (uint256)")
 ACCOUNT_DATA = POOL.function("getUserAccountData")
-BALANCE_OF = ERC20.function("balanceOf")
 SIMULATION_GAS = 2_000_000
+log = logging.getLogger(__name__)
 
 Submit = Callable[[Candidate], Awaitable[None]]
 
 
-def position_digest(position: Position) -> str:
-    """A short digest of a position's amounts: the same state gives the same key everywhere."""
-    parts = sorted(f"c{a}={v}" for a, v in position.collateral.items())
-    parts += sorted(f"d{a}={v}" for a, v in position.debt.items())
+def position_digest(position: AavePosition) -> str:
+    """A short digest of a position's scaled amounts and flags: the same state gives the same
+    key everywhere."""
+    parts = sorted(f"c{a}={v}" for a, v in position.scaled_collateral.items())
+    parts += sorted(f"d{a}={v}" for a, v in position.scaled_debt.items())
+    parts.append(f"f={position.configuration}")
     return hashlib.sha256(",".join(parts).encode()).hexdigest()[:16]
 
 
@@ -135,18 +138,8 @@ class LiquidationKeeper:
         ):
             await self.reconcile(header.number)
         found = find_liquidations(self.state, weth=self.weth, factories=self.factories)
-        if not found:
-            return None
-        inventory = await self._inventory({o.debt_asset for o in found}, header.number)
-        sized = find_liquidations(
-            self.state,
-            weth=self.weth,
-            users=[o.user for o in found],
-            factories=self.factories,
-            max_cover=inventory,
-        )
         actions = []
-        for opportunity in sized:
+        for opportunity in found:
             action = await self._take(opportunity, header)
             if action is not None:
                 actions.append(action)
@@ -157,7 +150,7 @@ class LiquidationKeeper:
     async def reconcile(self, block: int) -> int:
         """Compare every local position with debt to ``getUserAccountData``; returns how many
         disagree on the health factor (also added to ``stats.mismatches``)."""
-        users = sorted(u for u, p in self.state.positions.items() if p.debt)
+        users = sorted(u for u, p in self.state.positions.items() if p.has_debt)
         pool = self.state.lending_pool
         self._last_reconciled = block
         if not users or pool is None:
@@ -173,7 +166,7 @@ class LiquidationKeeper:
             timeout=self.timeout_s,
         )
         mismatches = 0
-        prices, configs = self.state.prices, self.state.reserve_configs
+        state = self.state
         for user, answer in zip(users, answers, strict=True):
             if isinstance(answer, ChainError):
                 raise answer
@@ -183,29 +176,16 @@ class LiquidationKeeper:
                 raise ChainError(f"getUserAccountData({user}): {error.reason}") from None
             self.chain_health[user] = chain_health
             try:
-                local = health_factor(self.state.positions[user], configs, prices)
-            except LendingRevert:
+                local = health_factor(
+                    state.positions[user], state.reserves, state.prices, state.timestamp
+                )
+            except AaveRevert:
                 local = None
             if local != chain_health:
                 mismatches += 1
         self.stats.reconciliations += 1
         self.stats.mismatches += mismatches
         return mismatches
-
-    async def _inventory(self, assets: Iterable[str], block: int) -> dict[str, int]:
-        """The executor's balance of each debt asset (what it can repay)."""
-        assets = sorted(assets)
-        data = "0x" + BALANCE_OF.encode(self.executor).hex()
-        answers = await self.rpc.batch(
-            [("eth_call", ({"to": a, "data": data}, hex(block))) for a in assets],
-            timeout=self.timeout_s,
-        )
-        inventory = {}
-        for asset, answer in zip(assets, answers, strict=True):
-            if isinstance(answer, ChainError):
-                raise answer
-            inventory[asset] = int.from_bytes(hex_to_bytes(answer)[:32], "big")
-        return inventory
 
     # -- one opportunity -------------------------------------------------------------------
 
@@ -282,6 +262,11 @@ class LiquidationKeeper:
             return None
         if not result.success:
             self.stats.simulation_failures += 1
+            log.info(
+                "liquidation of %s reverts on the fork: %s",
+                opportunity.user,
+                result.txs[0].revert_reason,
+            )
             return None
         profit = result.balance_diffs[self.executor].get(opportunity.debt_asset, 0)
         profit_wei = value_in_wei(
@@ -289,7 +274,7 @@ class LiquidationKeeper:
             opportunity.debt_asset,
             self.weth,
             self.state.prices,
-            self.state.reserve_configs,
+            self.state.reserves,
         )
         gas_used = result.txs[0].gas_used
         gas_cost_wei = gas_used * (result.base_fee + self.gas_price_premium_wei)
@@ -333,11 +318,12 @@ class LiquidationKeeper:
                 self.stats.cancelled += 1
 
     def _liquidatable(self, user: str) -> bool:
-        position = self.state.positions.get(user)
-        if position is None or not position.debt:
+        state = self.state
+        position = state.positions.get(user)
+        if position is None or not position.has_debt:
             return False
         try:
-            health = health_factor(position, self.state.reserve_configs, self.state.prices)
-        except LendingRevert:
+            health = health_factor(position, state.reserves, state.prices, state.timestamp)
+        except AaveRevert:
             return False
         return health < HEALTH_FACTOR_LIQUIDATION_THRESHOLD

@@ -42,7 +42,7 @@ def register(commands: Any) -> None:
             "official bytecode (npm packages): WETH9 and three tokens, two Uniswap V2 DEXes "
             "(factory + Router02) and Uniswap V3 pools at 0.05/0.3/1% holding the same pairs at "
             "slightly different prices, the V3 SwapRouter, SwapRouter02, QuoterV2 and the "
-            "Universal Router; Chainlink-style price feeds, an Aave-V3-shaped lending market with "
+            "Universal Router; OCR price feeds behind proxies, Aave V3 from @aave/core-v3 with "
             "borrowers near liquidation, and the bot's funded executor; serve a local "
             "Flashbots-compatible relay and build blocks from public txs and the best bundles. "
             "Writes the addresses (every router by kind, every V3 pool), RPC and relay URLs and "

@@ -2,11 +2,15 @@
 
 Everything runs in this process on loopback ports: the devnet stack (anvil with the world, the
 local relay and block builder), a traffic task sending traders' swaps every block, an oracle
-reference price path that makes borrowers liquidatable, and the bot. The executor starts with no
-WETH (its owner withdraws it first): every backrun is financed by a flash swap. A share of the
-traders' swaps goes privately to the devnet's MEV-Share node (``private_share``), whose hints the
-bot backruns. After ``blocks`` blocks (or Ctrl-C) it measures the outcome on chain and returns a
-:class:`DemoSummary`.
+reference price path that makes borrowers liquidatable (the bot's oracle keeper transmits it, the
+liquidation strategy backruns the pending transmits), a WBTC update another oracle sends
+privately (:mod:`anvil.private_oracle`: no pending tx, so the liquidation keeper takes the
+borrower it breaks), and the bot. The executor starts with no WETH (its owner withdraws it
+first): every backrun is financed by a flash swap. A share of the traders' swaps goes privately
+to the devnet's MEV-Share node (``private_share``), whose hints the bot backruns. After
+``blocks`` blocks (or Ctrl-C) it measures the outcome on chain and returns a
+:class:`DemoSummary`: liquidations placed right behind an oracle update in their block count as
+backruns, the others as the keeper's.
 
 ``realized_profit_wei`` is measured on chain: the change in value of the executor contract's
 holdings (ETH and tokens, all valued at the feed prices at the end, so price moves of the demo
@@ -31,6 +35,7 @@ import aiohttp
 
 from anvil.mix import DEFAULT_MIX, Mix
 from anvil.private_flow import PrivateFlow
+from anvil.private_oracle import send_private_transmit
 from anvil.stack import DevnetStack
 from anvil.traffic import Traffic
 from anvil.world import World, reference_points
@@ -46,6 +51,9 @@ from mevbot.runtime import Bot
 log = logging.getLogger("mevbot.demo")
 ERC20 = load_artifact("ERC20Token").abi
 SWAPS_PER_BLOCK = (1, 4)
+# Blocks after the start when another oracle posts WBTC 8% down privately: the HF 1.08 WBTC
+# borrower goes under with no pending transmit to backrun.
+PRIVATE_UPDATE = ("WBTC", 10, 92)  # symbol, block offset, percent of the start price
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +66,10 @@ class DemoSummary:
     bundles_landed: int
     realized_profit_wei: int
     liquidations: int
+    liquidation_backruns: int  # ... right behind an oracle update in their block
+    keeper_liquidations: int  # ... the others
     oracle_updates: int
+    keeper_oracle_updates: int  # ... transmitted by the bot's oracle keeper
     shed: int
     errors: int
     latency_ms: dict[str, dict[str, float]]
@@ -152,6 +163,17 @@ async def _traffic(
                 await stack.rpc.call("eth_sendRawTransaction", [tx.raw_hex])
 
 
+async def _private_update(stack: DevnetStack, bot: Bot, start: int) -> None:
+    symbol, offset, percent = PRIVATE_UPDATE
+    while True:
+        await asyncio.sleep(0.05)
+        if bot.state.block_number >= start + offset:
+            break
+    answer = stack.world.feeds[symbol]["answer"] * percent // 100
+    # Epoch 2: the world transmitted this feed's epoch 1, and no keeper of the demo updates it.
+    await send_private_transmit(stack.rpc, stack.world, stack.relay_url, symbol, answer, 2)
+
+
 async def run_demo(
     *,
     blocks: int,
@@ -197,33 +219,42 @@ async def run_demo(
         executor_before = await _holdings(stack.rpc, world, world.executor)
         owner_before = await _holdings(stack.rpc, world, owner)
         by_router: Counter[str] = Counter()
-        traffic = asyncio.create_task(
-            _traffic(
-                stack,
-                bot,
-                seed,
-                mix,
-                by_router,
-                PrivateFlow(stack.matchmaker_url, session, seed=seed),
-                private_share,
+        tasks = [
+            asyncio.create_task(
+                _traffic(
+                    stack,
+                    bot,
+                    seed,
+                    mix,
+                    by_router,
+                    PrivateFlow(stack.matchmaker_url, session, seed=seed),
+                    private_share,
+                ),
+                name="demo traffic",
             ),
-            name="demo traffic",
-        )
+            asyncio.create_task(_private_update(stack, bot, start), name="demo private update"),
+        ]
         try:
             if on_started is not None:
                 await on_started(bot, stack)
             while not stop.is_set() and bot.engine.processed_block < start + blocks:
                 await asyncio.sleep(0.05)
-                if traffic.done():
-                    traffic.result()  # surface a traffic crash
+                for task in tasks:
+                    if task.done():
+                        task.result()  # surface a crash
         finally:
-            traffic.cancel()
-            await asyncio.gather(traffic, return_exceptions=True)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         end = bot.engine.processed_block
         summary = await _summarize(stack, bot, world, start, end, executor_before, owner_before)
         summary = replace(summary, swaps_by_router=dict(sorted(by_router.items())))
         await bot.stop()
         return summary
+
+
+def _position(log: dict[str, Any]) -> tuple[int, int]:
+    return int(log["blockNumber"], 16), int(log["logIndex"], 16)
 
 
 async def _summarize(
@@ -250,12 +281,25 @@ async def _summarize(
     deltas["ETH"] += owner_after["ETH"] - owner_before["ETH"]
     liquidations = [
         log
-        for log in await _count_logs(rpc, world.lending["pool"], LIQUIDATION_CALL, start + 1, end)
+        for log in await _count_logs(rpc, world.aave["pool"], LIQUIDATION_CALL, start + 1, end)
         if log["data"][2 + 64 * 2 : 2 + 64 * 3].endswith(world.executor[2:])
     ]
     updates = await _count_logs(
         rpc, [f["aggregator"] for f in world.feeds.values()], ANSWER_UPDATED, start + 1, end
     )
+    backruns = [
+        log
+        for log in liquidations
+        if any(
+            _position(u) < _position(log) and u["blockNumber"] == log["blockNumber"]
+            for u in updates
+        )
+    ]
+    senders = [
+        (await rpc.call("eth_getTransactionByHash", [u["transactionHash"]]))["from"].lower()
+        for u in updates
+    ]
+    updater = world.roles["oracle_updater"].address.lower()
     status = bot.snapshot()
     tally = status.tally
     return DemoSummary(
@@ -267,7 +311,10 @@ async def _summarize(
         bundles_landed=bot.ledger.counts_by_status().get("landed", 0),
         realized_profit_wei=_value_wei(world, deltas, prices),
         liquidations=len(liquidations),
+        liquidation_backruns=len(backruns),
+        keeper_liquidations=len(liquidations) - len(backruns),
         oracle_updates=len(updates),
+        keeper_oracle_updates=senders.count(updater),
         shed=status.intake.shed,
         errors=total(tally.errors) + stack.stats().build_errors,
         latency_ms={k: {"p50": t.p50, "p99": t.p99, "n": t.n} for k, t in status.latency.items()},

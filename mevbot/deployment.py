@@ -125,7 +125,7 @@ def deployment_from_world(world: Any, relay_url: str | None) -> Deployment:
         router_factories={d["router"]: d["factory"] for d in world.dexes.values()},
         router_protocols=_v3_venues(world),
         pool_factories={world.v3["factory"]: "uniswap-v3"} if world.v3 else {},
-        lending_pool=world.lending["pool"],
+        lending_pool=world.aave["pool"],
         relay_dialects={"devnet": "buildernet"},  # the devnet relay speaks BuilderNet
         aave_provider=world.aave.get("addresses_provider"),
         mevshare_stream=world.extra.get("mevshare"),

@@ -92,7 +92,9 @@ class Engine:
     async def on_head(self, head: NewHead) -> list[Verdict]:
         """A new block: apply its logs, move the simulator and the submitter, block strategies."""
         if head.number > self.state.block_number:
-            changes = self.state.apply_block(head.number, head.hash, head.logs)
+            changes = self.state.apply_block(
+                head.number, head.hash, head.logs, head.header.timestamp
+            )
         else:
             # The block the state was loaded at (a head stream announces the current head when it
             # connects): its logs are in already, and lending events are deltas.

@@ -124,6 +124,7 @@ class Bot:
         self.closers.append(self.rpc.close)
         head = await eth_get_block(self.rpc, "latest")
         assert head is not None
+        # One block for every load: Aave events are deltas, applied from the next head on.
         if self.preloaded is None:
             await load_pools(self.rpc, self.state, hex(head.number))
             if d.lending_pool is not None:

@@ -28,6 +28,10 @@ GAS_PER_SWAP = 75_000
 # touch the pools: V2+V3 cycle ~249k flash, ~233k from inventory; V2+V2 ~245k flash).
 GAS_PER_V3_SWAP = 90_000
 FLASH_GAS = 25_000
+# Aave's liquidationCall inside its flashLoanSimple (index updates of two reserves, the oracle
+# reads, the loan's transfers and repayment), before any swap back (measured on the devnet:
+# ~568k with one V2 swap back, as the first in a while to touch both reserves).
+LIQUIDATION_GAS = 500_000
 
 
 @cache
@@ -85,8 +89,10 @@ class Action(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class LiquidationAction:
-    """``Executor.liquidate``: repay ``debt_to_cover`` of ``user``'s debt, receive the collateral
-    plus bonus, and swap it back to the debt asset through ``swap_pairs`` (may be empty)."""
+    """``Executor.liquidate``: flash-borrow ``debt_to_cover`` from the Aave ``pool``, repay that
+    much of ``user``'s debt with ``liquidationCall``, receive the collateral plus bonus, and swap
+    it back to the debt asset through ``swap_pairs`` (may be empty: the loan is then repaid from
+    inventory)."""
 
     kind: ClassVar[str] = "liquidation"
     pool: str
@@ -114,7 +120,7 @@ class LiquidationAction:
 
     @property
     def gas_guess(self) -> int:
-        return 120_000 + GAS_PER_SWAP * len(self.swap_pairs)
+        return LIQUIDATION_GAS + GAS_PER_SWAP * len(self.swap_pairs)
 
     def calldata(self, min_profit: int, coinbase_wei: int) -> bytes:
         return _executor_function("liquidate").encode(

@@ -1,10 +1,11 @@
 """Liquidation opportunities in local state: who can be liquidated, for how much, and what it pays.
 
-Trigger-free and pure: given positions, reserve configs, prices and pools, :func:`find_liquidations`
-sizes every liquidatable position the way the Executor contract would run it — repay the close
-factor's share of one debt asset (capped by the executor's inventory), receive the collateral
-plus bonus, swap it back to the debt asset through the best tracked V2 pool — with exact integer
-math (:mod:`simulation.lending`, :mod:`simulation.amm`), so the profit predicted equals the
+Trigger-free and pure: given Aave positions, reserves, prices and pools, :func:`find_liquidations`
+sizes every liquidatable position the way the Executor contract runs it — flash-borrow the debt
+from the Aave pool, repay the close factor's share of one debt asset, receive the collateral plus
+the reserve's bonus less the protocol fee, swap it back to the debt asset through the best
+tracked V2 pool, repay the loan and its premium — with exact integer math at the state's block
+time (:mod:`simulation.aave_v3`, :mod:`simulation.amm`), so the profit predicted equals the
 Executor's measured gain. The oracle-update backrun strategy calls it with the prices a pending
 update would leave; the liquidation keeper calls it on every block with the current ones.
 
@@ -19,14 +20,15 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from simulation.lending import (
+from simulation.aave_v3 import (
     HEALTH_FACTOR_LIQUIDATION_THRESHOLD,
-    LendingRevert,
-    Position,
-    ReserveConfig,
+    AavePosition,
+    AaveRevert,
+    ReserveState,
     health_factor,
-    liquidation_amounts,
+    liquidation,
     max_liquidatable_debt,
+    percent_mul,
 )
 from simulation.pools import PoolState
 from simulation.state import ChainState, StateChanges
@@ -38,10 +40,12 @@ ETH_WEI = 10**18
 class LiquidationOpportunity:
     """One sized liquidation: call ``liquidate(..., debt_to_cover, [swap_pool], ...)``.
 
-    ``debt_repaid`` and ``collateral_seized`` are what ``liquidationCall`` moves;
+    ``debt_repaid`` and ``collateral_seized`` are what ``liquidationCall`` moves (the collateral
+    the liquidator receives, after the protocol fee); ``debt_to_cover`` is what the Executor
+    flash-borrows (the debt repaid, so the loan's premium is the least it can be);
     ``swap_out`` is the debt asset the seized collateral buys in ``swap_pool``; ``profit`` is
-    the executor's debt-asset gain (``swap_out - debt_repaid``) and ``profit_wei`` the same in
-    ETH wei at ``prices`` (floored).
+    the executor's debt-asset gain (``swap_out - debt_repaid - premium``) and ``profit_wei`` the
+    same in ETH wei at ``prices`` (floored).
     """
 
     user: str
@@ -94,20 +98,20 @@ class PositionIndex:
 
     def _update(self, state: ChainState, users: Iterable[str]) -> None:
         """Re-index ``users`` from their positions and health at the state's prices."""
-        positions, configs, prices = state.positions, state.reserve_configs, state.prices
+        positions, reserves, prices = state.positions, state.reserves, state.prices
         self._by_health.clear()
         for user in users:
             for asset in self._assets_of.pop(user, ()):
                 self._by_asset[asset].discard(user)
             self._health.pop(user, None)
             position = positions.get(user)
-            if position is None or not position.debt:
+            if position is None or not position.has_debt:
                 continue
             try:
-                self._health[user] = health_factor(position, configs, prices)
-            except LendingRevert:
+                self._health[user] = health_factor(position, reserves, prices, state.timestamp)
+            except AaveRevert:
                 continue
-            assets = frozenset(position.collateral) | frozenset(position.debt)
+            assets = position.assets
             self._assets_of[user] = assets
             for asset in assets:
                 self._by_asset[asset].add(user)
@@ -193,21 +197,21 @@ def value_in_wei(
     asset: str,
     weth: str,
     prices: Mapping[str, int],
-    configs: Mapping[str, ReserveConfig],
+    reserves: Mapping[str, ReserveState],
 ) -> int:
     """``amount`` of ``asset`` in ETH wei at the feed prices (floored); 0 when unpriced."""
     if asset == weth:
         return amount
-    eth_price, price, config = prices.get(weth, 0), prices.get(asset, 0), configs.get(asset)
-    if eth_price <= 0 or price <= 0 or config is None:
+    eth_price, price, reserve = prices.get(weth, 0), prices.get(asset, 0), reserves.get(asset)
+    if eth_price <= 0 or price <= 0 or reserve is None:
         return 0
-    return amount * price * ETH_WEI // (eth_price * config.unit)
+    return amount * price * ETH_WEI // (eth_price * reserve.unit)
 
 
 def liquidation_for(
     state: ChainState,
     user: str,
-    position: Position,
+    position: AavePosition,
     prices: Mapping[str, int],
     pools: Mapping[str, PoolState],
     factories: Iterable[str],
@@ -216,48 +220,50 @@ def liquidation_for(
 ) -> LiquidationOpportunity | None:
     """The most profitable (collateral, debt) liquidation of ``position`` under ``prices``, or
     None when it is healthy or no pair of assets pays after the swap back."""
-    configs = state.reserve_configs
+    reserves, now = state.reserves, state.timestamp
     try:
-        health = health_factor(position, configs, prices)
-    except LendingRevert:
+        health = health_factor(position, reserves, prices, now)
+    except AaveRevert:
         return None
     if health >= HEALTH_FACTOR_LIQUIDATION_THRESHOLD:
         return None
     factories = tuple(factories)
     best: LiquidationOpportunity | None = None
-    for debt_asset in position.debt:
-        cover = max_liquidatable_debt(position, debt_asset, configs, prices)
+    for debt_asset in position.scaled_debt:
+        cover = max_liquidatable_debt(position, reserves, prices, now, debt_asset)
         if max_cover is not None:
             cover = min(cover, max_cover.get(debt_asset, 0))
         if cover <= 0:
             continue
-        for collateral_asset in position.collateral:
+        for collateral_asset in position.scaled_collateral:
             if collateral_asset == debt_asset:
                 continue  # the Executor cannot tell repaid debt from seized collateral
             try:
-                amounts = liquidation_amounts(
-                    position, collateral_asset, debt_asset, cover, configs, prices
+                amounts = liquidation(
+                    position, reserves, prices, now, collateral_asset, debt_asset, cover
                 )
-            except LendingRevert:
+            except AaveRevert:
                 continue
+            seized = amounts.collateral_to_liquidator
             venues = pools_between(state, pools, factories, collateral_asset, debt_asset)
-            swap = best_swap(venues, collateral_asset, amounts.collateral_seized)
+            swap = best_swap(venues, collateral_asset, seized)
             if swap is None:
                 continue
             pool, swap_out = swap
-            profit = swap_out - amounts.debt_repaid
+            premium = percent_mul(amounts.debt_repaid, state.flash_loan_premium)
+            profit = swap_out - amounts.debt_repaid - premium
             if profit <= 0:
                 continue
-            profit_wei = value_in_wei(profit, debt_asset, weth, prices, configs)
+            profit_wei = value_in_wei(profit, debt_asset, weth, prices, reserves)
             if best is None or profit_wei > best.profit_wei:
                 best = LiquidationOpportunity(
                     user=user,
                     collateral_asset=collateral_asset,
                     debt_asset=debt_asset,
                     health_factor=health,
-                    debt_to_cover=cover,
+                    debt_to_cover=amounts.debt_repaid,
                     debt_repaid=amounts.debt_repaid,
-                    collateral_seized=amounts.collateral_seized,
+                    collateral_seized=seized,
                     swap_pool=pool.address,
                     swap_out=swap_out,
                     profit=profit,
@@ -284,8 +290,8 @@ def find_liquidations(
     ``state.prices_after`` / ``state.pools_after`` of a pending effect to look ahead);
     swap-back venues are the pools of ``factories`` (default: the V2 factories of the state's
     routers: the Executor's liquidation swaps back through V2 pairs).
-    ``max_cover`` caps the debt covered per debt asset (the executor's inventory); an asset
-    missing from it cannot be covered at all.
+    ``max_cover`` caps the debt covered per debt asset; an asset missing from it cannot be
+    covered at all (None: the close factor's limit, flash-borrowed).
     """
     prices = state.prices if prices is None else prices
     pools = state.pools if pools is None else pools
@@ -296,7 +302,7 @@ def find_liquidations(
     found = []
     for user in positions if users is None else users:
         position = positions.get(user)
-        if position is None or not position.debt:
+        if position is None or not position.has_debt:
             continue
         opportunity = liquidation_for(
             state, user, position, prices, pools, factories, weth, max_cover

@@ -2,9 +2,9 @@
 
 Pools are loaded by their kind (:class:`~simulation.pools.PoolKind`) from the factories the
 state follows; feed proxies via ``latestRoundData``, ``aggregator()`` and ``phaseId()``; the
-lending market's reserves via its config getters and positions by replaying its events since a
-start block. Every read is one batch per kind of call (chunked), never one round trip per pool.
-A state loaded at an earlier block is brought up to a later one by :func:`catch_up`.
+Aave V3 Pool's revision, reserves, oracle sources and users' scaled positions at one block.
+Every read is one batch per kind of call (chunked), never one round trip per pool. A state loaded
+at an earlier block is brought up to a later one by :func:`catch_up`.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from chain.abi import Abi
-from chain.topics import LENDING_TOPICS
+from chain.rpc import eth_get_block
+from chain.topics import BALANCE_TRANSFER, BORROW, SUPPLY
 from chain.types import Log
 from simulation.aave_v3 import AavePosition, ReserveState, check_revision
 from simulation.calls import LoadError, eth_calls
-from simulation.lending import ReserveConfig
 from simulation.pools import PoolKind
 from simulation.state import ChainState, FeedAnswer, FeedLink
 
@@ -38,11 +38,6 @@ FEED = Abi.from_signatures(
     "function aggregator() returns (address)",
     "function phaseId() returns (uint16)",
 )
-LENDING = Abi.from_signatures(
-    "function getReservesList() returns (address[])",
-    "function getReserveConfig(address) returns (address, uint8, uint256, uint256, uint256)",
-)
-ERC20 = Abi.from_signatures("function decimals() returns (uint8)")
 # Aave V3's IPool, AaveOracle and scaled-balance tokens; the ReserveData and
 # UserConfigurationMap structs are all-static, so their fields are read as flat words.
 AAVE = Abi.from_signatures(
@@ -53,6 +48,10 @@ AAVE = Abi.from_signatures(
     "function getUserConfiguration(address) returns (uint256)",
     "function scaledBalanceOf(address) returns (uint256)",
     "function getAssetPrice(address) returns (uint256)",
+    "function getSourceOfAsset(address) returns (address)",
+    "function ADDRESSES_PROVIDER() returns (address)",
+    "function getPriceOracle() returns (address)",
+    "function FLASHLOAN_PREMIUM_TOTAL() returns (uint128)",
 )
 
 
@@ -116,7 +115,7 @@ async def load_aave(
         + [(oracle, fn("getAssetPrice").encode(a)) for a in assets],
         block,
     )
-    reserves, tokens = {}, {}
+    reserves = {}
     for asset, data in zip(assets, raw, strict=False):
         (
             config,
@@ -133,9 +132,17 @@ async def load_aave(
             *_,
         ) = fn("getReserveData").decode_output(data)
         reserves[asset] = ReserveState(
-            asset, rid, config, liquidity_index, liquidity_rate, borrow_index, borrow_rate, updated
+            asset,
+            rid,
+            config,
+            liquidity_index,
+            liquidity_rate,
+            borrow_index,
+            borrow_rate,
+            updated,
+            a_token.lower(),
+            debt_token.lower(),
         )
-        tokens[asset] = (a_token.lower(), debt_token.lower())
     prices = {
         a: fn("getAssetPrice").decode_output(data)[0]
         for a, data in zip(assets, raw[len(assets) :], strict=True)
@@ -143,7 +150,12 @@ async def load_aave(
     users = list(users)
     balance = fn("scaledBalanceOf")
     calls = [(pool, fn("getUserConfiguration").encode(u)) for u in users]
-    calls += [(token, balance.encode(u)) for u in users for a in assets for token in tokens[a]]
+    calls += [
+        (token, balance.encode(u))
+        for u in users
+        for a in assets
+        for token in (reserves[a].a_token, reserves[a].variable_debt_token)
+    ]
     raw = await eth_calls(rpc, calls, block)
     positions = {}
     per_user = 2 * len(assets)
@@ -162,39 +174,80 @@ async def load_aave(
 async def load_lending(
     rpc: Any, state: ChainState, from_block: int, to_block: int | str = "latest"
 ) -> int:
-    """Reserve configs and every position, replayed from the pool's events; returns the count
-    of users with a position."""
+    """The state's Aave V3 Pool as of ``to_block``: its reserves, the oracle's feed proxies
+    (``getSourceOfAsset``: the feeds whose answers price each asset) and the scaled position of
+    every user its Supply and Borrow events (and its aTokens' transfers) since ``from_block``
+    name; returns the count of users with a position. An unsupported pool revision is a
+    :class:`LoadError` saying so."""
     pool = state.lending_pool
     if pool is None:
         raise LoadError("no lending pool configured")
-    list_fn, config_fn = LENDING.function("getReservesList"), LENDING.function("getReserveConfig")
-    (assets,) = list_fn.decode_output((await eth_calls(rpc, [(pool, list_fn.encode())]))[0])
-    configs = await eth_calls(rpc, [(pool, config_fn.encode(a)) for a in assets])
-    for asset, raw in zip(assets, configs, strict=True):
-        feed, decimals, ltv, threshold, bonus = config_fn.decode_output(raw)
-        asset = asset.lower()
-        state.reserve_configs[asset] = ReserveConfig(asset, decimals, ltv, threshold, bonus)
-        state.feed_assets[feed.lower()] = asset
-    to = to_block if isinstance(to_block, str) else hex(to_block)
+    header = await rpc.call("eth_getBlockByNumber", [_block_tag(to_block), False])
+    if not isinstance(header, dict):
+        raise LoadError(f"block {to_block} not found")
+    block, timestamp = header["number"], int(header["timestamp"], 16)
+    fn = AAVE.function
+    names = ("POOL_REVISION", "ADDRESSES_PROVIDER", "FLASHLOAN_PREMIUM_TOTAL")
+    revision_raw, provider_raw, premium_raw = await eth_calls(
+        rpc, [(pool, fn(name).encode()) for name in names], block
+    )
+    check_revision(fn("POOL_REVISION").decode_output(revision_raw)[0])  # before any other read
+    (provider,) = fn("ADDRESSES_PROVIDER").decode_output(provider_raw)
+    (state.flash_loan_premium,) = fn("FLASHLOAN_PREMIUM_TOTAL").decode_output(premium_raw)
+    (oracle_raw,) = await eth_calls(rpc, [(provider, fn("getPriceOracle").encode())], block)
+    oracle = fn("getPriceOracle").decode_output(oracle_raw)[0].lower()
+    users = await _users(rpc, pool, from_block, block)
+    snapshot = await load_aave(rpc, pool, oracle, [], block)
+    a_tokens = [r.a_token for r in snapshot.reserves.values()]
+    if a_tokens:
+        users |= await _users(rpc, a_tokens, from_block, block, BALANCE_TRANSFER)
+    snapshot = await load_aave(rpc, pool, oracle, sorted(users), block)
+    assets = list(snapshot.reserves)
+    sources = await eth_calls(
+        rpc, [(oracle, fn("getSourceOfAsset").encode(a)) for a in assets], block
+    )
+    for asset, raw in zip(assets, sources, strict=True):
+        state.feed_assets[fn("getSourceOfAsset").decode_output(raw)[0].lower()] = asset
+        state.set_reserve(snapshot.reserves[asset])
+    for user, position in snapshot.positions.items():
+        if position.scaled_collateral or position.scaled_debt or position.configuration:
+            state.set_position(user, position)
+    state.timestamp = timestamp
+    return len(state.positions)
+
+
+def _block_tag(block: int | str) -> str:
+    return block if isinstance(block, str) else hex(block)
+
+
+async def _users(
+    rpc: Any,
+    address: str | list[str],
+    from_block: int,
+    to_block: str,
+    topic: bytes | None = None,
+) -> set[str]:
+    """Users an Aave pool's Supply and Borrow events (``onBehalfOf``, topic 2), or its aTokens'
+    BalanceTransfer events (the recipient, topic 2), name between the two blocks."""
+    topics = [SUPPLY, BORROW] if topic is None else [topic]
     raw_logs = await rpc.call(
         "eth_getLogs",
         [
             {
-                "address": pool,
+                "address": address,
                 "fromBlock": hex(from_block),
-                "toBlock": to,
-                "topics": [["0x" + t.hex() for t in LENDING_TOPICS]],
+                "toBlock": to_block,
+                "topics": [["0x" + t.hex() for t in topics]],
             }
         ],
     )
-    state.replay_lending(Log.from_rpc(raw) for raw in raw_logs)
-    return len(state.positions)
+    return {"0x" + Log.from_rpc(raw).topics[2][-20:].hex() for raw in raw_logs}
 
 
 async def catch_up(rpc: Any, state: ChainState, number: int, block_hash: str) -> int:
     """Bring a state loaded at an earlier block up to block ``number``: the logs it follows from
-    the blocks after its own (one ``eth_getLogs``) are applied block by block, in order. Returns
-    how many blocks had such logs."""
+    the blocks after its own (one ``eth_getLogs``) are applied block by block, in order, each at
+    its block's time (Aave's indexes are dated with it). Returns how many blocks had such logs."""
     start = state.block_number + 1
     if number < start:
         return 0
@@ -213,6 +266,11 @@ async def catch_up(rpc: Any, state: ChainState, number: int, block_hash: str) ->
         log = Log.from_rpc(raw)
         by_block.setdefault((log.block_number, log.block_hash), []).append(log)
     for (block, hash_), logs in sorted(by_block.items()):
-        state.apply_block(block, hash_, sorted(logs, key=lambda log: log.log_index))
+        header = await eth_get_block(rpc, block)
+        timestamp = header.timestamp if header is not None else None
+        state.apply_block(block, hash_, sorted(logs, key=lambda log: log.log_index), timestamp)
+    head = await eth_get_block(rpc, number)
+    if head is not None:
+        state.timestamp = head.timestamp
     state.block_number, state.block_hash = number, block_hash
     return len(by_block)

@@ -18,6 +18,7 @@ from typing import Protocol
 import eth_abi
 from eth_abi.exceptions import DecodingError
 
+from chain.aave_errors import decode_revert
 from chain.types import BlockHeader
 
 ETH = "ETH"
@@ -211,7 +212,11 @@ def resolve_block(
 
 
 def decode_revert_reason(data: bytes) -> str:
-    """``Error(string)`` → its text, ``Panic(uint256)`` → ``Panic(0x11): ...``, else hex."""
+    """An Aave error (string code or custom error) → its name and code, other ``Error(string)``
+    → its text, ``Panic(uint256)`` → ``Panic(0x11): ...``, else hex."""
+    aave = decode_revert(data)
+    if aave is not None:
+        return str(aave)
     try:
         if data[:4] == _ERROR_SELECTOR:
             return str(eth_abi.decode(["string"], data[4:])[0])

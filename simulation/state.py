@@ -1,7 +1,8 @@
-"""Local chain state kept from logs: pools of every kind, price-feed answers, lending positions.
+"""Local chain state kept from logs: pools of every kind, price-feed answers, Aave V3 positions.
 
 :class:`ChainState` is updated once per block from that block's logs (each pool's own logs, its
-factory's pool-created event, AnswerUpdated, the lending events) and remembers, for the last
+factory's pool-created event, AnswerUpdated, the Aave pool's events and its aTokens'
+BalanceTransfer) and remembers, for the last
 ``history`` blocks, the values it overwrote, so a reorg rolls back to the common ancestor
 exactly. :meth:`ChainState.after` gives the state a decoded pending swap or oracle update would
 leave, as an overlay: nothing is copied and the chain is not touched, so it is cheap enough to
@@ -21,14 +22,19 @@ from chain.intents import Intent, MulticallIntent, OracleUpdateIntent, SwapInten
 from chain.topics import (
     AGGREGATOR_CONFIRMED,
     ANSWER_UPDATED,
+    BALANCE_TRANSFER,
     BORROW,
+    COLLATERAL_DISABLED,
+    COLLATERAL_ENABLED,
     LENDING_TOPICS,
+    LIQUIDATION_CALL,
     REPAY,
+    RESERVE_DATA_UPDATED,
     SUPPLY,
     WITHDRAW,
 )
 from chain.types import Log
-from simulation.lending import Position, ReserveConfig
+from simulation.aave_v3 import AavePosition, ReserveState, ray_div, ray_mul
 from simulation.pools import PoolKind, PoolState, StateMissing
 
 _MISSING: Any = object()
@@ -105,16 +111,24 @@ class PendingEffect:
 class _BlockUndo:
     number: int
     hash: str
+    timestamp: int
     undo: list[tuple[dict[Any, Any], Any, Any]] = field(default_factory=list)
 
 
 def state_topics(kinds: Iterable[PoolKind]) -> tuple[bytes, ...]:
     """The topics of every log a state of pools of ``kinds`` follows (their state changes and
-    their factories' pool-created events), feeds and lending positions."""
+    their factories' pool-created events), feeds, and Aave positions (the Pool's events and its
+    aTokens' transfers)."""
     kinds = list(kinds)
     pools = {t for kind in kinds for t in kind.pool_topics}
     created = {kind.creation_topic for kind in kinds}
-    return (*sorted(pools | created), ANSWER_UPDATED, AGGREGATOR_CONFIRMED, *LENDING_TOPICS)
+    return (
+        *sorted(pools | created),
+        ANSWER_UPDATED,
+        AGGREGATOR_CONFIRMED,
+        *LENDING_TOPICS,
+        BALANCE_TRANSFER,
+    )
 
 
 class ChainState:
@@ -127,6 +141,12 @@ class ChainState:
     for the lending market (``prices`` then gives asset -> answer, what the lending math takes).
     Feeds are keyed by their proxy, the address consumers read; ``aggregators`` maps each proxy's
     current aggregator, which emits the answers and receives the oracles' ``transmit``, to it.
+
+    ``lending_pool`` is an Aave V3 Pool: ``reserves`` are its reserves (configuration, indexes
+    and rates as of their last ``ReserveDataUpdated``, at the block time it came in),
+    ``positions`` its users' scaled balances and configuration bitmaps. Each event moves a
+    scaled balance by ``amount.rayDiv(index)`` at the index the pool used, as its tokens do, so
+    balances at any later time are ``scaled.rayMul(normalized index)``, exactly.
     """
 
     def __init__(
@@ -150,8 +170,11 @@ class ChainState:
         self.by_tokens: dict[tuple[str, str], tuple[str, ...]] = {}
         self.feeds: dict[str, FeedAnswer] = {}
         self.aggregators: dict[str, FeedLink] = {}
-        self.reserve_configs: dict[str, ReserveConfig] = {}
-        self.positions: dict[str, Position] = {}
+        self.reserves: dict[str, ReserveState] = {}
+        self.a_tokens: dict[str, str] = {}  # aToken -> its reserve's asset
+        self.flash_loan_premium = 0  # the pool's FLASHLOAN_PREMIUM_TOTAL, bps
+        self.positions: dict[str, AavePosition] = {}
+        self.timestamp = 0
         self.block_number = 0
         self.block_hash = ""
         self._history: deque[_BlockUndo] = deque(maxlen=history)
@@ -216,8 +239,13 @@ class ChainState:
                 self._delete(self.aggregators, old)
         self._set(self.aggregators, aggregator, link)
 
-    def set_position(self, user: str, position: Position) -> None:
+    def set_position(self, user: str, position: AavePosition) -> None:
         self._set(self.positions, user, position)
+
+    def set_reserve(self, reserve: ReserveState) -> None:
+        self._set(self.reserves, reserve.asset, reserve)
+        if reserve.a_token:
+            self._set(self.a_tokens, reserve.a_token, reserve.asset)
 
     @property
     def prices(self) -> dict[str, int]:
@@ -230,9 +258,14 @@ class ChainState:
 
     # ------------------------------------------------------------------ blocks
 
-    def apply_block(self, number: int, block_hash: str, logs: Iterable[Log]) -> StateChanges:
-        """Apply one block's logs (in log order); remembers how to undo it."""
-        self._current = _BlockUndo(number, block_hash)
+    def apply_block(
+        self, number: int, block_hash: str, logs: Iterable[Log], timestamp: int | None = None
+    ) -> StateChanges:
+        """Apply one block's logs (in log order); remembers how to undo it. ``timestamp`` is the
+        block's time (reserve indexes are dated with it); None keeps the last one known."""
+        if timestamp is not None:
+            self.timestamp = timestamp
+        self._current = _BlockUndo(number, block_hash, self.timestamp)
         pools: set[str] = set()
         feeds: set[str] = set()
         users: set[str] = set()
@@ -253,7 +286,7 @@ class ChainState:
                         undo.append((tracked, log.address, pool))
                         tracked[log.address] = after
                         changed(log.address)
-                except (IndexError, ValueError):
+                except (IndexError, ValueError, ArithmeticError):  # e.g. an index of zero
                     malformed += 1
         finally:
             self._history.append(self._current)
@@ -299,41 +332,85 @@ class ChainState:
                 self.link_aggregator(latest, FeedLink(log.address, current.phase + 1))
         elif topic0 in LENDING_TOPICS and log.address == self.lending_pool:
             users.update(self._apply_lending(log))
-
-    def replay_lending(self, logs: Iterable[Log]) -> None:
-        """Apply historical lending events (initial load): no block, no undo entries."""
-        for log in logs:
-            if log.address == self.lending_pool and log.topic0 in LENDING_TOPICS:
-                self._apply_lending(log)
+        elif topic0 == BALANCE_TRANSFER and log.address in self.a_tokens:
+            # from, to indexed; the scaled value and the index in data (AToken._transfer)
+            asset, scaled = self.a_tokens[log.address], _word(log.data, 0)
+            sender, recipient = _address(log.topics[1]), _address(log.topics[2])
+            users.update((self._move(sender, asset, -scaled), self._move(recipient, asset, scaled)))
 
     def _apply_lending(self, log: Log) -> tuple[str, ...]:
-        """Position deltas from one lending event; returns the users it touched."""
-        topic0, topics, data = log.topic0, log.topics, log.data
-        if topic0 == SUPPLY:  # reserve, onBehalfOf, referral indexed; user, amount in data
-            return (self._move(_address(topics[2]), _address(topics[1]), _word(data, 1), 0),)
-        if topic0 == WITHDRAW:  # reserve, user, to indexed; amount in data
-            return (self._move(_address(topics[2]), _address(topics[1]), -_word(data, 0), 0),)
-        if topic0 == BORROW:  # reserve, onBehalfOf, referral indexed; user, amount, ... in data
-            return (self._move(_address(topics[2]), _address(topics[1]), 0, _word(data, 1)),)
-        if topic0 == REPAY:  # reserve, user, repayer indexed; amount, useATokens in data
-            return (self._move(_address(topics[2]), _address(topics[1]), 0, -_word(data, 0)),)
-        # LiquidationCall: collateral, debt, user indexed; debtToCover, seized, liquidator, aToken
-        collateral, debt, user = _address(topics[1]), _address(topics[2]), _address(topics[3])
-        self._move(user, debt, 0, -_word(data, 0))
-        self._move(user, collateral, -_word(data, 1), 0)
-        if _word(data, 3):  # receiveAToken: the seized collateral stays supplied, by the liquidator
-            liquidator = _address(data[64:96])
-            self._move(liquidator, collateral, _word(data, 1), 0)
-            return user, liquidator
-        return (user,)
+        """Scaled-balance and flag changes from one Aave Pool event; returns the users touched.
 
-    def _move(self, user: str, asset: str, collateral_delta: int, debt_delta: int) -> str:
-        position = self.positions.get(user, Position())
-        collateral = dict(position.collateral)
-        debt = dict(position.debt)
-        collateral[asset] = max(0, collateral.get(asset, 0) + collateral_delta)
-        debt[asset] = max(0, debt.get(asset, 0) + debt_delta)
-        self.set_position(user, Position(collateral, debt))
+        Layouts are IPool's (@aave/core-v3 1.19.3): the pool emits ``ReserveDataUpdated`` with
+        the indexes it then mints and burns at before each action's own event.
+        """
+        topic0, topics, data = log.topic0, log.topics, log.data
+        asset = _address(topics[1])
+        reserve = self.reserves.get(asset)
+        if topic0 == RESERVE_DATA_UPDATED:
+            if reserve is not None:  # rates and indexes; the stable rate (word 1) is unused
+                rate, _, borrow_rate, index, borrow_index = (_word(data, i) for i in range(5))
+                self.set_reserve(
+                    reserve.updated(rate, borrow_rate, index, borrow_index, self.timestamp)
+                )
+            return ()
+        if reserve is None:
+            return ()
+        if topic0 in (COLLATERAL_ENABLED, COLLATERAL_DISABLED):  # reserve, user indexed
+            user = _address(topics[2])
+            position = self.positions.get(user, AavePosition())
+            self.set_position(
+                user, position.flagged(reserve.reserve_id, collateral=topic0 == COLLATERAL_ENABLED)
+            )
+            return (user,)
+        if topic0 == SUPPLY:  # reserve, onBehalfOf, referral indexed; user, amount in data
+            amount = _word(data, 1)
+            return (
+                self._move(_address(topics[2]), asset, ray_div(amount, reserve.liquidity_index)),
+            )
+        if topic0 == WITHDRAW:  # reserve, user, to indexed; amount in data
+            amount = _word(data, 0)
+            return (
+                self._move(_address(topics[2]), asset, -ray_div(amount, reserve.liquidity_index)),
+            )
+        if topic0 == BORROW:  # reserve, onBehalfOf, referral indexed; user, amount, mode in data
+            user, amount = _address(topics[2]), _word(data, 1)
+            scaled = ray_div(amount, reserve.variable_borrow_index)
+            self._move(user, asset, 0, scaled)
+            self.set_position(
+                user, self.positions[user].flagged(reserve.reserve_id, borrowing=True)
+            )
+            return (user,)
+        if topic0 == REPAY:  # reserve, user, repayer indexed; amount, useATokens in data
+            user, amount = _address(topics[2]), _word(data, 0)
+            if _word(data, 1):  # repaid with the user's own aTokens: they are burned too
+                self._move(user, asset, -ray_div(amount, reserve.liquidity_index))
+            return (self._repay(user, reserve, amount),)
+        if topic0 == LIQUIDATION_CALL:
+            # collateral, debt, user indexed; debtToCover, collateral, liquidator, receiveAToken
+            # in data. The protocol fee and a receiveAToken seizure move by BalanceTransfer.
+            user, debt_reserve = _address(topics[3]), self.reserves.get(_address(topics[2]))
+            if debt_reserve is not None:
+                self._repay(user, debt_reserve, _word(data, 0))
+            if not _word(data, 3):
+                self._move(user, asset, -ray_div(_word(data, 1), reserve.liquidity_index))
+            return (user,)
+        return ()
+
+    def _repay(self, user: str, reserve: ReserveState, amount: int) -> str:
+        """Burn ``amount`` of debt; the pool clears the borrowing bit when it was all the debt."""
+        position = self.positions.get(user, AavePosition())
+        index = reserve.variable_borrow_index
+        owed = ray_mul(position.scaled_debt.get(reserve.asset, 0), index)
+        position = position.moved(reserve.asset, 0, -ray_div(amount, index))
+        if owed <= amount:
+            position = position.flagged(reserve.reserve_id, borrowing=False)
+        self.set_position(user, position)
+        return user
+
+    def _move(self, user: str, asset: str, scaled_collateral: int, scaled_debt: int = 0) -> str:
+        position = self.positions.get(user, AavePosition())
+        self.set_position(user, position.moved(asset, scaled_collateral, scaled_debt))
         return user
 
     def rollback_to(self, ancestor: int) -> StateChanges:
@@ -355,8 +432,14 @@ class ChainState:
                         bucket.add(key)
                 if table is self.positions:
                     users.add(key)
+            self.timestamp = block.timestamp
         if self._history:
-            self.block_number, self.block_hash = self._history[-1].number, self._history[-1].hash
+            last = self._history[-1]
+            self.block_number, self.block_hash, self.timestamp = (
+                last.number,
+                last.hash,
+                last.timestamp,
+            )
         else:
             self.block_number, self.block_hash = ancestor, ""
         return StateChanges(frozenset(pools), frozenset(feeds), frozenset(users))

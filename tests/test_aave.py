@@ -18,15 +18,18 @@ from anvil.aave import AAVE_RESERVES
 from anvil.deployer import Deployer, DeployError, encode
 from anvil.world import World
 from chain.rpc import connect
+from chain.types import Log
 from simulation.aave_v3 import (
+    AaveRevert,
+    AccountData,
     UnsupportedRevision,
     account_data,
     check_revision,
     liquidation,
     ray_mul,
 )
-from simulation.lending import AccountData, LendingRevert
-from simulation.loader import load_aave
+from simulation.loader import load_aave, load_feeds, load_lending
+from simulation.state import ChainState
 
 # EIP-1967's implementation slot: where the provider's InitializableImmutableAdminUpgradeability
 # proxies keep their implementation.
@@ -140,7 +143,24 @@ def _transmit_next(d: Deployer, world: World, symbol: str, answer: int) -> None:
     d.send(world.roles["oracle_updater"].address, aggregator, data)
 
 
-async def _local_and_chain(world: World, users: list[str]):
+async def _indexed(rpc, world: World, start: int) -> ChainState:
+    """A state loaded at block ``start`` that followed every later block's logs to the head."""
+    state = ChainState(lending_pool=world.aave["pool"])
+    await load_lending(rpc, state, 0, start)
+    await load_feeds(rpc, state, state.feed_assets, hex(start))
+    head = int(await rpc.call("eth_blockNumber", []), 16)
+    topics = [["0x" + t.hex() for t in state.log_topics]]
+    for number in range(start + 1, head + 1):
+        block = await rpc.call("eth_getBlockByNumber", [hex(number), False])
+        raw = await rpc.call("eth_getLogs", [{"blockHash": block["hash"], "topics": topics}])
+        logs = [Log.from_rpc(entry) for entry in raw]
+        state.apply_block(number, block["hash"], logs, int(block["timestamp"], 16))
+    return state
+
+
+async def _local_and_chain(world: World, users: list[str], start: int):
+    """Account data three ways: from a fresh snapshot of the pool, from a state indexed from
+    the pool's events since ``start``, and the pool's own getUserAccountData."""
     async with connect(world.rpc["http"]) as rpc:
         snapshot = await load_aave(rpc, world.aave["pool"], world.aave["oracle"], users)
         block = await rpc.call("eth_getBlockByNumber", ["latest", False])
@@ -153,10 +173,75 @@ async def _local_and_chain(world: World, users: list[str]):
                 [{"to": world.aave["pool"], "data": "0x" + fn.encode(user).hex()}, "latest"],
             )
             chain.append(AccountData(*fn.decode_output(bytes.fromhex(raw[2:]))))
+        state = await _indexed(rpc, world, start)
     local = [
         account_data(snapshot.positions[u], snapshot.reserves, snapshot.prices, now) for u in users
     ]
-    return local, chain
+    indexed = [
+        account_data(state.positions[u], state.reserves, state.prices, state.timestamp)
+        for u in users
+    ]
+    assert state.timestamp == now
+    return local, indexed, chain
+
+
+def _give(d: Deployer, world: World, symbol: str, holder: str, amount: int) -> None:
+    asset = world.tokens[symbol]["address"]
+    if symbol == "WETH":
+        d.rpc("anvil_setBalance", holder, hex(10**30))
+        d.send(holder, asset, encode("WETH9", "deposit"), amount)
+    else:
+        d.send(world.roles["deployer"].address, asset, encode("ERC20Token", "mint", holder, amount))
+
+
+def _step(d: Deployer, world: World, borrower: dict, action: str, percent: int) -> None:
+    """One random action on the pool; an action the pool refuses (a withdrawal that would
+    leave the user unhealthy, a liquidation of a healthy user) changes nothing."""
+    pool, user = world.aave["pool"], borrower["address"]
+    collateral = world.tokens[borrower["collateral"]]["address"]
+    debt = world.tokens[borrower["debt"]]["address"]
+    reserves = world.aave["reserves"]
+    if action in ("crash", "liquidate"):  # ETH down by 0-25% (liquidate: 10-35%) of its start
+        drop = percent // 4 + (10 if action == "liquidate" else 0)
+        _transmit_next(d, world, "WETH", world.feeds["WETH"]["answer"] * (100 - drop) // 100)
+        if action == "crash":
+            return
+    sender = world.roles["keeper"].address if action == "liquidate" else user
+    d.rpc("anvil_impersonateAccount", sender)
+    try:
+        if action == "supply":
+            amount = max(1, borrower["collateral_amount"] * percent // 100)
+            _give(d, world, borrower["collateral"], user, amount)
+            d.transact("Pool", pool, "supply", collateral, amount, user, 0, sender=user, gas=10**6)
+        elif action == "borrow":
+            available = d.call("Pool", pool, "getUserAccountData", user)[2]
+            price = d.call("AaveOracle", world.aave["oracle"], "getAssetPrice", debt)[0]
+            units = 10 ** world.tokens[borrower["debt"]]["decimals"]
+            amount = available * min(percent, 60) // 100 * units // price
+            if amount:
+                d.transact("Pool", pool, "borrow", debt, amount, 2, 0, user, sender=user, gas=10**6)
+        elif action == "repay":
+            token = reserves[borrower["debt"]]["variable_debt_token"]
+            owed = d.call("VariableDebtToken", token, "balanceOf", user)[0]
+            _give(d, world, borrower["debt"], user, owed * 2 + 1)
+            amount = 2**256 - 1 if percent > 60 else max(1, owed * percent // 100)
+            d.transact("Pool", pool, "repay", debt, amount, 2, user, sender=user, gas=10**6)
+        elif action == "withdraw":
+            token = reserves[borrower["collateral"]]["a_token"]
+            held = d.call("AToken", token, "balanceOf", user)[0]
+            amount = 2**256 - 1 if percent > 90 else held * percent // 100
+            d.transact("Pool", pool, "withdraw", collateral, amount, user, sender=user, gas=10**6)
+        else:
+            _give(d, world, borrower["debt"], sender, 10**30)
+            d.transact("ERC20Token", debt, "approve", pool, 2**256 - 1, sender=sender)
+            receive_a_token = percent % 2 == 0
+            args = (collateral, debt, user, 2**256 - 1, receive_a_token)
+            d.transact("Pool", pool, "liquidationCall", *args, sender=sender, gas=2_000_000)
+        hypothesis_event(f"{action} done")
+    except DeployError:
+        hypothesis_event(f"{action} refused")  # nothing moved
+    finally:
+        d.rpc("anvil_stopImpersonatingAccount", sender)
 
 
 @settings(
@@ -168,58 +253,37 @@ async def _local_and_chain(world: World, users: list[str]):
     steps=st.lists(
         st.tuples(
             st.integers(0, 5),  # borrower
-            st.sampled_from(["supply", "borrow"]),
-            st.integers(1, 60),  # percent of the borrower's collateral / available borrows
+            st.sampled_from(["supply", "borrow", "repay", "withdraw", "crash", "liquidate"]),
+            st.integers(1, 100),  # percent of the borrower's collateral / available borrows...
             st.integers(0, 400 * 86_400),  # seconds before the step
         ),
-        max_size=3,
+        max_size=4,
     ),
     eth_move=st.integers(-20, 20),
     btc_move=st.integers(-20, 20),
     elapsed=st.integers(0, 3 * 365 * 86_400),
 )
 def test_local_account_data_equals_get_user_account_data(world, steps, eth_move, btc_move, elapsed):
+    """Random supplies, borrows, repayments (in full too), withdrawals, price crashes and
+    liquidations (receiving the underlying or aTokens), price moves and time: account data from
+    a snapshot of the pool, and from a state kept from the pool's events since before the
+    steps, equal the pool's getUserAccountData to the wei."""
     d = Deployer(world.rpc["http"])
     snapshot = d.rpc("evm_snapshot")
+    start = int(d.rpc("eth_blockNumber"), 16)
     try:
         borrowers = world.aave["borrowers"]
-        pool = world.aave["pool"]
         for index, action, percent, wait in steps:
-            borrower = borrowers[index]
-            user = borrower["address"]
             d.rpc("evm_increaseTime", wait)
-            d.rpc("anvil_impersonateAccount", user)
-            if action == "supply":
-                asset = world.tokens[borrower["collateral"]]["address"]
-                amount = max(1, borrower["collateral_amount"] * percent // 100)
-                symbol = borrower["collateral"]
-                if symbol == "WETH":
-                    d.send(user, asset, encode("WETH9", "deposit"), amount)
-                else:
-                    d.send(
-                        world.roles["deployer"].address,
-                        asset,
-                        encode("ERC20Token", "mint", user, amount),
-                    )
-                d.transact("Pool", pool, "supply", asset, amount, user, 0, sender=user, gas=10**6)
-            else:
-                asset = world.tokens[borrower["debt"]]["address"]
-                available = d.call("Pool", pool, "getUserAccountData", user)[2]
-                price = d.call("AaveOracle", world.aave["oracle"], "getAssetPrice", asset)[0]
-                units = 10 ** world.tokens[borrower["debt"]]["decimals"]
-                amount = available * percent // 100 * units // price
-                if amount:
-                    d.transact(
-                        "Pool", pool, "borrow", asset, amount, 2, 0, user, sender=user, gas=10**6
-                    )
-            d.rpc("anvil_stopImpersonatingAccount", user)
+            _step(d, world, borrowers[index], action, percent)
         _transmit_next(d, world, "WETH", world.feeds["WETH"]["answer"] * (100 + eth_move) // 100)
         _transmit_next(d, world, "WBTC", world.feeds["WBTC"]["answer"] * (100 + btc_move) // 100)
         d.rpc("evm_increaseTime", elapsed)
         d.rpc("evm_mine")
         users = [b["address"] for b in borrowers]
-        local, chain = asyncio.run(_local_and_chain(world, users))
+        local, indexed, chain = asyncio.run(_local_and_chain(world, users, start))
         assert local == chain
+        assert indexed == chain
         hypothesis_event(f"under water: {sum(c.health_factor < WAD for c in chain)}")
     finally:
         d.rpc("evm_revert", snapshot)
@@ -285,7 +349,7 @@ def test_liquidation_sizing_equals_what_liquidation_call_moves(
                 debt,
                 cover,
             )
-        except LendingRevert as revert:
+        except AaveRevert as revert:
             d.rpc("evm_setNextBlockTimestamp", at)
             d.rpc("evm_mine")
             data = encode("Pool", "liquidationCall", *args)

@@ -19,9 +19,13 @@ from hypothesis import strategies as st
 from chain.topics import (
     AGGREGATOR_CONFIRMED,
     ANSWER_UPDATED,
+    BALANCE_TRANSFER,
     BORROW,
+    COLLATERAL_DISABLED,
+    COLLATERAL_ENABLED,
     LIQUIDATION_CALL,
     REPAY,
+    RESERVE_DATA_UPDATED,
     SUPPLY,
     SYNC,
     WITHDRAW,
@@ -37,6 +41,7 @@ from execution.relay import (
     parse_tx_sim_result,
 )
 from mevbot.config import ConfigError, load_config
+from simulation.aave_v3 import RAY, ReserveState
 from simulation.amm import Pool
 from simulation.state import ChainState, FeedLink
 
@@ -44,6 +49,7 @@ POOL = "0x" + "11" * 20
 FEED = "0x" + "22" * 20
 AGGREGATOR = "0x" + "23" * 20
 LENDING = "0x" + "33" * 20
+A_TOKEN = "0x" + "34" * 20
 TOKENS = ("0x" + "aa" * 20, "0x" + "bb" * 20)
 
 words = st.binary(min_size=0, max_size=200)
@@ -58,13 +64,18 @@ topic_values = st.one_of(
             BORROW,
             REPAY,
             LIQUIDATION_CALL,
+            RESERVE_DATA_UPDATED,
+            COLLATERAL_ENABLED,
+            COLLATERAL_DISABLED,
+            BALANCE_TRANSFER,
+            bytes(12) + bytes.fromhex(TOKENS[0][2:]),  # the listed reserve, as an indexed word
         ]
     ),
     st.binary(min_size=0, max_size=40),
 )
 logs = st.builds(
     Log,
-    address=st.sampled_from([POOL, FEED, AGGREGATOR, LENDING, "0x" + "44" * 20]),
+    address=st.sampled_from([POOL, FEED, AGGREGATOR, LENDING, A_TOKEN, "0x" + "44" * 20]),
     topics=st.lists(topic_values, max_size=5).map(tuple),
     data=words,
     block_number=st.just(10),
@@ -77,6 +88,8 @@ logs = st.builds(
 
 def _state() -> ChainState:
     state = ChainState(lending_pool=LENDING, feed_assets={FEED: TOKENS[0]})
+    configuration = 8000 | 8250 << 16 | 10500 << 32 | 18 << 48
+    state.set_reserve(ReserveState(TOKENS[0], 0, configuration, RAY, 0, RAY, 0, 0, A_TOKEN))
     state.link_aggregator(AGGREGATOR, FeedLink(FEED, 1))
     state.add_pool("0x" + "77" * 20, Pool(POOL, *TOKENS, 10**18, 10**18))
     return state

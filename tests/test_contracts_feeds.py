@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import eth_abi
 import pytest
-from test_contracts_lending import USD, Devnet, Feed, deploy_feed
 from web3.exceptions import ContractLogicError
+from web3_devnet import USD, Devnet, Feed, deploy_feed
 
 from chain.node import AnvilProcess
 from chain.ocr import (

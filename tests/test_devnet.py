@@ -113,10 +113,8 @@ def test_devnet_comes_up_with_a_complete_world_and_restarts_from_cache(tmp_path)
             assert aggregator.lower() == feed["aggregator"]
 
         health = []
-        for borrower in world.borrowers:
-            data = d.call(
-                "LendingPool", world.lending["pool"], "getUserAccountData", borrower["address"]
-            )
+        for borrower in world.aave["borrowers"]:
+            data = d.call("Pool", world.aave["pool"], "getUserAccountData", borrower["address"])
             assert data[1] > 0, "every borrower has debt"
             health.append(data[5] / 1e18)
             assert health[-1] == pytest.approx(borrower["target_health_factor"], rel=1e-6)
@@ -202,11 +200,9 @@ _OLD_WORLD = {
     "rpc": {"http": "http://127.0.0.1:1", "ws": "ws://127.0.0.1:1"},
     "roles": {},
     "traders": [],
-    "borrowers": [],
     "tokens": {},
     "dexes": {},
     "feeds": {},
-    "lending": {},
     "executor": "0x" + "11" * 20,
     "deployed_block": 1,
     "extra": {},

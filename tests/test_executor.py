@@ -1,7 +1,8 @@
-"""The bot's Executor contract on a real anvil: owner-only, exact arbitrage and liquidation gains.
+"""The bot's Executor contract on a real anvil: owner-only, exact arbitrage gains (liquidations
+on the devnet's Aave: tests/test_executor_aave.py).
 
 One anvil per module holds WETH9, a token, two Uniswap V2 factories with one WETH/TKN pair each
-at different prices, a LendingPool and the Executor; every test starts from an evm_snapshot of
+at different prices and the Executor; every test starts from an evm_snapshot of
 that world. The miner tip is checked on a fresh coinbase address with a zero priority fee, so
 its balance changes by exactly the tip.
 """
@@ -13,14 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from test_contracts_lending import USD, AssetSpec, Devnet, Market, deploy_market, event_args
 from web3 import Web3
 from web3.contract import Contract
+from web3_devnet import Devnet, event_args
 
 from anvil.uniswap_v3 import V2_PAIR_INIT_CODE_HASH
 from chain.node import AnvilProcess
 from simulation.amm import get_amount_out
-from simulation.lending import liquidation_amounts, percent_mul
 
 ETHER = 10**18
 COINBASE = Web3.to_checksum_address("0x00000000000000000000000000000000c0ffee01")
@@ -34,7 +34,6 @@ class World:
     tkn: Contract
     cheap_tkn_pair: Contract  # 100 WETH : 220000 TKN
     dear_tkn_pair: Contract  # 100 WETH : 200000 TKN
-    market: Market
     executor: Contract
     owner: str
     stranger: str
@@ -75,16 +74,6 @@ def chain_world() -> Iterator[World]:
         cheap = _pair(devnet, weth, tkn, 100 * ETHER, 220_000 * ETHER)
         dear = _pair(devnet, weth, tkn, 100 * ETHER, 200_000 * ETHER)
 
-        market = deploy_market(
-            devnet,
-            [
-                AssetSpec("WETH", 18, 2000 * USD, 8000, 8250, 10500),
-                AssetSpec("TKN", 18, 1 * USD, 7500, 8000, 10500),
-            ],
-            existing={"WETH": weth, "TKN": tkn},
-        )
-        market.supply("TKN", devnet.accounts[2], 1_000_000 * ETHER)
-
         factories = [
             (pair.functions.factory().call(), V2_PAIR_INIT_CODE_HASH, 0) for pair in (cheap, dear)
         ]
@@ -93,7 +82,7 @@ def chain_world() -> Iterator[World]:
         devnet.send(weth.functions.transfer(executor.address, 10 * ETHER), owner)
         devnet.send(tkn.functions.mint(executor.address, 10_000 * ETHER), deployer)
         devnet.w3.provider.make_request("anvil_setCoinbase", [COINBASE])
-        yield World(devnet, weth, tkn, cheap, dear, market, executor, owner, stranger)
+        yield World(devnet, weth, tkn, cheap, dear, executor, owner, stranger)
 
 
 @pytest.fixture
@@ -128,7 +117,7 @@ def test_only_the_owner_can_call_anything(world: World) -> None:
     calls = [
         arbitrage_call(world, ETHER, 0, 0),
         executor.functions.liquidate(
-            world.market.pool.address, weth.address, world.tkn.address, world.owner, 1, [], 0, 0
+            world.stranger, weth.address, world.tkn.address, world.owner, 1, [], 0, 0
         ),
         executor.functions.withdraw(weth.address, 1, world.stranger),
         executor.functions.withdrawETH(0, world.stranger),
@@ -186,97 +175,3 @@ def test_arbitrage_reverts_below_min_profit_or_off_cycle(world: World) -> None:
         hops(world, (world.cheap_tkn_pair, world.weth)), amount_in, False, 0, 0
     )
     assert devnet.revert_reason(one_way, world.owner) == "executor: cycle must end in tokenIn"
-
-
-def borrower_under_water(world: World) -> str:
-    """10 WETH supplied, 15000 TKN borrowed, then ETH at $1800: HF 0.99, half the debt liquidatable."""
-    market = world.market
-    borrower = world.devnet.accounts[3]
-    market.supply("WETH", borrower, 10 * ETHER)
-    market.borrow("TKN", borrower, 15_000 * ETHER)
-    market.set_price("WETH", 1800 * USD)
-    assert market.account(borrower).health_factor == 99 * 10**16
-    return borrower
-
-
-def test_liquidation_through_executor_swaps_the_bonus_into_profit(world: World) -> None:
-    devnet, executor, market = world.devnet, world.executor, world.market
-    borrower = borrower_under_water(world)
-    position, prices = market.position(borrower), market.prices()
-    expected = liquidation_amounts(
-        position,
-        market.address("WETH"),
-        market.address("TKN"),
-        2**256 - 1,
-        market.configs,
-        prices,
-    )
-    assert expected.debt_repaid == 7_500 * ETHER
-    # 7500 TKN of debt at $1 is 7500/1800 WETH (floored) at $1800, plus the 5% bonus: 4.375 WETH
-    # less the floor's last wei.
-    seized = 4_374_999_999_999_999_999
-    assert expected.collateral_seized == percent_mul(7_500 * ETHER // 1800, 10500) == seized
-    swapped = get_amount_out(
-        expected.collateral_seized, *world.reserves(world.dear_tkn_pair, world.weth)
-    )
-    profit = swapped - expected.debt_repaid
-    tip = ETHER // 50
-    devnet.w3.eth.send_transaction({"from": world.owner, "to": executor.address, "value": ETHER})
-    tkn_before = world.balance(world.tkn, executor.address)
-    weth_before = world.balance(world.weth, executor.address)
-    coinbase_before = devnet.w3.eth.get_balance(COINBASE)
-
-    receipt = devnet.send(
-        executor.functions.liquidate(
-            market.pool.address,
-            world.weth.address,
-            world.tkn.address,
-            borrower,
-            2**256 - 1,
-            [world.dear_tkn_pair.address],
-            profit,
-            tip,
-        ),
-        world.owner,
-        **NO_TIP,
-    )
-
-    assert world.balance(world.tkn, executor.address) - tkn_before == profit
-    assert world.balance(world.weth, executor.address) == weth_before
-    assert devnet.w3.eth.get_balance(executor.address) == ETHER - tip
-    assert devnet.w3.eth.get_balance(COINBASE) - coinbase_before == tip
-    assert market.pool.functions.getUserDebt(borrower, world.tkn.address).call() == 7_500 * ETHER
-    assert world.tkn.functions.allowance(executor.address, market.pool.address).call() == 0
-    [result] = event_args(executor, receipt, "LiquidationExecuted")
-    assert (result["debtRepaid"], result["collateralReceived"], result["profit"]) == (
-        expected.debt_repaid,
-        expected.collateral_seized,
-        profit,
-    )
-    assert result["profitToken"] == world.tkn.address and result["coinbasePaid"] == tip
-
-
-def test_liquidation_without_swap_keeps_the_collateral_bonus(world: World) -> None:
-    devnet, executor, market = world.devnet, world.executor, world.market
-    borrower = borrower_under_water(world)
-    seized = 4_374_999_999_999_999_999  # 7500/1800 WETH floored, plus 5%
-    call_args = (
-        market.pool.address,
-        world.weth.address,
-        world.tkn.address,
-        borrower,
-        2**256 - 1,
-        [],
-    )
-    greedy = executor.functions.liquidate(*call_args, seized + 1, 0)
-    assert devnet.revert_reason(greedy, world.owner) == "executor: profit below minimum"
-    weth_before = world.balance(world.weth, executor.address)
-    tkn_before = world.balance(world.tkn, executor.address)
-
-    devnet.send(executor.functions.liquidate(*call_args, seized, 0), world.owner)
-
-    assert world.balance(world.weth, executor.address) - weth_before == seized
-    assert tkn_before - world.balance(world.tkn, executor.address) == 7_500 * ETHER
-    # 5.625 WETH x $1800 x 0.825 against 7500 TKN: HF 1.11, healthy again.
-    healthy = executor.functions.liquidate(*call_args, 0, 0)
-    assert devnet.revert_reason(healthy, world.owner) == "45"

@@ -72,8 +72,10 @@ def _selector(signature: str) -> bytes:
         ("UniswapV2Router02", "swapExactTokensForTokens(uint256,uint256,address[],address,uint256)", "38ed1739"),
         ("UniswapV2Router02", "swapExactETHForTokens(uint256,address[],address,uint256)", "7ff36ab5"),
         ("UniswapV2Router02", "swapExactTokensForETHSupportingFeeOnTransferTokens(uint256,uint256,address[],address,uint256)", "791ac947"),
-        ("LendingPool", "liquidationCall(address,address,address,uint256,bool)", "00a718a9"),
-        ("LendingPool", "getUserAccountData(address)", "bf92857c"),
+        ("Pool", "liquidationCall(address,address,address,uint256,bool)", "00a718a9"),
+        ("Pool", "getUserAccountData(address)", "bf92857c"),
+        ("Pool", "flashLoanSimple(address,address,uint256,bytes,uint16)", "42b0b77c"),
+        ("Executor", "executeOperation(address,uint256,uint256,address,bytes)", "1b11d0ff"),
         ("AggregatorProxy", "latestRoundData()", "feaf968c"),
         ("AggregatorProxy", "aggregator()", "245a7bfc"),
         ("AggregatorProxy", "phaseId()", "58303b10"),
@@ -100,7 +102,7 @@ def test_devnet_contracts_have_mainnet_selectors(contract, signature, expected):
         ("UniswapV2Factory", "PairCreated", "0d3648bd0f6ba80134a33ba9275ac585d9d315f0ad8355cddefde31afa28d0e9"),
         ("OffchainAggregator", "AnswerUpdated", "0559884fd3a460db3073b7fc896cc77986f16e378210ded43186175bf646fc5f"),
         ("OffchainAggregator", "NewTransmission", "f6a97944f31ea060dfde0566e4167c1a1082551e64b60ecb14d599a9d023d451"),
-        ("LendingPool", "LiquidationCall", "e413a321e8681d831f4dbccbca790d2952b56f977908e45be37335533e005286"),
+        ("Pool", "LiquidationCall", "e413a321e8681d831f4dbccbca790d2952b56f977908e45be37335533e005286"),
     ],
 )  # fmt: skip
 def test_devnet_contracts_emit_mainnet_events(contract, event, topic0):

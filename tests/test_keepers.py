@@ -30,9 +30,9 @@ from keepers.liquidation import LiquidationKeeper
 from keepers.oracle import HttpJsonPrice, OracleFeed, OracleKeeper, SeriesPrice, update_reason
 from keepers.scheduler import Scheduler, Tick
 from keepers.store import SqliteKeeperStore
+from simulation.aave_v3 import WAD, health_factor
 from simulation.candidates import Candidate
 from simulation.fork import AnvilForkSimulator
-from simulation.lending import WAD, health_factor
 from simulation.liquidation import find_liquidations
 from simulation.loader import load_feeds, load_lending, load_pools
 from simulation.state import ChainState
@@ -51,7 +51,7 @@ async def _state(rpc, world: World) -> ChainState:
     state = ChainState(
         routers={d["router"]: {"uniswap-v2": d["factory"]} for d in world.dexes.values()},
         factories={d["factory"]: UNISWAP_V2 for d in world.dexes.values()},
-        lending_pool=world.lending["pool"],
+        lending_pool=world.aave["pool"],
     )
     await load_pools(rpc, state)
     await load_lending(rpc, state, from_block=0)
@@ -70,7 +70,7 @@ async def _mine(rpc, state: ChainState | None = None) -> BlockHeader:
             "eth_getLogs",
             [{"blockHash": head.hash, "topics": [["0x" + t.hex() for t in STATE_TOPICS]]}],
         )
-        state.apply_block(head.number, head.hash, [Log.from_rpc(r) for r in raw])
+        state.apply_block(head.number, head.hash, [Log.from_rpc(r) for r in raw], head.timestamp)
     return head
 
 
@@ -378,12 +378,12 @@ async def test_public_liquidation_lands_once_and_earns_the_predicted_profit(
 ):
     world = devnet_factory(block_time=None).world
     usdc, weth = world.tokens["USDC"]["address"], world.tokens["WETH"]["address"]
-    borrower = world.borrowers[0]["address"]
+    borrower = world.aave["borrowers"][0]["address"]
     async with connect(world.rpc["http"]) as rpc:
         state = await _state(rpc, world)
         await _drop_eth(rpc, world, state, 4)  # breaks the HF 1.035 borrower only
         inventory = await _balance(rpc, usdc, world.executor)
-        (expected,) = find_liquidations(state, weth=weth, max_cover={usdc: inventory})
+        (expected,) = find_liquidations(state, weth=weth)
         assert expected.user == borrower
         simulator = AnvilForkSimulator(world.rpc["http"])
         await simulator.start()
@@ -414,11 +414,11 @@ async def test_public_liquidation_lands_once_and_earns_the_predicted_profit(
                 assert await _tick(keeper, rpc) is None
         finally:
             await simulator.close()
-        assert await _count_logs(rpc, world.lending["pool"], LIQUIDATION_CALL) == 1
+        assert await _count_logs(rpc, world.aave["pool"], LIQUIDATION_CALL) == 1
         gained = await _balance(rpc, usdc, world.executor) - inventory
         assert gained == expected.profit > 0
         position = state.positions[borrower]
-        assert health_factor(position, state.reserve_configs, state.prices) >= WAD
+        assert health_factor(position, state.reserves, state.prices, state.timestamp) >= WAD
         assert keeper.stats.mismatches == 0 and keeper.stats.sent == 1
         await store.close()
         ledger.close()
@@ -458,7 +458,8 @@ async def test_bundle_liquidation_hands_over_one_candidate_that_earns_its_profit
             await _tick(keeper, rpc)  # the same block again: the key is taken
             (candidate,) = submitted
             assert (
-                candidate.backrun == () and candidate.action.user == world.borrowers[0]["address"]
+                candidate.backrun == ()
+                and candidate.action.user == world.aave["borrowers"][0]["address"]
             )
             owner = LocalSigner(world.roles["executor"].private_key)
             nonce = int(await rpc.call("eth_getTransactionCount", [owner.address, "latest"]), 16)
@@ -479,7 +480,7 @@ async def test_bundle_liquidation_hands_over_one_candidate_that_earns_its_profit
         finally:
             await simulator.close()
         assert len(submitted) == 1
-        assert await _count_logs(rpc, world.lending["pool"], LIQUIDATION_CALL) == 1
+        assert await _count_logs(rpc, world.aave["pool"], LIQUIDATION_CALL) == 1
         gained = await _balance(rpc, usdc, world.executor) - inventory
         assert gained == candidate.expected_profit > 0
         await store.close()
@@ -540,11 +541,13 @@ async def test_two_instances_sharing_one_store_update_once_and_liquidate_once(
                     [{"blockHash": head.hash, "topics": [["0x" + t.hex() for t in STATE_TOPICS]]}],
                 )
                 for _, state, *_ in instances:
-                    state.apply_block(head.number, head.hash, [Log.from_rpc(r) for r in raw])
+                    state.apply_block(
+                        head.number, head.hash, [Log.from_rpc(r) for r in raw], head.timestamp
+                    )
         finally:
             await simulator.close()
         assert await _count_logs(rpc, aggregator, ANSWER_UPDATED) == before + 1
-        assert await _count_logs(rpc, world.lending["pool"], LIQUIDATION_CALL) == 1
+        assert await _count_logs(rpc, world.aave["pool"], LIQUIDATION_CALL) == 1
         rows = {(s.owner, row.job): row for s, *_ in instances for row in s.status()}
         assert rows[("a", "oracle")].last_action.startswith("deviation transmit")
         assert rows[("a", "liquidation")].last_action.startswith("liquidation of")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from anvil.deployer import Deployer
 from anvil.devnet import Devnet
 from anvil.world import World
 from chain.node import free_port
@@ -231,3 +232,18 @@ def test_ctrl_c_before_a_command_handles_signals_is_one_line(monkeypatch, capsys
     monkeypatch.setattr(cmd_demo, "cmd_demo", starting)
     assert cli.main(["demo", "--no-tui"]) == 1
     assert capsys.readouterr().err == "mevbot: interrupted\n"
+
+
+def test_an_aave_pool_of_an_unknown_revision_is_refused_in_one_line(net, tmp_path):
+    """A pool answering POOL_REVISION 3 (code that returns 3 to any call): the bot refuses it
+    rather than sizing liquidations by another revision's rules."""
+    pool = "0x000000000000000000000000000000000000a3a3"
+    Deployer(net.http).rpc("anvil_setCode", pool, "0x600360005260206000f3")
+    config = _config(tmp_path, _devnet(net, f'lending_pool = "{pool}"\n'))
+    code, lines = _run(config, _environ())
+    assert code == 2
+    assert lines == [
+        f"mevbot run: positions: the lending market {pool} does not load: Aave pool revision 3"
+        " is not supported (known: 1): its liquidation and rounding rules differ; refusing"
+        " rather than mis-sizing; correct lending_pool, or remove it to run without liquidations"
+    ]

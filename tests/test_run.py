@@ -131,7 +131,7 @@ def test_run_against_the_devnet_status_and_clean_shutdown(tmp_path, devnet_cache
         _stop(devnet, outputs)
     world = World.from_json(json.loads(world_json.read_text()))
     keys = [r.private_key for r in world.roles.values()] + [t.private_key for t in world.traders]
-    keys += [b["private_key"] for b in world.borrowers]
+    keys += [b["private_key"] for b in world.aave["borrowers"]]
     everything = "".join(outputs).lower()
     for key in keys:
         assert key[2:].lower() not in everything, "a private key appeared in the output"

@@ -58,7 +58,7 @@ async def sims(world: World) -> AsyncIterator[dict[str, Simulator]]:
 
 
 def _holders(world: World) -> list[str]:
-    borrower = world.borrowers[0]["address"]
+    borrower = world.aave["borrowers"][0]["address"]
     traders = [t.address for t in world.traders]
     return [*traders, world.executor, world.roles["executor"].address, borrower]
 
@@ -96,7 +96,7 @@ def _executor_call(world: World, calldata: bytes, nonce: int | None = None) -> S
         sender=world.roles["executor"].address,
         to=world.executor,
         data=calldata,
-        gas=600_000,
+        gas=1_000_000,
         max_fee_per_gas=100 * 10**9,
         max_priority_fee_per_gas=TIP,
         nonce=nonce,
@@ -171,9 +171,9 @@ async def test_liquidation_behind_the_oracle_update(
     update = bytes.fromhex(
         feed_update(world, await eth_get_transaction_count(upstream, updater), head.base_fee)[2:]
     )
-    borrower = world.borrowers[0]
+    borrower = world.aave["borrowers"][0]
     action = LiquidationAction(
-        pool=world.lending["pool"],
+        pool=world.aave["pool"],
         collateral_asset=world.tokens[borrower["collateral"]]["address"],
         debt_asset=world.tokens[borrower["debt"]]["address"],
         user=borrower["address"],

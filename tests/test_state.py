@@ -16,15 +16,16 @@ from chain.ocr import transmit_answer
 from chain.rpc import connect
 from chain.topics import STATE_TOPICS
 from chain.types import Log
+from simulation.aave_v3 import AccountData, account_data
 from simulation.amm import Pool
-from simulation.lending import account_data
 from simulation.loader import catch_up, load_feeds, load_lending, load_pools
 from simulation.state import ChainState, FeedAnswer, FeedLink
 from simulation.uniswap_v2 import UNISWAP_V2
 from watcher.decode import Decoder, RouterKind
 
 PAIR = artifacts.load("UniswapV2Pair").abi
-POOL = load_artifact("LendingPool").abi
+POOL = artifacts.load("Pool").abi
+SCALED = artifacts.load("AToken").abi.function("scaledBalanceOf")
 PROXY = load_artifact("AggregatorProxy").abi
 
 
@@ -32,7 +33,7 @@ def _state_for(world: World) -> ChainState:
     return ChainState(
         routers={d["router"]: {"uniswap-v2": d["factory"]} for d in world.dexes.values()},
         factories={d["factory"]: UNISWAP_V2 for d in world.dexes.values()},
-        lending_pool=world.lending["pool"],
+        lending_pool=world.aave["pool"],
     )
 
 
@@ -65,7 +66,10 @@ async def _mine_block(rpc, state: ChainState) -> None:
         [{"blockHash": block["hash"], "topics": [["0x" + t.hex() for t in STATE_TOPICS]]}],
     )
     changes = state.apply_block(
-        int(block["number"], 16), block["hash"], [Log.from_rpc(r) for r in raw_logs]
+        int(block["number"], 16),
+        block["hash"],
+        [Log.from_rpc(r) for r in raw_logs],
+        int(block["timestamp"], 16),
     )
     assert changes.malformed == 0
 
@@ -150,24 +154,32 @@ async def _chain_account_data(rpc, pool: str, user: str) -> tuple[int, ...]:
     return fn.decode_output(bytes.fromhex(raw[2:]))
 
 
-async def test_lending_positions_and_health_follow_feed_updates(devnet_factory):
+async def _scaled(rpc, token: str, user: str) -> int:
+    raw = await rpc.call(
+        "eth_call", [{"to": token, "data": "0x" + SCALED.encode(user).hex()}, "latest"]
+    )
+    return SCALED.decode_output(bytes.fromhex(raw[2:]))[0]
+
+
+async def test_aave_positions_and_health_follow_feed_updates_borrows_and_reorgs(devnet_factory):
     devnet = devnet_factory(block_time=None)
     world = devnet.world
-    pool = world.lending["pool"]
+    pool = world.aave["pool"]
+    borrowers = world.aave["borrowers"]
     async with connect(world.rpc["ws"]) as rpc:
         state = await _loaded_state(rpc, world)
-        position_fn = POOL.function("getUserPosition")
-        for borrower in world.borrowers:
+        for borrower in borrowers:
             user = borrower["address"]
-            raw = await rpc.call(
-                "eth_call", [{"to": pool, "data": "0x" + position_fn.encode(user).hex()}, "latest"]
-            )
-            assets, collateral, debt = position_fn.decode_output(bytes.fromhex(raw[2:]))
             position = state.positions[user]
-            for asset, c, d in zip(assets, collateral, debt, strict=True):
-                assert position.collateral.get(asset.lower(), 0) == c
-                assert position.debt.get(asset.lower(), 0) == d
-            local = account_data(position, state.reserve_configs, state.prices)
+            for symbol, reserve in world.aave["reserves"].items():
+                asset = world.tokens[symbol]["address"]
+                assert position.scaled_collateral.get(asset, 0) == await _scaled(
+                    rpc, reserve["a_token"], user
+                )
+                assert position.scaled_debt.get(asset, 0) == await _scaled(
+                    rpc, reserve["variable_debt_token"], user
+                )
+            local = account_data(position, state.reserves, state.prices, state.timestamp)
             assert (
                 local.total_collateral_base,
                 local.total_debt_base,
@@ -186,13 +198,34 @@ async def test_lending_positions_and_health_follow_feed_updates(devnet_factory):
         assert state.feeds[feed].answer == new_answer
         assert state.feeds[feed].round_id == (1 << 64) | 2 == await _proxy_round(rpc, feed)
         under_water = 0
-        for borrower in world.borrowers:
+        for borrower in borrowers:
             user = borrower["address"]
-            local = account_data(state.positions[user], state.reserve_configs, state.prices)
+            local = account_data(
+                state.positions[user], state.reserves, state.prices, state.timestamp
+            )
             chain = await _chain_account_data(rpc, pool, user)
             assert local.health_factor == chain[5]
             under_water += local.health_factor < 10**18
         assert under_water >= 1
+
+        # A healthy borrower borrows more a day later; a reorg takes the block away again.
+        healthy = borrowers[-1]
+        user, debt = healthy["address"], world.tokens[healthy["debt"]]["address"]
+        before = (state.positions[user], state.reserves[debt], state.timestamp)
+        await rpc.call("evm_increaseTime", [86_400])
+        data = POOL.function("borrow").encode(debt, healthy["debt_amount"] // 10, 2, 0, user)
+        await rpc.call("anvil_impersonateAccount", [user])
+        await rpc.call(
+            "eth_sendTransaction",
+            [{"from": user, "to": pool, "data": "0x" + data.hex(), "gas": hex(10**6)}],
+        )
+        await _mine_block(rpc, state)
+        local = account_data(state.positions[user], state.reserves, state.prices, state.timestamp)
+        assert local == AccountData(*await _chain_account_data(rpc, pool, user))
+        assert state.positions[user] != before[0]
+        changes = state.rollback_to(state.block_number - 1)
+        assert user in changes.users
+        assert (state.positions[user], state.reserves[debt], state.timestamp) == before
 
 
 async def _transmit(rpc, world: World, answer: int, epoch: int = 2) -> None:

@@ -23,16 +23,19 @@ from chain.ocr import transmit_answer
 from chain.rpc import connect
 from chain.topics import PAIR_CREATED, SYNC
 from chain.types import BlockHeader, Log, PendingTx
+from simulation.aave_v3 import (
+    RAY,
+    AavePosition,
+    ReserveState,
+    health_factor,
+    liquidation,
+    max_liquidatable_debt,
+    percent_mul,
+    ray_mul,
+)
 from simulation.actions import HopArbitrageAction, LiquidationAction
 from simulation.amm import Pool, get_amount_out
 from simulation.candidates import Candidate
-from simulation.lending import (
-    Position,
-    ReserveConfig,
-    health_factor,
-    liquidation_amounts,
-    percent_mul,
-)
 from simulation.liquidation import PositionIndex, find_liquidations
 from simulation.loader import load_feeds, load_lending, load_pools
 from simulation.state import ChainState, FeedAnswer, FeedLink, StateChanges
@@ -281,11 +284,26 @@ def test_block_state_arbitrage_finds_disjoint_trades_and_new_pairs():
 
 # ---------------------------------------------------------------- synthetic lending states
 
-CONFIGS = {
-    WETH: ReserveConfig(WETH, 18, 8000, 8250, 10500),
-    USDC: ReserveConfig(USDC, 6, 8000, 8500, 10450),
-    WBTC: ReserveConfig(WBTC, 8, 7000, 7500, 11000),
+
+def _reserve(asset: str, reserve_id: int, decimals: int, ltv: int, threshold: int, bonus: int):
+    """A reserve at index 1 (scaled = actual amounts) with a 10% liquidation protocol fee."""
+    configuration = ltv | threshold << 16 | bonus << 32 | decimals << 48 | 1000 << 152
+    return ReserveState(asset, reserve_id, configuration, RAY, 0, RAY, 0, 0)
+
+
+RESERVES = {
+    WETH: _reserve(WETH, 0, 18, 8000, 8250, 10500),
+    USDC: _reserve(USDC, 1, 6, 8000, 8500, 10450),
+    WBTC: _reserve(WBTC, 2, 8, 7000, 7500, 11000),
 }
+FLASH_PREMIUM_BPS = 9
+
+
+def _position(collateral: dict[str, int], debt: dict[str, int]) -> AavePosition:
+    """Collateral enabled and borrowing flagged for every asset with an amount."""
+    bits = [2 * RESERVES[a].reserve_id + 1 for a, v in collateral.items() if v]
+    bits += [2 * RESERVES[a].reserve_id for a, v in debt.items() if v]
+    return AavePosition(collateral, debt, sum(1 << b for b in bits))
 
 
 def _lending_state() -> tuple[ChainState, dict[str, str]]:
@@ -296,7 +314,9 @@ def _lending_state() -> tuple[ChainState, dict[str, str]]:
         feed_assets={FEED_WETH: WETH, FEED_USDC: USDC, FEED_WBTC: WBTC},
         lending_pool=LENDING_POOL,
     )
-    state.reserve_configs.update(CONFIGS)
+    for reserve in RESERVES.values():
+        state.set_reserve(reserve)
+    state.flash_loan_premium = FLASH_PREMIUM_BPS
     for feed, answer in (
         (FEED_WETH, 3000 * 10**8),
         (FEED_USDC, 10**8),
@@ -305,9 +325,9 @@ def _lending_state() -> tuple[ChainState, dict[str, str]]:
         state.set_feed(FeedAnswer(feed, (1 << 64) | 1, answer, 1))
         state.link_aggregator(AGGREGATOR_OF[feed], FeedLink(feed, 1))
     users = {"edge": _address(0xE1), "safe": _address(0xE2), "btc": _address(0xE3)}
-    state.set_position(users["edge"], Position({WETH: 10 * WAD}, {USDC: 23_913_043_478}))
-    state.set_position(users["safe"], Position({WETH: 10 * WAD}, {USDC: 16_500_000_000}))
-    state.set_position(users["btc"], Position({WBTC: 10**8}, {USDC: 46_000_000_000}))
+    state.set_position(users["edge"], _position({WETH: 10 * WAD}, {USDC: 23_913_043_478}))
+    state.set_position(users["safe"], _position({WETH: 10 * WAD}, {USDC: 16_500_000_000}))
+    state.set_position(users["btc"], _position({WBTC: 10**8}, {USDC: 46_000_000_000}))
     state.add_pool(FACTORY_A, Pool(_address(0xA1), WETH, USDC, 1000 * WAD, 3_000_000 * 10**6))
     state.add_pool(FACTORY_B, Pool(_address(0xB1), WETH, USDC, 500 * WAD, 1_520_000 * 10**6))
     # A WBTC/USDC pool on a factory with no tracked router: a venue only when asked for.
@@ -323,17 +343,19 @@ def _feed_update(feed: str, answer: int, raw: bool = True) -> PendingTx:
 def _expected_liquidation(
     state: ChainState, user: str, new_prices: dict[str, int], full_close: bool
 ) -> tuple[int, int, str]:
-    """(debt_to_cover, profit in USDC units, best pool) by the lending and AMM primitives."""
+    """(debt_to_cover, profit in USDC units, best pool) by the Aave and AMM primitives: the
+    close factor's share of the debt, flash-borrowed at the pool's premium."""
     position = state.positions[user]
-    cover = percent_mul(position.debt[USDC], 10_000 if full_close else 5_000)
-    amounts = liquidation_amounts(position, WETH, USDC, cover, CONFIGS, new_prices)
+    cover = position.scaled_debt[USDC] * (2 if full_close else 1) // 2
+    amounts = liquidation(position, RESERVES, new_prices, 0, WETH, USDC, cover)
     outs = {
-        a: p.amount_out(WETH, amounts.collateral_seized)
+        a: p.amount_out(WETH, amounts.collateral_to_liquidator)
         for a, p in state.pools.items()
         if {p.token0, p.token1} == {WETH, USDC}
     }
     pool = max(outs, key=outs.__getitem__)
-    return cover, outs[pool] - amounts.debt_repaid, pool
+    premium = (amounts.debt_repaid * FLASH_PREMIUM_BPS + 5_000) // 10_000
+    return amounts.debt_repaid, outs[pool] - amounts.debt_repaid - premium, pool
 
 
 def test_a_pending_feed_update_that_breaks_a_position_gives_a_close_factor_liquidation():
@@ -346,7 +368,7 @@ def test_a_pending_feed_update_that_breaks_a_position_gives_a_close_factor_liqui
     (candidate,) = strategy.on_pending(context, state)
 
     new_prices = {**state.prices, WETH: new_answer}
-    assert health_factor(state.positions[users["edge"]], CONFIGS, new_prices) > 95 * 10**16
+    assert health_factor(state.positions[users["edge"]], RESERVES, new_prices, 0) > 95 * 10**16
     cover, profit, pool = _expected_liquidation(state, users["edge"], new_prices, full_close=False)
     assert candidate.action == LiquidationAction(
         LENDING_POOL, WETH, USDC, users["edge"], cover, (pool,)
@@ -386,7 +408,7 @@ def test_feed_updates_that_break_nobody_new_give_nothing():
     assert strategy.on_pending(_context(state, _feed_update(FEED_WETH, 2950 * 10**8)), state) == []
     assert strategy.on_pending(_context(state, _feed_update(FEED_WETH, 3100 * 10**8)), state) == []
     # The WBTC borrower is already under water (the keeper's job); a further drop is no trigger.
-    assert health_factor(state.positions[users["btc"]], CONFIGS, state.prices) < WAD
+    assert health_factor(state.positions[users["btc"]], RESERVES, state.prices, 0) < WAD
     assert (
         strategy.on_pending(_context(state, _feed_update(FEED_WBTC, 50_000 * 10**8)), state) == []
     )
@@ -402,7 +424,7 @@ def test_a_borrower_from_a_later_block_is_watched():
     # Block 1 opens a second position as close to the edge as the first one.
     newcomer = _address(0xE4)
     parent = state.block_hash
-    state.set_position(newcomer, Position({WETH: 20 * WAD}, {USDC: 47_826_086_956}))
+    state.set_position(newcomer, _position({WETH: 20 * WAD}, {USDC: 47_826_086_956}))
     state.apply_block(1, "0x" + "01" * 32, [])
     header = BlockHeader(1, "0x" + "01" * 32, parent, 0, 0, 0, 0, "0x" + "00" * 20, 9)
     changes = StateChanges(users=frozenset({newcomer}))
@@ -419,25 +441,25 @@ _PRICES = {WETH: 3000 * 10**8, USDC: 10**8, WBTC: 60_000 * 10**8}
 
 
 @st.composite
-def _positions_near_the_edge(draw) -> Position:
+def _positions_near_the_edge(draw) -> AavePosition:
     """A position over random assets whose health factor is drawn in [1, 1.6)."""
-    collateral = {a: draw(st.integers(0, 10**4)) * CONFIGS[a].unit // 100 for a in _ASSETS}
+    collateral = {a: draw(st.integers(0, 10**4)) * RESERVES[a].unit // 100 for a in _ASSETS}
     if not any(collateral.values()):
-        collateral[WETH] = CONFIGS[WETH].unit
+        collateral[WETH] = RESERVES[WETH].unit
     weights = {a: draw(st.integers(0, 3)) for a in _ASSETS}
     if not any(weights.values()):
         weights[USDC] = 1
     health_bps = draw(st.integers(10_000, 16_000))
     capacity = sum(
-        n * _PRICES[a] * CONFIGS[a].liquidation_threshold // (CONFIGS[a].unit * 10_000)
+        n * _PRICES[a] * RESERVES[a].liquidation_threshold // (RESERVES[a].unit * 10_000)
         for a, n in collateral.items()
     )
     debt_base = capacity * 10_000 // health_bps
     debt = {
-        a: debt_base * w // sum(weights.values()) * CONFIGS[a].unit // _PRICES[a]
+        a: debt_base * w // sum(weights.values()) * RESERVES[a].unit // _PRICES[a]
         for a, w in weights.items()
     }
-    return Position(collateral, debt)
+    return _position(collateral, debt)
 
 
 @settings(max_examples=80, deadline=None)
@@ -459,10 +481,10 @@ def test_the_health_index_never_misses_a_position_a_move_breaks(positions, moved
     index.rebuild(state)
     at_risk = set(index.at_risk({moved: (before[moved], after[moved])}))
     for user, position in state.positions.items():
-        if not position.debt:
+        if not position.has_debt:
             continue
-        health_before = health_factor(position, CONFIGS, before)
-        if health_before >= WAD > health_factor(position, CONFIGS, after):
+        health_before = health_factor(position, RESERVES, before, 0)
+        if health_before >= WAD > health_factor(position, RESERVES, after, 0):
             assert user in at_risk
         if health_before < WAD:
             assert user not in at_risk
@@ -477,10 +499,13 @@ def test_the_shared_search_sizes_already_unhealthy_positions_and_respects_invent
         _address(0xC1),
     )
     position = state.positions[users["btc"]]
-    assert found.debt_to_cover == percent_mul(position.debt[USDC], 5_000)
-    amounts = liquidation_amounts(position, WBTC, USDC, found.debt_to_cover, CONFIGS, state.prices)
-    swap_out = state.pools[_address(0xC1)].amount_out(WBTC, amounts.collateral_seized)
-    assert found.profit == swap_out - amounts.debt_repaid > 0
+    limit = max_liquidatable_debt(position, RESERVES, state.prices, 0, USDC)
+    assert limit == position.scaled_debt[USDC] // 2
+    amounts = liquidation(position, RESERVES, state.prices, 0, WBTC, USDC, limit)
+    assert found.debt_to_cover == amounts.debt_repaid
+    swap_out = state.pools[_address(0xC1)].amount_out(WBTC, amounts.collateral_to_liquidator)
+    premium = (amounts.debt_repaid * FLASH_PREMIUM_BPS + 5_000) // 10_000
+    assert found.profit == swap_out - amounts.debt_repaid - premium > 0
     assert find_liquidations(state, weth=WETH) == [], "the routers' DEXes have no WBTC/USDC pool"
     # The executor holds less USDC than the close factor allows: it covers what it holds.
     new_prices = {**state.prices, WETH: 2880 * 10**8}
@@ -488,7 +513,7 @@ def test_the_shared_search_sizes_already_unhealthy_positions_and_respects_invent
         state, weth=WETH, users=[users["edge"]], prices=new_prices, max_cover={USDC: 5_000 * 10**6}
     )
     assert capped.debt_to_cover == capped.debt_repaid == 5_000 * 10**6
-    assert capped.profit == capped.swap_out - capped.debt_repaid > 0
+    assert capped.profit == capped.swap_out - capped.debt_repaid - 4_500_000 > 0  # 9 bps
     assert find_liquidations(state, weth=WETH, prices=new_prices, max_cover={}) == []
 
 
@@ -499,7 +524,7 @@ async def _loaded_state(rpc, world: World) -> ChainState:
     state = ChainState(
         routers={d["router"]: {"uniswap-v2": d["factory"]} for d in world.dexes.values()},
         factories={d["factory"]: UNISWAP_V2 for d in world.dexes.values()},
-        lending_pool=world.lending["pool"],
+        lending_pool=world.aave["pool"],
     )
     await load_pools(rpc, state)
     await load_lending(rpc, state, from_block=0)
@@ -532,7 +557,7 @@ async def _sign_and_send(rpc, world: World, role: str, to: str, data: bytes, tip
             "to": to_checksum_address(to),
             "value": 0,
             "data": data,
-            "gas": 600_000,
+            "gas": 1_000_000,
             "maxFeePerGas": 2 * int(block["baseFeePerGas"], 16) + tip,
             "maxPriorityFeePerGas": tip,
         }
@@ -604,13 +629,8 @@ async def test_devnet_liquidation_behind_a_pending_feed_update_earns_exactly_the
     weth, usdc = world.tokens["WETH"]["address"], world.tokens["USDC"]["address"]
     async with connect(world.rpc["ws"]) as rpc:
         state = await _loaded_state(rpc, world)
-        inventory = {
-            usdc: await _balance(rpc, usdc, world.executor),
-            world.tokens["DAI"]["address"]: await _balance(
-                rpc, world.tokens["DAI"]["address"], world.executor
-            ),
-        }
-        strategy = LiquidationBackrun("liq", weth=weth, max_cover=inventory)
+        before = await _balance(rpc, usdc, world.executor)
+        strategy = LiquidationBackrun("liq", weth=weth)
         new_answer = world.feeds["WETH"]["answer"] * 96 // 100  # -4%: only the HF 1.035 borrower
         aggregator, data = transmit(world, "WETH", new_answer)
         sent = await _sign_and_send(rpc, world, "oracle_updater", aggregator, data, tip=10**9)
@@ -619,12 +639,14 @@ async def test_devnet_liquidation_behind_a_pending_feed_update_earns_exactly_the
         context = PendingContext(tx, state.after(intent), state.block_number + 1)
 
         (candidate,) = strategy.on_pending(context, state)
-        borrower = world.borrowers[0]["address"]
+        borrower = world.aave["borrowers"][0]["address"]
         assert candidate.action.user == borrower and candidate.action.debt_asset == usdc
-        position = state.positions[borrower]
-        assert candidate.action.debt_to_cover == percent_mul(position.debt[usdc], 5_000)
+        assert candidate.action.pool == world.aave["pool"]
+        position, reserve = state.positions[borrower], state.reserves[usdc]
+        owed = ray_mul(position.scaled_debt[usdc], reserve.normalized_debt(state.timestamp))
+        assert candidate.action.debt_to_cover == percent_mul(owed, 5_000)
         assert candidate.backrun == (tx,)
 
         await _send_ours_and_mine(rpc, world, tx.hash, candidate)
-        gained = await _balance(rpc, usdc, world.executor) - inventory[usdc]
+        gained = await _balance(rpc, usdc, world.executor) - before
         assert gained == candidate.expected_profit > 0

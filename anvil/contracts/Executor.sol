@@ -20,6 +20,10 @@ import {IPool} from "./interfaces/IPool.sol";
 /// caller is the very pool this contract is swapping with at that moment inside an owner-only
 /// entry point (the transient `_armed`), and is a genuine pool of a configured factory (its
 /// CREATE2 address recomputed from the factory, its tokens, fee and init-code hash).
+///
+/// A liquidation borrows the debt it repays with an Aave flash loan (flashLoanSimple) from the
+/// very pool it liquidates on: the pool calls executeOperation, which is obeyed only when its
+/// caller is the pool the owner's liquidate armed, and the loan's initiator is this contract.
 contract Executor {
     /// @notice The pool kinds a hop can swap through; each has its own swap and callback.
     enum Kind {
@@ -74,12 +78,12 @@ contract Executor {
         uint256 coinbasePaid
     );
 
-    struct LiquidationResult {
-        uint256 debtBefore;
-        uint256 debtRepaid;
-        uint256 collateralReceived;
-        address profitToken;
-        uint256 profit;
+    /// @dev What the flash-loan callback liquidates and swaps back.
+    struct Liquidation {
+        address collateralAsset;
+        address debtAsset;
+        address user;
+        address[] swapPairs;
     }
 
     address public immutable owner;
@@ -89,6 +93,9 @@ contract Executor {
     /// swap (only ever below an owner-only entry point), consumed by that callback, cleared after
     /// the swap returns. Zero whenever no swap of ours is under way.
     address private transient _armed;
+    /// @dev What the flash-loan callback measured, for liquidate's event.
+    uint256 private transient _debtRepaid;
+    uint256 private transient _collateralReceived;
 
     // v3-core TickMath MIN_SQRT_RATIO + 1 and MAX_SQRT_RATIO - 1: "no price limit".
     uint160 internal constant MIN_SQRT_PRICE_LIMIT = 4295128740;
@@ -165,11 +172,12 @@ contract Executor {
         _transfer(_tokenIn(leg), msg.sender, uint256(owed));
     }
 
-    /// @notice Liquidate `user` on an Aave-V3-shaped pool with this contract's debtAsset
-    /// inventory (receiveAToken = false). With swapPairs, the collateral received is swapped back
-    /// into debtAsset and the profit is the debtAsset balance after - before. With no swapPairs the
-    /// collateral is kept and the profit is the collateral received (in collateralAsset units),
-    /// which must be non-zero.
+    /// @notice Liquidate `user` on an Aave V3 pool (receiveAToken = false) with debtToCover of
+    /// debtAsset flash-borrowed from that pool (flashLoanSimple; its premium is a cost). With
+    /// swapPairs, the collateral received is swapped back into debtAsset inside the loan, which is
+    /// repaid from it; the profit is the debtAsset balance after - before. With no swapPairs the
+    /// loan is repaid from inventory, the collateral is kept and the profit is the collateral
+    /// received (in collateralAsset units), which must be non-zero.
     function liquidate(
         address pool,
         address collateralAsset,
@@ -180,27 +188,53 @@ contract Executor {
         uint256 minProfit,
         uint256 coinbaseWei
     ) external onlyOwner {
-        LiquidationResult memory result = _liquidationCall(pool, collateralAsset, debtAsset, user, debtToCover);
-        if (swapPairs.length != 0) {
-            require(
-                _swapPath(swapPairs, collateralAsset, result.collateralReceived) == debtAsset,
-                "executor: path must end in debt asset"
-            );
-            result.profitToken = debtAsset;
-            result.profit = _gain(debtAsset, result.debtBefore);
-        }
-        _settle(result.profitToken, result.profit, minProfit, coinbaseWei);
+        // Balance deltas could not tell the repaid debt from the seized collateral.
+        require(collateralAsset != debtAsset, "executor: same collateral and debt asset");
+        address profitToken = swapPairs.length != 0 ? debtAsset : collateralAsset;
+        uint256 balanceBefore = IERC20(profitToken).balanceOf(address(this));
+        _flashLiquidate(pool, debtAsset, debtToCover, abi.encode(Liquidation(collateralAsset, debtAsset, user, swapPairs)));
+        uint256 profit = _gain(profitToken, balanceBefore);
+        _settle(profitToken, profit, minProfit, coinbaseWei);
         emit LiquidationExecuted(
-            pool,
-            user,
-            collateralAsset,
-            debtAsset,
-            result.debtRepaid,
-            result.collateralReceived,
-            result.profitToken,
-            result.profit,
-            coinbaseWei
+            pool, user, collateralAsset, debtAsset, _debtRepaid, _collateralReceived, profitToken, profit, coinbaseWei
         );
+    }
+
+    /// @dev Arms the pool's one callback, takes the loan; the callback must have run.
+    function _flashLiquidate(address pool, address debtAsset, uint256 amount, bytes memory params) internal {
+        _armed = pool;
+        IPool(pool).flashLoanSimple(address(this), debtAsset, amount, params, 0);
+        require(_armed == address(0), "executor: flash loan not taken");
+    }
+
+    /// @notice Aave's flash-loan callback (IFlashLoanSimpleReceiver): liquidate with the `amount`
+    /// lent, swap the collateral back when asked, and approve the pool its `amount + premium`.
+    function executeOperation(address asset, uint256 amount, uint256 premium, address initiator, bytes calldata params)
+        external
+        returns (bool)
+    {
+        address armed = _armed;
+        require(armed != address(0), "executor: no flash loan in progress");
+        require(msg.sender == armed, "executor: callback from unexpected caller");
+        _armed = address(0);
+        require(initiator == address(this), "executor: flash loan not started by executor");
+        Liquidation memory liq = abi.decode(params, (Liquidation));
+        require(asset == liq.debtAsset, "executor: flash loan of another asset");
+        uint256 debtBefore = IERC20(asset).balanceOf(address(this));
+        uint256 collateralBefore = IERC20(liq.collateralAsset).balanceOf(address(this));
+        _approve(asset, msg.sender, amount);
+        IPool(msg.sender).liquidationCall(liq.collateralAsset, asset, liq.user, amount, false);
+        _debtRepaid = debtBefore - IERC20(asset).balanceOf(address(this));
+        uint256 received = _gain(liq.collateralAsset, collateralBefore);
+        require(received != 0, "executor: no collateral received");
+        _collateralReceived = received;
+        if (liq.swapPairs.length != 0) {
+            require(
+                _swapPath(liq.swapPairs, liq.collateralAsset, received) == asset, "executor: path must end in debt asset"
+            );
+        }
+        _approve(asset, msg.sender, amount + premium);
+        return true;
     }
 
     function withdraw(address token, uint256 amount, address to) external onlyOwner {
@@ -212,33 +246,10 @@ contract Executor {
         require(ok, "executor: ETH transfer failed");
     }
 
-    /// @dev Calls liquidationCall with an exact allowance; the collateral received is the
-    /// provisional profit until a swap back into the debt asset replaces it.
-    function _liquidationCall(
-        address pool,
-        address collateralAsset,
-        address debtAsset,
-        address user,
-        uint256 debtToCover
-    ) internal returns (LiquidationResult memory result) {
-        // Balance deltas could not tell the repaid debt from the seized collateral.
-        require(collateralAsset != debtAsset, "executor: same collateral and debt asset");
-        result.debtBefore = IERC20(debtAsset).balanceOf(address(this));
-        uint256 collateralBefore = IERC20(collateralAsset).balanceOf(address(this));
-        _approve(debtAsset, pool, debtToCover);
-        IPool(pool).liquidationCall(collateralAsset, debtAsset, user, debtToCover, false);
-        _approve(debtAsset, pool, 0);
-        result.debtRepaid = result.debtBefore - IERC20(debtAsset).balanceOf(address(this));
-        result.collateralReceived = _gain(collateralAsset, collateralBefore);
-        require(result.collateralReceived != 0, "executor: no collateral received");
-        result.profitToken = collateralAsset;
-        result.profit = result.collateralReceived;
-    }
-
     /// @dev Walks the pairs: the input of the first hop is sent from here, every later hop's input
     /// is delivered straight by the previous pair's swap; the last pair pays this contract.
     /// Returns the token that arrived here.
-    function _swapPath(address[] calldata pairs, address token, uint256 amountIn) internal returns (address) {
+    function _swapPath(address[] memory pairs, address token, uint256 amountIn) internal returns (address) {
         require(pairs.length != 0, "executor: empty path");
         _transfer(token, pairs[0], amountIn);
         uint256 amount = amountIn;

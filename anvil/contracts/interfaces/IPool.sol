@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-/// @notice The part of Aave V3's IPool (aave-v3-core@782f519) that suppliers, borrowers and
-/// liquidators use: same function selectors and event signatures, so decoders built for
-/// mainnet Aave read the devnet pool unchanged.
+/// @notice The part of Aave V3's IPool (aave-v3-core@782f519, @aave/core-v3 1.19.3
+/// contracts/interfaces/IPool.sol) that suppliers, borrowers and liquidators use.
 interface IPool {
     event Supply(
         address indexed reserve, address user, address indexed onBehalfOf, uint256 amount, uint16 indexed referralCode
@@ -55,4 +54,11 @@ interface IPool {
             uint256 healthFactor
         );
     function getReservesList() external view returns (address[] memory);
+    function flashLoanSimple(
+        address receiverAddress,
+        address asset,
+        uint256 amount,
+        bytes calldata params,
+        uint16 referralCode
+    ) external;
 }

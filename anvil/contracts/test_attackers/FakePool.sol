@@ -3,13 +3,19 @@ pragma solidity ^0.8.24;
 
 /// @notice Test-only attacker posing as a pool: it answers token0/token1/fee/factory with a
 /// genuine pool's values (and deep V2 reserves), and calls back whoever calls its swap (V2 or V3 shape) asking to be
-/// paid without paying anything; `poke` calls any contract with any calldata. Every call it makes
-/// bubbles the callee's revert, so a refusal surfaces with the callee's own reason.
+/// paid without paying anything; as an Aave pool, its flashLoanSimple lends nothing and calls
+/// executeOperation back (naming any initiator), and its liquidationCall re-enters the caller's
+/// executeOperation with that same callback; `poke` calls any contract
+/// with any calldata. Every call it makes bubbles the callee's revert, so a refusal surfaces with
+/// the callee's own reason.
 contract FakePool {
     address public immutable token0;
     address public immutable token1;
     uint24 public immutable fee;
     address public immutable factory;
+
+    address public flashInitiator;
+    bytes private _flashCallback;
 
     constructor(address token0_, address token1_, uint24 fee_, address factory_) {
         token0 = token0_;
@@ -21,6 +27,25 @@ contract FakePool {
     /// @notice Deep reserves, so a V2 caller asks for a large output.
     function getReserves() external view returns (uint112, uint112, uint32) {
         return (1e30, 1e30, uint32(block.timestamp));
+    }
+
+    /// @notice The initiator flashLoanSimple names in its callback (zero: its caller).
+    function setFlashInitiator(address initiator) external {
+        flashInitiator = initiator;
+    }
+
+    /// @notice Aave shape: lends nothing, then calls the receiver's executeOperation.
+    function flashLoanSimple(address receiver, address asset, uint256 amount, bytes calldata params, uint16) external {
+        address initiator = flashInitiator == address(0) ? msg.sender : flashInitiator;
+        _flashCallback = abi.encodeWithSignature(
+            "executeOperation(address,uint256,uint256,address,bytes)", asset, amount, uint256(0), initiator, params
+        );
+        _call(receiver, _flashCallback);
+    }
+
+    /// @notice Aave shape, called from inside the callback: re-enters it.
+    function liquidationCall(address, address, address, uint256, bool) external {
+        _call(msg.sender, _flashCallback);
     }
 
     function poke(address target, bytes calldata data) external {

@@ -84,11 +84,9 @@ async def describe_fork(http_url: str, ws_url: str, venues: Venues) -> World:
         rpc={"http": http_url, "ws": ws_url},
         roles=roles,
         traders=[],
-        borrowers=[],
         tokens=tokens,
         dexes=_dexes(venues, v2, symbols),
         feeds={},
-        lending={"pool": None},
         executor=executor,
         deployed_block=head,
         routers=[

@@ -63,18 +63,22 @@ class Engine:
         each candidate submitted."""
         return [await self.submitter.submit(c) for c in self.candidates_for(tx, intent)]
 
-    def candidates_for(self, tx: PendingTx, intent: Intent | None = None) -> list[Candidate]:
+    def candidates_for(
+        self, tx: PendingTx, intent: Intent | None = None, *, decoded: bool = False
+    ) -> list[Candidate]:
         """What the strategies make of a pending tx, from the state after it (no I/O: callers
-        that submit candidates concurrently still consider txs in arrival order)."""
+        that submit candidates concurrently still consider txs in arrival order). ``decoded``:
+        ``intent`` is the decoder's answer already, even when None."""
         self.counts.pending += 1
         start = time.monotonic_ns()
-        if intent is None:
+        if intent is None and not decoded:
             intent = self.decoder.decode(tx.to, tx.input, tx.value)
             self.latency.record_ns("decode", start, time.monotonic_ns())
         state_start = time.monotonic_ns()
         effect = self.state.after(intent)
         self.latency.record_ns("state", state_start, time.monotonic_ns())
         if effect.empty:
+            self.counts.pending_reverting += effect.reverts
             return []
         self.counts.pending_relevant += 1
         if tx.raw is None:

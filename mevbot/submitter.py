@@ -142,7 +142,8 @@ class _Check:
     """What one simulation of the bundle with its joiners says: all join (no ``problem``);
     the joiner at index ``culprit`` must not (``problem`` says why), or none of them
     (``culprit`` None); or, with ``split``, several joiners' profit together differs from what
-    they expected, so each is to be tried on its own."""
+    they expected, or the simulator refused the bundle as a whole, so each is to be tried on
+    its own."""
 
     result: SimResult | None
     problem: str | None = None
@@ -430,8 +431,9 @@ class Submitter:
         """Sign ``joiners`` at ``bundle``'s next nonces, behind its members, and simulate the
         whole bundle once; those that join are added to it. One that fails is dropped with its
         reason and the rest are signed and simulated again; when the profit of several together
-        differs from what they expected, each is tried on its own, so every member's profit is
-        checked exactly. Per joiner: (the member, or None; why not; the simulation)."""
+        differs from what they expected, or the simulator refuses them as a whole, each is tried
+        on its own, so every member's verdict is its own. Per joiner: (the member, or None; why
+        not; the simulation)."""
         outcomes: list[tuple[Member | None, str | None, SimResult | None]] = [
             (None, None, None) for _ in joiners
         ]
@@ -507,7 +509,9 @@ class Submitter:
                 [tx.raw for tx in bundle.txs(joiners)], watch=[self.executor], tokens=tokens
             )
         except SimulationError as error:
-            return _Check(None, f"simulation_failed: {error.reason}")
+            # Refused as a whole (a victim's nonce gap, say): which joiner caused it, only
+            # trying each on its own tells.
+            return _Check(None, f"simulation_failed: {error.reason}", split=len(joiners) > 1)
         finally:
             self.latency.record_ns("simulate", start, time.monotonic_ns())
         ahead = len(bundle.txs())

@@ -54,11 +54,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mevbot.parts")
 PENDING_STALE_AFTER_S = 2.0
-# Pending txs whose candidates may wait for their turn to join the block's bundle (each joins,
-# is simulated and sent in turn): the intake keeps draining meanwhile, and a burst queues here,
-# bounded, instead of being shed. Each tx is still considered (state after it, strategies) in
-# arrival order.
-PENDING_IN_FLIGHT = 64
+# Pending txs whose candidates may wait to join the block's bundle (those that arrive while it
+# is simulated or sent join together next): the intake keeps draining meanwhile, and a burst
+# queues here, bounded, instead of being shed. A waiting candidate is a few hundred bytes; a node
+# that stalls for seconds under a 10x burst (30 candidates/s) must not stop the intake. Each tx
+# is still considered (state after it, strategies) in arrival order.
+PENDING_IN_FLIGHT = 256
 PNL_BLOCKS = 120  # the dashboard's PnL sparkline looks back this many blocks
 # Builders report refunds hours late and in batches: reading them every few blocks is plenty.
 REFUND_EVERY_BLOCKS = 10

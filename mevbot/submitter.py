@@ -229,6 +229,8 @@ class Submitter:
             )
         async with self._lock:
             await self._carry(header)
+            if self._waiting:  # candidates considered on this head already
+                await self._commit_waiting()
 
     async def _carry(self, header: BlockHeader) -> None:
         """Start the bundle for the next block with the members still worth sending."""
@@ -342,17 +344,24 @@ class Submitter:
         self._waiting.append(waiting)
         async with self._lock:
             if self._waiting:
-                batch, self._waiting = self._waiting, []
-                try:
-                    await self._commit(batch)
-                finally:  # a commit that failed leaves the others of its batch unanswered
-                    for other in batch:
-                        if other is not waiting and not other.verdict.done():
-                            other.verdict.cancel()
+                await self._commit_waiting()
         verdict = await waiting.verdict
         if verdict.outcome == "sent" and verdict.plan is not None:
             await self._share("record_sent", len(verdict.plan.bundles))
         return verdict
+
+    async def _commit_waiting(self) -> None:
+        """Commit every waiting candidate (under the lock). When that fails, their submitters
+        are cancelled rather than left waiting."""
+        batch, self._waiting = self._waiting, []
+        try:
+            await self._commit(batch)
+        except BaseException:
+            for waiting in batch:
+                if not waiting.verdict.done():
+                    waiting.verdict.cancel()
+            self._waiting = [w for w in self._waiting if not w.verdict.done()]
+            raise
 
     def _decide(self, waiting: _Waiting, verdict: Verdict) -> None:
         waiting.verdict.set_result(self._note(waiting.candidate, verdict))
@@ -360,13 +369,18 @@ class Submitter:
     async def _commit(self, batch: list[_Waiting]) -> None:
         """Join ``batch`` to the block's bundle and send it once. Each candidate is judged in
         arrival order against the members and the candidates before it: a stale one or one
-        worth no more than those it conflicts with is dropped, a worthier one displaces them.
+        worth no more than those it conflicts with is dropped, a worthier one displaces them;
+        one for the block after (considered on a head the submitter has not moved to yet) waits.
         Displaced members leave the bundle; the rest of it is signed again behind each other."""
         assert self.head is not None and self.bundle is not None
         bundle, base_fee = self.bundle, next_base_fee(self.head)
         kept, joining = list(bundle.members), list[_Waiting]()
         for waiting in batch:
             candidate = waiting.candidate
+            if candidate.target_block > bundle.first_block:
+                # Considered on a head whose bundle is not started yet: it joins that one.
+                self._waiting.append(waiting)
+                continue
             if candidate.target_block != bundle.first_block:
                 reason = f"stale: block {candidate.target_block} has passed"
                 self._decide(waiting, Verdict("dropped", reason))

@@ -6,8 +6,7 @@ best one as a bundle ``[their swap, our Executor.arbitrageHops]``: ours lands af
 never before. On a new block it looks for gaps the block itself left (no trigger, nothing to
 backrun) among the cycles through the pools the block changed or that it proposed a block
 earlier (a gap stays open until someone closes it) — all cycles on the first block it sees —
-and proposes up to ``max_block_candidates`` trades on disjoint pools (a cycle without a closed
-form only as the first: its exact search is the costly part of a head). Cycles through pools of
+and proposes up to ``max_block_candidates`` trades on disjoint pools. Cycles through pools of
 any kind (V2 and V3 alike) start and end in ``start_token`` (WETH), so profits are already in
 ETH wei; the Executor finances each with a flash swap of its first hop, so it needs no
 inventory (with ``max_amount_in`` it trades its own, up to that much). Amounts and profits are
@@ -101,8 +100,8 @@ class BackrunArbitrage:
         self._indexed_pool_count: int | None = None
         self._seen_block = False
         self._open_pools: frozenset[str] = frozenset()
-        # Blocks look again at mixed cycles whose pools did not move (and at gaps left open):
-        # each is searched once per state of its pools.
+        # A block looks at the same mixed cycles up to max_block_candidates times, and again
+        # next block where their pools did not move: each is searched once per pool state.
         self.memo = SearchMemo()
 
     @classmethod
@@ -224,12 +223,10 @@ class BackrunArbitrage:
         self, cycles: Sequence[Cycle], pools: Mapping[str, PoolState], context: BlockContext
     ) -> list[Candidate]:
         """Best trades one after another, each on pools none of the earlier ones use, so that
-        all of them can land in the same block (mixed cycles only for the first)."""
+        all of them can land in the same block."""
         candidates: list[Candidate] = []
         while cycles and len(candidates) < self.max_block_candidates:
-            # Only the first trade may come from the exact search (tens of ms a cycle with V3
-            # pools, on the head's path): the later ones are closed-form cycles.
-            found = self._best(cycles, pools, 0 if candidates else SEARCH_BUDGET)
+            found = self._best(cycles, pools)
             if found is None:
                 break
             opportunity, amount_in, profit = found

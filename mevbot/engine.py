@@ -9,6 +9,7 @@ to the strategies; a new head is applied to the state, moves the simulator and t
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -109,7 +110,8 @@ class Engine:
             hook(head, changes)
         context = BlockContext(head.header, changes, head.number + 1)
         candidates = [c for s in self.strategies for c in s.on_block(context, self.state)]
-        verdicts = [await self.submitter.submit(c) for c in candidates]
+        # Submitted together, they join the block's bundle in one simulation and send.
+        verdicts = list(await asyncio.gather(*(self.submitter.submit(c) for c in candidates)))
         self.processed_block = head.number
         return verdicts
 

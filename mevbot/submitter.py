@@ -363,16 +363,29 @@ class Submitter:
             self._waiting = [w for w in self._waiting if not w.verdict.done()]
             raise
 
-    def _decide(self, waiting: _Waiting, verdict: Verdict) -> None:
-        waiting.verdict.set_result(self._note(waiting.candidate, verdict))
-
     async def _commit(self, batch: list[_Waiting]) -> None:
+        """:meth:`_decide_batch`, with the verdicts noted in the batch's arrival order whatever
+        order they were reached in (a replay, batched otherwise, notes the same history)."""
+        decided: dict[int, Verdict] = {}
+        try:
+            await self._decide_batch(batch, decided)
+        finally:
+            for waiting in batch:
+                verdict = decided.get(id(waiting))
+                if verdict is not None:
+                    waiting.verdict.set_result(self._note(waiting.candidate, verdict))
+
+    async def _decide_batch(self, batch: list[_Waiting], decided: dict[int, Verdict]) -> None:
         """Join ``batch`` to the block's bundle and send it once. Each candidate is judged in
         arrival order against the members and the candidates before it: a stale one or one
         worth no more than those it conflicts with is dropped, a worthier one displaces them;
         one for the block after (considered on a head the submitter has not moved to yet) waits.
         Displaced members leave the bundle; the rest of it is signed again behind each other."""
         assert self.head is not None and self.bundle is not None
+
+        def decide(waiting: _Waiting, verdict: Verdict) -> None:
+            decided[id(waiting)] = verdict
+
         bundle, base_fee = self.bundle, next_base_fee(self.head)
         kept, joining = list(bundle.members), list[_Waiting]()
         for waiting in batch:
@@ -383,7 +396,7 @@ class Submitter:
                 continue
             if candidate.target_block != bundle.first_block:
                 reason = f"stale: block {candidate.target_block} has passed"
-                self._decide(waiting, Verdict("dropped", reason))
+                decide(waiting, Verdict("dropped", reason))
                 continue
             rivals = [m for m in kept if overlapping(m.candidate, candidate)]
             rivals_joining = [w for w in joining if overlapping(w.candidate, candidate)]
@@ -391,12 +404,12 @@ class Submitter:
             if held and candidate.expected_profit_wei <= sum(c.expected_profit_wei for c in held):
                 keys = ", ".join(c.key for c in held)
                 reason = f"conflict: worth no more than {keys}, which touch its pools or positions"
-                self._decide(waiting, Verdict("dropped", reason))
+                decide(waiting, Verdict("dropped", reason))
                 continue
             for rival in rivals_joining:
                 joining.remove(rival)
                 reason = f"conflict: displaced by {candidate.key} before it was sent"
-                self._decide(rival, Verdict("dropped", reason))
+                decide(rival, Verdict("dropped", reason))
             kept = [m for m in kept if m not in rivals]
             joining.append(waiting)
         if not joining:
@@ -412,7 +425,7 @@ class Submitter:
         joined = []
         for waiting, (member, problem, result) in zip(joining, outcomes, strict=True):
             if member is None:
-                self._decide(waiting, Verdict("dropped", problem or "", None, result))
+                decide(waiting, Verdict("dropped", problem or "", None, result))
             else:
                 joined.append((waiting, member, result))
         if not joined:
@@ -427,17 +440,17 @@ class Submitter:
         if self.dry_run:
             for waiting, member, result in joined:
                 self.ledger.mark_candidate(waiting.candidate.key, "simulated")
-                self._decide(waiting, Verdict("simulated", "dry run", member.plan, result))
+                decide(waiting, Verdict("simulated", "dry run", member.plan, result))
             return
         relays = await self._send(trial, [member for _, member, _ in joined], fresh=True)
         for waiting, member, result in joined:
             if not relays:
                 reason = "relays: no relay accepted it"
-                self._decide(waiting, Verdict("dropped", reason, member.plan, result))
+                decide(waiting, Verdict("dropped", reason, member.plan, result))
                 continue
             self.ledger.mark_candidate(waiting.candidate.key, "sent")
             events.sent(waiting.candidate, member.plan, relays)
-            self._decide(waiting, Verdict("sent", "", member.plan, result))
+            decide(waiting, Verdict("sent", "", member.plan, result))
 
     async def _join(
         self, bundle: BlockBundle, joiners: list[tuple[Candidate, Bid]], base_fee: int

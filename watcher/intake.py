@@ -65,7 +65,7 @@ class Intake:
         decoder: Decoder,
         relevant: Relevance = decoded_trade,
         control_capacity: int = 1024,
-        patience_s: float = 0.25,
+        patience_s: float = 0.5,
     ) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")

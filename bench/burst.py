@@ -113,6 +113,7 @@ async def run(
                 await _drained(bot, timeout=20)
                 wire = bot.latency.timing("wire_to_relay")
                 simulate = bot.latency.timing("simulate")
+                counts = bot.engine.counts
                 sent_file = workdir / "sent.json"
                 sent = json.loads(sent_file.read_text()) if sent_file.exists() else {}
                 return {
@@ -125,9 +126,11 @@ async def run(
                     "swaps_sent": len(sent.get("swaps", ())),
                     "wire_to_relay": None if wire is None else asdict(wire),
                     "simulate": None if simulate is None else asdict(simulate),
-                    "relevant_handled": bot.engine.counters["pending_relevant"],
-                    "candidates_sent": bot.engine.counters["candidates_sent"],
+                    "relevant_handled": counts.pending_relevant,
+                    "reverting_handled": counts.pending_reverting,
+                    "candidates_sent": counts.tally().candidates("sent"),
                     "shed": dict(bot.intake.shed),
+                    "intake_waits": bot.intake.waits,
                 }
             finally:
                 await bot.stop()

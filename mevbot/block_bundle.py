@@ -20,6 +20,15 @@ from execution.dialects import Replacement
 from simulation.candidates import Candidate
 
 
+def overlapping(a: Candidate, b: Candidate) -> bool:
+    """Whether ``a`` and ``b`` touch a pool or position in common (one's expected state would
+    be wrong behind the other)."""
+    return not (
+        set(a.action.pools).isdisjoint(b.action.pools)
+        and set(a.action.positions).isdisjoint(b.action.positions)
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Member:
     """One candidate in the block's bundle: its bid, the gas limit it is signed with, and its
@@ -45,21 +54,6 @@ class BlockBundle:
     members: list[Member] = field(default_factory=list)
     diffs: Mapping[str, int] = field(default_factory=dict)
     replacements: dict[int, Replacement] = field(default_factory=dict)
-
-    def conflicting(self, candidate: Candidate) -> list[Member]:
-        """The members touching a pool or position ``candidate`` touches."""
-        pools, positions = set(candidate.action.pools), set(candidate.action.positions)
-        return [
-            m
-            for m in self.members
-            if pools & set(m.candidate.action.pools)
-            or positions & set(m.candidate.action.positions)
-        ]
-
-    def conflict(self, candidate: Candidate) -> str:
-        """Why ``candidate`` cannot join: the members worth as much that it conflicts with."""
-        keys = ", ".join(m.candidate.key for m in self.conflicting(candidate))
-        return f"conflict: worth no more than {keys}, which touch its pools or positions"
 
     def included_victims(self) -> set[str]:
         return {tx.hash for m in self.members for tx in m.candidate.backrun}

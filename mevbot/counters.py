@@ -60,6 +60,7 @@ class Tally:
 
     pending: int = 0  # pending txs the engine considered
     pending_relevant: int = 0  # ... that changed the tracked state
+    pending_reverting: int = 0  # ... swaps through tracked pools that would revert on it
     no_envelope: int = 0  # ... whose signed envelope could not be rebuilt
     blocks: int = 0
     malformed_logs: int = 0
@@ -101,6 +102,7 @@ class Counts:
 
     pending: int = 0
     pending_relevant: int = 0
+    pending_reverting: int = 0
     no_envelope: int = 0
     blocks: int = 0
     malformed_logs: int = 0
@@ -160,6 +162,7 @@ class Counts:
         return Tally(
             pending=self.pending,
             pending_relevant=self.pending_relevant,
+            pending_reverting=self.pending_reverting,
             no_envelope=self.no_envelope,
             blocks=self.blocks,
             malformed_logs=self.malformed_logs,

@@ -9,6 +9,7 @@ to the strategies; a new head is applied to the state, moves the simulator and t
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -63,18 +64,22 @@ class Engine:
         each candidate submitted."""
         return [await self.submitter.submit(c) for c in self.candidates_for(tx, intent)]
 
-    def candidates_for(self, tx: PendingTx, intent: Intent | None = None) -> list[Candidate]:
+    def candidates_for(
+        self, tx: PendingTx, intent: Intent | None = None, *, decoded: bool = False
+    ) -> list[Candidate]:
         """What the strategies make of a pending tx, from the state after it (no I/O: callers
-        that submit candidates concurrently still consider txs in arrival order)."""
+        that submit candidates concurrently still consider txs in arrival order). ``decoded``:
+        ``intent`` is the decoder's answer already, even when None."""
         self.counts.pending += 1
         start = time.monotonic_ns()
-        if intent is None:
+        if intent is None and not decoded:
             intent = self.decoder.decode(tx.to, tx.input, tx.value)
             self.latency.record_ns("decode", start, time.monotonic_ns())
         state_start = time.monotonic_ns()
         effect = self.state.after(intent)
         self.latency.record_ns("state", state_start, time.monotonic_ns())
         if effect.empty:
+            self.counts.pending_reverting += effect.reverts
             return []
         self.counts.pending_relevant += 1
         if tx.raw is None:
@@ -107,7 +112,8 @@ class Engine:
             hook(head, changes)
         context = BlockContext(head.header, changes, head.number + 1)
         candidates = [c for s in self.strategies for c in s.on_block(context, self.state)]
-        verdicts = [await self.submitter.submit(c) for c in candidates]
+        # Submitted together, they join the block's bundle in one simulation and send.
+        verdicts = list(await asyncio.gather(*(self.submitter.submit(c) for c in candidates)))
         self.processed_block = head.number
         return verdicts
 

@@ -52,7 +52,7 @@ from strategies.liquidation import LiquidationBackrun
 from strategies.mevshare import HintBackrun
 from watcher.events import MevShareHint, NewHead, Reorg
 from watcher.heads import HeadSource
-from watcher.intake import Intake
+from watcher.intake import Admitted, Intake
 from watcher.journal import JournalWriter
 from watcher.merge import Merger
 from watcher.mevshare import MevShareSource
@@ -63,11 +63,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mevbot.parts")
 PENDING_STALE_AFTER_S = 2.0
-# Pending txs whose candidates may wait for their turn to join the block's bundle (each joins,
-# is simulated and sent in turn): the intake keeps draining meanwhile, and a burst queues here,
-# bounded, instead of being shed. Each tx is still considered (state after it, strategies) in
-# arrival order.
-PENDING_IN_FLIGHT = 64
+# Pending txs whose candidates may wait to join the block's bundle (those that arrive while it
+# is simulated or sent join together next): the intake keeps draining meanwhile, and a burst
+# queues here, bounded, instead of being shed. A waiting candidate is a few hundred bytes; a node
+# that stalls for seconds under a 10x burst (30 candidates/s) must not stop the intake. Each tx
+# is still considered (state after it, strategies) in arrival order.
+PENDING_IN_FLIGHT = 256
 PNL_BLOCKS = 120  # the dashboard's PnL sparkline looks back this many blocks
 # Builders report refunds hours late and in batches: reading them every few blocks is plenty.
 REFUND_EVERY_BLOCKS = 10
@@ -208,28 +209,49 @@ class WatchPart:
 
 
 class FeedPart:
-    """The intake to the engine: each tx considered in arrival order; its candidates, which
-    wait on the node and the relays, submitted for up to PENDING_IN_FLIGHT txs at once."""
+    """The intake to the engine: each tx considered in arrival order, heads included (the txs
+    that reached the intake before a head are considered on the state they were pending on,
+    before the head moves it); their candidates, which wait on the node and the relays,
+    submitted for up to PENDING_IN_FLIGHT txs at once."""
 
     async def start(self, bot: Bot) -> None:
         self.bot = bot
+        self.slots = asyncio.Semaphore(PENDING_IN_FLIGHT)
+        self.group: asyncio.TaskGroup | None = None
+        bot.head_handlers.insert(0, self._before_head)
         bot.supervisor.spawn("engine", self._work)
 
     async def _work(self) -> None:
         """A failure in one tx's submission ends this task (the supervisor restarts it)."""
-        engine, intake = self.bot.engine, self.bot.intake
-        assert engine is not None and intake is not None
-        slots = asyncio.Semaphore(PENDING_IN_FLIGHT)
-        async with asyncio.TaskGroup() as group:
-            while True:
-                admitted = await intake.get()
-                if not isinstance(admitted.event, PendingTx):
-                    continue
-                candidates = engine.candidates_for(admitted.event, admitted.intent)
-                if candidates:
-                    await slots.acquire()
-                    task = group.create_task(self._submit_all(engine, candidates))
-                    task.add_done_callback(lambda _: slots.release())
+        intake = self.bot.intake
+        assert intake is not None
+        try:
+            async with asyncio.TaskGroup() as self.group:
+                while True:
+                    await self._consider(await intake.get())
+        finally:
+            self.group = None
+
+    async def _before_head(self, event: NewHead | Reorg) -> None:
+        intake = self.bot.intake
+        assert intake is not None
+        while self.group is not None and (admitted := intake.get_nowait()) is not None:
+            await self._consider(admitted)
+
+    async def _consider(self, admitted: Admitted) -> None:
+        engine, group = self.bot.engine, self.group
+        assert engine is not None and group is not None
+        if not isinstance(admitted.event, PendingTx):
+            return
+        # The intake decoded every tx already (intent None: not a call it knows).
+        candidates = engine.candidates_for(admitted.event, admitted.intent, decoded=True)
+        if candidates:
+            await self.slots.acquire()
+            if self.group is not group:  # the task group ended meanwhile (its task restarts)
+                self.slots.release()
+                return
+            task = group.create_task(self._submit_all(engine, candidates))
+            task.add_done_callback(lambda _: self.slots.release())
 
     @staticmethod
     async def _submit_all(engine: Engine, candidates: list[Candidate]) -> None:

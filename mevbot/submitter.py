@@ -8,9 +8,13 @@ next nonce, behind the members already there. The *exact signed bundle* is simul
 the candidate is dropped (counted, with the reason) when it conflicts with a member, reverts,
 runs out of gas, makes a member revert or adds less than the minimum net profit. Otherwise the
 bundle goes to every relay for the next ``target_blocks`` blocks, replacing the one sent before
-(one replacement id per target block). At each new head the members whose blocks are still
-ahead are signed and simulated again on the new state: those whose victims are gone drop out,
-the rest are sent as the next replacement, and a bundle left with no member is cancelled.
+(one replacement id per target block). Candidates that arrive while the bundle is being
+simulated or sent wait and then join together: one simulation and one send for all of them
+(a group commit), each judged on its own only when the simulation says one of them fails or
+their profit together is not what they expected. At each new head the members whose blocks are
+still ahead are signed and simulated again on the new state (together, likewise): those whose
+victims are gone drop out, the rest are sent as the next replacement, and a bundle left with no
+member is cancelled.
 
 Gas: a bid is priced with the gas learned for the action's shape *in its context* (behind a
 victim, the victim has already written the pools' price accumulators of the block; as the first
@@ -29,8 +33,9 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from itertools import accumulate
 from typing import Any, Protocol
 
 from chain.types import BlockHeader, Bundle
@@ -40,10 +45,10 @@ from execution.dialects import Submission
 from execution.executor_calls import executor_call
 from execution.inclusion import InclusionTracker
 from execution.ledger import Ledger, OutcomeStatus, Settlement
-from execution.relay import MultiRelay
+from execution.relay import MultiRelay, RelayOutcome
 from execution.signer import LocalSigner
 from mevbot import events
-from mevbot.block_bundle import BlockBundle, Member
+from mevbot.block_bundle import BlockBundle, Member, overlapping
 from mevbot.counters import UNKNOWN_STRATEGY, Counts
 from mevbot.latency import LatencyBook
 from mevbot.status import OpportunityRow
@@ -123,6 +128,29 @@ class Verdict:
     simulation: SimResult | None = None  # of the block's whole bundle, this member last
 
 
+@dataclass(slots=True)
+class _Waiting:
+    """A priced candidate waiting for the next commit, and where its verdict goes."""
+
+    candidate: Candidate
+    bid: Bid
+    verdict: asyncio.Future[Verdict]
+
+
+@dataclass(frozen=True, slots=True)
+class _Check:
+    """What one simulation of the bundle with its joiners says: all join (no ``problem``);
+    the joiner at index ``culprit`` must not (``problem`` says why), or none of them
+    (``culprit`` None); or, with ``split``, several joiners' profit together differs from what
+    they expected, or the simulator refused the bundle as a whole, so each is to be tried on
+    its own."""
+
+    result: SimResult | None
+    problem: str | None = None
+    culprit: int | None = None
+    split: bool = False
+
+
 class Submitter:
     """Turns candidates into the block's bundle at the relays, at most once per idempotency key."""
 
@@ -172,9 +200,10 @@ class Submitter:
         self.bundle: BlockBundle | None = None
         # (bundle hash, target block) -> (strategy, venue, relays that accepted it), until settled.
         self._accepted: dict[tuple[str, int], tuple[str, str, tuple[str, ...]]] = {}
-        # Members join the bundle one at a time: each is signed at the next nonce and simulated
-        # behind the others.
+        # The bundle changes under this lock: candidates that arrive meanwhile wait in
+        # ``_waiting`` and join together (signed at the next nonces, simulated behind the others).
         self._lock = asyncio.Lock()
+        self._waiting: list[_Waiting] = []
 
     # ------------------------------------------------------------------ heads
 
@@ -200,6 +229,8 @@ class Submitter:
             )
         async with self._lock:
             await self._carry(header)
+            if self._waiting:  # candidates considered on this head already
+                await self._commit_waiting()
 
     async def _carry(self, header: BlockHeader) -> None:
         """Start the bundle for the next block with the members still worth sending."""
@@ -217,7 +248,7 @@ class Submitter:
         if self.bundle.members:
             self.counts.bundles_carried += 1
             if not self.dry_run:
-                await self._send(self.bundle, self.bundle.members[-1])
+                await self._send(self.bundle, self.bundle.members[-1:], fresh=False)
         elif ahead and not self.dry_run:
             assert self.relays is not None
             for block, replacement in ahead.items():
@@ -228,8 +259,8 @@ class Submitter:
     async def _rejoin(self, bundle: BlockBundle, members: list[Member], base_fee: int) -> None:
         """Sign and simulate ``members`` again, in order, into ``bundle``; those that no longer
         join (their victim is gone, the state moved) drop out, counted and logged."""
-        for member in members:
-            _, problem, _ = await self._join(bundle, member.candidate, member.bid, base_fee)
+        outcomes = await self._join(bundle, [(m.candidate, m.bid) for m in members], base_fee)
+        for member, (_, problem, _) in zip(members, outcomes, strict=True):
             if problem is not None:
                 self.counts.members_dropped += 1
                 log.info(
@@ -291,70 +322,188 @@ class Submitter:
         return verdict
 
     async def submit(self, candidate: Candidate) -> Verdict:
-        """Add one candidate to the block's bundle and send it (at most once per key)."""
+        """Add one candidate to the block's bundle and send it (at most once per key).
+
+        Candidates that arrive while the bundle is being simulated or sent wait together and
+        join it at once, with one simulation and one send (a group commit)."""
         if self.head is None or self.bundle_nonce is None or self.bundle is None:
             return self._tell(candidate, Verdict("dropped", "no_head: no block seen yet"))
         if not self.ledger.record_candidate(candidate) or (
             self.claim is not None and not await self.claim(candidate.key)
         ):
             return self._tell(candidate, Verdict("duplicate"))
-        base_fee = next_base_fee(self.head)
         bid = self._policy(candidate).price(
             candidate.expected_profit_wei,
             self.gas.price_gas(candidate),
-            base_fee,
+            next_base_fee(self.head),
             self.target_blocks,
         )
         if isinstance(bid, Rejected):
             return self._note(candidate, Verdict("dropped", f"{bid.reason.value}: expected"))
+        waiting = _Waiting(candidate, bid, asyncio.get_running_loop().create_future())
+        self._waiting.append(waiting)
         async with self._lock:
-            bundle = self.bundle
+            if self._waiting:
+                await self._commit_waiting()
+        verdict = await waiting.verdict
+        if verdict.outcome == "sent" and verdict.plan is not None:
+            await self._share("record_sent", len(verdict.plan.bundles))
+        return verdict
+
+    async def _commit_waiting(self) -> None:
+        """Commit every waiting candidate (under the lock). When that fails, their submitters
+        are cancelled rather than left waiting."""
+        batch, self._waiting = self._waiting, []
+        try:
+            await self._commit(batch)
+        except BaseException:
+            for waiting in batch:
+                if not waiting.verdict.done():
+                    waiting.verdict.cancel()
+            self._waiting = [w for w in self._waiting if not w.verdict.done()]
+            raise
+
+    async def _commit(self, batch: list[_Waiting]) -> None:
+        """:meth:`_decide_batch`, with the verdicts noted in the batch's arrival order whatever
+        order they were reached in (a replay, batched otherwise, notes the same history)."""
+        decided: dict[int, Verdict] = {}
+        try:
+            await self._decide_batch(batch, decided)
+        finally:
+            for waiting in batch:
+                verdict = decided.get(id(waiting))
+                if verdict is not None:
+                    waiting.verdict.set_result(self._note(waiting.candidate, verdict))
+
+    async def _decide_batch(self, batch: list[_Waiting], decided: dict[int, Verdict]) -> None:
+        """Join ``batch`` to the block's bundle and send it once. Each candidate is judged in
+        arrival order against the members and the candidates before it: a stale one or one
+        worth no more than those it conflicts with is dropped, a worthier one displaces them;
+        one for the block after (considered on a head the submitter has not moved to yet) waits.
+        Displaced members leave the bundle; the rest of it is signed again behind each other."""
+        assert self.head is not None and self.bundle is not None
+
+        def decide(waiting: _Waiting, verdict: Verdict) -> None:
+            decided[id(waiting)] = verdict
+
+        bundle, base_fee = self.bundle, next_base_fee(self.head)
+        kept, joining = list(bundle.members), list[_Waiting]()
+        for waiting in batch:
+            candidate = waiting.candidate
+            if candidate.target_block > bundle.first_block:
+                # Considered on a head whose bundle is not started yet: it joins that one.
+                self._waiting.append(waiting)
+                continue
             if candidate.target_block != bundle.first_block:
-                verdict = Verdict("dropped", f"stale: block {candidate.target_block} has passed")
-                return self._note(candidate, verdict)
-            conflicting = bundle.conflicting(candidate)
-            if conflicting:
-                # It displaces the members it conflicts with only when it is worth more: the
-                # rest are signed again behind each other, then it is tried last.
-                held = sum(m.candidate.expected_profit_wei for m in conflicting)
-                if candidate.expected_profit_wei <= held:
-                    return self._note(candidate, Verdict("dropped", bundle.conflict(candidate)))
-                trial = BlockBundle(
-                    bundle.first_block, bundle.last_block, replacements=bundle.replacements
-                )
-                others = [m for m in bundle.members if m not in conflicting]
-                await self._rejoin(trial, others, base_fee)
-            else:
-                trial = bundle
-            member, problem, result = await self._join(trial, candidate, bid, base_fee)
+                reason = f"stale: block {candidate.target_block} has passed"
+                decide(waiting, Verdict("dropped", reason))
+                continue
+            rivals = [m for m in kept if overlapping(m.candidate, candidate)]
+            rivals_joining = [w for w in joining if overlapping(w.candidate, candidate)]
+            held = [r.candidate for r in (*rivals, *rivals_joining)]
+            if held and candidate.expected_profit_wei <= sum(c.expected_profit_wei for c in held):
+                keys = ", ".join(c.key for c in held)
+                reason = f"conflict: worth no more than {keys}, which touch its pools or positions"
+                decide(waiting, Verdict("dropped", reason))
+                continue
+            for rival in rivals_joining:
+                joining.remove(rival)
+                reason = f"conflict: displaced by {candidate.key} before it was sent"
+                decide(rival, Verdict("dropped", reason))
+            kept = [m for m in kept if m not in rivals]
+            joining.append(waiting)
+        if not joining:
+            return
+        if len(kept) == len(bundle.members):
+            trial = bundle
+        else:
+            trial = BlockBundle(
+                bundle.first_block, bundle.last_block, replacements=bundle.replacements
+            )
+            await self._rejoin(trial, kept, base_fee)
+        outcomes = await self._join(trial, [(w.candidate, w.bid) for w in joining], base_fee)
+        joined = []
+        for waiting, (member, problem, result) in zip(joining, outcomes, strict=True):
             if member is None:
-                return self._note(candidate, Verdict("dropped", problem or "", None, result))
-            if trial is bundle:
-                self.ledger.record_bundles(member.plan)
+                decide(waiting, Verdict("dropped", problem or "", None, result))
             else:
-                self.counts.members_displaced += len(conflicting)
-                self._adopt(trial, bundle, after=self.head.number)
-                self.bundle = bundle = trial
-            if self.dry_run:
-                self.ledger.mark_candidate(candidate.key, "simulated")
-                verdict = Verdict("simulated", "dry run", member.plan, result)
-                return self._note(candidate, verdict)
-            relays = await self._send(bundle, member)
-        if not relays:
-            verdict = Verdict("dropped", "relays: no relay accepted it", member.plan, result)
-            return self._note(candidate, verdict)
-        self.ledger.mark_candidate(candidate.key, "sent")
-        events.sent(candidate, member.plan, relays)
-        await self._share("record_sent", len(member.plan.bundles))
-        return self._note(candidate, Verdict("sent", "", member.plan, result))
+                joined.append((waiting, member, result))
+        if not joined:
+            return
+        if trial is bundle:
+            for _, member, _ in joined:
+                self.ledger.record_bundles(member.plan)
+        else:
+            self.counts.members_displaced += len(bundle.members) - len(kept)
+            self._adopt(trial, bundle, after=self.head.number)
+            self.bundle = trial
+        if self.dry_run:
+            for waiting, member, result in joined:
+                self.ledger.mark_candidate(waiting.candidate.key, "simulated")
+                decide(waiting, Verdict("simulated", "dry run", member.plan, result))
+            return
+        relays = await self._send(trial, [member for _, member, _ in joined], fresh=True)
+        for waiting, member, result in joined:
+            if not relays:
+                reason = "relays: no relay accepted it"
+                decide(waiting, Verdict("dropped", reason, member.plan, result))
+                continue
+            self.ledger.mark_candidate(waiting.candidate.key, "sent")
+            events.sent(waiting.candidate, member.plan, relays)
+            decide(waiting, Verdict("sent", "", member.plan, result))
 
     async def _join(
-        self, bundle: BlockBundle, candidate: Candidate, bid: Bid, base_fee: int
-    ) -> tuple[Member | None, str | None, SimResult | None]:
-        """Sign ``candidate`` at ``bundle``'s next nonce, behind its members, and simulate the
-        whole bundle: (the member, added to the bundle, or None; why not; the simulation)."""
+        self, bundle: BlockBundle, joiners: list[tuple[Candidate, Bid]], base_fee: int
+    ) -> list[tuple[Member | None, str | None, SimResult | None]]:
+        """Sign ``joiners`` at ``bundle``'s next nonces, behind its members, and simulate the
+        whole bundle once; those that join are added to it. One that fails is dropped with its
+        reason and the rest are signed and simulated again; when the profit of several together
+        differs from what they expected, or the simulator refuses them as a whole, each is tried
+        on its own, so every member's verdict is its own. Per joiner: (the member, or None; why
+        not; the simulation)."""
+        outcomes: list[tuple[Member | None, str | None, SimResult | None]] = [
+            (None, None, None) for _ in joiners
+        ]
+        trying = list(range(len(joiners)))
+        while trying:
+            members: dict[int, Member] = {}
+            for index in trying:
+                candidate, bid = joiners[index]
+                signed = self._sign(bundle, candidate, bid, list(members.values()))
+                if isinstance(signed, str):
+                    outcomes[index] = (None, signed, None)
+                else:
+                    members[index] = signed
+            trying = list(members)
+            if not trying:
+                break
+            check = await self._verify(bundle, list(members.values()), base_fee)
+            if check.split:
+                for index in trying:
+                    outcomes[index] = (await self._join(bundle, [joiners[index]], base_fee))[0]
+                break
+            if check.problem is None and check.result is not None:
+                for index, member in members.items():
+                    bundle.members.append(member)
+                    outcomes[index] = (member, None, check.result)
+                bundle.diffs = dict(check.result.balance_diffs.get(self.executor, {}))
+                break
+            culprits = trying if check.culprit is None else [trying.pop(check.culprit)]
+            for index in culprits:
+                outcomes[index] = (None, check.problem, check.result)
+            if check.culprit is None:
+                break
+        return outcomes
+
+    def _sign(
+        self, bundle: BlockBundle, candidate: Candidate, bid: Bid, ahead: list[Member]
+    ) -> Member | str:
+        """``candidate`` signed behind ``bundle``'s members and the joiners ``ahead`` of it
+        (victims already there are not repeated), or why it cannot be bundled."""
         assert self.bundle_nonce is not None
-        included = bundle.included_victims()
+        included = bundle.included_victims() | {
+            tx.hash for m in ahead for tx in m.candidate.backrun
+        }
         placed = replace(
             candidate,
             target_block=bundle.first_block,
@@ -369,76 +518,97 @@ class Submitter:
                 call,
                 bid,
                 self.signer,
-                self.bundle_nonce + len(bundle.members),
+                self.bundle_nonce + len(bundle.members) + len(ahead),
                 self.chain_id,
                 last_block=bundle.last_block,
             )
         except (BundleBuildError, ValueError) as error:
-            return None, f"unbundleable: {error}", None
+            return f"unbundleable: {error}"
         self.latency.record_ns("sign", sign_start, time.monotonic_ns())
-        member = Member(candidate, bid, limit, plan)
-        problem, result = await self._verify(bundle, member, base_fee)
-        if problem is not None or result is None:
-            return None, problem, result
-        bundle.members.append(member)
-        bundle.diffs = dict(result.balance_diffs.get(self.executor, {}))
-        return member, None, result
+        return Member(candidate, bid, limit, plan)
 
-    async def _verify(
-        self, bundle: BlockBundle, member: Member, base_fee: int
-    ) -> tuple[str | None, SimResult | None]:
-        """Simulate the bundle with ``member`` last: (why it must not join, or None; the
-        simulation of the whole bundle)."""
-        candidate = member.candidate
-        tokens = sorted({self.weth, candidate.profit_token.lower()})
-        txs = bundle.txs([member])
+    async def _verify(self, bundle: BlockBundle, joiners: list[Member], base_fee: int) -> _Check:
+        """Simulate the bundle with ``joiners`` last and judge them (see :class:`_Check`)."""
+        tokens = sorted({self.weth, *(m.candidate.profit_token.lower() for m in joiners)})
         start = time.monotonic_ns()
         try:
             result = await self.simulator.simulate(
-                [tx.raw for tx in txs], watch=[self.executor], tokens=tokens
+                [tx.raw for tx in bundle.txs(joiners)], watch=[self.executor], tokens=tokens
             )
         except SimulationError as error:
-            return f"simulation_failed: {error.reason}", None
+            # Refused as a whole (a victim's nonce gap, say): which joiner caused it, only
+            # trying each on its own tells.
+            return _Check(None, f"simulation_failed: {error.reason}", split=len(joiners) > 1)
         finally:
             self.latency.record_ns("simulate", start, time.monotonic_ns())
+        ahead = len(bundle.txs())
+        ends = list(accumulate((len(m.txs) for m in joiners), initial=ahead))  # each one's txs
         if not result.success:
             failed = next(i for i, tx in enumerate(result.txs) if not tx.success)
-            owner, ours = bundle.owner_of(failed, [member])
             outcome = result.txs[failed]
-            if owner < len(bundle.members):
-                return (
-                    f"conflict: member {owner} fails behind it ({outcome.revert_reason})",
-                    result,
+            if failed < ahead:
+                owner, _ = bundle.owner_of(failed)
+                return _Check(
+                    result, f"conflict: member {owner} fails behind it ({outcome.revert_reason})"
                 )
-            if not ours:  # which of the member's own victims, counted from 0
-                victim = failed - len(bundle.txs())
-                return f"reverts: backrun tx {victim}: {outcome.revert_reason}", result
+            culprit = next(i for i, end in enumerate(ends[1:]) if failed < end)
+            member = joiners[culprit]
+            if failed < ends[culprit + 1] - 1:  # which of its own victims, counted from 0
+                victim = failed - ends[culprit]
+                return _Check(
+                    result, f"reverts: backrun tx {victim}: {outcome.revert_reason}", culprit
+                )
             if outcome.gas_used >= member.gas_limit * OUT_OF_GAS_SHARE:
-                self.gas.ran_out(candidate, member.gas_limit)
-                return f"out_of_gas: used {outcome.gas_used} of {member.gas_limit}", result
-            return f"reverts: ours: {outcome.revert_reason}", result
-        ours = result.txs[-1]
-        self.gas.learn(candidate, ours.gas_used)
+                self.gas.ran_out(member.candidate, member.gas_limit)
+                return _Check(
+                    result, f"out_of_gas: used {outcome.gas_used} of {member.gas_limit}", culprit
+                )
+            return _Check(result, f"reverts: ours: {outcome.revert_reason}", culprit)
+        gas = [result.txs[end - 1].gas_used for end in ends[1:]]
+        for member, used in zip(joiners, gas, strict=True):
+            self.gas.learn(member.candidate, used)
         diffs = result.balance_diffs.get(self.executor, {})
+        if len(joiners) == 1:
+            (member,) = joiners
+            gains = [self._gain(member.candidate, bundle.diffs, diffs)]
+            if gains[0] + member.bid.coinbase_wei != member.candidate.expected_profit_wei:
+                self.counts.profit_mismatches += 1
+        else:
+            # Together, their gains are known only as a sum: when it is what they expected,
+            # each gained what it expected (exact integer math); otherwise each goes alone.
+            if any(m.candidate.profit_token.lower() != self.weth for m in joiners):
+                return _Check(result, split=True)
+            together = sum(diffs.get(k, 0) - bundle.diffs.get(k, 0) for k in (self.weth, ETH))
+            gains = [m.candidate.expected_profit_wei - m.bid.coinbase_wei for m in joiners]
+            if together != sum(gains):
+                return _Check(result, split=True)
+        for index, (member, gain, used) in enumerate(zip(joiners, gains, gas, strict=True)):
+            net = gain - used * base_fee
+            if net < self._policy(member.candidate).min_net_profit_wei:
+                return _Check(result, f"below_minimum: simulated net {net} wei", index)
+        return _Check(result)
+
+    def _gain(
+        self, candidate: Candidate, before: Mapping[str, int], after: Mapping[str, int]
+    ) -> int:
+        """What ``candidate`` added to the executor, in wei, from the balance changes of the
+        bundle without it and with it."""
         token = candidate.profit_token.lower()
-        # What this member adds: the bundle's balance changes with it, less those without it.
-        added = {k: diffs.get(k, 0) - bundle.diffs.get(k, 0) for k in (token, ETH)}
+        added = {k: after.get(k, 0) - before.get(k, 0) for k in (token, ETH)}
         gain = added[token] + (added[ETH] if token == self.weth else 0)
         if token != self.weth:
             # Value the token gain at the candidate's own rate; the coinbase tip is paid in ETH.
             gain = gain * candidate.expected_profit_wei // max(candidate.expected_profit, 1)
             gain += added[ETH]
-        net = gain - ours.gas_used * base_fee
-        if net < self._policy(candidate).min_net_profit_wei:
-            return f"below_minimum: simulated net {net} wei", result
-        if gain + member.bid.coinbase_wei != candidate.expected_profit_wei:
-            self.counts.profit_mismatches += 1
-        return None, result
+        return gain
 
-    async def _send(self, bundle: BlockBundle, member: Member) -> set[str]:
+    async def _send(
+        self, bundle: BlockBundle, members: Sequence[Member], *, fresh: bool
+    ) -> set[str]:
         """Send the bundle for each of its blocks, replacing what was sent for that block before;
-        the relays' answers go to the ledger under ``member``'s plan. Returns the relays that
-        accepted it for some block."""
+        the relays' answers go to the ledger under each of ``members``' plans (and their time
+        from the wire, when they are ``fresh`` at the relays). Returns the relays that accepted
+        it for some block."""
         assert self.relays is not None
         txs = tuple(bundle.txs())
         submissions = []
@@ -451,31 +621,43 @@ class Submitter:
         answers = {first.bundle.block_number: await self.relays.send_bundle(first)}
         now = time.monotonic_ns()
         self.latency.record_ns("submit", submit_start, now)
-        if member.candidate.detected_at:
-            self.latency.record_ns("wire_to_relay", member.candidate.detected_at, now)
+        for member in members if fresh else ():
+            if member.candidate.detected_at:
+                self.latency.record_ns("wire_to_relay", member.candidate.detected_at, now)
         if later:  # the next blocks are less urgent: all at once, after the first is answered
             outcomes = await asyncio.gather(*(self.relays.send_bundle(s) for s in later))
             answers |= {s.bundle.block_number: o for s, o in zip(later, outcomes, strict=True)}
         relays: set[str] = set()
-        strategy, plan = member.candidate.strategy, member.plan
         for block_number, outcomes_for_block in answers.items():
             accepted = tuple(o.relay for o in outcomes_for_block if o.error is None)
-            if accepted:
-                self.counts.sent(strategy, accepted)
-                venue = member.candidate.action.venue
-                self._accepted[plan.bundle_hash, block_number] = (strategy, venue, accepted)
-                relays.update(accepted)
-            for outcome in outcomes_for_block:
-                error = outcome.error
-                self.ledger.record_relay_answer(
-                    plan.bundle_hash,
-                    block_number,
-                    outcome.relay,
-                    ok=error is None,
-                    error_kind=None if error is None else error.kind,
-                    message=None if error is None else str(error),
-                )
+            relays.update(accepted)
+            for member in members:
+                self._answered(member, block_number, accepted, outcomes_for_block)
         return relays
+
+    def _answered(
+        self,
+        member: Member,
+        block_number: int,
+        accepted: tuple[str, ...],
+        outcomes: Sequence[RelayOutcome],
+    ) -> None:
+        """The relays' answers for one target block, counted and in the ledger for ``member``."""
+        strategy, plan = member.candidate.strategy, member.plan
+        if accepted:
+            self.counts.sent(strategy, accepted)
+            venue = member.candidate.action.venue
+            self._accepted[plan.bundle_hash, block_number] = (strategy, venue, accepted)
+        for outcome in outcomes:
+            error = outcome.error
+            self.ledger.record_relay_answer(
+                plan.bundle_hash,
+                block_number,
+                outcome.relay,
+                ok=error is None,
+                error_kind=None if error is None else error.kind,
+                message=None if error is None else str(error),
+            )
 
     async def _share(self, method: str, *args: Any) -> None:
         """Tell the shared book; its outage is counted, never stops the pipeline."""

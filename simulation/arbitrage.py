@@ -349,6 +349,31 @@ def search_path_input(
     return (best_in, best_profit) if best_profit > 0 else (0, 0)
 
 
+class SearchMemo:
+    """Exact-search results by cycle, reused while every pool of the cycle is the very same
+    state value (pool states are immutable: a pool that moved is a new value). A strategy that
+    keeps one searches a cycle once per state of its pools, however often it looks at it.
+    At most ``size`` cycles are kept (all are forgotten when it fills)."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self.hits = 0
+        self._results: dict[Cycle, tuple[tuple[PoolState, ...], tuple[int, int]]] = {}
+
+    def search(self, cycle: Cycle, pools: Mapping[str, PoolState]) -> tuple[int, int]:
+        """:func:`search_path_input` over ``cycle`` on ``pools``: ``(amount_in, profit)``."""
+        states = tuple(pools[address] for address in cycle.pools)
+        known = self._results.get(cycle)
+        if known is not None and all(a is b for a, b in zip(known[0], states, strict=True)):
+            self.hits += 1
+            return known[1]
+        result = search_path_input(cycle.steps(pools))
+        if len(self._results) >= self.size:
+            self._results.clear()
+        self._results[cycle] = (states, result)
+        return result
+
+
 def best_cycle_input(cycle: Cycle, pools: Mapping[str, PoolState]) -> tuple[int, int, int]:
     """``(amount_in, amount_out, profit)`` of the best trade around ``cycle``; zeros if none."""
     opportunity = best_opportunity([cycle], pools)
@@ -380,13 +405,15 @@ def best_opportunity(
     pools: Mapping[str, PoolState],
     min_profit: int = 0,
     search_budget: int = SEARCH_BUDGET,
+    memo: SearchMemo | None = None,
 ) -> Opportunity | None:
     """The most profitable trade over ``cycles`` with profit > ``min_profit``, or None.
 
     ``pools`` maps address to pool state (e.g. the state after a pending swap, layered over the
     current state with a ``ChainMap``); every pool of every cycle must be in it.
     Profits are in each cycle's start token: pass cycles of one start token, or convert.
-    At most ``search_budget`` cycles without a closed form get the exact search.
+    At most ``search_budget`` cycles without a closed form get the exact search (through
+    ``memo`` when given).
     """
     candidates: list[tuple[int, int, Cycle, list[Hop], _Term]] = []
     searched: list[tuple[float, int, Cycle]] = []
@@ -403,9 +430,11 @@ def best_opportunity(
                 pool = fetched[address] = pools[address]
             hop = pool.constant_product(zero_for_one)
             if hop is None:
-                gap = _rate_product(cycle, fetched, pools)
-                if gap > 1.0:
-                    searched.append((gap, order, cycle))
+                # Its marginal rates only rank cycles for the search: none when it has no budget.
+                if search_budget:
+                    gap = _rate_product(cycle, fetched, pools)
+                    if gap > 1.0:
+                        searched.append((gap, order, cycle))
                 break
             reserve_in, reserve_out, fee_bps = hop
             hops.append(hop)
@@ -429,7 +458,10 @@ def best_opportunity(
             best, best_profit = (cycle, amount_in), profit
     # The exact search costs ~60 quotes a cycle: only the widest gaps get one.
     for _, _, cycle in sorted(searched, key=lambda item: (-item[0], item[1]))[:search_budget]:
-        amount_in, profit = search_path_input(cycle.steps(fetched))
+        if memo is None:
+            amount_in, profit = search_path_input(cycle.steps(fetched))
+        else:
+            amount_in, profit = memo.search(cycle, fetched)
         if profit > best_profit:
             best, best_profit = (cycle, amount_in), profit
     if best is None:

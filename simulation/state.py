@@ -101,10 +101,17 @@ class PendingEffect:
 
     pools: Mapping[str, PoolState] = field(default_factory=dict)
     feeds: Mapping[str, FeedAnswer] = field(default_factory=dict)
+    # A swap through tracked pools that would revert on this state (its minimum output or
+    # maximum input out of reach): it moves nothing, though it was no stranger's trade.
+    reverts: bool = False
 
     @property
     def empty(self) -> bool:
         return not self.pools and not self.feeds
+
+
+class _SwapReverts(Exception):
+    """A pending swap through tracked pools that the router would revert on this state."""
 
 
 @dataclass
@@ -474,6 +481,8 @@ class ChainState:
             try:
                 if not self._apply_swap(swap, overlay):
                     return PendingEffect()
+            except _SwapReverts:
+                return PendingEffect(reverts=True)
             except (StateMissing, ArithmeticError) as error:  # cannot price that far yet
                 if self.on_missing is not None and isinstance(error, StateMissing):
                     self.on_missing(error)
@@ -506,12 +515,14 @@ class ChainState:
             and swap.amount_in_max is not None
             and amount > swap.amount_in_max
         ):
-            return False  # the router would revert: EXCESSIVE_INPUT_AMOUNT
+            raise _SwapReverts  # the router's EXCESSIVE_INPUT_AMOUNT
         for pool, token_in in zip(hops, swap.path, strict=False):
             amount, after = pool.swap(token_in, amount)
             overlay[pool.address] = after
         # An exact-in swap whose output falls short of its minimum reverts: it moves nothing.
-        return swap.kind != "exact_in" or amount >= (swap.amount_out_min or 0)
+        if swap.kind == "exact_in" and amount < (swap.amount_out_min or 0):
+            raise _SwapReverts
+        return True
 
     def pools_after(self, effect: PendingEffect) -> Mapping[str, PoolState]:
         """Every pool, with the pending effect applied (a view; nothing is copied)."""

@@ -26,6 +26,7 @@ from simulation.arbitrage import (
     Cycle,
     CycleIndex,
     Opportunity,
+    SearchMemo,
     best_opportunity,
 )
 from simulation.candidates import Candidate
@@ -99,6 +100,9 @@ class BackrunArbitrage:
         self._indexed_pool_count: int | None = None
         self._seen_block = False
         self._open_pools: frozenset[str] = frozenset()
+        # A block looks at the same mixed cycles up to max_block_candidates times, and again
+        # next block where their pools did not move: each is searched once per pool state.
+        self.memo = SearchMemo()
 
     @classmethod
     def for_state(
@@ -198,7 +202,7 @@ class BackrunArbitrage:
         """The best opportunity with its (possibly capped) input and exact profit, if it pays
         at least the minimum."""
         opportunity = best_opportunity(
-            cycles, pools, self.min_expected_profit_wei - 1, search_budget
+            cycles, pools, self.min_expected_profit_wei - 1, search_budget, self.memo
         )
         if opportunity is None:
             return None

@@ -4,7 +4,11 @@ At most ``capacity`` pending txs wait. Each tx is decoded once (the intent trave
 judged by ``relevant(tx, intent)`` (does it touch a tracked pool, feed or market?). When full:
 an incoming or queued *irrelevant* tx goes first (the oldest irrelevant one is evicted so the
 queue holds the freshest); only when every queued tx is relevant does the oldest relevant one go.
-Sheds are counted by reason (``irrelevant``, ``relevant``). Heads, reorgs and hints are control
+Sheds are counted by reason (``irrelevant``, ``relevant``). A node delivers in clumps (a stall,
+then a block's worth of txs at once) faster than any consumer on another thread can be
+scheduled: when every slot holds a relevant tx, ``offer`` on another thread than the consumer's
+waits up to ``patience_s`` for the consumer to take one before the oldest is shed (and, once a
+wait ran out, waits no more until the consumer takes something). Heads, reorgs and hints are control
 events: they are never displaced by txs and are delivered first, in their own bounded queue
 (overflow drops the oldest, counted as ``control``). Consumers receive :class:`Admitted` items:
 control events first, then relevant txs, then irrelevant ones, FIFO within each.
@@ -45,6 +49,13 @@ class Admitted:
     relevant: bool
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 class Intake:
     """``offer`` never blocks (it sheds); ``get`` waits for the next admitted event."""
 
@@ -54,22 +65,27 @@ class Intake:
         decoder: Decoder,
         relevant: Relevance = decoded_trade,
         control_capacity: int = 1024,
+        patience_s: float = 0.5,
     ) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self.capacity = capacity
         self.decoder = decoder
         self.relevant = relevant
+        self.patience_s = patience_s
         self.offered = 0
         # Pending txs offered, by whether the decoder recognised them (each is decoded once).
         self.decoded = 0
         self.undecoded = 0
         self.shed: Counter[str] = Counter()
+        self.waits = 0  # offers that waited for the consumer to make room
         self._relevant: deque[Admitted] = deque()
         self._irrelevant: deque[Admitted] = deque()
         self._control: deque[Admitted] = deque(maxlen=control_capacity)
         self._ready = asyncio.Event()
         self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)  # the consumer took a relevant tx
+        self._consumer_stuck = False
         self._loop: asyncio.AbstractEventLoop | None = None  # the consumer's, once it waits
         self._wakeup_pending = False
 
@@ -88,6 +104,8 @@ class Intake:
             return True
         intent = self.decoder.decode_tx(event)
         is_relevant = self.relevant(event, intent)
+        if is_relevant:
+            self._await_room()
         with self._lock:
             self.offered += 1
             if intent is None:
@@ -109,13 +127,25 @@ class Intake:
         self._wake()
         return True
 
+    def _await_room(self) -> None:
+        """Give a consumer on another thread the chance to take a relevant tx when nothing else
+        could make room for one."""
+        if self._loop is None or self.patience_s <= 0 or _running_loop() is self._loop:
+            return
+        with self._lock:
+            if self._consumer_stuck or len(self._relevant) < self.capacity:
+                return
+            self.waits += 1
+        self._wake()
+        with self._room:
+            if not self._room.wait_for(
+                lambda: len(self._relevant) < self.capacity, self.patience_s
+            ):
+                self._consumer_stuck = True
+
     def _wake(self) -> None:
         loop = self._loop
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if loop is None or running is loop:
+        if loop is None or _running_loop() is loop:
             self._ready.set()
             return
         with self._lock:
@@ -135,8 +165,11 @@ class Intake:
 
     def get_nowait(self) -> Admitted | None:
         with self._lock:
+            self._consumer_stuck = False
             for queue in (self._control, self._relevant, self._irrelevant):
                 if queue:
+                    if queue is self._relevant:
+                        self._room.notify()
                     return queue.popleft()
             self._ready.clear()
         return None

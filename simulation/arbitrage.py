@@ -271,28 +271,41 @@ def optimal_two_pool(ra_in: int, ra_out: int, rb_in: int, rb_out: int, fee_bps: 
 
 
 def search_path_input(
-    steps: Sequence[Callable[[int], int]], scan_limit: int = SEARCH_SCAN_LIMIT
+    steps: Sequence[Callable[[int], int]], gain: float, scan_limit: int = SEARCH_SCAN_LIMIT
 ) -> tuple[int, int]:
     """``(amount_in, profit)`` maximising ``out(x) - x`` along a path with no closed form.
 
     ``steps`` are the hops' exact integer outputs, each nondecreasing in its input and concave
     up to flooring (as every AMM curve is); a step that cannot price an amount (the local state
     lacks what it needs: :class:`~simulation.pools.StateMissing`) caps the search below it.
-    Inputs at powers of two bracket the optimum (the search stops two doublings past the best,
-    or where the output stops growing: the path ran out of liquidity); a ternary search narrows
-    the bracket to a part in 2**12 of the input (to single units for small inputs).
+    ``gain`` is the product of the hops' marginal rates (:meth:`PoolState.rate`): at most 1, no
+    input profits.
+
+    **Where to look.** A constant-product path ``out(x) = g·x / (1 + k·x)`` (a V3 pool within
+    its current tick range is one, on its virtual reserves) peaks where ``out(x)/x = √g``, and
+    ``out(x)/x`` falls as ``x`` grows on any concave path. A bisection on the input's bit
+    length finds that ratio within a factor of two (an amount whose floors could move the ratio
+    by a fair part of ``√g − 1`` counts as too small to tell), the constant-product fit
+    ``k = (g·x/out(x) − 1)/x`` moves the estimate to ``(√g − 1)/k`` (exact within one tick
+    range), a bracket is widened around it until the profit falls on both sides (ticks crossed
+    change the curve) and a golden-section search narrows it to a part in 2**16 of the input
+    (to single units for small inputs). Every input is quoted once.
 
     **Exactness.** Flooring makes the integer profit ``p`` jagged below the real, concave curve
     ``P``: ``P - E <= p <= P``, where ``E`` is what the floors can lose (one unit of each hop's
     output, valued at the rest of the path, measured at the estimate). Every input that beats
     the best profit ``m`` found has ``P >= m``, an interval around the estimate on which
     ``p >= m - E``; a scan outward from it, in each direction until ``p`` falls below ``m - E``,
-    sees every such input, and the result is the exact integer maximum. The scan stops after
-    ``scan_limit`` inputs a side: with fine units (18-decimal tokens) that flat region spans
-    billions of inputs whose profits differ by a few units at most, and the result is then short
-    of the maximum by at most ``E`` plus the bracket's quadratic error (a few wei).
+    sees every such input, and the result is the exact integer maximum. A side whose input
+    ``scan_limit`` away still has ``p >= m - E`` cannot be exhausted within ``scan_limit``
+    inputs and is not scanned: with fine units (18-decimal tokens) that flat region spans
+    billions of inputs whose profits differ by a few units at most, and the result is then
+    short of the maximum by at most ``E`` plus the bracket's quadratic error (a few wei).
     ``(0, 0)`` when no input makes a profit.
     """
+    if not gain > 1.0:
+        return 0, 0
+    profits: dict[int, int] = {}
 
     def output(amount: int, first: int = 0) -> int:
         try:
@@ -302,51 +315,132 @@ def search_path_input(
             return -1
         return amount
 
-    # Below the first input that gets anything out, the profit only falls: skip that stretch.
-    best_in, best_profit, last_out = 0, -1, 0
-    for bit in range(256):
-        amount = 1 << bit
-        out = output(amount)
-        if out == 0:
-            continue
-        if out < 0 or out <= last_out:
-            break
-        if not best_in or out - amount > best_profit:
-            best_in, best_profit = amount, out - amount
-        if amount >= best_in << 2:
-            break
-        last_out = out
-    if best_in == 0:
-        return 0, 0
-    low, high = best_in >> 1, best_in << 1
-    while high - low > max(2, high >> 12):
-        third = (high - low) // 3
-        if output(low + third) - low - third < output(high - third) - high + third:
-            low += third
+    def profit(amount: int) -> int:
+        known = profits.get(amount)
+        if known is None:
+            known = profits[amount] = output(amount) - amount if amount > 0 else -1
+        return known
+
+    target = gain**0.5
+    # Floors at most cost this share of the output before out(x)/x says which side x is on.
+    tolerance = (1.0 - 1.0 / target) / 8
+
+    def ratio(amount: int) -> float | None:
+        """``out(x)/x``; None where the floors could hide which side of ``√g`` it is."""
+        noise, value = 0.0, amount
+        try:
+            for step in steps:
+                value = step(value)
+                if value <= 0:
+                    return None
+                noise += 1.0 / value
+        except (StateMissing, ArithmeticError):
+            return 0.0
+        profits[amount] = value - amount
+        return None if noise > tolerance else value / amount
+
+    def larger(bits: int) -> bool:
+        """Whether the optimum is above ``2**bits`` (as far as its ratio tells)."""
+        nonlocal fitted
+        measured = ratio(1 << bits)
+        if measured:
+            fitted = 1 << bits
+        return measured is None or measured >= target
+
+    # Gallop from 2**64 (about the scale of 18-decimal amounts) in strides of 8 bits, then
+    # bisect: amounts far past the optimum are the dear ones to quote (they cross every tick).
+    fitted = 0
+    if larger(64):
+        low_bits = 64
+        while low_bits < 248 and larger(low_bits + 8):
+            low_bits += 8
+        high_bits = low_bits + 8
+    else:
+        high_bits = 64
+        while high_bits > 0 and not larger(high_bits - 8):
+            high_bits -= 8
+        low_bits = max(high_bits - 8, 0)
+    while high_bits - low_bits > 1:
+        bits = (low_bits + high_bits) // 2
+        if larger(bits):
+            low_bits = bits
         else:
-            high -= third
-    centre = (low + high) // 2
-    amounts = [centre]
+            high_bits = bits
+    estimate = 1 << high_bits if fitted == 0 else fitted
+    for _ in range(3):
+        measured = ratio(estimate)
+        if not measured or measured >= gain:
+            break
+        moved = int(estimate * (target - 1.0) / (gain / measured - 1.0))
+        moved = min(max(moved, 1 << max(low_bits - 1, 0)), 1 << (high_bits + 1))
+        if abs(moved - estimate) <= estimate >> 16:
+            break
+        estimate = moved
+    loss = _flooring_loss(steps, estimate, output)
+    # Walk uphill from the estimate, doubling the stride, until the profit falls by more than
+    # the floors can hide on both sides: the real curve's maximum is then inside the bracket.
+    middle, stride = estimate, max(1, estimate >> 12)
+    while stride < _MAX_AMOUNT:
+        here, left, right = profit(middle), profit(middle - stride), profit(middle + stride)
+        if right > here or left > here:
+            middle += stride if right >= left else -stride
+        elif max(left, right) + loss < here or (middle <= stride and right < here):
+            break  # (or the bracket already reaches down to the smallest input)
+        stride *= 2
+    low, high = max(1, middle - stride), middle + stride
+    # Golden section on the integers of the bracket.
+    inner = high - round((high - low) * _GOLDEN)
+    outer = low + round((high - low) * _GOLDEN)
+    while high - low > max(3, high >> 12):
+        if profit(inner) >= profit(outer):
+            high, outer = outer, inner
+            inner = high - round((high - low) * _GOLDEN)
+        else:
+            low, inner = inner, outer
+            outer = low + round((high - low) * _GOLDEN)
+        if inner >= outer:
+            break
+    best_in = max(profits, key=lambda amount: (profits[amount], -amount))
+    best_profit = profits[best_in]
+    if best_profit <= 0:
+        return 0, 0
+    centre = best_in
+    for direction in (-1, 1):
+        if profit(centre + direction * scan_limit) >= best_profit - loss:
+            continue  # flat: the scan could not reach the side's end within scan_limit
+        amount = centre + direction
+        for _ in range(scan_limit):
+            if amount < 1:
+                break
+            found = profit(amount)
+            if found > best_profit:
+                best_in, best_profit = amount, found
+            elif found < best_profit - loss:
+                break
+            amount += direction
+    return best_in, best_profit
+
+
+def _flooring_loss(
+    steps: Sequence[Callable[[int], int]], amount: int, output: Callable[[int, int], int]
+) -> int:
+    """What the floors along the path can cost around ``amount``: one unit of each hop's
+    output, valued at the rest of the path, plus one for the input's own unit."""
+    amounts = [amount]
     try:
         for step in steps:
             amounts.append(step(amounts[-1]))
     except (StateMissing, ArithmeticError):
-        return (best_in, best_profit) if best_profit > 0 else (0, 0)
-    loss = 1 + sum(
-        output(amounts[k] + 1, k) - output(amounts[k], k) + 1 for k in range(1, len(steps))
+        return 1
+    return 1 + sum(
+        max(output(amounts[k] + 1, k) - amounts[-1], 0) + 1 for k in range(1, len(steps))
     )
-    for direction in (-1, 1):
-        amount = centre if direction < 0 else centre + 1
-        for _ in range(scan_limit):
-            if amount < 1:
-                break
-            profit = output(amount) - amount
-            if profit > best_profit:
-                best_in, best_profit = amount, profit
-            elif profit < best_profit - loss:
-                break
-            amount += direction
-    return (best_in, best_profit) if best_profit > 0 else (0, 0)
+
+
+_MAX_AMOUNT = 1 << 256
+"""No token amount reaches this (balances are uint256)."""
+_GOLDEN = (5**0.5 - 1) / 2
+"""The golden section's inner fraction: each step keeps one of the two inner points."""
 
 
 class SearchMemo:
@@ -360,14 +454,15 @@ class SearchMemo:
         self.hits = 0
         self._results: dict[Cycle, tuple[tuple[PoolState, ...], tuple[int, int]]] = {}
 
-    def search(self, cycle: Cycle, pools: Mapping[str, PoolState]) -> tuple[int, int]:
-        """:func:`search_path_input` over ``cycle`` on ``pools``: ``(amount_in, profit)``."""
+    def search(self, cycle: Cycle, pools: Mapping[str, PoolState], gain: float) -> tuple[int, int]:
+        """:func:`search_path_input` over ``cycle`` on ``pools`` (``gain``: its rates
+        multiplied): ``(amount_in, profit)``."""
         states = tuple(pools[address] for address in cycle.pools)
         known = self._results.get(cycle)
         if known is not None and all(a is b for a, b in zip(known[0], states, strict=True)):
             self.hits += 1
             return known[1]
-        result = search_path_input(cycle.steps(pools))
+        result = search_path_input(cycle.steps(pools), gain)
         if len(self._results) >= self.size:
             self._results.clear()
         self._results[cycle] = (states, result)
@@ -457,11 +552,11 @@ def best_opportunity(
         if profit > best_profit:
             best, best_profit = (cycle, amount_in), profit
     # The exact search costs ~60 quotes a cycle: only the widest gaps get one.
-    for _, _, cycle in sorted(searched, key=lambda item: (-item[0], item[1]))[:search_budget]:
+    for gain, _, cycle in sorted(searched, key=lambda item: (-item[0], item[1]))[:search_budget]:
         if memo is None:
-            amount_in, profit = search_path_input(cycle.steps(fetched))
+            amount_in, profit = search_path_input(cycle.steps(fetched), gain)
         else:
-            amount_in, profit = memo.search(cycle, fetched)
+            amount_in, profit = memo.search(cycle, fetched, gain)
         if profit > best_profit:
             best, best_profit = (cycle, amount_in), profit
     if best is None:

@@ -131,6 +131,7 @@ def test_the_exact_search_finds_the_brute_force_maximum(reserves, fees):
 
     brute = max((output(x) - x for x in range(1, 3 * max(reserves))), default=0)
     steps = [partial(pools[0].amount_out, WETH), partial(pools[1].amount_out, TKN)]
-    amount_in, profit = search_path_input(steps, scan_limit=4096)
+    gain = pools[0].rate(WETH) * pools[1].rate(TKN)
+    amount_in, profit = search_path_input(steps, gain, scan_limit=4096)
     assert profit == max(brute, 0) and (profit == 0 or output(amount_in) - amount_in == profit)
     assert best_path_input(hops)[1] == profit, "the closed form agrees"

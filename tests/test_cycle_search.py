@@ -1,0 +1,76 @@
+"""The exact search against brute force over V2/V3 mixes whose best trade crosses V3 ticks."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simulation.amm import Pool
+from simulation.arbitrage import search_path_input
+from simulation.pools import PoolState
+from simulation.uniswap_v3_math import get_sqrt_ratio_at_tick
+from simulation.uniswap_v3_pool import V3Pool
+
+TKN, WETH = "0x" + "11" * 20, "0x" + "ee" * 20  # sorted: TKN is token0
+
+
+@st.composite
+def v3_pools(draw: st.DrawFn, address: str) -> V3Pool:
+    """A small V3 TKN/WETH pool near price 1 whose in-range liquidity changes every few
+    ticks: trades worth brute-forcing cross several initialized ticks."""
+    spacing = draw(st.sampled_from([10, 60]))
+    tick = draw(st.integers(-400, 400))
+    pool = V3Pool(
+        address,
+        TKN,
+        WETH,
+        draw(st.sampled_from([100, 500, 3000, 10000])),
+        spacing,
+        get_sqrt_ratio_at_tick(tick),
+        tick,
+        bitmap_complete=True,
+    )
+    base = tick // spacing * spacing
+    ranges = [(base - 400 * spacing, base + 400 * spacing, draw(st.integers(300, 3000)))]
+    for _ in range(draw(st.integers(1, 4))):
+        lower = base - spacing * draw(st.integers(0, 40))
+        upper = base + spacing * draw(st.integers(1, 40))
+        ranges.append((lower, upper, draw(st.integers(300, 3000))))
+    for lower, upper, liquidity in ranges:
+        changed = pool.with_position_change(lower, upper, liquidity)
+        assert changed is not None
+        pool = changed
+    return pool
+
+
+def v2_pools(address: str) -> st.SearchStrategy[Pool]:
+    reserve = st.integers(1_000, 8_000)
+    fee = st.sampled_from([5, 30, 100])
+    return st.builds(Pool, st.just(address), st.just(TKN), st.just(WETH), reserve, reserve, fee)
+
+
+def any_pool(address: str) -> st.SearchStrategy[PoolState]:
+    return st.one_of(v3_pools(address), v2_pools(address))
+
+
+def _brute_force(pools: list[PoolState], limit: int) -> int:
+    best = 0
+    for amount in range(1, limit):
+        best = max(best, pools[1].amount_out(TKN, pools[0].amount_out(WETH, amount)) - amount)
+    return best
+
+
+@settings(max_examples=25, deadline=None)
+@given(first=any_pool("0x" + "a1" * 20), second=any_pool("0x" + "b1" * 20))
+def test_the_search_finds_the_brute_force_maximum_across_ticks(first, second):
+    """WETH into one pool, TKN back through the other: the profit found is the most any input
+    up to 8,000 wei makes (more than these pools hold near their price), and it is what the
+    pools pay."""
+    pools: list[PoolState] = [first, second]
+    steps = [partial(first.amount_out, WETH), partial(second.amount_out, TKN)]
+    amount_in, profit = search_path_input(steps, first.rate(WETH) * second.rate(TKN))
+    assert profit == _brute_force(pools, 8_000)
+    if profit:
+        assert second.amount_out(TKN, first.amount_out(WETH, amount_in)) - amount_in == profit

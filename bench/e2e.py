@@ -268,7 +268,7 @@ class EndToEnd:
         )
         cycles = [c for c in self.cycles if any(hop.pair == pair.address for hop in c)]
         theirs = best_backrun(cycles, reserves)
-        if theirs is None or theirs.pairs != tuple(action.pools):
+        if theirs is None or tuple(hop.pair for hop in theirs.hops) != tuple(action.pools):
             self.agreement["different_trade"] += 1
         elif abs(theirs.profit - candidate.expected_profit) * 10_000 > candidate.expected_profit:
             self.agreement["profit_off_by_over_0.01%"] += 1

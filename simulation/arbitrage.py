@@ -551,7 +551,7 @@ def best_opportunity(
         amount_in, profit = _refine(hops, *curve, SCAN_LIMIT)
         if profit > best_profit:
             best, best_profit = (cycle, amount_in), profit
-    # The exact search costs ~60 quotes a cycle: only the widest gaps get one.
+    # The exact search costs ~25 path quotes a cycle: only the widest gaps get one.
     for gain, _, cycle in sorted(searched, key=lambda item: (-item[0], item[1]))[:search_budget]:
         if memo is None:
             amount_in, profit = search_path_input(cycle.steps(fetched), gain)

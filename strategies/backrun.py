@@ -162,7 +162,7 @@ class BackrunArbitrage:
         else:
             cycles = dict.fromkeys(cycle for pool in moved for cycle in touching(pool))
         # Behind a swap through constant-product pools, where a closed-form cycle answers, mixed
-        # cycles (~60 quotes each) wait for the block; a swap that moved a pool with no closed
+        # cycles (~25 path quotes each) wait for the block; a swap that moved a pool with no closed
         # form (V3), or one with no closed-form cycle through it, gets the exact search.
         cycles = list(cycles)
         closed = any(_closed_form(c, pools) for c in cycles)

@@ -65,14 +65,16 @@ class Engine:
         return [await self.submitter.submit(c) for c in self.candidates_for(tx, intent)]
 
     def candidates_for(
-        self, tx: PendingTx, intent: Intent | None = None, *, decoded: bool = False
+        self, tx: PendingTx, intent: Intent | None = None, *, decode_ms: float | None = None
     ) -> list[Candidate]:
         """What the strategies make of a pending tx, from the state after it (no I/O: callers
-        that submit candidates concurrently still consider txs in arrival order). ``decoded``:
-        ``intent`` is the decoder's answer already, even when None."""
+        that submit candidates concurrently still consider txs in arrival order). ``decode_ms``:
+        the time an intake took to decode it, ``intent`` being its answer (even when None)."""
         self.counts.pending += 1
-        start = time.monotonic_ns()
-        if intent is None and not decoded:
+        if decode_ms is not None:
+            self.latency.record("decode", decode_ms)
+        elif intent is None:
+            start = time.monotonic_ns()
             intent = self.decoder.decode(tx.to, tx.input, tx.value)
             self.latency.record_ns("decode", start, time.monotonic_ns())
         state_start = time.monotonic_ns()

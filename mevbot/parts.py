@@ -244,7 +244,9 @@ class FeedPart:
         if not isinstance(admitted.event, PendingTx):
             return
         # The intake decoded every tx already (intent None: not a call it knows).
-        candidates = engine.candidates_for(admitted.event, admitted.intent, decoded=True)
+        candidates = engine.candidates_for(
+            admitted.event, admitted.intent, decode_ms=admitted.decode_ms
+        )
         if candidates:
             await self.slots.acquire()
             if self.group is not group:  # the task group ended meanwhile (its task restarts)

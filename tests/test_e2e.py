@@ -277,6 +277,9 @@ async def test_a_private_swap_is_backrun_through_the_node_and_its_user_refunded(
     after = int(await rpc.call("eth_getBalance", [trader, hex(report.number)]), 16)
     assert after - before == refund - fee
     assert stack.matchmaker.stats().refunds_wei == refund
+    # The bot read the same refund from that block: in its status and its ledger.
+    assert desk.status().user_refunds_wei == refund
+    assert desk.ledger.user_refunds_wei() == refund
 
 
 async def test_an_svr_update_sent_privately_is_backrun_with_a_liquidation(stack_and_bot):
@@ -332,7 +335,7 @@ async def test_an_svr_update_sent_privately_is_backrun_with_a_liquidation(stack_
         "eth_getLogs",
         [
             {
-                "address": world.lending["pool"],
+                "address": world.aave["pool"],
                 "topics": ["0x" + LIQUIDATION_CALL.hex()],
                 "fromBlock": hex(report.number),
                 "toBlock": hex(report.number),

@@ -152,7 +152,7 @@ class Metrics:
         )
         self.mevshare_refunds = counter(
             "mevbot_mevshare_refunds_wei",
-            "Users' refunds from our landed backruns by the node's default rule (90%)",
+            "What the users of our landed backruns were paid back in those blocks (read on chain)",
         )
         self.tally_families = [
             (counter(name, doc, labels), field) for name, doc, labels, field in TALLY_FAMILIES
@@ -267,7 +267,7 @@ class Metrics:
         ):
             self._catch_up(self.mevshare_backruns, (outcome,), count)
         self._catch_up(self.mevshare_paid, (), mevshare.coinbase_paid_wei)
-        self._catch_up(self.mevshare_refunds, (), mevshare.refunds_due_wei)
+        self._catch_up(self.mevshare_refunds, (), mevshare.user_refunds_wei)
 
     # --- exposing --------------------------------------------------------------------------
 

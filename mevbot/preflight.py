@@ -3,7 +3,8 @@ WebSocket and HTTP as the chain the config names, serves the subscriptions the w
 has a recent head; the simulator the config chooses can run; the executor is the committed
 artifact, obeys the executor key and holds funds; the keys differ and hold gas; every relay
 answers and accepts the searcher's signature; the MEV-Share event stream (when configured)
-answers as one; Aave's PoolAddressesProvider (where the network has Aave V3) names a pool whose
+answers as one, and its bundle endpoint answers and accepts the searcher's signature as a relay
+does; Aave's PoolAddressesProvider (where the network has Aave V3) names a pool whose
 revision the bot knows; the shared Redis (if any) answers; pools and lending positions load.
 
 Each result is a :class:`Check` (name, passed or not, what was found, the fix) that also says
@@ -28,7 +29,7 @@ import importlib.util
 import socket
 import time
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
@@ -594,6 +595,21 @@ async def _relay(
     return found
 
 
+async def check_mev_share_bundles(
+    session: aiohttp.ClientSession, url: str, keys: Keys
+) -> list[Check]:
+    """The MEV-Share node's bundle endpoint answers and takes the searcher's signature: the
+    relays' checks (Flashbots' node signs as its relay does), named and fixed for it."""
+    return [
+        replace(
+            check,
+            name=check.name.replace("relay mev-share", "mev-share bundles", 1),
+            fix=check.fix and "check mev_share_bundle_url",
+        )
+        for check in await _relay(session, "mev-share", url, "flashbots", keys)
+    ]
+
+
 async def check_redis(url: str, timeout: float) -> Check:
     """The Redis that instances share answers PING."""
     from redis.exceptions import RedisError
@@ -645,4 +661,6 @@ async def run_checks(
             found += checks
         if deployment.mevshare_stream is not None:
             found.append(await check_mev_share(session, deployment.mevshare_stream))
+        if deployment.mevshare_rpc is not None and not config.dry_run:
+            found += await check_mev_share_bundles(session, deployment.mevshare_rpc, keys)
     return tuple(found)

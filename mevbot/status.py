@@ -140,7 +140,8 @@ class MevShareRow:
 class MevShareStatus:
     """The MEV-Share source and its backruns: the node, whether its stream is connected, hints
     received and malformed, candidates by sizing, backruns by outcome, what landed ones paid the
-    coinbase and the users' refunds by the node's default rule (wei), the latest rows."""
+    coinbase and what their users were paid back in those blocks, read from the chain (wei), the
+    latest rows."""
 
     url: str
     connected: bool
@@ -152,7 +153,7 @@ class MevShareStatus:
     landed: int
     missed: int
     coinbase_paid_wei: int
-    refunds_due_wei: int
+    user_refunds_wei: int
     rows: tuple[MevShareRow, ...] = ()
 
 

@@ -488,7 +488,7 @@ def mevshare_summary(mevshare: MevShareStatus) -> tuple[str, str]:
         f"backruns sent {mevshare.sent:,} · landed {mevshare.landed:,}"
         f" · refused {mevshare.refused:,} · missed {mevshare.missed:,}"
         f" · paid {format_eth(mevshare.coinbase_paid_wei)}"
-        f" · users' refunds {format_eth(mevshare.refunds_due_wei)}",
+        f" · users' refunds {format_eth(mevshare.user_refunds_wei)}",
     )
 
 

@@ -104,6 +104,8 @@ class PendingEffect:
     # A swap through tracked pools that would revert on this state (its minimum output or
     # maximum input out of reach): it moves nothing, though it was no stranger's trade.
     reverts: bool = False
+    # What the local state lacked to price it (e.g. a V3 bitmap word), when that left no effect.
+    missing: StateMissing | None = None
 
     @property
     def empty(self) -> bool:
@@ -484,9 +486,11 @@ class ChainState:
             except _SwapReverts:
                 return PendingEffect(reverts=True)
             except (StateMissing, ArithmeticError) as error:  # cannot price that far yet
-                if self.on_missing is not None and isinstance(error, StateMissing):
+                if not isinstance(error, StateMissing):
+                    return PendingEffect()
+                if self.on_missing is not None:
                     self.on_missing(error)
-                return PendingEffect()
+                return PendingEffect(missing=error)
         return PendingEffect(pools=overlay)
 
     def _apply_swap(self, swap: SwapIntent, overlay: dict[str, PoolState]) -> bool:

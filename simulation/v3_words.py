@@ -20,13 +20,20 @@ A block's logs that moved a pool's price also ask (:meth:`WordFetcher.follow`): 
 next to the new price that the pool does not know, so that the loaded window follows the price.
 A Mint or Burn in a word the pool does not know is skipped by the pool; the word's state is what
 the node returns when it is fetched.
+
+Whoever's work stopped at a missing word may leave it waiting (:meth:`WordFetcher.wait`, e.g. a
+pending tx that left no effect): once the word is merged, at the block it was missed at, the
+fetcher hands it to :attr:`WordFetcher.on_ready` (e.g. the engine's pending path, which considers
+the tx again, now quoted exactly). What waits is bounded (:data:`MAX_WAITING`, past it counted as
+dropped) and forgotten, counted as expired, once the state moves to another block: the tx may
+be mined by then, and the state it missed against is gone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,12 +50,16 @@ SPREAD = 4
 MAX_QUEUED = 1024
 BATCH_WORDS = 64
 MAX_WORDS_PER_POOL = 128
+MAX_WAITING = 256
 
 
 @dataclass(frozen=True, slots=True)
 class WordCounts:
     """What the fetcher did: misses reported, words asked for, fetched and merged, dropped over
-    a bound, read again after the state moved on, and rounds whose reads failed."""
+    a bound, read again after the state moved on, and rounds whose reads failed; and of the
+    work left waiting for a word: how much was handed back once it came (``ready``), forgotten
+    when the block moved on (``expired``), or not kept over :data:`MAX_WAITING`
+    (``waiting_dropped``)."""
 
     misses: int = 0
     asked: int = 0
@@ -56,6 +67,9 @@ class WordCounts:
     dropped: int = 0
     reread: int = 0
     failed_rounds: int = 0
+    ready: int = 0
+    expired: int = 0
+    waiting_dropped: int = 0
 
 
 def _wanted_words(pool: V3Pool, word: int) -> list[int]:
@@ -81,6 +95,11 @@ class WordFetcher:
         self._reading: set[tuple[str, int]] = set()
         self._wake = asyncio.Event()
         self._counts = {name: 0 for name in WordCounts.__slots__}
+        # (pool, word) -> what waits for it, all missed at block _waiting_block.
+        self._waiting: dict[tuple[str, int], list[Any]] = {}
+        self._waiting_count = 0
+        self._waiting_block = 0
+        self.on_ready: Callable[[Any], None] | None = None
 
     def attach(self) -> None:
         """Hear every miss the state's pending path runs into."""
@@ -100,6 +119,36 @@ class WordFetcher:
         pool = self.state.pools.get(missing.pool)
         if isinstance(pool, V3Pool):
             self._ask(pool, _wanted_words(pool, missing.word))
+
+    def wait(self, missing: StateMissing, item: Any) -> None:
+        """Keep ``item`` until ``missing``'s word is merged at the current block, then hand it
+        to :attr:`on_ready` (see the module docstring); other misses are not waited for."""
+        if not isinstance(missing, MissingTickWordError) or self.on_ready is None:
+            return
+        self._expire()
+        if self._waiting_count >= MAX_WAITING:
+            self._counts["waiting_dropped"] += 1
+            return
+        self._waiting.setdefault((missing.pool, missing.word), []).append(item)
+        self._waiting_count += 1
+
+    def _expire(self) -> None:
+        """Forget what waits for a block the state has left."""
+        if self._waiting_block != self.state.block_number:
+            self._counts["expired"] += self._waiting_count
+            self._waiting.clear()
+            self._waiting_count = 0
+            self._waiting_block = self.state.block_number
+
+    def _hand_back(self, address: str, words: Iterable[int]) -> None:
+        """What waited for ``words`` of ``address``, now merged, to :attr:`on_ready`."""
+        self._expire()
+        for word in words:
+            for item in self._waiting.pop((address, word), ()):
+                self._waiting_count -= 1
+                self._counts["ready"] += 1
+                assert self.on_ready is not None
+                self.on_ready(item)
 
     def follow(self, addresses: Iterable[str]) -> None:
         """Keep the words next to each pool's current tick's word known: a block's logs that
@@ -179,3 +228,4 @@ class WordFetcher:
                 log.warning("V3 pool %s: fetched words do not fit: %s", pool.address, error)
                 continue
             self._counts["fetched"] += len(words)
+            self._hand_back(pool.address, words)

@@ -65,7 +65,11 @@ async def test_a_swap_past_the_loaded_words_is_quoted_exactly_once_they_are_fetc
         )  # fmt: skip
         fetcher = WordFetcher(rpc, state)
         fetcher.attach()
-        assert state.after(intent).empty, "the narrow window cannot price it"
+        ready: list[str] = []
+        fetcher.on_ready = ready.append
+        first = state.after(intent)
+        assert first.empty and first.missing is not None, "the narrow window cannot price it"
+        fetcher.wait(first.missing, "the victim")
         assert state.after(intent).empty
         assert (fetcher.counts.misses, fetcher.counts.asked) == (2, SPREAD), "asked once"
         task = asyncio.create_task(fetcher.run())
@@ -78,6 +82,7 @@ async def test_a_swap_past_the_loaded_words_is_quoted_exactly_once_they_are_fetc
         finally:
             task.cancel()
     assert not effect.empty, "the words arrived"
+    assert ready == ["the victim"], "what waited for the word is handed back once"
     quoted, price_after, _, _ = deployer.call(
         "QuoterV2", world.v3["quoter"], "quoteExactInputSingle", (weth, usdc, amount, 500, 0)
     )
@@ -132,3 +137,29 @@ async def test_a_moved_price_brings_its_neighbouring_words(chain_world):
     assert sorted(pool.words) == [centre - 1, centre, centre + 1]
     assert {w: pool.words[w] for w in pool.words} == {w: full.words[w] for w in pool.words}
     assert {t for t in full.ticks if abs(_word(full, t) - centre) <= 1} == set(pool.ticks)
+
+
+def test_what_waits_for_a_word_expires_when_the_block_moves_on():
+    """A pending tx left waiting for a word at one block is forgotten (counted) once the state
+    is at another: it may be mined, and its quote was against the old state. Past the bound,
+    what would wait is dropped and counted."""
+    from simulation.uniswap_v3_math import get_sqrt_ratio_at_tick
+    from simulation.uniswap_v3_pool import MissingTickWordError
+    from simulation.v3_words import MAX_WAITING
+
+    address = "0x" + "44" * 20
+    pool = V3Pool(address, "0x" + "0a" * 20, "0x" + "1b" * 20, 100, 1,
+                  get_sqrt_ratio_at_tick(0), 0, 10**18, {0: 0}, {})  # fmt: skip
+    state = ChainState()
+    state.add_pool("0x" + "fa" * 20, pool)
+    state.apply_block(7, "0x07", [])
+    fetcher = WordFetcher(None, state)
+    ready: list[str] = []
+    fetcher.on_ready = ready.append
+    for n in range(MAX_WAITING + 3):
+        fetcher.wait(MissingTickWordError(address, 1), f"tx{n}")
+    state.apply_block(8, "0x08", [])
+    fetcher.wait(MissingTickWordError(address, 1), "late")
+    counts = fetcher.counts
+    assert (counts.expired, counts.waiting_dropped, counts.ready) == (MAX_WAITING, 3, 0)
+    assert ready == []

@@ -19,7 +19,7 @@ from chain.rpc import connect
 from simulation.loader import load_pools
 from simulation.state import ChainState
 from simulation.uniswap_v3 import UNISWAP_V3
-from simulation.uniswap_v3_pool import V3Pool
+from simulation.uniswap_v3_pool import MissingTickWordError, V3Pool
 from simulation.v3_words import SPREAD, WordFetcher
 
 
@@ -100,7 +100,6 @@ def test_asking_is_deduplicated_and_bounded():
     """A word known, waiting or asked twice is asked once; past a pool's bound, words are
     dropped and counted (no node needed: asking never waits on one)."""
     from simulation.uniswap_v3_math import get_sqrt_ratio_at_tick
-    from simulation.uniswap_v3_pool import MissingTickWordError
     from simulation.v3_words import MAX_WORDS_PER_POOL
 
     address = "0x" + "33" * 20
@@ -144,7 +143,6 @@ def test_what_waits_for_a_word_expires_when_the_block_moves_on():
     is at another: it may be mined, and its quote was against the old state. Past the bound,
     what would wait is dropped and counted."""
     from simulation.uniswap_v3_math import get_sqrt_ratio_at_tick
-    from simulation.uniswap_v3_pool import MissingTickWordError
     from simulation.v3_words import MAX_WAITING
 
     address = "0x" + "44" * 20
@@ -163,3 +161,61 @@ def test_what_waits_for_a_word_expires_when_the_block_moves_on():
     counts = fetcher.counts
     assert (counts.expired, counts.waiting_dropped, counts.ready) == (MAX_WAITING, 3, 0)
     assert ready == []
+
+
+async def test_a_search_capped_by_the_loaded_words_asks_for_more(chain_world):
+    """A 200 WETH sale into the V2 pair opens a gap whose best cycle (sell WETH into the 0.05%
+    pool, buy it back from the pair) pushes the pool past its only known word: the search caps
+    its input there, and the strategy asks for the words beyond. Once fetched, the next search
+    trades more, for more profit, and its V3 hop is what QuoterV2 quotes."""
+    from simulation.arbitrage import CycleIndex
+    from simulation.uniswap_v2 import UNISWAP_V2
+    from strategies.backrun import BackrunArbitrage
+
+    world = chain_world
+    factory = world.v3["factory"]
+    v2 = world.dexes["uniswap"]
+    weth, usdc = world.tokens["WETH"]["address"], world.tokens["USDC"]["address"]
+    state = ChainState(
+        routers={v2["router"]: {"uniswap-v2": v2["factory"]}},
+        factories={factory: UNISWAP_V3, v2["factory"]: UNISWAP_V2},
+    )
+    deployer = Deployer(world.rpc["http"])
+    async with connect(world.rpc["http"]) as rpc:
+        await load_pools(rpc, state)
+        state.block_number = int(await rpc.call("eth_blockNumber"), 16)
+        (full,) = [
+            p
+            for p in state.pools.values()
+            if isinstance(p, V3Pool) and {p.token0, p.token1} == {weth, usdc} and p.fee == 500
+        ]
+        state.refresh_pool(_narrowed(full))
+        pair = state.pools[v2["pairs"]["WETH/USDC"]["address"]]
+        strategy = BackrunArbitrage(
+            "backrun", CycleIndex.build([pair, full], [weth], 2), start_token=weth
+        )
+        victim = SwapIntent(
+            "uniswap-v2", v2["router"], "swapExactTokensForTokens", "exact_in", (weth, usdc), (),
+            200 * 10**18, 0, None, None, world.traders[0].address, None, 0, False, False, False,
+        )  # fmt: skip
+        effect = state.after(victim)
+        fetcher = WordFetcher(rpc, state)
+        fetcher.attach()
+        capped = strategy.best_after(state, effect.pools, state.pools_after(effect))
+        assert capped is not None and strategy.stats.search_misses == 1
+        assert fetcher.counts.asked == SPREAD, "the missing word and the three beyond it"
+        with pytest.raises(MissingTickWordError):  # the edge: a little more is not priceable
+            state.pools[full.address].amount_out(weth, capped[0].amount_in * 17 // 16)
+        await fetcher.fetch_round()
+        found = strategy.best_after(state, effect.pools, state.pools_after(effect))
+    assert found is not None and strategy.stats.search_misses == 1, "not capped again"
+    (action, profit), (capped_action, capped_profit) = found, capped
+    assert action.amount_in > capped_action.amount_in and profit > capped_profit
+    assert [hop.pool for hop in action.hops] == [full.address, pair.address]
+    quoted, *_ = deployer.call(
+        "QuoterV2",
+        world.v3["quoter"],
+        "quoteExactInputSingle",
+        (weth, usdc, action.amount_in, 500, 0),
+    )
+    assert state.pools[full.address].amount_out(weth, action.amount_in) == quoted

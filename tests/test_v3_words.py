@@ -40,6 +40,18 @@ def _narrowed(pool: V3Pool) -> V3Pool:
     return replace(pool, words={centre: pool.words[centre]}, ticks=ticks)
 
 
+async def _load_weth_usdc_500(rpc, state: ChainState, weth: str, usdc: str) -> V3Pool:
+    """Load the state's pools at the head; the 0.05% WETH/USDC pool as loaded."""
+    await load_pools(rpc, state)
+    state.block_number = int(await rpc.call("eth_blockNumber"), 16)
+    (pool,) = [
+        p
+        for p in state.pools.values()
+        if isinstance(p, V3Pool) and {p.token0, p.token1} == {weth, usdc} and p.fee == 500
+    ]
+    return pool
+
+
 async def test_a_swap_past_the_loaded_words_is_quoted_exactly_once_they_are_fetched(chain_world):
     world = chain_world
     factory, router = world.v3["factory"], world.v3["swap_router02"]
@@ -47,13 +59,7 @@ async def test_a_swap_past_the_loaded_words_is_quoted_exactly_once_they_are_fetc
     state = ChainState(routers={router: {"uniswap-v3": factory}}, factories={factory: UNISWAP_V3})
     deployer = Deployer(world.rpc["http"])
     async with connect(world.rpc["http"]) as rpc:
-        await load_pools(rpc, state)
-        state.block_number = int(await rpc.call("eth_blockNumber"), 16)
-        (full,) = [
-            p
-            for p in state.pools.values()
-            if isinstance(p, V3Pool) and {p.token0, p.token1} == {weth, usdc} and p.fee == 500
-        ]
+        full = await _load_weth_usdc_500(rpc, state, weth, usdc)
         # As much WETH as the pool holds: the price leaves the current tick's word.
         amount = deployer.call("ERC20Token", weth, "balanceOf", full.address)[0]
         result = full.simulate(full.token0 == weth, amount)
@@ -182,13 +188,7 @@ async def test_a_search_capped_by_the_loaded_words_asks_for_more(chain_world):
     )
     deployer = Deployer(world.rpc["http"])
     async with connect(world.rpc["http"]) as rpc:
-        await load_pools(rpc, state)
-        state.block_number = int(await rpc.call("eth_blockNumber"), 16)
-        (full,) = [
-            p
-            for p in state.pools.values()
-            if isinstance(p, V3Pool) and {p.token0, p.token1} == {weth, usdc} and p.fee == 500
-        ]
+        full = await _load_weth_usdc_500(rpc, state, weth, usdc)
         state.refresh_pool(_narrowed(full))
         pair = state.pools[v2["pairs"]["WETH/USDC"]["address"]]
         strategy = BackrunArbitrage(

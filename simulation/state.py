@@ -216,9 +216,19 @@ class ChainState:
 
     def refresh_pool(self, pool: PoolState) -> None:
         """Replace a tracked pool's state with what was read from the node at the current block
-        (more bitmap words, or a repair): no block changed it, so no undo entry is kept."""
-        if pool.address in self.pools:
-            self.pools[pool.address] = pool
+        (more bitmap words, or a repair). The read is of this block's state, so it is undone
+        with the block: rolling the block back restores what the pool was before it (a word
+        read at a dropped block may hold that block's liquidity), and what the new branch needs
+        is read again."""
+        old = self.pools.get(pool.address)
+        if old is None:
+            return
+        block = self._current
+        if block is None and self._history and self._history[-1].number == self.block_number:
+            block = self._history[-1]
+        if block is not None:
+            block.undo.append((self.pools, pool.address, old))
+        self.pools[pool.address] = pool
 
     def pair_for(
         self, factory: str, token_a: str, token_b: str, *route_key: Any

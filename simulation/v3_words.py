@@ -5,10 +5,11 @@ A V3 pool loads the bitmap words around its price; a swap that reaches a word be
 catches one hands it to :meth:`WordFetcher.want` (synchronous and cheap: the hot path never
 waits on the node). :meth:`WordFetcher.run` then reads what was asked, one batch of
 ``tickBitmap`` calls and one of ``ticks`` per round (:func:`simulation.uniswap_v3.read_words`),
-at the state's block, and merges the words into the pool if the state is still at that block
-(a block applied meanwhile may hold a Mint or Burn in a word the pool did not know, which the
-pool skipped: the words are then read again at the new block). From then on the same swap is
-quoted exactly.
+at the state's block, and merges the words into the pool if the state is still at that block,
+the same number and hash (a block applied meanwhile may hold a Mint or Burn in a word the pool
+did not know, which the pool skipped: the words are then read again at the new block). From
+then on the same swap is quoted exactly. A merge is undone with its block if a reorg drops it
+(:meth:`~simulation.state.ChainState.refresh_pool`); what the new branch needs is asked again.
 
 Bounds: each miss asks for the missing word and :data:`SPREAD` − 1 more beyond it in the
 direction the price went (a swap that crossed one word is likely to cross the next); at most
@@ -95,10 +96,10 @@ class WordFetcher:
         self._reading: set[tuple[str, int]] = set()
         self._wake = asyncio.Event()
         self._counts = {name: 0 for name in WordCounts.__slots__}
-        # (pool, word) -> what waits for it, all missed at block _waiting_block.
+        # (pool, word) -> what waits for it, all missed at block _waiting_block (number, hash).
         self._waiting: dict[tuple[str, int], list[Any]] = {}
         self._waiting_count = 0
-        self._waiting_block = 0
+        self._waiting_block = (0, "")
         self.on_ready: Callable[[Any], None] | None = None
 
     def attach(self) -> None:
@@ -132,13 +133,16 @@ class WordFetcher:
         self._waiting.setdefault((missing.pool, missing.word), []).append(item)
         self._waiting_count += 1
 
+    def _at(self) -> tuple[int, str]:
+        return self.state.block_number, self.state.block_hash
+
     def _expire(self) -> None:
         """Forget what waits for a block the state has left."""
-        if self._waiting_block != self.state.block_number:
+        if self._waiting_block != self._at():
             self._counts["expired"] += self._waiting_count
             self._waiting.clear()
             self._waiting_count = 0
-            self._waiting_block = self.state.block_number
+            self._waiting_block = self._at()
 
     def _hand_back(self, address: str, words: Iterable[int]) -> None:
         """What waited for ``words`` of ``address``, now merged, to :attr:`on_ready`."""
@@ -201,7 +205,7 @@ class WordFetcher:
             taken += len(words)
             if taken >= BATCH_WORDS:
                 break
-        block = self.state.block_number
+        block, at = self.state.block_number, self._at()
         try:
             read = await read_words(self.rpc, wanted, hex(block) if block else "latest")
         except (LoadError, ChainError) as error:
@@ -211,7 +215,7 @@ class WordFetcher:
         finally:
             for pool, words in wanted:
                 self._reading.difference_update((pool.address, w) for w in words)
-        if self.state.block_number != block:
+        if self._at() != at:  # another block, or the same height on another branch
             for pool, words in wanted:
                 self._queue.setdefault(pool.address, set()).update(words)
                 self._queued += len(words)

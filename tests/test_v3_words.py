@@ -219,3 +219,42 @@ async def test_a_search_capped_by_the_loaded_words_asks_for_more(chain_world):
         (weth, usdc, action.amount_in, 500, 0),
     )
     assert state.pools[full.address].amount_out(weth, action.amount_in) == quoted
+
+
+async def test_words_merged_and_pools_reloaded_at_a_block_are_undone_with_it(chain_world):
+    """What is read from the node at block N is N's state: a reorg that drops N takes it out
+    with the block. Words merged at N go (the pool is what it was before N, and the next quote
+    that needs them asks again); a pool the verifier reloaded at N is back to the state the bot
+    had before N, which the next verification finds and reloads again."""
+    from simulation.uniswap_v2 import UNISWAP_V2
+    from simulation.verifier import StateVerifier
+
+    world = chain_world
+    v2 = world.dexes["uniswap"]
+    weth, usdc = world.tokens["WETH"]["address"], world.tokens["USDC"]["address"]
+    state = ChainState(factories={world.v3["factory"]: UNISWAP_V3, v2["factory"]: UNISWAP_V2})
+    async with connect(world.rpc["http"]) as rpc:
+        full = await _load_weth_usdc_500(rpc, state, weth, usdc)
+        pair = state.pools[v2["pairs"]["WETH/USDC"]["address"]]
+        # At the loaded head, before any block: a narrow window, and a pair that drifted.
+        narrowed, drifted = _narrowed(full), replace(pair, reserve0=pair.reserve0 + 1)
+        state.refresh_pool(narrowed)
+        state.refresh_pool(drifted)
+        await rpc.call("evm_mine")
+        block = await rpc.call("eth_getBlockByNumber", ["latest", False])
+        number = int(block["number"], 16)
+        state.apply_block(number, block["hash"], [])  # an empty block
+        fetcher = WordFetcher(rpc, state)
+        fetcher.follow([full.address])
+        await fetcher.fetch_round()
+        verifier = StateVerifier(rpc, state, sample=len(state.pools))
+        assert await verifier.verify() == [pair.address]
+        assert len(state.pools[full.address].words) == 3 and state.pools[pair.address] == pair
+        changes = state.rollback_to(number - 1)
+        assert state.pools[full.address] == narrowed and state.pools[pair.address] == drifted
+        assert {full.address, pair.address} <= changes.pools
+        state.apply_block(number, block["hash"], [])  # the new branch
+        assert await verifier.verify() == [pair.address]
+        assert state.pools[pair.address] == pair
+        fetcher.follow([full.address])
+        assert fetcher.counts.asked == 4, "the words asked again"

@@ -485,6 +485,8 @@ class PoolUpkeepPart:
             words_asked=words.asked,
             words_fetched=words.fetched,
             words_dropped=words.dropped,
+            pending_retried=words.ready - self.retry_shed,
+            pending_unretried=words.expired + words.waiting_dropped + self.retry_shed,
             pools_checked=checks.checked,
             pools_drifted=checks.drifted,
             last_drift=checks.last_drift,

@@ -42,6 +42,8 @@ async def test_a_victim_past_the_loaded_words_is_backrun_once_they_arrive(devnet
             trader,
         )
         await _backrun_lands(stack, bot, swap, trader, before_victim=narrow)
-        words = bot.pool_upkeep()
-        assert words.words_fetched >= 1
-        assert bot.state.pools[pool_spec["address"]].words, "the fetched words are merged"
+        upkeep = bot.pool_upkeep()
+        assert upkeep.words_fetched >= 1 and upkeep.pending_retried == 1
+        bot.metrics.update_from(bot.snapshot())
+        exposed = bot.metrics.exposition().decode()
+        assert 'mevbot_v3_word_waits_total{outcome="retried"} 1.0' in exposed

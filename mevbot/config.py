@@ -171,10 +171,12 @@ class SimulationConfig(_Model):
 
 
 class StateConfig(_Model):
-    """Upkeep of the tracked pools: every ``verify_every_blocks`` blocks (0: never) the state
-    verifier re-reads the next ``verify_sample`` pools from the node, in rotation, and reloads
-    the ones that drifted."""
+    """The tracked pools: at most ``max_pools`` are loaded at start (None: every pool of the
+    factories; see :func:`simulation.loader.load_pools` for which), and every
+    ``verify_every_blocks`` blocks (0: never) the state verifier re-reads the next
+    ``verify_sample`` pools from the node, in rotation, and reloads the ones that drifted."""
 
+    max_pools: int | None = Field(None, ge=1)
     verify_every_blocks: int = Field(10, ge=0)
     verify_sample: int = Field(32, ge=1)
 

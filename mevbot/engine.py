@@ -22,6 +22,7 @@ from mevbot.counters import Counts
 from mevbot.latency import LatencyBook
 from mevbot.submitter import Submitter, Verdict
 from simulation.candidates import Candidate
+from simulation.pools import StateMissing
 from simulation.simulator import Simulator
 from simulation.state import ChainState, StateChanges
 from strategies.base import BlockContext, PendingContext, Strategy
@@ -53,6 +54,9 @@ class Engine:
         self.latency = latency
         self.on_block_hooks = list(on_block_hooks)
         self.processed_block = 0  # the last head whose processing finished
+        # Told of a pending tx that left no effect because the state lacked something to price
+        # it (e.g. a V3 bitmap word being fetched): it may be offered to on_pending again.
+        self.on_missed_hooks: list[Callable[[PendingTx, Intent | None, StateMissing], Any]] = []
 
     @property
     def head(self) -> BlockHeader | None:
@@ -82,6 +86,9 @@ class Engine:
         self.latency.record_ns("state", state_start, time.monotonic_ns())
         if effect.empty:
             self.counts.pending_reverting += effect.reverts
+            if effect.missing is not None:
+                for hook in self.on_missed_hooks:
+                    hook(tx, intent, effect.missing)
             return []
         self.counts.pending_relevant += 1
         if tx.raw is None:

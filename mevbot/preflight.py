@@ -313,7 +313,11 @@ def check_chain(name: str, url: str, field: str, chain_id: int, deployment: Depl
 
 
 async def _node(
-    deployment: Deployment, keys: Keys, timeout: float, state: ChainState | None
+    deployment: Deployment,
+    keys: Keys,
+    timeout: float,
+    state: ChainState | None,
+    max_pools: int | None = None,
 ) -> list[Check]:
     """node.ws answers as the configured chain; then everything that needs the node is checked
     there: its methods and head, the executor, the keys' gas, the pools and positions."""
@@ -326,7 +330,7 @@ async def _node(
                 found += await _guard("head", check_head(rpc, deployment))
                 found += await _guard("executor", check_executor(rpc, deployment, keys))
                 found += await _guard("keys gas", check_gas(rpc, keys))
-                found += await _guard("pools", check_state(rpc, deployment, state))
+                found += await _guard("pools", check_state(rpc, deployment, state, max_pools))
                 found += await check_aave(rpc, deployment)
             return found
     except (ChainError, MalformedError, OSError, TimeoutError) as error:
@@ -346,12 +350,16 @@ async def _guard(name: str, work: Awaitable[Check | list[Check]]) -> list[Check]
 
 
 async def check_state(
-    rpc: Rpc, deployment: Deployment, state: ChainState | None = None
+    rpc: Rpc,
+    deployment: Deployment,
+    state: ChainState | None = None,
+    max_pools: int | None = None,
 ) -> list[Check]:
-    """Pools load from the deployment's factories, positions from its lending market, both at
-    the head: what the bot would work with, and what it will not do where a protocol is missing.
-    They load into ``state`` when given (the bot's, which then starts from it); its block is set
-    to the head only when both loaded."""
+    """Pools load from the deployment's factories (at most ``max_pools``:
+    :func:`simulation.loader.load_pools`), positions from its lending market, both at the head:
+    what the bot would work with, and what it will not do where a protocol is missing. They load
+    into ``state`` when given (the bot's, which then starts from it); its block is set to the
+    head only when both loaded."""
     from mevbot.deployment import chain_state
     from simulation.loader import LoadError, load_pools
 
@@ -360,7 +368,7 @@ async def check_state(
     assert head is not None
     factories = len(deployment.pool_kinds)
     try:
-        pools = await load_pools(rpc, state, hex(head.number))
+        pools = await load_pools(rpc, state, hex(head.number), max_pools)
     except (RpcError, MalformedError, LoadError) as error:
         listed = ", ".join(deployment.pool_kinds)
         found = [
@@ -373,7 +381,12 @@ async def check_state(
         ]
     else:
         found = [
-            Check("pools", True, f"{pools} pools from {factories} factories")
+            Check(
+                "pools",
+                True,
+                f"{pools} pools from {factories} factories"
+                + (" (the state.max_pools bound)" if pools == max_pools else ""),
+            )
             if pools
             else Check(
                 "pools",
@@ -644,7 +657,8 @@ async def run_checks(
     the instances share, if any; the pools and positions load into ``state`` when given (see
     :func:`check_state`)."""
     timeout = config.node.timeout_s
-    found = [check_keys(keys, config), *await _node(deployment, keys, timeout, state)]
+    node = await _node(deployment, keys, timeout, state, config.state.max_pools)
+    found = [check_keys(keys, config), *node]
     found += await _fork_node(config, deployment, timeout)
     found.append(check_simulator(config))
     if redis_url is not None:

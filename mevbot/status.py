@@ -111,12 +111,16 @@ class TaskRow:
 @dataclass(frozen=True, slots=True)
 class PoolUpkeep:
     """The tracked pools' upkeep: V3 bitmap words asked for by quotes, fetched and dropped over
-    the fetcher's bounds; pools the state verifier compared with the node, and found drifted
-    (each reloaded), the last of them as ``last_drift``."""
+    the fetcher's bounds; pending txs that waited for a missing word and were considered again
+    once it came (``pending_retried``), forgotten when the block moved on first, or not kept
+    over a bound (``pending_unretried``); pools the state verifier compared with the node, and
+    found drifted (each reloaded), the last of them as ``last_drift``."""
 
     words_asked: int = 0
     words_fetched: int = 0
     words_dropped: int = 0
+    pending_retried: int = 0
+    pending_unretried: int = 0
     pools_checked: int = 0
     pools_drifted: int = 0
     last_drift: str | None = None

@@ -267,6 +267,7 @@ def pools_line(status: BotStatus) -> Text:
         f"pools verified {pools.pools_checked:,} · drifted ",
         Text(f"{pools.pools_drifted:,}", style="yellow" if pools.pools_drifted else ""),
         f" · V3 words fetched {pools.words_fetched:,}/{pools.words_asked:,}",
+        f" · txs retried {pools.pending_retried:,}",
     )
 
 

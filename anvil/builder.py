@@ -25,6 +25,15 @@ every public tx the builder has read or the node has announced is remembered unt
 one the node no longer knows is sent again right after each re-send and before each block
 (counted in ``restored``).
 
+A bundle with ``refundPercent`` (and no ``delayedRefund``) is paid back in its own block: the fee
+recipient signs a transfer of ``percent`` of what the refund tx paid the coinbase, less the
+payout's worst-case gas (:data:`PAYOUT_GAS` at the base fee), to ``refundRecipient`` and puts it
+right after the bundle, where the block check holds it like a bundle tx. A refund that would not
+cover that gas leaves the bundle out (``negative_payout``). This is how MEV-Share refunds are paid
+(mev-share ``specs/bundles/refund-recipient.md``: "passed back to the user ... at the end of the
+bundle"; flashbots/builder ``miner/env_changes.go`` ``commitSBundle``: ``commitPayoutTx`` from the
+coinbase key, less ``core.SbundlePayoutMaxCost`` (30,000 gas) times the base fee).
+
 Results per block go to a bounded history; counters cover blocks, bundles received, included and
 rejected by reason, and anomalies. Each report also says, per landed eth_sendBundle bundle, what
 each of its txs paid the coinbase and the best payment of a bundle it displaced; the
@@ -48,6 +57,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
+from eth_account import Account
 from eth_utils import keccak
 
 from anvil.relay import (
@@ -73,6 +83,7 @@ from chain.types import (
     norm_address,
 )
 from execution.dialects import RefundTerms
+from execution.signer import LocalSigner
 from simulation.balances import BalanceQuery, balance_query
 from simulation.fork_v1 import call_object, parse_call, reader_call, reader_overrides
 from simulation.prepared import PreparedTx, decode_signed
@@ -80,9 +91,15 @@ from simulation.simulator import BlockEnv, SimulationError, TxOutcome, next_base
 
 log = logging.getLogger(__name__)
 
-# The devnet blocks' fee recipient: an address nobody else uses, so its balance change in a
-# block is exactly what the block paid (priority fees plus direct transfers).
-DEVNET_COINBASE = "0x00000000000000000000000000000000b1d0b1d0"
+# The devnet blocks' fee recipient: an account nobody else uses, so its balance change in a
+# block is exactly what the block paid (priority fees plus direct transfers) less the refunds it
+# paid in the block. Its key signs those refunds, as a real builder's fee recipient does.
+DEVNET_COINBASE_KEY = "0x" + keccak(b"mevbot devnet builder fee recipient").hex()
+DEVNET_COINBASE = Account.from_key(DEVNET_COINBASE_KEY).address.lower()
+# flashbots/builder core.SbundlePayoutMaxCost: the payout's gas limit, and what comes off a refund.
+PAYOUT_GAS = 30_000
+# The fee recipient's float: a payout enters the pool before the block pays the coinbase.
+COINBASE_FLOAT = 1_000 * 10**18
 
 # Rejection reasons (the keys of ``BuilderStats.bundles_rejected``).
 REVERTED = "reverted"
@@ -92,6 +109,7 @@ INVALID = "invalid"
 TIMESTAMP = "timestamp"
 TARGET_MISSING = "backrun_target_missing"
 BLOCK_FULL = "block_full"
+NEGATIVE_PAYOUT = "negative_payout"
 REORDER_FAILED = "reorder_failed"
 
 # Anomaly kinds (the keys of ``BuilderStats.anomalies``).
@@ -136,11 +154,21 @@ class Rejection:
 
 
 @dataclass(frozen=True, slots=True)
+class RefundPayout:
+    """A refund the fee recipient paid inside the block, right after its bundle (wei)."""
+
+    tx_hash: str
+    recipient: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
 class LandedBundle:
     """An eth_sendBundle bundle that landed, and what it paid. ``tx_payments`` are each tx's
     priority fees plus coinbase transfers (wei); ``displaced`` is the best payment of a bundle
     left out because it conflicted with this one (the next-best bid for the same state);
-    ``private`` says whether it held a tx the public pool never saw."""
+    ``private`` says whether it held a tx the public pool never saw; ``payout`` is the refund
+    paid in the block behind it (its ``refund`` terms without ``delayed``)."""
 
     bundle_hash: str
     block_number: int
@@ -150,6 +178,7 @@ class LandedBundle:
     displaced: int
     private: bool
     refund: RefundTerms | None
+    payout: RefundPayout | None = None
 
     @property
     def payment(self) -> int:
@@ -159,7 +188,7 @@ class LandedBundle:
 @dataclass(frozen=True, slots=True)
 class BlockReport:
     """What one build produced. ``included`` are bundle hashes in block order; ``coinbase_payment``
-    is the coinbase's balance gain over the block (wei)."""
+    is the coinbase's balance gain over the block (wei), net of the refunds it paid in it."""
 
     number: int
     block_hash: str
@@ -223,6 +252,21 @@ class _Choice:
     payment: int
     gas_used: int
     tx_payments: tuple[int, ...]
+    refund_wei: int = 0  # owed in the block (refundPercent without delayedRefund)
+    payout: RefundPayout | None = None
+    payout_raw: bytes = b""
+
+    def placed(self, payer: str, nonce: int) -> _Candidate:
+        """The candidate as it goes into the block: its payout right behind it."""
+        if self.payout is None:
+            return self.candidate
+        c = self.candidate
+        return replace(
+            c,
+            raws=(*c.raws, self.payout_raw),
+            hashes=(*c.hashes, self.payout.tx_hash),
+            keys=(*c.keys, (payer, nonce)),
+        )
 
 
 @dataclass(slots=True)
@@ -235,6 +279,12 @@ class _Counters:
     restored: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     anomalies: Counter[str] = field(default_factory=Counter)
+
+
+def refund_share(terms: RefundTerms, tx_hashes: Sequence[str], tx_payments: Sequence[int]) -> int:
+    """``terms.percent`` of what the refund tx (the last one unless named) paid the coinbase."""
+    index = tx_hashes.index(terms.tx_hash) if terms.tx_hash in tx_hashes else -1
+    return tx_payments[index] * terms.percent // 100
 
 
 # --- bundle simulation over eth_simulateV1 --------------------------------------------------------
@@ -450,7 +500,7 @@ class Builder:
         rpc: Rpc,
         book: BundleBook,
         *,
-        coinbase: str = DEVNET_COINBASE,
+        coinbase_key: str = DEVNET_COINBASE_KEY,
         block_time: float = 1.0,
         history: int = 256,
         sim_timeout: float = 5.0,
@@ -461,7 +511,9 @@ class Builder:
         self.after_block = after_block
         self.pool_feed = pool_feed
         self.book = book
-        self.coinbase = norm_address(coinbase, "coinbase")
+        self._payer = LocalSigner(coinbase_key)
+        self.coinbase = norm_address(self._payer.address, "coinbase")
+        self._chain_id = 0
         self.block_time = block_time
         self.sim_timeout = sim_timeout
         self.history: deque[BlockReport] = deque(maxlen=history)
@@ -479,7 +531,16 @@ class Builder:
         self._feed_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await self.rpc.call("anvil_setCoinbase", [self.coinbase])
+        chain_id, balance, _ = await self.rpc.batch(
+            [
+                ("eth_chainId", []),
+                ("eth_getBalance", [self.coinbase, "latest"]),
+                ("anvil_setCoinbase", [self.coinbase]),
+            ]
+        )
+        self._chain_id = hex_to_int(_ok(chain_id))
+        if hex_to_int(_ok(balance)) < COINBASE_FLOAT:
+            await self.rpc.call("anvil_setBalance", [self.coinbase, hex(COINBASE_FLOAT)])
         if self.pool_feed is not None:
             self._feed_task = asyncio.create_task(self._follow_pool(self.pool_feed))
 
@@ -638,7 +699,7 @@ class Builder:
             gas_limit=head.gas_limit,
         )
         chosen, rejected, displaced = await self._choose(env)
-        bundle_order = [c.candidate for c in chosen]
+        bundle_order = await self._placed_with_payouts(chosen, env)
         anomalies, ordered, bundle_only = await self._reorder_pool(bundle_order)
         if not ordered:
             rejected += [
@@ -734,10 +795,48 @@ class Builder:
         payment = sum(run.coinbase_diff for run in own)
         if payment <= 0:
             return Rejection(bundle_hash, NO_PAYMENT, f"pays the coinbase {payment} wei")
+        tx_payments = tuple(run.coinbase_diff for run in own)
+        terms = candidate.refund
+        refund_wei = 0
+        if terms is not None and terms.percent > 0 and not terms.delayed:
+            refund_wei = refund_share(terms, candidate.hashes, tx_payments)
+            refund_wei -= PAYOUT_GAS * env.base_fee
+            if refund_wei <= 0:
+                return Rejection(bundle_hash, NEGATIVE_PAYOUT, f"refund {refund_wei} wei")
         gas_used = sum(run.outcome.gas_used for run in own)
-        if sum(choice.gas_used for choice in chosen) + gas_used > env.gas_limit:
+        payout_gas = PAYOUT_GAS if refund_wei else 0
+        if sum(c.gas_used for c in chosen) + gas_used + payout_gas > env.gas_limit:
             return Rejection(bundle_hash, BLOCK_FULL, f"needs {gas_used} gas")
-        return _Choice(candidate, payment, gas_used, tuple(run.coinbase_diff for run in own))
+        return _Choice(candidate, payment, gas_used + payout_gas, tx_payments, refund_wei)
+
+    async def _placed_with_payouts(
+        self, chosen: Sequence[_Choice], env: BlockEnv
+    ) -> list[_Candidate]:
+        """Sign each owed refund from the fee recipient; the bundles as they go into the block."""
+        if not any(choice.refund_wei for choice in chosen):
+            return [choice.candidate for choice in chosen]
+        nonce = hex_to_int(
+            _ok(await self.rpc.call("eth_getTransactionCount", [self.coinbase, "latest"]))
+        )
+        placed: list[_Candidate] = []
+        for choice in chosen:
+            terms = choice.candidate.refund
+            if choice.refund_wei and terms is not None:
+                signed = self._payer.sign_eip1559(
+                    chain_id=self._chain_id,
+                    nonce=nonce,
+                    to=terms.recipient,
+                    data=b"",
+                    value=choice.refund_wei,
+                    gas=PAYOUT_GAS,
+                    max_fee_per_gas=env.base_fee,
+                    max_priority_fee_per_gas=0,
+                )
+                choice.payout = RefundPayout(signed.hash, terms.recipient, choice.refund_wei)
+                choice.payout_raw = signed.raw
+            placed.append(choice.placed(self.coinbase, nonce))
+            nonce += choice.payout is not None
+        return placed
 
     async def _read_pool(self) -> list[_PoolTx]:
         """The pool's txs, remembered as public unless ours, in the order the node announced
@@ -940,6 +1039,7 @@ def _landed(
             displaced=displaced.get(c.candidate.bundle_hash, 0),
             private=any(h in bundle_only for h in c.candidate.hashes),
             refund=c.candidate.refund,
+            payout=c.payout,
         )
         for c in chosen
         if c.candidate.searcher is not None and c.candidate.bundle_hash in report.included

@@ -51,13 +51,17 @@ class Venues:
 
     ``v2``: each Uniswap V2 (or fork) router with its factory; the first one's factory is the V2
     side of SwapRouter02 and the Universal Router. ``routers``: the other routers by kind
-    (``uniswap-v3``, ``uniswap-v3-02``, ``universal-router[-vX]``)."""
+    (``uniswap-v3``, ``uniswap-v3-02``, ``universal-router[-vX]``). ``max_pools`` bounds the
+    pools described: the V2 factories' oldest pairs first (in factory order), then the V3
+    factory's oldest pools, until that many (None: every pool; mainnet's V2 factory alone has
+    hundreds of thousands)."""
 
     weth: str
     v2: Mapping[str, str] = field(default_factory=dict)
     routers: Mapping[str, str] = field(default_factory=dict)
     v3_factory: str | None = None
     aave_provider: str | None = None
+    max_pools: int | None = None
 
 
 async def describe_fork(http_url: str, ws_url: str, venues: Venues) -> World:
@@ -73,8 +77,12 @@ async def describe_fork(http_url: str, ws_url: str, venues: Venues) -> World:
     async with connect(http_url) as rpc:
         chain_id, head = await eth_chain_id(rpc), await eth_block_number(rpc)
         block = hex(head)
-        v2 = await UNISWAP_V2.load(rpc, v2_factories, block) if v2_factories else []
-        v3 = await UNISWAP_V3.load(rpc, [venues.v3_factory], block) if venues.v3_factory else []
+        limit = venues.max_pools
+        v2 = await UNISWAP_V2.load(rpc, v2_factories, block, limit) if v2_factories else []
+        left = None if limit is None else limit - len(v2)
+        v3 = []
+        if venues.v3_factory and left != 0:
+            v3 = await UNISWAP_V3.load(rpc, [venues.v3_factory], block, left)
         pools = [pool for _, pool in (*v2, *v3)]
         tokens = await _tokens(rpc, [venues.weth, *(t for p in pools for t in _pair(p))], block)
         aave = await _aave(rpc, venues.aave_provider, block)

@@ -27,8 +27,8 @@ backrun as one ``eth_sendBundle`` whose ``refundPercent`` is the user's share of
 coinbase payment (90 % unless the user asked otherwise: mev-share-node ``RefundPercent``, Protect's
 "90% of MEV refunds are sent to tx.origin") with ``refundRecipient`` the user (or its
 ``refundConfig`` address), and the order alone as a second bundle that lands when the merged one
-cannot. The builder's refund desk pays the refund by a transfer after the block
-(:mod:`anvil.refunds`).
+cannot. The builder pays the refund inside that block, right after the backrun, from its fee
+recipient (:mod:`anvil.builder`); :class:`MatchedBackrun` holds what that payout carried.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ from simulation.simulator import BlockEnv, SimLog, SimulationError, next_base_fe
 
 log = logging.getLogger(__name__)
 
-# The relay-request key of the node; it holds no funds (refunds are paid by the refund desk).
+# The relay-request key of the node; it holds no funds (the builder pays the refunds).
 MATCHMAKER_KEY = "0x" + keccak(b"mevbot devnet mev-share node").hex()
 ORDER_LIFETIME_BLOCKS = 25  # rpc-endpoint.mdx: "clamped to current+25"
 MAX_BLOCK_OFFSET = 5  # mev-share-node MaxBlockOffset
@@ -249,7 +249,8 @@ class Order:
 
 @dataclass(frozen=True, slots=True)
 class MatchedBackrun:
-    """A backrun that landed right behind its order, and the refund its user is owed (wei)."""
+    """A backrun that landed right behind its order, and the refund its user was paid in that
+    block (wei; 0 when the payment could not cover one) with the payout's tx hash."""
 
     order_hash: str
     backrun_hash: str
@@ -259,12 +260,13 @@ class MatchedBackrun:
     payment: int
     refund: int
     refund_recipient: str
+    refund_tx: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class MatchmakerStats:
     """Counters: orders received, hints published, backruns accepted and refused, orders landed
-    (with or without a backrun), orders expired, refunds owed to users (wei)."""
+    (with or without a backrun), orders expired, refunds paid to users in the blocks (wei)."""
 
     orders: int
     hints: int
@@ -548,9 +550,10 @@ class Matchmaker:
             return
         backrun = next(b for b in order.backruns if b.tx.hash == bundle.tx_hashes[-1])
         payment = bundle.tx_payments[-1]
-        percent = bundle.refund.percent if bundle.refund is not None else 0
+        payout = bundle.payout
+        refund = payout.amount if payout is not None else 0
         self._counts["backruns_landed"] += 1
-        self._counts["refunds_wei"] += payment * percent // 100
+        self._counts["refunds_wei"] += refund
         self.matched.append(
             MatchedBackrun(
                 order_hash=order.uuid,
@@ -559,8 +562,9 @@ class Matchmaker:
                 searcher=backrun.searcher,
                 block_number=bundle.block_number,
                 payment=payment,
-                refund=payment * percent // 100,
+                refund=refund,
                 refund_recipient=order.refund_recipient,
+                refund_tx=payout.tx_hash if payout is not None else None,
             )
         )
 

@@ -3,11 +3,11 @@ them with real ETH transfers from a refund-payer key, and answers the refund-tra
 
 The rules, per landed eth_sendBundle bundle (wei, floor division):
 
-- ``refundPercent`` (buildernet.org/docs/api: "of the total priority fee + coinbase payment";
-  rbuilder serialize.rs: of the refund tx, the last one by default): ``percent`` of what the
-  refund tx paid the coinbase, to ``refundRecipient``. With ``delayedRefund`` it is a delayed
-  refund (``buildernet_getDelayedRefunds``); without, it is paid the same way but, like an
-  in-block refund, listed by no method.
+- ``refundPercent`` with ``delayedRefund`` (buildernet.org/docs/api: "of the total priority fee +
+  coinbase payment"; rbuilder serialize.rs: of the refund tx, the last one by default):
+  ``percent`` of what the refund tx paid the coinbase, to ``refundRecipient``, listed by
+  ``buildernet_getDelayedRefunds``. Without ``delayedRefund`` the builder itself pays it inside
+  the block (:mod:`anvil.builder`); the desk only counts it out of the gas-fee refund below.
 - Gas-fee refund (flashbots-docs advanced/gas-fee-refunds.md @272fd13: "refunded the difference
   between their bid and the bid of the next-best bundle ... targeting the same state ... some
   fraction of this amount depending on how much profit BuilderNet makes"): ``share_bps`` of
@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from anvil.builder import BlockReport, LandedBundle
+from anvil.builder import BlockReport, LandedBundle, refund_share
 from anvil.relay import INVALID_PARAMS, RpcError
 from chain.errors import RpcError as NodeRpcError
 from chain.rpc import Rpc
@@ -47,10 +47,9 @@ PAYOUT_TIP = 10**9
 
 @dataclass(slots=True)
 class RefundEntry:
-    """One refund the desk owes or paid; ``source`` is the method family that reports it (None:
-    an undelayed refundPercent refund, which no method lists)."""
+    """One refund the desk owes or paid; ``source`` is the method family that reports it."""
 
-    source: RefundSource | None
+    source: RefundSource
     hash: str
     block_number: int
     recipient: str
@@ -76,12 +75,17 @@ def refunds_for(
     explicit = 0
     terms = bundle.refund
     if terms is not None and terms.percent > 0:
-        index = bundle.tx_hashes.index(terms.tx_hash) if terms.tx_hash else -1
-        explicit = bundle.tx_payments[index] * terms.percent // 100
-        source = RefundSource.DELAYED if terms.delayed else None
-        entries.append(
-            RefundEntry(source, bundle.bundle_hash, bundle.block_number, terms.recipient, explicit)
-        )
+        explicit = refund_share(terms, bundle.tx_hashes, bundle.tx_payments)
+        if terms.delayed:
+            entries.append(
+                RefundEntry(
+                    RefundSource.DELAYED,
+                    bundle.bundle_hash,
+                    bundle.block_number,
+                    terms.recipient,
+                    explicit,
+                )
+            )
     if bundle.private:
         surplus = bundle.payment - explicit - bundle.displaced
         fee = max(surplus, 0) * share_bps // 10_000

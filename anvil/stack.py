@@ -5,8 +5,9 @@ off) with the deployed world, points the builder at it, serves the relay on a lo
 the builder as its ``eth_callBundle`` simulator and bundle counter, the MEV-Share node
 (:mod:`anvil.matchmaker`) beside it, and builds a block every
 ``block_time`` seconds. ``block_time=None`` builds nothing on its own: the caller calls
-``await stack.builder.build_block()``. After each block the refund desk pays the refunds the
-landed bundles earned (from :data:`REFUND_PAYER_KEY`), the relay answers the refund-tracking
+``await stack.builder.build_block()``. The builder pays MEV-Share (refundPercent) refunds inside
+the block; after each block the refund desk pays the gas-fee and delayed refunds the landed
+bundles earned (from :data:`REFUND_PAYER_KEY`), the relay answers the refund-tracking
 methods and the MEV-Share node hands its live orders over for the next block. Leaving the block
 stops the builder after the block in progress, then the MEV-Share node, the relay, then anvil.
 
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Self
 
 from anvil import artifacts
-from anvil.builder import DEVNET_COINBASE, BlockReport, Builder, BuilderStats
+from anvil.builder import BlockReport, Builder, BuilderStats
 from anvil.devnet import DEFAULT_STATE_DIR, Devnet
 from anvil.matchmaker import Matchmaker, start_matchmaker
 from anvil.refunds import RefundDesk
@@ -45,7 +46,6 @@ class BuilderStack(ABC):
         self,
         *,
         block_time: float | None = 1.0,
-        coinbase: str = DEVNET_COINBASE,
         relay_host: str = "127.0.0.1",
         relay_port: int = 0,
         rpc_timeout: float = 5.0,
@@ -53,7 +53,6 @@ class BuilderStack(ABC):
     ) -> None:
         self.block_time = block_time
         self.refund_share_bps = refund_share_bps
-        self.coinbase = coinbase
         self.relay_host = relay_host
         self.relay_port = relay_port
         self.rpc_timeout = rpc_timeout
@@ -129,7 +128,6 @@ class BuilderStack(ABC):
             self._builder = Builder(
                 self._rpc,
                 book,
-                coinbase=self.coinbase,
                 block_time=self.block_time or 1.0,
                 pool_feed=ws_url,
                 after_block=self._after_block,
@@ -180,7 +178,6 @@ class DevnetStack(BuilderStack):
         *,
         block_time: float | None = 1.0,
         state_dir: Path | None = DEFAULT_STATE_DIR,
-        coinbase: str = DEVNET_COINBASE,
         relay_host: str = "127.0.0.1",
         relay_port: int = 0,
         rpc_timeout: float = 5.0,
@@ -188,7 +185,6 @@ class DevnetStack(BuilderStack):
     ) -> None:
         super().__init__(
             block_time=block_time,
-            coinbase=coinbase,
             relay_host=relay_host,
             relay_port=relay_port,
             rpc_timeout=rpc_timeout,

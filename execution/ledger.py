@@ -1,5 +1,5 @@
-"""The ledger: every candidate, bundle, relay answer, per-block outcome, public tx and builder
-refund, in SQLite.
+"""The ledger: every candidate, bundle, relay answer, per-block outcome, public tx, builder
+refund, and the refunds the users of our landed MEV-Share backruns were paid, in SQLite.
 
 SQLite in WAL mode with ``synchronous=NORMAL``: a commit appends to the write-ahead log without
 an fsync, so a process crash (even SIGKILL mid-write) loses nothing committed and never corrupts
@@ -149,6 +149,18 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE outcomes ADD COLUMN lost_to TEXT",
         "ALTER TABLE outcomes ADD COLUMN victim_landed INTEGER",
     ),
+    # What the user of a private tx got back in the block where our backrun of it landed, as
+    # read from that block (one row per backrun tx).
+    4: (
+        """CREATE TABLE user_refunds (
+            our_tx_hash TEXT PRIMARY KEY,
+            candidate_key TEXT NOT NULL,
+            block_number INTEGER NOT NULL,
+            payout_tx TEXT,
+            amount_wei TEXT NOT NULL,
+            recorded_at REAL NOT NULL
+        )""",
+    ),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -242,6 +254,18 @@ class RefundSums:
 
     pending_wei: int
     received_wei: int
+
+
+@dataclass(frozen=True, slots=True)
+class UserRefund:
+    """What the user of a private tx was paid back in the block where our backrun of it landed:
+    ``payout_tx`` is the builder's transfer (None and 0 when the block holds none)."""
+
+    our_tx_hash: str
+    candidate_key: str
+    block_number: int
+    payout_tx: str | None
+    amount_wei: int
 
 
 RefundChange = Literal["new", "changed", "same"]
@@ -482,6 +506,23 @@ class Ledger:
             )
             return "changed"
 
+    def record_user_refund(self, refund: UserRefund) -> None:
+        """Write what a user got back for one of our landed backruns (once per backrun tx)."""
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO user_refunds (our_tx_hash, candidate_key, block_number, payout_tx,"
+                " amount_wei, recorded_at) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(our_tx_hash) DO NOTHING",
+                (
+                    refund.our_tx_hash,
+                    refund.candidate_key,
+                    refund.block_number,
+                    refund.payout_tx,
+                    str(refund.amount_wei),
+                    time.time(),
+                ),
+            )
+
     def note_searcher(self, address: str) -> str | None:
         """Remember the searcher identity; the previous one when it was a different address."""
         address = address.lower()
@@ -505,6 +546,11 @@ class Ledger:
         ):
             sums[RefundStatus(status)] = int(total)
         return RefundSums(sums[RefundStatus.PENDING], sums[RefundStatus.RECEIVED])
+
+    def user_refunds_wei(self) -> int:
+        """What the users of our landed MEV-Share backruns were paid back, in all."""
+        ((total,),) = self._read("SELECT bigsum(amount_wei) FROM user_refunds")
+        return int(total or 0)
 
     def candidate_known(self, key: str) -> bool:
         return bool(self._read("SELECT 1 FROM candidates WHERE key = ?", (key,)))

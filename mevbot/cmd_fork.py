@@ -55,6 +55,12 @@ def _halves(text: str, left: str) -> tuple[str, str]:
     return name, _address(address)
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
 def _v2(text: str) -> tuple[str, str]:
     """``ROUTER=FACTORY``."""
     router, factory = _halves(text, "ROUTER")
@@ -101,6 +107,7 @@ def _venues(args: argparse.Namespace, chain_id: int) -> Venues:
         routers=routers,
         v3_factory=args.v3_factory or known.uniswap_v3_factory,
         aave_provider=args.aave_provider or known.aave_v3_addresses_provider,
+        max_pools=args.max_pools,
     )
 
 
@@ -227,6 +234,13 @@ def register(commands: Any) -> None:
     fork.add_argument("--v3-factory", type=_address, metavar="ADDRESS", help="Uniswap V3 factory")
     fork.add_argument(
         "--aave-provider", type=_address, metavar="ADDRESS", help="Aave V3 PoolAddressesProvider"
+    )
+    fork.add_argument(
+        "--max-pools",
+        type=_positive,
+        metavar="N",
+        help="describe at most N pools: the V2 factories' oldest pairs, then the V3 factory's "
+        "oldest pools (default: every pool)",
     )
     fork.add_argument(
         "--out", default="fork.json", help="where to write the fork's world JSON (fork.json)"

@@ -171,10 +171,12 @@ class SimulationConfig(_Model):
 
 
 class StateConfig(_Model):
-    """Upkeep of the tracked pools: every ``verify_every_blocks`` blocks (0: never) the state
-    verifier re-reads the next ``verify_sample`` pools from the node, in rotation, and reloads
-    the ones that drifted."""
+    """The tracked pools: at most ``max_pools`` are loaded at start (None: every pool of the
+    factories; see :func:`simulation.loader.load_pools` for which), and every
+    ``verify_every_blocks`` blocks (0: never) the state verifier re-reads the next
+    ``verify_sample`` pools from the node, in rotation, and reloads the ones that drifted."""
 
+    max_pools: int | None = Field(None, ge=1)
     verify_every_blocks: int = Field(10, ge=0)
     verify_sample: int = Field(32, ge=1)
 
@@ -242,7 +244,15 @@ class Config(_Model):
     lending_pool: str | None = None
     lending_from_block: int = Field(0, ge=0)
     mev_share_url: str | None = Field(
-        None, description="a MEV-Share event stream (SSE) the preflight checks is reachable"
+        None,
+        description="the MEV-Share event stream (SSE) whose hints `mevbot run` backruns "
+        "(mainnet, sepolia: Flashbots'; \"\" leaves the preset's out)",
+    )
+    mev_share_bundle_url: str | None = Field(
+        None,
+        description="where the backruns of MEV-Share hints go (mev_sendBundle, signed by the "
+        "searcher key): the MEV-Share node's bundle endpoint (mainnet, sepolia: the Flashbots "
+        'relay; "" leaves the preset\'s out)',
     )
     strategies: StrategiesConfig = StrategiesConfig()
     keepers: KeepersConfig = KeepersConfig()
@@ -261,6 +271,11 @@ class Config(_Model):
         if twice:
             raise ValueError(f"relay names must differ: {', '.join(twice)} is used twice")
         return value
+
+    @field_validator("mev_share_url", "mev_share_bundle_url")
+    @classmethod
+    def _mev_share(cls, value: str | None) -> str | None:
+        return _http_url(value) if value else None
 
     @field_validator("executor", "lending_pool", "weth")
     @classmethod

@@ -16,8 +16,9 @@ backruns, the others as the keeper's.
 holdings (ETH and tokens, all valued at the feed prices at the end, so price moves of the demo
 itself do not count) plus the change of the executor owner's ETH (the gas it paid).
 ``mevshare_backruns_landed`` counts the bot's backruns of hints that landed behind their user's
-tx; ``refunds_paid_wei`` is what the users of those private txs received back on chain (the
-refund transfers the devnet builder's refund desk saw mined).
+tx; ``refunds_paid_wei`` is what the users of those private txs received back on chain: the
+values of the builder's in-block refund transfers the node reports, each read back from the
+chain and counted only when mined and successful.
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ from anvil.traffic import Traffic
 from anvil.world import World, reference_points
 from chain.abi import load_artifact
 from chain.topics import ANSWER_UPDATED, LIQUIDATION_CALL
-from execution.refunds import RefundStatus
 from keepers.oracle import OracleFeed, SeriesPrice
 from mevbot.config import load_config
 from mevbot.counters import total
@@ -320,16 +320,23 @@ async def _summarize(
         latency_ms={k: {"p50": t.p50, "p99": t.p99, "n": t.n} for k, t in status.latency.items()},
         landed_by_venue={c.labels[0]: c.value for c in tally.landed_by_venue},
         mevshare_backruns_landed=status.mevshare.landed if status.mevshare is not None else 0,
-        refunds_paid_wei=_refunds_received(stack),
+        refunds_paid_wei=await _refunds_received(stack),
     )
 
 
-def _refunds_received(stack: DevnetStack) -> int:
-    """What the users of backrun private txs got back: the refundPercent refunds of the merged
-    bundles that landed, whose transfers were mined."""
-    merged = {m.bundle_hash for m in stack.matchmaker.matched}
+async def _refunds_received(stack: DevnetStack) -> int:
+    """What the users of backrun private txs got back: the builder's in-block refund transfers
+    for the node's landed backruns, as the chain holds them."""
+    payouts = sorted({m.refund_tx for m in stack.matchmaker.matched if m.refund_tx})
+    if not payouts:
+        return 0
+    answers = await stack.rpc.batch(
+        [("eth_getTransactionByHash", [h]) for h in payouts]
+        + [("eth_getTransactionReceipt", [h]) for h in payouts]
+    )
+    txs, receipts = answers[: len(payouts)], answers[len(payouts) :]
     return sum(
-        entry.amount
-        for entry in stack.refunds.entries
-        if entry.hash in merged and entry.source is None and entry.status is RefundStatus.RECEIVED
+        int(tx["value"], 16)
+        for tx, receipt in zip(txs, receipts, strict=True)
+        if isinstance(tx, dict) and isinstance(receipt, dict) and receipt.get("status") == "0x1"
     )

@@ -22,6 +22,7 @@ from mevbot.counters import Counts
 from mevbot.latency import LatencyBook
 from mevbot.submitter import Submitter, Verdict
 from simulation.candidates import Candidate
+from simulation.pools import StateMissing
 from simulation.simulator import Simulator
 from simulation.state import ChainState, StateChanges
 from strategies.base import BlockContext, PendingContext, Strategy
@@ -53,6 +54,9 @@ class Engine:
         self.latency = latency
         self.on_block_hooks = list(on_block_hooks)
         self.processed_block = 0  # the last head whose processing finished
+        # Told of a pending tx that left no effect because the state lacked something to price
+        # it (e.g. a V3 bitmap word being fetched): it may be offered to on_pending again.
+        self.on_missed_hooks: list[Callable[[PendingTx, Intent | None, StateMissing], Any]] = []
 
     @property
     def head(self) -> BlockHeader | None:
@@ -65,14 +69,16 @@ class Engine:
         return [await self.submitter.submit(c) for c in self.candidates_for(tx, intent)]
 
     def candidates_for(
-        self, tx: PendingTx, intent: Intent | None = None, *, decoded: bool = False
+        self, tx: PendingTx, intent: Intent | None = None, *, decode_ms: float | None = None
     ) -> list[Candidate]:
         """What the strategies make of a pending tx, from the state after it (no I/O: callers
-        that submit candidates concurrently still consider txs in arrival order). ``decoded``:
-        ``intent`` is the decoder's answer already, even when None."""
+        that submit candidates concurrently still consider txs in arrival order). ``decode_ms``:
+        the time an intake took to decode it, ``intent`` being its answer (even when None)."""
         self.counts.pending += 1
-        start = time.monotonic_ns()
-        if intent is None and not decoded:
+        if decode_ms is not None:
+            self.latency.record("decode", decode_ms)
+        elif intent is None:
+            start = time.monotonic_ns()
             intent = self.decoder.decode(tx.to, tx.input, tx.value)
             self.latency.record_ns("decode", start, time.monotonic_ns())
         state_start = time.monotonic_ns()
@@ -80,6 +86,9 @@ class Engine:
         self.latency.record_ns("state", state_start, time.monotonic_ns())
         if effect.empty:
             self.counts.pending_reverting += effect.reverts
+            if effect.missing is not None:
+                for hook in self.on_missed_hooks:
+                    hook(tx, intent, effect.missing)
             return []
         self.counts.pending_relevant += 1
         if tx.raw is None:

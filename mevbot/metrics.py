@@ -132,6 +132,12 @@ class Metrics:
             "V3 tick-bitmap words quotes found missing: asked for, fetched, dropped over a bound",
             ("outcome",),
         )
+        self.word_waits = counter(
+            "mevbot_v3_word_waits",
+            "Pending txs that waited for a missing V3 word: considered again once it came "
+            "(retried), or not (unretried: expired with their block, or over a bound)",
+            ("outcome",),
+        )
         self.pools_checked = counter(
             "mevbot_pools_verified", "Tracked pools the state verifier compared with the node"
         )
@@ -152,7 +158,7 @@ class Metrics:
         )
         self.mevshare_refunds = counter(
             "mevbot_mevshare_refunds_wei",
-            "Users' refunds from our landed backruns by the node's default rule (90%)",
+            "What the users of our landed backruns were paid back in those blocks (read on chain)",
         )
         self.tally_families = [
             (counter(name, doc, labels), field) for name, doc, labels, field in TALLY_FAMILIES
@@ -231,6 +237,8 @@ class Metrics:
         self._catch_up(self.v3_words, ("asked",), pools.words_asked)
         self._catch_up(self.v3_words, ("fetched",), pools.words_fetched)
         self._catch_up(self.v3_words, ("dropped",), pools.words_dropped)
+        self._catch_up(self.word_waits, ("retried",), pools.pending_retried)
+        self._catch_up(self.word_waits, ("unretried",), pools.pending_unretried)
         self._catch_up(self.pools_checked, (), pools.pools_checked)
         self._catch_up(self.pool_drift, (), pools.pools_drifted)
         if status.mevshare is not None:
@@ -267,7 +275,7 @@ class Metrics:
         ):
             self._catch_up(self.mevshare_backruns, (outcome,), count)
         self._catch_up(self.mevshare_paid, (), mevshare.coinbase_paid_wei)
-        self._catch_up(self.mevshare_refunds, (), mevshare.refunds_due_wei)
+        self._catch_up(self.mevshare_refunds, (), mevshare.user_refunds_wei)
 
     # --- exposing --------------------------------------------------------------------------
 

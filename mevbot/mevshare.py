@@ -8,9 +8,13 @@ with ``refundConfig`` naming our searcher address for any refund our own bundle 
 refuses a backrun that reverts behind the user's tx; that is counted, not retried. At each head
 the desk looks up the receipts of what it sent: landed (our tx mined and succeeded, right after
 the user's) or missed (its last block passed). The ledger holds each backrun's candidate with
-its outcome; the counters and the latest rows feed the dashboard and the metrics. The user's
-refund is the node's business: the desk counts what our landed backruns paid the coinbase and
-what the node's default rule gives back to users (90 %, mev-share-node ``RefundPercent``).
+its outcome; the counters and the latest rows feed the dashboard and the metrics. For a landed
+backrun the desk reads what the user got back from the block itself: builders pay a MEV-Share
+refund as a plain transfer from the block's fee recipient right after the bundle (mev-share
+``specs/bundles/refund-recipient.md``: "at the end of the bundle"; flashbots/builder
+``commitSBundle`` ``commitPayoutTx``), so the tx after ours, sent by the block's ``miner`` with no
+calldata, is the refund; without one the user got nothing. Each goes into the ledger
+(:class:`~execution.ledger.UserRefund`) and the counts.
 """
 
 from __future__ import annotations
@@ -20,10 +24,10 @@ from collections import Counter, deque
 from dataclasses import dataclass, replace
 from typing import Any
 
-from chain.types import BlockHeader, SignedTx, hex_to_int
+from chain.types import BlockHeader, MalformedError, SignedTx, hex_to_int, norm_address
 from execution.bids import BidPolicy, Rejected
 from execution.executor_calls import executor_call, gas_limit_for, sign_executor_call
-from execution.ledger import Ledger
+from execution.ledger import Ledger, UserRefund
 from execution.relay import RelayClient, RelayFailure, mev_bundle
 from execution.signer import LocalSigner
 from mevbot.status import MevShareRow, MevShareStatus
@@ -34,7 +38,6 @@ from watcher.source import SourceStats
 
 log = logging.getLogger("mevbot.mevshare")
 
-NODE_REFUND_PERCENT = 90  # mev-share-node RefundPercent: the users' share of a backrun's payment
 MIN_GAS_LIMIT = 600_000  # a limit costs nothing unless used; a V3 hop crossing ticks needs room
 ROWS = 12
 
@@ -145,16 +148,48 @@ class MevShareDesk:
             sent = self._sent[tx_hash]
             if isinstance(receipt, dict):
                 ok = hex_to_int(receipt.get("status", "0x0")) == 1
+                if ok:
+                    await self._user_refund(sent, receipt)
                 self._settle(sent, "landed" if ok else "failed")
             elif header.number >= sent.last_block:
                 self._settle(sent, "missed")
+
+    async def _user_refund(self, sent: _Sent, receipt: dict[str, Any]) -> None:
+        """Read the user's refund from the block our backrun landed in; ledger and count it."""
+        try:
+            block = hex_to_int(receipt.get("blockNumber"), "blockNumber")
+            after = hex_to_int(receipt.get("transactionIndex"), "transactionIndex") + 1
+            header, payout = await self.rpc.batch(
+                [
+                    ("eth_getBlockByNumber", [hex(block), False]),
+                    ("eth_getTransactionByBlockNumberAndIndex", [hex(block), hex(after)]),
+                ]
+            )
+            if not isinstance(header, dict):
+                raise MalformedError(f"block {block}: no header")
+            miner = norm_address(header.get("miner"), "miner")
+            refund_tx, amount = None, 0
+            if (
+                isinstance(payout, dict)
+                and norm_address(payout.get("from"), "from") == miner
+                and payout.get("input") in ("0x", "")
+            ):
+                amount = hex_to_int(payout.get("value"), "value")
+                refund_tx = str(payout.get("hash")).lower()
+        except MalformedError as error:
+            self.counts["refund_unreadable"] += 1
+            log.warning("mev-share: the refund for %s cannot be read: %s", sent.tx.hash, error)
+            return
+        self.counts["user_refunds_wei"] += amount
+        self.ledger.record_user_refund(
+            UserRefund(sent.tx.hash, sent.hint.candidate.key, block, refund_tx, amount)
+        )
 
     def _settle(self, sent: _Sent, outcome: str) -> None:
         del self._sent[sent.tx.hash]
         self.counts[outcome] += 1
         if outcome == "landed":
             self.counts["coinbase_paid_wei"] += sent.coinbase_wei
-            self.counts["refunds_due_wei"] += sent.coinbase_wei * NODE_REFUND_PERCENT // 100
         self.ledger.mark_candidate(sent.hint.candidate.key, outcome)
         self._row(sent.hint, sent.tx.hash, outcome, sent.coinbase_wei)
 
@@ -192,6 +227,6 @@ class MevShareDesk:
             landed=counts["landed"],
             missed=counts["missed"] + counts["failed"],
             coinbase_paid_wei=counts["coinbase_paid_wei"],
-            refunds_due_wei=counts["refunds_due_wei"],
+            user_refunds_wei=counts["user_refunds_wei"],
             rows=tuple(self.rows),
         )

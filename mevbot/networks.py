@@ -2,10 +2,10 @@
 address, and what the bot therefore will not do there.
 
 The config presets (:data:`mevbot.config.PRESETS`) take from here what the bot reads (WETH, the
-routers it decodes, Universal Routers among them, the V2 factories whose pools it loads); the
-rest (V3 factories and quoters, Aave's PoolAddressesProvider, the MEV-Share stream) is what
-:func:`limits` names when it tells the user, at start and in ``mevbot doctor``, what the bot will
-not do on a network.
+routers it decodes, Universal Routers among them, the V2 factories whose pools it loads, the
+MEV-Share stream and the endpoint its bundles go to); the rest (V3 factories and quoters, Aave's
+PoolAddressesProvider) is what :func:`limits` names when it tells the user, at start and in
+``mevbot doctor``, what the bot will not do on a network.
 
 Sources, one per family (quoted in the comments below):
 - Uniswap V2: docs.uniswap.org "V2 Deployment Addresses" (Uniswap/docs
@@ -19,6 +19,11 @@ Sources, one per family (quoted in the comments below):
 - MEV-Share: flashbots-docs (mainnet stream https://mev-share.flashbots.net; Sepolia
   https://mev-share-sepolia.flashbots.net; Holesky's was decommissioned in July 2025, commit
   3f68e1a; Flashbots runs none on Hoodi): /work/shared/reference/relay-keepers-uniswap.md §1.
+  Its bundles (``mev_sendBundle``) go to the Flashbots bundle relay: flashbots-docs
+  flashbots-mev-share/release-notes/2023-03 ("New endpoints added to Flashbots bundle relay
+  (relay.flashbots.net): mev_sendBundle ... mev_simBundle"); the Sepolia relay is
+  https://relay-sepolia.flashbots.net (flashbots-docs flashbots-auction/advanced/testnets,
+  "Bundle Relay URLS").
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ class Protocols:
     universal_routers: Mapping[str, str] = field(default_factory=dict)
     aave_v3_addresses_provider: str | None = None
     mev_share_stream: str | None = None
+    mev_share_bundles: str | None = None  # where mev_sendBundle goes
 
 
 NETWORKS: dict[str, Protocols] = {
@@ -72,6 +78,7 @@ NETWORKS: dict[str, Protocols] = {
         # aave-address-book AaveV3Ethereum.POOL_ADDRESSES_PROVIDER
         aave_v3_addresses_provider="0x2f39d218133afab8f2b819b1066c7e434ad94e9e",
         mev_share_stream="https://mev-share.flashbots.net",
+        mev_share_bundles="https://relay.flashbots.net",
     ),
     "sepolia": Protocols(
         # v3-ethereum-deployments.mdx, Wrapped Native Token Addresses: Sepolia WETH
@@ -93,6 +100,7 @@ NETWORKS: dict[str, Protocols] = {
         # aave-address-book AaveV3Sepolia.POOL_ADDRESSES_PROVIDER
         aave_v3_addresses_provider="0x012bac54348c0e635dcac9d5fb99f06f24136c9a",
         mev_share_stream="https://mev-share-sepolia.flashbots.net",
+        mev_share_bundles="https://relay-sepolia.flashbots.net",
     ),
     # Hoodi is a staking and infrastructure testnet (eth-clients/hoodi README: "For testing
     # decentralized applications ... please use Sepolia"): none of the sources above lists it.
@@ -120,6 +128,9 @@ def preset_fields(network: str, v2_forks: Mapping[str, str] | None = None) -> di
         fields["v2_factories"] = v2
     if routers:
         fields["routers"] = routers
+    if known.mev_share_stream and known.mev_share_bundles:
+        fields["mev_share_url"] = known.mev_share_stream
+        fields["mev_share_bundle_url"] = known.mev_share_bundles
     return fields
 
 
@@ -148,11 +159,11 @@ def limits(deployment: Deployment) -> list[str]:
             if aave
             else f"no Aave V3 on {network} (Aave's address book has none): no liquidations"
         )
-    stream = known.mev_share_stream
-    found.append(
-        f"MEV-Share ({stream}): `mevbot run` does not follow it; `mevbot watch --source "
-        f"mevshare --mevshare-url {stream}` does"
-        if stream
-        else f"no MEV-Share on {network} (Flashbots runs it on mainnet and sepolia only)"
-    )
+    if deployment.mevshare_stream is None or deployment.mevshare_rpc is None:
+        found.append(
+            f"no MEV-Share on {network}: no backruns of private flow (set mev_share_url and "
+            "mev_share_bundle_url to follow a MEV-Share node)"
+            if known.mev_share_stream
+            else f"no MEV-Share on {network} (Flashbots runs it on mainnet and sepolia only)"
+        )
     return found

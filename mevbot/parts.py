@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import aiohttp
 
 from chain.abi import Abi
+from chain.intents import Intent
 from chain.types import BlockHeader, PendingTx
 from execution.ledger import Ledger
 from execution.nonces import NonceManager
@@ -78,6 +79,8 @@ BALANCE_OF = Abi.from_signatures("function balanceOf(address) returns (uint256)"
 # Hints wait here for the hint strategy; past this many the oldest is shed (counted): a hint
 # is worth something only while its tx is pending.
 HINT_QUEUE = 256
+# Pending txs whose missing V3 words arrived, waiting to be considered again.
+RETRY_QUEUE = 256
 
 HeadHandler = Callable[[NewHead | Reorg], Awaitable[None]]
 
@@ -244,7 +247,9 @@ class FeedPart:
         if not isinstance(admitted.event, PendingTx):
             return
         # The intake decoded every tx already (intent None: not a call it knows).
-        candidates = engine.candidates_for(admitted.event, admitted.intent, decoded=True)
+        candidates = engine.candidates_for(
+            admitted.event, admitted.intent, decode_ms=admitted.decode_ms
+        )
         if candidates:
             await self.slots.acquire()
             if self.group is not group:  # the task group ended meanwhile (its task restarts)
@@ -425,18 +430,29 @@ class KeepersPart:
 
 class PoolUpkeepPart:
     """The tracked pools' upkeep on tasks of their own: the V3 bitmap words pending swaps found
-    missing, and those next to a price a block moved, are fetched (:mod:`simulation.v3_words`),
-    and every ``state.verify_every_blocks`` blocks the state verifier re-reads the next
+    missing, and those next to a price a block moved, are fetched (:mod:`simulation.v3_words`);
+    a pending tx that left no effect for want of a word waits for it and, once it is merged at
+    the block the tx missed at, goes through the engine's pending path again (up to
+    :data:`RETRY_QUEUE` wait there; past it the oldest is shed); and every
+    ``state.verify_every_blocks`` blocks the state verifier re-reads the next
     ``state.verify_sample`` pools from the node and reloads the ones that drifted
     (:mod:`simulation.verifier`)."""
 
     async def start(self, bot: Bot) -> None:
         engine, config = bot.engine, bot.config.state
         assert engine is not None
+        self.bot = bot
         self.words = WordFetcher(bot.rpc, bot.state)
         self.words.attach()
         engine.on_block_hooks.append(lambda _, changes: self.words.follow(changes.pools))
+        self.retry: asyncio.Queue[tuple[PendingTx, Intent | None]] = asyncio.Queue(RETRY_QUEUE)
+        self.retry_shed = 0
+        self.words.on_ready = self._ready
+        engine.on_missed_hooks.append(
+            lambda tx, intent, missing: self.words.wait(missing, (tx, intent))
+        )
         bot.supervisor.spawn("v3-words", self.words.run)
+        bot.supervisor.spawn("v3-retry", self._retry)
         self.verifier = StateVerifier(bot.rpc, bot.state, config.verify_sample)
         self.every = config.verify_every_blocks
         if self.every:
@@ -444,6 +460,18 @@ class PoolUpkeepPart:
             engine.on_block_hooks.append(self.heads.offer)
             bot.supervisor.spawn("verifier", self._verify)
         bot.pool_upkeep = self.status
+
+    def _ready(self, waited: tuple[PendingTx, Intent | None]) -> None:
+        if self.retry.full():
+            self.retry.get_nowait()
+            self.retry_shed += 1
+        self.retry.put_nowait(waited)
+
+    async def _retry(self) -> None:
+        engine = self.bot.engine
+        assert engine is not None
+        while True:
+            await engine.on_pending(*await self.retry.get())
 
     async def _verify(self) -> None:
         last = 0
@@ -459,6 +487,8 @@ class PoolUpkeepPart:
             words_asked=words.asked,
             words_fetched=words.fetched,
             words_dropped=words.dropped,
+            pending_retried=words.ready - self.retry_shed,
+            pending_unretried=words.expired + words.waiting_dropped + self.retry_shed,
             pools_checked=checks.checked,
             pools_drifted=checks.drifted,
             last_drift=checks.last_drift,

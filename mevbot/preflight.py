@@ -3,7 +3,8 @@ WebSocket and HTTP as the chain the config names, serves the subscriptions the w
 has a recent head; the simulator the config chooses can run; the executor is the committed
 artifact, obeys the executor key and holds funds; the keys differ and hold gas; every relay
 answers and accepts the searcher's signature; the MEV-Share event stream (when configured)
-answers as one; Aave's PoolAddressesProvider (where the network has Aave V3) names a pool whose
+answers as one, and its bundle endpoint answers and accepts the searcher's signature as a relay
+does; Aave's PoolAddressesProvider (where the network has Aave V3) names a pool whose
 revision the bot knows; the shared Redis (if any) answers; pools and lending positions load.
 
 Each result is a :class:`Check` (name, passed or not, what was found, the fix) that also says
@@ -28,7 +29,7 @@ import importlib.util
 import socket
 import time
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
@@ -312,7 +313,11 @@ def check_chain(name: str, url: str, field: str, chain_id: int, deployment: Depl
 
 
 async def _node(
-    deployment: Deployment, keys: Keys, timeout: float, state: ChainState | None
+    deployment: Deployment,
+    keys: Keys,
+    timeout: float,
+    state: ChainState | None,
+    max_pools: int | None = None,
 ) -> list[Check]:
     """node.ws answers as the configured chain; then everything that needs the node is checked
     there: its methods and head, the executor, the keys' gas, the pools and positions."""
@@ -325,7 +330,7 @@ async def _node(
                 found += await _guard("head", check_head(rpc, deployment))
                 found += await _guard("executor", check_executor(rpc, deployment, keys))
                 found += await _guard("keys gas", check_gas(rpc, keys))
-                found += await _guard("pools", check_state(rpc, deployment, state))
+                found += await _guard("pools", check_state(rpc, deployment, state, max_pools))
                 found += await check_aave(rpc, deployment)
             return found
     except (ChainError, MalformedError, OSError, TimeoutError) as error:
@@ -345,12 +350,16 @@ async def _guard(name: str, work: Awaitable[Check | list[Check]]) -> list[Check]
 
 
 async def check_state(
-    rpc: Rpc, deployment: Deployment, state: ChainState | None = None
+    rpc: Rpc,
+    deployment: Deployment,
+    state: ChainState | None = None,
+    max_pools: int | None = None,
 ) -> list[Check]:
-    """Pools load from the deployment's factories, positions from its lending market, both at
-    the head: what the bot would work with, and what it will not do where a protocol is missing.
-    They load into ``state`` when given (the bot's, which then starts from it); its block is set
-    to the head only when both loaded."""
+    """Pools load from the deployment's factories (at most ``max_pools``:
+    :func:`simulation.loader.load_pools`), positions from its lending market, both at the head:
+    what the bot would work with, and what it will not do where a protocol is missing. They load
+    into ``state`` when given (the bot's, which then starts from it); its block is set to the
+    head only when both loaded."""
     from mevbot.deployment import chain_state
     from simulation.loader import LoadError, load_pools
 
@@ -359,7 +368,7 @@ async def check_state(
     assert head is not None
     factories = len(deployment.pool_kinds)
     try:
-        pools = await load_pools(rpc, state, hex(head.number))
+        pools = await load_pools(rpc, state, hex(head.number), max_pools)
     except (RpcError, MalformedError, LoadError) as error:
         listed = ", ".join(deployment.pool_kinds)
         found = [
@@ -372,7 +381,12 @@ async def check_state(
         ]
     else:
         found = [
-            Check("pools", True, f"{pools} pools from {factories} factories")
+            Check(
+                "pools",
+                True,
+                f"{pools} pools from {factories} factories"
+                + (" (the state.max_pools bound)" if pools == max_pools else ""),
+            )
             if pools
             else Check(
                 "pools",
@@ -594,6 +608,21 @@ async def _relay(
     return found
 
 
+async def check_mev_share_bundles(
+    session: aiohttp.ClientSession, url: str, keys: Keys
+) -> list[Check]:
+    """The MEV-Share node's bundle endpoint answers and takes the searcher's signature: the
+    relays' checks (Flashbots' node signs as its relay does), named and fixed for it."""
+    return [
+        replace(
+            check,
+            name=check.name.replace("relay mev-share", "mev-share bundles", 1),
+            fix=check.fix and "check mev_share_bundle_url",
+        )
+        for check in await _relay(session, "mev-share", url, "flashbots", keys)
+    ]
+
+
 async def check_redis(url: str, timeout: float) -> Check:
     """The Redis that instances share answers PING."""
     from redis.exceptions import RedisError
@@ -628,7 +657,8 @@ async def run_checks(
     the instances share, if any; the pools and positions load into ``state`` when given (see
     :func:`check_state`)."""
     timeout = config.node.timeout_s
-    found = [check_keys(keys, config), *await _node(deployment, keys, timeout, state)]
+    node = await _node(deployment, keys, timeout, state, config.state.max_pools)
+    found = [check_keys(keys, config), *node]
     found += await _fork_node(config, deployment, timeout)
     found.append(check_simulator(config))
     if redis_url is not None:
@@ -645,4 +675,6 @@ async def run_checks(
             found += checks
         if deployment.mevshare_stream is not None:
             found.append(await check_mev_share(session, deployment.mevshare_stream))
+        if deployment.mevshare_rpc is not None and not config.dry_run:
+            found += await check_mev_share_bundles(session, deployment.mevshare_rpc, keys)
     return tuple(found)

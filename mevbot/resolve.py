@@ -66,6 +66,11 @@ def resolve_deployment(config: Config, world: World | None = None) -> Deployment
         raise ConfigError(f"{', '.join(missing)}: required for network {config.network}")
     if not config.relays and not config.dry_run:
         raise ConfigError("relays: at least one relay is needed unless dry_run = true")
+    if (config.mev_share_url is None) != (config.mev_share_bundle_url is None):
+        raise ConfigError(
+            "mev_share_url, mev_share_bundle_url: MEV-Share needs both (its stream and where "
+            'its bundles go), or "" for both'
+        )
     assert config.node.ws and config.node.http and config.executor and config.weth
     return Deployment(
         network=config.network,
@@ -82,6 +87,7 @@ def resolve_deployment(config: Config, world: World | None = None) -> Deployment
         relay_dialects={r.name: r.dialect for r in config.relays},
         aave_provider=NETWORKS[config.network].aave_v3_addresses_provider,
         mevshare_stream=config.mev_share_url,
+        mevshare_rpc=config.mev_share_bundle_url,
     )
 
 
@@ -112,6 +118,7 @@ def _on_top_of_world(config: Config, world: Deployment) -> Deployment:
             **{relay.name: relay.dialect for relay in config.relays},
         },
         mevshare_stream=config.mev_share_url or world.mevshare_stream,
+        mevshare_rpc=config.mev_share_bundle_url or world.mevshare_rpc,
     )
 
 

@@ -126,7 +126,7 @@ class Bot:
         assert head is not None
         # One block for every load: Aave events are deltas, applied from the next head on.
         if self.preloaded is None:
-            await load_pools(self.rpc, self.state, hex(head.number))
+            await load_pools(self.rpc, self.state, hex(head.number), self.config.state.max_pools)
             if d.lending_pool is not None:
                 await load_lending(self.rpc, self.state, d.lending_from_block, head.number)
             self.state.block_number, self.state.block_hash = head.number, head.hash

@@ -111,12 +111,16 @@ class TaskRow:
 @dataclass(frozen=True, slots=True)
 class PoolUpkeep:
     """The tracked pools' upkeep: V3 bitmap words asked for by quotes, fetched and dropped over
-    the fetcher's bounds; pools the state verifier compared with the node, and found drifted
-    (each reloaded), the last of them as ``last_drift``."""
+    the fetcher's bounds; pending txs that waited for a missing word and were considered again
+    once it came (``pending_retried``), forgotten when the block moved on first, or not kept
+    over a bound (``pending_unretried``); pools the state verifier compared with the node, and
+    found drifted (each reloaded), the last of them as ``last_drift``."""
 
     words_asked: int = 0
     words_fetched: int = 0
     words_dropped: int = 0
+    pending_retried: int = 0
+    pending_unretried: int = 0
     pools_checked: int = 0
     pools_drifted: int = 0
     last_drift: str | None = None
@@ -140,7 +144,8 @@ class MevShareRow:
 class MevShareStatus:
     """The MEV-Share source and its backruns: the node, whether its stream is connected, hints
     received and malformed, candidates by sizing, backruns by outcome, what landed ones paid the
-    coinbase and the users' refunds by the node's default rule (wei), the latest rows."""
+    coinbase and what their users were paid back in those blocks, read from the chain (wei), the
+    latest rows."""
 
     url: str
     connected: bool
@@ -152,7 +157,7 @@ class MevShareStatus:
     landed: int
     missed: int
     coinbase_paid_wei: int
-    refunds_due_wei: int
+    user_refunds_wei: int
     rows: tuple[MevShareRow, ...] = ()
 
 

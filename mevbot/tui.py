@@ -267,6 +267,7 @@ def pools_line(status: BotStatus) -> Text:
         f"pools verified {pools.pools_checked:,} · drifted ",
         Text(f"{pools.pools_drifted:,}", style="yellow" if pools.pools_drifted else ""),
         f" · V3 words fetched {pools.words_fetched:,}/{pools.words_asked:,}",
+        f" · txs retried {pools.pending_retried:,}",
     )
 
 
@@ -488,7 +489,7 @@ def mevshare_summary(mevshare: MevShareStatus) -> tuple[str, str]:
         f"backruns sent {mevshare.sent:,} · landed {mevshare.landed:,}"
         f" · refused {mevshare.refused:,} · missed {mevshare.missed:,}"
         f" · paid {format_eth(mevshare.coinbase_paid_wei)}"
-        f" · users' refunds {format_eth(mevshare.refunds_due_wei)}",
+        f" · users' refunds {format_eth(mevshare.user_refunds_wei)}",
     )
 
 

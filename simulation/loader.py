@@ -66,14 +66,21 @@ class AaveSnapshot:
     positions: dict[str, AavePosition]
 
 
-async def load_pools(rpc: Any, state: ChainState, block: str = "latest") -> int:
-    """Every pool of the state's factories, each kind loaded its own way; returns the count."""
+async def load_pools(
+    rpc: Any, state: ChainState, block: str = "latest", limit: int | None = None
+) -> int:
+    """The pools of the state's factories, each kind loaded its own way; returns the count.
+    ``limit`` bounds it: the kinds in the order of their first factory in ``state.factories``,
+    each factory's oldest pools first, until ``limit`` are loaded (None: every pool)."""
     by_kind: dict[PoolKind, list[str]] = {}
     for factory, kind in state.factories.items():
         by_kind.setdefault(kind, []).append(factory)
     count = 0
     for kind, factories in by_kind.items():
-        for factory, pool in await kind.load(rpc, factories, block):
+        left = None if limit is None else limit - count
+        if left == 0:
+            break
+        for factory, pool in await kind.load(rpc, factories, block, left):
             state.add_pool(factory, pool)
             count += 1
     return count

@@ -78,7 +78,17 @@ class PoolState(Protocol):
 
 
 Calls = list[tuple[str, bytes]]
-Loader = Callable[[Any, Sequence[str], str], Awaitable[list[tuple[str, PoolState]]]]
+
+
+class Loader(Protocol):
+    """Reads the pools of ``factories`` at ``block``, as ``(factory, pool)``: the oldest
+    first, in factory order, at most ``limit`` of them (None: all)."""
+
+    def __call__(
+        self, rpc: Any, factories: Sequence[str], block: str = ..., limit: int | None = ...
+    ) -> Awaitable[list[tuple[str, PoolState]]]: ...
+
+
 Rereader = Callable[[Any, Sequence[Any], str], Awaitable[list[Any]]]
 
 
@@ -88,9 +98,10 @@ class PoolKind:
 
     ``pool_topics`` are the topics of the logs its pools emit (their state changes);
     ``creation_topic`` is its factories' pool-created event, turned into the new pool by
-    ``from_creation_log``. ``load(rpc, factories, block)`` reads every pool of the factories
-    with batched calls, as ``(factory, pool)``. ``warmup(pool)`` lists the reads that pull what
-    a bundle through the pool touches into a fresh fork. ``executor_hop`` is the Executor's hop
+    ``from_creation_log``. ``load(rpc, factories, block, limit)`` reads the pools of the
+    factories (the oldest first, at most ``limit``) with batched calls, as ``(factory, pool)``.
+    ``warmup(pool)`` lists the reads that pull what a bundle through the pool touches into a
+    fresh fork. ``executor_hop`` is the Executor's hop
     kind that swaps through such a pool (``Executor.Kind``); None: the Executor cannot, and no
     strategy trades it. ``reread(rpc, pools, block)`` reads the same pools again from the node,
     as far as each knows itself (a V3 pool: the bitmap words it holds): the state verifier

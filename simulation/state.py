@@ -104,6 +104,8 @@ class PendingEffect:
     # A swap through tracked pools that would revert on this state (its minimum output or
     # maximum input out of reach): it moves nothing, though it was no stranger's trade.
     reverts: bool = False
+    # What the local state lacked to price it (e.g. a V3 bitmap word), when that left no effect.
+    missing: StateMissing | None = None
 
     @property
     def empty(self) -> bool:
@@ -214,9 +216,19 @@ class ChainState:
 
     def refresh_pool(self, pool: PoolState) -> None:
         """Replace a tracked pool's state with what was read from the node at the current block
-        (more bitmap words, or a repair): no block changed it, so no undo entry is kept."""
-        if pool.address in self.pools:
-            self.pools[pool.address] = pool
+        (more bitmap words, or a repair). The read is of this block's state, so it is undone
+        with the block: rolling the block back restores what the pool was before it (a word
+        read at a dropped block may hold that block's liquidity), and what the new branch needs
+        is read again."""
+        old = self.pools.get(pool.address)
+        if old is None:
+            return
+        block = self._current
+        if block is None and self._history and self._history[-1].number == self.block_number:
+            block = self._history[-1]
+        if block is not None:
+            block.undo.append((self.pools, pool.address, old))
+        self.pools[pool.address] = pool
 
     def pair_for(
         self, factory: str, token_a: str, token_b: str, *route_key: Any
@@ -484,9 +496,11 @@ class ChainState:
             except _SwapReverts:
                 return PendingEffect(reverts=True)
             except (StateMissing, ArithmeticError) as error:  # cannot price that far yet
-                if self.on_missing is not None and isinstance(error, StateMissing):
+                if not isinstance(error, StateMissing):
+                    return PendingEffect()
+                if self.on_missing is not None:
                     self.on_missing(error)
-                return PendingEffect()
+                return PendingEffect(missing=error)
         return PendingEffect(pools=overlay)
 
     def _apply_swap(self, swap: SwapIntent, overlay: dict[str, PoolState]) -> bool:

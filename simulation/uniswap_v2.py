@@ -58,16 +58,17 @@ async def load_pairs(
 
 
 async def load_factories(
-    rpc: Any, factories: Sequence[str], block: str = "latest"
+    rpc: Any, factories: Sequence[str], block: str = "latest", limit: int | None = None
 ) -> list[tuple[str, PoolState]]:
-    """Every pair of the factories, as ``(factory, pair)``."""
+    """The pairs of the factories, as ``(factory, pair)``: each factory's in ``allPairs``
+    order (the oldest first), at most ``limit`` in all."""
     length_fn, pair_fn = FACTORY.function("allPairsLength"), FACTORY.function("allPairs")
     lengths = await eth_calls(rpc, [(f, length_fn.encode()) for f in factories], block)
     indexed = [
         (factory, index)
         for factory, raw in zip(factories, lengths, strict=True)
         for index in range(length_fn.decode_output(raw)[0])
-    ]
+    ][:limit]
     raw_pairs = await eth_calls(rpc, [(f, pair_fn.encode(i)) for f, i in indexed], block)
     pairs = [pair_fn.decode_output(raw)[0].lower() for raw in raw_pairs]
     return await load_pairs(rpc, [(f, p) for (f, _), p in zip(indexed, pairs, strict=True)], block)

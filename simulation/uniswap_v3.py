@@ -166,9 +166,10 @@ async def load_pools(
 
 
 async def load_factories(
-    rpc: Any, factories: Sequence[str], block: str = "latest"
+    rpc: Any, factories: Sequence[str], block: str = "latest", limit: int | None = None
 ) -> list[tuple[str, PoolState]]:
-    """Every pool the factories created up to ``block``, as ``(factory, pool)``."""
+    """The pools the factories created up to ``block``, as ``(factory, pool)``: in the order
+    of their ``PoolCreated`` logs (the oldest first), at most ``limit``."""
     answers = await rpc.batch(
         [
             (
@@ -194,7 +195,7 @@ async def load_factories(
         except (ValueError, TypeError) as error:
             raise LoadError(f"V3 factory {factory}: bad PoolCreated log: {error}") from None
         pools.extend((factory, pool.address) for pool in created)
-    return await load_pools(rpc, pools, block)
+    return await load_pools(rpc, pools[:limit], block)
 
 
 async def reread(rpc: Any, pools: Sequence[V3Pool], block: str = "latest") -> list[V3Pool]:

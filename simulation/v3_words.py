@@ -5,10 +5,11 @@ A V3 pool loads the bitmap words around its price; a swap that reaches a word be
 catches one hands it to :meth:`WordFetcher.want` (synchronous and cheap: the hot path never
 waits on the node). :meth:`WordFetcher.run` then reads what was asked, one batch of
 ``tickBitmap`` calls and one of ``ticks`` per round (:func:`simulation.uniswap_v3.read_words`),
-at the state's block, and merges the words into the pool if the state is still at that block
-(a block applied meanwhile may hold a Mint or Burn in a word the pool did not know, which the
-pool skipped: the words are then read again at the new block). From then on the same swap is
-quoted exactly.
+at the state's block, and merges the words into the pool if the state is still at that block,
+the same number and hash (a block applied meanwhile may hold a Mint or Burn in a word the pool
+did not know, which the pool skipped: the words are then read again at the new block). From
+then on the same swap is quoted exactly. A merge is undone with its block if a reorg drops it
+(:meth:`~simulation.state.ChainState.refresh_pool`); what the new branch needs is asked again.
 
 Bounds: each miss asks for the missing word and :data:`SPREAD` − 1 more beyond it in the
 direction the price went (a swap that crossed one word is likely to cross the next); at most
@@ -20,13 +21,20 @@ A block's logs that moved a pool's price also ask (:meth:`WordFetcher.follow`): 
 next to the new price that the pool does not know, so that the loaded window follows the price.
 A Mint or Burn in a word the pool does not know is skipped by the pool; the word's state is what
 the node returns when it is fetched.
+
+Whoever's work stopped at a missing word may leave it waiting (:meth:`WordFetcher.wait`, e.g. a
+pending tx that left no effect): once the word is merged, at the block it was missed at, the
+fetcher hands it to :attr:`WordFetcher.on_ready` (e.g. the engine's pending path, which considers
+the tx again, now quoted exactly). What waits is bounded (:data:`MAX_WAITING`, past it counted as
+dropped) and forgotten, counted as expired, once the state moves to another block: the tx may
+be mined by then, and the state it missed against is gone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,12 +51,16 @@ SPREAD = 4
 MAX_QUEUED = 1024
 BATCH_WORDS = 64
 MAX_WORDS_PER_POOL = 128
+MAX_WAITING = 256
 
 
 @dataclass(frozen=True, slots=True)
 class WordCounts:
     """What the fetcher did: misses reported, words asked for, fetched and merged, dropped over
-    a bound, read again after the state moved on, and rounds whose reads failed."""
+    a bound, read again after the state moved on, and rounds whose reads failed; and of the
+    work left waiting for a word: how much was handed back once it came (``ready``), forgotten
+    when the block moved on (``expired``), or not kept over :data:`MAX_WAITING`
+    (``waiting_dropped``)."""
 
     misses: int = 0
     asked: int = 0
@@ -56,6 +68,9 @@ class WordCounts:
     dropped: int = 0
     reread: int = 0
     failed_rounds: int = 0
+    ready: int = 0
+    expired: int = 0
+    waiting_dropped: int = 0
 
 
 def _wanted_words(pool: V3Pool, word: int) -> list[int]:
@@ -81,6 +96,11 @@ class WordFetcher:
         self._reading: set[tuple[str, int]] = set()
         self._wake = asyncio.Event()
         self._counts = {name: 0 for name in WordCounts.__slots__}
+        # (pool, word) -> what waits for it, all missed at block _waiting_block (number, hash).
+        self._waiting: dict[tuple[str, int], list[Any]] = {}
+        self._waiting_count = 0
+        self._waiting_block = (0, "")
+        self.on_ready: Callable[[Any], None] | None = None
 
     def attach(self) -> None:
         """Hear every miss the state's pending path runs into."""
@@ -100,6 +120,39 @@ class WordFetcher:
         pool = self.state.pools.get(missing.pool)
         if isinstance(pool, V3Pool):
             self._ask(pool, _wanted_words(pool, missing.word))
+
+    def wait(self, missing: StateMissing, item: Any) -> None:
+        """Keep ``item`` until ``missing``'s word is merged at the current block, then hand it
+        to :attr:`on_ready` (see the module docstring); other misses are not waited for."""
+        if not isinstance(missing, MissingTickWordError) or self.on_ready is None:
+            return
+        self._expire()
+        if self._waiting_count >= MAX_WAITING:
+            self._counts["waiting_dropped"] += 1
+            return
+        self._waiting.setdefault((missing.pool, missing.word), []).append(item)
+        self._waiting_count += 1
+
+    def _at(self) -> tuple[int, str]:
+        return self.state.block_number, self.state.block_hash
+
+    def _expire(self) -> None:
+        """Forget what waits for a block the state has left."""
+        if self._waiting_block != self._at():
+            self._counts["expired"] += self._waiting_count
+            self._waiting.clear()
+            self._waiting_count = 0
+            self._waiting_block = self._at()
+
+    def _hand_back(self, address: str, words: Iterable[int]) -> None:
+        """What waited for ``words`` of ``address``, now merged, to :attr:`on_ready`."""
+        self._expire()
+        for word in words:
+            for item in self._waiting.pop((address, word), ()):
+                self._waiting_count -= 1
+                self._counts["ready"] += 1
+                assert self.on_ready is not None
+                self.on_ready(item)
 
     def follow(self, addresses: Iterable[str]) -> None:
         """Keep the words next to each pool's current tick's word known: a block's logs that
@@ -152,7 +205,7 @@ class WordFetcher:
             taken += len(words)
             if taken >= BATCH_WORDS:
                 break
-        block = self.state.block_number
+        block, at = self.state.block_number, self._at()
         try:
             read = await read_words(self.rpc, wanted, hex(block) if block else "latest")
         except (LoadError, ChainError) as error:
@@ -162,7 +215,7 @@ class WordFetcher:
         finally:
             for pool, words in wanted:
                 self._reading.difference_update((pool.address, w) for w in words)
-        if self.state.block_number != block:
+        if self._at() != at:  # another block, or the same height on another branch
             for pool, words in wanted:
                 self._queue.setdefault(pool.address, set()).update(words)
                 self._queued += len(words)
@@ -179,3 +232,4 @@ class WordFetcher:
                 log.warning("V3 pool %s: fetched words do not fit: %s", pool.address, error)
                 continue
             self._counts["fetched"] += len(words)
+            self._hand_back(pool.address, words)

@@ -7,9 +7,10 @@ rules would leave one quietly wrong, and every quote through it with it.
 is checked in turn), reads them again with their kind's ``reread`` (V2: the reserves; V3:
 slot0's price and tick, the in-range liquidity, and the bitmap words the pool holds with their
 ticks) at the state's block, and compares. A pool that differs is logged (one line: which pool,
-which fields) and replaced by what the node has. If the state moved to another block while the
-reads were out, the round compares nothing (a log of the new block may explain the difference)
-and is counted as skipped.
+which fields) and replaced by what the node has (undone with the block if a reorg drops it: see
+:meth:`~simulation.state.ChainState.refresh_pool`). If the state moved to another block (or the
+same height on another branch) while the reads were out, the round compares nothing (a log of
+the new block may explain the difference) and is counted as skipped.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ class StateVerifier:
 
     async def verify(self) -> list[str]:
         """One round over the next sample; returns the addresses found drifted (reloaded)."""
-        block = self.state.block_number
+        block, block_hash = self.state.block_number, self.state.block_hash
         at = hex(block) if block else "latest"
         compared: list[tuple[PoolState, PoolState]] = []
         try:
@@ -98,7 +99,7 @@ class StateVerifier:
             self._count(rounds=1, failed=1)
             log.warning("state verifier: reading pools at block %d failed: %s", block, error)
             return []
-        if self.state.block_number != block:
+        if (self.state.block_number, self.state.block_hash) != (block, block_hash):
             self._count(rounds=1, skipped=1)
             return []
         drifted = []

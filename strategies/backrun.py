@@ -31,21 +31,30 @@ from simulation.arbitrage import (
 )
 from simulation.candidates import Candidate
 from simulation.pool_kinds import executor_hop
-from simulation.pools import PoolState
+from simulation.pools import PoolState, StateMissing
 from simulation.state import ChainState
 from strategies.base import BlockContext, PendingContext
+
+# The search's best input is its exact maximum over what the pools can price; when the true
+# optimum lies past a pool's loaded state, that maximum sits at the edge of it. An input 1/16
+# past the best probes for that edge (a trade within 1/16 of it asks too: the next, larger,
+# trade through the pool needs what lies beyond anyway).
+PROBE_SHIFT = 4
 
 
 @dataclass(slots=True)
 class BackrunStats:
     """Counters for metrics: pending txs that moved a tracked pool, those skipped because the
-    victim's signed envelope was unknown, candidates proposed, cycle-index rebuilds."""
+    victim's signed envelope was unknown, candidates proposed, cycle-index rebuilds, and best
+    trades found at the edge of what their pools' local state prices (more of it was asked
+    for)."""
 
     triggers: int = 0
     skipped_no_raw: int = 0
     candidates: int = 0
     block_candidates: int = 0
     cycle_rebuilds: int = 0
+    search_misses: int = 0
 
 
 def _closed_form(cycle: Cycle, pools: Mapping[str, PoolState]) -> bool:
@@ -61,6 +70,12 @@ def cycle_id(cycle: Cycle) -> str:
     """A short stable name for a cycle (its idempotency key part)."""
     text = ",".join((cycle.start_token, *cycle.pools))
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def _probe(amount_in: int) -> int:
+    """An input a little past ``amount_in``: a trade that cannot be priced there was capped by
+    what the local state knows (the search stops where a pool raises StateMissing)."""
+    return amount_in + (amount_in >> PROBE_SHIFT) + 1
 
 
 def _capped(opportunity: Opportunity, pools: Mapping[str, PoolState], max_amount_in: int) -> int:
@@ -167,7 +182,7 @@ class BackrunArbitrage:
         cycles = list(cycles)
         closed = any(_closed_form(c, pools) for c in cycles)
         mixed = not closed or any(pools[p].constant_product(True) is None for p in moved)
-        found = self._best(cycles, pools, SEARCH_BUDGET if mixed else 0)
+        found = self._best(cycles, pools, state, SEARCH_BUDGET if mixed else 0)
         if found is None:
             return None
         opportunity, amount_in, profit = found
@@ -197,6 +212,7 @@ class BackrunArbitrage:
         self,
         cycles: Iterable[Cycle],
         pools: Mapping[str, PoolState],
+        state: ChainState,
         search_budget: int = SEARCH_BUDGET,
     ) -> tuple[Opportunity, int, int] | None:
         """The best opportunity with its (possibly capped) input and exact profit, if it pays
@@ -206,12 +222,29 @@ class BackrunArbitrage:
         )
         if opportunity is None:
             return None
+        self._ask_past_edge(opportunity, pools, state)
         if self.max_amount_in is None or opportunity.amount_in <= self.max_amount_in:
             return opportunity, opportunity.amount_in, opportunity.profit
         profit = _capped(opportunity, pools, self.max_amount_in)
         if profit < self.min_expected_profit_wei:
             return None
         return opportunity, self.max_amount_in, profit
+
+    def _ask_past_edge(
+        self, opportunity: Opportunity, pools: Mapping[str, PoolState], state: ChainState
+    ) -> None:
+        """A best trade the pools' local state cannot price a little further (see
+        :data:`PROBE_SHIFT`) was likely capped by it: what is missing goes to the state's
+        ``on_missing`` (e.g. the V3 word fetcher), so that the next search is not capped."""
+        if state.on_missing is None or _closed_form(opportunity.cycle, pools):
+            return
+        try:
+            opportunity.cycle.amounts(pools, _probe(opportunity.amount_in))
+        except StateMissing as missing:
+            self.stats.search_misses += 1
+            state.on_missing(missing)
+        except ArithmeticError:  # past what a pool takes at all: nothing to fetch
+            return
 
     # ------------------------------------------------------------------ blocks
 
@@ -226,18 +259,19 @@ class BackrunArbitrage:
             pools = changes.pools | self._open_pools
             touching = self.cycles.cycles_touching
             cycles = list(dict.fromkeys(c for pool in pools for c in touching(pool)))
-        candidates = self._disjoint_candidates(cycles, state.pools, context)
+        candidates = self._disjoint_candidates(cycles, state, context)
         self._open_pools = frozenset(p for c in candidates for p in c.action.pools)
         return candidates
 
     def _disjoint_candidates(
-        self, cycles: Sequence[Cycle], pools: Mapping[str, PoolState], context: BlockContext
+        self, cycles: Sequence[Cycle], state: ChainState, context: BlockContext
     ) -> list[Candidate]:
         """Best trades one after another, each on pools none of the earlier ones use, so that
         all of them can land in the same block."""
         candidates: list[Candidate] = []
+        pools = state.pools
         while cycles and len(candidates) < self.max_block_candidates:
-            found = self._best(cycles, pools)
+            found = self._best(cycles, pools, state)
             if found is None:
                 break
             opportunity, amount_in, profit = found

@@ -1,6 +1,6 @@
 """End to end on the devnet: pending victim -> bot -> relay -> builder -> landed, exact profit;
 and a private swap -> the MEV-Share node's hint -> the bot's backrun -> landed behind it, with
-the user's refund measured on chain."""
+the user's refund measured on chain in that same block."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from eth_utils import to_checksum_address
 from fault_support import landed_in
 
 from anvil import artifacts
+from anvil.builder import PAYOUT_GAS
 from anvil.private_flow import EXACT_HINTS
 from anvil.stack import DevnetStack
 from anvil.svr import SVR_OPERATOR_KEY, forward_secondary
@@ -266,12 +267,19 @@ async def test_a_private_swap_is_backrun_through_the_node_and_its_user_refunded(
     assert payment >= row.coinbase_wei > 0  # the coinbase transfer inside our tx, plus tips
     assert desk.status().landed == 1 and desk.status().coinbase_paid_wei == row.coinbase_wei
 
-    # The builder's refund desk pays the user after the block: exactly 90% of our payment.
-    before = int(await rpc.call("eth_getBalance", [trader, hex(report.number)]), 16)
-    paid = await mine(stack, bot)
-    after = int(await rpc.call("eth_getBalance", [trader, hex(paid.number)]), 16)
-    assert after - before == payment * 90 // 100
-    assert stack.matchmaker.stats().refunds_wei == payment * 90 // 100
+    # The builder pays the user in that block, right behind our backrun: 90% of our payment
+    # less the payout's 30,000 gas at the base fee. Measured on chain: the user's balance over
+    # the block grew by the refund less its swap's fee.
+    refund = payment * 90 // 100 - PAYOUT_GAS * int(block["baseFeePerGas"], 16)
+    receipt = await rpc.call("eth_getTransactionReceipt", [victim.hash])
+    fee = int(receipt["gasUsed"], 16) * int(receipt["effectiveGasPrice"], 16)
+    before = int(await rpc.call("eth_getBalance", [trader, hex(report.number - 1)]), 16)
+    after = int(await rpc.call("eth_getBalance", [trader, hex(report.number)]), 16)
+    assert after - before == refund - fee
+    assert stack.matchmaker.stats().refunds_wei == refund
+    # The bot read the same refund from that block: in its status and its ledger.
+    assert desk.status().user_refunds_wei == refund
+    assert desk.ledger.user_refunds_wei() == refund
 
 
 async def test_an_svr_update_sent_privately_is_backrun_with_a_liquidation(stack_and_bot):
@@ -327,7 +335,7 @@ async def test_an_svr_update_sent_privately_is_backrun_with_a_liquidation(stack_
         "eth_getLogs",
         [
             {
-                "address": world.lending["pool"],
+                "address": world.aave["pool"],
                 "topics": ["0x" + LIQUIDATION_CALL.hex()],
                 "fromBlock": hex(report.number),
                 "toBlock": hex(report.number),

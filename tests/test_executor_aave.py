@@ -70,7 +70,11 @@ def test_a_flash_loan_liquidation_gains_exactly_the_sized_profit(world: World):
     with pytest.raises(DeployError, match="executor: profit below minimum"):
         d.transact("Executor", world.executor, "liquidate", *args, profit + 1, 0, sender=owner)
     d.rpc("evm_setNextBlockTimestamp", at)
-    d.transact("Executor", world.executor, "liquidate", *args, profit, 0, sender=owner)
+    # Its own gas limit: anvil estimates at the pending block's time, and the indexes Aave then
+    # accrues at this block's time cost more gas than that estimate.
+    d.transact(
+        "Executor", world.executor, "liquidate", *args, profit, 0, sender=owner, gas=2_000_000
+    )
 
     after = _balance(d, usdc, world.executor), _balance(d, weth, world.executor)
     assert (after[0] - before[0], after[1] - before[1]) == (profit, 0)

@@ -1,5 +1,5 @@
 """The devnet MEV-Share node: hints on its stream, searchers' backruns merged behind private txs,
-landing in the same block, and the user's refund paid on chain.
+landing in the same block, and the user's refund paid on chain in that block.
 
 The rule checks port the expectations of flashbots/mev-share-node's own tests as our cases
 (``bundle_validation_test.go`` TestMergeInclusionIntervals, ``hints_test.go``
@@ -19,6 +19,7 @@ import pytest
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
+from anvil.builder import PAYOUT_GAS
 from anvil.matchmaker import (
     UNISWAP_V2_SWAP,
     UNISWAP_V3_SWAP,
@@ -243,14 +244,24 @@ async def test_private_swap_is_backrun_in_its_block_and_the_user_refunded(net: N
     assert [m.backrun_hash for m in matched] == [backrun.hash]
     # The backrun's coinbase payment is its bid plus its priority fee.
     assert matched[0].payment > BACKRUN_BID
-    expected = matched[0].payment * 90 // 100
+    # The builder pays 90% of it, less the payout's 30,000 gas at the base fee, in this block,
+    # by a transfer from its fee recipient right behind the backrun.
+    expected = matched[0].payment * 90 // 100 - PAYOUT_GAS * int(block["baseFeePerGas"], 16)
     assert matched[0].refund == expected
+    payout = await stack.rpc.call("eth_getTransactionByHash", [txs[at + 2]])
+    assert (payout["from"].lower(), payout["to"].lower()) == (
+        stack.builder.coinbase,
+        user_tx.sender,
+    )
+    assert int(payout["value"], 16) == expected and matched[0].refund_tx == txs[at + 2]
 
-    # The refund desk pays after the block; the user's balance grows by exactly the refund.
-    before = await _balance(stack, user_tx.sender, report.number)
-    paid = await stack.builder.build_block()
-    assert await _balance(stack, user_tx.sender, paid.number) - before == expected
+    # Measured on chain in that block: the user's balance grew by the refund less its swap's fee.
+    receipt = await stack.rpc.call("eth_getTransactionReceipt", [user_tx.hash])
+    fee = int(receipt["gasUsed"], 16) * int(receipt["effectiveGasPrice"], 16)
+    before = await _balance(stack, user_tx.sender, report.number - 1)
+    assert await _balance(stack, user_tx.sender, report.number) - before == expected - fee
     assert stack.matchmaker.stats().backruns_landed == 1
+    assert stack.matchmaker.stats().refunds_wei == expected
 
 
 async def test_a_backrun_of_an_unknown_order_is_refused_and_a_lone_order_lands(
@@ -364,7 +375,9 @@ async def test_the_best_backrun_wins_and_a_reverting_one_is_refused(net: Net) ->
     txs = [h.lower() for h in block["transactions"]]
     assert txs[txs.index(user_tx.hash) + 1] == high.hash and low.hash not in txs
     (matched,) = stack.matchmaker.matched
-    assert matched.backrun_hash == high.hash and matched.refund == matched.payment * 90 // 100
+    base_fee = int(block["baseFeePerGas"], 16)
+    assert matched.backrun_hash == high.hash
+    assert matched.refund == matched.payment * 90 // 100 - PAYOUT_GAS * base_fee
     stats = stack.matchmaker.stats()
     assert (stats.backruns, stats.backruns_refused, stats.backruns_landed) == (2, 1, 1)
     # The order is settled: a late backrun of it finds nothing to backrun.

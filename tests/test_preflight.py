@@ -90,8 +90,10 @@ def _devnet(net: Net, extra: str = "") -> str:
 
 
 def _sepolia(ws: str, http: str, executor: str, timeout_s: float = 10.0) -> str:
+    # The local node stands for sepolia; Flashbots' MEV-Share node cannot be reached from here.
     return (
         f'network = "sepolia"\nexecutor = "{executor}"\ndry_run = true\n'
+        'mev_share_url = ""\nmev_share_bundle_url = ""\n'
         f'[node]\nws = "{ws}"\nhttp = "{http}"\ntimeout_s = {timeout_s}\n'
     )
 

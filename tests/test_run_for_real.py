@@ -215,13 +215,14 @@ def test_doctor_shows_each_broken_part_with_its_fix_and_exits_1(tmp_path, devnet
     try:
         world = json.loads(world_json.read_text())
         closed = free_port()
-        # A sepolia config pointed at the devnet's node: the wrong chain, a closed relay and
-        # MEV-Share stream.
+        # A sepolia config pointed at the devnet's node: the wrong chain, a closed relay,
+        # MEV-Share stream and MEV-Share bundle endpoint.
         sepolia = tmp_path / "sepolia.toml"
         sepolia.write_text(
             f'network = "sepolia"\nexecutor = "{world["executor"]}"\n'
             f'weth = "{world["tokens"]["WETH"]["address"]}"\n'
             f'mev_share_url = "http://127.0.0.1:{closed}/"\n'
+            f'mev_share_bundle_url = "http://127.0.0.1:{closed}/"\n'
             f'[node]\nws = "{world["rpc"]["ws"]}"\nhttp = "{world["rpc"]["http"]}"\n'
             f'[[relays]]\nname = "closed"\nurl = "http://127.0.0.1:{closed}"\n'
         )
@@ -232,7 +233,7 @@ def test_doctor_shows_each_broken_part_with_its_fix_and_exits_1(tmp_path, devnet
         doctor = _mevbot("doctor", "--config", str(sepolia), env=ENV | keys)
         assert doctor.returncode == 1, doctor.stdout + doctor.stderr
         rows = _doctor_rows(doctor.stdout)
-        for name in ("node", "fork node", "relay closed", "mev-share"):
+        for name in ("node", "fork node", "relay closed", "mev-share", "mev-share bundles"):
             assert rows[name].lstrip().startswith("✖"), doctor.stdout
         wrong = "is chain 31337 (devnet), but the config is for sepolia (chain 11155111)"
         assert wrong in rows["node"] and "point node.ws at a sepolia node" in rows["node"]
@@ -240,7 +241,9 @@ def test_doctor_shows_each_broken_part_with_its_fix_and_exits_1(tmp_path, devnet
         assert "check the relay URL" in rows["relay closed"]
         assert f"127.0.0.1:{closed}: connection refused" in rows["mev-share"]
         assert "check mev_share_url" in rows["mev-share"]
-        assert "4 failed" in doctor.stdout
+        assert f"127.0.0.1:{closed}: connection refused" in rows["mev-share bundles"]
+        assert "check mev_share_bundle_url" in rows["mev-share bundles"]
+        assert "5 failed" in doctor.stdout
         assert keys["MEVBOT_EXECUTOR_KEY"][2:] not in doctor.stdout + doctor.stderr
 
         nothing = "0x000000000000000000000000000000000000dead"

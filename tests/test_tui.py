@@ -557,7 +557,7 @@ def sample_mevshare() -> MevShareStatus:
         landed=4,
         missed=8,
         coinbase_paid_wei=6 * 10**15,
-        refunds_due_wei=54 * 10**14,
+        user_refunds_wei=54 * 10**14,
         rows=rows,
     )
 

@@ -5,7 +5,7 @@ victim, for exactly the simulated balance changes."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from e2e_support import balances, block_tx_hashes, mine, sent_for, stack_with_bot, until
@@ -35,9 +35,16 @@ def _weth_usdc_pool(stack: DevnetStack, fee: int) -> dict:
     return pool
 
 
-async def _backrun_lands(stack: DevnetStack, bot: Bot, swap: UserSwap, trader: str) -> None:
-    """Send ``swap``'s txs from ``trader``; the bot's backrun must land right behind the router
-    call with the executor's and its owner's balances changing exactly as simulated."""
+async def _backrun_lands(
+    stack: DevnetStack,
+    bot: Bot,
+    swap: UserSwap,
+    trader: str,
+    before_victim: Callable[[], object] = lambda: None,
+) -> None:
+    """Send ``swap``'s txs from ``trader`` (``before_victim`` called just before); the bot's
+    backrun must land right behind the router call with the executor's and its owner's balances
+    changing exactly as simulated."""
     world = stack.world
     rpc = stack.rpc
     weth = world.tokens["WETH"]["address"]
@@ -63,6 +70,7 @@ async def _backrun_lands(stack: DevnetStack, bot: Bot, swap: UserSwap, trader: s
         )
         for step in swap.steps
     ]
+    before_victim()
     for tx in txs:
         await rpc.call("eth_sendRawTransaction", [tx.raw_hex])
     victim = txs[-1].hash

@@ -81,7 +81,9 @@ def _created(log: Log) -> PoolState:
     )
 
 
-async def _load(rpc: Any, factories: Any, block: str) -> list[tuple[str, PoolState]]:
+async def _load(
+    rpc: Any, factories: Any, block: str = "latest", limit: int | None = None
+) -> list[tuple[str, PoolState]]:
     return []  # the toy has no chain presence: its pools arrive by their factory's event
 
 

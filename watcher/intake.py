@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,11 +43,13 @@ def decoded_trade(tx: PendingTx, intent: Intent | None) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Admitted:
-    """An event let through; ``intent`` is the decoded call for pending txs (None otherwise)."""
+    """An event let through; ``intent`` is the decoded call for pending txs (None otherwise),
+    ``decode_ms`` what decoding it took."""
 
     event: Event
     intent: Intent | None
     relevant: bool
+    decode_ms: float = 0.0
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -102,7 +105,9 @@ class Intake:
                 self._control.append(Admitted(event, None, True))
             self._wake()
             return True
+        start = time.monotonic_ns()
         intent = self.decoder.decode_tx(event)
+        decode_ms = (time.monotonic_ns() - start) / 1e6
         is_relevant = self.relevant(event, intent)
         if is_relevant:
             self._await_room()
@@ -122,7 +127,7 @@ class Intake:
                 else:
                     self._relevant.popleft()
                     self.shed["relevant"] += 1
-            admitted = Admitted(event, intent, is_relevant)
+            admitted = Admitted(event, intent, is_relevant, decode_ms)
             (self._relevant if is_relevant else self._irrelevant).append(admitted)
         self._wake()
         return True

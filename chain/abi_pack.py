@@ -77,17 +77,21 @@ def _fixed_bytes(size: int) -> Encode:
     return encode
 
 
-def _split_tuple(inner: str) -> list[str]:
-    parts, depth, start = [], 0, 0
-    for index, char in enumerate(inner):
+def split_top_level(types: str) -> list[str]:
+    """The comma-separated types of a tuple's inside, nested tuples kept whole."""
+    parts: list[str] = []
+    depth = 0
+    start = 0
+    for i, char in enumerate(types):
         if char == "(":
             depth += 1
         elif char == ")":
             depth -= 1
         elif char == "," and depth == 0:
-            parts.append(inner[start:index])
-            start = index + 1
-    parts.append(inner[start:])
+            parts.append(types[start:i])
+            start = i + 1
+    if types:
+        parts.append(types[start:])
     return parts
 
 
@@ -108,7 +112,7 @@ def _tuple(fields: list[Encode]) -> Encode:
 def _static(kind: str) -> Encode | None:
     """The encoder of a static type, or None for a type this module does not pack."""
     if kind.startswith("(") and kind.endswith(")"):
-        fields = [_static(part) for part in _split_tuple(kind[1:-1])]
+        fields = [_static(part) for part in split_top_level(kind[1:-1])]
         if any(field is None for field in fields):
             return None
         return _tuple(fields)  # type: ignore[arg-type]

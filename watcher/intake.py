@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,11 +43,13 @@ def decoded_trade(tx: PendingTx, intent: Intent | None) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Admitted:
-    """An event let through; ``intent`` is the decoded call for pending txs (None otherwise)."""
+    """An event let through; ``intent`` is the decoded call for pending txs (None otherwise);
+    ``at`` the ``time.monotonic_ns()`` it was let in (the hand-over to the consumer starts)."""
 
     event: Event
     intent: Intent | None
     relevant: bool
+    at: int = 0
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -99,7 +102,7 @@ class Intake:
                 self.offered += 1
                 if len(self._control) == self._control.maxlen:
                     self.shed["control"] += 1
-                self._control.append(Admitted(event, None, True))
+                self._control.append(Admitted(event, None, True, time.monotonic_ns()))
             self._wake()
             return True
         intent = self.decoder.decode_tx(event)
@@ -122,7 +125,7 @@ class Intake:
                 else:
                     self._relevant.popleft()
                     self.shed["relevant"] += 1
-            admitted = Admitted(event, intent, is_relevant)
+            admitted = Admitted(event, intent, is_relevant, time.monotonic_ns())
             (self._relevant if is_relevant else self._irrelevant).append(admitted)
         self._wake()
         return True

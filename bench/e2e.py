@@ -60,6 +60,7 @@ from chain.rpc import Rpc, StreamRpc, connect
 from mevbot.config import load_config
 from mevbot.counters import Count, Tally
 from mevbot.deployment import deployment_from_world, devnet_keys
+from mevbot.latency import STAGES
 from mevbot.runtime import Bot
 from mevbot.submitter import Verdict
 from simulation.candidates import Candidate
@@ -72,18 +73,9 @@ VICTIM_BPS = 250  # of the pool's reserve of the token sold: prices move ~5%
 SWAP = artifacts.load("UniswapV2Router02").abi.function("swapExactTokensForTokens")
 VERDICT_TIMEOUT_S = 10.0
 VERDICT_POLL_S = 0.05
-# The bot's stages from the frame to the relay's answer, in order (mevbot.latency.STAGES).
-ENGINE_STAGES = (
-    "intake",
-    "handover",
-    "state",
-    "strategy",
-    "queue",
-    "sign",
-    "simulate",
-    "ledger",
-    "submit",
-)
+# The bot's stages from the frame to the relay's answer, in order (decode is the intake's, and
+# timed here on its own).
+ENGINE_STAGES = tuple(s for s in STAGES if s not in ("decode", "wire_to_relay"))
 
 
 class StageLog:

@@ -58,6 +58,7 @@ from mevbot.latency import LatencyBook
 from mevbot.status import OpportunityRow
 from simulation.actions import GasShape
 from simulation.candidates import Candidate
+from simulation.prepared import signed_here
 from simulation.simulator import ETH, SimResult, SimulationError, Simulator, next_base_fee
 
 log = logging.getLogger("mevbot.submitter")
@@ -555,6 +556,7 @@ class Submitter:
             )
         except (BundleBuildError, ValueError) as error:
             return f"unbundleable: {error}"
+        signed_here(plan.our_tx.raw, plan.our_tx.sender)
         self.latency.record_ns("sign", sign_start, time.monotonic_ns())
         return Member(candidate, bid, limit, plan)
 

@@ -22,7 +22,7 @@ from simulation.actions import HopArbitrageAction, SwapHop
 from simulation.backends import open_simulator
 from simulation.fork import AnvilForkSimulator
 from simulation.node_sim import NodeSimulator
-from simulation.prepared import decode_signed
+from simulation.prepared import decode_signed, signed_here
 from simulation.revm_backend import RevmSimulator
 from simulation.simulator import (
     SimCall,
@@ -92,6 +92,9 @@ def test_signed_envelopes_decode_to_their_fields_and_signer(
     )
     if kind == 1:
         assert decoded.access_list == ((to.lower(), (7,)),)
+    # Noted as signed here, it decodes to the same tx without recovering its sender.
+    signed_here(raw, _SENDER.upper().replace("0X", "0x"))
+    assert decode_signed.__wrapped__(raw) == decoded
 
 
 @settings(max_examples=200, deadline=None)

@@ -3,8 +3,8 @@
 A signed envelope (legacy with or without EIP-155, EIP-2930, EIP-1559) is decoded with ``rlp``
 and its sender recovered with coincurve, so a victim tx is simulated with its real sender,
 nonce, gas limit and fees. Decoding is cached by the raw bytes: the same pending tx is usually
-simulated several times (once per candidate backrun). A tx this process signed skips the
-recovery (:func:`signed_here`). Blob and set-code txs are refused with a
+simulated several times (once per candidate backrun). The simulator's decode of a tx this
+process signed skips the recovery (:func:`signed_here`). Blob and set-code txs are refused with a
 :class:`~chain.types.MalformedError` (they cannot be replayed from their fields alone here).
 """
 
@@ -111,7 +111,13 @@ def _decode_list(payload: bytes, length: int, kind: str) -> list[object]:
 
 @lru_cache(maxsize=4096)
 def decode_signed(raw: bytes) -> PreparedTx:
-    """Decode a signed EIP-2718 envelope; :class:`MalformedError` if it is not one we can run."""
+    """Decode a signed EIP-2718 envelope; :class:`MalformedError` if it is not one we can run.
+    Its sender is always recovered from the signature (a relay or builder checks it)."""
+    return _decode(raw, None)
+
+
+def _decode(raw: bytes, sender: str | None) -> PreparedTx:
+    """:func:`decode_signed`, the sender given or (None) recovered."""
     if not raw:
         raise MalformedError("signed tx: empty")
     first = raw[0]
@@ -154,7 +160,6 @@ def decode_signed(raw: bytes) -> PreparedTx:
         raise MalformedError(f"signed tx: type {first} is not supported by the simulator")
     if not isinstance(data, bytes):
         raise MalformedError("signed tx: data is not bytes")
-    sender = _SIGNED_HERE.get(raw)
     if sender is None:
         sender = _recover(keccak(prefix + rlp.encode(signed)), y_parity, r, s)
     return PreparedTx(
@@ -183,8 +188,10 @@ def prepare(txs: Sequence[bytes | SimCall], env: BlockEnv) -> tuple[PreparedTx, 
     prepared = []
     for index, tx in enumerate(txs):
         if isinstance(tx, bytes | bytearray | memoryview):
+            raw = bytes(tx)
+            sender = _SIGNED_HERE.get(raw)
             try:
-                prepared.append(decode_signed(bytes(tx)))
+                prepared.append(decode_signed(raw) if sender is None else _decode(raw, sender))
             except MalformedError as error:
                 raise SimulationError(f"tx {index}: {error.reason}") from None
         else:

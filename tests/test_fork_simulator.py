@@ -23,9 +23,10 @@ from simulation.actions import HopArbitrageAction, SwapHop
 from simulation.backends import open_simulator
 from simulation.fork import AnvilForkSimulator
 from simulation.node_sim import NodeSimulator
-from simulation.prepared import decode_signed
+from simulation.prepared import decode_signed, prepare, signed_here
 from simulation.revm_backend import RevmSimulator
 from simulation.simulator import (
+    BlockEnv,
     SimCall,
     SimResult,
     SimulationError,
@@ -40,6 +41,9 @@ ERC20 = load_artifact("ERC20Token").abi
 # -- pure parts -------------------------------------------------------------------------------
 _KEY = ANVIL_DEV_KEYS[7]
 _SENDER = Account.from_key(_KEY).address.lower()
+_ENV = BlockEnv(
+    number=2, timestamp=24, base_fee=10**9, coinbase="0x" + "c0" * 20, gas_limit=30_000_000
+)
 _addresses = st.binary(min_size=20, max_size=20).map(lambda b: to_checksum_address(b))
 _fees = st.integers(min_value=0, max_value=10**12)
 
@@ -93,6 +97,9 @@ def test_signed_envelopes_decode_to_their_fields_and_signer(
     )
     if kind == 1:
         assert decoded.access_list == ((to.lower(), (7,)),)
+    # Noted as signed here, the simulator prepares the same tx without recovering its sender.
+    signed_here(raw, _SENDER.upper().replace("0X", "0x"))
+    assert prepare([raw], _ENV) == (decoded,)
 
 
 @settings(max_examples=200, deadline=None)

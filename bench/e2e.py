@@ -60,6 +60,7 @@ from chain.rpc import Rpc, StreamRpc, connect
 from mevbot.config import load_config
 from mevbot.counters import Count, Tally
 from mevbot.deployment import deployment_from_world, devnet_keys
+from mevbot.latency import STAGES
 from mevbot.runtime import Bot
 from mevbot.submitter import Verdict
 from simulation.candidates import Candidate
@@ -72,7 +73,9 @@ VICTIM_BPS = 250  # of the pool's reserve of the token sold: prices move ~5%
 SWAP = artifacts.load("UniswapV2Router02").abi.function("swapExactTokensForTokens")
 VERDICT_TIMEOUT_S = 10.0
 VERDICT_POLL_S = 0.05
-ENGINE_STAGES = ("state", "strategy", "sign", "simulate", "submit")
+# The bot's stages from the frame to the relay's answer, in order (decode is the intake's, and
+# timed here on its own).
+ENGINE_STAGES = tuple(s for s in STAGES if s not in ("decode", "wire_to_relay"))
 
 
 class StageLog:
@@ -224,16 +227,17 @@ class EndToEnd:
         self.ours.add("shared_frame_to_relay", _ms(frame_ns, answered_ns))
         self.ours.add("send_to_relay", _ms(sent_ns, answered_ns))
         state_start = next(at - int(ms * 1e6) for stage, ms, at in records if stage == "state")
-        frame_to_engine = _ms(candidate.detected_at, state_start)
-        self.ours.add("frame_to_engine", frame_to_engine)
-        timed = frame_to_engine
-        for stage, ms, _ in records:
-            if stage in ENGINE_STAGES:
-                self.ours.add(stage, ms)
-                timed += ms
-                if stage == "simulate":
-                    self.ours.add(f"simulate_{kind}", ms)
-        self.ours.add("unattributed", wire_to_relay - timed)
+        self.ours.add("frame_to_engine", _ms(candidate.detected_at, state_start))
+        # The stages on the way to the first answer, summed per stage (a victim whose candidate
+        # displaces a member runs sign and simulate twice before its POST).
+        on_path: Counter[str] = Counter()
+        for stage, ms, at in records:
+            if stage in ENGINE_STAGES and at <= answered_ns:
+                on_path[stage] += ms
+        for stage, ms in on_path.items():
+            self.ours.add(stage, ms)
+        self.ours.add(f"simulate_{kind}", on_path["simulate"])
+        self.ours.add("unattributed", wire_to_relay - sum(on_path.values()))
         tx = candidate.backrun[0]
         started = time.perf_counter_ns()
         self.bot.decoder.decode_tx(tx)

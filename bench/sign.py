@@ -3,7 +3,9 @@
 ``python -m bench.sign [--n 2000]`` prints JSON: per-signature latency percentiles in
 microseconds for ``execution.signer.LocalSigner.sign_eip1559`` and for
 ``eth_account.Account.sign_transaction`` on the same fields (the nonce varies per call so that
-no cache helps), and checks the two give the same bytes.
+no cache helps), and checks the two give the same bytes; and the Executor call's encoding by
+``Function.encode`` (:mod:`chain.abi_pack`) against ``eth_abi.encode`` (the minimum profit
+varies per call).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import time
 from collections.abc import Callable
 
+import eth_abi
 from eth_account import Account
 from eth_utils import to_checksum_address
 
@@ -24,10 +27,17 @@ EXECUTOR = "0x" + "5a" * 20
 PAIRS = ["0x" + "11" * 20, "0x" + "22" * 20]
 
 
-def _calldata() -> bytes:
-    arbitrage = load_artifact("Executor").abi.function("arbitrageHops")
-    hops = [(PAIRS[0], 0, True), (PAIRS[1], 0, False)]  # two V2 pairs (Executor.Kind.V2)
-    return arbitrage.encode(hops, 5 * 10**18, False, 2 * 10**15, 3 * 10**15)
+ARBITRAGE = load_artifact("Executor").abi.function("arbitrageHops")
+HOPS = [(PAIRS[0], 0, True), (PAIRS[1], 0, False)]  # two V2 pairs (Executor.Kind.V2)
+
+
+def _calldata(min_profit: int = 2 * 10**15) -> bytes:
+    return ARBITRAGE.encode(HOPS, 5 * 10**18, False, min_profit, 3 * 10**15)
+
+
+def _calldata_eth_abi(min_profit: int) -> bytes:
+    args = (HOPS, 5 * 10**18, False, min_profit, 3 * 10**15)
+    return ARBITRAGE.selector + eth_abi.encode(ARBITRAGE.input_types, args)
 
 
 def _percentiles(samples: list[int]) -> dict[str, float | int]:
@@ -75,9 +85,13 @@ def run(n: int) -> dict[str, object]:
     for nonce in range(50):  # warm-up, and the equality check
         if ours(nonce) != theirs(nonce):
             raise SystemExit(f"signatures differ at nonce {nonce}")
+    if _calldata(7) != _calldata_eth_abi(7):
+        raise SystemExit("calldata differs from eth-abi's")
     return {
         "ours_us": _percentiles(_time(ours, n)),
         "eth_account_us": _percentiles(_time(theirs, n)),
+        "calldata_ours_us": _percentiles(_time(_calldata, n)),
+        "calldata_eth_abi_us": _percentiles(_time(_calldata_eth_abi, n)),
     }
 
 

@@ -19,6 +19,7 @@ import eth_abi
 from eth_abi.exceptions import DecodingError
 from eth_utils import keccak
 
+from chain.abi_pack import packer
 from chain.types import Log, MalformedError
 
 ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
@@ -31,6 +32,10 @@ def canonical_type(param: Mapping[str, Any]) -> str:
         inner = ",".join(canonical_type(c) for c in param.get("components", []))
         return f"({inner}){kind[len('tuple') :]}"
     return kind
+
+
+# Compiled once per type list: Function is a frozen value shared by many call sites.
+_packer = cache(packer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +63,11 @@ class Function:
         )
 
     def encode(self, *args: Any) -> bytes:
-        """Calldata: selector followed by the ABI-encoded arguments."""
+        """Calldata: selector followed by the ABI-encoded arguments (packed by
+        :mod:`chain.abi_pack` when it can, else by eth-abi, which also rejects bad values)."""
+        pack = _packer(self.input_types)
+        if pack is not None and (words := pack(args)) is not None:
+            return self.selector + words
         return self.selector + eth_abi.encode(self.input_types, args)
 
     def decode_input(self, calldata: bytes) -> tuple[Any, ...]:

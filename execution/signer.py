@@ -17,7 +17,7 @@ from pathlib import Path
 
 import coincurve
 from eth_account import Account
-from eth_utils import keccak
+from eth_hash.auto import keccak
 
 from chain.types import SignedTx, norm_address
 

@@ -13,7 +13,23 @@ from collections.abc import Callable
 
 from mevbot.status import Timing
 
-STAGES = ("decode", "state", "strategy", "simulate", "sign", "submit", "wire_to_relay")
+# In path order. intake: the frame's arrival to the bounded intake (the hash's lookup, when the
+# hash came first, and the decode); handover: the intake to the engine's loop; queue: a
+# candidate waiting for the block's bundle (another commit simulating or sending); ledger: the
+# SQLite write before the POST (the idempotency key; the bundle's rows follow the POST).
+STAGES = (
+    "intake",
+    "handover",
+    "decode",
+    "state",
+    "strategy",
+    "queue",
+    "sign",
+    "simulate",
+    "ledger",
+    "submit",
+    "wire_to_relay",
+)
 
 
 def _rank(ordered: list[float], fraction: float) -> float:

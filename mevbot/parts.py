@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import astuple
 from pathlib import Path
@@ -246,6 +247,10 @@ class FeedPart:
         assert engine is not None and group is not None
         if not isinstance(admitted.event, PendingTx):
             return
+        if admitted.relevant and admitted.event.received_at:
+            latency, now = self.bot.latency, time.monotonic_ns()
+            latency.record_ns("intake", admitted.event.received_at, admitted.at)
+            latency.record_ns("handover", admitted.at, now)
         # The intake decoded every tx already (intent None: not a call it knows).
         candidates = engine.candidates_for(
             admitted.event, admitted.intent, decode_ms=admitted.decode_ms

@@ -24,7 +24,11 @@ nothing unless used, and running out of gas on the fork would lose a real opport
 simulation that did run out is reported as ``out_of_gas``, never as a revert, and teaches the
 book to sign the next one of that shape with more.
 
-Every stage is timed from the moment the triggering event came off the wire.
+Every stage is timed from the moment the triggering event came off the wire. Before the first
+POST the ledger holds only the candidate's idempotency key; the bundle's rows are written once
+the first relay answered (nothing reads them sooner: the inclusion tracker settles a block's
+bundles at a later head). A candidate that displaces members is simulated once, behind the
+members left, not after a simulation of those members alone.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from mevbot.latency import LatencyBook
 from mevbot.status import OpportunityRow
 from simulation.actions import GasShape
 from simulation.candidates import Candidate
+from simulation.prepared import signed_here
 from simulation.simulator import ETH, SimResult, SimulationError, Simulator, next_base_fee
 
 log = logging.getLogger("mevbot.submitter")
@@ -135,6 +140,7 @@ class _Waiting:
     candidate: Candidate
     bid: Bid
     verdict: asyncio.Future[Verdict]
+    since: int  # monotonic ns it started waiting
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,11 +262,21 @@ class Submitter:
                 self.bundle.replacements[block] = replacement.next()
             self.counts.bundles_cancelled += len(ahead)
 
-    async def _rejoin(self, bundle: BlockBundle, members: list[Member], base_fee: int) -> None:
-        """Sign and simulate ``members`` again, in order, into ``bundle``; those that no longer
-        join (their victim is gone, the state moved) drop out, counted and logged."""
-        outcomes = await self._join(bundle, [(m.candidate, m.bid) for m in members], base_fee)
-        for member, (_, problem, _) in zip(members, outcomes, strict=True):
+    async def _rejoin(
+        self,
+        bundle: BlockBundle,
+        members: list[Member],
+        base_fee: int,
+        joining: Sequence[tuple[Candidate, Bid]] = (),
+    ) -> list[tuple[Member | None, str | None, SimResult | None]]:
+        """Sign and simulate ``members`` again, in order, into ``bundle``, with ``joining``
+        behind them (one simulation for all, when they all pass); members that no longer join
+        (their victim is gone, the state moved) drop out, counted and logged. Returns the
+        outcomes of ``joining`` (see :meth:`_join`)."""
+        outcomes = await self._join(
+            bundle, [*((m.candidate, m.bid) for m in members), *joining], base_fee
+        )
+        for member, (_, problem, _) in zip(members, outcomes, strict=False):
             if problem is not None:
                 self.counts.members_dropped += 1
                 log.info(
@@ -269,6 +285,7 @@ class Submitter:
                     bundle.first_block,
                     problem,
                 )
+        return outcomes[len(members) :]
 
     def _adopt(self, new: BlockBundle, old: BlockBundle, after: int) -> None:
         """The ledger follows ``new`` instead of ``old``: plans new to it are recorded, and the
@@ -328,9 +345,10 @@ class Submitter:
         join it at once, with one simulation and one send (a group commit)."""
         if self.head is None or self.bundle_nonce is None or self.bundle is None:
             return self._tell(candidate, Verdict("dropped", "no_head: no block seen yet"))
-        if not self.ledger.record_candidate(candidate) or (
-            self.claim is not None and not await self.claim(candidate.key)
-        ):
+        ledger_start = time.monotonic_ns()
+        recorded = self.ledger.record_candidate(candidate)
+        self.latency.record_ns("ledger", ledger_start, time.monotonic_ns())
+        if not recorded or (self.claim is not None and not await self.claim(candidate.key)):
             return self._tell(candidate, Verdict("duplicate"))
         bid = self._policy(candidate).price(
             candidate.expected_profit_wei,
@@ -340,7 +358,8 @@ class Submitter:
         )
         if isinstance(bid, Rejected):
             return self._note(candidate, Verdict("dropped", f"{bid.reason.value}: expected"))
-        waiting = _Waiting(candidate, bid, asyncio.get_running_loop().create_future())
+        future = asyncio.get_running_loop().create_future()
+        waiting = _Waiting(candidate, bid, future, time.monotonic_ns())
         self._waiting.append(waiting)
         async with self._lock:
             if self._waiting:
@@ -382,6 +401,9 @@ class Submitter:
         one for the block after (considered on a head the submitter has not moved to yet) waits.
         Displaced members leave the bundle; the rest of it is signed again behind each other."""
         assert self.head is not None and self.bundle is not None
+        now = time.monotonic_ns()
+        for waiting in batch:
+            self.latency.record_ns("queue", waiting.since, now)
 
         def decide(waiting: _Waiting, verdict: Verdict) -> None:
             decided[id(waiting)] = verdict
@@ -415,13 +437,15 @@ class Submitter:
         if not joining:
             return
         if len(kept) == len(bundle.members):
-            trial = bundle
+            trial, rejoining = bundle, []
         else:
+            # The members left are signed again behind each other, the joiners behind them.
             trial = BlockBundle(
                 bundle.first_block, bundle.last_block, replacements=bundle.replacements
             )
-            await self._rejoin(trial, kept, base_fee)
-        outcomes = await self._join(trial, [(w.candidate, w.bid) for w in joining], base_fee)
+            rejoining = kept
+        joiners = [(w.candidate, w.bid) for w in joining]
+        outcomes = await self._rejoin(trial, rejoining, base_fee, joiners)
         joined = []
         for waiting, (member, problem, result) in zip(joining, outcomes, strict=True):
             if member is None:
@@ -430,19 +454,27 @@ class Submitter:
                 joined.append((waiting, member, result))
         if not joined:
             return
-        if trial is bundle:
-            for _, member, _ in joined:
-                self.ledger.record_bundles(member.plan)
-        else:
+        after = self.head.number
+        if trial is not bundle:
             self.counts.members_displaced += len(bundle.members) - len(kept)
-            self._adopt(trial, bundle, after=self.head.number)
             self.bundle = trial
+
+        def record() -> None:
+            """The ledger follows the bundle: after the first POST, which must not wait on it."""
+            if trial is bundle:
+                for _, member, _ in joined:
+                    self.ledger.record_bundles(member.plan)
+            else:
+                self._adopt(trial, bundle, after=after)
+
         if self.dry_run:
+            record()
             for waiting, member, result in joined:
                 self.ledger.mark_candidate(waiting.candidate.key, "simulated")
                 decide(waiting, Verdict("simulated", "dry run", member.plan, result))
             return
-        relays = await self._send(trial, [member for _, member, _ in joined], fresh=True)
+        members = [member for _, member, _ in joined]
+        relays = await self._send(trial, members, fresh=True, record=record)
         for waiting, member, result in joined:
             if not relays:
                 reason = "relays: no relay accepted it"
@@ -524,6 +556,7 @@ class Submitter:
             )
         except (BundleBuildError, ValueError) as error:
             return f"unbundleable: {error}"
+        signed_here(plan.our_tx.raw, plan.our_tx.sender)
         self.latency.record_ns("sign", sign_start, time.monotonic_ns())
         return Member(candidate, bid, limit, plan)
 
@@ -603,12 +636,18 @@ class Submitter:
         return gain
 
     async def _send(
-        self, bundle: BlockBundle, members: Sequence[Member], *, fresh: bool
+        self,
+        bundle: BlockBundle,
+        members: Sequence[Member],
+        *,
+        fresh: bool,
+        record: Callable[[], None] | None = None,
     ) -> set[str]:
         """Send the bundle for each of its blocks, replacing what was sent for that block before;
         the relays' answers go to the ledger under each of ``members``' plans (and their time
-        from the wire, when they are ``fresh`` at the relays). Returns the relays that accepted
-        it for some block."""
+        from the wire, when they are ``fresh`` at the relays), after ``record`` wrote the plans
+        once the first block's answer is in. Returns the relays that accepted it for some
+        block."""
         assert self.relays is not None
         txs = tuple(bundle.txs())
         submissions = []
@@ -618,12 +657,16 @@ class Submitter:
             submissions.append(Submission(Bundle(txs, block), replacement=replacement))
         submit_start = time.monotonic_ns()
         first, *later = submissions
-        answers = {first.bundle.block_number: await self.relays.send_bundle(first)}
-        now = time.monotonic_ns()
-        self.latency.record_ns("submit", submit_start, now)
-        for member in members if fresh else ():
-            if member.candidate.detected_at:
-                self.latency.record_ns("wire_to_relay", member.candidate.detected_at, now)
+        try:
+            answers = {first.bundle.block_number: await self.relays.send_bundle(first)}
+            now = time.monotonic_ns()
+            self.latency.record_ns("submit", submit_start, now)
+            for member in members if fresh else ():
+                if member.candidate.detected_at:
+                    self.latency.record_ns("wire_to_relay", member.candidate.detected_at, now)
+        finally:
+            if record is not None:
+                record()
         if later:  # the next blocks are less urgent: all at once, after the first is answered
             outcomes = await asyncio.gather(*(self.relays.send_bundle(s) for s in later))
             answers |= {s.bundle.block_number: o for s, o in zip(later, outcomes, strict=True)}

@@ -312,8 +312,16 @@ _LATENCY_COLUMNS: tuple[Column, ...] = (
 LATENCY_WIDTH = 44  # the latency panel's width beside the intake panel
 
 
+# Seven stage rows keep the dashboard within 120x40: the finer stages are in /metrics and the
+# bench only.
+_FINE_STAGES = frozenset({"intake", "queue", "ledger"})
+
+
 def _stages(latency: dict[str, Timing]) -> list[str]:
-    return [*STAGES, *sorted(set(latency) - set(STAGES))]
+    """The stages this process timed, in path order (wire to relay always): a bot fed by its
+    intake never times ``decode``, a worker never ``handover``."""
+    shown = [s for s in STAGES if (s in latency and s not in _FINE_STAGES) or s == "wire_to_relay"]
+    return [*shown, *sorted(set(latency) - set(STAGES))]
 
 
 def latency_height(status: BotStatus) -> int:

@@ -3,7 +3,8 @@
 A signed envelope (legacy with or without EIP-155, EIP-2930, EIP-1559) is decoded with ``rlp``
 and its sender recovered with coincurve, so a victim tx is simulated with its real sender,
 nonce, gas limit and fees. Decoding is cached by the raw bytes: the same pending tx is usually
-simulated several times (once per candidate backrun). Blob and set-code txs are refused with a
+simulated several times (once per candidate backrun). The simulator's decode of a tx this
+process signed skips the recovery (:func:`signed_here`). Blob and set-code txs are refused with a
 :class:`~chain.types.MalformedError` (they cannot be replayed from their fields alone here).
 """
 
@@ -15,7 +16,7 @@ from functools import lru_cache
 
 import rlp
 from coincurve import PublicKey
-from eth_utils import keccak
+from eth_hash.auto import keccak
 
 from chain.types import MalformedError
 from simulation.simulator import BlockEnv, SimCall, SimulationError
@@ -74,6 +75,19 @@ def _access_list(item: object) -> AccessList:
     return tuple(entries)
 
 
+# Txs this process signed: their senders are known, so their decode skips the recovery (a
+# fresh signature each time a candidate is signed: nothing else would reuse its decode).
+_SIGNED_HERE: dict[bytes, str] = {}
+_SIGNED_HERE_MAX = 4096
+
+
+def signed_here(raw: bytes, sender: str) -> None:
+    """Note that this process signed ``raw`` with ``sender``'s key (the oldest notes go first)."""
+    if len(_SIGNED_HERE) >= _SIGNED_HERE_MAX:
+        del _SIGNED_HERE[next(iter(_SIGNED_HERE))]
+    _SIGNED_HERE[raw] = sender.lower()
+
+
 def _recover(sighash: bytes, y_parity: int, r: int, s: int) -> str:
     if y_parity not in (0, 1) or not 0 < r < 2**256 or not 0 < s < 2**256:
         raise MalformedError("signed tx: bad signature values")
@@ -97,7 +111,13 @@ def _decode_list(payload: bytes, length: int, kind: str) -> list[object]:
 
 @lru_cache(maxsize=4096)
 def decode_signed(raw: bytes) -> PreparedTx:
-    """Decode a signed EIP-2718 envelope; :class:`MalformedError` if it is not one we can run."""
+    """Decode a signed EIP-2718 envelope; :class:`MalformedError` if it is not one we can run.
+    Its sender is always recovered from the signature (a relay or builder checks it)."""
+    return _decode(raw, None)
+
+
+def _decode(raw: bytes, sender: str | None) -> PreparedTx:
+    """:func:`decode_signed`, the sender given or (None) recovered."""
     if not raw:
         raise MalformedError("signed tx: empty")
     first = raw[0]
@@ -111,7 +131,7 @@ def decode_signed(raw: bytes) -> PreparedTx:
             signed = [*fields[:6], _int_bytes(chain_id), b"", b""]
         else:
             raise MalformedError(f"signed tx: bad legacy v {v}")
-        sighash = keccak(rlp.encode(signed))
+        prefix = b""
         gas_price = _int(fields[1], "gasPrice")
         nonce, gas, to, value, data = fields[0], fields[2], fields[3], fields[4], fields[5]
         access_list: AccessList = ()
@@ -119,7 +139,7 @@ def decode_signed(raw: bytes) -> PreparedTx:
         r, s = _int(fields[7], "r"), _int(fields[8], "s")
     elif first == 1:
         fields = _decode_list(raw[1:], 11, "EIP-2930")
-        sighash = keccak(b"\x01" + rlp.encode(fields[:8]))
+        prefix, signed = b"\x01", fields[:8]
         chain_id = _int(fields[0], "chainId")
         gas_price = _int(fields[2], "gasPrice")
         nonce, gas, to, value, data = fields[1], fields[3], fields[4], fields[5], fields[6]
@@ -128,7 +148,7 @@ def decode_signed(raw: bytes) -> PreparedTx:
         y_parity, r, s = _int(fields[8], "yParity"), _int(fields[9], "r"), _int(fields[10], "s")
     elif first == 2:
         fields = _decode_list(raw[1:], 12, "EIP-1559")
-        sighash = keccak(b"\x02" + rlp.encode(fields[:9]))
+        prefix, signed = b"\x02", fields[:9]
         chain_id = _int(fields[0], "chainId")
         nonce, gas, to, value, data = fields[1], fields[4], fields[5], fields[6], fields[7]
         priority_fee = _int(fields[2], "maxPriorityFeePerGas")
@@ -140,8 +160,10 @@ def decode_signed(raw: bytes) -> PreparedTx:
         raise MalformedError(f"signed tx: type {first} is not supported by the simulator")
     if not isinstance(data, bytes):
         raise MalformedError("signed tx: data is not bytes")
+    if sender is None:
+        sender = _recover(keccak(prefix + rlp.encode(signed)), y_parity, r, s)
     return PreparedTx(
-        sender=_recover(sighash, y_parity, r, s),
+        sender=sender,
         to=_address(to, "to"),
         data=data,
         value=_int(value, "value"),
@@ -166,8 +188,10 @@ def prepare(txs: Sequence[bytes | SimCall], env: BlockEnv) -> tuple[PreparedTx, 
     prepared = []
     for index, tx in enumerate(txs):
         if isinstance(tx, bytes | bytearray | memoryview):
+            raw = bytes(tx)
+            sender = _SIGNED_HERE.get(raw)
             try:
-                prepared.append(decode_signed(bytes(tx)))
+                prepared.append(decode_signed(raw) if sender is None else _decode(raw, sender))
             except MalformedError as error:
                 raise SimulationError(f"tx {index}: {error.reason}") from None
         else:

@@ -5,6 +5,8 @@ health factors, a transmit moves them, and debt grows with time."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TypeVar
 
 import pytest
 from devnet_txs import transmit
@@ -17,7 +19,7 @@ from anvil import artifacts
 from anvil.aave import AAVE_RESERVES
 from anvil.deployer import Deployer, DeployError, encode
 from anvil.world import World
-from chain.rpc import connect
+from chain.rpc import Rpc, connect
 from chain.types import Log
 from simulation.aave_v3 import (
     AaveRevert,
@@ -36,11 +38,28 @@ from simulation.state import ChainState
 IMPLEMENTATION_SLOT = "0x360894a13ba1a3210667c828492db98dca3e2076cc3735a920a3ca505d382bbc"
 WAD = 10**18
 POOL = artifacts.load("Pool").abi
+T = TypeVar("T")
 
 
 @pytest.fixture
 def world(devnet_factory) -> World:
     return devnet_factory(block_time=None).world
+
+
+@pytest.fixture
+def read_chain(world: World) -> Iterator[Callable[[Callable[[Rpc], Awaitable[T]]], T]]:
+    """``read_chain(read)`` runs ``read(rpc)`` on one event loop and one connection kept for all
+    of a property test's examples (a loop and a session per example cost more than the reads)."""
+
+    async def open_rpc() -> Rpc:
+        return await connect(world.rpc["http"])
+
+    with asyncio.Runner() as runner:
+        rpc = runner.run(open_rpc())
+        try:
+            yield lambda read: runner.run(read(rpc))
+        finally:
+            runner.run(rpc.close())
 
 
 def _code(d: Deployer, address: str) -> bytes:
@@ -143,11 +162,17 @@ def _transmit_next(d: Deployer, world: World, symbol: str, answer: int) -> None:
     d.send(world.roles["oracle_updater"].address, aggregator, data)
 
 
-async def _indexed(rpc, world: World, start: int) -> ChainState:
-    """A state loaded at block ``start`` that followed every later block's logs to the head."""
+async def _loaded(rpc: Rpc, world: World, start: int) -> ChainState:
+    """The pool's state loaded at block ``start``, the head then (as the bot loads it: anvil
+    answers for an older block slowly, once it no longer holds that block's state)."""
     state = ChainState(lending_pool=world.aave["pool"])
     await load_lending(rpc, state, 0, start)
     await load_feeds(rpc, state, state.feed_assets, hex(start))
+    return state
+
+
+async def _followed(rpc: Rpc, state: ChainState, start: int) -> ChainState:
+    """``state`` (loaded at block ``start``) after every later block's logs to the head."""
     head = int(await rpc.call("eth_blockNumber", []), 16)
     topics = [["0x" + t.hex() for t in state.log_topics]]
     for number in range(start + 1, head + 1):
@@ -158,22 +183,23 @@ async def _indexed(rpc, world: World, start: int) -> ChainState:
     return state
 
 
-async def _local_and_chain(world: World, users: list[str], start: int):
-    """Account data three ways: from a fresh snapshot of the pool, from a state indexed from
-    the pool's events since ``start``, and the pool's own getUserAccountData."""
-    async with connect(world.rpc["http"]) as rpc:
-        snapshot = await load_aave(rpc, world.aave["pool"], world.aave["oracle"], users)
-        block = await rpc.call("eth_getBlockByNumber", ["latest", False])
-        now = int(block["timestamp"], 16)
-        fn = POOL.function("getUserAccountData")
-        chain = []
-        for user in users:
-            raw = await rpc.call(
-                "eth_call",
-                [{"to": world.aave["pool"], "data": "0x" + fn.encode(user).hex()}, "latest"],
-            )
-            chain.append(AccountData(*fn.decode_output(bytes.fromhex(raw[2:]))))
-        state = await _indexed(rpc, world, start)
+async def _local_and_chain(
+    rpc: Rpc, world: World, users: list[str], loaded: ChainState, start: int
+):
+    """Account data three ways: from a fresh snapshot of the pool, from ``loaded`` (loaded at
+    block ``start``) after the pool's events since, and the pool's own getUserAccountData."""
+    snapshot = await load_aave(rpc, world.aave["pool"], world.aave["oracle"], users)
+    block = await rpc.call("eth_getBlockByNumber", ["latest", False])
+    now = int(block["timestamp"], 16)
+    fn = POOL.function("getUserAccountData")
+    chain = []
+    for user in users:
+        raw = await rpc.call(
+            "eth_call",
+            [{"to": world.aave["pool"], "data": "0x" + fn.encode(user).hex()}, "latest"],
+        )
+        chain.append(AccountData(*fn.decode_output(bytes.fromhex(raw[2:]))))
+    state = await _followed(rpc, loaded, start)
     local = [
         account_data(snapshot.positions[u], snapshot.reserves, snapshot.prices, now) for u in users
     ]
@@ -263,7 +289,9 @@ def _step(d: Deployer, world: World, borrower: dict, action: str, percent: int) 
     btc_move=st.integers(-20, 20),
     elapsed=st.integers(0, 3 * 365 * 86_400),
 )
-def test_local_account_data_equals_get_user_account_data(world, steps, eth_move, btc_move, elapsed):
+def test_local_account_data_equals_get_user_account_data(
+    world, read_chain, steps, eth_move, btc_move, elapsed
+):
     """Random supplies, borrows, repayments (in full too), withdrawals, price crashes and
     liquidations (receiving the underlying or aTokens), price moves and time: account data from
     a snapshot of the pool, and from a state kept from the pool's events since before the
@@ -271,6 +299,7 @@ def test_local_account_data_equals_get_user_account_data(world, steps, eth_move,
     d = Deployer(world.rpc["http"])
     snapshot = d.rpc("evm_snapshot")
     start = int(d.rpc("eth_blockNumber"), 16)
+    loaded = read_chain(lambda rpc: _loaded(rpc, world, start))
     try:
         borrowers = world.aave["borrowers"]
         for index, action, percent, wait in steps:
@@ -281,7 +310,9 @@ def test_local_account_data_equals_get_user_account_data(world, steps, eth_move,
         d.rpc("evm_increaseTime", elapsed)
         d.rpc("evm_mine")
         users = [b["address"] for b in borrowers]
-        local, indexed, chain = asyncio.run(_local_and_chain(world, users, start))
+        local, indexed, chain = read_chain(
+            lambda rpc: _local_and_chain(rpc, world, users, loaded, start)
+        )
         assert local == chain
         assert indexed == chain
         hypothesis_event(f"under water: {sum(c.health_factor < WAD for c in chain)}")
@@ -312,7 +343,7 @@ def _balance(d: Deployer, token: str, holder: str) -> int:
     cover_percent=st.sampled_from([1, 10, 30, 50, 70, 100, None]),  # None: type(uint256).max
 )
 def test_liquidation_sizing_equals_what_liquidation_call_moves(
-    world, index, eth_drop, btc_drop, elapsed, cover_percent
+    world, read_chain, index, eth_drop, btc_drop, elapsed, cover_percent
 ):
     """Close factor, per-reserve bonus and protocol fee, against the pool's own liquidationCall
     at a fixed block time: repaid debt, collateral received and the treasury's fee, to the wei;
@@ -329,7 +360,9 @@ def test_liquidation_sizing_equals_what_liquidation_call_moves(
         d.rpc("evm_mine")
         block = d.rpc("eth_getBlockByNumber", "latest", False)
         at = int(block["timestamp"], 16) + elapsed
-        local_snapshot = asyncio.run(_snapshot(world, [borrower["address"]]))
+        local_snapshot = read_chain(
+            lambda rpc: load_aave(rpc, aave["pool"], aave["oracle"], [borrower["address"]])
+        )
         position = local_snapshot.positions[borrower["address"]]
         owed = d.call(
             "VariableDebtToken",
@@ -383,8 +416,3 @@ def test_liquidation_sizing_equals_what_liquidation_call_moves(
         hypothesis_event("liquidated")
     finally:
         d.rpc("evm_revert", snapshot)
-
-
-async def _snapshot(world: World, users: list[str]):
-    async with connect(world.rpc["http"]) as rpc:
-        return await load_aave(rpc, world.aave["pool"], world.aave["oracle"], users)

@@ -385,7 +385,8 @@ async def test_sigkilled_bot_restarts_with_the_ledger_intact_and_no_duplicate_bu
         duplicates = _tally(status).candidates("duplicate")
         assert duplicates >= 1
         assert {t["name"]: t["state"] for t in status["tasks"]} == dict.fromkeys(
-            ("watcher", "engine", "keepers", "refunds", "v3-words", "verifier"), "running"
+            ("watcher", "engine", "keepers", "refunds", "v3-words", "v3-retry", "verifier"),
+            "running",
         )
     with Ledger.open(ledger) as reopened:
         for key in before:

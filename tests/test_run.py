@@ -95,6 +95,7 @@ def test_run_against_the_devnet_status_and_clean_shutdown(tmp_path, devnet_cache
                 "keepers": "running",
                 "refunds": "running",
                 "v3-words": "running",
+                "v3-retry": "running",
                 "verifier": "running",
                 # The devnet's JSON names its MEV-Share node: the bot follows its hints.
                 "mevshare-stream": "running",

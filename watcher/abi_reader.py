@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from chain.abi_pack import split_top_level
 from chain.types import MalformedError
 
 # ABI reading by word slicing. A reader takes (calldata, base, pos): ``pos`` is where the value's
@@ -142,23 +143,6 @@ def _sequence_reader(components: list[_AbiType]) -> _Reader:
     return read
 
 
-def _split_top_level(types: str) -> list[str]:
-    parts: list[str] = []
-    depth = 0
-    start = 0
-    for i, char in enumerate(types):
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif char == "," and depth == 0:
-            parts.append(types[start:i])
-            start = i + 1
-    if types:
-        parts.append(types[start:])
-    return parts
-
-
 _ELEMENTARY: dict[str, _AbiType] = {
     "uint256": _AbiType(1, False, _read_uint256),
     "address": _AbiType(1, False, _read_address),
@@ -182,7 +166,7 @@ def _compile_type(abi_type: str) -> _AbiType:
             inner.head_words * int(count), False, _sequence_reader([inner] * int(count))
         )
     if abi_type.startswith("("):
-        components = [_compile_type(t) for t in _split_top_level(abi_type[1:-1])]
+        components = [_compile_type(t) for t in split_top_level(abi_type[1:-1])]
         sequence = _sequence_reader(components)
         if not any(c.dynamic for c in components):
             return _AbiType(sum(c.head_words for c in components), False, sequence)
@@ -200,7 +184,7 @@ def _compile_type(abi_type: str) -> _AbiType:
 
 def compile_decoder(types: str, skip: int = 0) -> Callable[[bytes], tuple[Any, ...]]:
     """Reader of ``abi.decode(data[skip:], (type,...))`` for ``types`` = ``"type,..."``."""
-    sequence = _sequence_reader([_compile_type(t) for t in _split_top_level(types)])
+    sequence = _sequence_reader([_compile_type(t) for t in split_top_level(types)])
     return lambda data: sequence(data, skip, skip)
 
 

@@ -44,12 +44,14 @@ def decoded_trade(tx: PendingTx, intent: Intent | None) -> bool:
 @dataclass(frozen=True, slots=True)
 class Admitted:
     """An event let through; ``intent`` is the decoded call for pending txs (None otherwise),
-    ``decode_ms`` what decoding it took."""
+    ``decode_ms`` what decoding it took, ``at`` the ``time.monotonic_ns()`` it was let in (the
+    hand-over to the consumer starts)."""
 
     event: Event
     intent: Intent | None
     relevant: bool
     decode_ms: float = 0.0
+    at: int = 0
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -102,7 +104,7 @@ class Intake:
                 self.offered += 1
                 if len(self._control) == self._control.maxlen:
                     self.shed["control"] += 1
-                self._control.append(Admitted(event, None, True))
+                self._control.append(Admitted(event, None, True, at=time.monotonic_ns()))
             self._wake()
             return True
         start = time.monotonic_ns()
@@ -127,7 +129,7 @@ class Intake:
                 else:
                     self._relevant.popleft()
                     self.shed["relevant"] += 1
-            admitted = Admitted(event, intent, is_relevant, decode_ms)
+            admitted = Admitted(event, intent, is_relevant, decode_ms, time.monotonic_ns())
             (self._relevant if is_relevant else self._irrelevant).append(admitted)
         self._wake()
         return True

@@ -64,6 +64,25 @@ async def mine(stack: DevnetStack, bot: Bot) -> BlockReport:
     return report
 
 
+async def level(stack: DevnetStack, bot: Bot, most: int = 10) -> None:
+    """Mine until the bot has nothing of its own for the next block.
+
+    The devnet's pools start apart (sushiswap's WETH/USDC and the V3 fee tiers are skewed), so
+    block-state arbitrage goes out at the first heads; each that lands can leave a smaller gap
+    on a neighbouring cycle, so how many blocks that takes depends on how well the bot sizes
+    and finds trades. A test that measures the executor's balances over one block needs the
+    block to hold only the bundle it is about: the bot's block bundle for the next block is
+    decided before :func:`mine` returns (``processed_block`` is set after the block's
+    candidates have their verdicts), so an empty one means prices are level.
+    """
+    for _ in range(most):
+        await mine(stack, bot)
+        bundle = bot.engine.submitter.bundle
+        if bundle is not None and not bundle.members:
+            return
+    raise AssertionError(f"block-state arbitrage still going out after {most} blocks")
+
+
 async def balances(rpc, holder: str, tokens: list[str]) -> dict[str, int]:
     """``holder``'s ETH (key :data:`ETH`) and token balances."""
     out = {ETH: int(await rpc.call("eth_getBalance", [holder, "latest"]), 16)}

@@ -9,7 +9,15 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from devnet_txs import transmit
-from e2e_support import balances, block_tx_hashes, mine, sent_for, stack_with_bot, until
+from e2e_support import (
+    balances,
+    block_tx_hashes,
+    level,
+    mine,
+    sent_for,
+    stack_with_bot,
+    until,
+)
 from eth_account import Account
 from eth_utils import to_checksum_address
 from fault_support import landed_in
@@ -40,8 +48,9 @@ async def test_a_pending_swap_is_backrun_in_the_next_block_for_exactly_the_simul
     world = stack.world
     weth = world.tokens["WETH"]["address"]
     async with connect(world.rpc["ws"]) as rpc:
-        await mine(stack, bot)  # the bot sees a head; block-state arbitrage may go out
-        await mine(stack, bot)  # ... and land here, so the next trade starts from level prices
+        # Block-state arbitrage goes out and lands until prices are level: the block below
+        # then holds only the victim's bundle, and the executor's gain over it is the backrun's.
+        await level(stack, bot)
         traffic = Traffic(world, seed=3)
         await traffic.sync_nonces(rpc)
         # A trader sells 3% of the uniswap WETH/USDC pool's WETH: prices move apart by ~6%.
@@ -85,8 +94,7 @@ async def test_a_pending_feed_update_is_backrun_by_a_liquidation(stack_and_bot):
     world = stack.world
     usdc = world.tokens["USDC"]["address"]
     async with connect(world.rpc["ws"]) as rpc:
-        await mine(stack, bot)
-        await mine(stack, bot)
+        await level(stack, bot)  # the liquidation is then the block's only bundle of ours
         updater = Account.from_key(world.roles["oracle_updater"].private_key)
         lower = world.feeds["WETH"]["answer"] * 96 // 100  # the HF 1.035 borrower goes under 1
         aggregator, data = transmit(world, "WETH", lower)
@@ -232,8 +240,7 @@ async def test_a_head_announced_again_is_not_applied_twice(stack_and_bot):
 async def test_a_private_swap_is_backrun_through_the_node_and_its_user_refunded(stack_and_bot):
     stack, bot = stack_and_bot
     world, rpc = stack.world, stack.rpc
-    await mine(stack, bot)
-    await mine(stack, bot)  # block-state arbitrage (public path) lands; prices level
+    await level(stack, bot)  # block-state arbitrage (public path) lands; prices level
     desk = bot.mevshare
     assert desk is not None
     await until(lambda: desk.source.connected, what="the bot on the node's stream")

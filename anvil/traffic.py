@@ -38,7 +38,7 @@ from anvil.mix import DEFAULT_MIX, FAMILIES, Mix, mix_argument
 from anvil.private_flow import PrivateFlow
 from anvil.swaps import VARIANTS, SwapMaker, UserSwap, needs_eth
 from anvil.world import World, derived_key
-from chain.errors import RpcError
+from chain.errors import RpcError, RpcTimeout
 from chain.rpc import connect
 from chain.types import SignedTx
 
@@ -289,16 +289,22 @@ async def _run(
     transfers: list[str] = []
     wallet = _Wallet(resend_after)
     started = time.monotonic()
-    sent_swaps = sent_transfers = 0
+    sent_swaps = sent_transfers = node_timeouts = 0
     while (elapsed := time.monotonic() - started) < seconds:
-        head = await rpc.call("eth_getBlockByNumber", ["latest", False])
+        # A node saturated by the burst may not answer within the client's timeout: the tick
+        # is skipped (counted), as a wallet would wait, and the rates catch up after it.
+        try:
+            head = await rpc.call("eth_getBlockByNumber", ["latest", False])
+            answers = await rpc.batch(
+                [
+                    ("eth_call", [{"to": p, "data": "0x" + reserves_fn.encode().hex()}, "latest"])
+                    for p in pairs
+                ]
+            )
+        except RpcTimeout:
+            node_timeouts += 1
+            continue
         base_fee = int(head["baseFeePerGas"], 16)
-        answers = await rpc.batch(
-            [
-                ("eth_call", [{"to": p, "data": "0x" + reserves_fn.encode().hex()}, "latest"])
-                for p in pairs
-            ]
-        )
         reserves = {
             p: reserves_fn.decode_output(bytes.fromhex(a[2:]))[:2]
             for p, a in zip(pairs, answers, strict=True)
@@ -339,13 +345,18 @@ async def _run(
             transfers.append(batch[-1].hash)
             sent_transfers += 1
         if batch:
-            await rpc.batch([("eth_sendRawTransaction", [tx.raw_hex]) for tx in batch])
+            # Noted first: a send that timed out may or may not have reached the pool, and the
+            # wallet sends again whatever stays unmined.
             wallet.sent(batch)
-        await wallet.resend_stuck(rpc)
+            try:
+                await rpc.batch([("eth_sendRawTransaction", [tx.raw_hex]) for tx in batch])
+            except RpcTimeout:
+                node_timeouts += 1
+        node_timeouts += await wallet.resend_stuck(rpc)
         await asyncio.sleep(max(0.0, started + elapsed + tick - time.monotonic()))
     drained_by = time.monotonic() + drain
     while wallet.resend_after > 0 and wallet.waiting() and time.monotonic() < drained_by:
-        await wallet.resend_stuck(rpc)
+        node_timeouts += await wallet.resend_stuck(rpc)
         await asyncio.sleep(tick)
     return SentTraffic(
         swaps,
@@ -354,6 +365,7 @@ async def _run(
         sorted(wallet.taken_back),
         dict(sorted(kinds.items())),
         [] if private is None else private.sent,
+        node_timeouts,
     )
 
 
@@ -369,6 +381,7 @@ class SentTraffic:
     taken_back: list[str]
     by_kind: dict[str, int]  # swaps per router kind
     private: list[str] = field(default_factory=list)  # the swaps' txs sent to the MEV-Share node
+    node_timeouts: int = 0  # calls the node did not answer in time (ticks skipped, sends retried)
 
 
 class _Wallet:
@@ -391,17 +404,22 @@ class _Wallet:
         for tx in txs:
             self.unmined.setdefault(tx.sender, {})[tx.nonce] = (tx, now)
 
-    async def resend_stuck(self, rpc: Any) -> None:
+    async def resend_stuck(self, rpc: Any) -> int:
+        """Re-send what is stuck; returns how many calls the node did not answer in time (the
+        check is then left to the next second)."""
         now = time.monotonic()
         if self.resend_after <= 0 or now - self._checked_at < 1.0:
-            return
+            return 0
         self._checked_at = now
         senders = [s for s, txs in self.unmined.items() if txs]
         if not senders:
-            return
-        answers = await rpc.batch(
-            [("eth_getTransactionCount", [sender, "latest"]) for sender in senders]
-        )
+            return 0
+        try:
+            answers = await rpc.batch(
+                [("eth_getTransactionCount", [sender, "latest"]) for sender in senders]
+            )
+        except RpcTimeout:
+            return 1
         again: list[SignedTx] = []
         for sender, answer in zip(senders, answers, strict=True):
             mined_up_to = int(answer, 16)
@@ -413,14 +431,20 @@ class _Wallet:
                 again += [tx for tx, _ in txs.values()]
                 self.unmined[sender] = {n: (tx, now) for n, (tx, _) in txs.items()}
         if again:
-            answers = await rpc.batch([("eth_sendRawTransaction", [tx.raw_hex]) for tx in again])
             self.resent.update(tx.hash for tx in again)
+            try:
+                answers = await rpc.batch(
+                    [("eth_sendRawTransaction", [tx.raw_hex]) for tx in again]
+                )
+            except RpcTimeout:
+                return 1
             # Refused ones were still in the pool ("already imported") or mined meanwhile.
             self.taken_back.update(
                 tx.hash
                 for tx, answer in zip(again, answers, strict=True)
                 if not isinstance(answer, RpcError)
             )
+        return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -430,10 +454,12 @@ def main(argv: list[str] | None = None) -> int:
             "Send devnet traffic from its own process: traders' swaps (which move pool prices) "
             "and plain ETH transfers (which touch no pool), at fixed rates for a while; write "
             'the sent tx hashes as JSON {"swaps": [...], "transfers": [...], "resent": [...], '
-            '"taken_back": [...], "by_kind": {...}, "private": [...]} (resent: txs sent again '
-            "because they sat unmined, as a wallet does; taken_back: those the node accepted "
-            "again, not holding them at that moment; by_kind: swaps per router kind; private: "
-            "swap txs sent to the MEV-Share node)."
+            '"taken_back": [...], "by_kind": {...}, "private": [...], "node_timeouts": n} '
+            "(resent: txs sent again because they sat unmined, as a wallet does; taken_back: "
+            "those the node accepted again, not holding them at that moment; by_kind: swaps per "
+            "router kind; private: swap txs sent to the MEV-Share node; node_timeouts: calls a "
+            "saturated node did not answer in time, the tick skipped or the send left to the "
+            "wallet's re-send)."
         ),
     )
     parser.add_argument("--world", required=True, help="the JSON of `mevbot devnet --out`")
@@ -498,6 +524,7 @@ def main(argv: list[str] | None = None) -> int:
             "taken_back": sent.taken_back,
             "by_kind": sent.by_kind,
             "private": sent.private,
+            "node_timeouts": sent.node_timeouts,
         }
     )
     if args.out:

@@ -107,8 +107,8 @@ async def run(
                 while bot.engine.head is None:  # noqa: ASYNC110 (the bot's first head)
                     await asyncio.sleep(0.02)
                 traffic = await start_traffic(world, workdir, seconds)
-                # A traffic process that gave up (the loaded devnet stopped answering it) still
-                # leaves the bot's figures for what it did send: reported with its exit code.
+                # The traffic waits out a saturated devnet (node_timeouts); should it fail anyway,
+                # the bot's figures for what it did send are reported with its exit code.
                 traffic_exit = await traffic.wait()
                 await _drained(bot, timeout=20)
                 wire = bot.latency.timing("wire_to_relay")
@@ -124,6 +124,7 @@ async def run(
                     "transfers_per_s": TRANSFERS_PER_S,
                     "traffic_exit": traffic_exit,
                     "swaps_sent": len(sent.get("swaps", ())),
+                    "traffic_node_timeouts": sent.get("node_timeouts", 0),
                     "wire_to_relay": None if wire is None else asdict(wire),
                     "simulate": None if simulate is None else asdict(simulate),
                     "relevant_handled": counts.pending_relevant,

@@ -63,18 +63,28 @@ class Engine:
         """The last head the submitter moved to."""
         return self.submitter.head
 
-    async def on_pending(self, tx: PendingTx, intent: Intent | None = None) -> list[Verdict]:
+    async def on_pending(
+        self, tx: PendingTx, intent: Intent | None = None, *, retried: bool = False
+    ) -> list[Verdict]:
         """A pending tx (decoded already, or decoded here): state after it -> strategies ->
-        each candidate submitted."""
-        return [await self.submitter.submit(c) for c in self.candidates_for(tx, intent)]
+        each candidate submitted. ``retried``: considered before (counted then)."""
+        candidates = self.candidates_for(tx, intent, retried=retried)
+        return [await self.submitter.submit(c) for c in candidates]
 
     def candidates_for(
-        self, tx: PendingTx, intent: Intent | None = None, *, decode_ms: float | None = None
+        self,
+        tx: PendingTx,
+        intent: Intent | None = None,
+        *,
+        decode_ms: float | None = None,
+        retried: bool = False,
     ) -> list[Candidate]:
         """What the strategies make of a pending tx, from the state after it (no I/O: callers
         that submit candidates concurrently still consider txs in arrival order). ``decode_ms``:
-        the time an intake took to decode it, ``intent`` being its answer (even when None)."""
-        self.counts.pending += 1
+        the time an intake took to decode it, ``intent`` being its answer (even when None);
+        ``retried``: a tx considered before, counted as handled then."""
+        if not retried:
+            self.counts.pending += 1
         if decode_ms is not None:
             self.latency.record("decode", decode_ms)
         elif intent is None:

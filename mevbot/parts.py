@@ -476,7 +476,8 @@ class PoolUpkeepPart:
         engine = self.bot.engine
         assert engine is not None
         while True:
-            await engine.on_pending(*await self.retry.get())
+            tx, intent = await self.retry.get()
+            await engine.on_pending(tx, intent, retried=True)
 
     async def _verify(self) -> None:
         last = 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from e2e_support import balances, block_tx_hashes, mine, sent_for, stack_with_bot, until
+from e2e_support import balances, block_tx_hashes, level, mine, sent_for, stack_with_bot, until
 from fault_support import landed_in
 
 from anvil.stack import DevnetStack
@@ -50,8 +50,7 @@ async def _backrun_lands(
     weth = world.tokens["WETH"]["address"]
     tokens = [t["address"] for t in world.tokens.values()]
     owner = world.roles["executor"].address
-    await mine(stack, bot)  # the bot sees a head; block-state arbitrage may go out
-    await mine(stack, bot)  # ... and land here, so the victim's gap is what is traded next
+    await level(stack, bot)  # block-state arbitrage lands: the victim's gap is traded next
     await stack.empty_executor("WETH")  # its start funds and what those arbitrages earned
     head = int(await rpc.call("eth_blockNumber"), 16)
     await until(lambda: bot.engine.processed_block >= head, what="the bot at the withdrawal")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from e2e_support import level
 from fault_support import bot_config, call, mine, push_victim, sent_for, until, with_relays
 from prometheus_client.parser import text_string_to_metric_families
 from test_tui import HOSTILE, HOSTILE_SHOWN, sample_mevshare, sample_status
@@ -324,8 +325,7 @@ async def test_a_running_bot_exports_every_count_it_keeps(stack, tmp_path, capsy
     )
     await bot.start()
     try:
-        await mine(stack, bot)
-        await mine(stack, bot)
+        await level(stack, bot)  # the victim's bundle is then the only one of ours
         traffic = Traffic(world, seed=11)
         await traffic.sync_nonces(stack.rpc)
         victim = await push_victim(stack, traffic)

@@ -405,11 +405,10 @@ def search_path_input(
             break
     best_in = max(profits, key=lambda amount: (profits[amount], -amount))
     best_profit = profits[best_in]
-    if best_profit <= 0:
-        return 0, 0
     centre = best_in
     for direction in (-1, 1):
-        if profit(centre + direction * scan_limit) >= best_profit - loss:
+        end = centre + direction * scan_limit
+        if end >= 1 and profit(end) >= best_profit - loss:
             continue  # flat: the scan could not reach the side's end within scan_limit
         amount = centre + direction
         for _ in range(scan_limit):
@@ -421,7 +420,8 @@ def search_path_input(
             elif found < best_profit - loss:
                 break
             amount += direction
-    return best_in, best_profit
+    # (The scan runs from an unprofitable best too: the floors can hide a profit of ``loss``.)
+    return (best_in, best_profit) if best_profit > 0 else (0, 0)
 
 
 def _flooring_loss(

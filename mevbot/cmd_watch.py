@@ -23,6 +23,7 @@ import orjson
 from chain.intents import Intent, MulticallIntent, SwapIntent
 from chain.types import MalformedError, PendingTx, hex_to_bytes, hex_to_int
 from mevbot.config import check_stream_url
+from mevbot.console import stop_event
 from mevbot.preflight import Check, check_reachable
 from simulation.pool_kinds import POOL_KINDS
 from simulation.state import state_topics
@@ -168,6 +169,13 @@ async def _watch(args: argparse.Namespace, decoder: Decoder, out: IO[str]) -> in
     merger = Merger(_build_sources(args))
     journal = JournalWriter(args.record) if args.record else None
     printed = 0
+    # Our own handlers: a watch started in the background of a script inherits SIGINT ignored,
+    # and SIGTERM would otherwise end it without closing the journal or printing the coverage.
+    stop = stop_event()
+    watching = asyncio.current_task()
+    assert watching is not None
+    stopper = asyncio.create_task(stop.wait())
+    stopper.add_done_callback(lambda _: watching.cancel())
     try:
         async with contextlib.aclosing(merger.iterate()) as events:
             async for event in events:
@@ -186,7 +194,11 @@ async def _watch(args: argparse.Namespace, decoder: Decoder, out: IO[str]) -> in
                 printed += 1
                 if args.count and printed >= args.count:
                     break
+    except asyncio.CancelledError:
+        if not stop.is_set():
+            raise
     finally:
+        stopper.cancel()
         if journal is not None:
             journal.close()
         _print_coverage(merger, printed)
@@ -305,7 +317,7 @@ def register(commands: Any) -> None:
             "Watch pending transactions from one or more sources at once (deduplicated, first "
             "seen wins) and print one line per tx (with --record, per head too); coverage per "
             "source is printed on exit. "
-            "Ctrl-C exits."
+            "Ctrl-C or SIGTERM stops it: the journal is closed and the coverage printed, exit 0."
         ),
     )
     watch.add_argument("--rpc", help="node URL: ws://, wss:// or IPC path (http:// for txpool)")

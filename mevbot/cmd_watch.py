@@ -175,7 +175,7 @@ async def _watch(args: argparse.Namespace, decoder: Decoder, out: IO[str]) -> in
     watching = asyncio.current_task()
     assert watching is not None
     stopper = asyncio.create_task(stop.wait())
-    stopper.add_done_callback(lambda _: watching.cancel())
+    stopper.add_done_callback(lambda done: None if done.cancelled() else watching.cancel())
     try:
         async with contextlib.aclosing(merger.iterate()) as events:
             async for event in events:

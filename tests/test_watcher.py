@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -490,13 +491,12 @@ def test_decode_command_reports_bad_lines_and_goes_on() -> None:
     assert "2 bad lines" in errors[-1]
 
 
-async def test_watch_command_prints_decoded_txs_and_records_a_journal(
-    anvil_factory: Callable[..., AnvilProcess], signed: list[tuple[str, str]], tmp_path: Path
-) -> None:
-    node = anvil_factory("--no-mining")
-    journal = tmp_path / "watch.jsonl"
-    argv = ["watch", "--rpc", node.ws_url, "--jsonl", "--count", "40", "--record", str(journal)]
-    process = await asyncio.create_subprocess_exec(
+async def _start_watch(
+    node: AnvilProcess, journal: Path, *options: str, **popen: Any
+) -> asyncio.subprocess.Process:
+    """``mevbot watch --jsonl --record journal`` on ``node`` with ``options``, its output piped."""
+    argv = ["watch", "--rpc", node.ws_url, "--jsonl", "--record", str(journal), *options]
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
         _RUN_COMMAND,
@@ -504,7 +504,16 @@ async def test_watch_command_prints_decoded_txs_and_records_a_journal(
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        **popen,
     )
+
+
+async def test_watch_command_prints_decoded_txs_and_records_a_journal(
+    anvil_factory: Callable[..., AnvilProcess], signed: list[tuple[str, str]], tmp_path: Path
+) -> None:
+    node = anvil_factory("--no-mining")
+    journal = tmp_path / "watch.jsonl"
+    process = await _start_watch(node, journal, "--count", "40")
     try:
         await asyncio.sleep(1.5)  # let it subscribe; txs sent earlier would come by backfill anyway
         await send_all(node.ws_url, [raw for _, raw in signed[:40]])
@@ -526,3 +535,42 @@ async def test_watch_command_prints_decoded_txs_and_records_a_journal(
     # --record follows heads too and prints them (tests/test_watch_record.py waits for them).
     heads = [(e.number, e.hash) for e in journaled if isinstance(e, NewHead)]
     assert heads == [(r["number"], r["hash"]) for r in printed if r["kind"] == "head"]
+
+
+def _as_a_background_job() -> None:
+    """What a non-interactive shell does to a job it starts with ``&``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+async def test_watch_stops_on_a_signal_with_its_journal_whole(
+    anvil_factory: Callable[..., AnvilProcess],
+    signed: list[tuple[str, str]],
+    tmp_path: Path,
+    signum: signal.Signals,
+) -> None:
+    """Started as a background job (SIGINT inherited ignored), the watch still stops on
+    SIGINT, and on SIGTERM: exit 0, the coverage printed, every printed tx in the journal."""
+    node = anvil_factory("--no-mining")
+    journal = tmp_path / "watch.jsonl"
+    process = await _start_watch(node, journal, preexec_fn=_as_a_background_job)
+    try:
+        assert process.stdout is not None
+        await send_all(node.ws_url, [raw for _, raw in signed[:10]])
+        printed: set[str] = set()
+        while len(printed) < 10:
+            line = await asyncio.wait_for(process.stdout.readline(), 30)
+            assert line, "the watch ended early"
+            record = json.loads(line)
+            if record["kind"] == "tx":
+                printed.add(record["hash"])
+        process.send_signal(signum)
+        _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, stderr
+    # 10 txs and the head --record follows (no block mined: --no-mining)
+    assert "mevbot watch: 10 printed, 11 unique events" in stderr.decode().splitlines()
+    assert {e.hash for e in read_journal(journal) if isinstance(e, PendingTx)} == printed

@@ -491,12 +491,14 @@ def test_decode_command_reports_bad_lines_and_goes_on() -> None:
     assert "2 bad lines" in errors[-1]
 
 
-async def _start_watch(
+@contextlib.asynccontextmanager
+async def _watch_process(
     node: AnvilProcess, journal: Path, *options: str, **popen: Any
-) -> asyncio.subprocess.Process:
-    """``mevbot watch --jsonl --record journal`` on ``node`` with ``options``, its output piped."""
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``mevbot watch --jsonl --record journal`` on ``node`` with ``options``, its output piped;
+    killed on the way out if it is still running."""
     argv = ["watch", "--rpc", node.ws_url, "--jsonl", "--record", str(journal), *options]
-    return await asyncio.create_subprocess_exec(
+    process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
         _RUN_COMMAND,
@@ -506,6 +508,12 @@ async def _start_watch(
         stderr=asyncio.subprocess.PIPE,
         **popen,
     )
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
 
 
 async def test_watch_command_prints_decoded_txs_and_records_a_journal(
@@ -513,15 +521,10 @@ async def test_watch_command_prints_decoded_txs_and_records_a_journal(
 ) -> None:
     node = anvil_factory("--no-mining")
     journal = tmp_path / "watch.jsonl"
-    process = await _start_watch(node, journal, "--count", "40")
-    try:
+    async with _watch_process(node, journal, "--count", "40") as process:
         await asyncio.sleep(1.5)  # let it subscribe; txs sent earlier would come by backfill anyway
         await send_all(node.ws_url, [raw for _, raw in signed[:40]])
         stdout, stderr = await asyncio.wait_for(process.communicate(), 30)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
     assert process.returncode == 0, stderr
     printed = [json.loads(line) for line in stdout.splitlines()]
     records = [record for record in printed if record["kind"] == "tx"]
@@ -553,8 +556,7 @@ async def test_watch_stops_on_a_signal_with_its_journal_whole(
     SIGINT, and on SIGTERM: exit 0, the coverage printed, every printed tx in the journal."""
     node = anvil_factory("--no-mining")
     journal = tmp_path / "watch.jsonl"
-    process = await _start_watch(node, journal, preexec_fn=_as_a_background_job)
-    try:
+    async with _watch_process(node, journal, preexec_fn=_as_a_background_job) as process:
         assert process.stdout is not None
         await send_all(node.ws_url, [raw for _, raw in signed[:10]])
         printed: set[str] = set()
@@ -566,10 +568,6 @@ async def test_watch_stops_on_a_signal_with_its_journal_whole(
                 printed.add(record["hash"])
         process.send_signal(signum)
         _, stderr = await asyncio.wait_for(process.communicate(), 30)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
     assert process.returncode == 0, stderr
     # 10 txs and the head --record follows (no block mined: --no-mining)
     assert "mevbot watch: 10 printed, 11 unique events" in stderr.decode().splitlines()

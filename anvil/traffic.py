@@ -146,18 +146,21 @@ class Traffic:
             user_swap = self._universal(variant)
         else:
             user_swap = self._v3(kind, variant, trader)
-        txs = tuple(
+        return Trade(trader, user_swap, self.sign_swap(trader, user_swap, base_fee))
+
+    def sign_swap(self, trader: str, swap: UserSwap, base_fee: int) -> tuple[SignedTx, ...]:
+        """``swap``'s transactions signed by ``trader`` on consecutive nonces."""
+        return tuple(
             self.sign(
                 trader,
                 step.to,
                 step.data,
                 base_fee,
                 step.value,
-                GAS[kind] if step.to == user_swap.router else TRANSFER_GAS,
+                GAS[swap.kind] if step.to == swap.router else TRANSFER_GAS,
             )
-            for step in user_swap.steps
+            for step in swap.steps
         )
-        return Trade(trader, user_swap, txs)
 
     def _v2(self, reserves: dict[str, tuple[int, int]], variant: str, trader: str) -> UserSwap:
         dex = self.world.dexes[self.rng.choice(sorted(self.world.dexes))]

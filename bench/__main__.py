@@ -180,7 +180,8 @@ def _by_simulator() -> dict[str, Any]:
         "anvil_warm": {"backend": "anvil"},
         "anvil_reset_every_head": {"backend": "anvil", "keep_warm": False},
         "node": {"backend": "node"},
-        "revm": {"backend": "revm"},
+        "revm_warm": {"backend": "revm"},
+        "revm_fork_every_head": {"backend": "revm", "keep_warm": False},
     }
     figures: dict[str, Any] = {}
     for name, options in runs.items():
@@ -194,7 +195,7 @@ def _by_simulator() -> dict[str, Any]:
             "simulate": report["stages"]["simulate"],
         }
     during_burst = {
-        backend: asyncio.run(burst.run(BURST_S, backend)) for backend in ("anvil", "node")
+        backend: asyncio.run(burst.run(BURST_S, backend)) for backend in ("anvil", "node", "revm")
     }
     return {"e2e_ms": figures, "burst": during_burst}
 

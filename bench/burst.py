@@ -28,7 +28,7 @@ from anvil.world import World
 from mevbot.config import load_config
 from mevbot.deployment import deployment_from_world, devnet_keys
 from mevbot.runtime import Bot
-from simulation.fork import AnvilForkSimulator
+from simulation.fork_warm import WarmFork
 
 SWAPS_PER_S = 30  # 10x the demo's ~3 swaps per 1 s block
 TRANSFERS_PER_S = 150
@@ -82,7 +82,7 @@ async def _drained(bot: Bot, timeout: float) -> None:
 
 
 async def run(
-    seconds: float = 15.0, backend: str = "anvil", keep_warm: bool = True
+    seconds: float = 15.0, backend: str | None = None, keep_warm: bool = True
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-burst-") as scratch:
         workdir = Path(scratch)
@@ -93,7 +93,7 @@ async def run(
                     "MEVBOT_STORE__LEDGER_PATH": str(workdir / "ledger.sqlite"),
                     "MEVBOT_STRATEGIES__TARGET_BLOCKS": "1",
                     "MEVBOT_METRICS__ENABLED": "false",
-                    "MEVBOT_SIMULATION__BACKEND": backend,
+                    **({"MEVBOT_SIMULATION__BACKEND": backend} if backend else {}),
                 },
             )
             bot = Bot(
@@ -101,7 +101,7 @@ async def run(
             )
             await bot.start()
             simulator = bot.engine.simulator
-            if isinstance(simulator, AnvilForkSimulator):
+            if isinstance(simulator, WarmFork):
                 simulator.keep_warm = keep_warm
             try:
                 while bot.engine.head is None:  # noqa: ASYNC110 (the bot's first head)
@@ -117,7 +117,7 @@ async def run(
                 sent_file = workdir / "sent.json"
                 sent = json.loads(sent_file.read_text()) if sent_file.exists() else {}
                 return {
-                    "backend": backend,
+                    "backend": config.simulation.backend,
                     "keep_warm": keep_warm,
                     "seconds": seconds,
                     "swaps_per_s": SWAPS_PER_S,
@@ -140,8 +140,10 @@ async def run(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.burst", description=__doc__)
     parser.add_argument("--seconds", type=float, default=15.0)
-    parser.add_argument("--backend", choices=("anvil", "revm", "node"), default="anvil")
-    parser.add_argument("--reset-fork", action="store_true", help="anvil_reset at every head")
+    parser.add_argument(
+        "--backend", choices=("anvil", "revm", "node"), help="default: the config's simulator"
+    )
+    parser.add_argument("--reset-fork", action="store_true", help="fork again at every head")
     args = parser.parse_args(argv)
     result = asyncio.run(run(args.seconds, args.backend, keep_warm=not args.reset_fork))
     print(json.dumps(result, indent=1))

@@ -64,7 +64,7 @@ from mevbot.latency import STAGES
 from mevbot.runtime import Bot
 from mevbot.submitter import Verdict
 from simulation.candidates import Candidate
-from simulation.fork import AnvilForkSimulator
+from simulation.fork_warm import WarmFork
 from strategies.backrun import BackrunArbitrage
 
 WETH_PAIRS = ("WETH/USDC", "WETH/DAI", "WBTC/WETH")
@@ -383,12 +383,12 @@ async def run(
     blocks: int = 100,
     victims_per_block: int = 1,
     baseline: bool = False,
-    backend: str = "anvil",
+    backend: str | None = None,
     keep_warm: bool = True,
 ) -> dict[str, Any]:
     """Run ``blocks`` measured blocks (alternating with the baseline when ``baseline``) with
-    the bot's simulator on ``backend`` ("anvil", "node" or "revm"); ``keep_warm`` False resets
-    the anvil fork at every head instead of writing the block's changes onto it."""
+    the bot's simulator on ``backend`` ("anvil", "node" or "revm"; None: the config's default);
+    ``keep_warm`` False forks again at every head instead of writing the block's changes."""
     if not 1 <= victims_per_block <= len(WETH_PAIRS):
         raise ValueError(f"victims per block must be within 1..{len(WETH_PAIRS)}")
     started = time.perf_counter()
@@ -400,7 +400,7 @@ async def run(
                     "MEVBOT_STORE__LEDGER_PATH": str(Path(scratch) / "ledger.sqlite"),
                     "MEVBOT_STRATEGIES__TARGET_BLOCKS": "1",
                     "MEVBOT_METRICS__PORT": "0",
-                    "MEVBOT_SIMULATION__BACKEND": backend,
+                    **({"MEVBOT_SIMULATION__BACKEND": backend} if backend else {}),
                 },
             )
             bot = Bot(
@@ -410,7 +410,7 @@ async def run(
             )
             await bot.start()
             simulator = bot.engine.simulator
-            if isinstance(simulator, AnvilForkSimulator):
+            if isinstance(simulator, WarmFork):
                 simulator.keep_warm = keep_warm
             theirs = None
             try:
@@ -487,13 +487,13 @@ async def _measure(
         "seconds": round(time.perf_counter() - started, 1),
     }
     simulator = bench.bot.engine.simulator
-    if isinstance(simulator, AnvilForkSimulator):
+    if isinstance(simulator, WarmFork):
         result["fork"] = {
-            "heads_warm": simulator.heads_warm,
-            "heads_reset": simulator.heads_reset,
-            "warm_timeouts": simulator.warm_timeouts,
-            "drift_checks": simulator.drift_checks,
-            "drift_mismatches": simulator.drift_mismatches,
+            "heads_warm": simulator.warm.heads_warm,
+            "heads_reset": simulator.warm.heads_reset,
+            "warm_timeouts": simulator.warm.warm_timeouts,
+            "drift_checks": simulator.warm.drift_checks,
+            "drift_mismatches": simulator.warm.drift_mismatches,
         }
     if bench.baseline is not None:
         theirs = bench.theirs
@@ -514,10 +514,10 @@ async def _measure(
 
 
 def _backend_name(bot: Bot) -> str:
-    simulator = bot.engine.simulator
-    if isinstance(simulator, AnvilForkSimulator):
-        return "anvil (warm)" if simulator.keep_warm else "anvil (reset at every head)"
-    return bot.config.simulation.backend
+    simulator, backend = bot.engine.simulator, bot.config.simulation.backend
+    if isinstance(simulator, WarmFork):
+        return f"{backend} ({'warm' if simulator.keep_warm else 'forked again at every head'})"
+    return backend
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -525,7 +525,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--blocks", type=int, default=100, help="measured blocks")
     parser.add_argument("--victims-per-block", type=int, default=1)
     parser.add_argument("--baseline", action="store_true", help="alternate with the web3.py bot")
-    parser.add_argument("--backend", choices=("anvil", "revm", "node"), default="anvil")
+    parser.add_argument(
+        "--backend", choices=("anvil", "revm", "node"), help="default: the config's simulator"
+    )
     parser.add_argument("--reset-fork", action="store_true", help="anvil_reset at every head")
     args = parser.parse_args(argv)
     result = asyncio.run(

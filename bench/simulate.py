@@ -205,11 +205,11 @@ async def _follow_the_chain(
             **{key: _stats(values) for key, values in samples.items() if "gas" not in key},
             "same_gas_every_head": samples["gas_warm"] == samples["gas_reset"],
             "warm_fork": {
-                "heads_warm": warm.heads_warm,
-                "heads_reset": warm.heads_reset,
-                "keys_written": warm.keys_written,
-                "drift_checks": warm.drift_checks,
-                "drift_mismatches": warm.drift_mismatches,
+                "heads_warm": warm.warm.heads_warm,
+                "heads_reset": warm.warm.heads_reset,
+                "keys_written": warm.warm.keys_written,
+                "drift_checks": warm.warm.drift_checks,
+                "drift_mismatches": warm.warm.drift_mismatches,
             },
         }
     finally:

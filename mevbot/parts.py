@@ -45,7 +45,7 @@ from mevbot.status import (
 )
 from simulation.backends import open_simulator
 from simulation.candidates import Candidate
-from simulation.fork import AnvilForkSimulator
+from simulation.fork_warm import WarmFork
 from simulation.state import ChainState
 from simulation.v3_words import WordFetcher
 from simulation.verifier import StateVerifier
@@ -101,7 +101,7 @@ class PipelinePart:
     async def start(self, bot: Bot) -> None:
         d, config = bot.deployment, bot.config
         simulator = open_simulator(config.simulation.backend, d.node_http)
-        if isinstance(simulator, AnvilForkSimulator):
+        if isinstance(simulator, WarmFork):
             simulator.warmup = warmup_calls(bot.state, d.executor)
         await simulator.start()
         bot.closers.append(simulator.close)

@@ -118,18 +118,9 @@ def assemble(
     before: bytes,
     after: bytes,
     env: BlockEnv,
-    *,
-    coinbase_tips: int = 0,
 ) -> SimResult:
-    """The :class:`SimResult` of a run, from its outcomes and the reader's two answers.
-
-    ``coinbase_tips`` are priority fees a backend owes the coinbase but could not credit in the
-    state the reader saw (pyrevm's journal keeps the coinbase outside the bundle's checkpoint).
-    """
+    """The :class:`SimResult` of a run, from its outcomes and the reader's two answers."""
     diffs, coinbase_payment = query.diffs(query.decode(before), query.decode(after))
-    coinbase_payment += coinbase_tips
-    if coinbase_tips and query.coinbase in diffs:
-        diffs[query.coinbase][ETH] += coinbase_tips
     return SimResult(
         txs=tuple(outcomes),
         balance_diffs=diffs,

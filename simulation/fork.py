@@ -8,11 +8,13 @@ starts a new one at the same block on the next ``simulate()`` and retries the bu
 Moving to a new head: by default the fork is kept warm (:mod:`simulation.fork_warm`): the new
 blocks' state changes, from the upstream's prestate diff traces, are written onto the fork, so
 the state it fetched stays; every head a sample of reads is compared with the upstream
-(``drift_checks`` / ``drift_mismatches``) and a drifted fork is reset. ``anvil_reset`` to the head
-(which drops all fetched state) remains for what the warm path cannot follow: a reorg, a gap of
-more than ``max_gap`` blocks, an upstream without diff traces (``warm_unavailable`` says why),
+(``warm.drift_checks`` / ``warm.drift_mismatches``, :class:`simulation.fork_warm.Follower`) and a
+drifted fork is reset. ``anvil_reset`` to the head (which drops all fetched state) remains for
+what the warm path cannot follow: a reorg, a gap of more than ``max_gap`` blocks, an upstream
+without diff traces (``warm.warm_unavailable`` says why),
 the snapshot method (it mines on the fork's own block), an upstream too slow to trace the new
-blocks within ``warm_timeout`` (``warm_timeouts``: an anvil upstream under a burst took seconds),
+blocks within ``warm_timeout`` (``warm.warm_timeouts``: an anvil upstream under a burst took
+seconds),
 and every ``rebase_every`` blocks, so that the fork never fetches state older than a pruning
 node keeps (geth: 128 blocks).
 Bundles run through ``eth_simulateV1`` (:mod:`simulation.fork_v1`) or, on nodes
@@ -24,27 +26,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from chain.errors import ChainError, ConnectionLost, RpcTimeout
 from chain.node import AnvilProcess, NodeStartError
 from chain.rpc import WsRpc, connect, eth_block_number, eth_get_block
-from chain.rpc_reconnecting import ReconnectingRpc
 from simulation.balances import BalanceQuery, assemble, balance_query
 from simulation.fork_snapshot import SnapshotRunner
 from simulation.fork_v1 import simulate_v1, supports_simulate_v1
-from simulation.fork_warm import Probe, WarmUnavailable, advance, drift, sample_probes
+from simulation.fork_warm import Advance, WarmFork, rpc_reader, write
 from simulation.prepared import PreparedTx, prepare
 from simulation.simulator import (
-    DEFAULT_COINBASE,
     BlockEnv,
     SimBlock,
     SimCall,
     SimResult,
     SimulationError,
-    UpstreamSimulator,
     resolve_block,
 )
 
@@ -52,14 +50,13 @@ Method = Literal["auto", "simulate_v1", "snapshot"]
 MAX_WARMUP_CALLS = 2_000
 
 
-class AnvilForkSimulator(UpstreamSimulator):
+class AnvilForkSimulator(WarmFork):
     """``await sim.start()``, then ``await sim.simulate(txs, watch=..., tokens=...)``; feed
     ``await sim.on_new_head(n)`` from the block watcher; ``await sim.close()`` at the end.
 
     ``method`` "auto" uses ``eth_simulateV1`` when the fork answers it, else mining on a snapshot.
     ``block_interval`` sets the default timestamp of the simulated block (head + interval).
-    ``keep_warm`` False resets the fork at every head; ``check_sample`` reads are compared with
-    the upstream at every warm head.
+    Following heads: see :class:`simulation.fork_warm.WarmFork` (its options pass through).
     """
 
     kind = "fork simulator"
@@ -69,41 +66,18 @@ class AnvilForkSimulator(UpstreamSimulator):
         upstream_url: str,
         *,
         method: Method = "auto",
-        block_interval: int = 12,
-        coinbase: str = DEFAULT_COINBASE,
-        call_timeout: float = 5.0,
         reset_timeout: float = 30.0,
         startup_timeout: float = 20.0,
-        keep_warm: bool = True,
-        check_sample: int = 8,
-        max_gap: int = 16,
         rebase_every: int = 64,
-        warm_timeout: float = 0.25,
+        **options: Any,
     ) -> None:
-        super().__init__(
-            upstream_url,
-            block_interval=block_interval,
-            coinbase=coinbase,
-            call_timeout=call_timeout,
-        )
+        super().__init__(upstream_url, **options)
         self.method = method
         self.reset_timeout = reset_timeout
         self.startup_timeout = startup_timeout
-        self.keep_warm = keep_warm
-        self.check_sample = check_sample
-        self.max_gap = max_gap
         self.rebase_every = rebase_every
-        self.warm_timeout = warm_timeout
-        self.warm_timeouts = 0  # heads the upstream's traces were too slow for: reset instead
-        self.warm_unavailable = ""
-        self.heads_warm = 0  # heads reached by writing the blocks' changes
-        self.heads_reset = 0  # heads reached with anvil_reset (or a relaunch)
-        self.keys_written = 0  # balances, nonces, codes and slots written by warm heads
-        self.drift_checks = 0
-        self.drift_mismatches = 0
-        self._upstream = ReconnectingRpc(upstream_url, timeout=call_timeout)
+        self.warm.call_timeout = reset_timeout
         self._anchor = 0  # the block the fork process was forked or reset at
-        self._rng = random.Random(0)
         self.node: AnvilProcess | None = None
         self.restarts = 0
         self.snapshot_runner = SnapshotRunner()
@@ -111,8 +85,6 @@ class AnvilForkSimulator(UpstreamSimulator):
         self._fork_block = 0
         self._lock = asyncio.Lock()
         self._nonces: dict[str, int] = {}  # state nonces at the fork head, filled on demand
-        # (to, calldata) reads replayed after every reset to pull hot state into the fork.
-        self.warmup: list[tuple[str, bytes]] = []
 
     async def start(self) -> None:
         try:
@@ -138,7 +110,7 @@ class AnvilForkSimulator(UpstreamSimulator):
     def _can_stay_warm(self, block_number: int) -> bool:
         return (
             self.keep_warm
-            and not self.warm_unavailable
+            and not self.warm.warm_unavailable
             and self.method == "simulate_v1"
             and block_number - self._fork_block <= self.max_gap
             and block_number - self._anchor < self.rebase_every
@@ -146,41 +118,22 @@ class AnvilForkSimulator(UpstreamSimulator):
 
     async def _advance(self, block_number: int) -> bool:
         """Write the new blocks' changes onto the fork and check a sample; False: reset instead."""
-        assert self._rpc is not None
-        try:
-            async with asyncio.timeout(self.warm_timeout):
-                moved = await advance(
-                    self._upstream, self._rpc, self.head, block_number, self.reset_timeout
-                )
-        except WarmUnavailable as error:
-            self.warm_unavailable = str(error)
-            return False
-        except TimeoutError:
-            self.warm_timeouts += 1
-            return False
-        except ChainError:
-            return False
-        if moved is None:  # the new blocks do not continue our head: a reorg
-            return False
-        self._head, self._fork_block = moved.head, block_number
-        self._nonces.clear()
-        self.heads_warm += 1
-        self.keys_written += moved.written
-        if self.check_sample <= 0:
-            return True
-        probes = sample_probes(moved.changes, self._hot_probes(), self.check_sample, self._rng)
-        try:
-            mismatches = await drift(
-                self._upstream, self._rpc, probes, block_number, self.reset_timeout
-            )
-        except ChainError:
-            return True  # the check could not run; the next head checks again
-        self.drift_checks += 1
-        self.drift_mismatches += mismatches
-        return mismatches == 0
+        rpc = self._rpc
+        assert rpc is not None
 
-    def _hot_probes(self) -> list[Probe]:
-        return [("eth_call", [{"to": to, "data": "0x" + data.hex()}]) for to, data in self.warmup]
+        async def write_all(moved: Advance) -> None:
+            await write(rpc, moved.values, self.reset_timeout)
+            self._head, self._fork_block = moved.head, block_number
+            self._nonces.clear()
+
+        head = await self.warm.move(
+            self.head,
+            block_number,
+            write_all,
+            rpc_reader(rpc, self.reset_timeout),
+            self._hot_probes(),
+        )
+        return head is not None
 
     async def _reset(self, block_number: int) -> None:
         """``anvil_reset`` the fork to ``block_number`` (a relaunch if that fails)."""
@@ -195,7 +148,7 @@ class AnvilForkSimulator(UpstreamSimulator):
         if head is None:
             raise SimulationError("fork has no latest block after anvil_reset")
         self._head, self._fork_block, self._anchor = head, block_number, block_number
-        self.heads_reset += 1
+        self.warm.heads_reset += 1
         self._nonces.clear()
         await self._warm()
 
@@ -319,5 +272,5 @@ class AnvilForkSimulator(UpstreamSimulator):
         if head is None:
             raise SimulationError("fork has no latest block")
         self._head, self._fork_block, self._anchor = head, block_number, block_number
-        self.heads_reset += 1
+        self.warm.heads_reset += 1
         self._nonces.clear()

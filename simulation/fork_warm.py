@@ -1,34 +1,39 @@
-"""Keep an anvil fork warm: move it to the next upstream heads by writing what the blocks changed.
+"""Keep a fork warm: move it to the next upstream heads by writing what the blocks changed.
 
-``anvil_reset`` to every new head throws away all the state the fork fetched, so the first
-bundles after a head fetch it again from the upstream. Instead, :func:`advance` asks the upstream
-for the new blocks' headers and prestate diff traces in one batch (:mod:`simulation.block_diff`),
-re-reads what a diff leaves open, and writes the final values onto the fork with
-``anvil_setBalance`` / ``anvil_setNonce`` / ``anvil_setCode`` / ``anvil_setStorageAt`` in one
-batch. The fork's own block stays where it was forked: what it has not fetched yet it fetches at
-that block, which is right because every later change was written. The simulated block's env
-(number, timestamp, base fee, coinbase) comes from the upstream header through
-``eth_simulateV1``'s block overrides, as before.
+Forking again at every new head throws away all the state the fork fetched, so the first
+bundles after a head fetch it again from the upstream. Instead, :func:`changes_since` asks the
+upstream for the new blocks' headers and prestate diff traces in one batch
+(:mod:`simulation.block_diff`) and re-reads what a diff leaves open; the fork writes the final
+values (an anvil fork with ``anvil_setBalance`` / ``anvil_setNonce`` / ``anvil_setCode`` /
+``anvil_setStorageAt`` in one batch, :func:`write`; the in-process revm fork into its cache).
+The fork's own block stays where it was forked: what it has not fetched yet it fetches at that
+block, which is right because every later change was written.
 
 :func:`drift` is the differential check: a sample of reads (pieces of state the blocks changed,
 and the hot calls the bundles make) on the fork and on the upstream at the same block; any
-difference means the fork drifted (a change no trace showed), and the caller resets it.
+difference means the fork drifted (a change no trace showed), and the caller forks again.
+:class:`Follower` is the policy both forks share: the counters, the time limit on the upstream's
+traces, and when to give up on staying warm.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chain.errors import RpcError
+from chain.errors import ChainError, RpcError
 from chain.rpc import Rpc
+from chain.rpc_reconnecting import ReconnectingRpc
 from chain.types import BlockHeader, MalformedError
 from simulation.block_diff import DIFF_TRACER, BlockChanges, StateKey, Value, block_changes
+from simulation.simulator import UpstreamSimulator
 
 Probe = tuple[str, list[Any]]  # a read: method and params without the block tag
+Writer = Callable[["Advance"], Awaitable[None]]  # writes the values and takes the new head
+Reader = Callable[[Sequence[Probe]], Awaitable[list[Any]]]  # the fork's answers to probes
 
 
 class WarmUnavailable(Exception):
@@ -37,11 +42,11 @@ class WarmUnavailable(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Advance:
-    """What moving the fork over some blocks did: the new head and what was written."""
+    """What some blocks changed: the new head, the changes, and the final ``values`` to write."""
 
     head: BlockHeader
     changes: BlockChanges
-    written: int
+    values: Mapping[StateKey, Value]
 
 
 def _check(answer: Any, what: str) -> Any:
@@ -50,11 +55,12 @@ def _check(answer: Any, what: str) -> Any:
     return answer
 
 
-async def advance(
-    upstream: Rpc, fork: Rpc, head: BlockHeader, number: int, timeout: float
+async def changes_since(
+    upstream: Rpc, head: BlockHeader, number: int, timeout: float
 ) -> Advance | None:
-    """Write blocks ``head.number + 1 .. number`` onto ``fork``; None when they do not continue
-    ``head`` (a reorg: the caller resets). :class:`WarmUnavailable` when the upstream cannot."""
+    """What blocks ``head.number + 1 .. number`` changed; None when they do not continue
+    ``head`` (a reorg: the caller forks again). :class:`WarmUnavailable` when the upstream
+    cannot tell."""
     numbers = range(head.number + 1, number + 1)
     calls: list[tuple[str, list[Any]]] = []
     for n in numbers:
@@ -87,11 +93,10 @@ async def advance(
                 values[key] = key.parse(_check(answer, f"re-read of {key}"))
         except MalformedError as error:
             raise WarmUnavailable(error.reason) from None
-    await write(fork, values, timeout)
-    return Advance(parent, changes, len(values))
+    return Advance(parent, changes, values)
 
 
-async def write(fork: Rpc, values: dict[StateKey, Value], timeout: float) -> None:
+async def write(fork: Rpc, values: Mapping[StateKey, Value], timeout: float) -> None:
     """Set every value on the fork in one batch; a refused write is a :class:`WarmUnavailable`."""
     if not values:
         return
@@ -111,15 +116,25 @@ def sample_probes(
     return probes
 
 
+def rpc_reader(fork: Rpc, timeout: float) -> Reader:
+    """Probes answered by a fork process at its latest block, in one batch."""
+
+    async def read(probes: Sequence[Probe]) -> list[Any]:
+        return await fork.batch([(m, [*p, "latest"]) for m, p in probes], timeout=timeout)
+
+    return read
+
+
 async def drift(
-    upstream: Rpc, fork: Rpc, probes: Sequence[Probe], number: int, timeout: float
+    upstream: Rpc, read: Reader, probes: Sequence[Probe], number: int, timeout: float
 ) -> int:
-    """How many ``probes`` read differently on the fork and on the upstream at block ``number``."""
+    """How many ``probes`` read differently on the fork (``read``) and on the upstream at
+    block ``number``."""
     if not probes:
         return 0
     theirs, ours = await asyncio.gather(
         upstream.batch([(m, [*p, hex(number)]) for m, p in probes], timeout=timeout),
-        fork.batch([(m, [*p, "latest"]) for m, p in probes], timeout=timeout),
+        read(probes),
     )
     return sum(
         1
@@ -136,3 +151,104 @@ def _norm(answer: Any) -> Any:
         except ValueError:
             return answer
     return answer.lower() if isinstance(answer, str) else answer
+
+
+class Follower:
+    """Moves a fork over new heads by writing their changes, and counts what it did.
+
+    ``warm_timeout`` bounds reading the blocks' traces and writing them (an upstream too slow
+    counts in ``warm_timeouts`` and the caller forks again); an upstream that cannot give diff
+    traces sets ``warm_unavailable`` for good. After each move ``check_sample`` reads (half from
+    what the blocks changed, half from ``hot``) are compared with the upstream.
+    """
+
+    def __init__(
+        self, upstream: Rpc, *, warm_timeout: float, call_timeout: float, check_sample: int
+    ) -> None:
+        self.upstream = upstream
+        self.warm_timeout = warm_timeout
+        self.call_timeout = call_timeout
+        self.check_sample = check_sample
+        self.warm_timeouts = 0  # heads the upstream's traces were too slow for: forked instead
+        self.warm_unavailable = ""
+        self.heads_warm = 0  # heads reached by writing the blocks' changes
+        self.heads_reset = 0  # heads reached by forking again
+        self.keys_written = 0  # balances, nonces, codes and slots written by warm heads
+        self.drift_checks = 0
+        self.drift_mismatches = 0
+        self._rng = random.Random(0)
+
+    async def move(
+        self,
+        head: BlockHeader,
+        number: int,
+        write: Writer,
+        read: Reader,
+        hot: Sequence[Probe] = (),
+    ) -> BlockHeader | None:
+        """The new head once blocks ``head.number + 1 .. number`` are written and the sample
+        agrees with the upstream; None when the caller must fork again instead (a reorg, a
+        drift, an upstream that cannot or is too slow)."""
+        try:
+            async with asyncio.timeout(self.warm_timeout):
+                moved = await changes_since(self.upstream, head, number, self.call_timeout)
+                if moved is not None:
+                    await write(moved)
+        except WarmUnavailable as error:
+            self.warm_unavailable = str(error)
+            return None
+        except TimeoutError:
+            self.warm_timeouts += 1
+            return None
+        except ChainError:
+            return None
+        if moved is None:
+            return None
+        self.heads_warm += 1
+        self.keys_written += len(moved.values)
+        if self.check_sample <= 0:
+            return moved.head
+        probes = sample_probes(moved.changes, hot, self.check_sample, self._rng)
+        try:
+            mismatches = await drift(self.upstream, read, probes, number, self.call_timeout)
+        except ChainError:
+            return moved.head  # the check could not run; the next head checks again
+        self.drift_checks += 1
+        self.drift_mismatches += mismatches
+        return moved.head if mismatches == 0 else None
+
+
+class WarmFork(UpstreamSimulator):
+    """What the forks that follow heads warm share (anvil's process, revm's cache): the
+    upstream connection, the :class:`Follower` and its settings, and the hot calls.
+
+    ``keep_warm`` False forks again at every head, as does a gap of more than ``max_gap``
+    blocks; ``check_sample`` reads are compared with the upstream at every warm head;
+    ``warm_timeout`` bounds reading and writing a head's changes. ``warmup`` lists
+    ``(to, calldata)`` reads that pull the state bundles read into a fresh fork.
+    """
+
+    def __init__(
+        self,
+        upstream_url: str,
+        *,
+        keep_warm: bool = True,
+        check_sample: int = 8,
+        max_gap: int = 16,
+        warm_timeout: float = 0.25,
+        **options: Any,
+    ) -> None:
+        super().__init__(upstream_url, **options)  # block_interval, coinbase, call_timeout
+        self.keep_warm = keep_warm
+        self.max_gap = max_gap
+        self._upstream = ReconnectingRpc(upstream_url, timeout=self.call_timeout)
+        self.warm = Follower(
+            self._upstream,
+            warm_timeout=warm_timeout,
+            call_timeout=self.call_timeout,
+            check_sample=check_sample,
+        )
+        self.warmup: list[tuple[str, bytes]] = []
+
+    def _hot_probes(self) -> list[Probe]:
+        return [("eth_call", [{"to": to, "data": "0x" + data.hex()}]) for to, data in self.warmup]

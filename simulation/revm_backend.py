@@ -1,33 +1,40 @@
-"""The in-process backend: revm (pyrevm) forked from the upstream RPC, same interface and results.
+"""The in-process backend: revm (pyrevm) over a fork cache kept warm across heads.
 
 pyrevm 0.3.7 runs a call (``message_call``) inside one open journal and leaves out the
 transaction-level work, so this module does it: the node's validity checks (nonce, fee cap,
 funds, gas limit), then gas charged to the sender at the effective price, the nonce bumped, the
-tip owed to the coinbase. A bundle runs inside one journal checkpoint, reverted at the end;
-the fork cache stays warm for the next bundle.
+tip credited to the coinbase (which matters for gas too: a later transfer to a coinbase that is
+still empty pays for a new account).
 
-Known difference from a node: pyrevm never ends a transaction inside the journal, so accounts
-and slots that an earlier tx of the same bundle touched are warm (and SSTORE sees the bundle's
-original values) for the later txs: a later tx that re-touches the same state uses a different
-gas than on chain. Measured on the devnet (tests/test_sim_differential.py): a V2 backrun 2,900
-low, the second backrun of a two-victim bundle 32,700 low, a liquidation behind its oracle
-update 16,500 high (SSTORE gas and refunds priced against the values at the bundle's start).
-The first tx of a bundle, and txs touching disjoint state, are exact; token amounts and success
-always are.
-pyrevm offers no cold write into its cache (``insert_account_storage`` goes through the
-journal), and ``EVM.commit()`` between txs does not make the next tx's gas exact either (the
-same 2,900 on the V2 backrun, and it would write the bundle into the cache for good), so this
-cannot be fixed from Python; 0.3.7 is the newest pyrevm on PyPI. The EIP-7623 calldata floor
-(Prague) is applied here: pyrevm's revm predates it. Also: ``BASEFEE``/``GASLIMIT`` read 0
-and 2**64-1 inside calls (pyrevm sets them so), contract creation and access-list txs are
-refused (pyrevm keeps access-list accounts warm for good), and pyrevm fetches fork state
-synchronously and uninterruptibly, so the upstream is probed with a timeout before each fork.
+Gas is exact for every tx of a bundle, not only the first. pyrevm never ends a transaction: what
+one tx touched stays warm for the next, and SSTORE would price against the bundle's starting
+values. So each tx runs in its own journal checkpoint; its changes are read from the journal,
+the checkpoint is reverted (the journal forgets the accounts and slots it loaded: cold again)
+and the changes are written into the fork cache as if they were chain state
+(:mod:`simulation.revm_state`). When the bundle ends, the cache's replaced values are put back.
+Checked against anvil and the node in ``tests/test_sim_differential.py``.
+
+The cache stays warm across heads: each new head's changes come from the upstream's prestate
+diff traces and are written into the cache (:class:`simulation.fork_warm.Follower`, as the warm
+anvil fork does), and a sample of reads is compared with the upstream at every head; a drift, a
+reorg, a gap of more than ``max_gap`` blocks or an upstream without diff traces forks again at
+the head (``warm.heads_reset``). What the cache has not fetched yet it fetches at the block it
+was forked at, which is right because every later change was written; if the upstream no longer
+serves that block (a pruning node), the bundle forks again at the head and runs once more.
+
+Also: the EIP-7623 calldata floor (Prague) is applied here, because pyrevm's revm predates it;
+``BASEFEE``/``GASLIMIT`` read 0 and 2**64-1 inside calls (pyrevm sets them so); contract creation
+and access-list txs are refused (pyrevm keeps access-list accounts warm for good); and pyrevm
+fetches fork state synchronously, holding the event loop, so the upstream is probed with a
+timeout before each fork and the state bundles read is fetched once at start (``warmup``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from eth_utils import keccak
 from pyrevm import EVM, AccountInfo, CfgEnv, Env, TxEnv
@@ -43,7 +50,17 @@ from simulation.balances import (
     assemble,
     balance_query,
 )
+from simulation.fork_warm import Advance, Probe, WarmFork
 from simulation.prepared import PreparedTx, prepare
+from simulation.revm_state import (
+    Undo,
+    call_changes,
+    cold_basic,
+    read_probes,
+    restore,
+    settle,
+    write_state,
+)
 from simulation.simulator import (
     BlockEnv,
     SimBlock,
@@ -52,13 +69,18 @@ from simulation.simulator import (
     SimResult,
     SimulationError,
     TxOutcome,
-    UpstreamSimulator,
     failure_reason,
     resolve_block,
 )
 
 _REVERT = re.compile(r"^Revert \{ gas_used: (\d+), output: 0x([0-9a-fA-F]*) \}")
 _HALT = re.compile(r"^Halt \{ reason: (.*), gas_used: (\d+) \}")
+_FETCH_FAILED = "Database("  # how pyrevm words an error of its fork client
+MAX_WARMUP_CALLS = 2_000
+
+
+class _FetchFailed(Exception):
+    """pyrevm could not fetch state from the upstream at the cache's fork block."""
 
 
 def calldata_floor(data: bytes) -> int:
@@ -68,26 +90,61 @@ def calldata_floor(data: bytes) -> int:
     return 21_000 + 10 * (zeros + 4 * (len(data) - zeros))
 
 
-class RevmSimulator(UpstreamSimulator):
+class RevmSimulator(WarmFork):
     """``await sim.start()``, ``await sim.simulate(...)``, ``await sim.on_new_head(n)``: the same
-    contract as :class:`simulation.fork.AnvilForkSimulator`, executed in this process."""
+    contract as :class:`simulation.fork.AnvilForkSimulator`, executed in this process. Following
+    heads: see :class:`simulation.fork_warm.WarmFork` (its options pass through)."""
 
     kind = "revm simulator"
 
-    def _init_backend(self) -> None:
+    def __init__(self, upstream_url: str, **options: Any) -> None:
+        super().__init__(upstream_url, **options)
         self._evm: EVM | None = None
         self._chain_id = 0
+        self._anchor = 0  # the block the cache fetches at
+        self._lock = asyncio.Lock()
 
     async def start(self) -> None:
         await self._fork("latest")
+        evm = self._evm
+        assert evm is not None
+        read_probes(evm, self._hot_probes()[:MAX_WARMUP_CALLS])
 
     async def on_new_head(self, block_number: int) -> None:
-        if self._head is None or block_number > self._head.number:
+        """Move the cache to upstream block ``block_number`` (older or equal numbers ignored)."""
+        if self._head is None or block_number <= self._head.number:
+            return
+        async with self._lock:
+            if block_number <= self.head.number:
+                return
+            if self._can_stay_warm(block_number):
+                head = await self.warm.move(
+                    self.head, block_number, self._write, self._read, self._hot_probes()
+                )
+                if head is not None:
+                    return
             await self._fork(block_number)
+
+    def _can_stay_warm(self, block_number: int) -> bool:
+        return (
+            self.keep_warm
+            and not self.warm.warm_unavailable
+            and block_number - self.head.number <= self.max_gap
+        )
+
+    async def _write(self, moved: Advance) -> None:
+        assert self._evm is not None
+        write_state(self._evm, moved.values)
+        self._head = moved.head  # in the same step: a bundle never sees one without the other
+
+    async def _read(self, probes: Sequence[Probe]) -> list[Any]:
+        assert self._evm is not None
+        return read_probes(self._evm, probes)
 
     async def close(self) -> None:
         self._evm = None
         self._head = None
+        await self._upstream.close()
 
     async def simulate(
         self,
@@ -96,6 +153,26 @@ class RevmSimulator(UpstreamSimulator):
         block: SimBlock | None = None,
         watch: Sequence[str] = (),
         tokens: Sequence[str] = (),
+    ) -> SimResult:
+        try:
+            return self._simulate(txs, block, watch, tokens)
+        except _FetchFailed as error:
+            if self.head.number == self._anchor:
+                raise SimulationError(f"revm failed: {error}") from None
+        # The upstream no longer serves the block the cache was forked at: fork at the head.
+        async with self._lock:
+            await self._fork(self.head.number)
+        try:
+            return self._simulate(txs, block, watch, tokens)
+        except _FetchFailed as error:
+            raise SimulationError(f"revm failed: {error}") from None
+
+    def _simulate(
+        self,
+        txs: Sequence[bytes | SimCall],
+        block: SimBlock | None,
+        watch: Sequence[str],
+        tokens: Sequence[str],
     ) -> SimResult:
         env = resolve_block(
             self.head, block, block_interval=self.block_interval, coinbase=self.coinbase
@@ -114,20 +191,33 @@ class RevmSimulator(UpstreamSimulator):
                 prevrandao=bytes(32),
             )
         )
-        checkpoint = evm.snapshot()
+        undo = Undo()
+        outcomes = []
         try:
-            before = self._read(evm, query)
-            outcomes, tips = [], 0
+            undo.infos[env.coinbase] = cold_basic(evm, env.coinbase)
+            before = self._read_balances(evm, query)
             for index, tx in enumerate(prepared):
-                outcome, tip = self._execute(evm, index, tx, env)
+                checkpoint = evm.snapshot()
+                try:
+                    outcome = self._execute(evm, index, tx, env)
+                    if index == len(prepared) - 1:
+                        after = self._read_balances(evm, query)
+                    else:
+                        changes = call_changes(evm)
+                finally:
+                    evm.revert(checkpoint)
+                if index < len(prepared) - 1:
+                    settle(evm, changes, undo)
                 outcomes.append(outcome)
-                tips += tip
-            after = self._read(evm, query)
+            if not prepared:
+                after = before
         except RuntimeError as error:  # pyrevm reports fork fetch failures this way
+            if str(error).startswith(_FETCH_FAILED):
+                raise _FetchFailed(str(error)) from None
             raise SimulationError(f"revm failed: {error}") from None
         finally:
-            evm.revert(checkpoint)
-        return assemble(outcomes, query, before, after, env, coinbase_tips=tips)
+            restore(evm, undo)
+        return assemble(outcomes, query, before, after, env)
 
     # -- fork -----------------------------------------------------------------------------
     async def _fork(self, block: int | str) -> None:
@@ -147,11 +237,12 @@ class RevmSimulator(UpstreamSimulator):
         evm.insert_account_info(
             READER_ADDRESS, AccountInfo(code=READER_CODE, code_hash=keccak(READER_CODE))
         )
-        self._evm, self._head, self._chain_id = evm, head, chain_id
+        self._evm, self._head, self._chain_id, self._anchor = evm, head, chain_id, head.number
+        self.warm.heads_reset += 1
 
     # -- one bundle -----------------------------------------------------------------------
     @staticmethod
-    def _read(evm: EVM, query: BalanceQuery) -> bytes:
+    def _read_balances(evm: EVM, query: BalanceQuery) -> bytes:
         checkpoint = evm.snapshot()
         try:
             evm.set_tx_env(TxEnv())
@@ -161,20 +252,13 @@ class RevmSimulator(UpstreamSimulator):
         finally:
             evm.revert(checkpoint)
 
-    def _execute(
-        self, evm: EVM, index: int, tx: PreparedTx, env: BlockEnv
-    ) -> tuple[TxOutcome, int]:
-        """Run one tx inside the bundle's checkpoint; ``(outcome, tip owed to the coinbase)``.
-
-        The tip is returned, not credited: the coinbase account lives outside the checkpoint in
-        pyrevm's journal, so crediting it there would survive the revert.
-        """
+    def _execute(self, evm: EVM, index: int, tx: PreparedTx, env: BlockEnv) -> TxOutcome:
+        """Run one tx inside its own checkpoint: the call, then the gas and the tip it pays."""
         if tx.to is None or tx.access_list:
             raise SimulationError(
                 f"tx {index}: contract creation and access lists need the anvil backend"
             )
-        sender = evm.basic(tx.sender)
-        self._validate(index, tx, env, sender)
+        self._validate(index, tx, env, evm.basic(tx.sender))
         price = tx.effective_gas_price(env.base_fee)
         evm.reset_transient_storage()
         evm.set_tx_env(TxEnv())
@@ -187,24 +271,17 @@ class RevmSimulator(UpstreamSimulator):
             )
             for log in (result.logs if success else ())
         )
-        sender = evm.basic(tx.sender)
-        evm.insert_account_info(
-            tx.sender,
-            AccountInfo(
-                balance=sender.balance - gas_used * price,
-                nonce=sender.nonce + 1,
-                code_hash=sender.code_hash,
-                code=sender.code,
-            ),
-        )
-        outcome = TxOutcome(
+        _add(evm, tx.sender, -gas_used * price, nonce=1)
+        # The coinbase lives in the journal for good (revm loads it outside any checkpoint), so
+        # this credit outlasts the checkpoint: the bundle's undo puts the balance back.
+        _add(evm, env.coinbase, gas_used * (price - env.base_fee))
+        return TxOutcome(
             success=success,
             revert_reason="" if success else failure_reason(return_data, halt),
             gas_used=gas_used,
             logs=logs,
             return_data=return_data,
         )
-        return outcome, gas_used * (price - env.base_fee)
 
     @staticmethod
     def _validate(index: int, tx: PreparedTx, env: BlockEnv, sender: AccountInfo) -> None:
@@ -236,3 +313,17 @@ class RevmSimulator(UpstreamSimulator):
         if halt := _HALT.match(message):
             return b"", False, halt.group(1)
         raise SimulationError(f"tx {index}: invalid: {message}")
+
+
+def _add(evm: EVM, address: str, wei: int, *, nonce: int = 0) -> None:
+    """Add ``wei`` to an account's balance (and ``nonce`` to its nonce) as the journal holds it."""
+    account = evm.basic(address)
+    evm.insert_account_info(
+        address,
+        AccountInfo(
+            balance=account.balance + wei,
+            nonce=account.nonce + nonce,
+            code_hash=account.code_hash,
+            code=account.code,
+        ),
+    )

@@ -280,14 +280,10 @@ async def test_backends_agree_on_devnet_bundles(world: World, upstream: Rpc) -> 
         a = await anvil.simulate(backrun, watch=watched(world), tokens=tokens(world))
         r = await revm.simulate(backrun, watch=watched(world), tokens=tokens(world))
         _same_outcomes(a, await node.simulate(backrun, watch=watched(world), tokens=tokens(world)))
-        assert [t.success for t in a.txs] == [t.success for t in r.txs] == [True, True]
-        assert a.txs[0].gas_used == r.txs[0].gas_used
-        # pyrevm keeps the pools warm after the victim (see revm_backend): the backrun costs less
-        # gas there; every token amount is still exact.
-        assert r.txs[1].gas_used < a.txs[1].gas_used
-        for holder in watched(world):
-            for token in tokens(world):
-                assert a.balance_diffs[holder][token] == r.balance_diffs[holder][token]
+        # The backrun re-touches the victim's pool: its gas is exact only if revm ends the
+        # victim's transaction first (revm_backend).
+        _same_outcomes(a, r)
+        assert [t.success for t in r.txs] == [True, True]
         assert a.coinbase_payment > 10**14  # the tip in ETH plus the priority fees
     finally:
         await anvil.close()

@@ -13,7 +13,7 @@ from fault_support import landed_in
 
 from anvil.stack import DevnetStack
 from anvil.swaps import UserSwap
-from anvil.traffic import GAS, TRANSFER_GAS, Traffic
+from anvil.traffic import Traffic
 from mevbot.runtime import Bot
 from simulation.simulator import ETH
 
@@ -58,17 +58,7 @@ async def _backrun_lands(
     traffic = Traffic(world, seed=5)
     await traffic.sync_nonces(rpc)
     base_fee = bot.engine.head.base_fee
-    txs = [
-        traffic.sign(
-            trader,
-            step.to,
-            step.data,
-            base_fee,
-            step.value,
-            GAS[swap.kind] if step.to == swap.router else TRANSFER_GAS,
-        )
-        for step in swap.steps
-    ]
+    txs = traffic.sign_swap(trader, swap, base_fee)
     before_victim()
     for tx in txs:
         await rpc.call("eth_sendRawTransaction", [tx.raw_hex])

@@ -1,7 +1,11 @@
-"""The warm anvil fork: new heads written from the upstream's diff traces, checked, reset on drift."""
+"""The warm forks (anvil's process and revm's cache): new heads written from the upstream's diff
+traces, checked, forked again on drift."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from eth_account import Account
 from eth_utils import to_checksum_address
 from test_fork_simulator import (
@@ -18,6 +22,8 @@ from chain.rpc import Rpc, eth_get_transaction_count, eth_send_raw_transaction
 from simulation.block_diff import BlockChanges, StateKey, block_changes
 from simulation.fork import AnvilForkSimulator
 from simulation.node_sim import NodeSimulator
+from simulation.revm_backend import RevmSimulator
+from simulation.simulator import SimCall
 from simulation.uniswap_v2 import PAIR
 
 ERC20 = load_artifact("ERC20Token").abi
@@ -26,6 +32,13 @@ A, B = "0x" + "aa" * 20, "0x" + "bb" * 20
 # The default (0.25 s) resets a fork whose upstream traces too slowly; a loaded test machine must
 # not turn that into a different path here.
 WARM_TIMEOUT_S = 30.0
+FORKS = {"anvil": AnvilForkSimulator, "revm": RevmSimulator}
+forks = pytest.mark.parametrize("fork", sorted(FORKS))
+EMPTIED = {"anvil": 2, "revm": 3}
+
+
+def _open(fork: str, world: World, **options: Any) -> AnvilForkSimulator | RevmSimulator:
+    return FORKS[fork](world.rpc["http"], **options)
 
 
 # -- folding diff traces ----------------------------------------------------------------------
@@ -92,10 +105,11 @@ async def _land_transfer_of_all(world: World, upstream: Rpc, trader: int, token:
     await wait_receipt(upstream, await eth_send_raw_transaction(upstream, raw))
 
 
+@forks
 async def test_a_warm_fork_moved_over_blocks_simulates_like_the_node(
-    world: World, upstream: Rpc
+    world: World, upstream: Rpc, fork: str
 ) -> None:
-    warm = AnvilForkSimulator(world.rpc["http"], warm_timeout=WARM_TIMEOUT_S)
+    warm = _open(fork, world, warm_timeout=WARM_TIMEOUT_S)
     node = NodeSimulator(world.rpc["ws"])
     await warm.start()
     await node.start()
@@ -105,12 +119,14 @@ async def test_a_warm_fork_moved_over_blocks_simulates_like_the_node(
         # ...then the chain moves on without it: a swap on those pools, a balance emptied.
         swap = await signed_swap(world, upstream, 1, 10**18)
         await wait_receipt(upstream, await eth_send_raw_transaction(upstream, swap))
-        await _land_transfer_of_all(world, upstream, 2, world.tokens["USDC"]["address"])
+        emptied = EMPTIED[fork]  # the world is the module's: each run empties its own trader
+        await _land_transfer_of_all(world, upstream, emptied, world.tokens["USDC"]["address"])
         head = int(await upstream.call("eth_blockNumber"), 16)
         await warm.on_new_head(head)
         await node.on_new_head(head)
-        assert (warm.heads_warm, warm.heads_reset, warm.warm_unavailable) == (1, 1, "")
-        assert warm.drift_checks == 1 and warm.drift_mismatches == 0
+        follower = warm.warm
+        assert (follower.heads_warm, follower.heads_reset, follower.warm_unavailable) == (1, 1, "")
+        assert follower.drift_checks == 1 and follower.drift_mismatches == 0
         bundle = [
             await signed_swap(world, upstream, 1, 10**18),
             arbitrage_call(world, 10**18, 10**14),
@@ -119,19 +135,20 @@ async def test_a_warm_fork_moved_over_blocks_simulates_like_the_node(
         got = await warm.simulate(bundle, watch=watched(world), tokens=tokens(world))
         assert got == expected
         assert got.success and got.block_number == head + 1
-        emptied = world.traders[2].address
-        assert expected.balance_diffs[emptied][world.tokens["USDC"]["address"]] == 0
+        usdc = world.tokens["USDC"]["address"]
+        assert expected.balance_diffs[world.traders[emptied].address][usdc] == 0
     finally:
         await warm.close()
         await node.close()
 
 
+@forks
 async def test_a_change_no_trace_shows_is_caught_and_the_fork_reset(
-    world: World, upstream: Rpc
+    world: World, upstream: Rpc, fork: str
 ) -> None:
     pair = world.dexes["uniswap"]["pairs"]["WETH/DAI"]["address"]
     reserves = PAIR.function("getReserves").encode()
-    warm = AnvilForkSimulator(world.rpc["http"], check_sample=2, warm_timeout=WARM_TIMEOUT_S)
+    warm = _open(fork, world, check_sample=2, warm_timeout=WARM_TIMEOUT_S)
     warm.warmup = [(pair, reserves)]
     await warm.start()
     slot = f"0x{PAIR_RESERVES_SLOT:064x}"
@@ -144,23 +161,25 @@ async def test_a_change_no_trace_shows_is_caught_and_the_fork_reset(
         await upstream.call("evm_mine")
         head = int(await upstream.call("eth_blockNumber"), 16)
         await warm.on_new_head(head)
-        assert (warm.drift_checks, warm.drift_mismatches) == (1, 1)
-        assert warm.heads_reset == 2 and warm.head.number == head
-        assert warm._rpc is not None
-        assert await warm._rpc.call("eth_getStorageAt", [pair, slot, "latest"]) == (
-            await upstream.call("eth_getStorageAt", [pair, slot, "latest"])
-        )
+        assert (warm.warm.drift_checks, warm.warm.drift_mismatches) == (1, 1)
+        assert warm.warm.heads_reset == 2 and warm.head.number == head
+        read = SimCall(sender=world.traders[0].address, to=pair, data=reserves, gas=100_000)
+        seen = (await warm.simulate([read])).txs[0].return_data
+        answer = await upstream.call("eth_call", [{"to": pair, "data": "0x" + reserves.hex()}])
+        assert seen == bytes.fromhex(answer[2:])
+        assert int.from_bytes(seen[:32], "big") == 1  # the reserve written behind its back
     finally:
         await upstream.call("anvil_setStorageAt", [pair, slot, original])
         await upstream.call("evm_mine")
         await warm.close()
 
 
+@forks
 async def test_gaps_beyond_the_limit_and_cold_settings_reset_the_fork(
-    world: World, upstream: Rpc
+    world: World, upstream: Rpc, fork: str
 ) -> None:
-    far = AnvilForkSimulator(world.rpc["http"], max_gap=1)
-    cold = AnvilForkSimulator(world.rpc["http"], keep_warm=False)
+    far = _open(fork, world, max_gap=1)
+    cold = _open(fork, world, keep_warm=False)
     await far.start()
     await cold.start()
     try:
@@ -169,7 +188,7 @@ async def test_gaps_beyond_the_limit_and_cold_settings_reset_the_fork(
         head = int(await upstream.call("eth_blockNumber"), 16)
         for sim in (far, cold):
             await sim.on_new_head(head)
-            assert (sim.heads_warm, sim.heads_reset) == (0, 2)
+            assert (sim.warm.heads_warm, sim.warm.heads_reset) == (0, 2)
             assert sim.head.number == head
     finally:
         await far.close()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from eth_utils import keccak
 from pyrevm import EVM, AccountInfo, TxEnv
@@ -29,7 +30,7 @@ from simulation.block_diff import StateKey, Value
 
 EMPTY_CODE_HASH = keccak(b"")
 _CALLER = "0x0000000000000000000000000000000000000000"  # the sender of a probe's eth_call
-_ACCOUNT = re.compile(r"(0x[0-9a-f]{40}): Account \{ info: ")
+_ACCOUNT = ": Account { info: "  # follows each account's address in the journal's text
 _SLOT = re.compile(
     r"(\d+): StorageSlot \{ previous_or_original_value: (\d+), present_value: (\d+) \}"
 )
@@ -57,18 +58,19 @@ def call_changes(evm: EVM) -> CallChanges:
     infos = {address.lower(): info for address, info in evm.journal_state.items()}
     text = evm.journal_str
     end = text.find(", transient_storage: ")
-    state = text[: end if end >= 0 else len(text)]
+    # Split at each account rather than scan the whole text with a regex: most of it is
+    # bytecode hex. Each piece ends with the next account's address.
+    pieces = text[: end if end >= 0 else len(text)].split(_ACCOUNT)
     slots: dict[tuple[str, int], tuple[int, int]] = {}
-    accounts = list(_ACCOUNT.finditer(state))
-    for this, following in zip(accounts, [*accounts[1:], None], strict=True):
-        stop = following.start() if following is not None else len(state)
-        # The account's storage map comes after its code, whose hex holds no letters beyond f.
-        start = state.rfind("storage: {", this.end(), stop)
+    for owner, piece in pairwise(pieces):
+        address = owner[-42:]
+        # The account's storage map comes after its code, whose hex holds no "storage".
+        start = piece.rfind("storage: {")
         if start < 0:
             continue
-        for slot, before, now in _SLOT.findall(state, start, stop):
+        for slot, before, now in _SLOT.findall(piece, start):
             if before != now:
-                slots[(this.group(1), int(slot))] = (int(before), int(now))
+                slots[(address, int(slot))] = (int(before), int(now))
     return CallChanges(infos, slots)
 
 

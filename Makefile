@@ -14,7 +14,7 @@ setup: $(STAMP_PY) $(STAMP_NPM) redis
 $(STAMP_PY): pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,revm]'
+	$(BIN)/pip install -q -e '.[dev]'
 	@touch $@
 
 # `npm install` (not `npm ci`): it installs what the lock pins, and tolerates the platform

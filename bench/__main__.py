@@ -69,10 +69,11 @@ def _simulation(n: int) -> tuple[dict[str, Any], dict[str, Any]]:
             **{
                 f"{key}_{fork}": _timing(report[f"{key}_{fork}"])
                 for key in ("on_new_head", "first_simulate_after_head")
-                for fork in ("warm", "reset")
+                for fork in ("warm", "reset", "revm_warm", "revm_reset")
             },
             "same_gas_every_head": report["same_gas_every_head"],
             "warm_fork": report["warm_fork"],
+            "revm_warm_fork": report["revm_warm_fork"],
         },
     }
     ratios = {size: report[size]["overhead_ratio"] for size in sizes}
@@ -110,7 +111,7 @@ NOTES = {
     "fork; overhead ratio = simulate() anvil p50 / bare p50 (goal <= 1.25). anvil_reset and the "
     "first simulate after it are what every new head costs the anvil backend",
     "e2e_ms": "bench.e2e: DevnetStack + the full Bot (dry_run false, the devnet relay, the "
-    "default anvil fork simulator); p50/p99/n = the bot's own wire_to_relay: from "
+    "default simulator: revm over a warm cache); p50/p99/n = the bot's own wire_to_relay: from "
     "PendingTx.received_at (the hash notification frame reaching its stream task) to the relay's "
     "answer to the first bundle POST. shared_frame_to_relay starts at this benchmark's own "
     "subscription to the same notifications; send_to_relay at its eth_sendRawTransaction. "
@@ -125,10 +126,11 @@ NOTES = {
     "delivery of the hash notification); speedup_vs_baseline_p50_shared_frame below compares "
     "from the shared frame instead, which adds web3.py's late delivery of the notification",
     "by_simulator": "by_simulator.e2e_ms: bench.e2e (40 blocks, 3 victims each, no baseline) "
-    "once per simulator, one after the other: the anvil fork kept warm (the default), the anvil "
-    "fork reset at every head (the old default), node (eth_simulateV1 on the devnet node "
-    "itself) and revm (pyrevm; its gas is not exact, see simulation/revm_backend.py). "
-    "by_simulator.burst: bench.burst, the 10x burst of tests/test_load.py for BURST_S s "
+    "once per simulator, one after the other: the anvil fork kept warm, the anvil fork reset at "
+    "every head, node (eth_simulateV1 on the devnet node itself), revm over a cache kept warm "
+    "(the default) and revm forked again at every head. "
+    "by_simulator.burst: bench.burst, the 10x burst of tests/test_load.py for BURST_S s on each "
+    "backend "
     "(mevbot devnet in its own process, a block every second, 30 swaps/s + 150 transfers/s): "
     "the bot's wire_to_relay and simulate stage over the burst",
     "landing": "e2e_ms.landing: mevbot's bundles settled by its inclusion tracker in the "
@@ -159,11 +161,15 @@ def _first_after_head_note(simulate_ms: dict[str, Any], e2e_ms: dict[str, Any]) 
     heads = simulate_ms["following_heads"]
     stages = e2e_ms["stages"]
     return (
-        f"the default fork is kept warm: a new head costs p50 "
-        f"{heads['on_new_head_warm']['p50']} ms (the block's state changes written) vs "
-        f"{heads['on_new_head_reset']['p50']} ms with anvil_reset, and the first simulate "
-        f"after it p50 {heads['first_simulate_after_head_warm']['p50']} ms vs "
-        f"{heads['first_simulate_after_head_reset']['p50']} ms after a reset (bench.simulate). "
+        f"the forks are kept warm: a new head costs p50 "
+        f"{heads['on_new_head_revm_warm']['p50']} ms on revm's cache (the default) and "
+        f"{heads['on_new_head_warm']['p50']} ms on anvil's fork (the block's state changes "
+        f"written) vs {heads['on_new_head_revm_reset']['p50']} / "
+        f"{heads['on_new_head_reset']['p50']} ms forking again, and the first simulate after it "
+        f"p50 {heads['first_simulate_after_head_revm_warm']['p50']} / "
+        f"{heads['first_simulate_after_head_warm']['p50']} ms vs "
+        f"{heads['first_simulate_after_head_revm_reset']['p50']} / "
+        f"{heads['first_simulate_after_head_reset']['p50']} ms after forking (bench.simulate). "
         f"In e2e_ms no sample is excluded: first victim after a head p50 "
         f"{e2e_ms['first_after_head']['p50']} / p99 {e2e_ms['first_after_head']['p99']} ms, "
         f"later victims p50 {e2e_ms['later_in_block']['p50']} / p99 "

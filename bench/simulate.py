@@ -173,12 +173,15 @@ async def run(n: int) -> dict[str, Any]:
 async def _follow_the_chain(
     world: World, bundles: dict[str, list[bytes | SimCall]], watch: list[str], tokens: list[str]
 ) -> dict[str, Any]:
-    """The fork kept warm vs reset at every head, side by side on the same blocks: each head is
-    a block with a swap on the simulated pool; then on_new_head and the first simulate() after
-    it, alternating which fork goes first."""
-    forks = {
-        "warm": AnvilForkSimulator(world.rpc["http"], method="simulate_v1"),
-        "reset": AnvilForkSimulator(world.rpc["http"], method="simulate_v1", keep_warm=False),
+    """The forks kept warm vs forked again at every head (anvil's process and revm's cache),
+    side by side on the same blocks: each head is a block with a swap on the simulated pool;
+    then on_new_head and the first simulate() after it, the order turning each head."""
+    url = world.rpc["http"]
+    forks: dict[str, AnvilForkSimulator | RevmSimulator] = {
+        "warm": AnvilForkSimulator(url, method="simulate_v1"),
+        "reset": AnvilForkSimulator(url, method="simulate_v1", keep_warm=False),
+        "revm_warm": RevmSimulator(url),
+        "revm_reset": RevmSimulator(url, keep_warm=False),
     }
     samples: dict[str, list[float]] = {}
     for fork in forks.values():
@@ -189,7 +192,8 @@ async def _follow_the_chain(
                 await _land_swap(world, upstream, index)
                 head = int(await upstream.call("eth_blockNumber"), 16)
                 order = list(forks.items())
-                for name, fork in order if index % 2 else reversed(order):
+                shift = index % len(order)
+                for name, fork in order[shift:] + order[:shift]:
                     started = time.perf_counter()
                     await fork.on_new_head(head)
                     moved = time.perf_counter()
@@ -200,16 +204,19 @@ async def _follow_the_chain(
                         (done - moved) * 1e3
                     )
                     samples.setdefault(f"gas_{name}", []).append(result.gas_used)
-        warm = forks["warm"]
+        gas = [samples[f"gas_{name}"] for name in forks]
         return {
             **{key: _stats(values) for key, values in samples.items() if "gas" not in key},
-            "same_gas_every_head": samples["gas_warm"] == samples["gas_reset"],
-            "warm_fork": {
-                "heads_warm": warm.warm.heads_warm,
-                "heads_reset": warm.warm.heads_reset,
-                "keys_written": warm.warm.keys_written,
-                "drift_checks": warm.warm.drift_checks,
-                "drift_mismatches": warm.warm.drift_mismatches,
+            "same_gas_every_head": all(g == gas[0] for g in gas),
+            **{
+                f"{name}_fork": {
+                    "heads_warm": forks[name].warm.heads_warm,
+                    "heads_reset": forks[name].warm.heads_reset,
+                    "keys_written": forks[name].warm.keys_written,
+                    "drift_checks": forks[name].warm.drift_checks,
+                    "drift_mismatches": forks[name].warm.drift_mismatches,
+                }
+                for name in ("warm", "revm_warm")
             },
         }
     finally:

@@ -1,5 +1,6 @@
-"""Pick the simulator backend from the config: ``"anvil"`` (the default: a fork process),
-``"revm"`` (in-process) or ``"node"`` (``eth_simulateV1`` on the upstream node itself)."""
+"""Pick the simulator backend from the config: ``"revm"`` (the default: in-process, a fork cache
+kept warm), ``"anvil"`` (a fork process) or ``"node"`` (``eth_simulateV1`` on the upstream node
+itself)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def open_simulator(
     call_timeout: float = 5.0,
 ) -> Simulator:
     """An unstarted simulator; ``await sim.start()`` before use. The revm backend needs an
-    HTTP(S) upstream (pyrevm's fork client)."""
+    HTTP(S) upstream (pyrevm's fork client, behind its fetch guard)."""
     if backend == "anvil":
         return AnvilForkSimulator(
             upstream_url,

@@ -22,11 +22,15 @@ the head (``warm.heads_reset``). What the cache has not fetched yet it fetches a
 was forked at, which is right because every later change was written; if the upstream no longer
 serves that block (a pruning node), the bundle forks again at the head and runs once more.
 
+pyrevm fetches fork state synchronously, holding the event loop, with no timeout of its own: it
+forks from a :class:`simulation.fetch_guard.FetchGuard` child process, which answers an error
+when the upstream takes longer than ``fetch_timeout`` seconds, so a stalled upstream costs a
+failed simulation, not a frozen bot. The state bundles read is fetched once at start
+(``warmup``).
+
 Also: the EIP-7623 calldata floor (Prague) is applied here, because pyrevm's revm predates it;
 ``BASEFEE``/``GASLIMIT`` read 0 and 2**64-1 inside calls (pyrevm sets them so); contract creation
-and access-list txs are refused (pyrevm keeps access-list accounts warm for good); and pyrevm
-fetches fork state synchronously, holding the event loop, so the upstream is probed with a
-timeout before each fork and the state bundles read is fetched once at start (``warmup``).
+and access-list txs are refused (pyrevm keeps access-list accounts warm for good).
 """
 
 from __future__ import annotations
@@ -50,12 +54,15 @@ from simulation.balances import (
     assemble,
     balance_query,
 )
+from simulation.fetch_guard import GUARD_ERROR, FetchGuard
 from simulation.fork_warm import Advance, Probe, WarmFork
 from simulation.prepared import PreparedTx, prepare
 from simulation.revm_state import (
+    FETCH_FAILED,
     Undo,
     call_changes,
     cold_basic,
+    fetch_failure,
     read_probes,
     restore,
     settle,
@@ -75,7 +82,6 @@ from simulation.simulator import (
 
 _REVERT = re.compile(r"^Revert \{ gas_used: (\d+), output: 0x([0-9a-fA-F]*) \}")
 _HALT = re.compile(r"^Halt \{ reason: (.*), gas_used: (\d+) \}")
-_FETCH_FAILED = "Database("  # how pyrevm words an error of its fork client
 MAX_WARMUP_CALLS = 2_000
 
 
@@ -97,8 +103,11 @@ class RevmSimulator(WarmFork):
 
     kind = "revm simulator"
 
-    def __init__(self, upstream_url: str, **options: Any) -> None:
+    def __init__(self, upstream_url: str, *, fetch_timeout: float = 2.0, **options: Any) -> None:
         super().__init__(upstream_url, **options)
+        self.fetch_timeout = fetch_timeout
+        self._guard: FetchGuard | None = None
+        self.restarts = 0  # fetch guards started again after one died
         self._evm: EVM | None = None
         self._chain_id = 0
         self._anchor = 0  # the block the cache fetches at
@@ -145,6 +154,9 @@ class RevmSimulator(WarmFork):
         self._evm = None
         self._head = None
         await self._upstream.close()
+        if self._guard is not None:
+            await self._guard.stop()
+            self._guard = None
 
     async def simulate(
         self,
@@ -157,9 +169,11 @@ class RevmSimulator(WarmFork):
         try:
             return self._simulate(txs, block, watch, tokens)
         except _FetchFailed as error:
-            if self.head.number == self._anchor:
+            guarded = self._guard is not None and self._guard.alive()
+            if guarded and (GUARD_ERROR in str(error) or self.head.number == self._anchor):
                 raise SimulationError(f"revm failed: {error}") from None
-        # The upstream no longer serves the block the cache was forked at: fork at the head.
+        # The guard died, or the upstream no longer serves the block the cache was forked at
+        # (a pruning node): fork at the head and run the bundle once more.
         async with self._lock:
             await self._fork(self.head.number)
         try:
@@ -212,8 +226,8 @@ class RevmSimulator(WarmFork):
             if not prepared:
                 after = before
         except RuntimeError as error:  # pyrevm reports fork fetch failures this way
-            if str(error).startswith(_FETCH_FAILED):
-                raise _FetchFailed(str(error)) from None
+            if str(error).startswith(FETCH_FAILED):
+                raise _FetchFailed(fetch_failure(str(error))) from None
             raise SimulationError(f"revm failed: {error}") from None
         finally:
             restore(evm, undo)
@@ -229,9 +243,15 @@ class RevmSimulator(WarmFork):
             raise SimulationError(f"upstream {self.upstream_url} unreachable: {error}") from None
         if head is None:
             raise SimulationError(f"upstream has no block {block}")
+        if self._guard is None or not self._guard.alive():
+            self.restarts += self._guard is not None
+            try:
+                self._guard = await FetchGuard.start(self.upstream_url, self.fetch_timeout)
+            except RuntimeError as error:
+                raise SimulationError(str(error)) from None
         evm = EVM(
             env=Env(cfg=CfgEnv(chain_id=chain_id)),
-            fork_url=self.upstream_url,
+            fork_url=self._guard.url,
             fork_block=head.hash,
         )
         evm.insert_account_info(
@@ -312,6 +332,8 @@ class RevmSimulator(WarmFork):
             return bytes.fromhex(revert.group(2)), False, "execution reverted"
         if halt := _HALT.match(message):
             return b"", False, halt.group(1)
+        if message.startswith(FETCH_FAILED):
+            raise _FetchFailed(fetch_failure(message))
         raise SimulationError(f"tx {index}: invalid: {message}")
 
 

@@ -27,8 +27,11 @@ from eth_utils import keccak
 from pyrevm import EVM, AccountInfo, TxEnv
 
 from simulation.block_diff import StateKey, Value
+from simulation.fetch_guard import GUARD_ERROR
 
 EMPTY_CODE_HASH = keccak(b"")
+FETCH_FAILED = "Database("  # how pyrevm words an error of its fork client
+FETCH_FAILED_ANSWER = "revm could not fetch state:"
 _CALLER = "0x0000000000000000000000000000000000000000"  # the sender of a probe's eth_call
 _ACCOUNT = ": Account { info: "  # follows each account's address in the journal's text
 _SLOT = re.compile(
@@ -72,6 +75,15 @@ def call_changes(evm: EVM) -> CallChanges:
             if before != now:
                 slots[(address, int(slot))] = (int(before), int(now))
     return CallChanges(infos, slots)
+
+
+def fetch_failure(message: str) -> str:
+    """One line for pyrevm's (long, nested) error of a failed state fetch."""
+    start = message.find(GUARD_ERROR)
+    if start >= 0:
+        end = message.find('"', start)
+        return message[start : end if end > 0 else start + 120]
+    return "state fetch from the upstream failed: " + message[:160]
 
 
 def cold_basic(evm: EVM, address: str) -> AccountInfo:
@@ -151,8 +163,16 @@ def _code(evm: EVM, address: str, info: AccountInfo) -> bytes:
 
 def read_probes(evm: EVM, probes: Iterable[tuple[str, list]]) -> list[object]:
     """JSON-RPC reads (:data:`simulation.fork_warm.Probe`) answered from the cache as a node
-    would answer them, for the differential check against the upstream."""
-    return [_read_probe(evm, method, params) for method, params in probes]
+    would answer them, for the differential check against the upstream. After a read that
+    could not fetch state, the rest are answered with that failure instead of waiting again."""
+    answers: list[object] = []
+    failed = ""
+    for method, params in probes:
+        answer = failed or _read_probe(evm, method, params)
+        if isinstance(answer, str) and answer.startswith(FETCH_FAILED_ANSWER):
+            failed = answer
+        answers.append(answer)
+    return answers
 
 
 def _read_probe(evm: EVM, method: str, params: list) -> object:
@@ -174,6 +194,8 @@ def _read_probe(evm: EVM, method: str, params: list) -> object:
             return "0x" + bytes(output).hex()
         raise ValueError(f"no local read for {method}")
     except RuntimeError as error:
+        if str(error).startswith(FETCH_FAILED):
+            return f"{FETCH_FAILED_ANSWER} {fetch_failure(str(error))}"
         return f"revm: {error}"
     finally:
         evm.revert(checkpoint)

@@ -4,9 +4,9 @@ A bundle is a sequence of transactions, each either a signed raw envelope (``byt
 victim tx, simulated as it would land — its sender recovered from the signature, its own nonce,
 gas limit and fees) or an unsigned :class:`SimCall` (our own executor call before signing).
 ``simulate`` runs them in order in one block on top of the fork head and returns a
-:class:`SimResult`. Backends: :class:`simulation.fork.AnvilForkSimulator` (default) and
-:class:`simulation.revm_backend.RevmSimulator`; :func:`simulation.backends.open_simulator`
-picks one from the config.
+:class:`SimResult`. Backends: :class:`simulation.revm_backend.RevmSimulator` (default),
+:class:`simulation.fork.AnvilForkSimulator` and :class:`simulation.node_sim.NodeSimulator`;
+:func:`simulation.backends.open_simulator` picks one from the config.
 """
 
 from __future__ import annotations

@@ -162,35 +162,56 @@ async def test_after_a_node_websocket_cut_new_blocks_are_processed(
 # --------------------------------------------------------------------- fork process killed
 
 
-async def test_killed_fork_simulator_is_restarted_and_simulations_resume(
-    stack, tmp_path, record_property
-):
+async def _backrun_lands_after_each_kill(
+    stack, tmp_path, record_property, backend: str, what: str, kill
+) -> None:
+    """With the bot on ``backend``, ``kill(simulator)`` twice, a victim after each: the backrun
+    of each is verified, sent and lands right behind it; the part killed (``what``) is running
+    again and every supervised task too."""
     kills = 2
-    record_property("injected", f"fork anvil SIGKILLed {kills} times (once idle, once per block)")
-    async with bot_on(stack, tmp_path) as bot:
+    record_property("injected", f"{what} SIGKILLed {kills} times (once per block)")
+    async with bot_on(stack, tmp_path, MEVBOT_SIMULATION__BACKEND=backend) as bot:
         await mine(stack, bot)
         await mine(stack, bot)
         traffic = await _traffic(stack)
-        landed = 0
+        simulator = bot.engine.simulator
         for _ in range(kills):
-            killed = bot.engine.simulator.node
-            killed.kill()
-            assert not killed.alive()
+            await kill(simulator)
             victim = await push_victim(stack, traffic)
             await until(lambda v=victim: sent_for(bot, v.hash), 30, "a verified backrun bundle")
             (verdict,) = sent_for(bot, victim.hash)
             assert verdict.simulation is not None and verdict.simulation.success
             report = await mine(stack, bot)
             assert landed_in(report, verdict.plan), "our backrun landed right behind its victim"
-            landed += 1
-        assert bot.engine.simulator.restarts == kills
-        assert bot.engine.simulator.node is not None and bot.engine.simulator.node.alive()
+        assert simulator.restarts == kills
         assert set(_tasks(bot).values()) == {"running"}
         record_property(
-            "survived",
-            f"{bot.engine.simulator.restarts} fork restarts; {landed}/{kills} later backruns verified, "
-            "sent and landed",
+            "survived", f"{simulator.restarts} restarts; {kills} later backruns verified and landed"
         )
+
+
+async def test_killed_fork_simulator_is_restarted_and_simulations_resume(
+    stack, tmp_path, record_property
+):
+    async def kill(simulator) -> None:
+        simulator.node.kill()
+        assert not simulator.node.alive()
+
+    await _backrun_lands_after_each_kill(
+        stack, tmp_path, record_property, "anvil", "the fork anvil", kill
+    )
+
+
+async def test_killed_revm_fetch_guard_is_replaced_and_simulations_resume(
+    stack, tmp_path, record_property
+):
+    async def kill(simulator) -> None:
+        simulator._guard.process.kill()
+        await simulator._guard.process.wait()
+
+    await _backrun_lands_after_each_kill(
+        stack, tmp_path, record_property, "revm", "revm's fetch guard", kill
+    )
 
 
 # --------------------------------------------------------------------- failing relays

@@ -132,6 +132,9 @@ async def run(
                     "candidates_sent": counts.tally().candidates("sent"),
                     "shed": dict(bot.intake.shed),
                     "intake_waits": bot.intake.waits,
+                    **(
+                        {"fork": simulator.warm.counts()} if isinstance(simulator, WarmFork) else {}
+                    ),
                 }
             finally:
                 await bot.stop()

@@ -488,13 +488,7 @@ async def _measure(
     }
     simulator = bench.bot.engine.simulator
     if isinstance(simulator, WarmFork):
-        result["fork"] = {
-            "heads_warm": simulator.warm.heads_warm,
-            "heads_reset": simulator.warm.heads_reset,
-            "warm_timeouts": simulator.warm.warm_timeouts,
-            "drift_checks": simulator.warm.drift_checks,
-            "drift_mismatches": simulator.warm.drift_mismatches,
-        }
+        result["fork"] = simulator.warm.counts()
     if bench.baseline is not None:
         theirs = bench.theirs
         result["baseline_e2e_ms"] = {

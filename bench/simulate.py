@@ -208,16 +208,7 @@ async def _follow_the_chain(
         return {
             **{key: _stats(values) for key, values in samples.items() if "gas" not in key},
             "same_gas_every_head": all(g == gas[0] for g in gas),
-            **{
-                f"{name}_fork": {
-                    "heads_warm": forks[name].warm.heads_warm,
-                    "heads_reset": forks[name].warm.heads_reset,
-                    "keys_written": forks[name].warm.keys_written,
-                    "drift_checks": forks[name].warm.drift_checks,
-                    "drift_mismatches": forks[name].warm.drift_mismatches,
-                }
-                for name in ("warm", "revm_warm")
-            },
+            **{f"{name}_fork": forks[name].warm.counts() for name in ("warm", "revm_warm")},
         }
     finally:
         for fork in forks.values():

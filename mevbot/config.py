@@ -23,7 +23,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from execution.dialects import DIALECTS
 from mevbot.networks import preset_fields
@@ -164,12 +171,26 @@ class KeepersConfig(_Model):
     fee_cap_gwei: float = Field(500.0, gt=0)
 
 
+Backend = Literal["anvil", "revm", "node"]
+
+
 class SimulationConfig(_Model):
     """Where candidates are simulated; the fork (or the node simulating) is ``node.http``.
     ``revm`` (in-process, the fastest with exact gas: README "Verifying bundles"), ``anvil`` (a
-    fork process) or ``node`` (``eth_simulateV1`` on the node itself)."""
+    fork process) or ``node`` (``eth_simulateV1`` on the node itself). ``final_check`` names a
+    second backend that simulates again every bundle the first passes; its result decides."""
 
-    backend: Literal["anvil", "revm", "node"] = "revm"
+    backend: Backend = "revm"
+    final_check: Backend | None = None
+
+    @model_validator(mode="after")
+    def _two_backends(self) -> SimulationConfig:
+        if self.final_check == self.backend:
+            raise ValueError(
+                f"final_check {self.final_check!r} is the backend itself: name another one "
+                "(anvil, revm or node) or leave it out"
+            )
+        return self
 
 
 class StateConfig(_Model):

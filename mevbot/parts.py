@@ -45,7 +45,9 @@ from mevbot.status import (
 )
 from simulation.backends import open_simulator
 from simulation.candidates import Candidate
+from simulation.checked import CheckedSimulator
 from simulation.fork_warm import WarmFork
+from simulation.simulator import Simulator
 from simulation.state import ChainState
 from simulation.v3_words import WordFetcher
 from simulation.verifier import StateVerifier
@@ -100,9 +102,12 @@ class PipelinePart:
 
     async def start(self, bot: Bot) -> None:
         d, config = bot.deployment, bot.config
-        simulator = open_simulator(config.simulation.backend, d.node_http)
-        if isinstance(simulator, WarmFork):
-            simulator.warmup = warmup_calls(bot.state, d.executor)
+        backends = [config.simulation.backend, config.simulation.final_check]
+        opened = [open_simulator(backend, d.node_http) for backend in backends if backend]
+        for fork in opened:
+            if isinstance(fork, WarmFork):
+                fork.warmup = warmup_calls(bot.state, d.executor)
+        simulator: Simulator = opened[0] if len(opened) == 1 else CheckedSimulator(*opened)
         await simulator.start()
         bot.closers.append(simulator.close)
         bot.ledger = Ledger.open(config.store.ledger_path)

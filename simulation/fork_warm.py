@@ -157,15 +157,24 @@ class Follower:
     """Moves a fork over new heads by writing their changes, and counts what it did.
 
     ``warm_timeout`` bounds reading the blocks' traces and writing them (an upstream too slow
-    counts in ``warm_timeouts`` and the caller forks again); an upstream that cannot give diff
+    counts in ``warm_timeouts`` and the caller forks again, or, with ``retry_on_timeout``, stays
+    at its head and tries again from there at the next one: for a fork whose writes the timeout
+    cannot cut short and which is costly to fork again); an upstream that cannot give diff
     traces sets ``warm_unavailable`` for good. After each move ``check_sample`` reads (half from
     what the blocks changed, half from ``hot``) are compared with the upstream.
     """
 
     def __init__(
-        self, upstream: Rpc, *, warm_timeout: float, call_timeout: float, check_sample: int
+        self,
+        upstream: Rpc,
+        *,
+        warm_timeout: float,
+        call_timeout: float,
+        check_sample: int,
+        retry_on_timeout: bool = False,
     ) -> None:
         self.upstream = upstream
+        self.retry_on_timeout = retry_on_timeout
         self.warm_timeout = warm_timeout
         self.call_timeout = call_timeout
         self.check_sample = check_sample
@@ -178,6 +187,11 @@ class Follower:
         self.drift_mismatches = 0
         self._rng = random.Random(0)
 
+    def counts(self) -> dict[str, int]:
+        """The counters above, for reports."""
+        names = ("heads_warm", "heads_reset", "keys_written", "warm_timeouts")
+        return {name: getattr(self, name) for name in (*names, "drift_checks", "drift_mismatches")}
+
     async def move(
         self,
         head: BlockHeader,
@@ -187,8 +201,9 @@ class Follower:
         hot: Sequence[Probe] = (),
     ) -> BlockHeader | None:
         """The new head once blocks ``head.number + 1 .. number`` are written and the sample
-        agrees with the upstream; None when the caller must fork again instead (a reorg, a
-        drift, an upstream that cannot or is too slow)."""
+        agrees with the upstream; ``head`` itself when the upstream was too slow and
+        ``retry_on_timeout``; None when the caller must fork again instead (a reorg, a drift,
+        an upstream that cannot or is too slow)."""
         try:
             async with asyncio.timeout(self.warm_timeout):
                 moved = await changes_since(self.upstream, head, number, self.call_timeout)
@@ -199,7 +214,7 @@ class Follower:
             return None
         except TimeoutError:
             self.warm_timeouts += 1
-            return None
+            return head if self.retry_on_timeout else None
         except ChainError:
             return None
         if moved is None:

@@ -18,9 +18,12 @@ The cache stays warm across heads: each new head's changes come from the upstrea
 diff traces and are written into the cache (:class:`simulation.fork_warm.Follower`, as the warm
 anvil fork does), and a sample of reads is compared with the upstream at every head; a drift, a
 reorg, a gap of more than ``max_gap`` blocks or an upstream without diff traces forks again at
-the head (``warm.heads_reset``). What the cache has not fetched yet it fetches at the block it
-was forked at, which is right because every later change was written; if the upstream no longer
-serves that block (a pruning node), the bundle forks again at the head and runs once more.
+the head (``warm.heads_reset``). The move runs in the background (``on_new_head`` waits for it
+up to ``warm_timeout``): bundles keep running on the last head reached while a slow upstream
+traces, and a trace slower than ``trace_timeout`` is asked for again. What the cache has not
+fetched yet it fetches at the block it was forked at, which is right because every later
+change was written; if the upstream no longer serves that block (a pruning node), the bundle
+forks again at the head and runs once more.
 
 pyrevm fetches fork state synchronously, holding the event loop, with no timeout of its own: it
 forks from a :class:`simulation.fetch_guard.FetchGuard` child process, which answers an error
@@ -36,6 +39,7 @@ and access-list txs are refused (pyrevm keeps access-list accounts warm for good
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -103,9 +107,24 @@ class RevmSimulator(WarmFork):
 
     kind = "revm simulator"
 
-    def __init__(self, upstream_url: str, *, fetch_timeout: float = 2.0, **options: Any) -> None:
+    def __init__(
+        self,
+        upstream_url: str,
+        *,
+        fetch_timeout: float = 2.0,
+        trace_timeout: float = 10.0,
+        **options: Any,
+    ) -> None:
         super().__init__(upstream_url, **options)
+        # Forking again costs every fetch anew, each holding the event loop, so a slow trace is
+        # waited for (up to trace_timeout, in the background: on_new_head waits warm_timeout)
+        # and then tried again from the same head.
+        self.head_wait = self.warm.warm_timeout
+        self.warm.warm_timeout = trace_timeout
+        self.warm.retry_on_timeout = True
         self.fetch_timeout = fetch_timeout
+        self._target = 0  # the newest head announced
+        self._mover: asyncio.Task[None] | None = None
         self._guard: FetchGuard | None = None
         self.restarts = 0  # fetch guards started again after one died
         self._evm: EVM | None = None
@@ -120,19 +139,36 @@ class RevmSimulator(WarmFork):
         read_probes(evm, self._hot_probes()[:MAX_WARMUP_CALLS])
 
     async def on_new_head(self, block_number: int) -> None:
-        """Move the cache to upstream block ``block_number`` (older or equal numbers ignored)."""
+        """Move the cache to upstream block ``block_number`` (older or equal numbers ignored).
+
+        The move runs in the background; this waits for it up to ``warm_timeout`` (a trace
+        usually takes milliseconds) and bundles meanwhile run on the last head reached. A move
+        that failed (the upstream unreachable for a new fork) raises here, once."""
         if self._head is None or block_number <= self._head.number:
             return
-        async with self._lock:
-            if block_number <= self.head.number:
-                return
-            if self._can_stay_warm(block_number):
-                head = await self.warm.move(
-                    self.head, block_number, self._write, self._read, self._hot_probes()
-                )
-                if head is not None:
-                    return
-            await self._fork(block_number)
+        self._target = max(self._target, block_number)
+        mover = self._mover
+        if mover is not None and mover.done():
+            self._mover = None
+            if (error := mover.exception()) is not None:
+                raise error
+        if self._mover is None:
+            self._mover = asyncio.create_task(self._follow(), name="revm-follow-heads")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._mover), self.head_wait)
+
+    async def _follow(self) -> None:
+        """Move the cache until it reaches the newest head announced."""
+        while self._target > self.head.number:
+            target = self._target
+            async with self._lock:
+                if self._can_stay_warm(target):
+                    head = await self.warm.move(
+                        self.head, target, self._write, self._read, self._hot_probes()
+                    )
+                    if head is not None:  # moved, or still at its head after a slow trace
+                        continue
+                await self._fork(target)
 
     def _can_stay_warm(self, block_number: int) -> bool:
         return (
@@ -151,6 +187,11 @@ class RevmSimulator(WarmFork):
         return read_probes(self._evm, probes)
 
     async def close(self) -> None:
+        if self._mover is not None:
+            self._mover.cancel()
+            with contextlib.suppress(asyncio.CancelledError, SimulationError):
+                await self._mover
+            self._mover = None
         self._evm = None
         self._head = None
         await self._upstream.close()

@@ -178,7 +178,7 @@ class Follower:
         self.warm_timeout = warm_timeout
         self.call_timeout = call_timeout
         self.check_sample = check_sample
-        self.warm_timeouts = 0  # heads the upstream's traces were too slow for: forked instead
+        self.warm_timeouts = 0  # moves the upstream's traces were too slow for
         self.warm_unavailable = ""
         self.heads_warm = 0  # heads reached by writing the blocks' changes
         self.heads_reset = 0  # heads reached by forking again
@@ -187,10 +187,18 @@ class Follower:
         self.drift_mismatches = 0
         self._rng = random.Random(0)
 
+    COUNTERS = (
+        "heads_warm",
+        "heads_reset",
+        "keys_written",
+        "warm_timeouts",
+        "drift_checks",
+        "drift_mismatches",
+    )
+
     def counts(self) -> dict[str, int]:
-        """The counters above, for reports."""
-        names = ("heads_warm", "heads_reset", "keys_written", "warm_timeouts")
-        return {name: getattr(self, name) for name in (*names, "drift_checks", "drift_mismatches")}
+        """The counters, for reports."""
+        return {name: getattr(self, name) for name in self.COUNTERS}
 
     async def move(
         self,

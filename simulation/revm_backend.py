@@ -163,9 +163,12 @@ class RevmSimulator(WarmFork):
             target = self._target
             async with self._lock:
                 if self._can_stay_warm(target):
-                    head = await self.warm.move(
-                        self.head, target, self._write, self._read, self._hot_probes()
-                    )
+                    try:
+                        head = await self.warm.move(
+                            self.head, target, self._write, self._read, self._hot_probes()
+                        )
+                    except RuntimeError:  # pyrevm could not fetch what a write needed
+                        head = None  # the cache may be half written: fork again
                     if head is not None:  # moved, or still at its head after a slow trace
                         continue
                 await self._fork(target)

@@ -78,7 +78,7 @@ def _http_url(value: str) -> str:
 
 class NodeConfig(_Model):
     """The upstream node: WebSocket (or IPC socket path) for subscriptions and reads, HTTP for
-    the fork simulator."""
+    the simulator (its fork reads from here)."""
 
     ws: str | None = Field(None, description="ws://, wss:// or the node's IPC socket path")
     http: str | None = None

@@ -40,6 +40,7 @@ from chain.errors import ChainError, RpcError
 from chain.rpc import Rpc, connect, eth_call, eth_chain_id, eth_get_balance, eth_get_block
 from chain.types import MalformedError, hex_to_bytes
 from mevbot.config import PRESETS, Config
+from simulation.block_diff import DIFF_TRACER
 
 if TYPE_CHECKING:  # `mevbot watch` checks its node without loading the bot
     from mevbot.deployment import Deployment, Keys
@@ -515,15 +516,49 @@ async def check_reachable(name: str, url: str, field: str, timeout: float) -> Ch
 
 async def _fork_node(config: Config, deployment: Deployment, timeout: float) -> list[Check]:
     """node.http (where the simulator forks from, or simulates on) answers as the same chain;
-    with the node backend it answers eth_simulateV1."""
+    with the node backend it answers eth_simulateV1, with a fork it serves diff traces."""
     url = deployment.node_http
     found = await check_reachable("fork node", url, "node.http", timeout)
     if isinstance(found, Check):
         return [found]
     checks = [check_chain("fork node", url, "node.http", found, deployment)]
-    if checks[0].ok and config.simulation.backend == "node":
+    backend = config.simulation.backend
+    if checks[0].ok and backend == "node":
         checks.append(await _simulate_v1(url, timeout))
+    elif checks[0].ok:
+        checks.append(await _diff_traces(url, backend, timeout))
     return checks
+
+
+_NO_METHOD = ("not found", "does not exist", "not available", "not supported", "not allowed")
+
+
+async def _diff_traces(url: str, backend: str, timeout: float) -> Check:
+    """The node serves the prestate diff traces a fork follows heads with (simulation.block_diff).
+    Without them revm forks a cold cache at every head, each fetch holding the bot's loop, so
+    that fails; anvil resets its fork instead, which only costs speed."""
+    try:
+        async with asyncio.timeout(timeout), connect(url, timeout=timeout) as rpc:
+            # The genesis block: no transactions to trace, only whether the method is there.
+            await rpc.call("debug_traceBlockByNumber", ["0x0", DIFF_TRACER])
+    except RpcError as error:
+        if error.code == -32601 or any(words in error.message.lower() for words in _NO_METHOD):
+            return _no_diff_traces(url, backend, error.message)
+    except (ChainError, OSError, TimeoutError) as error:
+        return _unreachable("diff traces", url, error, "node.http", timeout)
+    return Check("diff traces", True, f"{origin(url)} serves debug_traceBlockByNumber")
+
+
+def _no_diff_traces(url: str, backend: str, reason: str) -> Check:
+    missing = f"{origin(url)} does not serve debug_traceBlockByNumber ({reason})"
+    if backend == "anvil":
+        return Check("diff traces", True, f"{missing}: the anvil fork is reset at every head")
+    return Check(
+        "diff traces",
+        False,
+        f"{missing}: revm would fork a cold cache at every head",
+        'use a node that serves it (geth, reth, anvil), or set simulation.backend = "anvil"',
+    )
 
 
 async def _simulate_v1(url: str, timeout: float) -> Check:

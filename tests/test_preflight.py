@@ -5,17 +5,22 @@ during start-up. Each problem is one line on stderr and the exit code says what 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import pytest
+from aiohttp import web
+from test_run_for_real import _doctor_rows
 
 from anvil.deployer import Deployer
 from anvil.devnet import Devnet
@@ -249,3 +254,68 @@ def test_an_aave_pool_of_an_unknown_revision_is_refused_in_one_line(net, tmp_pat
         " is not supported (known: 1): its liquidation and rounding rules differ; refusing"
         " rather than mis-sizing; correct lending_pool, or remove it to run without liquidations"
     ]
+
+
+@pytest.fixture
+def no_debug_http(net) -> Iterator[str]:
+    """The devnet's HTTP endpoint without the debug namespace, as many providers serve it: a
+    ``debug_*`` call gets geth's answer to an unknown method, the rest is forwarded."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    async def answer(request: web.Request) -> web.Response:
+        body = await request.json()
+        method = body.get("method", "") if isinstance(body, dict) else ""
+        if method.startswith("debug_"):
+            error = {
+                "code": -32601,
+                "message": f"the method {method} does not exist/is not available",
+            }
+            return web.json_response({"jsonrpc": "2.0", "id": body.get("id"), "error": error})
+        async with aiohttp.ClientSession() as session, session.post(net.http, json=body) as reply:
+            return web.json_response(await reply.json())
+
+    async def serve() -> web.AppRunner:
+        app = web.Application()
+        app.router.add_post("/", answer)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        return runner
+
+    runner = asyncio.run_coroutine_threadsafe(serve(), loop).result(10)
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+
+
+def test_revm_on_a_node_without_diff_traces_is_refused_and_anvil_told_what_it_costs(
+    net, tmp_path, no_debug_http
+):
+    node = f'[node]\nws = "{net.ws}"\nhttp = "{no_debug_http}"\n'
+    missing = (
+        f"{no_debug_http} does not serve debug_traceBlockByNumber (the method "
+        "debug_traceBlockByNumber does not exist/is not available)"
+    )
+    code, lines = _run(_config(tmp_path, _devnet(net, node)), _environ())
+    assert code == 2
+    assert lines == [
+        f"mevbot run: diff traces: {missing}: revm would fork a cold cache at every head; use a "
+        'node that serves it (geth, reth, anvil), or set simulation.backend = "anvil"'
+    ]
+    anvil = _config(tmp_path, _devnet(net, node + '[simulation]\nbackend = "anvil"\n'))
+    doctor = subprocess.run(
+        [*CLI, "doctor", "--config", str(anvil)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_environ(),
+    )
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert _doctor_rows(doctor.stdout)["diff traces"].lstrip().startswith("✔"), doctor.stdout
+    said = " ".join(doctor.stdout.split())  # the table wraps the long row
+    assert f"{missing}: the anvil fork is reset at every head" in said, doctor.stdout

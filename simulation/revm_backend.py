@@ -12,7 +12,10 @@ values. So each tx runs in its own journal checkpoint; its changes are read from
 the checkpoint is reverted (the journal forgets the accounts and slots it loaded: cold again)
 and the changes are written into the fork cache as if they were chain state
 (:mod:`simulation.revm_state`). When the bundle ends, the cache's replaced values are put back.
-Checked against anvil and the node in ``tests/test_sim_differential.py``.
+What each bundle prefix did is remembered for the head (outcome and changes), so a bundle that
+extends one simulated before (a block's bundle grows by a victim and its backrun at a time)
+writes the prefix's changes again instead of running it. Checked against anvil and the node in
+``tests/test_sim_differential.py``.
 
 The cache stays warm across heads: each new head's changes come from the upstream's prestate
 diff traces and are written into the cache (:class:`simulation.fork_warm.Follower`, as the warm
@@ -63,6 +66,7 @@ from simulation.fork_warm import Advance, Probe, WarmFork
 from simulation.prepared import PreparedTx, prepare
 from simulation.revm_state import (
     FETCH_FAILED,
+    CallChanges,
     Undo,
     call_changes,
     cold_basic,
@@ -87,6 +91,7 @@ from simulation.simulator import (
 _REVERT = re.compile(r"^Revert \{ gas_used: (\d+), output: 0x([0-9a-fA-F]*) \}")
 _HALT = re.compile(r"^Halt \{ reason: (.*), gas_used: (\d+) \}")
 MAX_WARMUP_CALLS = 2_000
+MAX_SETTLED = 1_024  # bundle prefixes remembered per head
 
 
 class _FetchFailed(Exception):
@@ -131,6 +136,11 @@ class RevmSimulator(WarmFork):
         self._chain_id = 0
         self._anchor = 0  # the block the cache fetches at
         self._lock = asyncio.Lock()
+        # What each bundle prefix did on the current head: a block's bundle grows by a victim
+        # and its backrun at a time, and each simulation would run the whole prefix again.
+        self._settled: dict[tuple[object, ...], tuple[TxOutcome, CallChanges]] = {}
+        self._settled_at = ""  # the head hash they belong to
+        self.reused_txs = 0  # txs of bundle prefixes written from memory instead of run
 
     async def start(self) -> None:
         await self._fork("latest")
@@ -249,22 +259,31 @@ class RevmSimulator(WarmFork):
                 prevrandao=bytes(32),
             )
         )
+        if self._settled_at != self.head.hash or len(self._settled) > MAX_SETTLED:
+            self._settled, self._settled_at = {}, self.head.hash
         undo = Undo()
         outcomes = []
+        prefix: tuple[object, ...] = (env,)
         try:
             undo.infos[env.coinbase] = cold_basic(evm, env.coinbase)
             before = self._read_balances(evm, query)
             for index, tx in enumerate(prepared):
-                checkpoint = evm.snapshot()
-                try:
-                    outcome = self._execute(evm, index, tx, env)
-                    if index == len(prepared) - 1:
-                        after = self._read_balances(evm, query)
-                    else:
+                prefix = (*prefix, txs[index])
+                last = index == len(prepared) - 1
+                if not last and (known := self._settled.get(prefix)) is not None:
+                    outcome, changes = known  # this very prefix ran on this head already
+                    self.reused_txs += 1
+                else:
+                    checkpoint = evm.snapshot()
+                    try:
+                        outcome = self._execute(evm, index, tx, env)
                         changes = call_changes(evm)
-                finally:
-                    evm.revert(checkpoint)
-                if index < len(prepared) - 1:
+                        if last:
+                            after = self._read_balances(evm, query)
+                    finally:
+                        evm.revert(checkpoint)
+                    self._settled[prefix] = outcome, changes
+                if not last:
                     settle(evm, changes, undo)
                 outcomes.append(outcome)
             if not prepared:

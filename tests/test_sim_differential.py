@@ -23,6 +23,7 @@ from chain.abi import load_artifact
 from chain.rpc import Rpc, eth_get_transaction_count
 from simulation.actions import HopArbitrageAction, LiquidationAction, SwapHop
 from simulation.backends import open_simulator
+from simulation.revm_backend import RevmSimulator
 from simulation.simulator import SimCall, SimResult, Simulator
 
 SWAP = artifacts.load("UniswapV2Router02").abi.function("swapExactTokensForTokens")
@@ -177,7 +178,14 @@ async def test_two_victims_each_with_our_backrun_on_consecutive_nonces(
         await _victim(world, upstream, 2, "WETH/DAI", 20 * 10**18),
         _backrun(world, "WETH/DAI", nonce + 1),
     ]
+    # As a block's bundle grows: its first victim and backrun, then all four. revm runs the
+    # second bundle from what it remembered of the first two txs on this head.
+    revm = sims["revm"]
+    assert isinstance(revm, RevmSimulator)
+    await _check(world, sims, bundle[:2])
+    reused = revm.reused_txs
     await _check(world, sims, bundle)
+    assert revm.reused_txs == reused + 2
 
 
 def _v3_pool(world: World, fee: int) -> dict:

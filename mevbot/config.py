@@ -34,6 +34,7 @@ from pydantic import (
 
 from execution.dialects import DIALECTS
 from mevbot.networks import preset_fields
+from simulation.simulator import Backend
 
 ENV_PREFIX = "MEVBOT_"
 _KEY_LIKE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
@@ -171,14 +172,12 @@ class KeepersConfig(_Model):
     fee_cap_gwei: float = Field(500.0, gt=0)
 
 
-Backend = Literal["anvil", "revm", "node"]
-
-
 class SimulationConfig(_Model):
     """Where candidates are simulated; the fork (or the node simulating) is ``node.http``.
-    ``revm`` (in-process, the fastest with exact gas: README "Verifying bundles"), ``anvil`` (a
-    fork process) or ``node`` (``eth_simulateV1`` on the node itself). ``final_check`` names a
-    second backend that simulates again every bundle the first passes; its result decides."""
+    ``revm`` (in-process over a warm cache), ``anvil`` (a fork process) or ``node``
+    (``eth_simulateV1`` on the node itself): README "Verifying bundles" compares them.
+    ``final_check`` names a second backend that simulates again every bundle the first passes;
+    its result decides."""
 
     backend: Backend = "revm"
     final_check: Backend | None = None

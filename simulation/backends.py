@@ -4,14 +4,10 @@ itself)."""
 
 from __future__ import annotations
 
-from typing import Literal
-
 from simulation.fork import AnvilForkSimulator
 from simulation.node_sim import NodeSimulator
 from simulation.revm_backend import RevmSimulator
-from simulation.simulator import DEFAULT_COINBASE, Simulator
-
-Backend = Literal["anvil", "revm", "node"]
+from simulation.simulator import DEFAULT_COINBASE, Backend, Simulator
 
 
 def open_simulator(

@@ -1,4 +1,4 @@
-"""The default simulator: an anvil process forked from the upstream node, supervised.
+"""The anvil fork simulator: an anvil process forked from the upstream node, supervised.
 
 :class:`AnvilForkSimulator` starts ``anvil --fork-url UPSTREAM --fork-block-number N`` (readiness
 probe and start-up timeout from :class:`chain.node.AnvilProcess`), talks to it over WebSocket,
@@ -11,12 +11,12 @@ the state it fetched stays; every head a sample of reads is compared with the up
 (``warm.drift_checks`` / ``warm.drift_mismatches``, :class:`simulation.fork_warm.Follower`) and a
 drifted fork is reset. ``anvil_reset`` to the head (which drops all fetched state) remains for
 what the warm path cannot follow: a reorg, a gap of more than ``max_gap`` blocks, an upstream
-without diff traces (``warm.warm_unavailable`` says why),
-the snapshot method (it mines on the fork's own block), an upstream too slow to trace the new
-blocks within ``warm_timeout`` (``warm.warm_timeouts``: an anvil upstream under a burst took
-seconds),
-and every ``rebase_every`` blocks, so that the fork never fetches state older than a pruning
-node keeps (geth: 128 blocks).
+without diff traces (``warm.warm_unavailable`` says why), the snapshot method (it mines on the
+fork's own block), an upstream too slow to trace the new blocks within ``warm_timeout``
+(``warm.warm_timeouts``: an anvil upstream under a burst took seconds), and every
+``rebase_every`` blocks, so that the fork never fetches state older than a pruning node keeps
+(geth: 128 blocks).
+
 Bundles run through ``eth_simulateV1`` (:mod:`simulation.fork_v1`) or, on nodes
 without it, by mining on a snapshot (:mod:`simulation.fork_snapshot`). Every call has a timeout;
 failures surface as :class:`~simulation.simulator.SimulationError`, never as a hang.

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import eth_abi
 from eth_abi.exceptions import DecodingError
@@ -22,6 +22,7 @@ from chain.aave_errors import decode_revert
 from chain.types import BlockHeader
 
 ETH = "ETH"
+Backend = Literal["anvil", "revm", "node"]  # the simulators the config can name
 # The block's fee recipient unless the caller names one: an address nobody else uses, so that its
 # balance change is exactly what the bundle pays the block (priority fees + direct transfers).
 DEFAULT_COINBASE = "0x00000000000000000000000000000000c0ffee00"

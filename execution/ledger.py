@@ -8,8 +8,10 @@ the file; only a power loss can drop the last commits. Every write is one small 
 writer; a lock makes calls from worker threads safe too.
 
 The candidate key is the idempotency key: :meth:`Ledger.record_candidate` returns False for a
-key already known, so a restarted bot never sends the same effect twice. Wei amounts exceed
-SQLite's 64-bit integers, so they are stored as decimal text and summed by a Python aggregate.
+key already known, so a restarted bot never sends the same effect twice (the submitter checks
+the keys in memory and loads those of the blocks ahead at start: :meth:`Ledger.candidate_keys`).
+Wei amounts exceed SQLite's 64-bit integers, so they are stored as decimal text and summed by a
+Python aggregate.
 The schema carries its version; :data:`MIGRATIONS` upgrades an older file step by step.
 """
 
@@ -271,6 +273,19 @@ class UserRefund:
 RefundChange = Literal["new", "changed", "same"]
 
 
+def _candidate_row(candidate: Candidate, status: str) -> tuple[Any, ...]:
+    return (
+        candidate.key,
+        candidate.strategy,
+        candidate.target_block,
+        candidate.trigger_hash,
+        candidate.profit_token.lower(),
+        str(candidate.expected_profit),
+        str(candidate.expected_profit_wei),
+        status,
+    )
+
+
 def _opt_int(value: str | None) -> int | None:
     return None if value is None else int(value)
 
@@ -332,19 +347,23 @@ class Ledger:
                 "INSERT INTO candidates (key, strategy, target_block, trigger_hash, profit_token,"
                 " expected_profit, expected_profit_wei, status, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO NOTHING",
-                (
-                    candidate.key,
-                    candidate.strategy,
-                    candidate.target_block,
-                    candidate.trigger_hash,
-                    candidate.profit_token.lower(),
-                    str(candidate.expected_profit),
-                    str(candidate.expected_profit_wei),
-                    status,
-                    time.time(),
-                ),
+                (*_candidate_row(candidate, status), time.time()),
             )
             return cursor.rowcount == 1
+
+    def record_verdict(self, candidate: Candidate, status: str, reason: str | None = None) -> None:
+        """``candidate`` with what became of it: inserted when its key is new, updated while its
+        row is still ``new`` (written for the send in progress); a row with a verdict already
+        (from an earlier run, say) keeps it."""
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO candidates (key, strategy, target_block, trigger_hash, profit_token,"
+                " expected_profit, expected_profit_wei, status, reason, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE"
+                " SET status = excluded.status, reason = excluded.reason"
+                " WHERE candidates.status = 'new'",
+                (*_candidate_row(candidate, status), reason, time.time()),
+            )
 
     def mark_candidate(self, key: str, status: str, reason: str | None = None) -> None:
         """Record what became of a candidate (``bundled``, ``rejected``, ``failed_simulation``…)."""
@@ -554,6 +573,16 @@ class Ledger:
 
     def candidate_known(self, key: str) -> bool:
         return bool(self._read("SELECT 1 FROM candidates WHERE key = ?", (key,)))
+
+    def candidate_keys(self, after_block: int) -> dict[int, set[str]]:
+        """The keys of the candidates for blocks after ``after_block``, by target block."""
+        keys: dict[int, set[str]] = {}
+        rows = self._read(
+            "SELECT target_block, key FROM candidates WHERE target_block > ?", (after_block,)
+        )
+        for block, key in rows:
+            keys.setdefault(block, set()).add(key)
+        return keys
 
     def pending_bundles(self, up_to_block: int) -> list[PendingBundle]:
         """Bundles still pending whose target block is ``up_to_block`` or earlier."""

@@ -15,8 +15,8 @@ from mevbot.status import Timing
 
 # In path order. intake: the frame's arrival to the bounded intake (the hash's lookup, when the
 # hash came first, and the decode); handover: the intake to the engine's loop; queue: a
-# candidate waiting for the block's bundle (another commit simulating or sending); ledger: the
-# SQLite write before the POST (the idempotency key; the bundle's rows follow the POST).
+# candidate waiting for the block's bundle (another commit simulating or sending). The ledger is
+# written after the first POST, off the path.
 STAGES = (
     "intake",
     "handover",
@@ -26,7 +26,6 @@ STAGES = (
     "queue",
     "sign",
     "simulate",
-    "ledger",
     "submit",
     "wire_to_relay",
 )

@@ -1,8 +1,8 @@
 """The submitter: candidate -> verdict (bid, sign, simulate the exact bundle, check, send, ledger).
 
 It is the executor of the collectors -> strategies -> executors pattern. For each candidate it
-checks the idempotency key in the ledger (and, with several instances, claims it in the shared
-store), prices a bid and adds the candidate to the block's one bundle
+checks the idempotency key against the keys already acted on (and, with several instances,
+claims it in the shared store), prices a bid and adds the candidate to the block's one bundle
 (:class:`~mevbot.block_bundle.BlockBundle`): its victims and its executor call signed at the
 next nonce, behind the members already there. The *exact signed bundle* is simulated as a whole;
 the candidate is dropped (counted, with the reason) when it conflicts with a member, reverts,
@@ -24,11 +24,13 @@ nothing unless used, and running out of gas on the fork would lose a real opport
 simulation that did run out is reported as ``out_of_gas``, never as a revert, and teaches the
 book to sign the next one of that shape with more.
 
-Every stage is timed from the moment the triggering event came off the wire. Before the first
-POST the ledger holds only the candidate's idempotency key; the bundle's rows are written once
-the first relay answered (nothing reads them sooner: the inclusion tracker settles a block's
-bundles at a later head). A candidate that displaces members is simulated once, behind the
-members left, not after a simulation of those members alone.
+Every stage is timed from the moment the triggering event came off the wire. Nothing before the
+first POST waits on the ledger: the idempotency keys of the blocks ahead are checked in memory
+(loaded from the ledger at the first head, so a restart still refuses what it sent), and the
+candidate's row and its bundle's rows are written once the first relay answered (nothing reads
+them sooner: the inclusion tracker settles a block's bundles at a later head); a candidate
+dropped is written with its verdict. A candidate that displaces members is simulated once,
+behind the members left, not after a simulation of those members alone.
 """
 
 from __future__ import annotations
@@ -210,12 +212,18 @@ class Submitter:
         # ``_waiting`` and join together (signed at the next nonces, simulated behind the others).
         self._lock = asyncio.Lock()
         self._waiting: list[_Waiting] = []
+        # The idempotency keys of the blocks ahead, by target block (None until the first head).
+        self._keys: dict[int, set[str]] | None = None
 
     # ------------------------------------------------------------------ heads
 
     async def on_head(self, header: BlockHeader) -> None:
         """A new block: the executor key's nonce, the bundles it settled (landed, missed,
         superseded) into the ledger, and the block's bundle carried to the next block."""
+        if self._keys is None:
+            self._keys = self.ledger.candidate_keys(after_block=header.number)
+        for block in [b for b in self._keys if b <= header.number]:
+            del self._keys[block]  # a candidate for a block gone is stale, whatever its key
         self.head = header
         self.bundle_nonce = int(
             await self.rpc.call("eth_getTransactionCount", [self.signer.address, "latest"]), 16
@@ -323,7 +331,7 @@ class Submitter:
     def _note(self, candidate: Candidate, verdict: Verdict) -> Verdict:
         self._tell(candidate, verdict)
         if verdict.outcome == "dropped":
-            self.ledger.mark_candidate(candidate.key, "dropped", verdict.reason)
+            self.ledger.record_verdict(candidate, "dropped", verdict.reason)
         self.opportunities.append(
             OpportunityRow(
                 at=time.time(),
@@ -343,12 +351,18 @@ class Submitter:
 
         Candidates that arrive while the bundle is being simulated or sent wait together and
         join it at once, with one simulation and one send (a group commit)."""
-        if self.head is None or self.bundle_nonce is None or self.bundle is None:
+        if (
+            self.head is None
+            or self.bundle_nonce is None
+            or self.bundle is None
+            or self._keys is None
+        ):
             return self._tell(candidate, Verdict("dropped", "no_head: no block seen yet"))
-        ledger_start = time.monotonic_ns()
-        recorded = self.ledger.record_candidate(candidate)
-        self.latency.record_ns("ledger", ledger_start, time.monotonic_ns())
-        if not recorded or (self.claim is not None and not await self.claim(candidate.key)):
+        keys = self._keys.setdefault(candidate.target_block, set())
+        if candidate.key in keys:
+            return self._tell(candidate, Verdict("duplicate"))
+        keys.add(candidate.key)
+        if self.claim is not None and not await self.claim(candidate.key):
             return self._tell(candidate, Verdict("duplicate"))
         bid = self._policy(candidate).price(
             candidate.expected_profit_wei,
@@ -461,6 +475,8 @@ class Submitter:
 
         def record() -> None:
             """The ledger follows the bundle: after the first POST, which must not wait on it."""
+            for waiting, _, _ in joined:
+                self.ledger.record_candidate(waiting.candidate)
             if trial is bundle:
                 for _, member, _ in joined:
                     self.ledger.record_bundles(member.plan)

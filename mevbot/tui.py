@@ -314,7 +314,7 @@ LATENCY_WIDTH = 44  # the latency panel's width beside the intake panel
 
 # Seven stage rows keep the dashboard within 120x40: the finer stages are in /metrics and the
 # bench only.
-_FINE_STAGES = frozenset({"intake", "queue", "ledger"})
+_FINE_STAGES = frozenset({"intake", "queue"})
 
 
 def _stages(latency: dict[str, Timing]) -> list[str]:

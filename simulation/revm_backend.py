@@ -226,10 +226,23 @@ class RevmSimulator(WarmFork):
             guarded = self._guard is not None and self._guard.alive()
             if guarded and (GUARD_ERROR in str(error) or self.head.number == self._anchor):
                 raise SimulationError(f"revm failed: {error}") from None
+            failure = str(error)
         # The guard died, or the upstream no longer serves the block the cache was forked at
-        # (a pruning node): fork at the head and run the bundle once more.
-        async with self._lock:
+        # (a pruning node): fork at the head and run the bundle once more. The cache's mover
+        # may hold the lock while it waits for a slow trace: a bundle waits no longer for it
+        # than on_new_head does.
+        try:
+            async with asyncio.timeout(self.head_wait):
+                await self._lock.acquire()
+        except TimeoutError:
+            raise SimulationError(
+                f"revm failed: {failure}; not run again: the cache is still moving to block"
+                f" {self._target}"
+            ) from None
+        try:
             await self._fork(self.head.number)
+        finally:
+            self._lock.release()
         try:
             return self._simulate(txs, block, watch, tokens)
         except _FetchFailed as error:

@@ -44,6 +44,31 @@ def test_candidates_are_idempotent_across_restarts(tmp_path: Path) -> None:
         assert mode == "wal"
 
 
+def test_a_verdict_is_written_once_and_a_settled_row_keeps_its_own(tmp_path: Path) -> None:
+    """What the submitter writes off the hot path: a dropped candidate with its reason; a row
+    still `new` (its bundle was being sent) takes the verdict; a row that has one keeps it when
+    the same key turns up again (a restart seeing the trigger once its block has passed)."""
+    path = tmp_path / "ledger.sqlite"
+    with Ledger.open(path) as ledger:
+        ledger.record_verdict(candidate("arb:100:0xaa", 100), "dropped", "below_minimum: x")
+        assert ledger.record_candidate(candidate("arb:101:0xbb", 101))
+        ledger.record_verdict(candidate("arb:101:0xbb", 101), "dropped", "relays: none")
+        ledger.record_candidate(candidate("arb:102:0xcc", 102))
+        ledger.mark_candidate("arb:102:0xcc", "sent")
+    with Ledger.open(path) as ledger:
+        ledger.record_verdict(candidate("arb:102:0xcc", 102), "dropped", "stale: block 102")
+        rows = ledger._read("SELECT key, status, reason FROM candidates ORDER BY key")
+        assert rows == [
+            ("arb:100:0xaa", "dropped", "below_minimum: x"),
+            ("arb:101:0xbb", "dropped", "relays: none"),
+            ("arb:102:0xcc", "sent", None),
+        ]
+        assert ledger.candidate_keys(after_block=100) == {
+            101: {"arb:101:0xbb"},
+            102: {"arb:102:0xcc"},
+        }
+
+
 def test_bundles_outcomes_and_queries_survive_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite"
     first, second = candidate("a", 100), candidate("b", 101)

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from chain.node import AnvilProcess
+from chain.rpc import connect
 from simulation.revm_backend import RevmSimulator
 from simulation.simulator import SimCall, SimulationError
 
@@ -63,3 +64,38 @@ async def test_a_guard_that_died_is_replaced_and_the_bundle_runs(anvil: AnvilPro
     finally:
         await sim.close()
     assert not guard.alive()
+
+
+async def test_a_bundle_does_not_wait_on_a_cache_stuck_moving_to_a_new_head(
+    anvil: AnvilProcess,
+) -> None:
+    """The guard died while the node hangs and the cache's mover waits for the next block's
+    trace (up to trace_timeout, holding the cache): a bundle that needs a fresh fork fails in
+    about head_wait with its reason instead of waiting out the trace, and once the node answers
+    again the next one runs."""
+    sim = RevmSimulator(anvil.http_url, trace_timeout=30.0)
+    await sim.start()
+    assert anvil.process is not None and sim._guard is not None
+    try:
+        sim._guard.process.kill()
+        await sim._guard.process.wait()
+        async with connect(anvil.http_url) as node:
+            await node.call("evm_mine", [])
+        os.kill(anvil.process.pid, signal.SIGSTOP)
+        try:
+            await sim.on_new_head(sim.head.number + 1)  # returns after head_wait; the move goes on
+            started = time.monotonic()
+            with pytest.raises(SimulationError) as failure:
+                await sim.simulate([_transfer_to("0x" + "44" * 20)])
+            elapsed = time.monotonic() - started
+        finally:
+            os.kill(anvil.process.pid, signal.SIGCONT)
+        assert failure.value.reason.startswith("revm failed: ")
+        assert failure.value.reason.endswith(
+            f"; not run again: the cache is still moving to block {sim.head.number + 1}"
+        )
+        assert elapsed < 5  # not a speed figure: the mover would have held it for 30 s
+        await sim.on_new_head(sim.head.number + 1)  # the trace comes: the cache moves on
+        assert (await sim.simulate([_transfer_to("0x" + "44" * 20)])).success
+    finally:
+        await sim.close()

@@ -21,6 +21,11 @@ Reference times, all ``time.monotonic_ns()`` in this process:
   pipelines, which shows how late each client's own connection delivered the same frame.
 * ``send_to_relay``: from this benchmark's ``eth_sendRawTransaction`` of the victim.
 
+``relay_post_floor_ms``, after the blocks, with the pipeline idle: the last bundle the bot sent,
+sent again for a block the builder never reaches, through the bot's own relay client, and as a
+bare aiohttp POST of a prebuilt body and signature on a kept-alive session (what any client
+pays for the devnet relay's answer, which runs in this process).
+
 With ``--baseline``, blocks alternate between mevbot and the web3.py bot of
 :mod:`bench.baseline` (mevbot's strategies are switched off during the baseline's blocks, the
 baseline is unsubscribed during mevbot's). The landed/submitted ratio counts mevbot's bundles as
@@ -40,9 +45,13 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import aiohttp
+import orjson
+from eth_account import Account
 
 from anvil import artifacts
 from anvil.stack import DevnetStack
@@ -57,6 +66,8 @@ from bench.baseline import (
 )
 from bench.stats import timing
 from chain.rpc import Rpc, StreamRpc, connect
+from execution.dialects import Submission
+from execution.signature import HEADER, FlashbotsSigner
 from mevbot.config import load_config
 from mevbot.counters import Count, Tally
 from mevbot.deployment import deployment_from_world, devnet_keys
@@ -73,6 +84,8 @@ VICTIM_BPS = 250  # of the pool's reserve of the token sold: prices move ~5%
 SWAP = artifacts.load("UniswapV2Router02").abi.function("swapExactTokensForTokens")
 VERDICT_TIMEOUT_S = 10.0
 VERDICT_POLL_S = 0.05
+FLOOR_POSTS = 100
+FLOOR_BLOCKS_AHEAD = 1_000  # the floor's bundles target a block the builder never reaches
 # The bot's stages from the frame to the relay's answer, in order (decode is the intake's, and
 # timed here on its own).
 ENGINE_STAGES = tuple(s for s in STAGES if s not in ("decode", "wire_to_relay"))
@@ -486,6 +499,7 @@ async def _measure(
         },
         "seconds": round(time.perf_counter() - started, 1),
     }
+    result["relay_post_floor_ms"] = await _relay_post_floor(bench)
     simulator = bench.bot.engine.simulator
     if isinstance(simulator, WarmFork):
         result["fork"] = simulator.warm.counts()
@@ -505,6 +519,45 @@ async def _measure(
             result["e2e_ms"]["shared_frame_to_relay"],
         )
     return result
+
+
+async def _relay_post_floor(bench: EndToEnd, n: int = FLOOR_POSTS) -> dict[str, Any]:
+    """The first POST's cost with nothing else running (see the module docstring)."""
+    submitter = bench.bot.engine.submitter
+    plans = [v.plan for _, v in submitter.verdicts if v.outcome == "sent" and v.plan is not None]
+    if not plans or submitter.relays is None:
+        return {}
+    block = bench.bot.state.block_number + FLOOR_BLOCKS_AHEAD
+    bundle = replace(plans[-1].bundles[0], block_number=block, replacement_uuid=None)
+    relays = submitter.relays
+    body = orjson.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "eth_sendBundle",
+            "params": [{"txs": [tx.raw_hex for tx in bundle.txs], "blockNumber": hex(block)}],
+        }
+    )
+    searcher = Account.from_key(bench.world.roles["searcher"].private_key)
+    headers = {"Content-Type": "application/json", HEADER: FlashbotsSigner(searcher).sign(body)}
+    ours: list[float] = []
+    bare: list[float] = []
+    async with aiohttp.ClientSession() as session:
+
+        async def post() -> None:
+            async with session.post(bench.stack.relay_url, data=body, headers=headers) as answer:
+                answer.raise_for_status()
+                await answer.read()
+
+        for index in range(n + 10):  # the first ten open the connections
+            started = time.perf_counter_ns()
+            await relays.send_bundle(Submission(bundle))
+            middle = time.perf_counter_ns()
+            await post()
+            if index >= 10:
+                ours.append(_ms(started, middle))
+                bare.append(_ms(middle, time.perf_counter_ns()))
+    return {"bot_relay_client": timing(ours), "bare_aiohttp_post": timing(bare)}
 
 
 def _backend_name(bot: Bot) -> str:

@@ -110,15 +110,20 @@ NOTES = {
     "each backend vs a bare eth_simulateV1 of the same txs over its own WebSocket to the same "
     "fork; overhead ratio = simulate() anvil p50 / bare p50 (goal <= 1.25). anvil_reset and the "
     "first simulate after it are what every new head costs the anvil backend",
-    "e2e_ms": "bench.e2e: DevnetStack + the full Bot (dry_run false, the devnet relay, the "
-    "default simulator: revm over a warm cache); p50/p99/n = the bot's own wire_to_relay: from "
-    "PendingTx.received_at (the hash notification frame reaching its stream task) to the relay's "
-    "answer to the first bundle POST. shared_frame_to_relay starts at this benchmark's own "
-    "subscription to the same notifications; send_to_relay at its eth_sendRawTransaction. "
-    "stages: frame_to_engine = eth_getTransactionByHash round trip + watcher/intake hand-offs up "
-    "to the engine; decode is re-timed on the same tx (the intake decodes before the engine, "
-    "which does not record it); unattributed = wire_to_relay minus the timed stages (ledger "
-    "writes, bid, task switches). first_after_head = the first victim after a mined block",
+    "e2e_ms": "bench.e2e: DevnetStack + the full Bot (dry_run false, the devnet relay, the default "
+    "simulator: auto, which is node on the devnet, a local node); p50/p99/n = the bot's own "
+    "wire_to_relay: from PendingTx.received_at (the hash notification frame reaching its "
+    "stream task) to the relay's answer to the first bundle POST. shared_frame_to_relay "
+    "starts at this benchmark's own subscription to the same notifications; send_to_relay at "
+    "its eth_sendRawTransaction. stages: frame_to_engine = eth_getTransactionByHash round "
+    "trip + watcher/intake hand-offs up to the engine; decode is re-timed on the same tx (the "
+    "intake decodes before the engine, which does not record it); unattributed = "
+    "wire_to_relay minus the timed stages (the bid, task switches). "
+    "first_after_head = the first victim after a mined block",
+    "relay_post_floor_ms": "bench.e2e after the interleaved run, the pipeline idle: the last "
+    "bundle sent, sent 100 times more for a block the builder never reaches, through the bot's "
+    "relay client and as a bare aiohttp POST of a prebuilt body and signature (the floor under "
+    "the submit stage; the devnet relay answers in this same process)",
     "baseline_e2e_ms": "bench.baseline: the web3.py bot on the same devnet, same relay, blocks "
     "alternating with mevbot's in the same run (mevbot's strategies off during the baseline's "
     "blocks); p50/p99/n from when web3.py handed it the hash notification to the relay's answer",
@@ -128,7 +133,7 @@ NOTES = {
     "by_simulator": "by_simulator.e2e_ms: bench.e2e (40 blocks, 3 victims each, no baseline) "
     "once per simulator, one after the other: the anvil fork kept warm, the anvil fork reset at "
     "every head, node (eth_simulateV1 on the devnet node itself), revm over a cache kept warm "
-    "(the default) and revm forked again at every head. "
+    "and revm forked again at every head. "
     "by_simulator.burst: bench.burst, the 10x burst of tests/test_load.py for BURST_S s on each "
     "backend "
     "(mevbot devnet in its own process, a block every second, 30 swaps/s + 150 transfers/s): "
@@ -252,6 +257,7 @@ def run(skip_slow: bool = False) -> dict[str, Any]:
                 "e2e_ms": {k: landing["e2e_ms"][k] for k in ("p50", "p99", "n")},
             },
         }
+        result["relay_post_floor_ms"] = interleaved["relay_post_floor_ms"]
         result["by_simulator"] = _by_simulator()
         result["baseline_e2e_ms"] = interleaved["baseline_e2e_ms"]
         result["speedup_vs_baseline_p50"] = interleaved["speedup_vs_baseline_p50"]

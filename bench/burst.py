@@ -117,7 +117,7 @@ async def run(
                 sent_file = workdir / "sent.json"
                 sent = json.loads(sent_file.read_text()) if sent_file.exists() else {}
                 return {
-                    "backend": config.simulation.backend,
+                    "backend": bot.simulator_backend,
                     "keep_warm": keep_warm,
                     "seconds": seconds,
                     "swaps_per_s": SWAPS_PER_S,

@@ -561,7 +561,9 @@ async def _relay_post_floor(bench: EndToEnd, n: int = FLOOR_POSTS) -> dict[str, 
 
 
 def _backend_name(bot: Bot) -> str:
-    simulator, backend = bot.engine.simulator, bot.config.simulation.backend
+    simulator, backend = bot.engine.simulator, bot.simulator_backend
+    if bot.config.simulation.backend == "auto":
+        backend = f"auto: {backend}"
     if isinstance(simulator, WarmFork):
         return f"{backend} ({'warm' if simulator.keep_warm else 'forked again at every head'})"
     return backend

@@ -159,18 +159,17 @@ def register(commands: Any) -> None:
         "run",
         help="run the bot: watcher, strategies, fork verification, relays, keepers",
         description=(
-            "Run the bot with the given config (TOML; see README): watch pending txs and "
-            "blocks, keep local state, run the backrun and liquidation strategies, verify every "
-            "candidate bundle on a fork of the node (in-process revm by default; "
-            "[simulation] backend), send the profitable ones to the configured "
-            "relays, and run the oracle and liquidation keepers. Keys come from environment "
-            "variables or an encrypted keystore, never from the config. Before it starts it "
-            "makes the checks of `mevbot doctor` (the node's chain, methods and head, the "
-            "executor's code, owner and funds, distinct keys holding gas, every relay answering "
-            "and taking our signature, pools and positions): each failure is one line; exit 2 "
-            "for a configuration problem, 1 for something down, unless --force. SIGINT/SIGTERM "
-            "stop it cleanly (in-flight work finished, ledger "
-            "closed, simulator stopped)."
+            "Run the bot with the given config (TOML; see README): watch pending txs and blocks, "
+            "keep local state, run the backrun and liquidation strategies, verify every candidate "
+            "bundle (by default on the node itself when it is local, else on an in-process revm "
+            "fork; [simulation] backend), send the profitable ones to the configured relays, and "
+            "run the oracle and liquidation keepers. Keys come from environment variables or an "
+            "encrypted keystore, never from the config. Before it starts it makes the checks of "
+            "`mevbot doctor` (the node's chain, methods and head, the executor's code, owner and "
+            "funds, distinct keys holding gas, every relay answering and taking our signature, "
+            "pools and positions): each failure is one line; exit 2 for a configuration problem, 1 "
+            "for something down, unless --force. SIGINT/SIGTERM stop it cleanly (in-flight work "
+            "finished, ledger closed, simulator stopped)."
         ),
     )
     run.add_argument("--config", required=True, metavar="FILE", help="the TOML config file")

@@ -34,7 +34,7 @@ from pydantic import (
 
 from execution.dialects import DIALECTS
 from mevbot.networks import preset_fields
-from simulation.simulator import Backend
+from simulation.simulator import Backend, BackendChoice
 
 ENV_PREFIX = "MEVBOT_"
 _KEY_LIKE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
@@ -174,12 +174,13 @@ class KeepersConfig(_Model):
 
 class SimulationConfig(_Model):
     """Where candidates are simulated; the fork (or the node simulating) is ``node.http``.
-    ``revm`` (in-process over a warm cache), ``anvil`` (a fork process) or ``node``
-    (``eth_simulateV1`` on the node itself): README "Verifying bundles" compares them.
-    ``final_check`` names a second backend that simulates again every bundle the first passes;
-    its result decides."""
+    ``revm`` (in-process over a warm cache), ``anvil`` (a fork process), ``node``
+    (``eth_simulateV1`` on the node itself) or ``auto``: node when ``node.http`` is local and
+    serves eth_simulateV1, else revm (:func:`simulation.backends.choose_backend`); README
+    "Verifying bundles" compares them. ``final_check`` names a second backend that simulates
+    again every bundle the first passes; its result decides."""
 
-    backend: Backend = "revm"
+    backend: BackendChoice = "auto"
     final_check: Backend | None = None
 
     @model_validator(mode="after")

@@ -204,8 +204,6 @@ async def run_demo(
                 "MEVBOT_STORE__LEDGER_PATH": str(workdir / "demo-ledger.sqlite"),
                 "MEVBOT_METRICS__PORT": str(metrics_port),
                 "MEVBOT_STRATEGIES__TARGET_BLOCKS": "2",
-                # The devnet node is local and answers eth_simulateV1: verify on it directly.
-                "MEVBOT_SIMULATION__BACKEND": "node",
             },
         )
         bot = Bot(

@@ -43,7 +43,7 @@ from mevbot.status import (
     KeeperRow,
     PoolUpkeep,
 )
-from simulation.backends import open_simulator
+from simulation.backends import choose_backend, open_simulator
 from simulation.candidates import Candidate
 from simulation.checked import CheckedSimulator
 from simulation.fork_warm import WarmFork
@@ -102,8 +102,14 @@ class PipelinePart:
 
     async def start(self, bot: Bot) -> None:
         d, config = bot.deployment, bot.config
-        backends = [config.simulation.backend, config.simulation.final_check]
-        opened = [open_simulator(backend, d.node_http) for backend in backends if backend]
+        final_check = config.simulation.final_check
+        backend = config.simulation.backend
+        if backend == "auto":
+            choice = await choose_backend(d.node_http, avoid=final_check)
+            backend = choice.backend
+            log.info("simulator: %s (auto: %s)", backend, choice.reason)
+        bot.simulator_backend = backend
+        opened = [open_simulator(name, d.node_http) for name in (backend, final_check) if name]
         for fork in opened:
             if isinstance(fork, WarmFork):
                 fork.warmup = warmup_calls(bot.state, d.executor)

@@ -495,11 +495,11 @@ def check_simulator(config: Config) -> Check:
             return Check("simulator", True, f"anvil fork of node.http ({find_anvil()})")
         except AnvilNotFound as error:
             return Check("simulator", False, "anvil not found", str(error))
-    if backend == "revm" and importlib.util.find_spec("pyrevm") is None:
+    if backend in ("revm", "auto") and importlib.util.find_spec("pyrevm") is None:
         return Check(
             "simulator",
             False,
-            "simulation.backend is revm, but pyrevm is not installed",
+            f"simulation.backend is {backend}, but pyrevm is not installed",
             'install pyrevm (make setup), or set simulation.backend = "anvil"',
         )
     return Check("simulator", True, f"{backend}")
@@ -522,10 +522,22 @@ async def _fork_node(config: Config, deployment: Deployment, timeout: float) -> 
     if isinstance(found, Check):
         return [found]
     checks = [check_chain("fork node", url, "node.http", found, deployment)]
+    if not checks[0].ok:
+        return checks
     backend = config.simulation.backend
-    if checks[0].ok and backend == "node":
+    if backend == "auto":
+        from simulation.backends import choose_backend  # loads the simulators: not for `watch`
+        from simulation.simulator import SimulationError
+
+        try:
+            choice = await choose_backend(url, avoid=config.simulation.final_check, timeout=timeout)
+        except SimulationError as error:
+            return [*checks, Check("auto simulator", False, error.reason, "check node.http")]
+        checks.append(Check("auto simulator", True, f"{choice.backend}: {choice.reason}"))
+        backend = choice.backend
+    if backend == "node":
         checks.append(await _simulate_v1(url, timeout))
-    elif checks[0].ok:
+    else:
         checks.append(await _diff_traces(url, backend, timeout))
     return checks
 

@@ -103,6 +103,7 @@ class Bot:
         self.shared_store: RedisKeeperStore | None = None
         self.shared_ledger: SharedLedger | None = None
         self.engine: Engine | None = None
+        self.simulator_backend = ""  # what simulates, once started ("auto" resolved)
         self.ledger: Ledger | None = None
         self.relays: MultiRelay | None = None
         self.merger: Merger | None = None

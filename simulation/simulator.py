@@ -4,9 +4,10 @@ A bundle is a sequence of transactions, each either a signed raw envelope (``byt
 victim tx, simulated as it would land — its sender recovered from the signature, its own nonce,
 gas limit and fees) or an unsigned :class:`SimCall` (our own executor call before signing).
 ``simulate`` runs them in order in one block on top of the fork head and returns a
-:class:`SimResult`. Backends: :class:`simulation.revm_backend.RevmSimulator` (default),
+:class:`SimResult`. Backends: :class:`simulation.revm_backend.RevmSimulator`,
 :class:`simulation.fork.AnvilForkSimulator` and :class:`simulation.node_sim.NodeSimulator`;
-:func:`simulation.backends.open_simulator` picks one from the config.
+:func:`simulation.backends.open_simulator` opens one, and ``auto`` (the default) is chosen by
+:func:`simulation.backends.choose_backend`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from chain.aave_errors import decode_revert
 from chain.types import BlockHeader
 
 ETH = "ETH"
-Backend = Literal["anvil", "revm", "node"]  # the simulators the config can name
+Backend = Literal["anvil", "revm", "node"]  # the simulators
+BackendChoice = Backend | Literal["auto"]  # what the config can name: auto picks one at start
 # The block's fee recipient unless the caller names one: an address nobody else uses, so that its
 # balance change is exactly what the bundle pays the block (priority fees + direct transfers).
 DEFAULT_COINBASE = "0x00000000000000000000000000000000c0ffee00"

@@ -297,11 +297,12 @@ def test_revm_on_a_node_without_diff_traces_is_refused_and_anvil_told_what_it_co
     net, tmp_path, no_debug_http
 ):
     node = f'[node]\nws = "{net.ws}"\nhttp = "{no_debug_http}"\n'
+    revm = '[simulation]\nbackend = "revm"\n'
     missing = (
         f"{no_debug_http} does not serve debug_traceBlockByNumber (the method "
         "debug_traceBlockByNumber does not exist/is not available)"
     )
-    code, lines = _run(_config(tmp_path, _devnet(net, node)), _environ())
+    code, lines = _run(_config(tmp_path, _devnet(net, node + revm)), _environ())
     assert code == 2
     assert lines == [
         f"mevbot run: diff traces: {missing}: revm would fork a cold cache at every head; use a "

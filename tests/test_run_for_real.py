@@ -181,6 +181,13 @@ def test_deploy_doctor_run_land_and_withdraw_the_profit(tmp_path, devnet_cache):
             rows
         )
         assert {"relay devnet", "relay devnet signature", "pools", "positions", "aave"} <= set(rows)
+        # The default simulator on a node of one's own: the node itself.
+        said = " ".join(doctor.stdout.split())  # the table may wrap a long row
+        assert re.search(
+            r"auto simulator node: the node answers in \d+\.\d\d ms and serves eth_simulateV1",
+            said,
+        ), doctor.stdout
+        assert "simulator node" in rows, doctor.stdout
 
         bot = _popen(*CLI, "run", "--config", str(config), "--no-tui")
         _wait_for(bot, "started on devnet")

@@ -173,7 +173,8 @@ class KeepersConfig(_Model):
 
 
 class SimulationConfig(_Model):
-    """Where candidates are simulated; the fork (or the node simulating) is ``node.http``.
+    """Where candidates are simulated: forks fork ``node.http``, ``node`` simulates over
+    ``node.ws`` (the same node).
     ``revm`` (in-process over a warm cache), ``anvil`` (a fork process), ``node``
     (``eth_simulateV1`` on the node itself) or ``auto``: node when ``node.http`` is local and
     serves eth_simulateV1, else revm (:func:`simulation.backends.choose_backend`); README

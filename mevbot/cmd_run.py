@@ -79,6 +79,7 @@ def _run(args: argparse.Namespace) -> int:
     from mevbot.preflight import exit_code, run_checks
     from mevbot.resolve import resolve_deployment, resolve_keys
     from mevbot.runtime import Bot
+    from simulation.backends import choose_backend
     from simulation.loader import LoadError
     from simulation.simulator import SimulationError
 
@@ -104,7 +105,26 @@ def _run(args: argparse.Namespace) -> int:
         relays = "no relay (dry run)" if config.dry_run else f"{len(deployment.relays)} relay(s)"
         _say(f"checking the node, the executor, the keys and {relays}")
         state = chain_state(deployment)  # the checks load pools and positions into it
-        checks = await _unless_stopped(stop, run_checks(config, deployment, keys, redis_url, state))
+        # "auto" is chosen once, here: the checks verify the backend the bot will run. A node
+        # that does not answer is the checks' to report.
+        choice = None
+        if config.simulation.backend == "auto":
+            with contextlib.suppress(SimulationError):
+                choice = await _unless_stopped(
+                    stop,
+                    choose_backend(
+                        deployment.node_http,
+                        avoid=config.simulation.final_check,
+                        timeout=config.node.timeout_s,
+                    ),
+                )
+        checked = config
+        if choice is not None:
+            simulation = config.simulation.model_copy(update={"backend": choice.backend})
+            checked = config.model_copy(update={"simulation": simulation})
+        checks = await _unless_stopped(
+            stop, run_checks(checked, deployment, keys, redis_url, state)
+        )
         for check in checks:
             if not check.ok:
                 _say(check.line())
@@ -126,6 +146,7 @@ def _run(args: argparse.Namespace) -> int:
             redis_url=redis_url,
             name=args.name,
             preloaded=state if state.block_number else None,
+            simulator_choice=choice,
         )
         try:
             await _unless_stopped(stop, bot.start())

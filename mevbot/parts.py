@@ -105,7 +105,7 @@ class PipelinePart:
         final_check = config.simulation.final_check
         backend = config.simulation.backend
         if backend == "auto":
-            choice = await choose_backend(d.node_http, avoid=final_check)
+            choice = bot.simulator_choice or await choose_backend(d.node_http, avoid=final_check)
             backend = choice.backend
             log.info("simulator: %s (auto: %s)", backend, choice.reason)
         bot.simulator_backend = backend

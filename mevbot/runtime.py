@@ -49,6 +49,7 @@ from mevbot.status import (
     Intake as IntakeStatus,
 )
 from mevbot.supervisor import Supervisor
+from simulation.backends import Choice
 from simulation.loader import catch_up, load_feeds, load_lending, load_pools
 from simulation.state import ChainState
 from watcher.decode import Decoder
@@ -76,6 +77,8 @@ class Bot:
     # The state the start-up checks loaded (pools and positions at their block, which is set):
     # start() catches it up to the head instead of loading it again.
     preloaded: ChainState | None = None
+    # What "auto" stands for, when the start-up checks chose it (the bot chooses otherwise).
+    simulator_choice: Choice | None = None
 
     def __post_init__(self) -> None:
         if self.role not in ROLE_PARTS:
